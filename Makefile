@@ -1,0 +1,41 @@
+# reconcile — make targets. mattn/go-sqlite3 needs cgo (gcc) and so does -race.
+export CGO_ENABLED := 1
+
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X main.version=$(VERSION)
+BIN     := bin/reconcile
+
+.PHONY: all build test lint demo bench faults golden fuzz clean
+
+all: lint test build
+
+build:
+	go build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/reconcile
+
+# The test suite: unit, integration (simulator over real HTTP, real SQLite
+# files), workbook read-back, fault matrix and the sample-output check.
+test:
+	go test -race -count=1 -timeout 30m ./...
+
+lint:
+	@fmt_out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$fmt_out" ]; then echo "gofmt would change:"; echo "$$fmt_out"; exit 1; fi
+	go vet ./...
+
+# The monthly close against the built-in simulator: no credentials, no network.
+demo:
+	go run ./cmd/reconcile demo --out sample-output
+
+# Regenerate golden files and sample-output/ after an intended change.
+golden:
+	go test ./... -run 'Golden|Sample' -update
+
+bench:
+	go test -run '^$$' -bench . -benchmem ./internal/...
+
+fuzz:
+	go test -run '^$$' -fuzz FuzzDecodePayable -fuzztime 30s ./internal/fetch
+	go test -run '^$$' -fuzz FuzzReconcile -fuzztime 30s ./internal/report
+
+clean:
+	rm -rf bin

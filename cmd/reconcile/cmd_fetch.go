@@ -1,0 +1,201 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/msp-reconcile/reconcile/internal/billing"
+	"github.com/msp-reconcile/reconcile/internal/fetch"
+	"github.com/msp-reconcile/reconcile/internal/job"
+	"github.com/msp-reconcile/reconcile/internal/ledger"
+)
+
+// fetchFlags are the flags shared by `fetch` and `run`.
+type fetchFlags struct {
+	periodFlags
+	db          string
+	jsonOut     string
+	concurrency int
+	maxAttempts int
+	maxWait     time.Duration
+	timeout     time.Duration
+	rate        float64
+	noSubs      bool
+	verbose     bool
+}
+
+func (f *fetchFlags) register(fs *flag.FlagSet) {
+	f.periodFlags.register(fs)
+	fs.StringVar(&f.db, "db", dbDefault(), "ledger database `path` ($RECONCILE_DB)")
+	fs.StringVar(&f.jsonOut, "json", "", "write the JSON summary to `FILE` (- for stdout)")
+	fs.IntVar(&f.concurrency, "concurrency", 4, "per-customer API calls in flight")
+	fs.IntVar(&f.maxAttempts, "max-attempts", 6, "attempts per API request (429, 5xx, timeouts are retried)")
+	fs.DurationVar(&f.maxWait, "max-wait", 60*time.Second, "longest single wait before a retry; a longer Retry-After fails the request")
+	fs.DurationVar(&f.timeout, "timeout", 60*time.Second, "per-request timeout (and longest stall while reading a body)")
+	fs.Float64Var(&f.rate, "rate", 0, "client-side request rate limit in requests/s (0 = none)")
+	fs.BoolVar(&f.noSubs, "no-subscriptions", false, "do not fetch customers' subscriptions (reference data)")
+	fs.BoolVar(&f.verbose, "v", false, "verbose structured logs on stderr")
+}
+
+func (f *fetchFlags) settings() []job.Setting {
+	return []job.Setting{
+		{Name: "concurrency", Value: strconv.Itoa(f.concurrency)},
+		{Name: "max attempts", Value: strconv.Itoa(f.maxAttempts)},
+		{Name: "max wait", Value: f.maxWait.String()},
+		{Name: "request timeout", Value: f.timeout.String()},
+		{Name: "rate limit (req/s)", Value: strconv.FormatFloat(f.rate, 'f', -1, 64)},
+		{Name: "subscriptions", Value: strconv.FormatBool(!f.noSubs)},
+	}
+}
+
+// fetchEnv is what a fetch needs besides flags; tests and the demo fill it
+// directly instead of the environment.
+type fetchEnv struct {
+	api        apiConfig
+	displayURL string // recorded as the run's API base URL instead of api.BaseURL, when set
+	httpClient *http.Client
+	now        func() time.Time
+	version    string
+}
+
+func runFetch(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("fetch", "reconcile fetch (--period YYYY-MM | --date YYYY-MM-DD) [--db PATH] [--json FILE|-]", stderr)
+	var f fetchFlags
+	f.register(fs)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	date, err := f.resolve()
+	if err != nil {
+		return err
+	}
+	if date == "" {
+		return usagef("fetch: --period or --date is required")
+	}
+	api, err := apiConfigFromEnv()
+	if err != nil {
+		return err
+	}
+	env := fetchEnv{api: api, now: time.Now, version: toolVersion()}
+	log := newLogger(stderr, f.verbose)
+
+	store, err := openWritable(ctx, f.db)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	if err := preflightOutput(f.jsonOut); err != nil {
+		return err
+	}
+	run, fetchErr := fetchRun(ctx, store, date, &f, env, log, stderr)
+	if run.ID == 0 {
+		return fetchErr
+	}
+	sum, err := job.Summarize(ctx, store, run)
+	if err != nil {
+		return errors.Join(fetchErr, err)
+	}
+	if err := writeJSON(f.jsonOut, stdout, sum.WriteJSON); err != nil {
+		return errors.Join(fetchErr, err)
+	}
+	fmt.Fprintf(stderr, "run %d %s: period %s, %d payable lines, %d customers (%d with receivables), %d calls, %d retries\n",
+		run.ID, run.Status, run.Period, sum.Payable.Lines, sum.Customers, sum.Receivable.CustomersAvailable, run.Calls, run.Retries)
+	return fetchErr
+}
+
+// openWritable opens the ledger and checks, before any API call, that it can
+// be written.
+func openWritable(ctx context.Context, path string) (*ledger.Store, error) {
+	store, err := ledger.Open(ctx, path, ledger.Options{})
+	if err != nil {
+		return nil, fmt.Errorf("open ledger %s: %w", path, err)
+	}
+	if err := store.CheckWritable(ctx); err != nil {
+		store.Close()
+		return nil, fmt.Errorf("ledger %s is not writable: %w", path, err)
+	}
+	return store, nil
+}
+
+// preflightOutput checks that a file can be created in path's folder.
+func preflightOutput(path string) error {
+	if path == "" || path == "-" {
+		return nil
+	}
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, ".reconcile-preflight-*.tmp")
+	if err != nil {
+		return fmt.Errorf("output folder %s is not writable: %w", dir, err)
+	}
+	name := f.Name()
+	f.Close()
+	return os.Remove(name)
+}
+
+// fetchRun builds the client and runs one fetch into store.
+func fetchRun(ctx context.Context, store *ledger.Store, date billing.Date, f *fetchFlags, env fetchEnv, log *slog.Logger, stderr io.Writer) (ledger.Run, error) {
+	client, err := fetch.New(ctx, fetch.Config{
+		BaseURL:         env.api.BaseURL,
+		ClientID:        env.api.ClientID,
+		ClientSecret:    env.api.ClientSecret,
+		SubscriptionKey: env.api.SubscriptionKey,
+		HTTPClient:      env.httpClient,
+		RequestTimeout:  f.timeout,
+		MaxAttempts:     f.maxAttempts,
+		MaxWait:         f.maxWait,
+		Rate:            f.rate,
+		Logger:          log,
+	})
+	if err != nil {
+		return ledger.Run{}, usagef("%v", err)
+	}
+	opts := job.FetchOptions{
+		Date:          date,
+		BaseURL:       baseURLForRecord(env),
+		ToolVersion:   env.version,
+		Concurrency:   f.concurrency,
+		Subscriptions: !f.noSubs,
+		Settings:      f.settings(),
+		Now:           env.now,
+		Logger:        log,
+	}
+	if isTerminal(stderr) {
+		opts.Progress = func(done, total int) {
+			fmt.Fprintf(stderr, "\rcustomers %d/%d", done, total)
+			if done == total {
+				fmt.Fprintln(stderr)
+			}
+		}
+	}
+	return job.Fetch(ctx, client, store, opts)
+}
+
+// writeJSON writes to stdout for "-", atomically to a file otherwise.
+func writeJSON(path string, stdout io.Writer, write func(io.Writer) error) error {
+	switch path {
+	case "":
+		return nil
+	case "-":
+		return write(stdout)
+	}
+	if err := job.WriteFileAtomic(path, write); err != nil {
+		return fmt.Errorf("write JSON %s: %w", path, err)
+	}
+	return nil
+}
+
+func baseURLForRecord(env fetchEnv) string {
+	if env.displayURL != "" {
+		return env.displayURL
+	}
+	return env.api.BaseURL
+}

@@ -1,0 +1,104 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+	"strconv"
+	"text/tabwriter"
+
+	"github.com/msp-reconcile/reconcile/internal/ledger"
+	"github.com/msp-reconcile/reconcile/internal/report"
+)
+
+func runReport(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("report", "reconcile report (--period YYYY-MM | --date YYYY-MM-DD | --run ID) [--db PATH] [--out FILE.xlsx] [--json FILE|-]", stderr)
+	var p periodFlags
+	var r reportFlags
+	p.register(fs)
+	r.register(fs)
+	db := fs.String("db", dbDefault(), "ledger database `path` ($RECONCILE_DB)")
+	runID := fs.String("run", "", "report this fetch run `ID` instead of the latest complete one")
+	jsonOut := fs.String("json", "", "write the JSON summary to `FILE` (- for stdout)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	date, err := p.resolve()
+	if err != nil {
+		return err
+	}
+	if (date == "") == (*runID == "") {
+		return usagef("report: give exactly one of --period, --date or --run")
+	}
+	opts, err := r.options()
+	if err != nil {
+		return err
+	}
+	store, err := ledger.Open(ctx, *db, ledger.Options{ReadOnly: true})
+	if err != nil {
+		return fmt.Errorf("open ledger %s: %w", *db, err)
+	}
+	defer store.Close()
+
+	var run ledger.Run
+	if *runID != "" {
+		id, perr := strconv.ParseInt(*runID, 10, 64)
+		if perr != nil {
+			return usagef("--run %q: want a run id from 'reconcile runs'", *runID)
+		}
+		run, err = store.Run(ctx, id)
+	} else {
+		run, err = store.FindRun(ctx, date)
+	}
+	if errors.Is(err, ledger.ErrNotFound) {
+		if *runID != "" {
+			return fmt.Errorf("no run %s in %s", *runID, *db)
+		}
+		return fmt.Errorf("no complete or partial run for a period containing %s in %s: run 'reconcile fetch' first", date, *db)
+	}
+	if err != nil {
+		return fmt.Errorf("find run: %w", err)
+	}
+	out := r.out
+	if out == "" {
+		out = defaultWorkbookName(run)
+	}
+	if err := preflightOutput(out); err != nil {
+		return err
+	}
+	if err := preflightOutput(*jsonOut); err != nil {
+		return err
+	}
+	_ = report.CleanStaleTemp(filepath.Dir(out))
+	return writeReport(ctx, store, run, opts, &r, r.settings(), out, *jsonOut, stdout, stderr, nil)
+}
+
+func runRuns(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("runs", "reconcile runs [--db PATH]", stderr)
+	db := fs.String("db", dbDefault(), "ledger database `path` ($RECONCILE_DB)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	store, err := ledger.Open(ctx, *db, ledger.Options{ReadOnly: true})
+	if err != nil {
+		return fmt.Errorf("open ledger %s: %w", *db, err)
+	}
+	defer store.Close()
+	runs, err := store.Runs(ctx)
+	if err != nil {
+		return fmt.Errorf("list runs: %w", err)
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "RUN\tSTATUS\tPERIOD\tREQUESTED\tSTARTED\tFINISHED\tCALLS\tRETRIES\tVERSION\tERROR")
+	for _, r := range runs {
+		period := ""
+		if r.Period.From != "" {
+			period = r.Period.String()
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\n", r.ID, r.Status, period, r.RequestedDate,
+			fmtTime(r.StartedAt), fmtTime(r.FinishedAt), r.Calls, r.Retries, r.ToolVersion, truncate(r.Error, 80))
+	}
+	return tw.Flush()
+}

@@ -1,0 +1,222 @@
+package job
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/msp-reconcile/reconcile/internal/billing"
+	"github.com/msp-reconcile/reconcile/internal/fetch"
+	"github.com/msp-reconcile/reconcile/internal/ledger"
+)
+
+// Setting is one name/value pair recorded with a run and shown on the Run sheet.
+type Setting struct {
+	Name, Value string
+}
+
+// FetchOptions configure one fetch run.
+type FetchOptions struct {
+	Date          billing.Date // any date inside the wanted billing period
+	BaseURL       string       // recorded with the run (never credentials)
+	ToolVersion   string
+	Concurrency   int  // per-customer calls in flight; default 4
+	Subscriptions bool // also fetch each customer's subscriptions (reference data)
+	Settings      []Setting
+	Now           func() time.Time
+	Logger        *slog.Logger
+	// Progress, when set, is called after each customer finishes.
+	Progress func(done, total int)
+}
+
+// ErrIncomplete marks a run that finished but could not fetch every
+// customer's receivables. The run is stored with status "partial".
+var ErrIncomplete = errors.New("run incomplete: receivables missing for some customers")
+
+// Fetch pulls one billing period into a new ledger run and returns it. The
+// run is "complete" when the payable charges, the customers and every
+// customer's receivables were fetched; "partial" when some customers'
+// receivables failed (the returned error wraps ErrIncomplete); "failed" when
+// the payable charges or the customer list could not be fetched, or the run was
+// interrupted — then the error says why. A failed or interrupted run never
+// looks complete: its status is written last, and a killed process leaves it
+// "running", which no report uses.
+func Fetch(ctx context.Context, client *fetch.Client, store *ledger.Store, opts FetchOptions) (ledger.Run, error) {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Concurrency <= 0 {
+		opts.Concurrency = 4
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	settings, err := settingsJSON(opts.Settings)
+	if err != nil {
+		return ledger.Run{}, err
+	}
+	run := ledger.Run{
+		RequestedDate: opts.Date,
+		Status:        ledger.RunStatus("running"),
+		StartedAt:     opts.Now().UTC(),
+		BaseURL:       opts.BaseURL,
+		ToolVersion:   opts.ToolVersion,
+		Settings:      settings,
+	}
+	id, err := store.BeginRun(ctx, run)
+	if err != nil {
+		return ledger.Run{}, fmt.Errorf("begin run: %w", err)
+	}
+	run.ID = id
+	log.Info("fetch run started", "run", id, "date", string(opts.Date))
+
+	status, runErr := fetchInto(ctx, client, store, id, opts, log)
+	stats := client.Stats()
+	errText := ""
+	if runErr != nil {
+		errText = runErr.Error()
+	}
+	// The final status is written even when ctx was cancelled (Ctrl-C): the
+	// run must not stay "running" when we know it failed.
+	finishCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := store.FinishRun(finishCtx, id, status, ledger.RunStats{
+		Calls: stats.Calls, Retries: stats.Retries, TokenRequests: stats.TokenRequests,
+	}, errText, opts.Now().UTC()); err != nil {
+		return run, errors.Join(runErr, fmt.Errorf("finish run %d: %w", id, err))
+	}
+	stored, err := store.Run(finishCtx, id)
+	if err != nil {
+		return run, errors.Join(runErr, fmt.Errorf("read run %d: %w", id, err))
+	}
+	log.Info("fetch run finished", "run", id, "status", string(status), "calls", stats.Calls, "retries", stats.Retries)
+	return stored, runErr
+}
+
+func fetchInto(ctx context.Context, client *fetch.Client, store *ledger.Store, runID int64, opts FetchOptions, log *slog.Logger) (ledger.RunStatus, error) {
+	failed := ledger.RunStatus("failed")
+
+	batch, err := store.NewPayableBatch(ctx, runID)
+	if err != nil {
+		return failed, fmt.Errorf("stage payable charges: %w", err)
+	}
+	period, err := client.PayableCharges(ctx, opts.Date, batch)
+	if err != nil {
+		_ = batch.Rollback()
+		return failed, fmt.Errorf("fetch payable charges for %s: %w", opts.Date, err)
+	}
+	if err := batch.Commit(period); err != nil {
+		_ = batch.Rollback()
+		return failed, fmt.Errorf("store payable charges for %s: %w", period, err)
+	}
+	log.Info("payable charges stored", "run", runID, "period", period.String())
+
+	customers, err := client.Customers(ctx)
+	if err != nil {
+		return failed, fmt.Errorf("fetch customers: %w", err)
+	}
+	if err := store.SaveCustomers(ctx, runID, customers); err != nil {
+		return failed, fmt.Errorf("store customers: %w", err)
+	}
+
+	var missing, done atomic.Int64
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(opts.Concurrency)
+	total := len(customers)
+	for i := range customers {
+		c := customers[i]
+		g.Go(func() error {
+			d, err := fetchCustomer(gctx, client, c.ID, opts.Date, period, opts.Subscriptions)
+			if err != nil {
+				return err // interrupted: stop the whole run
+			}
+			if d.Coverage == ledger.Coverage("fetch_failed") {
+				missing.Add(1)
+				log.Warn("receivables unavailable", "customer", c.ID, "error", d.Error)
+			}
+			if err := store.SaveCustomerData(gctx, runID, d); err != nil {
+				return fmt.Errorf("store receivables for customer %s: %w", c.ID, err)
+			}
+			n := done.Add(1)
+			if opts.Progress != nil {
+				opts.Progress(int(n), total)
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return failed, err
+	}
+	if err := ctx.Err(); err != nil {
+		return failed, err
+	}
+	if m := missing.Load(); m > 0 {
+		return ledger.RunStatus("partial"), fmt.Errorf("%w (%d of %d customers)", ErrIncomplete, m, total)
+	}
+	return ledger.RunStatus("complete"), nil
+}
+
+// fetchCustomer fetches one customer's receivables (and subscriptions). A
+// fetch error is recorded as coverage, not returned: only an interruption of
+// the whole run is an error.
+func fetchCustomer(ctx context.Context, client *fetch.Client, customerID string, date billing.Date, period billing.Period, withSubs bool) (ledger.CustomerData, error) {
+	d := ledger.CustomerData{CustomerID: customerID}
+	p, lines, err := client.ReceivableCharges(ctx, customerID, date)
+	if err != nil {
+		if ctx.Err() != nil {
+			return d, fmt.Errorf("fetch receivables for customer %s: %w", customerID, ctx.Err())
+		}
+		d.Coverage = ledger.Coverage("fetch_failed")
+		d.Error = fmt.Sprintf("fetch receivables for customer %s: %v", customerID, err)
+		return d, nil
+	}
+	d.Period = p
+	d.Receivables = lines
+	if p.Equal(period) {
+		d.Coverage = ledger.Coverage("available")
+	} else {
+		d.Coverage = ledger.Coverage("period_differs")
+		d.Error = fmt.Sprintf("receivables period %s differs from payable period %s", p, period)
+	}
+	if withSubs {
+		subs, err := client.Subscriptions(ctx, customerID)
+		if err != nil {
+			if ctx.Err() != nil {
+				return d, fmt.Errorf("fetch subscriptions for customer %s: %w", customerID, ctx.Err())
+			}
+			d.SubscriptionsError = fmt.Sprintf("fetch subscriptions for customer %s: %v", customerID, err)
+		} else {
+			d.Subscriptions = subs
+		}
+	}
+	return d, nil
+}
+
+func settingsJSON(s []Setting) (string, error) {
+	// An ordered JSON object, so the stored text is deterministic.
+	buf := []byte{'{'}
+	for i, kv := range s {
+		if i > 0 {
+			buf = append(buf, ',')
+		}
+		k, err := json.Marshal(kv.Name)
+		if err != nil {
+			return "", err
+		}
+		v, err := json.Marshal(kv.Value)
+		if err != nil {
+			return "", err
+		}
+		buf = append(buf, k...)
+		buf = append(buf, ':')
+		buf = append(buf, v...)
+	}
+	return string(append(buf, '}')), nil
+}

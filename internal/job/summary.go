@@ -1,0 +1,138 @@
+package job
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+
+	"github.com/shopspring/decimal"
+
+	"github.com/msp-reconcile/reconcile/internal/billing"
+	"github.com/msp-reconcile/reconcile/internal/ledger"
+)
+
+// FetchSummary is the JSON written by `reconcile fetch --json`.
+type FetchSummary struct {
+	RunID      string            `json:"run_id"`
+	Status     string            `json:"status"`
+	Period     periodJSON        `json:"period"`
+	Complete   bool              `json:"complete"`
+	Payable    payableSummary    `json:"payable"`
+	Customers  int               `json:"customers"`
+	Receivable receivableSummary `json:"receivable"`
+	Calls      int64             `json:"calls"`
+	Retries    int64             `json:"retries"`
+	Error      string            `json:"error,omitempty"`
+}
+
+type periodJSON struct {
+	From string `json:"from"`
+	To   string `json:"to"`
+}
+
+type payableSummary struct {
+	Lines  int             `json:"lines"`
+	Totals []currencyTotal `json:"totals"`
+}
+
+type currencyTotal struct {
+	Currency string `json:"currency"`
+	Amount   string `json:"amount"`
+}
+
+type receivableSummary struct {
+	Lines              int               `json:"lines"`
+	CustomersAvailable int               `json:"customers_available"`
+	CustomersMissing   []missingCustomer `json:"customers_missing"`
+}
+
+type missingCustomer struct {
+	CustomerID string `json:"customer_id"`
+	Reason     string `json:"reason"`
+	Error      string `json:"error,omitempty"`
+}
+
+// Summarize reads a stored run back and summarises what it holds: line
+// counts, exact payable totals per currency and receivables coverage.
+func Summarize(ctx context.Context, store *ledger.Store, run ledger.Run) (*FetchSummary, error) {
+	s := &FetchSummary{
+		RunID:    RunID(run.ID),
+		Status:   string(run.Status),
+		Period:   periodJSON{From: string(run.Period.From), To: string(run.Period.To)},
+		Complete: run.Status == "complete",
+		Calls:    run.Calls,
+		Retries:  run.Retries,
+		Error:    run.Error,
+		Payable:  payableSummary{Totals: []currencyTotal{}},
+		Receivable: receivableSummary{
+			CustomersMissing: []missingCustomer{},
+		},
+	}
+	if run.Status == "failed" || run.Status == "running" {
+		return s, nil
+	}
+	totals := map[string]decimal.Decimal{}
+	if err := store.EachPayable(ctx, run.ID, func(c *billing.PayableCharge) error {
+		s.Payable.Lines++
+		cur := strings.ToUpper(strings.TrimSpace(c.Currency))
+		totals[cur] = totals[cur].Add(c.Amount())
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("read payable charges of run %d: %w", run.ID, err)
+	}
+	curs := make([]string, 0, len(totals))
+	for c := range totals {
+		curs = append(curs, c)
+	}
+	sort.Strings(curs)
+	for _, c := range curs {
+		s.Payable.Totals = append(s.Payable.Totals, currencyTotal{Currency: c, Amount: billing.Text(totals[c])})
+	}
+	customers, err := store.Customers(ctx, run.ID)
+	if err != nil {
+		return nil, fmt.Errorf("read customers of run %d: %w", run.ID, err)
+	}
+	s.Customers = len(customers)
+	cov, err := store.Coverage(ctx, run.ID)
+	if err != nil {
+		return nil, fmt.Errorf("read coverage of run %d: %w", run.ID, err)
+	}
+	seen := map[string]bool{}
+	for _, c := range cov {
+		seen[c.CustomerID] = true
+		if c.Coverage == "available" && c.Period.Equal(run.Period) {
+			s.Receivable.CustomersAvailable++
+			continue
+		}
+		reason := string(c.Coverage)
+		if reason == "available" {
+			reason = "period_differs"
+		}
+		s.Receivable.CustomersMissing = append(s.Receivable.CustomersMissing, missingCustomer{CustomerID: c.CustomerID, Reason: reason, Error: c.Error})
+	}
+	for _, c := range customers {
+		if !seen[c.ID] {
+			s.Receivable.CustomersMissing = append(s.Receivable.CustomersMissing, missingCustomer{CustomerID: c.ID, Reason: "fetch_failed", Error: "not fetched"})
+		}
+	}
+	sort.Slice(s.Receivable.CustomersMissing, func(i, j int) bool {
+		return s.Receivable.CustomersMissing[i].CustomerID < s.Receivable.CustomersMissing[j].CustomerID
+	})
+	if err := store.EachReceivable(ctx, run.ID, func(string, *billing.ReceivableCharge) error {
+		s.Receivable.Lines++
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("read receivable charges of run %d: %w", run.ID, err)
+	}
+	return s, nil
+}
+
+// WriteJSON writes the summary as indented JSON.
+func (s *FetchSummary) WriteJSON(w io.Writer) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(s)
+}
