@@ -211,13 +211,13 @@ func coverageRank(s string) int {
 	}
 }
 
-// keyOf joins key fields into a map key. The fields are plain strings (never
+// engineKey joins key fields into a map key. The fields are plain strings (never
 // decimals), separated by a byte that does not occur in API text.
-func keyOf(fields ...string) string { return strings.Join(fields, "\x00") }
+func engineKey(fields ...string) string { return strings.Join(fields, "\x00") }
 
-// minName keeps the smallest non-empty product name, so that the name shown
+// smallerName keeps the smallest non-empty product name, so that the name shown
 // for a key or SKU does not depend on the order the lines arrived in.
-func minName(cur, candidate string) string {
+func smallerName(cur, candidate string) string {
 	if candidate == "" {
 		return cur
 	}
@@ -323,7 +323,7 @@ func (r *Reconciler) total(cur string) *currencyAgg {
 }
 
 func (r *Reconciler) customer(id, cur string) *customerAgg {
-	k := keyOf(id, cur)
+	k := engineKey(id, cur)
 	c, ok := r.customers[k]
 	if !ok {
 		c = &customerAgg{customerID: id, currency: cur}
@@ -333,7 +333,7 @@ func (r *Reconciler) customer(id, cur string) *customerAgg {
 }
 
 func (r *Reconciler) product(sku, cur string) *productAgg {
-	k := keyOf(sku, cur)
+	k := engineKey(sku, cur)
 	p, ok := r.products[k]
 	if !ok {
 		p = &productAgg{sku: sku, currency: cur}
@@ -343,7 +343,7 @@ func (r *Reconciler) product(sku, cur string) *productAgg {
 }
 
 func (r *Reconciler) line(id, sku, chargeType string, from, to billing.Date, cur string) *lineAgg {
-	k := keyOf(id, sku, chargeType, string(from), string(to), cur)
+	k := engineKey(id, sku, chargeType, string(from), string(to), cur)
 	l, ok := r.lines[k]
 	if !ok {
 		l = &lineAgg{customerID: id, sku: sku, chargeType: chargeType, from: from, to: to, currency: cur}
@@ -363,21 +363,21 @@ func (r *Reconciler) AddPayable(c *billing.PayableCharge) {
 	t := r.total(cur)
 	t.pay = t.pay.Add(amt)
 
+	id, name, reason := r.attr.Attribute(c)
 	if c.Quantity.Valid && c.NetPriceProrated.Valid && c.SubTotal.Valid {
-		if diff := c.SubTotal.Decimal.Sub(qty.Mul(c.NetPriceProrated.Decimal)); diff.Abs().Cmp(subtotalTolerance) > 0 {
-			r.lineFinds = append(r.lineFinds, r.payableFinding(KindSubtotalIdentity, c, cur,
-				fmt.Sprintf("subTotal %s differs from quantity × netPriceProrated = %s by %s",
-					billing.Text(c.SubTotal.Decimal), billing.Text(qty.Mul(c.NetPriceProrated.Decimal)), billing.Text(diff))))
+		expected := qty.Mul(c.NetPriceProrated.Decimal)
+		if diff := c.SubTotal.Decimal.Sub(expected); diff.Abs().Cmp(subtotalTolerance) > 0 {
+			f := payableFinding(KindSubtotalIdentity, c, cur, fmt.Sprintf(
+				"subTotal %s differs from quantity × netPriceProrated = %s by %s",
+				billing.Text(c.SubTotal.Decimal), billing.Text(expected), billing.Text(diff)))
+			f.CustomerID, f.CustomerName = id, name
+			r.lineFinds = append(r.lineFinds, f)
 		}
 	}
-
-	id, name, reason := r.attr.Attribute(c)
 	if id == "" {
-		f := r.payableFinding(KindUnattributed, c, cur, reason)
-		r.lineFinds = append(r.lineFinds, f)
+		r.lineFinds = append(r.lineFinds, payableFinding(KindUnattributed, c, cur, reason))
 		return
 	}
-	_ = name
 
 	cu := r.customer(id, cur)
 	cu.pay = cu.pay.Add(amt)
@@ -385,20 +385,19 @@ func (r *Reconciler) AddPayable(c *billing.PayableCharge) {
 	p := r.product(c.SKU, cur)
 	p.payQty = p.payQty.Add(qty)
 	p.pay = p.pay.Add(amt)
-	r.skuNames[c.SKU] = minName(r.skuNames[c.SKU], c.ProductName)
+	r.skuNames[c.SKU] = smallerName(r.skuNames[c.SKU], c.ProductName)
 
 	l := r.line(id, c.SKU, c.ChargeType, c.PeriodFrom, c.PeriodTo, cur)
 	l.hasPay = true
 	l.payQty = l.payQty.Add(qty)
 	l.pay = l.pay.Add(amt)
-	l.product = minName(l.product, c.ProductName)
+	l.product = smallerName(l.product, c.ProductName)
 }
 
 // payableFinding is a per-line finding of one payable line (unattributed or
-// data quality). The customer is filled in for data-quality findings when the
-// line is attributed.
-func (r *Reconciler) payableFinding(kind string, c *billing.PayableCharge, cur, reason string) Finding {
-	f := Finding{
+// data quality), without a customer.
+func payableFinding(kind string, c *billing.PayableCharge, cur, reason string) Finding {
+	return Finding{
 		Kind:             kind,
 		SKU:              c.SKU,
 		Product:          c.ProductName,
@@ -412,10 +411,6 @@ func (r *Reconciler) payableFinding(kind string, c *billing.PayableCharge, cur, 
 		ReceivableAmount: decimal.Zero,
 		Reason:           reason,
 	}
-	if kind != KindUnattributed {
-		f.CustomerID, f.CustomerName, _ = r.attr.Attribute(c)
-	}
-	return f
 }
 
 // AddReceivable counts one receivable charge line of a customer. Lines of a
@@ -441,13 +436,13 @@ func (r *Reconciler) AddReceivable(customerID string, c *billing.ReceivableCharg
 	p := r.product(c.SKU, cur)
 	p.recQty = p.recQty.Add(qty)
 	p.rec = p.rec.Add(amt)
-	r.skuNames[c.SKU] = minName(r.skuNames[c.SKU], c.ProductName)
+	r.skuNames[c.SKU] = smallerName(r.skuNames[c.SKU], c.ProductName)
 
 	l := r.line(id, c.SKU, c.ChargeType, c.PeriodFrom, c.PeriodTo, cur)
 	l.hasRec = true
 	l.recQty = l.recQty.Add(qty)
 	l.rec = l.rec.Add(amt)
-	l.product = minName(l.product, c.ProductName)
+	l.product = smallerName(l.product, c.ProductName)
 }
 
 // Result returns the reconciliation so far, sorted deterministically. It does
@@ -582,7 +577,7 @@ func (r *Reconciler) Result() *Result {
 	return res
 }
 
-func kindRank(kind string) int {
+func findingKindRank(kind string) int {
 	if i := slices.Index(findingKindOrder, kind); i >= 0 {
 		return i
 	}
@@ -594,7 +589,7 @@ func kindRank(kind string) int {
 // by amounts and the remaining fields, so that the order is total.
 func compareFindings(a, b Finding) int {
 	return cmp.Or(
-		cmp.Compare(kindRank(a.Kind), kindRank(b.Kind)),
+		cmp.Compare(findingKindRank(a.Kind), findingKindRank(b.Kind)),
 		cmp.Compare(a.Kind, b.Kind),
 		cmp.Compare(a.CustomerID, b.CustomerID),
 		cmp.Compare(a.SKU, b.SKU),
@@ -608,6 +603,8 @@ func compareFindings(a, b Finding) int {
 		a.ReceivableQty.Cmp(b.ReceivableQty),
 		cmp.Compare(billing.Text(a.PayableAmount), billing.Text(b.PayableAmount)),
 		cmp.Compare(billing.Text(a.PayableQty), billing.Text(b.PayableQty)),
+		cmp.Compare(billing.Text(a.ReceivableAmount), billing.Text(b.ReceivableAmount)),
+		cmp.Compare(billing.Text(a.ReceivableQty), billing.Text(b.ReceivableQty)),
 		cmp.Compare(a.Reason, b.Reason),
 		cmp.Compare(a.Product, b.Product),
 		cmp.Compare(a.CustomerName, b.CustomerName),

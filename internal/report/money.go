@@ -13,7 +13,7 @@ var defaultTolerance = decimal.New(1, -2) // 0.01
 // payable line gets a subtotal_identity data-quality finding.
 var subtotalTolerance = decimal.New(1, -2) // 0.01
 
-var hundred = decimal.New(100, 0)
+var percentFactor = decimal.New(100, 0)
 
 // MarginPercent is margin ÷ receivable × 100, rounded to 2 decimal places,
 // half away from zero. It is the only rounded value of the product and is
@@ -26,7 +26,7 @@ func MarginPercent(margin, receivable decimal.Decimal) (pct decimal.Decimal, ok 
 	if receivable.IsZero() {
 		return decimal.Decimal{}, false
 	}
-	return margin.Mul(hundred).DivRound(receivable, 2), true
+	return margin.Mul(percentFactor).DivRound(receivable, 2), true
 }
 
 // NormalizeCurrency is the currency code the engine groups by: the code as

@@ -1,0 +1,131 @@
+package report
+
+import (
+	"fmt"
+
+	"github.com/xuri/excelize/v2"
+)
+
+// Colours of the workbook (Excel's "good" and "bad" cell styles).
+const (
+	colorHeaderFill = "D9E1F2"
+	colorGoodFill   = "C6EFCE"
+	colorGoodFont   = "006100"
+	colorBadFill    = "FFC7CE"
+	colorBadFont    = "9C0006"
+)
+
+// moneyVariant selects one of the money styles of a currency.
+type moneyVariant int
+
+const (
+	moneyPlain    moneyVariant = iota // amounts: 2 decimals
+	moneyNegative                     // a negative margin: 2 decimals, red fill
+	moneyUnit                         // unit prices: 2 to 6 decimals
+)
+
+// styles holds the workbook's cell styles. Money styles are created on first
+// use, once per currency and variant; creation order follows the (sorted)
+// rows, so style ids are deterministic.
+type styles struct {
+	f       *excelize.File
+	header  int
+	title   int
+	good    int // COMPLETE banner
+	bad     int // INCOMPLETE banner
+	percent int
+	qty     int
+	count   int
+	moneyBy map[moneyKey]int
+}
+
+type moneyKey struct {
+	currency string
+	variant  moneyVariant
+}
+
+func newStyles(f *excelize.File) (*styles, error) {
+	s := &styles{f: f, moneyBy: make(map[moneyKey]int)}
+	pctFmt := "0.00%;[Red]-0.00%"
+	defs := []struct {
+		dst   *int
+		name  string
+		style excelize.Style
+	}{
+		{&s.header, "header", excelize.Style{
+			Font:      &excelize.Font{Bold: true},
+			Fill:      excelize.Fill{Type: "pattern", Pattern: 1, Color: []string{colorHeaderFill}},
+			Border:    []excelize.Border{{Type: "bottom", Color: "8EA9DB", Style: 1}},
+			Alignment: &excelize.Alignment{Vertical: "center"},
+		}},
+		{&s.title, "title", excelize.Style{Font: &excelize.Font{Bold: true, Size: 14}}},
+		{&s.good, "complete banner", excelize.Style{
+			Font: &excelize.Font{Bold: true, Color: colorGoodFont},
+			Fill: excelize.Fill{Type: "pattern", Pattern: 1, Color: []string{colorGoodFill}},
+		}},
+		{&s.bad, "incomplete banner", excelize.Style{
+			Font: &excelize.Font{Bold: true, Color: colorBadFont},
+			Fill: excelize.Fill{Type: "pattern", Pattern: 1, Color: []string{colorBadFill}},
+		}},
+		{&s.percent, "percent", excelize.Style{CustomNumFmt: &pctFmt}},
+		// General: integers show as "3", fractions with their digits.
+		{&s.qty, "quantity", excelize.Style{NumFmt: 0}},
+		{&s.count, "count", excelize.Style{NumFmt: 3}}, // #,##0
+	}
+	for _, d := range defs {
+		id, err := f.NewStyle(&d.style)
+		if err != nil {
+			return nil, fmt.Errorf("create %s style: %w", d.name, err)
+		}
+		*d.dst = id
+	}
+	return s, nil
+}
+
+// money returns the style of currency cur and variant v.
+func (s *styles) money(cur string, v moneyVariant) (int, error) {
+	k := moneyKey{cur, v}
+	if id, ok := s.moneyBy[k]; ok {
+		return id, nil
+	}
+	format := moneyFormat(cur, v == moneyUnit)
+	st := excelize.Style{CustomNumFmt: &format}
+	if v == moneyNegative {
+		st.Font = &excelize.Font{Color: colorBadFont}
+		st.Fill = excelize.Fill{Type: "pattern", Pattern: 1, Color: []string{colorBadFill}}
+	}
+	id, err := s.f.NewStyle(&st)
+	if err != nil {
+		return 0, fmt.Errorf("create money style for currency %q: %w", cur, err)
+	}
+	s.moneyBy[k] = id
+	return id, nil
+}
+
+// moneyFormat is the number format of an amount in currency cur, e.g.
+// `#,##0.00 "USD";[Red]-#,##0.00 "USD"`. A currency code that is not plain
+// letters and digits (at most 8) is left out of the format rather than
+// risking a broken format string.
+func moneyFormat(cur string, unit bool) string {
+	n := "#,##0.00"
+	if unit {
+		n = "#,##0.00####"
+	}
+	suffix := ""
+	if isPlainCode(cur) {
+		suffix = ` "` + cur + `"`
+	}
+	return n + suffix + ";[Red]-" + n + suffix
+}
+
+func isPlainCode(s string) bool {
+	if s == "" || len(s) > 8 {
+		return false
+	}
+	for _, r := range s {
+		if !('A' <= r && r <= 'Z' || 'a' <= r && r <= 'z' || '0' <= r && r <= '9') {
+			return false
+		}
+	}
+	return true
+}

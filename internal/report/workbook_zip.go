@@ -1,0 +1,190 @@
+package report
+
+import (
+	"archive/zip"
+	"bufio"
+	"cmp"
+	"compress/flate"
+	"errors"
+	"fmt"
+	"hash"
+	"hash/crc32"
+	"io"
+	"io/fs"
+	"os"
+	"slices"
+)
+
+// sortedZip is the excelize.ZipWriter of the workbook. excelize adds its
+// streamed sheets in Go map order, which would make the file's bytes differ
+// between runs; sortedZip compresses every part into one spool file in the
+// scratch directory and, on Close, writes the zip to dst with the parts
+// sorted by name ("[Content_Types].xml", "_rels/…", "docProps/…", "xl/…"),
+// copying the compressed bytes as they are.
+//
+// It writes to dst, not to the buffer excelize hands to the ZipWriter
+// factory: excelize would build the whole zip in memory before writing it.
+type sortedZip struct {
+	dst     io.Writer
+	dir     string
+	spool   *os.File
+	bw      *bufio.Writer
+	off     int64 // bytes written to the spool
+	fw      *flate.Writer
+	entries []spoolEntry
+	cur     *spoolEntry
+	crc     hash.Hash32
+	err     error
+	closed  bool
+}
+
+type spoolEntry struct {
+	name         string
+	off, size    int64 // compressed bytes in the spool
+	uncompressed uint64
+	crc          uint32
+}
+
+func newSortedZip(dst io.Writer, dir string) *sortedZip {
+	return &sortedZip{dst: dst, dir: dir, crc: crc32.NewIEEE()}
+}
+
+// spoolWriter appends compressed bytes to the spool, counting them.
+type spoolWriter struct{ z *sortedZip }
+
+func (w spoolWriter) Write(p []byte) (int, error) {
+	n, err := w.z.bw.Write(p)
+	w.z.off += int64(n)
+	return n, err
+}
+
+// Create starts a new part.
+func (z *sortedZip) Create(name string) (io.Writer, error) {
+	if z.err != nil {
+		return nil, z.err
+	}
+	if z.closed {
+		return nil, errors.New("zip: create after close")
+	}
+	if err := z.endEntry(); err != nil {
+		return nil, err
+	}
+	if z.spool == nil {
+		f, err := os.CreateTemp(z.dir, "zip-spool-*")
+		if err != nil {
+			z.err = fmt.Errorf("create zip spool: %w", err)
+			return nil, z.err
+		}
+		z.spool, z.bw = f, bufio.NewWriterSize(f, 256<<10)
+		// BestSpeed: about 30% faster for the whole workbook than
+		// archive/zip's level 5, for an about 18% larger file
+		// (BenchmarkWorkbookPayable).
+		if z.fw, err = flate.NewWriter(spoolWriter{z}, flate.BestSpeed); err != nil {
+			z.err = err
+			return nil, err
+		}
+	} else {
+		z.fw.Reset(spoolWriter{z})
+	}
+	z.crc.Reset()
+	z.cur = &spoolEntry{name: name, off: z.off}
+	return entryWriter{z}, nil
+}
+
+type entryWriter struct{ z *sortedZip }
+
+func (w entryWriter) Write(p []byte) (int, error) {
+	z := w.z
+	if z.err != nil {
+		return 0, z.err
+	}
+	if z.cur == nil {
+		return 0, errors.New("zip: write to a closed part")
+	}
+	z.crc.Write(p)
+	z.cur.uncompressed += uint64(len(p))
+	n, err := z.fw.Write(p)
+	if err != nil {
+		z.err = fmt.Errorf("write zip spool: %w", err)
+	}
+	return n, z.err
+}
+
+func (z *sortedZip) endEntry() error {
+	if z.cur == nil {
+		return nil
+	}
+	if err := z.fw.Close(); err != nil {
+		z.err = fmt.Errorf("write zip spool: %w", err)
+		return z.err
+	}
+	z.cur.size = z.off - z.cur.off
+	z.cur.crc = z.crc.Sum32()
+	z.entries = append(z.entries, *z.cur)
+	z.cur = nil
+	return nil
+}
+
+// AddFS is not used by excelize's save path.
+func (z *sortedZip) AddFS(fs.FS) error {
+	return errors.New("zip: AddFS is not supported")
+}
+
+// Close writes the sorted zip to dst.
+func (z *sortedZip) Close() error {
+	if z.closed {
+		return z.err
+	}
+	z.closed = true
+	if z.err != nil {
+		return z.err
+	}
+	if err := z.endEntry(); err != nil {
+		return err
+	}
+	if z.bw != nil {
+		if err := z.bw.Flush(); err != nil {
+			z.err = fmt.Errorf("write zip spool: %w", err)
+			return z.err
+		}
+	}
+	slices.SortFunc(z.entries, func(a, b spoolEntry) int { return cmp.Compare(a.name, b.name) })
+	for i := 1; i < len(z.entries); i++ {
+		if z.entries[i].name == z.entries[i-1].name {
+			z.err = fmt.Errorf("zip: duplicate part %q", z.entries[i].name)
+			return z.err
+		}
+	}
+	zw := zip.NewWriter(z.dst)
+	for _, e := range z.entries {
+		w, err := zw.CreateRaw(&zip.FileHeader{
+			Name:               e.name,
+			Method:             zip.Deflate,
+			CRC32:              e.crc,
+			CompressedSize64:   uint64(e.size),
+			UncompressedSize64: e.uncompressed,
+		})
+		if err != nil {
+			z.err = fmt.Errorf("write zip part %s: %w", e.name, err)
+			return z.err
+		}
+		if _, err := io.Copy(w, io.NewSectionReader(z.spool, e.off, e.size)); err != nil {
+			z.err = fmt.Errorf("write zip part %s: %w", e.name, err)
+			return z.err
+		}
+	}
+	if err := zw.Close(); err != nil {
+		z.err = fmt.Errorf("write zip: %w", err)
+		return z.err
+	}
+	return nil
+}
+
+// cleanup closes and removes the spool file.
+func (z *sortedZip) cleanup() {
+	if z.spool != nil {
+		_ = z.spool.Close()
+		_ = os.Remove(z.spool.Name())
+		z.spool = nil
+	}
+}
