@@ -107,7 +107,7 @@ func fetchInto(ctx context.Context, client *fetch.Client, store *ledger.Store, r
 	if err != nil {
 		return failed, fmt.Errorf("stage payable charges: %w", err)
 	}
-	period, err := client.PayableCharges(ctx, opts.Date, batch)
+	period, err := client.PayableCharges(ctx, opts.Date, payableSink{batch})
 	if err != nil {
 		_ = batch.Rollback()
 		return failed, fmt.Errorf("fetch payable charges for %s: %w", opts.Date, err)
@@ -220,3 +220,9 @@ func settingsJSON(s []Setting) (string, error) {
 	}
 	return string(append(buf, '}')), nil
 }
+
+// payableSink hands streamed payable charges to the ledger batch.
+type payableSink struct{ b *ledger.PayableBatch }
+
+func (s payableSink) Reset() error                          { return s.b.Reset() }
+func (s payableSink) Charge(c *billing.PayableCharge) error { return s.b.Add(c) }

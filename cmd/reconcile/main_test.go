@@ -1,0 +1,193 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/msp-reconcile/reconcile/internal/sherwebsim"
+)
+
+var update = flag.Bool("update", false, "rewrite sample-output/ from the demo")
+
+// runCLI runs the program as main would and returns its exit code and output.
+func runCLI(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	err := run(context.Background(), args, &out, &errb)
+	code = exitCode(err, &errb)
+	return code, out.String(), errb.String()
+}
+
+// simEnv serves a simulator and points the environment at it.
+func simEnv(t *testing.T, cfg sherwebsim.Config) *sherwebsim.Server {
+	t.Helper()
+	sim := sherwebsim.New(cfg)
+	srv := httptest.NewServer(sim)
+	t.Cleanup(srv.Close)
+	t.Setenv("SHERWEB_BASE_URL", srv.URL)
+	t.Setenv("SHERWEB_CLIENT_ID", "sim-client")
+	t.Setenv("SHERWEB_CLIENT_SECRET", "sim-secret")
+	t.Setenv("SHERWEB_SUBSCRIPTION_KEY", "sim-key")
+	return sim
+}
+
+func TestUsageErrors(t *testing.T) {
+	t.Setenv("SHERWEB_CLIENT_ID", "")
+	t.Setenv("SHERWEB_CLIENT_SECRET", "")
+	t.Setenv("SHERWEB_SUBSCRIPTION_KEY", "")
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{nil, "no command"},
+		{[]string{"frobnicate"}, "unknown command"},
+		{[]string{"fetch"}, "--period or --date is required"},
+		{[]string{"fetch", "--period", "2026-13"}, "want YYYY-MM"},
+		{[]string{"run", "--period", "2026-10", "--date", "2026-10-02"}, "not both"},
+		{[]string{"run", "--period", "2026-10"}, "SHERWEB_CLIENT_ID, SHERWEB_CLIENT_SECRET, SHERWEB_SUBSCRIPTION_KEY"},
+		{[]string{"run", "--bogus"}, "flag provided but not defined"},
+		{[]string{"report"}, "exactly one of"},
+	} {
+		code, _, stderr := runCLI(t, tc.args...)
+		if code != exitUsage {
+			t.Errorf("%v: exit %d, want %d", tc.args, code, exitUsage)
+		}
+		if !strings.Contains(stderr, tc.want) {
+			t.Errorf("%v: stderr %q does not contain %q", tc.args, stderr, tc.want)
+		}
+	}
+}
+
+func TestHelpShowsExitCodes(t *testing.T) {
+	code, stdout, _ := runCLI(t, "-h")
+	if code != 0 || !strings.Contains(stdout, "EXIT STATUS") {
+		t.Errorf("reconcile -h: exit %d, output lacks EXIT STATUS", code)
+	}
+	for _, cmd := range []string{"run", "fetch", "report", "runs", "demo", "sim"} {
+		code, _, stderr := runCLI(t, cmd, "-h")
+		if code != 0 || !strings.Contains(stderr, "EXIT STATUS") {
+			t.Errorf("reconcile %s -h: exit %d, usage lacks EXIT STATUS", cmd, code)
+		}
+	}
+}
+
+func TestRunCompleteThenReportIsByteIdentical(t *testing.T) {
+	simEnv(t, sherwebsim.Config{Seed: 3, Customers: 12, Charges: 120})
+	dir := t.TempDir()
+	db := filepath.Join(dir, "l.db")
+	out := filepath.Join(dir, "close.xlsx")
+	code, _, stderr := runCLI(t, "run", "--period", "2026-10", "--db", db, "--out", out, "--json", filepath.Join(dir, "close.json"))
+	if code != exitOK {
+		t.Fatalf("run: exit %d: %s", code, stderr)
+	}
+	if _, err := os.Stat(out); err != nil {
+		t.Fatalf("workbook not written: %v", err)
+	}
+	// Re-issue twice from the ledger: byte-identical files.
+	var books, jsons [][]byte
+	for i := 0; i < 2; i++ {
+		o := filepath.Join(dir, "again.xlsx")
+		j := filepath.Join(dir, "again.json")
+		code, _, stderr := runCLI(t, "report", "--period", "2026-10", "--db", db, "--out", o, "--json", j)
+		if code != exitOK {
+			t.Fatalf("report: exit %d: %s", code, stderr)
+		}
+		b, _ := os.ReadFile(o)
+		js, _ := os.ReadFile(j)
+		books, jsons = append(books, b), append(jsons, js)
+	}
+	if !bytes.Equal(books[0], books[1]) || len(books[0]) == 0 {
+		t.Error("two reports of the same run gave different workbooks")
+	}
+	if !bytes.Equal(jsons[0], jsons[1]) || len(jsons[0]) == 0 {
+		t.Error("two reports of the same run gave different JSON")
+	}
+	code, stdout, _ := runCLI(t, "runs", "--db", db)
+	if code != 0 || !strings.Contains(stdout, "complete") {
+		t.Errorf("runs: exit %d:\n%s", code, stdout)
+	}
+}
+
+func TestRunIncompleteWritesMarkedReport(t *testing.T) {
+	cfg := sherwebsim.Config{Seed: 3, Customers: 12, Charges: 120}
+	bad := sherwebsim.New(cfg).Customers()[2].ID
+	cfg.Faults.FailCustomerAlways = []string{bad}
+	simEnv(t, cfg)
+	dir := t.TempDir()
+	js := filepath.Join(dir, "s.json")
+	code, _, stderr := runCLI(t, "run", "--period", "2026-10", "--db", filepath.Join(dir, "l.db"), "--out", filepath.Join(dir, "c.xlsx"), "--json", js, "--max-attempts", "2")
+	if code != exitIncomplete {
+		t.Fatalf("exit %d, want %d (incomplete): %s", code, exitIncomplete, stderr)
+	}
+	b, err := os.ReadFile(js)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(b, []byte(`"complete": false`)) || !bytes.Contains(b, []byte(bad)) {
+		t.Errorf("JSON does not say incomplete / name the customer:\n%s", b)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "c.xlsx")); err != nil {
+		t.Errorf("incomplete run wrote no workbook: %v", err)
+	}
+}
+
+func TestFailOnFindings(t *testing.T) {
+	simEnv(t, sherwebsim.Config{Seed: 3, Customers: 12, Charges: 120})
+	dir := t.TempDir()
+	code, _, stderr := runCLI(t, "run", "--period", "2026-10", "--db", filepath.Join(dir, "l.db"), "--out", filepath.Join(dir, "c.xlsx"), "--fail-on-findings")
+	if code != exitFindings {
+		t.Fatalf("exit %d, want %d: %s", code, exitFindings, stderr)
+	}
+}
+
+func TestFetchTruncatedPayableExitsFailure(t *testing.T) {
+	simEnv(t, sherwebsim.Config{Seed: 3, Customers: 5, Charges: 50, Faults: sherwebsim.Faults{TruncatePayable: "always"}})
+	dir := t.TempDir()
+	code, _, stderr := runCLI(t, "fetch", "--period", "2026-10", "--db", filepath.Join(dir, "l.db"), "--max-attempts", "2")
+	if code != exitFailure {
+		t.Fatalf("exit %d, want %d: %s", code, exitFailure, stderr)
+	}
+	if !strings.Contains(stderr, "payable-charges") {
+		t.Errorf("stderr does not name the payable endpoint: %s", stderr)
+	}
+}
+
+// The committed sample-output/ is what the demo produces now.
+func TestSampleOutputIsCurrent(t *testing.T) {
+	dir := t.TempDir()
+	var out, errb bytes.Buffer
+	if err := demo(context.Background(), dir, false, &out, &errb); err != nil {
+		t.Fatalf("demo: %v\n%s", err, errb.String())
+	}
+	sample := filepath.Join("..", "..", "sample-output")
+	entries, err := os.ReadDir(dir)
+	if err != nil || len(entries) != 2 {
+		t.Fatalf("demo wrote %d files, want 2 (workbook and JSON): %v", len(entries), err)
+	}
+	for _, e := range entries {
+		got, _ := os.ReadFile(filepath.Join(dir, e.Name()))
+		path := filepath.Join(sample, e.Name())
+		if *update {
+			if err := os.MkdirAll(sample, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(path, got, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		want, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatalf("%v (run 'make golden' to create sample-output/)", err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Errorf("sample-output/%s is stale: run 'make golden' (go test ./cmd/reconcile -run Sample -update)", e.Name())
+		}
+	}
+}

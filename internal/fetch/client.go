@@ -1,0 +1,392 @@
+package fetch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/msp-reconcile/reconcile/internal/billing"
+)
+
+// Config configures a Client. BaseURL, ClientID, ClientSecret and
+// SubscriptionKey are required; every other field has a default.
+type Config struct {
+	// BaseURL is the API gateway, e.g. "https://api.sherweb.com". The APIs are
+	// at {base}/distributor/v1 and {base}/service-provider/v1, the token
+	// endpoint at {base}/auth/oidc/connect/token. Plain http:// is refused
+	// unless the host is a loopback address.
+	BaseURL                                 string
+	ClientID, ClientSecret, SubscriptionKey string
+
+	// HTTPClient is an optional base client: its Transport (and
+	// CheckRedirect) are used for token and API calls. Its Timeout is not
+	// used; see RequestTimeout. Default: a cloned http.DefaultTransport.
+	HTTPClient *http.Client
+
+	// RequestTimeout bounds each attempt: the time to the response headers,
+	// and then the longest time the body may go without delivering a byte.
+	// A large body may take longer in total. Default 60s.
+	RequestTimeout time.Duration
+	// TokenTimeout bounds each token endpoint request. Default 30s.
+	TokenTimeout time.Duration
+	// MaxAttempts caps the attempts per request. Default 6.
+	MaxAttempts int
+	// MaxWait caps any single wait (Retry-After or backoff). A 429 asking for
+	// longer fails at once with a *RateLimitError. Default 60s.
+	MaxWait time.Duration
+	// BaseBackoff is the base of the full-jitter exponential backoff.
+	// Default 500ms.
+	BaseBackoff time.Duration
+	// Rate limits requests per second across all goroutines; 0 = unlimited.
+	Rate float64
+	// MaxBodyBytes limits bodies that are read whole (customers,
+	// receivables, subscriptions, error bodies). Default 256 MiB.
+	MaxBodyBytes int64
+	// AcceptLanguage is sent on every request. Default "en".
+	AcceptLanguage string
+	// Logger receives retry and token events (never secrets). Default: discard.
+	Logger *slog.Logger
+	// Sleep waits d or until ctx is done. Default: a context-aware timer.
+	Sleep func(ctx context.Context, d time.Duration) error
+}
+
+// Stats are counters since the client was created.
+type Stats struct {
+	Calls         int64 // HTTP attempts to the APIs (token requests excluded)
+	Retries       int64 // attempts repeated after a retryable failure or a 401
+	TokenRequests int64 // token endpoint requests
+	RateLimited   int64 // 429 answers received (APIs and token endpoint)
+}
+
+// Client calls the Sherweb Distributor and Service Provider APIs. It is safe
+// for concurrent use. Create one with New.
+type Client struct {
+	cfg     Config
+	base    string // BaseURL without a trailing "/"
+	hc      *http.Client
+	limiter *rate.Limiter
+	log     *slog.Logger
+	sleep   func(context.Context, time.Duration) error
+	now     func() time.Time
+
+	tokens  map[string]*tokenCache // by scope
+	secrets []string               // values scrubbed from every error and log text
+
+	notBefore atomic.Int64 // unix nanos: no API request before this (shared 429 hold-off)
+
+	calls, retries, tokenRequests, rateLimited atomic.Int64
+}
+
+const (
+	scopeDistributor     = "distributor"
+	scopeServiceProvider = "service-provider"
+
+	pathPayable     = "/distributor/v1/billing/payable-charges"
+	pathCustomers   = "/service-provider/v1/customers"
+	pathReceivables = "/service-provider/v1/billing/receivable-charges"
+	pathSubs        = "/service-provider/v1/billing/subscriptions"
+	pathToken       = "/auth/oidc/connect/token"
+)
+
+// New checks cfg and returns a client. ctx is the run's root context: token
+// refreshes run under it (plus their own timeout), so it must live as long as
+// the client is used; never pass a per-request context.
+func New(ctx context.Context, cfg Config) (*Client, error) {
+	var missing []string
+	for _, f := range []struct{ name, v string }{
+		{"BaseURL", cfg.BaseURL}, {"ClientID", cfg.ClientID},
+		{"ClientSecret", cfg.ClientSecret}, {"SubscriptionKey", cfg.SubscriptionKey},
+	} {
+		if strings.TrimSpace(f.v) == "" {
+			missing = append(missing, f.name)
+		}
+	}
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("fetch config: missing %s", strings.Join(missing, ", "))
+	}
+	base, err := checkBaseURL(cfg.BaseURL)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.RequestTimeout <= 0 {
+		cfg.RequestTimeout = 60 * time.Second
+	}
+	if cfg.TokenTimeout <= 0 {
+		cfg.TokenTimeout = 30 * time.Second
+	}
+	if cfg.MaxAttempts <= 0 {
+		cfg.MaxAttempts = 6
+	}
+	if cfg.MaxWait <= 0 {
+		cfg.MaxWait = 60 * time.Second
+	}
+	if cfg.BaseBackoff <= 0 {
+		cfg.BaseBackoff = 500 * time.Millisecond
+	}
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = 256 << 20
+	}
+	if cfg.AcceptLanguage == "" {
+		cfg.AcceptLanguage = "en"
+	}
+	if cfg.Rate < 0 {
+		return nil, fmt.Errorf("fetch config: negative Rate %g", cfg.Rate)
+	}
+	c := &Client{
+		cfg:     cfg,
+		base:    base,
+		log:     cfg.Logger,
+		sleep:   cfg.Sleep,
+		now:     time.Now,
+		secrets: []string{cfg.ClientSecret, cfg.SubscriptionKey},
+	}
+	if c.log == nil {
+		c.log = slog.New(slog.DiscardHandler)
+	}
+	if c.sleep == nil {
+		c.sleep = sleepCtx
+	}
+	if cfg.Rate > 0 {
+		// Burst 1: requests are spread evenly, never bunched.
+		c.limiter = rate.NewLimiter(rate.Limit(cfg.Rate), 1)
+	}
+
+	var transport http.RoundTripper
+	var checkRedirect func(*http.Request, []*http.Request) error
+	if cfg.HTTPClient != nil {
+		transport = cfg.HTTPClient.Transport
+		checkRedirect = cfg.HTTPClient.CheckRedirect
+	}
+	if transport == nil {
+		transport = http.DefaultTransport.(*http.Transport).Clone()
+	}
+	// Per-attempt deadlines come from contexts, not from Client.Timeout.
+	c.hc = &http.Client{Transport: transport, CheckRedirect: checkRedirect}
+	tokenHC := &http.Client{
+		Transport:     &headerTransport{base: transport, c: c},
+		CheckRedirect: checkRedirect,
+		Timeout:       cfg.TokenTimeout,
+	}
+	c.tokens = map[string]*tokenCache{
+		scopeDistributor:     newTokenCache(ctx, c, scopeDistributor, tokenHC),
+		scopeServiceProvider: newTokenCache(ctx, c, scopeServiceProvider, tokenHC),
+	}
+	return c, nil
+}
+
+func checkBaseURL(raw string) (string, error) {
+	u, err := url.Parse(strings.TrimSpace(raw))
+	if err != nil {
+		return "", fmt.Errorf("fetch config: invalid BaseURL: %w", err)
+	}
+	if u.Host == "" {
+		return "", fmt.Errorf("fetch config: invalid BaseURL %q: no host", u.Redacted())
+	}
+	if u.User != nil {
+		return "", errors.New("fetch config: BaseURL must not contain credentials")
+	}
+	if u.RawQuery != "" || u.Fragment != "" {
+		return "", fmt.Errorf("fetch config: BaseURL %q must not have a query or fragment", u.Redacted())
+	}
+	switch u.Scheme {
+	case "https":
+	case "http":
+		if !isLoopback(u.Hostname()) {
+			return "", fmt.Errorf("fetch config: BaseURL %q uses plain http:// on a non-loopback host; use https:// (plain http is only allowed for 127.0.0.0/8, ::1 and localhost)", u.Redacted())
+		}
+	default:
+		return "", fmt.Errorf("fetch config: BaseURL %q: scheme must be https", u.Redacted())
+	}
+	return strings.TrimRight(u.String(), "/"), nil
+}
+
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// Stats returns the counters so far.
+func (c *Client) Stats() Stats {
+	return Stats{
+		Calls:         c.calls.Load(),
+		Retries:       c.retries.Load(),
+		TokenRequests: c.tokenRequests.Load(),
+		RateLimited:   c.rateLimited.Load(),
+	}
+}
+
+// PayableHandler receives the payable charges as they are decoded. The
+// response is streamed: the charges are never all in memory.
+type PayableHandler interface {
+	// Reset is called at the start of every attempt, before any Charge:
+	// discard whatever earlier attempts delivered.
+	Reset() error
+	// Charge is called for each charge as it is decoded, after it passed
+	// Validate. An error aborts the fetch and is not retried.
+	Charge(c *billing.PayableCharge) error
+}
+
+// PayableCharges streams the payable charges (Distributor API) of the billing
+// period containing date ("" = today's period) into h and returns the period
+// the server reported. A truncated or stalled response is retried; h.Reset is
+// called before each attempt delivers charges. On error, what h received must
+// be discarded.
+func (c *Client) PayableCharges(ctx context.Context, date billing.Date, h PayableHandler) (billing.Period, error) {
+	q := url.Values{}
+	if date != "" {
+		q.Set("date", string(date))
+	}
+	var period billing.Period
+	err := c.do(ctx, request{scope: scopeDistributor, path: pathPayable, query: q}, func(body io.Reader) error {
+		if err := h.Reset(); err != nil {
+			return &handlerError{fmt.Errorf("reset payable handler: %w", err)}
+		}
+		p, err := decodePayable(body, h)
+		if err != nil {
+			return err
+		}
+		period = p
+		return nil
+	})
+	if err != nil {
+		return billing.Period{}, err
+	}
+	return period, nil
+}
+
+// Customers returns every customer (Service Provider API).
+func (c *Client) Customers(ctx context.Context) ([]billing.Customer, error) {
+	var out []billing.Customer
+	err := c.do(ctx, request{scope: scopeServiceProvider, path: pathCustomers}, func(body io.Reader) error {
+		b, err := c.readAll(body, pathCustomers)
+		if err != nil {
+			return err
+		}
+		out, err = decodeCustomers(b)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// ReceivableCharges returns one customer's receivable charges for the billing
+// period containing date ("" = today's), and the period the server reported,
+// which may differ from the one asked for.
+func (c *Client) ReceivableCharges(ctx context.Context, customerID string, date billing.Date) (billing.Period, []billing.ReceivableCharge, error) {
+	if strings.TrimSpace(customerID) == "" {
+		return billing.Period{}, nil, errors.New("receivable charges: empty customer id")
+	}
+	q := url.Values{}
+	q.Set("customerId", customerID)
+	if date != "" {
+		q.Set("date", string(date))
+	}
+	var period billing.Period
+	var out []billing.ReceivableCharge
+	err := c.do(ctx, request{scope: scopeServiceProvider, path: pathReceivables, query: q}, func(body io.Reader) error {
+		b, err := c.readAll(body, pathReceivables)
+		if err != nil {
+			return err
+		}
+		period, out, err = decodeReceivables(b, customerID)
+		return err
+	})
+	if err != nil {
+		return billing.Period{}, nil, err
+	}
+	return period, out, nil
+}
+
+// Subscriptions returns one customer's subscriptions (Service Provider API).
+func (c *Client) Subscriptions(ctx context.Context, customerID string) ([]billing.Subscription, error) {
+	if strings.TrimSpace(customerID) == "" {
+		return nil, errors.New("subscriptions: empty customer id")
+	}
+	q := url.Values{}
+	q.Set("customerId", customerID)
+	var out []billing.Subscription
+	err := c.do(ctx, request{scope: scopeServiceProvider, path: pathSubs, query: q}, func(body io.Reader) error {
+		b, err := c.readAll(body, pathSubs)
+		if err != nil {
+			return err
+		}
+		out, err = decodeSubscriptions(b, customerID)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// readAll reads a whole body, refusing more than MaxBodyBytes.
+func (c *Client) readAll(r io.Reader, path string) ([]byte, error) {
+	b, err := io.ReadAll(io.LimitReader(r, c.cfg.MaxBodyBytes+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(b)) > c.cfg.MaxBodyBytes {
+		return nil, &DecodeError{Endpoint: path, Err: fmt.Errorf("response body larger than %d bytes (MaxBodyBytes)", c.cfg.MaxBodyBytes)}
+	}
+	return b, nil
+}
+
+// setHeaders puts the headers every request carries, token request included.
+func (c *Client) setHeaders(h http.Header) {
+	h.Set("Ocp-Apim-Subscription-Key", c.cfg.SubscriptionKey)
+	h.Set("Accept-Language", c.cfg.AcceptLanguage)
+	h.Set("Accept", "application/json")
+}
+
+// redact removes every known secret (and the extra values, e.g. the access
+// token used) from s.
+func (c *Client) redact(s string, extra ...string) string {
+	for _, v := range append(extra, c.secrets...) {
+		if len(v) >= 4 && strings.Contains(s, v) {
+			s = strings.ReplaceAll(s, v, "[REDACTED]")
+		}
+	}
+	return s
+}
+
+// headerTransport adds the common headers (subscription key included) to the
+// token endpoint requests made by golang.org/x/oauth2.
+type headerTransport struct {
+	base http.RoundTripper
+	c    *Client
+}
+
+func (t *headerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	t.c.setHeaders(r.Header)
+	return t.base.RoundTrip(r)
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}

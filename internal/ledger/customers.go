@@ -1,0 +1,310 @@
+package ledger
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/msp-reconcile/reconcile/internal/billing"
+)
+
+// Coverage says whether a customer's receivables can be used for the period.
+type Coverage string
+
+// The coverage values.
+const (
+	CoverageAvailable     Coverage = "available"      // fetched, and the response's period is the payable period
+	CoverageFetchFailed   Coverage = "fetch_failed"   // the fetch failed after retries
+	CoveragePeriodDiffers Coverage = "period_differs" // fetched, but for another period (lines kept for audit)
+)
+
+// CustomerData is what was fetched for one customer.
+type CustomerData struct {
+	CustomerID         string
+	Coverage           Coverage
+	Error              string         // fetch error text for fetch_failed
+	Period             billing.Period // the receivables response's period (empty when the fetch failed)
+	Receivables        []billing.ReceivableCharge
+	Subscriptions      []billing.Subscription
+	SubscriptionsError string // subscriptions are reference data: a failure is recorded, not fatal
+}
+
+// CustomerCoverage is the stored coverage of one customer.
+type CustomerCoverage struct {
+	CustomerID string
+	Coverage   Coverage
+	Error      string
+	Period     billing.Period
+}
+
+// SaveCustomers stores the run's customer list in one transaction. Ids must
+// be non-empty and unique.
+func (s *Store) SaveCustomers(ctx context.Context, runID int64, cs []billing.Customer) error {
+	seen := make(map[string]bool, len(cs))
+	for i := range cs {
+		if err := cs[i].Validate(); err != nil {
+			return fmt.Errorf("store customers of run %d: %w", runID, err)
+		}
+		if seen[cs[i].ID] {
+			return fmt.Errorf("store customers of run %d: duplicate customer id %q", runID, cs[i].ID)
+		}
+		seen[cs[i].ID] = true
+	}
+	err := s.writeTx(ctx, func(tx *sqlx.Tx) error {
+		stmt, err := tx.PrepareContext(ctx, s.q[qInsertCustomer])
+		if err != nil {
+			return err
+		}
+		defer stmt.Close()
+		for _, c := range cs {
+			path, err := jsonColumn(c.Path == nil, c.Path)
+			if err != nil {
+				return fmt.Errorf("customer %s: encode path: %w", c.ID, err)
+			}
+			if _, err := stmt.ExecContext(ctx, runID, c.ID, c.DisplayName, path, string(c.SuspendedOn)); err != nil {
+				return fmt.Errorf("customer %s: %w", c.ID, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("store customers of run %d: %w", runID, err)
+	}
+	return nil
+}
+
+// Customers returns the run's customers sorted by id.
+func (s *Store) Customers(ctx context.Context, runID int64) ([]billing.Customer, error) {
+	rows, err := s.db.QueryContext(ctx, s.q[qListCustomers], runID)
+	if err != nil {
+		return nil, fmt.Errorf("read customers of run %d: %w", runID, err)
+	}
+	defer rows.Close()
+	var out []billing.Customer
+	for rows.Next() {
+		var (
+			c        billing.Customer
+			path     sql.NullString
+			suspened string
+		)
+		if err := rows.Scan(&c.ID, &c.DisplayName, &path, &suspened); err != nil {
+			return nil, fmt.Errorf("read customers of run %d: %w", runID, err)
+		}
+		c.SuspendedOn = billing.Timestamp(suspened)
+		if path.Valid {
+			if err := json.Unmarshal([]byte(path.String), &c.Path); err != nil {
+				return nil, fmt.Errorf("read customers of run %d: customer %s: path: %w", runID, c.ID, err)
+			}
+			if c.Path == nil {
+				c.Path = []string{}
+			}
+		}
+		out = append(out, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read customers of run %d: %w", runID, err)
+	}
+	return out, nil
+}
+
+// Stages of SaveCustomerData, reported to Store.testHook.
+const (
+	stageCoverage      = "coverage"
+	stageReceivables   = "receivables"
+	stageSubscriptions = "subscriptions"
+)
+
+// SaveCustomerData stores one customer's coverage row, receivable lines and
+// subscriptions in one transaction (all or nothing). Receivable lines are
+// stored only for coverage "available" or "period_differs" (the latter for
+// audit; EachReceivable skips them). The customer must be in the run's
+// customer list (SaveCustomers) and is saved once. Safe to call from several
+// goroutines: writes are serialised.
+func (s *Store) SaveCustomerData(ctx context.Context, runID int64, d CustomerData) error {
+	switch d.Coverage {
+	case CoverageAvailable, CoverageFetchFailed, CoveragePeriodDiffers:
+	default:
+		return fmt.Errorf("store data of customer %s (run %d): invalid coverage %q", d.CustomerID, runID, d.Coverage)
+	}
+	if d.CustomerID == "" {
+		return fmt.Errorf("store customer data (run %d): empty customer id", runID)
+	}
+	err := s.writeTx(ctx, func(tx *sqlx.Tx) error {
+		if _, err := tx.ExecContext(ctx, s.q[qInsertCoverage], runID, d.CustomerID, string(d.Coverage), d.Error,
+			string(d.Period.From), string(d.Period.To), d.SubscriptionsError); err != nil {
+			return fmt.Errorf("coverage: %w", err)
+		}
+		if err := s.hook(ctx, stageCoverage); err != nil {
+			return err
+		}
+		if d.Coverage != CoverageFetchFailed && len(d.Receivables) > 0 {
+			if err := s.insertReceivables(ctx, tx, runID, d.CustomerID, d.Receivables); err != nil {
+				return err
+			}
+		}
+		if err := s.hook(ctx, stageReceivables); err != nil {
+			return err
+		}
+		if len(d.Subscriptions) > 0 {
+			if err := s.insertSubscriptions(ctx, tx, runID, d.CustomerID, d.Subscriptions); err != nil {
+				return err
+			}
+		}
+		return s.hook(ctx, stageSubscriptions)
+	})
+	if err != nil {
+		return fmt.Errorf("store data of customer %s (run %d): %w", d.CustomerID, runID, err)
+	}
+	return nil
+}
+
+func (s *Store) hook(ctx context.Context, stage string) error {
+	if s.testHook == nil {
+		return nil
+	}
+	return s.testHook(ctx, stage)
+}
+
+func (s *Store) insertReceivables(ctx context.Context, tx *sqlx.Tx, runID int64, customerID string, cs []billing.ReceivableCharge) error {
+	stmt, err := tx.PrepareContext(ctx, s.q[qInsertReceivable])
+	if err != nil {
+		return fmt.Errorf("prepare receivable insert: %w", err)
+	}
+	defer stmt.Close()
+	var enc canon
+	for i := range cs {
+		c := &cs[i]
+		enc.reset()
+		enc.receivable(customerID, c)
+		if _, err := stmt.ExecContext(ctx, runID, customerID, int64(i+1), c.ProductName, c.SKU, c.ChargeID,
+			c.ChargeName, c.ChargeType, c.BillingCycleType, string(c.PeriodFrom), string(c.PeriodTo),
+			money(c.Quantity), money(c.CostPrice), money(c.CostPriceProrated), c.Currency,
+			boolean(c.IsProratable), enc.hash()); err != nil {
+			return fmt.Errorf("receivable charge %s: %w", c.Describe(), err)
+		}
+	}
+	return nil
+}
+
+type jsonSubscriptionFees struct {
+	RecurringFee *string `json:"recurringFee"`
+	SetupFee     *string `json:"setupFee"`
+	Currency     string  `json:"currency"`
+}
+
+func (s *Store) insertSubscriptions(ctx context.Context, tx *sqlx.Tx, runID int64, customerID string, subs []billing.Subscription) error {
+	stmt, err := tx.PrepareContext(ctx, s.q[qInsertSubscription])
+	if err != nil {
+		return fmt.Errorf("prepare subscription insert: %w", err)
+	}
+	defer stmt.Close()
+	var enc canon
+	for i := range subs {
+		sub := &subs[i]
+		var fees any
+		if sub.Fees != nil {
+			if fees, err = jsonColumn(false, jsonSubscriptionFees{RecurringFee: moneyText(sub.Fees.RecurringFee),
+				SetupFee: moneyText(sub.Fees.SetupFee), Currency: sub.Fees.Currency}); err != nil {
+				return fmt.Errorf("subscription %s: encode fees: %w", sub.ID, err)
+			}
+		}
+		var term any
+		if len(sub.CommitmentTerm) > 0 {
+			term = string(sub.CommitmentTerm)
+		}
+		enc.reset()
+		enc.subscription(customerID, sub)
+		if _, err := stmt.ExecContext(ctx, runID, customerID, int64(i+1), sub.ID, sub.ProductName, sub.Description,
+			sub.SKU, money(sub.Quantity), sub.BillingCycle, string(sub.PurchaseDate), fees, term, enc.hash()); err != nil {
+			return fmt.Errorf("subscription %s: %w", sub.ID, err)
+		}
+	}
+	return nil
+}
+
+// Coverage returns the stored coverage of the run's customers, sorted by
+// customer id. Customers whose data was never saved have no row.
+func (s *Store) Coverage(ctx context.Context, runID int64) ([]CustomerCoverage, error) {
+	rows, err := s.db.QueryContext(ctx, s.q[qListCoverage], runID)
+	if err != nil {
+		return nil, fmt.Errorf("read coverage of run %d: %w", runID, err)
+	}
+	defer rows.Close()
+	var out []CustomerCoverage
+	for rows.Next() {
+		var (
+			c                 CustomerCoverage
+			cov, from, to, se string
+		)
+		if err := rows.Scan(&c.CustomerID, &cov, &c.Error, &from, &to, &se); err != nil {
+			return nil, fmt.Errorf("read coverage of run %d: %w", runID, err)
+		}
+		c.Coverage, c.Period = Coverage(cov), billing.Period{From: billing.Date(from), To: billing.Date(to)}
+		out = append(out, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read coverage of run %d: %w", runID, err)
+	}
+	return out, nil
+}
+
+// Subscriptions returns one customer's subscriptions in the run, sorted by
+// subscription id (then content).
+func (s *Store) Subscriptions(ctx context.Context, runID int64, customerID string) ([]billing.Subscription, error) {
+	rows, err := s.db.QueryContext(ctx, s.q[qListSubscriptions], runID, customerID)
+	if err != nil {
+		return nil, fmt.Errorf("read subscriptions of customer %s (run %d): %w", customerID, runID, err)
+	}
+	defer rows.Close()
+	var out []billing.Subscription
+	for rows.Next() {
+		sub, err := scanSubscription(rows)
+		if err != nil {
+			return nil, fmt.Errorf("read subscriptions of customer %s (run %d): %w", customerID, runID, err)
+		}
+		out = append(out, sub)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read subscriptions of customer %s (run %d): %w", customerID, runID, err)
+	}
+	return out, nil
+}
+
+// scanSubscription scans the columns id .. commitment_term, after any
+// leading destinations.
+func scanSubscription(rows *sql.Rows, lead ...any) (billing.Subscription, error) {
+	var (
+		sub             billing.Subscription
+		qty, fees, term sql.NullString
+		purchase        string
+	)
+	dest := append(lead, &sub.ID, &sub.ProductName, &sub.Description, &sub.SKU, &qty, &sub.BillingCycle, &purchase, &fees, &term)
+	if err := rows.Scan(dest...); err != nil {
+		return sub, err
+	}
+	sub.PurchaseDate = billing.Timestamp(purchase)
+	var err error
+	if sub.Quantity, err = parseMoney(qty); err != nil {
+		return sub, fmt.Errorf("subscription %s: quantity: %w", sub.ID, err)
+	}
+	if fees.Valid {
+		var f jsonSubscriptionFees
+		if err := json.Unmarshal([]byte(fees.String), &f); err != nil {
+			return sub, fmt.Errorf("subscription %s: fees: %w", sub.ID, err)
+		}
+		sub.Fees = &billing.SubscriptionFees{Currency: f.Currency}
+		if sub.Fees.RecurringFee, err = parseMoneyText(f.RecurringFee); err != nil {
+			return sub, fmt.Errorf("subscription %s: recurringFee: %w", sub.ID, err)
+		}
+		if sub.Fees.SetupFee, err = parseMoneyText(f.SetupFee); err != nil {
+			return sub, fmt.Errorf("subscription %s: setupFee: %w", sub.ID, err)
+		}
+	}
+	if term.Valid {
+		sub.CommitmentTerm = billing.RawJSON(term.String)
+	}
+	return sub, nil
+}

@@ -1,0 +1,56 @@
+// Package ledger stores fetch runs in a SQLite file: the payable charges, the
+// customers, each customer's receivables coverage, receivable charges and
+// subscriptions of one billing period, exactly as the Sherweb APIs sent them.
+//
+// # Runs
+//
+// Every fetch is a new run (table runs) and a run is immutable: all rows carry
+// its run_id, and re-fetching a period makes a new run rather than updating the
+// old one. A run is "running" until FinishRun writes its final status
+// ("complete", "partial" or "failed"); a process killed mid-fetch leaves it
+// "running", and FindRun never returns such a run. The payable charges of a run
+// are written in one transaction (PayableBatch) together with the run's period,
+// so a run either has all its payable lines and its period, or none.
+//
+// # Representation
+//
+//   - Money and quantities are TEXT columns holding the exact canonical decimal
+//     text of billing.Text: the value with the scale it arrived with ("1843.275",
+//     "0.000123", "-12.00", "45.00"). A NULL column means the API sent null or
+//     nothing: it reads back as decimal.NullDecimal{Valid: false}, never as zero.
+//     Reading a value back gives a decimal that is Equal to the one stored and has
+//     the same billing.Text. No money column has REAL, NUMERIC or DECIMAL
+//     affinity (NUMERIC affinity would turn '12.30' into the float 12.3), and
+//     money is never summed in SQL (SUM over text goes through floating point):
+//     aggregates are computed in Go with decimal arithmetic.
+//   - Dates are TEXT "yyyy-MM-dd" ("" when the API sent null); instants are TEXT
+//     RFC 3339 UTC with nine fractional digits, so they sort as text.
+//   - Booleans are INTEGER 0/1, NULL when the API sent null.
+//   - Nested lists (deductions, fees, taxes, tags, invoice, subscription fees, a
+//     customer's path) are JSON TEXT. Decimals inside are JSON strings in
+//     billing.Text form, so they are as exact as the columns. NULL means the API
+//     sent null; "[]" means an empty list (the distinction survives a round trip).
+//   - Subscription commitment terms are the raw JSON the API sent.
+//
+// # Order and digest
+//
+// Reads stream rows (rows.Next; nothing is loaded whole) in an order that does
+// not depend on the order the API sent the lines in: the business columns
+// (customer, sku, charge type, period, currency, charge id, amount, quantity)
+// and finally content_hash, a hash of every business column of the line.
+// Indexes support these orders. Digest hashes a run's business data in that
+// order, so the same data fetched twice, in any order, has the same digest.
+//
+// # Concurrency and durability
+//
+// SQLite has one writer: the Store serialises its write transactions, and a
+// PayableBatch holds the write lock from NewPayableBatch until Commit or
+// Rollback (do not call other write methods while a batch is open; they wait
+// for it). Readers run concurrently (WAL). The journal is WAL with
+// synchronous=NORMAL: every commit survives a crash of the process, and the
+// run's final status is committed with synchronous=FULL, which makes everything
+// before it durable across power loss too.
+//
+// The SQL lives in the queries package (named statements and numbered
+// migrations) and is kept portable for a later PostgreSQL backend.
+package ledger

@@ -1,0 +1,324 @@
+package ledger
+
+import (
+	"bufio"
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/jmoiron/sqlx"
+	_ "github.com/mattn/go-sqlite3" // registers the "sqlite3" driver (cgo)
+
+	"github.com/msp-reconcile/reconcile/queries"
+)
+
+// ErrNotFound is returned when a run does not exist or no run matches.
+var ErrNotFound = errors.New("not found")
+
+// ErrReadOnly is returned by write methods of a Store opened with ReadOnly.
+var ErrReadOnly = errors.New("ledger is open read-only")
+
+// Options configure Open.
+type Options struct {
+	// ReadOnly opens the file with mode=ro (for `report`): no migrations are
+	// applied, every write fails, and Open fails if the file does not exist.
+	ReadOnly bool
+}
+
+// Store is a ledger in one SQLite file. It is safe for concurrent use.
+type Store struct {
+	db       *sqlx.DB
+	path     string
+	readOnly bool
+	q        map[string]string // named statements, rebound for the driver
+
+	// wlock serialises write transactions (SQLite has one writer). It is a
+	// channel rather than a sync.Mutex so that waiting honours the context.
+	wlock chan struct{}
+
+	// testHook, when set (tests only), is called after each stage of
+	// SaveCustomerData; an error aborts the transaction.
+	testHook func(ctx context.Context, stage string) error
+}
+
+// Names of the statements in queries/*.sql. Every name used in this package is
+// listed in statementNames; Open fails if one is missing.
+const (
+	qCreateSchemaMigrations   = "create_schema_migrations"
+	qAppliedMigrations        = "applied_migrations"
+	qRecordMigration          = "record_migration"
+	qProbeWrite               = "probe_write"
+	qSyncFull                 = "sync_full"
+	qSyncNormal               = "sync_normal"
+	qInsertRun                = "insert_run"
+	qFinishRun                = "finish_run"
+	qSetRunPeriod             = "set_run_period"
+	qGetRun                   = "get_run"
+	qListRuns                 = "list_runs"
+	qFindRun                  = "find_run"
+	qInsertPayable            = "insert_payable"
+	qCountPayable             = "count_payable"
+	qEachPayable              = "each_payable"
+	qInsertReceivable         = "insert_receivable"
+	qCountReceivableAvailable = "count_receivable_available"
+	qEachReceivableAvailable  = "each_receivable_available"
+	qEachReceivableAll        = "each_receivable_all"
+	qInsertCustomer           = "insert_customer"
+	qListCustomers            = "list_customers"
+	qInsertCoverage           = "insert_coverage"
+	qListCoverage             = "list_coverage"
+	qInsertSubscription       = "insert_subscription"
+	qListSubscriptions        = "list_subscriptions"
+	qEachSubscription         = "each_subscription"
+)
+
+var statementNames = []string{
+	qCreateSchemaMigrations, qAppliedMigrations, qRecordMigration, qProbeWrite, qSyncFull, qSyncNormal,
+	qInsertRun, qFinishRun, qSetRunPeriod, qGetRun, qListRuns, qFindRun,
+	qInsertPayable, qCountPayable, qEachPayable,
+	qInsertReceivable, qCountReceivableAvailable, qEachReceivableAvailable, qEachReceivableAll,
+	qInsertCustomer, qListCustomers, qInsertCoverage, qListCoverage,
+	qInsertSubscription, qListSubscriptions, qEachSubscription,
+}
+
+// Open opens (creating it if needed, unless read-only) the ledger at path and
+// brings its schema up to date.
+//
+// The connection settings, applied to every pooled connection:
+//   - _foreign_keys=on: SQLite does not enforce REFERENCES unless asked, per
+//     connection; every row must belong to a run (and receivables to a customer).
+//   - _journal_mode=WAL: readers (reports) never block the writer and the writer
+//     never blocks readers; a crash mid-transaction leaves the file consistent.
+//   - _synchronous=NORMAL: in WAL mode a commit does not fsync; commits still
+//     survive a crash of the process, and a power loss can only roll back the
+//     latest commits, never corrupt. The run's final status is written with
+//     synchronous=FULL (see FinishRun), which makes the whole run durable.
+//   - _busy_timeout=5000: another process holding the write lock makes us wait
+//     up to 5 s instead of failing at once with SQLITE_BUSY.
+//   - _txlock=immediate: write transactions take the write lock at BEGIN, so two
+//     writers queue instead of deadlocking on a read-to-write upgrade.
+//
+// A read-only Open uses mode=ro and query_only instead, applies no
+// migrations, and fails if the file does not exist or its schema is not the one
+// this version writes.
+func Open(ctx context.Context, path string, opts Options) (*Store, error) {
+	if path == "" {
+		return nil, errors.New("open ledger: no path given")
+	}
+	if opts.ReadOnly {
+		if _, err := os.Stat(path); err != nil {
+			return nil, fmt.Errorf("open ledger %s read-only: %w", path, err)
+		}
+	}
+	dsn, err := dataSourceName(path, opts.ReadOnly)
+	if err != nil {
+		return nil, fmt.Errorf("open ledger %s: %w", path, err)
+	}
+	db, err := sqlx.Open("sqlite3", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("open ledger %s: %w", path, err)
+	}
+	s := &Store{db: db, path: path, readOnly: opts.ReadOnly, wlock: make(chan struct{}, 1)}
+	if err := s.open(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open ledger %s: %w", path, err)
+	}
+	return s, nil
+}
+
+func (s *Store) open(ctx context.Context) error {
+	if err := s.db.PingContext(ctx); err != nil {
+		return err
+	}
+	q, err := loadStatements(queries.FS, s.db.Rebind)
+	if err != nil {
+		return err
+	}
+	for _, name := range statementNames {
+		if _, ok := q[name]; !ok {
+			return fmt.Errorf("load statements: statement %q not found in queries/*.sql", name)
+		}
+	}
+	s.q = q
+	if s.readOnly {
+		return s.checkSchema(ctx)
+	}
+	return s.migrate(ctx)
+}
+
+// dataSourceName builds the go-sqlite3 DSN: a file: URI (so that mode=ro is
+// understood and odd characters in the path are escaped) plus the options
+// explained on Open.
+func dataSourceName(path string, readOnly bool) (string, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return "", err
+	}
+	u := url.URL{Path: filepath.ToSlash(abs)}
+	params := "_foreign_keys=on&_busy_timeout=5000"
+	if readOnly {
+		params = "mode=ro&_query_only=1&" + params
+	} else {
+		params += "&_journal_mode=WAL&_synchronous=NORMAL&_txlock=immediate"
+	}
+	return "file:" + u.EscapedPath() + "?" + params, nil
+}
+
+// loadStatements reads the named statements of every top-level .sql file. A
+// statement starts at a line "-- name: NAME" and runs to the next such line;
+// trailing blank and comment lines are dropped.
+func loadStatements(fsys fs.FS, rebind func(string) string) (map[string]string, error) {
+	files, err := fs.Glob(fsys, "*.sql")
+	if err != nil {
+		return nil, fmt.Errorf("load statements: %w", err)
+	}
+	sort.Strings(files)
+	out := make(map[string]string)
+	for _, file := range files {
+		b, err := fs.ReadFile(fsys, file)
+		if err != nil {
+			return nil, fmt.Errorf("load statements: %w", err)
+		}
+		var name string
+		var lines []string
+		flush := func() error {
+			if name == "" {
+				return nil
+			}
+			for len(lines) > 0 {
+				last := strings.TrimSpace(lines[len(lines)-1])
+				if last != "" && !strings.HasPrefix(last, "--") {
+					break
+				}
+				lines = lines[:len(lines)-1]
+			}
+			if len(lines) <= 1 {
+				return fmt.Errorf("load statements: %s: statement %q is empty", file, name)
+			}
+			if _, dup := out[name]; dup {
+				return fmt.Errorf("load statements: %s: statement %q defined twice", file, name)
+			}
+			out[name] = rebind(strings.Join(lines, "\n"))
+			return nil
+		}
+		sc := bufio.NewScanner(strings.NewReader(string(b)))
+		for sc.Scan() {
+			line := sc.Text()
+			if n, ok := strings.CutPrefix(strings.TrimSpace(line), "-- name:"); ok {
+				if err := flush(); err != nil {
+					return nil, err
+				}
+				name, lines = strings.TrimSpace(n), []string{line}
+				if name == "" {
+					return nil, fmt.Errorf("load statements: %s: empty statement name", file)
+				}
+				continue
+			}
+			if name == "" {
+				if t := strings.TrimSpace(line); t != "" && !strings.HasPrefix(t, "--") {
+					return nil, fmt.Errorf("load statements: %s: SQL before the first \"-- name:\" line", file)
+				}
+				continue
+			}
+			lines = append(lines, line)
+		}
+		if err := flush(); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// Close closes the database.
+func (s *Store) Close() error {
+	if err := s.db.Close(); err != nil {
+		return fmt.Errorf("close ledger %s: %w", s.path, err)
+	}
+	return nil
+}
+
+// Path is the path the store was opened with.
+func (s *Store) Path() string { return s.path }
+
+// CheckWritable verifies, before any network call, that the ledger can be
+// written: it performs a real write in a transaction that is rolled back. The
+// error names the path (read-only open, read-only file, read-only directory...).
+func (s *Store) CheckWritable(ctx context.Context) error {
+	if s.readOnly {
+		return fmt.Errorf("ledger %s is not writable: %w", s.path, ErrReadOnly)
+	}
+	if err := s.lockWrite(ctx); err != nil {
+		return fmt.Errorf("ledger %s is not writable: %w", s.path, err)
+	}
+	defer s.unlockWrite()
+	tx, err := s.db.BeginTxx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("ledger %s is not writable: %w", s.path, err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, s.q[qProbeWrite]); err != nil {
+		return fmt.Errorf("ledger %s is not writable: %w", s.path, err)
+	}
+	return nil
+}
+
+func (s *Store) lockWrite(ctx context.Context) error {
+	if s.readOnly {
+		return ErrReadOnly
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	select {
+	case s.wlock <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (s *Store) unlockWrite() { <-s.wlock }
+
+// writeTx runs fn in one write transaction, holding the store's write lock:
+// all or nothing.
+func (s *Store) writeTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
+	if err := s.lockWrite(ctx); err != nil {
+		return err
+	}
+	defer s.unlockWrite()
+	tx, err := s.db.BeginTxx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	if err := fn(tx); err != nil {
+		_ = tx.Rollback()
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+// count runs a SELECT COUNT(*) statement.
+func (s *Store) count(ctx context.Context, q sqlx.QueryerContext, name string, args ...any) (int, error) {
+	var n int
+	if err := sqlx.GetContext(ctx, q, &n, s.q[name], args...); err != nil {
+		return 0, err
+	}
+	return n, nil
+}
+
+func nullString(ns sql.NullString) string {
+	if ns.Valid {
+		return ns.String
+	}
+	return ""
+}

@@ -1,0 +1,356 @@
+package ledger
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"testing"
+	"testing/fstest"
+	"time"
+
+	"github.com/msp-reconcile/reconcile/internal/billing"
+	"github.com/msp-reconcile/reconcile/queries"
+)
+
+var keepDB = flag.Bool("keepdb", false, "keep the test ledgers and print their paths")
+
+// MustOpen opens a new ledger file in tb.TempDir() (or, with -keepdb, in a
+// directory that is kept) and closes it at the end of the test.
+func MustOpen(tb testing.TB) *Store {
+	tb.Helper()
+	dir := tb.TempDir()
+	if *keepDB {
+		d, err := os.MkdirTemp("", "ledger-test-")
+		if err != nil {
+			tb.Fatal(err)
+		}
+		dir = d
+	}
+	path := filepath.Join(dir, "ledger.db")
+	if *keepDB {
+		tb.Logf("ledger: %s", path)
+	}
+	return mustOpenPath(tb, path, Options{})
+}
+
+func mustOpenPath(tb testing.TB, path string, opts Options) *Store {
+	tb.Helper()
+	s, err := Open(context.Background(), path, opts)
+	if err != nil {
+		tb.Fatalf("Open(%s): %v", path, err)
+	}
+	tb.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			tb.Errorf("Close: %v", err)
+		}
+	})
+	return s
+}
+
+var t0 = time.Date(2026, 10, 3, 8, 0, 0, 0, time.UTC)
+
+// mustBeginRun starts a run for 2026-10-15.
+func mustBeginRun(tb testing.TB, s *Store) int64 {
+	tb.Helper()
+	id, err := s.BeginRun(context.Background(), Run{
+		RequestedDate: "2026-10-15", StartedAt: t0, BaseURL: "https://api.example/", ToolVersion: "test",
+		Settings: `{"concurrency":"4"}`,
+	})
+	if err != nil {
+		tb.Fatalf("BeginRun: %v", err)
+	}
+	return id
+}
+
+var october = billing.Period{From: "2026-10-01", To: "2026-10-31"}
+
+func TestStatementsUsedExist(t *testing.T) {
+	q, err := loadStatements(queries.FS, func(s string) string { return s })
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range statementNames {
+		if _, ok := q[name]; !ok {
+			t.Errorf("statement %q used by the code is missing from queries/*.sql", name)
+		}
+	}
+	// Every name referenced as q[...] in the sources is in statementNames, and
+	// every loaded statement is used.
+	listed := map[string]bool{}
+	for _, n := range statementNames {
+		listed[n] = true
+	}
+	for name := range q {
+		if !listed[name] {
+			t.Errorf("statement %q in queries/*.sql is not used (not in statementNames)", name)
+		}
+	}
+	for id, v := range constNames(t) {
+		if !listed[v] {
+			t.Errorf("constant %s = %q is not in statementNames", id, v)
+		}
+	}
+}
+
+// constNames maps the q* constants of store.go to their values.
+func constNames(t *testing.T) map[string]string {
+	b, err := os.ReadFile("store.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]string{}
+	for _, m := range regexp.MustCompile(`(?m)^\s+(q[A-Z][A-Za-z]+)\s+= "([a-z_]+)"`).FindAllStringSubmatch(string(b), -1) {
+		out[m[1]] = m[2]
+	}
+	if len(out) != len(statementNames) {
+		t.Fatalf("found %d q* constants in store.go, statementNames has %d", len(out), len(statementNames))
+	}
+	return out
+}
+
+func TestLoadStatementsErrors(t *testing.T) {
+	tests := []struct {
+		name, sql, want string
+	}{
+		{"duplicate", "-- name: a\nSELECT 1;\n-- name: a\nSELECT 2;\n", "defined twice"},
+		{"empty", "-- name: a\n-- just a comment\n", "is empty"},
+		{"sql before name", "SELECT 1;\n-- name: a\nSELECT 2;\n", "before the first"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fsys := fstest.MapFS{"x.sql": {Data: []byte(tt.sql)}}
+			_, err := loadStatements(fsys, func(s string) string { return s })
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("loadStatements = %v, want error containing %q", err, tt.want)
+			}
+		})
+	}
+	q, err := loadStatements(fstest.MapFS{"x.sql": {Data: []byte("-- name: a\nSELECT 1;\n\n-- trailing comment\n\n-- name: b\n-- doc\nSELECT 2;\n")}}, func(s string) string { return s })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if q["a"] != "-- name: a\nSELECT 1;" || q["b"] != "-- name: b\n-- doc\nSELECT 2;" {
+		t.Fatalf("statements = %q", q)
+	}
+}
+
+func TestMigrationsIdempotent(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "ledger.db")
+	s1, err := Open(context.Background(), path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := mustBeginRun(t, s1)
+	if err := s1.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s2 := mustOpenPath(t, path, Options{})
+	names, err := migrations(queries.FS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var applied []string
+	if err := s2.db.Select(&applied, "SELECT name FROM schema_migrations ORDER BY name"); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(applied, ",") != strings.Join(names, ",") || len(names) == 0 {
+		t.Fatalf("applied migrations = %v, want %v", applied, names)
+	}
+	if _, err := s2.Run(context.Background(), id); err != nil {
+		t.Fatalf("run lost after reopening: %v", err)
+	}
+	if !sort.StringsAreSorted(names) || names[0] != "0001_init.sql" {
+		t.Fatalf("migrations = %v", names)
+	}
+}
+
+func TestOpenRefusesNewerLedger(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "ledger.db")
+	s, err := Open(context.Background(), path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.db.Exec("INSERT INTO schema_migrations (name, applied_at) VALUES ('9999_future.sql', '')"); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	for _, ro := range []bool{false, true} {
+		_, err = Open(context.Background(), path, Options{ReadOnly: ro})
+		if err == nil || !strings.Contains(err.Error(), "9999_future.sql") || !strings.Contains(err.Error(), path) {
+			t.Errorf("Open(ReadOnly=%v) = %v, want an error naming the unknown migration and the path", ro, err)
+		}
+	}
+}
+
+func TestOpenSettings(t *testing.T) {
+	s := MustOpen(t)
+	ctx := context.Background()
+	conn, err := s.db.Connx(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	for pragma, want := range map[string]string{
+		"journal_mode": "wal", "foreign_keys": "1", "busy_timeout": "5000", "synchronous": "1", // NORMAL
+	} {
+		var got string
+		if err := conn.GetContext(ctx, &got, "PRAGMA "+pragma); err != nil {
+			t.Fatal(err)
+		}
+		if got != want {
+			t.Errorf("PRAGMA %s = %s, want %s", pragma, got, want)
+		}
+	}
+}
+
+func TestOddPath(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "a dir?with#odd%chars")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "led ger.db")
+	s := mustOpenPath(t, path, Options{})
+	mustBeginRun(t, s)
+	if _, err := os.Stat(path); err != nil {
+		t.Fatalf("ledger not created at %s: %v", path, err)
+	}
+	if s.Path() != path {
+		t.Fatalf("Path() = %q, want %q", s.Path(), path)
+	}
+}
+
+func TestReadOnlyOpen(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+
+	missing := filepath.Join(dir, "missing.db")
+	_, err := Open(ctx, missing, Options{ReadOnly: true})
+	if !errors.Is(err, fs.ErrNotExist) || !strings.Contains(err.Error(), missing) {
+		t.Fatalf("Open(missing, ReadOnly) = %v, want not-exist naming the path", err)
+	}
+	if _, err := os.Stat(missing); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("read-only Open created %s", missing)
+	}
+
+	notLedger := filepath.Join(dir, "empty.db")
+	if err := os.WriteFile(notLedger, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(ctx, notLedger, Options{ReadOnly: true}); err == nil || !strings.Contains(err.Error(), "not a reconcile ledger") {
+		t.Fatalf("Open(empty file, ReadOnly) = %v, want 'not a reconcile ledger'", err)
+	}
+
+	path := filepath.Join(dir, "ledger.db")
+	w := mustOpenPath(t, path, Options{})
+	id := mustBeginRun(t, w)
+	b, err := w.NewPayableBatch(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Add(samplePayable(1)); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Commit(october); err != nil {
+		t.Fatal(err)
+	}
+
+	r := mustOpenPath(t, path, Options{ReadOnly: true})
+	run, err := r.Run(ctx, id)
+	if err != nil || run.Period != october {
+		t.Fatalf("read-only Run = %+v, %v", run, err)
+	}
+	n, _, err := r.Counts(ctx, id)
+	if err != nil || n != 1 {
+		t.Fatalf("read-only Counts = %d, %v; want 1", n, err)
+	}
+	if _, err := r.BeginRun(ctx, Run{RequestedDate: "2026-10-01"}); !errors.Is(err, ErrReadOnly) {
+		t.Errorf("BeginRun on a read-only store = %v, want ErrReadOnly", err)
+	}
+	if err := r.CheckWritable(ctx); !errors.Is(err, ErrReadOnly) || !strings.Contains(err.Error(), path) {
+		t.Errorf("CheckWritable on a read-only store = %v, want ErrReadOnly naming %s", err, path)
+	}
+	// Even bypassing the store's guard, SQLite refuses to write (mode=ro).
+	if _, err := r.db.Exec("INSERT INTO schema_migrations (name, applied_at) VALUES ('x', '')"); err == nil {
+		t.Errorf("a write through a mode=ro connection succeeded")
+	}
+}
+
+func TestCheckWritable(t *testing.T) {
+	ctx := context.Background()
+	s := MustOpen(t)
+	if err := s.CheckWritable(ctx); err != nil {
+		t.Fatalf("CheckWritable on a fresh ledger: %v", err)
+	}
+	// The probe left nothing behind.
+	var n int
+	if err := s.db.Get(&n, "SELECT COUNT(*) FROM schema_migrations WHERE name = '~write-probe'"); err != nil || n != 0 {
+		t.Fatalf("write probe left %d rows (%v)", n, err)
+	}
+
+	// A connection that cannot write (query_only works even for root, who
+	// ignores file permissions).
+	s.db.SetMaxOpenConns(1)
+	if _, err := s.db.Exec("PRAGMA query_only = 1"); err != nil {
+		t.Fatal(err)
+	}
+	err := s.CheckWritable(ctx)
+	if err == nil || !strings.Contains(err.Error(), s.Path()) || !strings.Contains(err.Error(), "not writable") {
+		t.Fatalf("CheckWritable on a query_only connection = %v, want an error naming %s", err, s.Path())
+	}
+	if _, err := s.db.Exec("PRAGMA query_only = 0"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestCheckWritablePermissions(t *testing.T) {
+	if os.Geteuid() == 0 {
+		t.Skip("running as root: file permissions are not enforced")
+	}
+	ctx := context.Background()
+
+	t.Run("read-only file", func(t *testing.T) {
+		dir := t.TempDir()
+		path := filepath.Join(dir, "ledger.db")
+		s, err := Open(ctx, path, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Close()
+		if err := os.Chmod(path, 0o444); err != nil {
+			t.Fatal(err)
+		}
+		s, err = Open(ctx, path, Options{})
+		if err != nil {
+			if !strings.Contains(err.Error(), path) {
+				t.Fatalf("Open error %v does not name %s", err, path)
+			}
+			return
+		}
+		defer s.Close()
+		if err := s.CheckWritable(ctx); err == nil || !strings.Contains(err.Error(), path) {
+			t.Fatalf("CheckWritable on a 0444 file = %v, want an error naming %s", err, path)
+		}
+	})
+	t.Run("read-only directory", func(t *testing.T) {
+		dir := t.TempDir()
+		if err := os.Chmod(dir, 0o555); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { os.Chmod(dir, 0o755) })
+		path := filepath.Join(dir, "ledger.db")
+		s, err := Open(ctx, path, Options{})
+		if err == nil {
+			defer s.Close()
+			err = s.CheckWritable(ctx)
+		}
+		if err == nil || !strings.Contains(err.Error(), path) {
+			t.Fatalf("Open+CheckWritable in a 0555 directory = %v, want an error naming %s", err, path)
+		}
+	})
+}

@@ -1,0 +1,55 @@
+-- name: insert_payable
+INSERT INTO payable_charges (
+    run_id, line_no, customer_key, product_id, product_name, sku, charge_id, charge_name,
+    charge_type, billing_cycle_type, period_from, period_to, quantity, list_price, net_price,
+    net_price_prorated, sub_total, currency, is_billed, is_proratable, deductions, fees, taxes,
+    tags, invoice, content_hash
+) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?);
+
+-- name: count_payable
+SELECT COUNT(*) FROM payable_charges WHERE run_id = ?;
+
+-- name: each_payable
+-- Deterministic order on business columns (index payable_charges_order), then the content hash.
+SELECT product_id, product_name, sku, charge_id, charge_name, charge_type, billing_cycle_type,
+       period_from, period_to, quantity, list_price, net_price, net_price_prorated, sub_total,
+       currency, is_billed, is_proratable, deductions, fees, taxes, tags, invoice
+FROM payable_charges
+WHERE run_id = ?
+ORDER BY run_id, customer_key, sku, charge_type, period_from, period_to, currency,
+         charge_id, sub_total, quantity, content_hash;
+
+-- name: insert_receivable
+INSERT INTO receivable_charges (
+    run_id, customer_id, line_no, product_name, sku, charge_id, charge_name, charge_type,
+    billing_cycle_type, period_from, period_to, quantity, cost_price, cost_price_prorated,
+    currency, is_proratable, content_hash
+) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?);
+
+-- name: count_receivable_available
+SELECT COUNT(*)
+FROM receivable_charges r
+JOIN customer_coverage c ON c.run_id = r.run_id AND c.customer_id = r.customer_id
+WHERE r.run_id = ? AND c.coverage = 'available';
+
+-- name: each_receivable_available
+-- Receivable lines of customers whose coverage is 'available', in a deterministic order
+-- (index receivable_charges_order).
+SELECT r.customer_id, r.product_name, r.sku, r.charge_id, r.charge_name, r.charge_type,
+       r.billing_cycle_type, r.period_from, r.period_to, r.quantity, r.cost_price,
+       r.cost_price_prorated, r.currency, r.is_proratable
+FROM receivable_charges r
+JOIN customer_coverage c ON c.run_id = r.run_id AND c.customer_id = r.customer_id
+WHERE r.run_id = ? AND c.coverage = 'available'
+ORDER BY r.run_id, r.customer_id, r.sku, r.charge_type, r.period_from, r.period_to, r.currency,
+         r.charge_id, r.cost_price_prorated, r.quantity, r.content_hash;
+
+-- name: each_receivable_all
+-- Every stored receivable line of the run (also 'period_differs', kept for audit); for Digest.
+SELECT r.customer_id, r.product_name, r.sku, r.charge_id, r.charge_name, r.charge_type,
+       r.billing_cycle_type, r.period_from, r.period_to, r.quantity, r.cost_price,
+       r.cost_price_prorated, r.currency, r.is_proratable
+FROM receivable_charges r
+WHERE r.run_id = ?
+ORDER BY r.run_id, r.customer_id, r.sku, r.charge_type, r.period_from, r.period_to, r.currency,
+         r.charge_id, r.cost_price_prorated, r.quantity, r.content_hash;

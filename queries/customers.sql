@@ -1,0 +1,35 @@
+-- name: insert_customer
+INSERT INTO customers (run_id, id, display_name, path, suspended_on) VALUES (?, ?, ?, ?, ?);
+
+-- name: list_customers
+SELECT id, display_name, path, suspended_on FROM customers WHERE run_id = ? ORDER BY id;
+
+-- name: insert_coverage
+INSERT INTO customer_coverage (run_id, customer_id, coverage, error, period_from, period_to, subscriptions_error)
+VALUES (?, ?, ?, ?, ?, ?, ?);
+
+-- name: list_coverage
+SELECT customer_id, coverage, error, period_from, period_to, subscriptions_error
+FROM customer_coverage
+WHERE run_id = ?
+ORDER BY customer_id;
+
+-- name: insert_subscription
+INSERT INTO subscriptions (
+    run_id, customer_id, line_no, id, product_name, description, sku, quantity, billing_cycle,
+    purchase_date, fees, commitment_term, content_hash
+) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?);
+
+-- name: list_subscriptions
+SELECT id, product_name, description, sku, quantity, billing_cycle, purchase_date, fees, commitment_term
+FROM subscriptions
+WHERE run_id = ? AND customer_id = ?
+ORDER BY run_id, customer_id, id, content_hash;
+
+-- name: each_subscription
+-- Every subscription of the run, for Digest.
+SELECT customer_id, id, product_name, description, sku, quantity, billing_cycle, purchase_date,
+       fees, commitment_term
+FROM subscriptions
+WHERE run_id = ?
+ORDER BY run_id, customer_id, id, content_hash;

@@ -1,0 +1,23 @@
+-- name: create_schema_migrations
+CREATE TABLE IF NOT EXISTS schema_migrations (
+    name       TEXT PRIMARY KEY,
+    applied_at TEXT NOT NULL
+);
+
+-- name: applied_migrations
+SELECT name FROM schema_migrations ORDER BY name;
+
+-- name: record_migration
+INSERT INTO schema_migrations (name, applied_at) VALUES (?, ?);
+
+-- name: probe_write
+-- A real write, always rolled back: CheckWritable uses it to prove the file can be written.
+INSERT INTO schema_migrations (name, applied_at) VALUES ('~write-probe', '');
+
+-- name: sync_full
+-- SQLite only: fsync the WAL on every commit (used for the run's final status).
+PRAGMA synchronous = FULL;
+
+-- name: sync_normal
+-- SQLite only: back to the default of this ledger (see Open).
+PRAGMA synchronous = NORMAL;
