@@ -113,15 +113,28 @@ func runFetch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 }
 
 // openWritable opens the ledger and checks, before any API call, that it can
-// be written.
+// be written: the file itself, and its folder (SQLite's WAL and shared-memory
+// files live beside it).
 func openWritable(ctx context.Context, path string) (*ledger.Store, error) {
+	dir := filepath.Dir(path)
+	probe, err := os.CreateTemp(dir, ".reconcile-preflight-*.tmp")
+	if err != nil {
+		return nil, fmt.Errorf("ledger %s is not writable: its folder: %w", path, err)
+	}
+	probe.Close()
+	os.Remove(probe.Name())
+	if f, err := os.OpenFile(path, os.O_RDWR, 0); err == nil {
+		f.Close()
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("ledger %s is not writable: %w", path, err)
+	}
 	store, err := ledger.Open(ctx, path, ledger.Options{})
 	if err != nil {
-		return nil, fmt.Errorf("open ledger %s: %w", path, err)
+		return nil, err
 	}
 	if err := store.CheckWritable(ctx); err != nil {
 		store.Close()
-		return nil, fmt.Errorf("ledger %s is not writable: %w", path, err)
+		return nil, err
 	}
 	return store, nil
 }
