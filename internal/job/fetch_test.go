@@ -63,7 +63,7 @@ func (e *env) fetch(t *testing.T) (ledger.Run, error) {
 	ctx := context.Background()
 	p := e.sim.DefaultPeriod()
 	return job.Fetch(ctx, e.client(t, ctx), e.store, job.FetchOptions{
-		Date: p.From, BaseURL: e.url, ToolVersion: "test", Concurrency: 4, Subscriptions: true, Now: fixedNow,
+		Date: p.From, BaseURL: "http://simulator.test", ToolVersion: "test", Concurrency: 4, Subscriptions: true, Now: fixedNow,
 	})
 }
 
