@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -35,7 +36,7 @@ type PayableBatch struct {
 	insert *sql.Stmt
 	lineNo int64
 	done   bool
-	enc    canon
+	codec  rowCodec
 	args   []any
 }
 
@@ -157,36 +158,9 @@ func (b *PayableBatch) Add(c *billing.PayableCharge) error {
 }
 
 func (b *PayableBatch) payableArgs(c *billing.PayableCharge) ([]any, error) {
-	deductions, err := deductionsJSON(c.Deductions)
-	if err != nil {
-		return nil, fmt.Errorf("encode deductions: %w", err)
-	}
-	fees, err := feesJSON(c.Fees)
-	if err != nil {
-		return nil, fmt.Errorf("encode fees: %w", err)
-	}
-	taxes, err := taxesJSON(c.Taxes)
-	if err != nil {
-		return nil, fmt.Errorf("encode taxes: %w", err)
-	}
-	tags, err := tagsJSON(c.Tags)
-	if err != nil {
-		return nil, fmt.Errorf("encode tags: %w", err)
-	}
-	invoice, err := invoiceJSON(c.Invoice)
-	if err != nil {
-		return nil, fmt.Errorf("encode invoice: %w", err)
-	}
-	b.enc.reset()
-	b.enc.payable(c)
-	a := append(b.args[:0],
-		b.runID, b.lineNo+1, customerKey(c.Tags),
-		c.ProductID, c.ProductName, c.SKU, c.ChargeID, c.ChargeName, c.ChargeType, c.BillingCycleType,
-		string(c.PeriodFrom), string(c.PeriodTo),
-		money(c.Quantity), money(c.ListPrice), money(c.NetPrice), money(c.NetPriceProrated), money(c.SubTotal),
-		c.Currency, boolean(c.IsBilled), boolean(c.IsProratable),
-		deductions, fees, taxes, tags, invoice, b.enc.hash(),
-	)
+	a := append(b.args[:0], b.runID, b.lineNo+1, customerKey(c.Tags))
+	a = b.codec.payableColumns(a, c)
+	a = append(a, b.codec.hash(a[3:]))
 	b.args = a
 	return a, nil
 }
@@ -303,7 +277,9 @@ func scanPayable(rows *sql.Rows) (*billing.PayableCharge, error) {
 	if c.Taxes, err = parseTaxes(taxes); err != nil {
 		return nil, fmt.Errorf("charge %s: taxes: %w", c.Describe(), err)
 	}
-	if tags.Valid {
+	if tags.Valid && tags.String == "[]" {
+		c.Tags = []billing.Tag{}
+	} else if tags.Valid {
 		if err := json.Unmarshal([]byte(tags.String), &c.Tags); err != nil {
 			return nil, fmt.Errorf("charge %s: tags: %w", c.Describe(), err)
 		}
@@ -392,12 +368,13 @@ func customerKey(tags []billing.Tag) string {
 	return ""
 }
 
-// money is the column value of a decimal: its exact text, or NULL when absent.
+// money is the column value of a decimal: its exact text (billing.Text), or
+// NULL when absent.
 func money(d decimal.NullDecimal) any {
 	if !d.Valid {
 		return nil
 	}
-	return billing.Text(d.Decimal)
+	return string(appendDecimal(nil, d.Decimal))
 }
 
 func parseMoney(ns sql.NullString) (decimal.NullDecimal, error) {
@@ -466,18 +443,11 @@ func moneyText(d decimal.NullDecimal) *string {
 	if !d.Valid {
 		return nil
 	}
-	s := billing.Text(d.Decimal)
+	s := string(appendDecimal(nil, d.Decimal))
 	return &s
 }
 
-func parseMoneyText(s *string) (decimal.NullDecimal, error) {
-	if s == nil {
-		return decimal.NullDecimal{}, nil
-	}
-	return parseMoney(sql.NullString{String: *s, Valid: true})
-}
-
-// jsonColumn marshals v, or returns NULL when the list is nil.
+// jsonColumn marshals v with encoding/json, or returns NULL when isNil.
 func jsonColumn(isNil bool, v any) (any, error) {
 	if isNil {
 		return nil, nil
@@ -489,18 +459,19 @@ func jsonColumn(isNil bool, v any) (any, error) {
 	return string(b), nil
 }
 
-func deductionsJSON(ds []billing.Deduction) (any, error) {
-	out := make([]jsonDeduction, len(ds))
-	for i, d := range ds {
-		out[i] = jsonDeduction{Code: d.Code, Name: d.Name, DeductionType: d.DeductionType,
-			Value: moneyText(d.Value), UnitValue: moneyText(d.UnitValue), TotalValue: moneyText(d.TotalValue)}
+func parseMoneyText(s *string) (decimal.NullDecimal, error) {
+	if s == nil {
+		return decimal.NullDecimal{}, nil
 	}
-	return jsonColumn(ds == nil, out)
+	return parseMoney(sql.NullString{String: *s, Valid: true})
 }
 
 func parseDeductions(ns sql.NullString) ([]billing.Deduction, error) {
 	if !ns.Valid {
 		return nil, nil
+	}
+	if ns.String == "[]" {
+		return []billing.Deduction{}, nil
 	}
 	var in []jsonDeduction
 	if err := json.Unmarshal([]byte(ns.String), &in); err != nil {
@@ -523,17 +494,12 @@ func parseDeductions(ns sql.NullString) ([]billing.Deduction, error) {
 	return out, nil
 }
 
-func feesJSON(fs []billing.Fee) (any, error) {
-	out := make([]jsonFee, len(fs))
-	for i, f := range fs {
-		out[i] = jsonFee{Name: f.Name, UnitValue: moneyText(f.UnitValue), TotalValue: moneyText(f.TotalValue), IsTaxable: f.IsTaxable}
-	}
-	return jsonColumn(fs == nil, out)
-}
-
 func parseFees(ns sql.NullString) ([]billing.Fee, error) {
 	if !ns.Valid {
 		return nil, nil
+	}
+	if ns.String == "[]" {
+		return []billing.Fee{}, nil
 	}
 	var in []jsonFee
 	if err := json.Unmarshal([]byte(ns.String), &in); err != nil {
@@ -553,17 +519,12 @@ func parseFees(ns sql.NullString) ([]billing.Fee, error) {
 	return out, nil
 }
 
-func taxesJSON(ts []billing.Tax) (any, error) {
-	out := make([]jsonTax, len(ts))
-	for i, t := range ts {
-		out[i] = jsonTax{Name: t.Name, AppliedRate: moneyText(t.AppliedRate)}
-	}
-	return jsonColumn(ts == nil, out)
-}
-
 func parseTaxes(ns sql.NullString) ([]billing.Tax, error) {
 	if !ns.Valid {
 		return nil, nil
+	}
+	if ns.String == "[]" {
+		return []billing.Tax{}, nil
 	}
 	var in []jsonTax
 	if err := json.Unmarshal([]byte(ns.String), &in); err != nil {
@@ -580,25 +541,6 @@ func parseTaxes(ns sql.NullString) ([]billing.Tax, error) {
 	return out, nil
 }
 
-func tagsJSON(ts []billing.Tag) (any, error) {
-	if ts == nil {
-		return nil, nil
-	}
-	b, err := json.Marshal(ts)
-	if err != nil {
-		return nil, err
-	}
-	return string(b), nil
-}
-
-func invoiceJSON(inv *billing.Invoice) (any, error) {
-	if inv == nil {
-		return nil, nil
-	}
-	return jsonColumn(false, jsonInvoice{Number: inv.Number, Date: string(inv.Date),
-		PeriodFrom: string(inv.PeriodFrom), PeriodTo: string(inv.PeriodTo)})
-}
-
 func parseInvoice(ns sql.NullString) (*billing.Invoice, error) {
 	if !ns.Valid {
 		return nil, nil
@@ -609,4 +551,222 @@ func parseInvoice(ns sql.NullString) (*billing.Invoice, error) {
 	}
 	return &billing.Invoice{Number: in.Number, Date: billing.Date(in.Date),
 		PeriodFrom: billing.Date(in.PeriodFrom), PeriodTo: billing.Date(in.PeriodTo)}, nil
+}
+
+// rowCodec turns a payable charge into its column values. It reuses its
+// buffers, so one codec serves one goroutine.
+type rowCodec struct {
+	buf []byte
+	enc canon
+}
+
+// payableColumns appends the 22 business column values of c (product_id ..
+// invoice, in insert_payable order) to dst: strings, int64 (booleans) or nil
+// (NULL). Decimals are billing.Text; nested lists are JSON built by hand (no
+// reflection; decimals as JSON strings), NULL for a nil list.
+func (r *rowCodec) payableColumns(dst []any, c *billing.PayableCharge) []any {
+	dst = append(dst,
+		c.ProductID, c.ProductName, c.SKU, c.ChargeID, c.ChargeName, c.ChargeType, c.BillingCycleType,
+		string(c.PeriodFrom), string(c.PeriodTo),
+		money(c.Quantity), money(c.ListPrice), money(c.NetPrice), money(c.NetPriceProrated), money(c.SubTotal),
+		c.Currency, boolean(c.IsBilled), boolean(c.IsProratable))
+	dst = append(dst, r.deductions(c.Deductions), r.fees(c.Fees), r.taxes(c.Taxes), r.tags(c.Tags), r.invoice(c.Invoice))
+	return dst
+}
+
+// hash is the content_hash of a row's business column values.
+func (r *rowCodec) hash(cols []any) string {
+	r.enc.reset()
+	r.enc.values(cols)
+	return r.enc.hash()
+}
+
+func (r *rowCodec) deductions(ds []billing.Deduction) any {
+	if ds == nil {
+		return nil
+	}
+	b := append(r.buf[:0], '[')
+	for i, d := range ds {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"code":`...)
+		b = appendJSONString(b, d.Code)
+		b = append(b, `,"name":`...)
+		b = appendJSONString(b, d.Name)
+		b = append(b, `,"deductionType":`...)
+		b = appendJSONString(b, d.DeductionType)
+		b = append(b, `,"value":`...)
+		b = appendJSONDecimal(b, d.Value)
+		b = append(b, `,"unitValue":`...)
+		b = appendJSONDecimal(b, d.UnitValue)
+		b = append(b, `,"totalValue":`...)
+		b = appendJSONDecimal(b, d.TotalValue)
+		b = append(b, '}')
+	}
+	r.buf = append(b, ']')
+	return string(r.buf)
+}
+
+func (r *rowCodec) fees(fs []billing.Fee) any {
+	if fs == nil {
+		return nil
+	}
+	b := append(r.buf[:0], '[')
+	for i, f := range fs {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"name":`...)
+		b = appendJSONString(b, f.Name)
+		b = append(b, `,"unitValue":`...)
+		b = appendJSONDecimal(b, f.UnitValue)
+		b = append(b, `,"totalValue":`...)
+		b = appendJSONDecimal(b, f.TotalValue)
+		b = append(b, `,"isTaxable":`...)
+		b = appendJSONBool(b, f.IsTaxable)
+		b = append(b, '}')
+	}
+	r.buf = append(b, ']')
+	return string(r.buf)
+}
+
+func (r *rowCodec) taxes(ts []billing.Tax) any {
+	if ts == nil {
+		return nil
+	}
+	b := append(r.buf[:0], '[')
+	for i, t := range ts {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"name":`...)
+		b = appendJSONString(b, t.Name)
+		b = append(b, `,"appliedRate":`...)
+		b = appendJSONDecimal(b, t.AppliedRate)
+		b = append(b, '}')
+	}
+	r.buf = append(b, ']')
+	return string(r.buf)
+}
+
+func (r *rowCodec) tags(ts []billing.Tag) any {
+	if ts == nil {
+		return nil
+	}
+	b := append(r.buf[:0], '[')
+	for i, t := range ts {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, `{"name":`...)
+		b = appendJSONString(b, t.Name)
+		b = append(b, `,"value":`...)
+		b = appendJSONString(b, t.Value)
+		b = append(b, '}')
+	}
+	r.buf = append(b, ']')
+	return string(r.buf)
+}
+
+func (r *rowCodec) invoice(inv *billing.Invoice) any {
+	if inv == nil {
+		return nil
+	}
+	b := append(r.buf[:0], `{"number":`...)
+	b = appendJSONString(b, inv.Number)
+	b = append(b, `,"date":`...)
+	b = appendJSONString(b, string(inv.Date))
+	b = append(b, `,"periodFrom":`...)
+	b = appendJSONString(b, string(inv.PeriodFrom))
+	b = append(b, `,"periodTo":`...)
+	b = appendJSONString(b, string(inv.PeriodTo))
+	r.buf = append(b, '}')
+	return string(r.buf)
+}
+
+// appendDecimal appends billing.Text(d): the exact value with its own scale.
+// Coefficients of up to 18 digits take a fast path (no math/big); the tests
+// check it against billing.Text.
+func appendDecimal(b []byte, d decimal.Decimal) []byte {
+	if d.NumDigits() > 18 {
+		return append(b, billing.Text(d)...)
+	}
+	v, exp := d.CoefficientInt64(), int(d.Exponent())
+	if exp >= 0 {
+		if v == 0 {
+			return append(b, '0')
+		}
+		b = strconv.AppendInt(b, v, 10)
+		for range exp {
+			b = append(b, '0')
+		}
+		return b
+	}
+	if v < 0 {
+		b, v = append(b, '-'), -v
+	}
+	var tmp [20]byte
+	digits := strconv.AppendInt(tmp[:0], v, 10)
+	places := -exp
+	if len(digits) > places {
+		b = append(b, digits[:len(digits)-places]...)
+		b = append(b, '.')
+		return append(b, digits[len(digits)-places:]...)
+	}
+	b = append(b, '0', '.')
+	for range places - len(digits) {
+		b = append(b, '0')
+	}
+	return append(b, digits...)
+}
+
+func appendJSONDecimal(b []byte, d decimal.NullDecimal) []byte {
+	if !d.Valid {
+		return append(b, "null"...)
+	}
+	b = append(b, '"')
+	b = appendDecimal(b, d.Decimal)
+	return append(b, '"')
+}
+
+func appendJSONBool(b []byte, v *bool) []byte {
+	switch {
+	case v == nil:
+		return append(b, "null"...)
+	case *v:
+		return append(b, "true"...)
+	default:
+		return append(b, "false"...)
+	}
+}
+
+// appendJSONString appends s as a JSON string. Only '"', '\' and control
+// characters are escaped; other bytes are copied (the API's strings are UTF-8).
+func appendJSONString(b []byte, s string) []byte {
+	const hexDigits = "0123456789abcdef"
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 0x20 && c != '"' && c != '\\' {
+			continue
+		}
+		b = append(b, s[start:i]...)
+		switch c {
+		case '"', '\\':
+			b = append(b, '\\', c)
+		case '\n':
+			b = append(b, '\\', 'n')
+		case '\r':
+			b = append(b, '\\', 'r')
+		case '\t':
+			b = append(b, '\\', 't')
+		default:
+			b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+		}
+		start = i + 1
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
 }

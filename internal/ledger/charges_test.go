@@ -72,7 +72,7 @@ func TestPayableRoundTrip(t *testing.T) {
 			Invoice:    &billing.Invoice{Number: "I", Date: "", PeriodFrom: "2026-10-01"},
 			Deductions: []billing.Deduction{{Code: "x"}}, Fees: []billing.Fee{{Name: "f"}},
 			Taxes: []billing.Tax{{Name: "t", AppliedRate: dec("0.150")}},
-			Tags:  []billing.Tag{{Name: "", Value: ""}},
+			Tags:  []billing.Tag{{Name: "", Value: ""}, {Name: "ctl\n\r\t\x01\x1f\x7f", Value: `back\slash "q" <&> \u2028 日本`}},
 		}},
 	}
 	for _, tt := range tests {
@@ -443,7 +443,8 @@ func TestEachPayableUsesIndex(t *testing.T) {
 // same text.
 func FuzzMoneyRoundTrip(f *testing.F) {
 	for _, s := range []string{"1843.275", "0.000123", "-12.00", "45.00", "0", "-0.0", "1e3", "1.5E-7",
-		"123456789012345678901234567890.123456789", "00012.3400", ".5"} {
+		"123456789012345678901234567890.123456789", "00012.3400", ".5",
+		"999999999999999999", "-999999999999999999.9", "1000000000000000000", "-9223372036854775808", "0.000000000000000000000000001"} {
 		f.Add(s)
 	}
 	s := MustOpen(f)
@@ -454,6 +455,9 @@ func FuzzMoneyRoundTrip(f *testing.F) {
 		}
 		if e := d.Exponent(); e > 1000 || e < -1000 {
 			t.Skip() // text of such values is huge; not money
+		}
+		if got, want := string(appendDecimal(nil, d)), billing.Text(d); got != want {
+			t.Fatalf("appendDecimal(%q) = %q, billing.Text = %q", lit, got, want)
 		}
 		want := decimal.NullDecimal{Decimal: d, Valid: true}
 		c := &billing.PayableCharge{

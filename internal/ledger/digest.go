@@ -34,7 +34,17 @@ func (e *canon) dec(d decimal.NullDecimal) {
 		e.null()
 		return
 	}
-	e.str(billing.Text(d.Decimal))
+	e.buf = append(e.buf, 1)
+	start := len(e.buf)
+	e.buf = append(e.buf, 0) // room for a one-byte length; fixed below
+	e.buf = appendDecimal(e.buf, d.Decimal)
+	if n := len(e.buf) - start - 1; n < 0x80 {
+		e.buf[start] = byte(n)
+	} else {
+		text := string(e.buf[start+1:])
+		e.buf = e.buf[:start-1]
+		e.str(text)
+	}
 }
 
 func (e *canon) boolean(b *bool) {
@@ -65,51 +75,20 @@ func (e *canon) hash() string {
 	return hex.EncodeToString(sum[:16])
 }
 
-func (e *canon) payable(c *billing.PayableCharge) {
-	for _, s := range []string{c.ProductID, c.ProductName, c.SKU, c.ChargeID, c.ChargeName, c.ChargeType,
-		c.BillingCycleType, string(c.PeriodFrom), string(c.PeriodTo)} {
-		e.str(s)
-	}
-	for _, d := range []decimal.NullDecimal{c.Quantity, c.ListPrice, c.NetPrice, c.NetPriceProrated, c.SubTotal} {
-		e.dec(d)
-	}
-	e.str(c.Currency)
-	e.boolean(c.IsBilled)
-	e.boolean(c.IsProratable)
-	e.list(c.Deductions == nil, len(c.Deductions))
-	for _, d := range c.Deductions {
-		e.str(d.Code)
-		e.str(d.Name)
-		e.str(d.DeductionType)
-		e.dec(d.Value)
-		e.dec(d.UnitValue)
-		e.dec(d.TotalValue)
-	}
-	e.list(c.Fees == nil, len(c.Fees))
-	for _, f := range c.Fees {
-		e.str(f.Name)
-		e.dec(f.UnitValue)
-		e.dec(f.TotalValue)
-		e.boolean(f.IsTaxable)
-	}
-	e.list(c.Taxes == nil, len(c.Taxes))
-	for _, t := range c.Taxes {
-		e.str(t.Name)
-		e.dec(t.AppliedRate)
-	}
-	e.list(c.Tags == nil, len(c.Tags))
-	for _, t := range c.Tags {
-		e.str(t.Name)
-		e.str(t.Value)
-	}
-	if c.Invoice == nil {
-		e.null()
-	} else {
-		e.list(false, 4)
-		e.str(c.Invoice.Number)
-		e.str(string(c.Invoice.Date))
-		e.str(string(c.Invoice.PeriodFrom))
-		e.str(string(c.Invoice.PeriodTo))
+// values encodes column values: nil, string or int64.
+func (e *canon) values(vs []any) {
+	for _, v := range vs {
+		switch v := v.(type) {
+		case nil:
+			e.null()
+		case string:
+			e.str(v)
+		case int64:
+			e.buf = append(e.buf, 2)
+			e.buf = binary.AppendVarint(e.buf, v)
+		default:
+			panic(fmt.Sprintf("canon: unexpected column value %T", v))
+		}
 	}
 }
 
@@ -247,8 +226,11 @@ func (s *Store) digest(ctx context.Context, runID int64) (string, error) {
 	}
 	d.endSection()
 
+	var codec rowCodec
+	var cols []any
 	if err := s.EachPayable(ctx, runID, func(c *billing.PayableCharge) error {
-		d.enc.payable(c)
+		cols = codec.payableColumns(cols[:0], c)
+		d.enc.values(cols)
 		d.record()
 		return nil
 	}); err != nil {
