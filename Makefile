@@ -5,7 +5,7 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 BIN     := bin/reconcile
 
-.PHONY: all build test lint demo bench faults golden fuzz clean
+.PHONY: all build test lint demo bench bench-go bench-e2e faults golden fuzz clean
 
 all: lint test build
 
@@ -30,8 +30,16 @@ demo:
 golden:
 	go test ./... -run 'Golden|Sample' -update
 
-bench:
+# Go benchmarks (decoder, ledger inserts, engine, workbook writer, simulator),
+# then the end-to-end reference run against the simulator (BENCHMARKS.md).
+# BENCH_CHARGES / BENCH_CUSTOMERS scale the end-to-end run down.
+bench: bench-go bench-e2e
+
+bench-go:
 	go test -run '^$$' -bench . -benchmem ./internal/...
+
+bench-e2e:
+	scripts/bench.sh
 
 fuzz:
 	go test -run '^$$' -fuzz FuzzDecodePayable -fuzztime 30s ./internal/fetch

@@ -31,6 +31,8 @@ type fetchFlags struct {
 	rate        float64
 	noSubs      bool
 	verbose     bool
+	cpuProfile  string
+	memProfile  string
 }
 
 func (f *fetchFlags) register(fs *flag.FlagSet) {
@@ -44,6 +46,8 @@ func (f *fetchFlags) register(fs *flag.FlagSet) {
 	fs.Float64Var(&f.rate, "rate", 0, "client-side request rate limit in requests/s (0 = none)")
 	fs.BoolVar(&f.noSubs, "no-subscriptions", false, "do not fetch customers' subscriptions (reference data)")
 	fs.BoolVar(&f.verbose, "v", false, "verbose structured logs on stderr")
+	fs.StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile (runtime/pprof) to `FILE`")
+	fs.StringVar(&f.memProfile, "memprofile", "", "write a heap profile (runtime/pprof) to `FILE` at the end")
 }
 
 func (f *fetchFlags) settings() []job.Setting {
@@ -81,6 +85,11 @@ func runFetch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if date == "" {
 		return usagef("fetch: --period or --date is required")
 	}
+	stopProfiles, err := f.startProfiles()
+	if err != nil {
+		return err
+	}
+	defer stopProfiles()
 	api, err := apiConfigFromEnv()
 	if err != nil {
 		return err

@@ -6,7 +6,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
+	"os"
 	"path/filepath"
+	"runtime"
+	"runtime/pprof"
 	"time"
 
 	"github.com/shopspring/decimal"
@@ -22,6 +26,8 @@ type reportFlags struct {
 	out            string
 	tolerance      string
 	failOnFindings bool
+	// log, when set, receives the reconcile and workbook stage timings.
+	log *slog.Logger
 }
 
 func (r *reportFlags) register(fs *flag.FlagSet) {
@@ -58,6 +64,11 @@ func runClose(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if date == "" {
 		return usagef("run: --period or --date is required")
 	}
+	stopProfiles, err := f.startProfiles()
+	if err != nil {
+		return err
+	}
+	defer stopProfiles()
 	opts, err := r.options()
 	if err != nil {
 		return err
@@ -119,6 +130,7 @@ func closePeriod(ctx context.Context, p closeParams, stdout, stderr io.Writer) e
 		out = filepath.Join(outDir, defaultWorkbookName(run))
 	}
 	settings := append(p.fetch.settings(), p.report.settings()...)
+	p.report.log = log
 	return writeReport(ctx, store, run, p.opts, p.report, settings, out, p.fetch.jsonOut, stdout, stderr, fetchErr)
 }
 
@@ -126,16 +138,19 @@ func closePeriod(ctx context.Context, p closeParams, stdout, stderr io.Writer) e
 // outcome: incomplete runs and findings (with --fail-on-findings) are errors
 // for the exit code, after the report was written.
 func writeReport(ctx context.Context, store *ledger.Store, run ledger.Run, opts report.Options, r *reportFlags, settings []job.Setting, out, jsonOut string, stdout, stderr io.Writer, prior error) error {
+	start := time.Now()
 	res, err := job.Reconcile(ctx, store, run, opts)
 	if err != nil {
 		return errors.Join(prior, err)
 	}
+	job.LogStage(r.log, "reconcile", start, int64(res.PayableLines+res.ReceivableLines), "rows")
 	info := job.RunInfo(run, settings)
 	if err := job.WriteOutputs(ctx, store, run, res, info, job.Outputs{
 		Workbook: out,
 		JSON:     jsonOut,
 		Stdout:   stdout,
 		Options:  report.WorkbookOptions{TmpDir: filepath.Dir(out)},
+		Logger:   r.log,
 	}); err != nil {
 		return errors.Join(prior, err)
 	}
@@ -157,6 +172,49 @@ func writeReport(ctx context.Context, store *ledger.Store, run ledger.Run, opts 
 		return &findingsError{n: len(res.Mismatches)}
 	}
 	return nil
+}
+
+// startProfiles starts the CPU profile of --cpuprofile; the returned stop
+// ends it and writes the heap profile of --memprofile. Profiling problems at
+// the end are reported on stderr, they do not change the outcome of the run.
+func (f *fetchFlags) startProfiles() (stop func(), err error) {
+	var cpu *os.File
+	if f.cpuProfile != "" {
+		cpu, err = os.Create(f.cpuProfile)
+		if err != nil {
+			return nil, usagef("--cpuprofile: %v", err)
+		}
+		if err := pprof.StartCPUProfile(cpu); err != nil {
+			cpu.Close()
+			return nil, fmt.Errorf("start CPU profile: %w", err)
+		}
+	}
+	return func() {
+		if cpu != nil {
+			pprof.StopCPUProfile()
+			if err := cpu.Close(); err != nil {
+				fmt.Fprintf(os.Stderr, "write CPU profile %s: %v\n", f.cpuProfile, err)
+			}
+		}
+		if f.memProfile != "" {
+			if err := writeHeapProfile(f.memProfile); err != nil {
+				fmt.Fprintf(os.Stderr, "write heap profile %s: %v\n", f.memProfile, err)
+			}
+		}
+	}, nil
+}
+
+func writeHeapProfile(path string) error {
+	mf, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	runtime.GC() // up-to-date statistics of what is still live
+	if err := pprof.WriteHeapProfile(mf); err != nil {
+		mf.Close()
+		return err
+	}
+	return mf.Close()
 }
 
 func defaultWorkbookName(run ledger.Run) string {

@@ -96,18 +96,20 @@ func Fetch(ctx context.Context, client *fetch.Client, store *ledger.Store, opts 
 	if err != nil {
 		return run, errors.Join(runErr, fmt.Errorf("read run %d: %w", id, err))
 	}
-	log.Info("fetch run finished", "run", id, "status", string(status), "calls", stats.Calls, "retries", stats.Retries)
+	log.Info("fetch run finished", "run", id, "status", string(status), "calls", stats.Calls, "retries", stats.Retries, "token_requests", stats.TokenRequests)
 	return stored, runErr
 }
 
 func fetchInto(ctx context.Context, client *fetch.Client, store *ledger.Store, runID int64, opts FetchOptions, log *slog.Logger) (ledger.RunStatus, error) {
 	failed := ledger.RunStatus("failed")
 
+	start := time.Now()
 	batch, err := store.NewPayableBatch(ctx, runID)
 	if err != nil {
 		return failed, fmt.Errorf("stage payable charges: %w", err)
 	}
-	period, err := client.PayableCharges(ctx, opts.Date, payableSink{batch})
+	sink := &payableSink{b: batch}
+	period, err := client.PayableCharges(ctx, opts.Date, sink)
 	if err != nil {
 		_ = batch.Rollback()
 		return failed, fmt.Errorf("fetch payable charges for %s: %w", opts.Date, err)
@@ -117,7 +119,9 @@ func fetchInto(ctx context.Context, client *fetch.Client, store *ledger.Store, r
 		return failed, fmt.Errorf("store payable charges for %s: %w", period, err)
 	}
 	log.Info("payable charges stored", "run", runID, "period", period.String())
+	LogStage(log, "payable fetch+store", start, sink.n, "lines")
 
+	start, callsBefore := time.Now(), client.Stats().Calls
 	customers, err := client.Customers(ctx)
 	if err != nil {
 		return failed, fmt.Errorf("fetch customers: %w", err)
@@ -126,7 +130,7 @@ func fetchInto(ctx context.Context, client *fetch.Client, store *ledger.Store, r
 		return failed, fmt.Errorf("store customers: %w", err)
 	}
 
-	var missing, done atomic.Int64
+	var missing, done, recvLines atomic.Int64
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(opts.Concurrency)
 	total := len(customers)
@@ -144,6 +148,7 @@ func fetchInto(ctx context.Context, client *fetch.Client, store *ledger.Store, r
 			if err := store.SaveCustomerData(gctx, runID, d); err != nil {
 				return fmt.Errorf("store receivables for customer %s: %w", c.ID, err)
 			}
+			recvLines.Add(int64(len(d.Receivables)))
 			n := done.Add(1)
 			if opts.Progress != nil {
 				opts.Progress(int(n), total)
@@ -157,6 +162,8 @@ func fetchInto(ctx context.Context, client *fetch.Client, store *ledger.Store, r
 	if err := ctx.Err(); err != nil {
 		return failed, err
 	}
+	LogStage(log, "customers fan-out", start, client.Stats().Calls-callsBefore, "calls",
+		"customers", total, "receivable_lines", recvLines.Load())
 	if m := missing.Load(); m > 0 {
 		return ledger.RunStatus("partial"), fmt.Errorf("%w (%d of %d customers)", ErrIncomplete, m, total)
 	}
@@ -221,8 +228,34 @@ func settingsJSON(s []Setting) (string, error) {
 	return string(append(buf, '}')), nil
 }
 
-// payableSink hands streamed payable charges to the ledger batch.
-type payableSink struct{ b *ledger.PayableBatch }
+// payableSink hands streamed payable charges to the ledger batch and counts
+// the charges of the current attempt.
+type payableSink struct {
+	b *ledger.PayableBatch
+	n int64
+}
 
-func (s payableSink) Reset() error                          { return s.b.Reset() }
-func (s payableSink) Charge(c *billing.PayableCharge) error { return s.b.Add(c) }
+func (s *payableSink) Reset() error {
+	s.n = 0
+	return s.b.Reset()
+}
+
+func (s *payableSink) Charge(c *billing.PayableCharge) error {
+	s.n++
+	return s.b.Add(c)
+}
+
+// LogStage logs, at Info level, how long a stage took since start and its
+// rate: n units in that time. extra are more slog key/value pairs.
+func LogStage(log *slog.Logger, name string, start time.Time, n int64, unit string, extra ...any) {
+	if log == nil {
+		return
+	}
+	d := time.Since(start)
+	rate := 0.0
+	if s := d.Seconds(); s > 0 {
+		rate = float64(n) / s
+	}
+	args := []any{"stage", name, "elapsed", d.Round(time.Millisecond), unit, n, unit + "_per_s", int64(rate + 0.5)}
+	log.Info("stage done", append(args, extra...)...)
+}

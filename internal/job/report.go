@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -133,12 +134,34 @@ func (d Detail) EachReceivable(ctx context.Context, fn func(string, *billing.Rec
 
 var _ report.Detail = Detail{}
 
+// countingDetail counts the detail lines a workbook writer reads.
+type countingDetail struct {
+	d    report.Detail
+	rows int64
+}
+
+func (c *countingDetail) EachPayable(ctx context.Context, fn func(*billing.PayableCharge) error) error {
+	return c.d.EachPayable(ctx, func(p *billing.PayableCharge) error {
+		c.rows++
+		return fn(p)
+	})
+}
+
+func (c *countingDetail) EachReceivable(ctx context.Context, fn func(string, *billing.ReceivableCharge) error) error {
+	return c.d.EachReceivable(ctx, func(id string, r *billing.ReceivableCharge) error {
+		c.rows++
+		return fn(id, r)
+	})
+}
+
 // Outputs says where to write a reconciliation.
 type Outputs struct {
 	Workbook string    // path of the .xlsx; "" for none
 	JSON     string    // path of the JSON summary; "-" for Stdout; "" for none
 	Stdout   io.Writer // for JSON "-"
 	Options  report.WorkbookOptions
+	// Logger, when set, receives the workbook stage's timing at Info level.
+	Logger *slog.Logger
 }
 
 // WriteOutputs writes the workbook and the JSON summary. Both are written
@@ -146,9 +169,14 @@ type Outputs struct {
 // leaves whatever was at the target paths untouched.
 func WriteOutputs(ctx context.Context, store *ledger.Store, run ledger.Run, res *report.Result, info report.RunInfo, out Outputs) error {
 	if out.Workbook != "" {
-		if err := report.WriteWorkbook(ctx, out.Workbook, res, info, Detail{Store: store, RunID: run.ID}, out.Options); err != nil {
+		start := time.Now()
+		d := &countingDetail{d: Detail{Store: store, RunID: run.ID}}
+		if err := report.WriteWorkbook(ctx, out.Workbook, res, info, d, out.Options); err != nil {
 			return fmt.Errorf("write workbook %s: %w", out.Workbook, err)
 		}
+		summary := int64(len(res.Customers) + len(res.Products) + len(res.Mismatches))
+		LogStage(out.Logger, "workbook write", start, d.rows+summary, "rows",
+			"detail_rows", d.rows, "summary_rows", summary)
 	}
 	switch out.JSON {
 	case "":
