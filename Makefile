@@ -41,6 +41,12 @@ bench-go:
 bench-e2e:
 	scripts/bench.sh
 
+# The long fault variants: the SIGKILL crash loop at 60 seeded points (make
+# test runs 15), and the fault matrix, verbosely.
+faults:
+	RECONCILE_CRASH_POINTS=60 go test -count=1 -timeout 30m -run 'Crash' -v ./cmd/reconcile
+	go test -count=1 -run 'FaultMatrix|Secrets' -v ./internal/job
+
 fuzz:
 	go test -run '^$$' -fuzz FuzzDecodePayable -fuzztime 30s ./internal/fetch
 	go test -run '^$$' -fuzz FuzzReconcile -fuzztime 30s ./internal/report

@@ -17,6 +17,7 @@ import (
 	"github.com/msp-reconcile/reconcile/internal/fetch"
 	"github.com/msp-reconcile/reconcile/internal/job"
 	"github.com/msp-reconcile/reconcile/internal/ledger"
+	"github.com/msp-reconcile/reconcile/internal/report"
 )
 
 // fetchFlags are the flags shared by `fetch` and `run`.
@@ -105,6 +106,7 @@ func runFetch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := preflightOutput(f.jsonOut); err != nil {
 		return err
 	}
+	cleanStale(f.jsonOut)
 	run, fetchErr := fetchRun(ctx, store, date, &f, env, log, stderr)
 	if run.ID == 0 {
 		return fetchErr
@@ -146,6 +148,21 @@ func openWritable(ctx context.Context, path string) (*ledger.Store, error) {
 		return nil, err
 	}
 	return store, nil
+}
+
+// cleanStale removes temporary files a killed run left beside the outputs.
+func cleanStale(paths ...string) {
+	seen := map[string]bool{}
+	for _, p := range paths {
+		if p == "" || p == "-" {
+			continue
+		}
+		dir := filepath.Dir(p)
+		if !seen[dir] {
+			seen[dir] = true
+			_ = report.CleanStaleTemp(dir)
+		}
+	}
 }
 
 // preflightOutput checks that a file can be created in path's folder.

@@ -5,12 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"path/filepath"
 	"strconv"
 	"text/tabwriter"
 
 	"github.com/msp-reconcile/reconcile/internal/ledger"
-	"github.com/msp-reconcile/reconcile/internal/report"
 )
 
 func runReport(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -71,7 +69,7 @@ func runReport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err := preflightOutput(*jsonOut); err != nil {
 		return err
 	}
-	_ = report.CleanStaleTemp(filepath.Dir(out))
+	cleanStale(out, *jsonOut)
 	return writeReport(ctx, store, run, opts, &r, r.settings(), out, *jsonOut, stdout, stderr, nil)
 }
 

@@ -116,7 +116,7 @@ func closePeriod(ctx context.Context, p closeParams, stdout, stderr io.Writer) e
 	if err := preflightOutput(p.fetch.jsonOut); err != nil {
 		return err
 	}
-	_ = report.CleanStaleTemp(outDir)
+	cleanStale(filepath.Join(outDir, "x"), p.fetch.jsonOut)
 
 	run, fetchErr := fetchRun(ctx, store, p.date, p.fetch, p.env, log, stderr)
 	if run.ID == 0 || (run.Status != ledger.RunStatus("complete") && run.Status != ledger.RunStatus("partial")) {
