@@ -175,12 +175,17 @@ type apiConfig struct {
 	SubscriptionKey string
 }
 
-func apiConfigFromEnv() (apiConfig, error) {
+func apiConfigFromEnv(stderr io.Writer) (apiConfig, error) {
 	c := apiConfig{
-		BaseURL:         strings.TrimRight(os.Getenv("SHERWEB_BASE_URL"), "/"),
-		ClientID:        os.Getenv("SHERWEB_CLIENT_ID"),
-		ClientSecret:    os.Getenv("SHERWEB_CLIENT_SECRET"),
-		SubscriptionKey: os.Getenv("SHERWEB_SUBSCRIPTION_KEY"),
+		BaseURL:  strings.TrimRight(os.Getenv("SHERWEB_BASE_URL"), "/"),
+		ClientID: os.Getenv("SHERWEB_CLIENT_ID"),
+	}
+	var err error
+	if c.ClientSecret, err = secretFromEnv("SHERWEB_CLIENT_SECRET", stderr); err != nil {
+		return c, err
+	}
+	if c.SubscriptionKey, err = secretFromEnv("SHERWEB_SUBSCRIPTION_KEY", stderr); err != nil {
+		return c, err
 	}
 	if c.BaseURL == "" {
 		c.BaseURL = "https://api.sherweb.com"
@@ -199,4 +204,29 @@ func apiConfigFromEnv() (apiConfig, error) {
 		return c, usagef("missing configuration: set %s in the environment", strings.Join(missing, ", "))
 	}
 	return c, nil
+}
+
+// secretFromEnv reads a secret from $NAME, or from the file named by
+// $NAME_FILE (for secret managers and systemd credentials). A file that group
+// or others may read gets a warning: the secret is as safe as its file.
+func secretFromEnv(name string, stderr io.Writer) (string, error) {
+	if v := os.Getenv(name); v != "" {
+		return v, nil
+	}
+	path := os.Getenv(name + "_FILE")
+	if path == "" {
+		return "", nil
+	}
+	st, err := os.Stat(path)
+	if err != nil {
+		return "", usagef("%s_FILE: %v", name, err)
+	}
+	if st.Mode().Perm()&0o077 != 0 {
+		fmt.Fprintf(stderr, "reconcile: warning: %s (from %s_FILE) is readable by others (mode %04o); run chmod 600 on it\n", path, name, st.Mode().Perm())
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", usagef("%s_FILE: %v", name, err)
+	}
+	return strings.TrimSpace(string(b)), nil
 }

@@ -91,7 +91,7 @@ func runFetch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	defer stopProfiles()
-	api, err := apiConfigFromEnv()
+	api, err := apiConfigFromEnv(stderr)
 	if err != nil {
 		return err
 	}

@@ -73,7 +73,7 @@ func runClose(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	api, err := apiConfigFromEnv()
+	api, err := apiConfigFromEnv(stderr)
 	if err != nil {
 		return err
 	}

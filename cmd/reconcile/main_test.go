@@ -191,3 +191,33 @@ func TestSampleOutputIsCurrent(t *testing.T) {
 		}
 	}
 }
+
+func TestSecretFilesAndPermissionWarning(t *testing.T) {
+	simEnv(t, sherwebsim.Config{Seed: 3, Customers: 4, Charges: 20})
+	dir := t.TempDir()
+	secret := filepath.Join(dir, "secret")
+	key := filepath.Join(dir, "key")
+	if err := os.WriteFile(secret, []byte("sim-secret\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(key, []byte("sim-key\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("SHERWEB_CLIENT_SECRET", "")
+	t.Setenv("SHERWEB_SUBSCRIPTION_KEY", "")
+	t.Setenv("SHERWEB_CLIENT_SECRET_FILE", secret)
+	t.Setenv("SHERWEB_SUBSCRIPTION_KEY_FILE", key)
+	code, _, stderr := runCLI(t, "fetch", "--period", "2026-10", "--db", filepath.Join(dir, "l.db"))
+	if code != exitOK {
+		t.Fatalf("fetch with secrets from files: exit %d: %s", code, stderr)
+	}
+	if !strings.Contains(stderr, secret) || !strings.Contains(stderr, "readable by others") {
+		t.Errorf("no warning for the world-readable secret file: %s", stderr)
+	}
+	if strings.Contains(stderr, key+" (from") {
+		t.Errorf("warned about the 0600 key file: %s", stderr)
+	}
+	if strings.Contains(stderr, "sim-secret") || strings.Contains(stderr, "sim-key") {
+		t.Errorf("a secret appeared on stderr: %s", stderr)
+	}
+}
