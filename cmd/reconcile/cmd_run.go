@@ -26,6 +26,7 @@ type reportFlags struct {
 	out            string
 	tolerance      string
 	failOnFindings bool
+	detail         string
 	// log, when set, receives the reconcile and workbook stage timings.
 	log *slog.Logger
 }
@@ -34,6 +35,7 @@ func (r *reportFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&r.out, "out", "", "workbook `FILE.xlsx` (default reconciliation-<from>_<to>.xlsx)")
 	fs.StringVar(&r.tolerance, "tolerance", "0.01", "negative-margin tolerance per line key, in the line's currency")
 	fs.BoolVar(&r.failOnFindings, "fail-on-findings", false, "exit 4 when a complete run has findings")
+	fs.StringVar(&r.detail, "detail", report.DetailXLSX, "where the Payable and Receivable detail goes: `xlsx` (sheets) or csv (files beside the workbook)")
 }
 
 func (r *reportFlags) options() (report.Options, error) {
@@ -41,11 +43,14 @@ func (r *reportFlags) options() (report.Options, error) {
 	if err != nil || tol.IsNegative() {
 		return report.Options{}, usagef("--tolerance %q: want a non-negative decimal", r.tolerance)
 	}
+	if r.detail != report.DetailXLSX && r.detail != report.DetailCSV {
+		return report.Options{}, usagef("--detail %q: want xlsx or csv", r.detail)
+	}
 	return report.Options{Tolerance: tol}, nil
 }
 
 func (r *reportFlags) settings() []job.Setting {
-	return []job.Setting{{Name: "tolerance", Value: r.tolerance}}
+	return []job.Setting{{Name: "tolerance", Value: r.tolerance}, {Name: "detail", Value: r.detail}}
 }
 
 func runClose(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -149,7 +154,7 @@ func writeReport(ctx context.Context, store *ledger.Store, run ledger.Run, opts 
 		Workbook: out,
 		JSON:     jsonOut,
 		Stdout:   stdout,
-		Options:  report.WorkbookOptions{TmpDir: filepath.Dir(out)},
+		Options:  report.WorkbookOptions{TmpDir: filepath.Dir(out), Detail: r.detail},
 		Logger:   r.log,
 	}); err != nil {
 		return errors.Join(prior, err)

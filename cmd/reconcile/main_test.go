@@ -221,3 +221,22 @@ func TestSecretFilesAndPermissionWarning(t *testing.T) {
 		t.Errorf("a secret appeared on stderr: %s", stderr)
 	}
 }
+
+func TestDetailCSV(t *testing.T) {
+	simEnv(t, sherwebsim.Config{Seed: 3, Customers: 8, Charges: 60})
+	dir := t.TempDir()
+	out := filepath.Join(dir, "close.xlsx")
+	code, _, stderr := runCLI(t, "run", "--period", "2026-10", "--db", filepath.Join(dir, "l.db"), "--out", out, "--detail", "csv")
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	for _, name := range []string{"close.xlsx", "close-payable.csv", "close-receivable.csv"} {
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil || len(b) == 0 {
+			t.Errorf("%s not written: %v", name, err)
+		}
+	}
+	if code, _, _ := runCLI(t, "run", "--period", "2026-10", "--detail", "pdf"); code != exitUsage {
+		t.Errorf("--detail pdf: exit %d, want %d", code, exitUsage)
+	}
+}

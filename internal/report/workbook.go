@@ -8,6 +8,9 @@ package report
 // table sheet that would exceed WorkbookOptions.MaxRowsPerSheet data rows
 // continues on "<name> (2)", "<name> (3)", … right after it, each with the
 // header again; nothing is ever truncated.
+// With WorkbookOptions.Detail = DetailCSV the Payable and Receivable
+// sheets are left out and WriteWorkbook writes the lines as CSV files
+// beside the workbook instead (detailcsv.go); the Summary sheet names them.
 //
 // Cell rules:
 //   - num is the only place a decimal becomes a float64: the nearest float of
@@ -76,7 +79,27 @@ type WorkbookOptions struct {
 	// MaxRowsPerSheet is the number of data rows per sheet before a table
 	// continues on the next sheet. Default DefaultMaxRowsPerSheet.
 	MaxRowsPerSheet int
+	// Detail is where the payable and receivable lines go: DetailXLSX ("",
+	// the default) puts them on the Payable and Receivable sheets;
+	// DetailCSV leaves those sheets out (the workbook has Summary,
+	// Customers, Products, Mismatches and Run), and WriteWorkbook writes
+	// them as CSV files beside the workbook (DetailCSVPaths). The Summary
+	// sheet says where the detail went.
+	Detail string
+
+	// excelizeRows renders the data rows through excelize's SetRow instead
+	// of the row spool: the reference output of the tests.
+	excelizeRows bool
+	// csvNames are the CSV files' names for the Summary sheet (set by
+	// WriteWorkbook).
+	csvPayable, csvReceivable string
 }
+
+// Values of WorkbookOptions.Detail.
+const (
+	DetailXLSX = "xlsx"
+	DetailCSV  = "csv"
+)
 
 // RenderWorkbook renders the reconciliation workbook to w.
 func RenderWorkbook(ctx context.Context, w io.Writer, res *Result, info RunInfo, detail Detail, opts WorkbookOptions) error {
@@ -92,7 +115,10 @@ func render(ctx context.Context, w io.Writer, res *Result, info RunInfo, detail 
 	if res == nil {
 		return errors.New("render workbook: no result")
 	}
-	if detail == nil {
+	if err := checkDetail(opts.Detail); err != nil {
+		return fmt.Errorf("render workbook: %w", err)
+	}
+	if detail == nil && opts.Detail != DetailCSV {
 		return errors.New("render workbook: no detail")
 	}
 	if opts.MaxRowsPerSheet == 0 {
@@ -128,6 +154,13 @@ func render(ctx context.Context, w io.Writer, res *Result, info RunInfo, detail 
 		detail:  detail,
 		maxRows: opts.MaxRowsPerSheet,
 		names:   customerNames(res),
+		opts:    opts,
+	}
+	if !opts.excelizeRows {
+		if b.rows, err = newRowSpool(scratch); err != nil {
+			return fmt.Errorf("render workbook: %w", err)
+		}
+		defer b.rows.close()
 	}
 	b.st, err = newStyles(f)
 	if err != nil {
@@ -143,6 +176,12 @@ func render(ctx context.Context, w io.Writer, res *Result, info RunInfo, detail 
 	sortContentTypeDefaults(f)
 	z := newSortedZip(w, scratch)
 	defer z.cleanup()
+	if b.rows != nil {
+		if err := b.rows.flush(); err != nil {
+			return fmt.Errorf("render workbook: %w", err)
+		}
+		z.splice(b.rows)
+	}
 	f.SetZipWriter(func(io.Writer) excelize.ZipWriter { return z })
 	var outside countingWriter
 	if _, err := f.WriteTo(&outside); err != nil {
@@ -169,6 +208,8 @@ type builder struct {
 	detail  Detail
 	maxRows int
 	names   map[string]string // customer id → name
+	opts    WorkbookOptions
+	rows    *rowSpool // nil: rows through excelize (reference output)
 }
 
 func (b *builder) build() error {
@@ -184,11 +225,13 @@ func (b *builder) build() error {
 	if err := b.mismatches(); err != nil {
 		return fmt.Errorf("mismatches sheet: %w", err)
 	}
-	if err := b.payable(); err != nil {
-		return fmt.Errorf("payable sheet: %w", err)
-	}
-	if err := b.receivable(); err != nil {
-		return fmt.Errorf("receivable sheet: %w", err)
+	if b.opts.Detail != DetailCSV {
+		if err := b.payable(); err != nil {
+			return fmt.Errorf("payable sheet: %w", err)
+		}
+		if err := b.receivable(); err != nil {
+			return fmt.Errorf("receivable sheet: %w", err)
+		}
 	}
 	if err := b.run(); err != nil {
 		return fmt.Errorf("run sheet: %w", err)
@@ -235,28 +278,13 @@ func (b *builder) margin(d decimal.Decimal, cur string) (excelize.Cell, error) {
 	return excelize.Cell{StyleID: s, Value: num(d)}, err
 }
 
-// optMoney is a money cell, or no cell when the amount is absent. unit
-// selects the unit-price format (2 to 6 decimals).
-func (b *builder) optMoney(d decimal.NullDecimal, cur string, unit bool) (any, error) {
-	if !d.Valid {
-		return nil, nil
-	}
-	v := moneyPlain
-	if unit {
-		v = moneyUnit
-	}
-	s, err := b.st.money(cur, v)
-	return excelize.Cell{StyleID: s, Value: num(d.Decimal)}, err
-}
-
 // percent is the Margin % cell of margin over receivable, or no cell when
 // the receivable is zero.
 func (b *builder) percent(margin, receivable decimal.Decimal) any {
-	pct, ok := MarginPercent(margin, receivable)
-	if !ok {
-		return nil
+	if c := b.percentCell(margin, receivable); c.kind != cellNone {
+		return c.value()
 	}
-	return excelize.Cell{StyleID: b.st.percent, Value: num(pct.Shift(-2))}
+	return nil
 }
 
 // qty is a quantity cell.
@@ -264,30 +292,90 @@ func (b *builder) qty(d decimal.Decimal) excelize.Cell {
 	return excelize.Cell{StyleID: b.st.qty, Value: num(d)}
 }
 
-func (b *builder) optQty(d decimal.NullDecimal) any {
-	if !d.Valid {
-		return nil
-	}
-	return b.qty(d.Decimal)
-}
+// Cells of the table sheets (see workbook_rows.go).
 
-// text is a string cell; the string is written as text, never as a formula.
-func text(s string) any {
+// textCell is a string cell; the string is written as text, never as a
+// formula. An empty string is no cell.
+func textCell(s string) cell {
 	if s == "" {
-		return nil
+		return cell{}
 	}
-	return excelize.Cell{Value: s}
+	return cell{kind: cellText, text: s}
 }
 
-func yesNo(p *bool) any {
+// bytesCell is textCell for bytes that stay unchanged until the row is
+// written.
+func bytesCell(p []byte) cell {
+	if len(p) == 0 {
+		return cell{}
+	}
+	return cell{kind: cellBytes, raw: p}
+}
+
+func yesNoCell(p *bool) cell {
 	switch {
 	case p == nil:
-		return nil
+		return cell{}
 	case *p:
-		return text("yes")
+		return textCell("yes")
 	default:
-		return text("no")
+		return textCell("no")
 	}
+}
+
+// moneyCell is a money cell in cur's number format.
+func (b *builder) moneyCell(d decimal.Decimal, cur string) (cell, error) {
+	s, err := b.st.money(cur, moneyPlain)
+	return cell{kind: cellFloat, style: s, num: num(d)}, err
+}
+
+// marginCell is a money cell that is highlighted when negative.
+func (b *builder) marginCell(d decimal.Decimal, cur string) (cell, error) {
+	v := moneyPlain
+	if d.Sign() < 0 {
+		v = moneyNegative
+	}
+	s, err := b.st.money(cur, v)
+	return cell{kind: cellFloat, style: s, num: num(d)}, err
+}
+
+// optMoneyCell is a money cell, or no cell when the amount is absent. unit
+// selects the unit-price format (2 to 6 decimals).
+func (b *builder) optMoneyCell(d decimal.NullDecimal, cur string, unit bool) (cell, error) {
+	if !d.Valid {
+		return cell{}, nil
+	}
+	v := moneyPlain
+	if unit {
+		v = moneyUnit
+	}
+	s, err := b.st.money(cur, v)
+	return cell{kind: cellFloat, style: s, num: num(d.Decimal)}, err
+}
+
+// percentCell is the Margin % cell of margin over receivable, or no cell
+// when the receivable is zero.
+func (b *builder) percentCell(margin, receivable decimal.Decimal) cell {
+	pct, ok := MarginPercent(margin, receivable)
+	if !ok {
+		return cell{}
+	}
+	return cell{kind: cellFloat, style: b.st.percent, num: num(pct.Shift(-2))}
+}
+
+func (b *builder) qtyCell(d decimal.Decimal) cell {
+	return cell{kind: cellFloat, style: b.st.qty, num: num(d)}
+}
+
+func (b *builder) optQtyCell(d decimal.NullDecimal) cell {
+	if !d.Valid {
+		return cell{}
+	}
+	return b.qtyCell(d.Decimal)
+}
+
+func (b *builder) countCell(n int64) cell {
+	return cell{kind: cellInt, style: b.st.count, n: n}
 }
 
 // errCollector keeps the first error of a row of cell constructors.
@@ -300,7 +388,7 @@ func (e *errCollector) cell(c excelize.Cell, err error) any {
 	return c
 }
 
-func (e *errCollector) any(c any, err error) any {
+func (e *errCollector) c(c cell, err error) cell {
 	if err != nil && e.err == nil {
 		e.err = err
 	}
@@ -318,17 +406,17 @@ func (b *builder) customers() error {
 	for i := range b.res.Customers {
 		r := &b.res.Customers[i]
 		var ec errCollector
-		row := []any{
-			text(r.CustomerID), text(r.CustomerName), text(r.Currency),
-			ec.cell(b.money(r.Payable, r.Currency)),
-			ec.cell(b.money(r.Receivable, r.Currency)),
-			ec.cell(b.margin(r.Margin, r.Currency)),
-			b.percent(r.Margin, r.Receivable),
-		}
+		t.row = append(t.row[:0],
+			textCell(r.CustomerID), textCell(r.CustomerName), textCell(r.Currency),
+			ec.c(b.moneyCell(r.Payable, r.Currency)),
+			ec.c(b.moneyCell(r.Receivable, r.Currency)),
+			ec.c(b.marginCell(r.Margin, r.Currency)),
+			b.percentCell(r.Margin, r.Receivable),
+		)
 		if ec.err != nil {
 			return ec.err
 		}
-		if err := t.add(row); err != nil {
+		if err := t.add(); err != nil {
 			return err
 		}
 	}
@@ -347,18 +435,18 @@ func (b *builder) products() error {
 	for i := range b.res.Products {
 		r := &b.res.Products[i]
 		var ec errCollector
-		row := []any{
-			text(r.SKU), text(r.Product), text(r.Currency),
-			b.qty(r.PayableQty), b.qty(r.ReceivableQty),
-			ec.cell(b.money(r.Payable, r.Currency)),
-			ec.cell(b.money(r.Receivable, r.Currency)),
-			ec.cell(b.margin(r.Margin, r.Currency)),
-			b.percent(r.Margin, r.Receivable),
-		}
+		t.row = append(t.row[:0],
+			textCell(r.SKU), textCell(r.Product), textCell(r.Currency),
+			b.qtyCell(r.PayableQty), b.qtyCell(r.ReceivableQty),
+			ec.c(b.moneyCell(r.Payable, r.Currency)),
+			ec.c(b.moneyCell(r.Receivable, r.Currency)),
+			ec.c(b.marginCell(r.Margin, r.Currency)),
+			b.percentCell(r.Margin, r.Receivable),
+		)
 		if ec.err != nil {
 			return ec.err
 		}
-		if err := t.add(row); err != nil {
+		if err := t.add(); err != nil {
 			return err
 		}
 	}
@@ -378,19 +466,19 @@ func (b *builder) mismatches() error {
 	for i := range b.res.Mismatches {
 		m := &b.res.Mismatches[i]
 		var ec errCollector
-		row := []any{
-			text(m.Kind), text(m.CustomerID), text(m.CustomerName), text(m.SKU), text(m.Product),
-			text(m.ChargeType), text(string(m.PeriodFrom)), text(string(m.PeriodTo)), text(m.Currency),
-			b.qty(m.PayableQty), b.qty(m.ReceivableQty),
-			ec.cell(b.money(m.PayableAmount, m.Currency)),
-			ec.cell(b.money(m.ReceivableAmount, m.Currency)),
-			ec.cell(b.money(m.Difference(), m.Currency)),
-			text(m.Reason),
-		}
+		t.row = append(t.row[:0],
+			textCell(m.Kind), textCell(m.CustomerID), textCell(m.CustomerName), textCell(m.SKU), textCell(m.Product),
+			textCell(m.ChargeType), textCell(string(m.PeriodFrom)), textCell(string(m.PeriodTo)), textCell(m.Currency),
+			b.qtyCell(m.PayableQty), b.qtyCell(m.ReceivableQty),
+			ec.c(b.moneyCell(m.PayableAmount, m.Currency)),
+			ec.c(b.moneyCell(m.ReceivableAmount, m.Currency)),
+			ec.c(b.moneyCell(m.Difference(), m.Currency)),
+			textCell(m.Reason),
+		)
 		if ec.err != nil {
 			return ec.err
 		}
-		if err := t.add(row); err != nil {
+		if err := t.add(); err != nil {
 			return err
 		}
 	}
@@ -410,12 +498,29 @@ var payableColumns = []column{
 // Attribution column values.
 const attributionAttributed = "attributed"
 
+// attributePayable is the Customer ID, Customer and Attribution columns of
+// a payable line.
+func attributePayable(res *Result, names map[string]string, c *billing.PayableCharge) (id, name, attribution string) {
+	var reason string
+	if res.Attribute != nil {
+		id, name, reason = res.Attribute(c)
+	}
+	attribution = reason
+	if id != "" {
+		attribution = attributionAttributed
+		if name == "" {
+			name = names[id]
+		}
+	}
+	return id, name, attribution
+}
+
 func (b *builder) payable() error {
 	t, err := b.newTable(SheetPayable, payableColumns)
 	if err != nil {
 		return err
 	}
-	row := make([]any, len(payableColumns))
+	var ct compactTexts
 	n := 0
 	err = b.detail.EachPayable(b.ctx, func(c *billing.PayableCharge) error {
 		if n++; n%ctxCheckEvery == 0 {
@@ -423,35 +528,26 @@ func (b *builder) payable() error {
 				return err
 			}
 		}
-		var id, name, reason string
-		if b.res.Attribute != nil {
-			id, name, reason = b.res.Attribute(c)
-		}
-		attribution := reason
-		if id != "" {
-			attribution = attributionAttributed
-			if name == "" {
-				name = b.names[id]
-			}
-		}
+		id, name, attribution := attributePayable(b.res, b.names, c)
+		ct.set(c)
 		var ec errCollector
-		row = append(row[:0],
-			text(id), text(name), text(attribution),
-			text(c.ProductID), text(c.ProductName), text(c.SKU), text(c.ChargeID), text(c.ChargeName),
-			text(c.ChargeType), text(c.BillingCycleType), text(string(c.PeriodFrom)), text(string(c.PeriodTo)),
-			b.optQty(c.Quantity),
-			ec.any(b.optMoney(c.ListPrice, c.Currency, true)),
-			ec.any(b.optMoney(c.NetPrice, c.Currency, true)),
-			ec.any(b.optMoney(c.NetPriceProrated, c.Currency, true)),
-			ec.any(b.optMoney(c.SubTotal, c.Currency, false)),
-			text(c.Currency), yesNo(c.IsBilled), yesNo(c.IsProratable),
-			text(invoiceText(c.Invoice)), text(deductionsText(c.Deductions)),
-			text(feesText(c.Fees)), text(taxesText(c.Taxes)), text(tagsText(c.Tags)),
+		t.row = append(t.row[:0],
+			textCell(id), textCell(name), textCell(attribution),
+			textCell(c.ProductID), textCell(c.ProductName), textCell(c.SKU), textCell(c.ChargeID), textCell(c.ChargeName),
+			textCell(c.ChargeType), textCell(c.BillingCycleType), textCell(string(c.PeriodFrom)), textCell(string(c.PeriodTo)),
+			b.optQtyCell(c.Quantity),
+			ec.c(b.optMoneyCell(c.ListPrice, c.Currency, true)),
+			ec.c(b.optMoneyCell(c.NetPrice, c.Currency, true)),
+			ec.c(b.optMoneyCell(c.NetPriceProrated, c.Currency, true)),
+			ec.c(b.optMoneyCell(c.SubTotal, c.Currency, false)),
+			textCell(c.Currency), yesNoCell(c.IsBilled), yesNoCell(c.IsProratable),
+			bytesCell(ct.invoice), bytesCell(ct.deductions),
+			bytesCell(ct.fees), bytesCell(ct.taxes), bytesCell(ct.tags),
 		)
 		if ec.err != nil {
 			return ec.err
 		}
-		return t.add(row)
+		return t.add()
 	})
 	if err != nil {
 		return fmt.Errorf("payable line %d: %w", n, err)
@@ -471,7 +567,6 @@ func (b *builder) receivable() error {
 	if err != nil {
 		return err
 	}
-	row := make([]any, len(receivableColumns))
 	n := 0
 	err = b.detail.EachReceivable(b.ctx, func(customerID string, c *billing.ReceivableCharge) error {
 		if n++; n%ctxCheckEvery == 0 {
@@ -479,23 +574,23 @@ func (b *builder) receivable() error {
 				return err
 			}
 		}
-		var amount any
+		var amount cell
 		var ec errCollector
 		if c.Quantity.Valid && c.CostPriceProrated.Valid {
-			amount = ec.cell(b.money(c.Amount(), c.Currency))
+			amount = ec.c(b.moneyCell(c.Amount(), c.Currency))
 		}
-		row = append(row[:0],
-			text(customerID), text(b.names[customerID]), text(c.ProductName), text(c.SKU), text(c.ChargeID),
-			text(c.ChargeName), text(c.ChargeType), text(c.BillingCycleType), text(string(c.PeriodFrom)),
-			text(string(c.PeriodTo)), b.optQty(c.Quantity),
-			ec.any(b.optMoney(c.CostPrice, c.Currency, true)),
-			ec.any(b.optMoney(c.CostPriceProrated, c.Currency, true)),
-			amount, text(c.Currency), yesNo(c.IsProratable),
+		t.row = append(t.row[:0],
+			textCell(customerID), textCell(b.names[customerID]), textCell(c.ProductName), textCell(c.SKU), textCell(c.ChargeID),
+			textCell(c.ChargeName), textCell(c.ChargeType), textCell(c.BillingCycleType), textCell(string(c.PeriodFrom)),
+			textCell(string(c.PeriodTo)), b.optQtyCell(c.Quantity),
+			ec.c(b.optMoneyCell(c.CostPrice, c.Currency, true)),
+			ec.c(b.optMoneyCell(c.CostPriceProrated, c.Currency, true)),
+			amount, textCell(c.Currency), yesNoCell(c.IsProratable),
 		)
 		if ec.err != nil {
 			return ec.err
 		}
-		return t.add(row)
+		return t.add()
 	})
 	if err != nil {
 		return fmt.Errorf("receivable line %d: %w", n, err)
@@ -512,23 +607,24 @@ func (b *builder) run() error {
 	if runID == "" {
 		runID = b.res.RunID
 	}
-	rows := [][]any{
-		{text("Run ID"), text(runID)},
-		{text("Tool Version"), text(b.info.ToolVersion)},
-		{text("API Base URL"), text(b.info.BaseURL)},
-		{text("Status"), text(b.info.Status)},
-		{text("Period From"), text(string(b.res.Period.From))},
-		{text("Period To"), text(string(b.res.Period.To))},
-		{text("Started"), text(b.info.StartedAt)},
-		{text("Finished"), text(b.info.FinishedAt)},
-		{text("Calls"), excelize.Cell{StyleID: b.st.count, Value: b.info.Calls}},
-		{text("Retries"), excelize.Cell{StyleID: b.st.count, Value: b.info.Retries}},
+	rows := [][]cell{
+		{textCell("Run ID"), textCell(runID)},
+		{textCell("Tool Version"), textCell(b.info.ToolVersion)},
+		{textCell("API Base URL"), textCell(b.info.BaseURL)},
+		{textCell("Status"), textCell(b.info.Status)},
+		{textCell("Period From"), textCell(string(b.res.Period.From))},
+		{textCell("Period To"), textCell(string(b.res.Period.To))},
+		{textCell("Started"), textCell(b.info.StartedAt)},
+		{textCell("Finished"), textCell(b.info.FinishedAt)},
+		{textCell("Calls"), b.countCell(b.info.Calls)},
+		{textCell("Retries"), b.countCell(b.info.Retries)},
 	}
 	for _, s := range b.info.Settings {
-		rows = append(rows, []any{text(s[0]), text(s[1])})
+		rows = append(rows, []cell{textCell(s[0]), textCell(s[1])})
 	}
 	for _, r := range rows {
-		if err := t.add(r); err != nil {
+		t.row = append(t.row[:0], r...)
+		if err := t.add(); err != nil {
 			return err
 		}
 	}
@@ -541,7 +637,10 @@ type column struct {
 	width float64
 }
 
-// table streams one table onto a sheet and its continuation sheets.
+// table streams one table onto a sheet and its continuation sheets. The
+// header row goes through excelize; the data rows go to the builder's row
+// spool (workbook_rows.go), or through excelize's SetRow when the builder
+// renders the reference output for tests.
 type table struct {
 	b       *builder
 	base    string
@@ -549,13 +648,16 @@ type table struct {
 	part    int // 1 for the base sheet, 2 for "<base> (2)", …
 	sheet   string
 	sw      *excelize.StreamWriter
-	rows    int // data rows on the current sheet
+	rows    int   // data rows on the current sheet
+	from    int64 // row spool offset of the current sheet's first data row
 	header  []any
 	lastCol string
+	row     []cell // the row being built, reused
+	values  []any  // reference path only
 }
 
 func (b *builder) newTable(base string, cols []column) (*table, error) {
-	t := &table{b: b, base: base, cols: cols}
+	t := &table{b: b, base: base, cols: cols, row: make([]cell, 0, len(cols))}
 	t.header = make([]any, len(cols))
 	for i, c := range cols {
 		t.header[i] = excelize.Cell{StyleID: b.st.header, Value: c.name}
@@ -593,11 +695,15 @@ func (t *table) start() error {
 		return fmt.Errorf("sheet %q: header: %w", t.sheet, err)
 	}
 	t.sw, t.rows = sw, 0
+	if t.b.rows != nil {
+		t.from = t.b.rows.off
+	}
 	return nil
 }
 
-// add writes one data row, continuing on a new sheet when this one is full.
-func (t *table) add(values []any) error {
+// add writes t.row as the next data row, continuing on a new sheet when
+// this one is full.
+func (t *table) add() error {
 	if t.rows >= t.b.maxRows {
 		if err := t.finish(); err != nil {
 			return err
@@ -607,8 +713,19 @@ func (t *table) add(values []any) error {
 		}
 	}
 	t.rows++
-	if err := t.sw.SetRow("A"+strconv.Itoa(t.rows+1), values); err != nil {
-		return fmt.Errorf("sheet %q row %d: %w", t.sheet, t.rows+1, err)
+	r := t.rows + 1
+	if t.b.rows == nil { // reference output
+		t.values = t.values[:0]
+		for _, c := range t.row {
+			t.values = append(t.values, c.value())
+		}
+		if err := t.sw.SetRow("A"+strconv.Itoa(r), t.values); err != nil {
+			return fmt.Errorf("sheet %q row %d: %w", t.sheet, r, err)
+		}
+		return nil
+	}
+	if err := t.b.rows.write(r, t.row); err != nil {
+		return fmt.Errorf("sheet %q row %d: %w", t.sheet, r, err)
 	}
 	return nil
 }
@@ -617,7 +734,13 @@ func (t *table) add(values []any) error {
 // must be set before Flush: the stream writer writes the sheet's autoFilter
 // element from its worksheet at Flush, and a filter set afterwards only
 // reaches the workbook's defined names, so Excel would show no filter.
+// Spooled data rows are represented by one marker row.
 func (t *table) finish() error {
+	if t.b.rows != nil && t.rows > 0 {
+		if err := t.sw.SetRow("A2", []any{t.b.rows.marker(t.from)}); err != nil {
+			return fmt.Errorf("sheet %q: rows marker: %w", t.sheet, err)
+		}
+	}
 	ref := "A1:" + t.lastCol + strconv.Itoa(t.rows+1)
 	if err := t.b.f.AutoFilter(t.sheet, ref, nil); err != nil {
 		return fmt.Errorf("sheet %q: auto-filter: %w", t.sheet, err)

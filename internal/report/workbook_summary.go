@@ -209,6 +209,19 @@ func (b *builder) summaryRows(s *summarySheet) error {
 	rows = append(rows, status,
 		map[int]any{sumSection: sectionReport, sumMetric: "Run ID", sumValue: nonEmpty(res.RunID, b.info.RunID)},
 		map[int]any{sumSection: sectionReport, sumMetric: "Negative margin tolerance", sumValue: b.qty(res.Tolerance)},
+	)
+	if b.opts.Detail == DetailCSV {
+		for _, d := range []struct{ metric, file string }{
+			{"Payable detail", b.opts.csvPayable},
+			{"Receivable detail", b.opts.csvReceivable},
+		} {
+			rows = append(rows, map[int]any{
+				sumSection: sectionReport, sumMetric: d.metric, sumValue: nonEmpty(d.file, "CSV file"),
+				sumNote: "CSV file beside this workbook, not a sheet (--detail csv)",
+			})
+		}
+	}
+	rows = append(rows,
 		map[int]any{sumSection: sectionCoverage, sumMetric: "Customers", sumCount: b.count(res.Coverage.Customers)},
 		map[int]any{sumSection: sectionCoverage, sumMetric: "Receivables available", sumCount: b.count(res.Coverage.Available)},
 		map[int]any{sumSection: sectionCoverage, sumMetric: "Receivables missing", sumCount: b.count(len(res.Coverage.Missing))},

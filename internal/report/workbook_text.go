@@ -1,7 +1,7 @@
 package report
 
 import (
-	"strings"
+	"bytes"
 
 	"github.com/msp-reconcile/reconcile/internal/billing"
 	"github.com/shopspring/decimal"
@@ -19,51 +19,117 @@ import (
 
 const itemSep = "; "
 
-func decText(ds ...decimal.NullDecimal) string {
+// appendDec appends the first valid amount of ds as exact decimal text, or
+// "null".
+func appendDec(dst []byte, ds ...decimal.NullDecimal) []byte {
 	for _, d := range ds {
 		if d.Valid {
-			return billing.Text(d.Decimal)
+			return append(dst, billing.Text(d.Decimal)...)
 		}
 	}
-	return "null"
+	return append(dst, "null"...)
 }
 
-func invoiceText(inv *billing.Invoice) string {
+func appendInvoice(dst []byte, inv *billing.Invoice) []byte {
 	if inv == nil {
-		return ""
+		return dst
 	}
-	return strings.TrimSpace(inv.Number + " " + string(inv.Date))
+	start := len(dst)
+	dst = append(dst, inv.Number...)
+	dst = append(dst, ' ')
+	dst = append(dst, inv.Date...)
+	trimmed := bytes.TrimSpace(dst[start:])
+	n := copy(dst[start:], trimmed)
+	return dst[:start+n]
 }
 
-func deductionsText(ds []billing.Deduction) string {
-	parts := make([]string, 0, len(ds))
-	for _, d := range ds {
-		label := nonEmpty(d.Code, nonEmpty(d.Name, d.DeductionType))
-		parts = append(parts, label+":"+decText(d.TotalValue, d.Value))
+func appendDeductions(dst []byte, ds []billing.Deduction) []byte {
+	for i := range ds {
+		d := &ds[i]
+		if i > 0 {
+			dst = append(dst, itemSep...)
+		}
+		dst = append(dst, nonEmpty(d.Code, nonEmpty(d.Name, d.DeductionType))...)
+		dst = append(dst, ':')
+		dst = appendDec(dst, d.TotalValue, d.Value)
 	}
-	return strings.Join(parts, itemSep)
+	return dst
 }
 
-func feesText(fs []billing.Fee) string {
-	parts := make([]string, 0, len(fs))
-	for _, f := range fs {
-		parts = append(parts, f.Name+":"+decText(f.TotalValue, f.UnitValue))
+func appendFees(dst []byte, fs []billing.Fee) []byte {
+	for i := range fs {
+		f := &fs[i]
+		if i > 0 {
+			dst = append(dst, itemSep...)
+		}
+		dst = append(dst, f.Name...)
+		dst = append(dst, ':')
+		dst = appendDec(dst, f.TotalValue, f.UnitValue)
 	}
-	return strings.Join(parts, itemSep)
+	return dst
 }
 
-func taxesText(ts []billing.Tax) string {
-	parts := make([]string, 0, len(ts))
-	for _, t := range ts {
-		parts = append(parts, t.Name+":"+decText(t.AppliedRate))
+func appendTaxes(dst []byte, ts []billing.Tax) []byte {
+	for i := range ts {
+		t := &ts[i]
+		if i > 0 {
+			dst = append(dst, itemSep...)
+		}
+		dst = append(dst, t.Name...)
+		dst = append(dst, ':')
+		dst = appendDec(dst, t.AppliedRate)
 	}
-	return strings.Join(parts, itemSep)
+	return dst
 }
 
-func tagsText(ts []billing.Tag) string {
-	parts := make([]string, 0, len(ts))
-	for _, t := range ts {
-		parts = append(parts, t.Name+"="+t.Value)
+func appendTags(dst []byte, ts []billing.Tag) []byte {
+	for i := range ts {
+		t := &ts[i]
+		if i > 0 {
+			dst = append(dst, itemSep...)
+		}
+		dst = append(dst, t.Name...)
+		dst = append(dst, '=')
+		dst = append(dst, t.Value...)
 	}
-	return strings.Join(parts, itemSep)
+	return dst
+}
+
+func invoiceText(inv *billing.Invoice) string { return string(appendInvoice(nil, inv)) }
+
+func deductionsText(ds []billing.Deduction) string { return string(appendDeductions(nil, ds)) }
+
+func feesText(fs []billing.Fee) string { return string(appendFees(nil, fs)) }
+
+func taxesText(ts []billing.Tax) string { return string(appendTaxes(nil, ts)) }
+
+func tagsText(ts []billing.Tag) string { return string(appendTags(nil, ts)) }
+
+// compactTexts holds the compact texts of one payable line in one reused
+// buffer; the slices are valid until the next set.
+type compactTexts struct {
+	buf                                    []byte
+	invoice, deductions, fees, taxes, tags []byte
+}
+
+func (ct *compactTexts) set(c *billing.PayableCharge) {
+	// Offsets first: the buffer may move while it grows.
+	b := ct.buf[:0]
+	var ends [5]int
+	b = appendInvoice(b, c.Invoice)
+	ends[0] = len(b)
+	b = appendDeductions(b, c.Deductions)
+	ends[1] = len(b)
+	b = appendFees(b, c.Fees)
+	ends[2] = len(b)
+	b = appendTaxes(b, c.Taxes)
+	ends[3] = len(b)
+	b = appendTags(b, c.Tags)
+	ends[4] = len(b)
+	ct.buf = b
+	ct.invoice = b[:ends[0]:ends[0]]
+	ct.deductions = b[ends[0]:ends[1]:ends[1]]
+	ct.fees = b[ends[1]:ends[2]:ends[2]]
+	ct.taxes = b[ends[2]:ends[3]:ends[3]]
+	ct.tags = b[ends[3]:ends[4]:ends[4]]
 }

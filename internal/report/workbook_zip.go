@@ -3,6 +3,7 @@ package report
 import (
 	"archive/zip"
 	"bufio"
+	"bytes"
 	"cmp"
 	"compress/flate"
 	"errors"
@@ -13,6 +14,7 @@ import (
 	"io/fs"
 	"os"
 	"slices"
+	"strings"
 )
 
 // sortedZip is the excelize.ZipWriter of the workbook. excelize adds its
@@ -36,6 +38,14 @@ type sortedZip struct {
 	crc     hash.Hash32
 	err     error
 	closed  bool
+
+	// Splicing of spooled table rows (workbook_rows.go).
+	rows    *rowSpool
+	prefix  []byte          // what every marker row starts with
+	scan    bool            // the current part is scanned for marker rows
+	carry   []byte          // bytes of the current part held back while scanning
+	spliced map[string]bool // marker rows replaced
+	copyBuf []byte
 }
 
 type spoolEntry struct {
@@ -88,7 +98,17 @@ func (z *sortedZip) Create(name string) (io.Writer, error) {
 	}
 	z.crc.Reset()
 	z.cur = &spoolEntry{name: name, off: z.off}
+	z.scan = z.rows != nil && len(z.rows.segs) > 0 && strings.HasPrefix(name, "xl/worksheets/")
+	z.carry = z.carry[:0]
 	return entryWriter{z}, nil
+}
+
+// splice makes the zip replace the marker rows of rows with their spooled
+// rows.
+func (z *sortedZip) splice(rows *rowSpool) {
+	z.rows = rows
+	z.prefix = []byte(rows.markerPrefix())
+	z.spliced = make(map[string]bool)
 }
 
 type entryWriter struct{ z *sortedZip }
@@ -101,6 +121,92 @@ func (w entryWriter) Write(p []byte) (int, error) {
 	if z.cur == nil {
 		return 0, errors.New("zip: write to a closed part")
 	}
+	if z.scan {
+		if err := z.scanWrite(p); err != nil {
+			return 0, err
+		}
+		return len(p), nil
+	}
+	return z.write(p)
+}
+
+// maxMarkerRow bounds the length of a marker row.
+const maxMarkerRow = 256
+
+// scanWrite writes p, replacing marker rows with their spooled rows. Bytes
+// that may be the start of a marker row are held back until the next write
+// or the end of the part.
+func (z *sortedZip) scanWrite(p []byte) error {
+	z.carry = append(z.carry, p...)
+	for {
+		i := bytes.Index(z.carry, z.prefix)
+		if i < 0 {
+			keep := min(len(z.carry), len(z.prefix)-1)
+			if err := z.emit(z.carry[:len(z.carry)-keep]); err != nil {
+				return err
+			}
+			z.carry = append(z.carry[:0], z.carry[len(z.carry)-keep:]...)
+			return nil
+		}
+		end := bytes.Index(z.carry[i:], []byte("</row>"))
+		if end < 0 {
+			if len(z.carry)-i > maxMarkerRow {
+				z.err = fmt.Errorf("zip: part %s: malformed rows marker", z.cur.name)
+				return z.err
+			}
+			if err := z.emit(z.carry[:i]); err != nil {
+				return err
+			}
+			z.carry = append(z.carry[:0], z.carry[i:]...)
+			return nil
+		}
+		end += i + len("</row>")
+		marker := string(z.carry[i:end])
+		seg, ok := z.rows.segs[marker]
+		if !ok || z.spliced[marker] {
+			z.err = fmt.Errorf("zip: part %s: unknown or repeated rows marker", z.cur.name)
+			return z.err
+		}
+		z.spliced[marker] = true
+		if err := z.emit(z.carry[:i]); err != nil {
+			return err
+		}
+		if err := z.emitFrom(z.rows.reader(seg)); err != nil {
+			return err
+		}
+		z.carry = append(z.carry[:0], z.carry[end:]...)
+	}
+}
+
+// emitFrom writes everything r holds into the current part.
+func (z *sortedZip) emitFrom(r io.Reader) error {
+	if z.copyBuf == nil {
+		z.copyBuf = make([]byte, 256<<10)
+	}
+	for {
+		n, err := r.Read(z.copyBuf)
+		if n > 0 {
+			if werr := z.emit(z.copyBuf[:n]); werr != nil {
+				return werr
+			}
+		}
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			z.err = fmt.Errorf("read row spool: %w", err)
+			return z.err
+		}
+	}
+}
+
+func (z *sortedZip) emit(p []byte) error {
+	_, err := z.write(p)
+	return err
+}
+
+// write compresses p into the current part.
+func (z *sortedZip) write(p []byte) (int, error) {
 	z.crc.Write(p)
 	z.cur.uncompressed += uint64(len(p))
 	n, err := z.fw.Write(p)
@@ -113,6 +219,12 @@ func (w entryWriter) Write(p []byte) (int, error) {
 func (z *sortedZip) endEntry() error {
 	if z.cur == nil {
 		return nil
+	}
+	if z.scan && len(z.carry) > 0 {
+		if err := z.emit(z.carry); err != nil {
+			return err
+		}
+		z.carry = z.carry[:0]
 	}
 	if err := z.fw.Close(); err != nil {
 		z.err = fmt.Errorf("write zip spool: %w", err)
@@ -141,6 +253,10 @@ func (z *sortedZip) Close() error {
 	}
 	if err := z.endEntry(); err != nil {
 		return err
+	}
+	if z.rows != nil && len(z.spliced) != len(z.rows.segs) {
+		z.err = fmt.Errorf("zip: %d of %d spooled row blocks were not written into their sheets", len(z.rows.segs)-len(z.spliced), len(z.rows.segs))
+		return z.err
 	}
 	if z.bw != nil {
 		if err := z.bw.Flush(); err != nil {

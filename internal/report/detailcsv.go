@@ -1,0 +1,173 @@
+package report
+
+// Payable and receivable detail as CSV files (WorkbookOptions.Detail =
+// DetailCSV), for runs whose detail is too large for a comfortable workbook.
+//
+// Format: UTF-8 without a byte order mark, RFC 4180 (encoding/csv: fields
+// quoted when needed, CRLF line ends), one header row with the same column
+// names as the Payable and Receivable sheets, then one row per line in the
+// Detail's order.
+//
+//   - Amounts, prices and quantities are exact decimal text (billing.Text:
+//     "1.50" keeps its trailing zero), never floats; an absent (null) amount
+//     is an empty field, never 0. Numbers are never prefixed.
+//   - Booleans are "yes" / "no" (empty when absent), as on the sheets; the
+//     compact Invoice, Deductions, Fees, Taxes and Tags texts are the
+//     sheets' texts.
+//   - CSV injection: a text field (ids, names, SKUs, periods, compact texts,
+//     anything that is not a number column) that starts with '=', '+', '-',
+//     '@', a tab or a carriage return is written with a leading single quote
+//     ("'=1+1", "'-2"), so that a spreadsheet opening the file shows it as
+//     text instead of evaluating it. A consumer parsing the CSV should strip
+//     one leading "'" from text fields that start with "'" followed by one of
+//     those characters.
+
+import (
+	"context"
+	"encoding/csv"
+	"fmt"
+	"io"
+	"path/filepath"
+	"strings"
+
+	"github.com/msp-reconcile/reconcile/internal/billing"
+	"github.com/shopspring/decimal"
+)
+
+// checkDetail validates WorkbookOptions.Detail.
+func checkDetail(d string) error {
+	switch d {
+	case "", DetailXLSX, DetailCSV:
+		return nil
+	}
+	return fmt.Errorf("detail format %q: want %q or %q", d, DetailXLSX, DetailCSV)
+}
+
+// DetailCSVPaths are the files WriteWorkbook writes beside the workbook at
+// workbookPath with DetailCSV: "<base>-payable.csv" and
+// "<base>-receivable.csv", base being workbookPath without its extension
+// ("out/recon.xlsx" → "out/recon-payable.csv", "out/recon-receivable.csv").
+func DetailCSVPaths(workbookPath string) (payable, receivable string) {
+	base := strings.TrimSuffix(workbookPath, filepath.Ext(workbookPath))
+	return base + "-payable.csv", base + "-receivable.csv"
+}
+
+// csvText is a text field, protected against CSV injection.
+func csvText(s string) string {
+	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
+		return "'" + s
+	}
+	return s
+}
+
+func csvDec(d decimal.NullDecimal) string {
+	if !d.Valid {
+		return ""
+	}
+	return billing.Text(d.Decimal)
+}
+
+func csvBool(p *bool) string {
+	switch {
+	case p == nil:
+		return ""
+	case *p:
+		return "yes"
+	default:
+		return "no"
+	}
+}
+
+func csvHeader(cols []column) []string {
+	h := make([]string, len(cols))
+	for i, c := range cols {
+		h[i] = c.name
+	}
+	return h
+}
+
+// WritePayableCSV writes the payable lines of detail to w as CSV, with the
+// Payable sheet's columns (attribution from res.Attribute and customer
+// names from res, as on the sheet).
+func WritePayableCSV(ctx context.Context, w io.Writer, res *Result, detail Detail) error {
+	if res == nil || detail == nil {
+		return fmt.Errorf("write payable csv: no result or detail")
+	}
+	cw := csv.NewWriter(w)
+	cw.UseCRLF = true
+	if err := cw.Write(csvHeader(payableColumns)); err != nil {
+		return fmt.Errorf("write payable csv header: %w", err)
+	}
+	names := customerNames(res)
+	rec := make([]string, len(payableColumns))
+	n := 0
+	err := detail.EachPayable(ctx, func(c *billing.PayableCharge) error {
+		if n++; n%ctxCheckEvery == 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
+		id, name, attribution := attributePayable(res, names, c)
+		rec = append(rec[:0],
+			csvText(id), csvText(name), csvText(attribution),
+			csvText(c.ProductID), csvText(c.ProductName), csvText(c.SKU), csvText(c.ChargeID), csvText(c.ChargeName),
+			csvText(c.ChargeType), csvText(c.BillingCycleType), csvText(string(c.PeriodFrom)), csvText(string(c.PeriodTo)),
+			csvDec(c.Quantity), csvDec(c.ListPrice), csvDec(c.NetPrice), csvDec(c.NetPriceProrated), csvDec(c.SubTotal),
+			csvText(c.Currency), csvBool(c.IsBilled), csvBool(c.IsProratable),
+			csvText(invoiceText(c.Invoice)), csvText(deductionsText(c.Deductions)),
+			csvText(feesText(c.Fees)), csvText(taxesText(c.Taxes)), csvText(tagsText(c.Tags)),
+		)
+		return cw.Write(rec)
+	})
+	if err != nil {
+		return fmt.Errorf("write payable csv line %d: %w", n, err)
+	}
+	cw.Flush()
+	if err := cw.Error(); err != nil {
+		return fmt.Errorf("write payable csv: %w", err)
+	}
+	return ctx.Err()
+}
+
+// WriteReceivableCSV writes the receivable lines of detail to w as CSV,
+// with the Receivable sheet's columns. Amount is Quantity × Cost Price
+// Prorated, exact, empty when either is absent.
+func WriteReceivableCSV(ctx context.Context, w io.Writer, res *Result, detail Detail) error {
+	if res == nil || detail == nil {
+		return fmt.Errorf("write receivable csv: no result or detail")
+	}
+	cw := csv.NewWriter(w)
+	cw.UseCRLF = true
+	if err := cw.Write(csvHeader(receivableColumns)); err != nil {
+		return fmt.Errorf("write receivable csv header: %w", err)
+	}
+	names := customerNames(res)
+	rec := make([]string, len(receivableColumns))
+	n := 0
+	err := detail.EachReceivable(ctx, func(customerID string, c *billing.ReceivableCharge) error {
+		if n++; n%ctxCheckEvery == 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
+		amount := ""
+		if c.Quantity.Valid && c.CostPriceProrated.Valid {
+			amount = billing.Text(c.Amount())
+		}
+		rec = append(rec[:0],
+			csvText(customerID), csvText(names[customerID]), csvText(c.ProductName), csvText(c.SKU), csvText(c.ChargeID),
+			csvText(c.ChargeName), csvText(c.ChargeType), csvText(c.BillingCycleType), csvText(string(c.PeriodFrom)),
+			csvText(string(c.PeriodTo)), csvDec(c.Quantity), csvDec(c.CostPrice), csvDec(c.CostPriceProrated),
+			amount, csvText(c.Currency), csvBool(c.IsProratable),
+		)
+		return cw.Write(rec)
+	})
+	if err != nil {
+		return fmt.Errorf("write receivable csv line %d: %w", n, err)
+	}
+	cw.Flush()
+	if err := cw.Error(); err != nil {
+		return fmt.Errorf("write receivable csv: %w", err)
+	}
+	return ctx.Err()
+}

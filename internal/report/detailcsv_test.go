@@ -1,0 +1,247 @@
+package report
+
+import (
+	"bytes"
+	"context"
+	"encoding/csv"
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/msp-reconcile/reconcile/internal/billing"
+	"github.com/shopspring/decimal"
+)
+
+func csvRead(t testing.TB, path string) [][]string {
+	t.Helper()
+	data := mustRead(t, path)
+	if !bytes.HasSuffix(data, []byte("\r\n")) {
+		t.Errorf("%s does not end with CRLF", path)
+	}
+	recs, err := csv.NewReader(bytes.NewReader(data)).ReadAll()
+	if err != nil {
+		t.Fatalf("read %s: %v", path, err)
+	}
+	return recs
+}
+
+// csvUnprefix undoes the CSV-injection quote of a text field.
+func csvUnprefix(s string) string {
+	if len(s) > 1 && s[0] == '\'' && strings.ContainsRune("=+-@\t\r", rune(s[1])) {
+		return s[1:]
+	}
+	return s
+}
+
+// csvWantDec checks an exact decimal field against the source amount.
+func csvWantDec(t testing.TB, where, got string, want decimal.NullDecimal) {
+	t.Helper()
+	if !want.Valid {
+		if got != "" {
+			t.Errorf("%s = %q, want empty (absent amount)", where, got)
+		}
+		return
+	}
+	if got != billing.Text(want.Decimal) {
+		t.Errorf("%s = %q, want %q", where, got, billing.Text(want.Decimal))
+	}
+}
+
+func TestWriteWorkbookDetailCSV(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "recon-2026-10.xlsx")
+	res, info, d := wbFixture(true)
+	if err := WriteWorkbook(ctx, path, res, info, d, WorkbookOptions{Detail: DetailCSV}); err != nil {
+		t.Fatal(err)
+	}
+	payPath, recPath := DetailCSVPaths(path)
+	if got, want := wbDirEntries(t, dir), []string{"recon-2026-10-payable.csv", "recon-2026-10-receivable.csv", "recon-2026-10.xlsx"}; !slices.Equal(got, want) {
+		t.Fatalf("dir holds %q, want %q", got, want)
+	}
+	for _, p := range []string{payPath, recPath, path} {
+		if fi, err := os.Stat(p); err != nil || fi.Mode().Perm() != newFileMode {
+			t.Errorf("%s: %v, %v; want mode %v", p, fi, err, newFileMode)
+		}
+	}
+
+	// The workbook: five sheets, and the Summary says where the detail is.
+	f := wbOpen(t, mustRead(t, path))
+	if got, want := f.GetSheetList(), []string{SheetSummary, SheetCustomers, SheetProducts, SheetMismatches, SheetRun}; !slices.Equal(got, want) {
+		t.Errorf("sheets = %q, want %q", got, want)
+	}
+	rows, err := f.GetRows(SheetSummary)
+	if err != nil {
+		t.Fatal(err)
+	}
+	notes := map[string]string{}
+	for _, r := range rows {
+		if len(r) > 2 && strings.HasSuffix(r[1], " detail") {
+			notes[r[1]] = r[2]
+		}
+	}
+	if notes["Payable detail"] != "recon-2026-10-payable.csv" || notes["Receivable detail"] != "recon-2026-10-receivable.csv" {
+		t.Errorf("summary detail notes = %q", notes)
+	}
+
+	// Payable CSV: header, then every line with exact amounts.
+	pay := csvRead(t, payPath)
+	if want := csvHeader(payableColumns); !slices.Equal(pay[0], want) {
+		t.Errorf("payable header = %q, want %q", pay[0], want)
+	}
+	if len(pay) != len(d.payables)+1 {
+		t.Fatalf("payable csv has %d rows, want %d", len(pay), len(d.payables)+1)
+	}
+	names := customerNames(res)
+	for i := range d.payables {
+		c, rec := &d.payables[i], pay[i+1]
+		if len(rec) != len(payableColumns) {
+			t.Fatalf("payable row %d has %d fields", i+1, len(rec))
+		}
+		id, name, attribution := attributePayable(res, names, c)
+		texts := []string{id, name, attribution, c.ProductID, c.ProductName, c.SKU, c.ChargeID, c.ChargeName,
+			c.ChargeType, c.BillingCycleType, string(c.PeriodFrom), string(c.PeriodTo)}
+		for j, want := range texts {
+			if got := csvUnprefix(rec[j]); got != want {
+				t.Errorf("payable row %d %s = %q, want %q", i+1, payableColumns[j].name, rec[j], want)
+			}
+		}
+		for j, want := range []decimal.NullDecimal{c.Quantity, c.ListPrice, c.NetPrice, c.NetPriceProrated, c.SubTotal} {
+			csvWantDec(t, "payable "+payableColumns[12+j].name, rec[12+j], want)
+		}
+		if rec[17] != c.Currency || csvUnprefix(rec[24]) != tagsText(c.Tags) || rec[21] != deductionsText(c.Deductions) {
+			t.Errorf("payable row %d = %q", i+1, rec)
+		}
+	}
+	// Fixture line 1 in full: injection quotes on text, none on numbers.
+	want1 := []string{"0012345", "'=1+1", "attributed", "prod-+SUM(A1)", "'-2", "'+SUM(A1)", "0012345", "'=1+1",
+		"Recurring", "Monthly", "2026-10-01", "2026-10-31", "3", "", "333.333333", "333.333333", "1000.00", "USD",
+		"yes", "no", "INV-1001 2026-11-01", "PROMO:-1.69; Loyalty:-0.50", "Setup:10.00", "GST:5; QST:9.975",
+		"CustomerId=0012345; Env=@x"}
+	if !slices.Equal(pay[1], want1) {
+		t.Errorf("payable row 1 =\n%q\nwant\n%q", pay[1], want1)
+	}
+	if pay[2][18] != "" || pay[5][2] != ReasonNoCustomerTag || pay[5][0] != "" {
+		t.Errorf("row 2 billed %q (want empty), row 5 attribution %q id %q", pay[2][18], pay[5][2], pay[5][0])
+	}
+
+	// Receivable CSV.
+	rec := csvRead(t, recPath)
+	if want := csvHeader(receivableColumns); !slices.Equal(rec[0], want) {
+		t.Errorf("receivable header = %q, want %q", rec[0], want)
+	}
+	if len(rec) != len(d.receivables)+1 {
+		t.Fatalf("receivable csv has %d rows, want %d", len(rec), len(d.receivables)+1)
+	}
+	for i, r := range d.receivables {
+		got := rec[i+1]
+		if csvUnprefix(got[0]) != r.customerID || csvUnprefix(got[1]) != names[r.customerID] || csvUnprefix(got[3]) != r.c.SKU {
+			t.Errorf("receivable row %d = %q", i+1, got)
+		}
+		csvWantDec(t, "receivable Quantity", got[10], r.c.Quantity)
+		csvWantDec(t, "receivable Cost Price", got[11], r.c.CostPrice)
+		csvWantDec(t, "receivable Cost Price Prorated", got[12], r.c.CostPriceProrated)
+		csvWantDec(t, "receivable Amount", got[13], decimal.NewNullDecimal(r.c.Amount()))
+	}
+	if want := []string{"0012345", "'=1+1", "'-2", "'+SUM(A1)", "rc-0012345-+SUM(A1)", "'-2", "Recurring", "Monthly",
+		"2026-10-01", "2026-10-31", "2.5", "", "560.05", "1400.125", "USD", "yes"}; !slices.Equal(rec[1], want) {
+		t.Errorf("receivable row 1 =\n%q\nwant\n%q", rec[1], want)
+	}
+}
+
+func TestCSVText(t *testing.T) {
+	for in, want := range map[string]string{
+		"": "", "abc": "abc", "=1+1": "'=1+1", "+1": "'+1", "-2": "'-2", "@SUM": "'@SUM", "\tx": "'\tx",
+		"\rx": "'\rx", "'quoted": "'quoted", "a=b": "a=b", "0012345": "0012345",
+	} {
+		if got := csvText(in); got != want {
+			t.Errorf("csvText(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestDetailCSVPaths(t *testing.T) {
+	for in, want := range map[string][2]string{
+		"out/recon.xlsx": {"out/recon-payable.csv", "out/recon-receivable.csv"},
+		"recon":          {"recon-payable.csv", "recon-receivable.csv"},
+		"a.b/r.v2.xlsx":  {"a.b/r.v2-payable.csv", "a.b/r.v2-receivable.csv"},
+	} {
+		p, r := DetailCSVPaths(in)
+		if p != want[0] || r != want[1] {
+			t.Errorf("DetailCSVPaths(%q) = %q, %q; want %q", in, p, r, want)
+		}
+	}
+}
+
+func TestWriteWorkbookDetailCSVAtomic(t *testing.T) {
+	ctx := context.Background()
+	failures := map[string]func(d *wbDetail, opts *WorkbookOptions) context.Context{
+		"payable read error": func(d *wbDetail, _ *WorkbookOptions) context.Context { d.failAt = 3; return ctx },
+		"cancelled": func(*wbDetail, *WorkbookOptions) context.Context {
+			c, cancel := context.WithCancel(ctx)
+			cancel()
+			return c
+		},
+		// The CSV files are complete; the workbook fails.
+		"workbook error": func(_ *wbDetail, opts *WorkbookOptions) context.Context { opts.MaxRowsPerSheet = -1; return ctx },
+		"tmp dir missing": func(_ *wbDetail, opts *WorkbookOptions) context.Context {
+			opts.TmpDir = filepath.Join(os.TempDir(), "reconcile-no-such-dir-for-test")
+			return ctx
+		},
+	}
+	for name, setup := range failures {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			path := filepath.Join(dir, "recon.xlsx")
+			payPath, recPath := DetailCSVPaths(path)
+			old := map[string][]byte{path: []byte("old workbook"), recPath: []byte("old receivable")}
+			for p, b := range old {
+				if err := os.WriteFile(p, b, 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			res, info, d := wbFixture(true)
+			opts := WorkbookOptions{Detail: DetailCSV}
+			c := setup(d, &opts)
+			err := WriteWorkbook(c, path, res, info, d, opts)
+			if err == nil {
+				t.Fatal("WriteWorkbook succeeded")
+			}
+			if name == "payable read error" && !errors.Is(err, errDetail) {
+				t.Errorf("err = %v, want it to wrap the detail error", err)
+			}
+			if got := wbDirEntries(t, dir); !slices.Equal(got, []string{"recon-receivable.csv", "recon.xlsx"}) {
+				t.Errorf("dir holds %q after a failure, want only the old files", got)
+			}
+			for p, b := range old {
+				if got := mustRead(t, p); !bytes.Equal(got, b) {
+					t.Errorf("%s = %q, want it untouched", p, got)
+				}
+			}
+			if _, err := os.Stat(payPath); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("%s exists after a failure", payPath)
+			}
+		})
+	}
+}
+
+func TestRenderWorkbookDetailCSV(t *testing.T) {
+	res, info, _ := wbFixture(true)
+	data := wbRender(t, res, info, nil, WorkbookOptions{Detail: DetailCSV})
+	f := wbOpen(t, data)
+	if got := f.GetSheetList(); len(got) != 5 || slices.Contains(got, SheetPayable) || slices.Contains(got, SheetReceivable) {
+		t.Errorf("sheets = %q", got)
+	}
+	var out bytes.Buffer
+	if err := RenderWorkbook(context.Background(), &out, res, info, nil, WorkbookOptions{Detail: "pdf", TmpDir: t.TempDir()}); err == nil || !strings.Contains(err.Error(), `"pdf"`) {
+		t.Errorf("Detail pdf: err = %v", err)
+	}
+	// The xlsx default is unchanged by the option's existence.
+	_, _, d := wbFixture(true)
+	if a, b := wbRender(t, res, info, d, WorkbookOptions{}), wbRender(t, res, info, d, WorkbookOptions{Detail: DetailXLSX}); !bytes.Equal(a, b) {
+		t.Error(`Detail "xlsx" differs from the default`)
+	}
+}

@@ -1,0 +1,239 @@
+package report
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"math"
+	"math/rand/v2"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/msp-reconcile/reconcile/internal/billing"
+	"github.com/shopspring/decimal"
+	"github.com/xuri/excelize/v2"
+)
+
+// wbRenderRef renders with the data rows through excelize's SetRow: the
+// reference bytes for the row spool.
+func wbRenderRef(t testing.TB, res *Result, info RunInfo, d Detail, opts WorkbookOptions) []byte {
+	t.Helper()
+	opts.excelizeRows = true
+	return wbRender(t, res, info, d, opts)
+}
+
+func TestWorkbookFastRowsMatchExcelize(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		complete bool
+		maxRows  int
+	}{
+		{"incomplete", false, 0},
+		{"complete", true, 0},
+		{"split-1", true, 1},
+		{"split-3", true, 3},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			res, info, d := wbFixture(tc.complete)
+			opts := WorkbookOptions{MaxRowsPerSheet: tc.maxRows}
+			got := wbRender(t, res, info, d, opts)
+			want := wbRenderRef(t, res, info, d, opts)
+			if !bytes.Equal(got, want) {
+				t.Fatalf("spooled rows give %d bytes, excelize SetRow %d: the files differ", len(got), len(want))
+			}
+		})
+	}
+}
+
+// wbTrickyStrings exercise every branch of the text encoding.
+var wbTrickyStrings = []string{
+	"plain", " lead", "trail ", "\tTab", "nl\n", "\rcr", "a\nb\r\nc\td", `<&>"'`, "&#xA;", "=1+1", "-2", "0012345",
+	"_x0041_", "a_x0041_b_x00e9_", "_x005F_", "_x005F_x0041_", "_x005F_x12", "_xZZZZ_", "__x1234__", "_X0041_",
+	"é accent Québec", "日本語", "emoji 😀", "bad \xff byte", "ctl \x01\x1f\x7f", "\uFFFE\uFFFF", "\uFFFD", "\u2028",
+	"surrogate-ish \xed\xa0\x80", strings.Repeat("ab", 17000), strings.Repeat("é", 33000),
+	strings.Repeat("😀", 16384) + "x", strings.Repeat("x", 32766) + "😀",
+}
+
+// wbTrickyDetail emits payable and receivable lines with tricky text and
+// amounts in every column.
+type wbTrickyDetail struct {
+	payables    []billing.PayableCharge
+	receivables []wbRecv
+}
+
+func (d *wbTrickyDetail) EachPayable(ctx context.Context, fn func(*billing.PayableCharge) error) error {
+	for i := range d.payables {
+		if err := fn(&d.payables[i]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (d *wbTrickyDetail) EachReceivable(ctx context.Context, fn func(string, *billing.ReceivableCharge) error) error {
+	for i := range d.receivables {
+		if err := fn(d.receivables[i].customerID, &d.receivables[i].c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func wbRandDecimal(r *rand.Rand) decimal.NullDecimal {
+	switch r.IntN(8) {
+	case 0:
+		return decimal.NullDecimal{}
+	case 1: // many significant digits: Excel's 15-digit cut
+		return decimal.NewNullDecimal(decimal.New(r.Int64(), -int32(r.IntN(20))))
+	case 2: // huge and tiny
+		return decimal.NewNullDecimal(decimal.New(r.Int64N(1000)+1, int32(r.IntN(40)-20)))
+	case 3:
+		return decimal.NewNullDecimal(decimal.New(-r.Int64N(1e12), -int32(r.IntN(8))))
+	case 4:
+		return decimal.NewNullDecimal(decimal.New(0, -2))
+	default:
+		return decimal.NewNullDecimal(decimal.New(r.Int64N(1e9)-5e8, -int32(r.IntN(7))))
+	}
+}
+
+func TestRowEncoderMatchesExcelize(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	pick := func() string {
+		if r.IntN(4) == 0 {
+			return ""
+		}
+		return wbTrickyStrings[r.IntN(len(wbTrickyStrings))]
+	}
+	d := &wbTrickyDetail{}
+	for i := 0; i < 300; i++ {
+		c := billing.PayableCharge{
+			ProductID: pick(), ProductName: pick(), SKU: pick(), ChargeID: pick(), ChargeName: pick(),
+			ChargeType: pick(), BillingCycleType: pick(), PeriodFrom: billing.Date(pick()), PeriodTo: billing.Date(pick()),
+			Quantity: wbRandDecimal(r), ListPrice: wbRandDecimal(r), NetPrice: wbRandDecimal(r),
+			NetPriceProrated: wbRandDecimal(r), SubTotal: wbRandDecimal(r), Currency: []string{"USD", "CAD", "", "€"}[r.IntN(4)],
+			Tags:       []billing.Tag{{Name: "CustomerId", Value: []string{"C1", "C2", "zz"}[r.IntN(3)]}, {Name: pick(), Value: pick()}},
+			Deductions: []billing.Deduction{{Code: pick(), TotalValue: wbRandDecimal(r)}},
+			Taxes:      []billing.Tax{{Name: pick(), AppliedRate: wbRandDecimal(r)}},
+			Fees:       []billing.Fee{{Name: pick(), UnitValue: wbRandDecimal(r)}},
+			Invoice:    &billing.Invoice{Number: pick(), Date: billing.Date(pick())},
+		}
+		if r.IntN(2) == 0 {
+			c.IsBilled = wbBool(r.IntN(2) == 0)
+		}
+		d.payables = append(d.payables, c)
+		rc := wbRecv{customerID: []string{"C1", "C2", pick()}[r.IntN(3)], c: billing.ReceivableCharge{
+			ProductName: pick(), SKU: pick(), ChargeID: pick(), ChargeName: pick(), ChargeType: pick(),
+			Quantity: wbRandDecimal(r), CostPrice: wbRandDecimal(r), CostPriceProrated: wbRandDecimal(r),
+			Currency: "USD", IsProratable: wbBool(true),
+		}}
+		d.receivables = append(d.receivables, rc)
+	}
+	res := &Result{
+		RunID: "run-x", Period: billing.Period{From: "2026-10-01", To: "2026-10-31"}, Complete: true,
+		Customers: []CustomerRow{{CustomerID: "C1", CustomerName: pick() + "x", Currency: "USD"}, {CustomerID: "C2", CustomerName: "_x0041_ é", Currency: "USD"}},
+		Attribute: wbAttribute(map[string]string{"C1": "", "C2": "Two"}),
+	}
+	info := RunInfo{Calls: math.MaxInt64, Retries: -1, Settings: [][2]string{{" a ", "\n"}}}
+	for _, maxRows := range []int{0, 7} {
+		opts := WorkbookOptions{MaxRowsPerSheet: maxRows}
+		got := wbRender(t, res, info, d, opts)
+		want := wbRenderRef(t, res, info, d, opts)
+		if !bytes.Equal(got, want) {
+			_, gp := wbZipParts(t, got)
+			_, wp := wbZipParts(t, want)
+			for name, w := range wp {
+				if g := gp[name]; g != w {
+					i := 0
+					for i < len(g) && i < len(w) && g[i] == w[i] {
+						i++
+					}
+					t.Fatalf("maxRows %d: part %s differs at byte %d:\n got %.200q\nwant %.200q", maxRows, name, i, g[max(0, i-50):], w[max(0, i-50):])
+				}
+			}
+			t.Fatalf("maxRows %d: files differ", maxRows)
+		}
+	}
+}
+
+func TestAppendCellFloat(t *testing.T) {
+	// Compared with excelize writing the same floats through SetRow.
+	values := []float64{0, 1, -1, 0.1, 1e21, 1e-7, 123456789012345678, 0.1234567890123456789, -98765.43210987654321,
+		math.MaxFloat64, -math.MaxFloat64, math.SmallestNonzeroFloat64, 1.5e300, 12345678901234.5678, 100000000000000000000000}
+	r := rand.New(rand.NewPCG(3, 4))
+	for i := 0; i < 200; i++ {
+		values = append(values, math.Float64frombits(r.Uint64()))
+	}
+	f := excelize.NewFile()
+	defer f.Close()
+	sw, err := f.NewStreamWriter("Sheet1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var enc rowEncoder
+	var mine []byte
+	for i, v := range values {
+		if err := sw.SetRow("A"+strconv.Itoa(i+1), []any{v}); err != nil {
+			t.Fatal(err)
+		}
+		mine = enc.appendRow(mine, i+1, []cell{{kind: cellFloat, num: v}})
+	}
+	if err := sw.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if _, err := f.WriteTo(&buf); err != nil {
+		t.Fatal(err)
+	}
+	_, parts := wbZipParts(t, buf.Bytes())
+	sheet := parts["xl/worksheets/sheet1.xml"]
+	if !strings.Contains(sheet, "<sheetData>"+string(mine)+"</sheetData>") {
+		i := strings.Index(sheet, "<sheetData>") + len("<sheetData>")
+		t.Fatalf("rows differ from excelize's:\n got %.300s\nwant %.300s", mine, sheet[i:])
+	}
+}
+
+func TestWorkbookRowSpoolMarkerMissing(t *testing.T) {
+	// A marker that never reaches the zip must fail the render.
+	var out bytes.Buffer
+	dir := t.TempDir()
+	rows, err := newRowSpool(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.close()
+	if err := rows.write(2, []cell{textCell("x")}); err != nil {
+		t.Fatal(err)
+	}
+	rows.marker(0)
+	if err := rows.flush(); err != nil {
+		t.Fatal(err)
+	}
+	z := newSortedZip(&out, dir)
+	defer z.cleanup()
+	z.splice(rows)
+	w, err := z.Create("xl/worksheets/sheet1.xml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Write([]byte(`<worksheet><sheetData></sheetData></worksheet>`)); err != nil {
+		t.Fatal(err)
+	}
+	if err := z.Close(); err == nil || !strings.Contains(err.Error(), "not written") {
+		t.Fatalf("Close = %v, want an error about unwritten rows", err)
+	}
+}
+
+func TestWorkbookNoTempFilesLeft(t *testing.T) {
+	tmp := t.TempDir()
+	res, info, d := wbFixture(true)
+	wbRender(t, res, info, d, WorkbookOptions{TmpDir: tmp})
+	d.failAt = 2
+	var out bytes.Buffer
+	if err := RenderWorkbook(context.Background(), &out, res, info, d, WorkbookOptions{TmpDir: tmp}); !errors.Is(err, errDetail) {
+		t.Fatalf("err = %v, want errDetail", err)
+	}
+	if got := wbDirEntries(t, tmp); len(got) != 0 {
+		t.Errorf("tmp dir holds %q", got)
+	}
+}
