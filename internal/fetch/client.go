@@ -13,8 +13,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"golang.org/x/time/rate"
-
 	"github.com/msp-reconcile/reconcile/internal/billing"
 )
 
@@ -47,7 +45,10 @@ type Config struct {
 	// BaseBackoff is the base of the full-jitter exponential backoff.
 	// Default 500ms.
 	BaseBackoff time.Duration
-	// Rate limits requests per second across all goroutines; 0 = unlimited.
+	// Rate limits requests per second across all goroutines. 0 = unlimited
+	// until the first 429, then learned from the 429s. Either way a 429 lowers
+	// the rate and it creeps back up while none arrive, never above Rate when
+	// set (see ratelimit.go).
 	Rate float64
 	// MaxBodyBytes limits bodies that are read whole (customers,
 	// receivables, subscriptions, error bodies). Default 256 MiB.
@@ -66,6 +67,10 @@ type Stats struct {
 	Retries       int64 // attempts repeated after a retryable failure or a 401
 	TokenRequests int64 // token endpoint requests
 	RateLimited   int64 // 429 answers received (APIs and token endpoint)
+	// Rate is the client-side limit now, in requests/s; 0 = unlimited.
+	Rate float64
+	// RateCuts is how many times a 429 lowered the client-side limit.
+	RateCuts int64
 }
 
 // Client calls the Sherweb Distributor and Service Provider APIs. It is safe
@@ -74,7 +79,7 @@ type Client struct {
 	cfg     Config
 	base    string // BaseURL without a trailing "/"
 	hc      *http.Client
-	limiter *rate.Limiter
+	limiter *adaptiveLimiter // shared by all goroutines; see ratelimit.go
 	log     *slog.Logger
 	sleep   func(context.Context, time.Duration) error
 	now     func() time.Time
@@ -156,10 +161,7 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 	if c.sleep == nil {
 		c.sleep = sleepCtx
 	}
-	if cfg.Rate > 0 {
-		// Burst 1: requests are spread evenly, never bunched.
-		c.limiter = rate.NewLimiter(rate.Limit(cfg.Rate), 1)
-	}
+	c.limiter = newAdaptiveLimiter(cfg.Rate, time.Now)
 
 	var transport http.RoundTripper
 	var checkRedirect func(*http.Request, []*http.Request) error
@@ -225,6 +227,8 @@ func (c *Client) Stats() Stats {
 		Retries:       c.retries.Load(),
 		TokenRequests: c.tokenRequests.Load(),
 		RateLimited:   c.rateLimited.Load(),
+		Rate:          c.limiter.Rate(),
+		RateCuts:      c.limiter.Cuts(),
 	}
 }
 

@@ -40,7 +40,8 @@ type outcome struct {
 // A 429 asking for more than MaxWait fails at once with *RateLimitError. A 429
 // also holds off every other request of the client until the wait is over. A
 // 401 drops the cached token, mints a new one and retries once; a second 401
-// is final.
+// is final. Every attempt first waits for the client's adaptive limiter
+// (ratelimit.go), which each 429 lowers and each other answer feeds.
 func (c *Client) do(ctx context.Context, r request, handle func(io.Reader) error) error {
 	refreshed := false
 	for attempt := 1; ; attempt++ {
@@ -50,20 +51,33 @@ func (c *Client) do(ctx context.Context, r request, handle func(io.Reader) error
 		if err := c.holdOff(ctx); err != nil {
 			return fmt.Errorf("GET %s: %w", r.path, err)
 		}
-		if c.limiter != nil {
-			if err := c.limiter.Wait(ctx); err != nil {
-				if ctx.Err() != nil {
-					err = ctx.Err()
-				}
-				return fmt.Errorf("GET %s: rate limiter: %w", r.path, err)
-			}
-		}
 		tok, err := c.tokens[r.scope].get(ctx)
 		if err != nil {
 			return fmt.Errorf("GET %s: %w", r.path, err)
 		}
+		nb := c.notBefore.Load()
+		if err := c.limiter.wait(ctx); err != nil {
+			if ctx.Err() != nil {
+				err = ctx.Err()
+			}
+			return fmt.Errorf("GET %s: rate limiter: %w", r.path, err)
+		}
+		if c.notBefore.Load() != nb {
+			// A 429 arrived while this request waited for its turn.
+			if err := c.holdOff(ctx); err != nil {
+				return fmt.Errorf("GET %s: %w", r.path, err)
+			}
+		}
 
+		sent := c.limiter.now()
 		out := c.attempt(ctx, r, tok, handle)
+		switch out.status {
+		case 0:
+		case http.StatusTooManyRequests:
+			c.limiter.limited(sent, c.limiter.now())
+		default:
+			c.limiter.accepted(c.limiter.now())
+		}
 		if out.err == nil {
 			return nil
 		}
@@ -105,6 +119,7 @@ func (c *Client) do(ctx context.Context, r request, handle func(io.Reader) error
 		if out.status == http.StatusTooManyRequests {
 			// Everyone waits: holdOff at the top of the loop does the sleeping.
 			c.setNotBefore(c.now().Add(wait))
+			c.limiter.holdOff(wait)
 			continue
 		}
 		if err := c.sleep(ctx, wait); err != nil {
