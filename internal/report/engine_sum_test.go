@@ -1,0 +1,283 @@
+package report
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/msp-reconcile/reconcile/internal/billing"
+	"github.com/shopspring/decimal"
+)
+
+// sumCases are decimal texts that exercise the int64 fast path and every way
+// out of it: 18/19/30-digit coefficients, int64 edges, exponents below
+// int8's range (130 decimals), positive exponents, zeros with scale,
+// negatives.
+var sumCases = []string{
+	"0", "0.00", "-0.000", "1", "-1", "0.01", "12.3456", "1E+3", "-2.5E+2", "1E+18", "1E+19",
+	"999999999999999999", "-999999999999999999", "9223372036854775807", "-9223372036854775808",
+	"9223372036854775808", "123456789012345678901234567890", "-98765432109876543210.98765432109876543210",
+	"0.0000000001", "0.12345678901234567", "-0.000000000000000001",
+	"1." + strings.Repeat("0", 129) + "1", "-3E-130", "5E-128",
+	"4611686018427387904", "-4611686018427387904", "3037000499.97605", "0.5",
+}
+
+func TestFixedAddMatchesDecimal(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	vals := make([]decimal.Decimal, 0, len(sumCases)+200)
+	for _, s := range sumCases {
+		vals = append(vals, engDec(s))
+	}
+	for i := 0; i < 200; i++ { // random ones, mostly small
+		vals = append(vals, decimal.New(rng.Int64N(1<<uint(1+rng.IntN(62)))-rng.Int64N(1000), -int32(rng.IntN(25))))
+	}
+	checked := 0
+	for _, a := range vals {
+		for _, b := range vals {
+			want := a.Add(b)
+			va, vb := valueOf(a), valueOf(b)
+			if va.fixed && vb.fixed {
+				if c, e, ok := fixedAdd(va.coef, va.exp, vb.coef, vb.exp); ok {
+					checked++
+					if got := decimal.New(c, e); billing.Text(got) != billing.Text(want) {
+						t.Fatalf("fixedAdd(%s, %s) = %s, want %s", billing.Text(a), billing.Text(b), billing.Text(got), billing.Text(want))
+					}
+				}
+				if n, ok := fixedCmp(va.coef, va.exp, vb.coef, vb.exp); ok && n != a.Cmp(b) {
+					t.Fatalf("fixedCmp(%s, %s) = %d, want %d", billing.Text(a), billing.Text(b), n, a.Cmp(b))
+				}
+			}
+			// The product, fixed or not, equals Decimal.Mul in value and scale.
+			if got, want := mulValue(a, b).decimal(), a.Mul(b); billing.Text(got) != billing.Text(want) {
+				t.Fatalf("mulValue(%s, %s) = %s, want %s", billing.Text(a), billing.Text(b), billing.Text(got), billing.Text(want))
+			}
+			// A sum through the accumulator, fast path or not.
+			var s sum
+			s.add(va)
+			s.add(vb)
+			if got, want := s.decimal(), (decimal.Decimal{}).Add(a).Add(b); billing.Text(got) != billing.Text(want) {
+				t.Fatalf("sum(%s, %s) = %s, want %s", billing.Text(a), billing.Text(b), billing.Text(got), billing.Text(want))
+			}
+		}
+	}
+	if checked < len(vals)*len(vals)/2 {
+		t.Errorf("only %d of %d pairs took the fast path", checked, len(vals)*len(vals))
+	}
+	if _, _, ok := fixedAdd(math.MaxInt64, 0, 1, 0); ok {
+		t.Error("fixedAdd(MaxInt64, 1) did not report the overflow")
+	}
+	if _, _, ok := fixedAdd(math.MinInt64+1, 0, -2, 0); ok {
+		t.Error("fixedAdd(MinInt64+1, -2) did not report the overflow")
+	}
+	if _, _, ok := fixedAdd(1, 0, 1, -19); ok {
+		t.Error("fixedAdd(1, 1E-19) did not report the overflow of 10^19")
+	}
+}
+
+// refSums is an independent per-key model of the rules for a simple dataset
+// (every payable tagged with a known, available customer id): plain
+// decimal.Decimal sums keyed by text.
+type refSums struct{ payQty, recQty, pay, rec decimal.Decimal }
+
+func refKey(cust, sku, cur string) string { return cust + "|" + sku + "|" + cur }
+
+// TestReconcileExactFallback feeds sums that leave the int64 fast path
+// (coefficients of 20–40 digits, sums that overflow int64 only when added,
+// 10+ and 130 decimals, products of quantity × price that overflow) mixed
+// with ordinary values, and checks every amount against plain decimal
+// arithmetic, scale included.
+func TestReconcileExactFallback(t *testing.T) {
+	huge := []string{
+		"9000000000000000000.00", "5000000000000000000", "123456789012345678901234567890.12",
+		"0.0000000001234", "1.23456789012", "-0.00000000000000000001",
+		"7." + strings.Repeat("0", 130) + "7", "4611686018427387904", "-4611686018427387904",
+	}
+	ordinary := []string{"10.00", "0.5", "12.3456", "-3.25", "100", "0"}
+	rng := rand.New(rand.NewPCG(42, 7))
+	pickV := func() string {
+		if rng.IntN(10) == 0 {
+			return huge[rng.IntN(len(huge))]
+		}
+		return ordinary[rng.IntN(len(ordinary))]
+	}
+	custs := []string{"A", "B", "C"}
+	var skus []string
+	for i := 0; i < 30; i++ {
+		skus = append(skus, fmt.Sprintf("S%d", i))
+	}
+	curs := []string{"USD", "CAD"}
+	in := Input{RunID: "x", Period: engPeriod, Customers: engCustomers(custs...), Coverage: engAvailable(custs...), PayableOK: true}
+
+	ref := map[string]*refSums{}
+	get := func(k string) *refSums {
+		if ref[k] == nil {
+			ref[k] = &refSums{}
+		}
+		return ref[k]
+	}
+	var pays []billing.PayableCharge
+	recs := map[string][]billing.ReceivableCharge{}
+	for i := 0; i < 400; i++ {
+		cust, sku, cur := custs[rng.IntN(len(custs))], skus[rng.IntN(len(skus))], curs[rng.IntN(len(curs))]
+		qty, amt := pickV(), pickV()
+		if rng.IntN(2) == 0 {
+			pays = append(pays, engPay(cust, sku, qty, amt, cur))
+			s := get(refKey(cust, sku, cur))
+			s.payQty, s.pay = s.payQty.Add(engDec(qty)), s.pay.Add(engDec(amt))
+		} else {
+			recs[cust] = append(recs[cust], engRecv(sku, qty, amt, cur))
+			s := get(refKey(cust, sku, cur))
+			s.recQty, s.rec = s.recQty.Add(engDec(qty)), s.rec.Add(engDec(qty).Mul(engDec(amt)))
+		}
+	}
+	r := NewReconciler(in, Options{})
+	for i := range pays {
+		r.AddPayable(&pays[i])
+	}
+	for _, id := range custs {
+		for i := range recs[id] {
+			r.AddReceivable(id, &recs[id][i])
+		}
+	}
+	if len(r.bigLines) == 0 || len(r.bigLines) == len(r.lineIDs) {
+		t.Fatalf("%d of %d keys fell back to decimals: the test does not cover both paths", len(r.bigLines), len(r.lineIDs))
+	}
+	res := r.Result()
+
+	// Expected findings from the model.
+	negTol := engDec("-0.01")
+	var want []string
+	add := func(kind, k string, s *refSums) {
+		p := strings.Split(k, "|")
+		want = append(want, engFindingString(Finding{
+			Kind: kind, CustomerID: p[0], SKU: p[1], ChargeType: "Recurring", PeriodFrom: engPeriod.From, PeriodTo: engPeriod.To,
+			Currency: p[2], PayableQty: s.payQty, ReceivableQty: s.recQty, PayableAmount: s.pay, ReceivableAmount: s.rec,
+		}))
+	}
+	for k, s := range ref {
+		hasPay := slices.ContainsFunc(pays, func(c billing.PayableCharge) bool {
+			return refKey(c.Tags[0].Value, c.SKU, c.Currency) == k
+		})
+		p := strings.Split(k, "|")
+		hasRec := slices.ContainsFunc(recs[p[0]], func(c billing.ReceivableCharge) bool { return refKey(p[0], c.SKU, c.Currency) == k })
+		switch {
+		case !hasRec:
+			add(KindUnbilled, k, s)
+		case !hasPay:
+			add(KindUnexpectedReceivable, k, s)
+		default:
+			if s.payQty.Cmp(s.recQty) != 0 {
+				add(KindQuantityMismatch, k, s)
+			}
+			if s.rec.Sub(s.pay).Cmp(negTol) < 0 {
+				add(KindNegativeMargin, k, s)
+			}
+		}
+	}
+	got := engFindings(res)
+	slices.Sort(got)
+	slices.Sort(want)
+	engCheck(t, "findings", got, want)
+
+	// Customer, product and currency sums from the same model.
+	type agg struct{ payQty, recQty, pay, rec decimal.Decimal }
+	cust, prod, tot := map[string]*agg{}, map[string]*agg{}, map[string]*agg{}
+	for k, s := range ref {
+		p := strings.Split(k, "|")
+		for _, m := range []struct {
+			to  map[string]*agg
+			key string
+		}{{cust, p[0] + "|" + p[2]}, {prod, p[1] + "|" + p[2]}, {tot, p[2]}} {
+			if m.to[m.key] == nil {
+				m.to[m.key] = &agg{}
+			}
+			a := m.to[m.key]
+			a.payQty, a.recQty, a.pay, a.rec = a.payQty.Add(s.payQty), a.recQty.Add(s.recQty), a.pay.Add(s.pay), a.rec.Add(s.rec)
+		}
+	}
+	for _, c := range res.Customers {
+		a := cust[c.CustomerID+"|"+c.Currency]
+		if a == nil || billing.Text(c.Payable) != billing.Text(a.pay) || billing.Text(c.Receivable) != billing.Text(a.rec) {
+			t.Errorf("customer %s %s: %s / %s, want %v", c.CustomerID, c.Currency, billing.Text(c.Payable), billing.Text(c.Receivable), a)
+		}
+	}
+	for _, p := range res.Products {
+		a := prod[p.SKU+"|"+p.Currency]
+		if a == nil || billing.Text(p.Payable) != billing.Text(a.pay) || billing.Text(p.Receivable) != billing.Text(a.rec) ||
+			billing.Text(p.PayableQty) != billing.Text(a.payQty) || billing.Text(p.ReceivableQty) != billing.Text(a.recQty) {
+			t.Errorf("product %s %s differs from the model", p.SKU, p.Currency)
+		}
+	}
+	for _, c := range res.Totals {
+		a := tot[c.Currency]
+		if a == nil || billing.Text(c.Payable) != billing.Text(a.pay) || billing.Text(c.Receivable) != billing.Text(a.rec) {
+			t.Errorf("total %s: %s / %s, want %s / %s", c.Currency, billing.Text(c.Payable), billing.Text(c.Receivable),
+				billing.Text(a.pay), billing.Text(a.rec))
+		}
+	}
+	if len(res.Customers) != len(cust) || len(res.Products) != len(prod) || len(res.Totals) != len(tot) {
+		t.Errorf("%d/%d/%d rows, want %d/%d/%d", len(res.Customers), len(res.Products), len(res.Totals), len(cust), len(prod), len(tot))
+	}
+}
+
+// TestReconcileFallbackKeepsScale pins exact texts: a sum that overflows
+// int64, a sum with 130 decimals, and a subtotal check on huge numbers.
+func TestReconcileFallbackKeepsScale(t *testing.T) {
+	tiny := "0." + strings.Repeat("0", 129) + "1" // 1E-130: exponent below int8
+	withNet := func(qty, npp, sub string) billing.PayableCharge {
+		c := engPay("A", "S3", qty, sub, "USD")
+		c.NetPriceProrated = engND(npp)
+		return c
+	}
+	tc := engCase{
+		customers: engCustomers("A"), coverage: engAvailable("A"),
+		payables: []billing.PayableCharge{
+			engPay("A", "S1", "1", "9000000000000000000.00", "USD"),
+			engPay("A", "S1", "1", "9000000000000000000.00", "USD"),
+			engPay("A", "S2", "1", "1.5", "USD"),
+			engPay("A", "S2", "1", tiny, "USD"),
+			engPay("A", "S4", "1", tiny, "USD"),                              // first value of its key
+			withNet("3", "3074457345618258602.34", "9223372036854775807.02"), // off by 0: fine
+			withNet("3", "3074457345618258602.34", "9223372036854775807.04"), // off by 0.02: flagged
+		},
+		receivables: map[string][]billing.ReceivableCharge{"A": {
+			engRecv("S1", "4000000000", "4500000000.000", "USD"),
+			engRecv("S2", "2", "0.70", "USD"),
+		}},
+		wantComplete: true,
+		wantFindings: []string{
+			"unbilled|A|S3|Recurring|" + oct + "|USD|q 6/0|a 18446744073709551614.06/0|",
+			"unbilled|A|S4|Recurring|" + oct + "|USD|q 1/0|a " + tiny + "/0|",
+			"quantity_mismatch|A|S1|Recurring|" + oct + "|USD|q 2/4000000000|a 18000000000000000000.00/18000000000000000000.000|",
+			"negative_margin|A|S2|Recurring|" + oct + "|USD|q 2/2|a 1.5" + strings.Repeat("0", 128) + "1/1.40|",
+			"subtotal_identity|A|S3|Recurring|" + oct + "|USD|q 3/0|a 9223372036854775807.04/0|subTotal 9223372036854775807.04 differs from quantity × netPriceProrated = 9223372036854775807.02 by 0.02",
+		},
+		wantTotals: []string{"USD|36446744073709551615.56" + strings.Repeat("0", 127) + "2|18000000000000000001.400|-18446744073709551614.16" + strings.Repeat("0", 127) + "2"},
+	}
+	tc.run(t)
+}
+
+// TestAddAllocationFree checks that counting a line on an existing key does
+// not allocate on the fast path.
+func TestAddAllocationFree(t *testing.T) {
+	in := Input{RunID: "x", Period: engPeriod, Customers: engCustomers("A"), Coverage: engAvailable("A"), PayableOK: true}
+	r := NewReconciler(in, Options{})
+	p := engPay("A", "S1", "2", "10.00", "USD")
+	p.NetPriceProrated = engND("5.00")
+	q := engRecv("S1", "2", "5.50", "USD")
+	r.AddPayable(&p)
+	r.AddReceivable("A", &q)
+	if n := testing.AllocsPerRun(100, func() { r.AddPayable(&p) }); n != 0 {
+		t.Errorf("AddPayable: %.1f allocations per line, want 0", n)
+	}
+	if n := testing.AllocsPerRun(100, func() { r.AddReceivable("A", &q) }); n != 0 {
+		t.Errorf("AddReceivable: %.1f allocations per line, want 0", n)
+	}
+	f := r.Result().Mismatches
+	if len(f) != 0 {
+		t.Errorf("findings: %v", fmt.Sprint(engFindings(r.Result())))
+	}
+}
