@@ -1,19 +1,15 @@
 -- name: insert_payable
 INSERT INTO payable_charges (
-    run_id, line_no, customer_key, product_id, product_name, sku, charge_id, charge_name,
-    charge_type, billing_cycle_type, period_from, period_to, quantity, list_price, net_price,
-    net_price_prorated, sub_total, currency, is_billed, is_proratable, deductions, fees, taxes,
-    tags, invoice, content_hash
-) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?);
+    run_id, line_no, customer_key, sku, charge_type, period_from, period_to, currency,
+    charge_id, sub_total, quantity, detail, content_hash
+) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?);
 
 -- name: count_payable
 SELECT COUNT(*) FROM payable_charges WHERE run_id = ?;
 
 -- name: each_payable
 -- Deterministic order on business columns (index payable_charges_order), then the content hash.
-SELECT product_id, product_name, sku, charge_id, charge_name, charge_type, billing_cycle_type,
-       period_from, period_to, quantity, list_price, net_price, net_price_prorated, sub_total,
-       currency, is_billed, is_proratable, deductions, fees, taxes, tags, invoice
+SELECT sku, charge_type, period_from, period_to, currency, charge_id, sub_total, quantity, detail
 FROM payable_charges
 WHERE run_id = ?
 ORDER BY run_id, customer_key, sku, charge_type, period_from, period_to, currency,

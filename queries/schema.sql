@@ -21,3 +21,14 @@ PRAGMA synchronous = FULL;
 -- name: sync_normal
 -- SQLite only: back to the default of this ledger (see Open).
 PRAGMA synchronous = NORMAL;
+
+-- name: begin_write
+-- SQLite only: a write transaction that takes the write lock at once (the payable batch's
+-- dedicated connection; other write transactions get it from the _txlock=immediate DSN option).
+BEGIN IMMEDIATE;
+
+-- name: commit
+COMMIT;
+
+-- name: rollback
+ROLLBACK;

@@ -133,6 +133,10 @@ func fetchInto(ctx context.Context, client *fetch.Client, store *ledger.Store, r
 	var missing, done, recvLines atomic.Int64
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(opts.Concurrency)
+	// One writer goroutine stores the customers, several per transaction
+	// (each customer still all or nothing), while the fetchers go on.
+	// The writer uses ctx, not gctx: gctx ends when Wait returns.
+	writer := store.NewCustomerWriter(ctx, runID)
 	total := len(customers)
 	for i := range customers {
 		c := customers[i]
@@ -145,10 +149,11 @@ func fetchInto(ctx context.Context, client *fetch.Client, store *ledger.Store, r
 				missing.Add(1)
 				log.Warn("receivables unavailable", "customer", c.ID, "error", d.Error)
 			}
-			if err := store.SaveCustomerData(gctx, runID, d); err != nil {
+			lines := int64(len(d.Receivables))
+			if err := writer.Save(d); err != nil {
 				return fmt.Errorf("store receivables for customer %s: %w", c.ID, err)
 			}
-			recvLines.Add(int64(len(d.Receivables)))
+			recvLines.Add(lines)
 			n := done.Add(1)
 			if opts.Progress != nil {
 				opts.Progress(int(n), total)
@@ -156,8 +161,13 @@ func fetchInto(ctx context.Context, client *fetch.Client, store *ledger.Store, r
 			return nil
 		})
 	}
-	if err := g.Wait(); err != nil {
-		return failed, err
+	werr := g.Wait()
+	// Close commits what is queued (all of it, when every fetch succeeded).
+	if err := writer.Close(); err != nil && werr == nil {
+		werr = fmt.Errorf("store receivables: %w", err)
+	}
+	if werr != nil {
+		return failed, werr
 	}
 	if err := ctx.Err(); err != nil {
 		return failed, err

@@ -124,6 +124,24 @@ const (
 // customer list (SaveCustomers) and is saved once. Safe to call from several
 // goroutines: writes are serialised.
 func (s *Store) SaveCustomerData(ctx context.Context, runID int64, d CustomerData) error {
+	if err := validateCustomerData(runID, &d); err != nil {
+		return err
+	}
+	err := s.writeTx(ctx, func(tx *sqlx.Tx) error {
+		st, err := s.prepareCustomerStmts(ctx, tx)
+		if err != nil {
+			return err
+		}
+		defer st.close()
+		return s.saveCustomer(ctx, st, runID, &d)
+	})
+	if err != nil {
+		return fmt.Errorf("store data of customer %s (run %d): %w", d.CustomerID, runID, err)
+	}
+	return nil
+}
+
+func validateCustomerData(runID int64, d *CustomerData) error {
 	switch d.Coverage {
 	case CoverageAvailable, CoverageFetchFailed, CoveragePeriodDiffers:
 	default:
@@ -132,33 +150,76 @@ func (s *Store) SaveCustomerData(ctx context.Context, runID int64, d CustomerDat
 	if d.CustomerID == "" {
 		return fmt.Errorf("store customer data (run %d): empty customer id", runID)
 	}
-	err := s.writeTx(ctx, func(tx *sqlx.Tx) error {
-		if _, err := tx.ExecContext(ctx, s.q[qInsertCoverage], runID, d.CustomerID, string(d.Coverage), d.Error,
-			string(d.Period.From), string(d.Period.To), d.SubscriptionsError); err != nil {
-			return fmt.Errorf("coverage: %w", err)
-		}
-		if err := s.hook(ctx, stageCoverage); err != nil {
-			return err
-		}
-		if d.Coverage != CoverageFetchFailed && len(d.Receivables) > 0 {
-			if err := s.insertReceivables(ctx, tx, runID, d.CustomerID, d.Receivables); err != nil {
-				return err
-			}
-		}
-		if err := s.hook(ctx, stageReceivables); err != nil {
-			return err
-		}
-		if len(d.Subscriptions) > 0 {
-			if err := s.insertSubscriptions(ctx, tx, runID, d.CustomerID, d.Subscriptions); err != nil {
-				return err
-			}
-		}
-		return s.hook(ctx, stageSubscriptions)
-	})
-	if err != nil {
-		return fmt.Errorf("store data of customer %s (run %d): %w", d.CustomerID, runID, err)
-	}
 	return nil
+}
+
+// customerStmts are the prepared inserts of one write transaction.
+type customerStmts struct {
+	coverage, receivable, subscription *sql.Stmt
+	enc                                canon
+}
+
+func (s *Store) prepareCustomerStmts(ctx context.Context, tx *sqlx.Tx) (*customerStmts, error) {
+	st := &customerStmts{}
+	for _, p := range []struct {
+		dst  **sql.Stmt
+		name string
+	}{{&st.coverage, qInsertCoverage}, {&st.receivable, qInsertReceivable}, {&st.subscription, qInsertSubscription}} {
+		stmt, err := tx.PrepareContext(ctx, s.q[p.name])
+		if err != nil {
+			st.close()
+			return nil, fmt.Errorf("prepare %s: %w", p.name, err)
+		}
+		*p.dst = stmt
+	}
+	return st, nil
+}
+
+func (st *customerStmts) close() {
+	for _, stmt := range []*sql.Stmt{st.coverage, st.receivable, st.subscription} {
+		if stmt != nil {
+			stmt.Close()
+		}
+	}
+}
+
+// saveCustomer writes one customer's rows in the current transaction. The
+// statements run without ctx's cancellation (go-sqlite3 starts a goroutine per
+// call for a cancellable context); ctx is checked between the stages instead.
+func (s *Store) saveCustomer(ctx context.Context, st *customerStmts, runID int64, d *CustomerData) error {
+	ectx := context.WithoutCancel(ctx)
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if _, err := st.coverage.ExecContext(ectx, runID, d.CustomerID, string(d.Coverage), d.Error,
+		string(d.Period.From), string(d.Period.To), d.SubscriptionsError); err != nil {
+		return fmt.Errorf("coverage: %w", err)
+	}
+	if err := s.stageDone(ctx, stageCoverage); err != nil {
+		return err
+	}
+	if d.Coverage != CoverageFetchFailed && len(d.Receivables) > 0 {
+		if err := insertReceivables(ectx, st, runID, d.CustomerID, d.Receivables); err != nil {
+			return err
+		}
+	}
+	if err := s.stageDone(ctx, stageReceivables); err != nil {
+		return err
+	}
+	if len(d.Subscriptions) > 0 {
+		if err := insertSubscriptions(ectx, st, runID, d.CustomerID, d.Subscriptions); err != nil {
+			return err
+		}
+	}
+	return s.stageDone(ctx, stageSubscriptions)
+}
+
+// stageDone runs the test hook and checks ctx.
+func (s *Store) stageDone(ctx context.Context, stage string) error {
+	if err := s.hook(ctx, stage); err != nil {
+		return err
+	}
+	return ctx.Err()
 }
 
 func (s *Store) hook(ctx context.Context, stage string) error {
@@ -168,13 +229,8 @@ func (s *Store) hook(ctx context.Context, stage string) error {
 	return s.testHook(ctx, stage)
 }
 
-func (s *Store) insertReceivables(ctx context.Context, tx *sqlx.Tx, runID int64, customerID string, cs []billing.ReceivableCharge) error {
-	stmt, err := tx.PrepareContext(ctx, s.q[qInsertReceivable])
-	if err != nil {
-		return fmt.Errorf("prepare receivable insert: %w", err)
-	}
-	defer stmt.Close()
-	var enc canon
+func insertReceivables(ctx context.Context, st *customerStmts, runID int64, customerID string, cs []billing.ReceivableCharge) error {
+	stmt, enc := st.receivable, &st.enc
 	for i := range cs {
 		c := &cs[i]
 		enc.reset()
@@ -195,16 +251,14 @@ type jsonSubscriptionFees struct {
 	Currency     string  `json:"currency"`
 }
 
-func (s *Store) insertSubscriptions(ctx context.Context, tx *sqlx.Tx, runID int64, customerID string, subs []billing.Subscription) error {
-	stmt, err := tx.PrepareContext(ctx, s.q[qInsertSubscription])
-	if err != nil {
-		return fmt.Errorf("prepare subscription insert: %w", err)
-	}
-	defer stmt.Close()
-	var enc canon
+func insertSubscriptions(ctx context.Context, st *customerStmts, runID int64, customerID string, subs []billing.Subscription) error {
+	stmt, enc := st.subscription, &st.enc
 	for i := range subs {
 		sub := &subs[i]
-		var fees any
+		var (
+			fees any
+			err  error
+		)
 		if sub.Fees != nil {
 			if fees, err = jsonColumn(false, jsonSubscriptionFees{RecurringFee: moneyText(sub.Fees.RecurringFee),
 				SetupFee: moneyText(sub.Fees.SetupFee), Currency: sub.Fees.Currency}); err != nil {

@@ -71,8 +71,16 @@ func (e *canon) list(isNil bool, n int) {
 // hash is the content_hash column value: the first 128 bits of SHA-256 of the
 // encoding, in hex. It only breaks ties in ORDER BY.
 func (e *canon) hash() string {
-	sum := sha256.Sum256(e.buf)
-	return hex.EncodeToString(sum[:16])
+	var b [32]byte
+	return string(appendContentHash(b[:0], e.buf))
+}
+
+// appendContentHash appends the content_hash of an encoding: the first 128
+// bits of its SHA-256, in hex. (The value decides the order of lines that are
+// equal in every other ORDER BY column, so changing it changes outputs.)
+func appendContentHash(dst, encoding []byte) []byte {
+	sum := sha256.Sum256(encoding)
+	return hex.AppendEncode(dst, sum[:16])
 }
 
 // values encodes column values: nil, string or int64.
@@ -90,6 +98,17 @@ func (e *canon) values(vs []any) {
 			panic(fmt.Sprintf("canon: unexpected column value %T", v))
 		}
 	}
+}
+
+// payable encodes every field of a payable line: the key columns, the
+// amounts and the detail object (written into *scratch).
+func (e *canon) payable(c *billing.PayableCharge, scratch *[]byte) {
+	e.str(customerKey(c.Tags))
+	e.payableKey(c)
+	e.dec(c.SubTotal)
+	e.dec(c.Quantity)
+	*scratch = appendPayableDetail((*scratch)[:0], c)
+	e.str(view(*scratch))
 }
 
 func (e *canon) receivable(customerID string, c *billing.ReceivableCharge) {
@@ -156,7 +175,7 @@ func (d *digester) record() {
 func (d *digester) endSection() { d.h.Write([]byte{0}) }
 
 // digestVersion names the digest format; change it when the encoding changes.
-const digestVersion = "reconcile ledger digest v1\n"
+const digestVersion = "reconcile ledger digest v2\n"
 
 // Digest is a SHA-256 (hex) over the run's business data in canonical order:
 // the period; the customers (by id); each customer's coverage (status, the
@@ -226,11 +245,9 @@ func (s *Store) digest(ctx context.Context, runID int64) (string, error) {
 	}
 	d.endSection()
 
-	var codec rowCodec
-	var cols []any
+	var detail []byte
 	if err := s.EachPayable(ctx, runID, func(c *billing.PayableCharge) error {
-		cols = codec.payableColumns(cols[:0], c)
-		d.enc.values(cols)
+		d.enc.payable(c, &detail)
 		d.record()
 		return nil
 	}); err != nil {

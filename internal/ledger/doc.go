@@ -31,6 +31,10 @@
 //     billing.Text form, so they are as exact as the columns. NULL means the API
 //     sent null; "[]" means an empty list (the distinction survives a round trip).
 //   - Subscription commitment terms are the raw JSON the API sent.
+//   - A payable line keeps as columns only what is ordered on (customer key,
+//     sku, charge type, period, currency, charge id, subTotal, quantity); every
+//     other field and list is one JSON object, the detail column, written and
+//     read by hand (payablerow.go), with the same rules for decimals, null and [].
 //
 // # Order and digest
 //
@@ -46,7 +50,10 @@
 // SQLite has one writer: the Store serialises its write transactions, and a
 // PayableBatch holds the write lock from NewPayableBatch until Commit or
 // Rollback (do not call other write methods while a batch is open; they wait
-// for it). Readers run concurrently (WAL). The journal is WAL with
+// for it); a goroutine of the batch writes the lines on its own connection
+// while the caller decodes the next ones. CustomerWriter stores customers'
+// data from a goroutine that commits several customers per transaction (each
+// customer still all or nothing). Readers run concurrently (WAL). The journal is WAL with
 // synchronous=NORMAL: every commit survives a crash of the process, and the
 // run's final status is committed with synchronous=FULL, which makes everything
 // before it durable across power loss too.

@@ -57,6 +57,9 @@ const (
 	qProbeWrite               = "probe_write"
 	qSyncFull                 = "sync_full"
 	qSyncNormal               = "sync_normal"
+	qBeginWrite               = "begin_write"
+	qCommit                   = "commit"
+	qRollback                 = "rollback"
 	qInsertRun                = "insert_run"
 	qFinishRun                = "finish_run"
 	qSetRunPeriod             = "set_run_period"
@@ -81,6 +84,7 @@ const (
 
 var statementNames = []string{
 	qCreateSchemaMigrations, qAppliedMigrations, qRecordMigration, qProbeWrite, qSyncFull, qSyncNormal,
+	qBeginWrite, qCommit, qRollback,
 	qInsertRun, qFinishRun, qSetRunPeriod, qGetRun, qListRuns, qFindRun,
 	qInsertPayable, qCountPayable, qEachPayable,
 	qInsertReceivable, qCountReceivableAvailable, qEachReceivableAvailable, qEachReceivableAll,

@@ -10,7 +10,10 @@
 --   * booleans are INTEGER 0/1, NULL when the API sent null.
 --   * nested lists (deductions, fees, taxes, tags, invoice, subscription fees,
 --     customer path) are JSON TEXT; decimals inside are JSON strings in
---     billing.Text form. NULL means the API sent null; '[]' an empty list.
+--     billing.Text form. NULL means the API sent null; '[]' an empty list. A
+--     payable line keeps as columns only what is ordered or filtered on; its
+--     other fields and lists are one JSON object (payable_charges.detail), where
+--     null and [] keep the same meaning.
 --   * content_hash is a hash of every business column of the row; it is the last
 --     ORDER BY key, so reads have a total order that does not depend on the order
 --     the API sent the lines in.
@@ -36,32 +39,24 @@ CREATE TABLE runs (
 CREATE INDEX runs_status_period ON runs (status, period_from, period_to);
 
 CREATE TABLE payable_charges (
-    run_id              INTEGER NOT NULL REFERENCES runs (id),
-    line_no             INTEGER NOT NULL, -- position in the API stream (audit only; not an order key)
-    customer_key        TEXT    NOT NULL, -- CustomerId tag value, else CustomerDisplayName tag value, else ''
-    product_id          TEXT    NOT NULL,
-    product_name        TEXT    NOT NULL,
-    sku                 TEXT    NOT NULL,
-    charge_id           TEXT    NOT NULL,
-    charge_name         TEXT    NOT NULL,
-    charge_type         TEXT    NOT NULL,
-    billing_cycle_type  TEXT    NOT NULL,
-    period_from         TEXT    NOT NULL,
-    period_to           TEXT    NOT NULL,
-    quantity            TEXT,
-    list_price          TEXT,
-    net_price           TEXT,
-    net_price_prorated  TEXT,
-    sub_total           TEXT,
-    currency            TEXT    NOT NULL,
-    is_billed           INTEGER CHECK (is_billed IN (0, 1)),
-    is_proratable       INTEGER CHECK (is_proratable IN (0, 1)),
-    deductions          TEXT,
-    fees                TEXT,
-    taxes               TEXT,
-    tags                TEXT,
-    invoice             TEXT,
-    content_hash        TEXT    NOT NULL
+    run_id       INTEGER NOT NULL REFERENCES runs (id),
+    line_no      INTEGER NOT NULL, -- position in the API stream (audit only; not an order key)
+    customer_key TEXT    NOT NULL, -- CustomerId tag value, else CustomerDisplayName tag value, else ''
+    sku          TEXT    NOT NULL,
+    charge_type  TEXT    NOT NULL,
+    period_from  TEXT    NOT NULL,
+    period_to    TEXT    NOT NULL,
+    currency     TEXT    NOT NULL,
+    charge_id    TEXT    NOT NULL,
+    sub_total    TEXT,
+    quantity     TEXT,
+    -- Every other field of the line, as one JSON object written by the ledger
+    -- (keys in a fixed order; decimals as JSON strings in billing.Text form;
+    -- null for an absent value or a null list, [] for an empty list):
+    -- productId, productName, chargeName, billingCycleType, listPrice, netPrice,
+    -- netPriceProrated, isBilled, isProratable, deductions, fees, taxes, tags, invoice.
+    detail       TEXT    NOT NULL,
+    content_hash TEXT    NOT NULL
 );
 
 -- Supports the ORDER BY of EachPayable (and the run_id lookups).

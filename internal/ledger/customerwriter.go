@@ -1,0 +1,150 @@
+package ledger
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+)
+
+// CustomerWriter saves the customers' data of one run, like SaveCustomerData,
+// from a goroutine of its own that commits several customers per
+// transaction: up to customerGroupMax customers, or what arrived within
+// customerGroupDelay of the first one. Each customer is still all or nothing:
+// a crash loses whole customers that were not committed yet, never part of
+// one (their coverage, receivable lines and subscriptions are written
+// together, in one transaction).
+//
+// Save queues and returns at once, so the fetchers never wait for SQLite; a
+// write error is returned by a later Save and by Close. Close must be called:
+// it commits what is queued (unless the context has ended) and reports the
+// first error. Save is safe for concurrent use.
+type CustomerWriter struct {
+	s     *Store
+	ctx   context.Context
+	runID int64
+
+	mu     sync.Mutex
+	closed bool
+	queue  chan *CustomerData
+	done   chan struct{}
+
+	failure atomic.Pointer[error] // the first write error
+	saved   atomic.Int64          // customers committed
+}
+
+const (
+	customerGroupMax   = 64
+	customerGroupDelay = 50 * time.Millisecond
+	customerQueue      = 16
+)
+
+// NewCustomerWriter starts a writer for the run's customer data. The context
+// bounds every write; once it ends, queued data is discarded.
+func (s *Store) NewCustomerWriter(ctx context.Context, runID int64) *CustomerWriter {
+	w := &CustomerWriter{s: s, ctx: ctx, runID: runID,
+		queue: make(chan *CustomerData, customerQueue), done: make(chan struct{})}
+	go w.run()
+	return w
+}
+
+// Save queues one customer's data (see SaveCustomerData for what is stored).
+// The writer keeps d's slices until they are written: do not change them
+// after Save.
+func (w *CustomerWriter) Save(d CustomerData) error {
+	if err := validateCustomerData(w.runID, &d); err != nil {
+		return err
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.closed {
+		return fmt.Errorf("store data of customer %s (run %d): customer writer is closed", d.CustomerID, w.runID)
+	}
+	if p := w.failure.Load(); p != nil {
+		return *p
+	}
+	select {
+	case w.queue <- &d:
+		return nil
+	case <-w.ctx.Done():
+		return fmt.Errorf("store data of customer %s (run %d): %w", d.CustomerID, w.runID, w.ctx.Err())
+	}
+}
+
+// Close commits the queued data, stops the writer and returns the first
+// write error. Later calls return the same error.
+func (w *CustomerWriter) Close() error {
+	w.mu.Lock()
+	if !w.closed {
+		w.closed = true
+		close(w.queue)
+	}
+	w.mu.Unlock()
+	<-w.done
+	if p := w.failure.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// Saved is the number of customers committed so far.
+func (w *CustomerWriter) Saved() int64 { return w.saved.Load() }
+
+func (w *CustomerWriter) run() {
+	defer close(w.done)
+	for d := range w.queue {
+		if w.failure.Load() != nil {
+			continue // drain: the run has failed
+		}
+		if err := w.group(d); err != nil {
+			w.failure.Store(&err)
+		}
+	}
+}
+
+// group writes first and whatever else is queued within the group limits in
+// one transaction.
+func (w *CustomerWriter) group(first *CustomerData) error {
+	current, n := first, 0
+	err := w.s.writeTx(w.ctx, func(tx *sqlx.Tx) error {
+		st, err := w.s.prepareCustomerStmts(w.ctx, tx)
+		if err != nil {
+			return err
+		}
+		defer st.close()
+		if err := w.s.saveCustomer(w.ctx, st, w.runID, first); err != nil {
+			return err
+		}
+		n = 1
+		timer := time.NewTimer(customerGroupDelay)
+		defer timer.Stop()
+		for n < customerGroupMax {
+			select {
+			case d, ok := <-w.queue:
+				if !ok {
+					return nil // closed: commit what we have
+				}
+				current = d
+				if err := w.s.saveCustomer(w.ctx, st, w.runID, d); err != nil {
+					return err
+				}
+				n++
+			case <-timer.C:
+				return nil
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		if errors.Is(err, w.ctx.Err()) && w.ctx.Err() != nil {
+			return fmt.Errorf("store customer data (run %d): %w", w.runID, err)
+		}
+		return fmt.Errorf("store data of customer %s (run %d): %w", current.CustomerID, w.runID, err)
+	}
+	w.saved.Add(int64(n))
+	return nil
+}
