@@ -55,8 +55,8 @@ ENVIRONMENT
 
 // defaultMemoryLimit is the Go heap's soft limit unless GOMEMLIMIT says
 // otherwise. The close streams everything, so most of its heap is short-lived
-// garbage; without a limit the collector lets it grow to several times the
-// live data (1.8 GiB peak on the 1M-line reference run, 246 MiB with it; see
+// garbage; without a limit the collector lets it grow well past the live data
+// (369 MiB peak RSS on the 1M-line reference run, 246 MiB with it; see
 // BENCHMARKS.md). It is a soft limit: a larger live heap still works.
 const defaultMemoryLimit = 160 << 20
 

@@ -243,6 +243,15 @@ func describeCustomer(i int, c *billing.Customer) string {
 
 // decodeSubscriptions reads GetSubscriptions: {"items": [...]} (or a bare array).
 func decodeSubscriptions(body []byte, customerID string) ([]billing.Subscription, error) {
+	if out, ok := fastSubscriptions(body); ok {
+		return out, nil
+	}
+	return decodeSubscriptionsJSON(body, customerID)
+}
+
+// decodeSubscriptionsJSON is decodeSubscriptions with encoding/json: the
+// reference the fast path must agree with, and the path that names errors.
+func decodeSubscriptionsJSON(body []byte, customerID string) ([]billing.Subscription, error) {
 	items, err := itemsOf(pathSubs, body)
 	if err != nil {
 		return nil, err
@@ -290,6 +299,15 @@ func itemsOf(path string, body []byte) ([]json.RawMessage, error) {
 // decodeReceivables reads GetReceivableCharges: {"periodFrom", "periodTo",
 // "charges"}. Both period ends are required; null charges means none.
 func decodeReceivables(body []byte, customerID string) (billing.Period, []billing.ReceivableCharge, error) {
+	if period, out, ok := fastReceivables(body); ok {
+		return period, out, nil
+	}
+	return decodeReceivablesJSON(body, customerID)
+}
+
+// decodeReceivablesJSON is decodeReceivables with encoding/json: the
+// reference the fast path must agree with, and the path that names errors.
+func decodeReceivablesJSON(body []byte, customerID string) (billing.Period, []billing.ReceivableCharge, error) {
 	var env struct {
 		PeriodFrom json.RawMessage `json:"periodFrom"`
 		PeriodTo   json.RawMessage `json:"periodTo"`
