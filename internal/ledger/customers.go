@@ -3,10 +3,12 @@ package ledger
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"encoding/json"
 	"fmt"
 
 	"github.com/jmoiron/sqlx"
+	"github.com/shopspring/decimal"
 
 	"github.com/msp-reconcile/reconcile/internal/billing"
 )
@@ -127,12 +129,7 @@ func (s *Store) SaveCustomerData(ctx context.Context, runID int64, d CustomerDat
 	if err := validateCustomerData(runID, &d); err != nil {
 		return err
 	}
-	err := s.writeTx(ctx, func(tx *sqlx.Tx) error {
-		st, err := s.prepareCustomerStmts(ctx, tx)
-		if err != nil {
-			return err
-		}
-		defer st.close()
+	err := s.customerTx(ctx, func(st *customerStmts) error {
 		return s.saveCustomer(ctx, st, runID, &d)
 	})
 	if err != nil {
@@ -153,34 +150,99 @@ func validateCustomerData(runID int64, d *CustomerData) error {
 	return nil
 }
 
-// customerStmts are the prepared inserts of one write transaction.
+// customerStmts are the prepared inserts of one write transaction of
+// customer data. They talk to the driver directly (like the payable writer):
+// one prepared statement per table, values bound from reused buffers without
+// database/sql's per-call conversions and allocations.
 type customerStmts struct {
-	coverage, receivable, subscription *sql.Stmt
+	coverage, receivable, subscription driver.StmtExecContext
 	enc                                canon
+	buf                                []byte // money texts and the content hash of the current row
+	args                               []driver.NamedValue
 }
 
-func (s *Store) prepareCustomerStmts(ctx context.Context, tx *sqlx.Tx) (*customerStmts, error) {
-	st := &customerStmts{}
-	for _, p := range []struct {
-		dst  **sql.Stmt
+// customerTx runs fn in one write transaction on a connection of its own,
+// with the customer inserts prepared, and commits if fn succeeds and ctx has
+// not ended. Writes are serialised with the store's other writers.
+func (s *Store) customerTx(ctx context.Context, fn func(st *customerStmts) error) error {
+	if err := s.lockWrite(ctx); err != nil {
+		return err
+	}
+	defer s.unlockWrite()
+	conn, err := s.db.Conn(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, s.q[qBeginWrite]); err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	err = conn.Raw(func(dc any) error {
+		st, err := s.prepareCustomerStmts(ctx, dc)
+		if err != nil {
+			return err
+		}
+		defer st.close()
+		return fn(st)
+	})
+	if err == nil {
+		err = ctx.Err()
+	}
+	if err == nil {
+		if _, cerr := conn.ExecContext(context.WithoutCancel(ctx), s.q[qCommit]); cerr != nil {
+			err = fmt.Errorf("commit: %w", cerr)
+		} else {
+			return nil
+		}
+	}
+	if _, rerr := conn.ExecContext(context.WithoutCancel(ctx), s.q[qRollback]); rerr != nil {
+		// Never hand back to the pool a connection that may hold a transaction.
+		_ = conn.Raw(func(any) error { return driver.ErrBadConn })
+	}
+	return err
+}
+
+func (s *Store) prepareCustomerStmts(ctx context.Context, dc any) (*customerStmts, error) {
+	p, ok := dc.(driver.ConnPrepareContext)
+	if !ok {
+		return nil, fmt.Errorf("driver connection %T cannot prepare statements", dc)
+	}
+	st := &customerStmts{args: make([]driver.NamedValue, 0, 17)}
+	for _, q := range []struct {
+		dst  *driver.StmtExecContext
 		name string
 	}{{&st.coverage, qInsertCoverage}, {&st.receivable, qInsertReceivable}, {&st.subscription, qInsertSubscription}} {
-		stmt, err := tx.PrepareContext(ctx, s.q[p.name])
+		stmt, err := p.PrepareContext(ctx, s.q[q.name])
 		if err != nil {
 			st.close()
-			return nil, fmt.Errorf("prepare %s: %w", p.name, err)
+			return nil, fmt.Errorf("prepare %s: %w", q.name, err)
 		}
-		*p.dst = stmt
+		if *q.dst, ok = stmt.(driver.StmtExecContext); !ok {
+			stmt.Close()
+			st.close()
+			return nil, fmt.Errorf("driver statement %T cannot execute with a context", stmt)
+		}
 	}
 	return st, nil
 }
 
 func (st *customerStmts) close() {
-	for _, stmt := range []*sql.Stmt{st.coverage, st.receivable, st.subscription} {
+	for _, stmt := range []driver.StmtExecContext{st.coverage, st.receivable, st.subscription} {
 		if stmt != nil {
-			stmt.Close()
+			_ = stmt.(driver.Stmt).Close()
 		}
 	}
+}
+
+// exec runs stmt with vals (nil, string or int64 each).
+func (st *customerStmts) exec(ctx context.Context, stmt driver.StmtExecContext, vals ...any) error {
+	args := st.args[:0]
+	for i, v := range vals {
+		args = append(args, driver.NamedValue{Ordinal: i + 1, Value: v})
+	}
+	st.args = args
+	_, err := stmt.ExecContext(ctx, args)
+	return err
 }
 
 // saveCustomer writes one customer's rows in the current transaction. The
@@ -191,7 +253,7 @@ func (s *Store) saveCustomer(ctx context.Context, st *customerStmts, runID int64
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if _, err := st.coverage.ExecContext(ectx, runID, d.CustomerID, string(d.Coverage), d.Error,
+	if err := st.exec(ectx, st.coverage, runID, d.CustomerID, string(d.Coverage), d.Error,
 		string(d.Period.From), string(d.Period.To), d.SubscriptionsError); err != nil {
 		return fmt.Errorf("coverage: %w", err)
 	}
@@ -230,15 +292,35 @@ func (s *Store) hook(ctx context.Context, stage string) error {
 }
 
 func insertReceivables(ctx context.Context, st *customerStmts, runID int64, customerID string, cs []billing.ReceivableCharge) error {
-	stmt, enc := st.receivable, &st.enc
+	enc := &st.enc
 	for i := range cs {
 		c := &cs[i]
+		// Money texts and the hash go to st.buf; the views are taken after
+		// the last append, so they stay valid for the call (the driver copies
+		// bound text).
+		b := st.buf[:0]
+		var ends [3]int
+		for j, d := range [3]decimal.NullDecimal{c.Quantity, c.CostPrice, c.CostPriceProrated} {
+			if d.Valid {
+				b = appendDecimal(b, d.Decimal)
+			}
+			ends[j] = len(b)
+		}
 		enc.reset()
 		enc.receivable(customerID, c)
-		if _, err := stmt.ExecContext(ctx, runID, customerID, int64(i+1), c.ProductName, c.SKU, c.ChargeID,
+		b = appendContentHash(b, enc.buf)
+		st.buf = b
+		var money [3]any
+		start := 0
+		for j, d := range [3]decimal.NullDecimal{c.Quantity, c.CostPrice, c.CostPriceProrated} {
+			if d.Valid {
+				money[j] = view(b[start:ends[j]])
+			}
+			start = ends[j]
+		}
+		if err := st.exec(ctx, st.receivable, runID, customerID, int64(i+1), c.ProductName, c.SKU, c.ChargeID,
 			c.ChargeName, c.ChargeType, c.BillingCycleType, string(c.PeriodFrom), string(c.PeriodTo),
-			money(c.Quantity), money(c.CostPrice), money(c.CostPriceProrated), c.Currency,
-			boolean(c.IsProratable), enc.hash()); err != nil {
+			money[0], money[1], money[2], c.Currency, boolean(c.IsProratable), view(b[ends[2]:])); err != nil {
 			return fmt.Errorf("receivable charge %s: %w", c.Describe(), err)
 		}
 	}
@@ -252,7 +334,7 @@ type jsonSubscriptionFees struct {
 }
 
 func insertSubscriptions(ctx context.Context, st *customerStmts, runID int64, customerID string, subs []billing.Subscription) error {
-	stmt, enc := st.subscription, &st.enc
+	enc := &st.enc
 	for i := range subs {
 		sub := &subs[i]
 		var (
@@ -271,7 +353,7 @@ func insertSubscriptions(ctx context.Context, st *customerStmts, runID int64, cu
 		}
 		enc.reset()
 		enc.subscription(customerID, sub)
-		if _, err := stmt.ExecContext(ctx, runID, customerID, int64(i+1), sub.ID, sub.ProductName, sub.Description,
+		if err := st.exec(ctx, st.subscription, runID, customerID, int64(i+1), sub.ID, sub.ProductName, sub.Description,
 			sub.SKU, money(sub.Quantity), sub.BillingCycle, string(sub.PurchaseDate), fees, term, enc.hash()); err != nil {
 			return fmt.Errorf("subscription %s: %w", sub.ID, err)
 		}

@@ -7,8 +7,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/jmoiron/sqlx"
 )
 
 // CustomerWriter saves the customers' data of one run, like SaveCustomerData,
@@ -110,12 +108,7 @@ func (w *CustomerWriter) run() {
 // one transaction.
 func (w *CustomerWriter) group(first *CustomerData) error {
 	current, n := first, 0
-	err := w.s.writeTx(w.ctx, func(tx *sqlx.Tx) error {
-		st, err := w.s.prepareCustomerStmts(w.ctx, tx)
-		if err != nil {
-			return err
-		}
-		defer st.close()
+	err := w.s.customerTx(w.ctx, func(st *customerStmts) error {
 		if err := w.s.saveCustomer(w.ctx, st, w.runID, first); err != nil {
 			return err
 		}
