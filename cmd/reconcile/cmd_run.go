@@ -124,7 +124,7 @@ func closePeriod(ctx context.Context, p closeParams, stdout, stderr io.Writer) e
 	cleanStale(filepath.Join(outDir, "x"), p.fetch.jsonOut)
 
 	run, fetchErr := fetchRun(ctx, store, p.date, p.fetch, p.env, log, stderr)
-	if run.ID == 0 || (run.Status != ledger.RunStatus("complete") && run.Status != ledger.RunStatus("partial")) {
+	if run.ID == 0 || (run.Status != ledger.RunComplete && run.Status != ledger.RunPartial) {
 		if fetchErr == nil {
 			fetchErr = fmt.Errorf("run %d ended %s", run.ID, run.Status)
 		}

@@ -64,7 +64,7 @@ func Fetch(ctx context.Context, client *fetch.Client, store *ledger.Store, opts 
 	}
 	run := ledger.Run{
 		RequestedDate: opts.Date,
-		Status:        ledger.RunStatus("running"),
+		Status:        ledger.RunRunning,
 		StartedAt:     opts.Now().UTC(),
 		BaseURL:       opts.BaseURL,
 		ToolVersion:   opts.ToolVersion,
@@ -101,7 +101,7 @@ func Fetch(ctx context.Context, client *fetch.Client, store *ledger.Store, opts 
 }
 
 func fetchInto(ctx context.Context, client *fetch.Client, store *ledger.Store, runID int64, opts FetchOptions, log *slog.Logger) (ledger.RunStatus, error) {
-	failed := ledger.RunStatus("failed")
+	failed := ledger.RunFailed
 
 	start := time.Now()
 	batch, err := store.NewPayableBatch(ctx, runID)
@@ -145,7 +145,7 @@ func fetchInto(ctx context.Context, client *fetch.Client, store *ledger.Store, r
 			if err != nil {
 				return err // interrupted: stop the whole run
 			}
-			if d.Coverage == ledger.Coverage("fetch_failed") {
+			if d.Coverage == ledger.CoverageFetchFailed {
 				missing.Add(1)
 				log.Warn("receivables unavailable", "customer", c.ID, "error", d.Error)
 			}
@@ -175,9 +175,9 @@ func fetchInto(ctx context.Context, client *fetch.Client, store *ledger.Store, r
 	LogStage(log, "customers fan-out", start, client.Stats().Calls-callsBefore, "calls",
 		"customers", total, "receivable_lines", recvLines.Load())
 	if m := missing.Load(); m > 0 {
-		return ledger.RunStatus("partial"), fmt.Errorf("%w (%d of %d customers)", ErrIncomplete, m, total)
+		return ledger.RunPartial, fmt.Errorf("%w (%d of %d customers)", ErrIncomplete, m, total)
 	}
-	return ledger.RunStatus("complete"), nil
+	return ledger.RunComplete, nil
 }
 
 // fetchCustomer fetches one customer's receivables (and subscriptions). A
@@ -190,16 +190,16 @@ func fetchCustomer(ctx context.Context, client *fetch.Client, customerID string,
 		if ctx.Err() != nil {
 			return d, fmt.Errorf("fetch receivables for customer %s: %w", customerID, ctx.Err())
 		}
-		d.Coverage = ledger.Coverage("fetch_failed")
+		d.Coverage = ledger.CoverageFetchFailed
 		d.Error = fmt.Sprintf("fetch receivables for customer %s: %v", customerID, err)
 		return d, nil
 	}
 	d.Period = p
 	d.Receivables = lines
 	if p.Equal(period) {
-		d.Coverage = ledger.Coverage("available")
+		d.Coverage = ledger.CoverageAvailable
 	} else {
-		d.Coverage = ledger.Coverage("period_differs")
+		d.Coverage = ledger.CoveragePeriodDiffers
 		d.Error = fmt.Sprintf("receivables period %s differs from payable period %s", p, period)
 	}
 	if withSubs {

@@ -6,12 +6,12 @@ import (
 	"fmt"
 	"io"
 	"sort"
-	"strings"
 
 	"github.com/shopspring/decimal"
 
 	"github.com/msp-reconcile/reconcile/internal/billing"
 	"github.com/msp-reconcile/reconcile/internal/ledger"
+	"github.com/msp-reconcile/reconcile/internal/report"
 )
 
 // FetchSummary is the JSON written by `reconcile fetch --json`.
@@ -77,7 +77,7 @@ func Summarize(ctx context.Context, store *ledger.Store, run ledger.Run) (*Fetch
 	totals := map[string]decimal.Decimal{}
 	if err := store.EachPayable(ctx, run.ID, func(c *billing.PayableCharge) error {
 		s.Payable.Lines++
-		cur := strings.ToUpper(strings.TrimSpace(c.Currency))
+		cur := report.NormalizeCurrency(c.Currency)
 		totals[cur] = totals[cur].Add(c.Amount())
 		return nil
 	}); err != nil {
