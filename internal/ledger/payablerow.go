@@ -170,13 +170,13 @@ func (e *canon) payableKey(c *billing.PayableCharge) {
 // appendPayableDetail appends the detail object of c.
 func appendPayableDetail(b []byte, c *billing.PayableCharge) []byte {
 	b = append(b, `{"productId":`...)
-	b = appendJSONString(b, c.ProductID)
+	b = billing.AppendJSONString(b, c.ProductID)
 	b = append(b, `,"productName":`...)
-	b = appendJSONString(b, c.ProductName)
+	b = billing.AppendJSONString(b, c.ProductName)
 	b = append(b, `,"chargeName":`...)
-	b = appendJSONString(b, c.ChargeName)
+	b = billing.AppendJSONString(b, c.ChargeName)
 	b = append(b, `,"billingCycleType":`...)
-	b = appendJSONString(b, c.BillingCycleType)
+	b = billing.AppendJSONString(b, c.BillingCycleType)
 	b = append(b, `,"listPrice":`...)
 	b = appendJSONDecimal(b, c.ListPrice)
 	b = append(b, `,"netPrice":`...)
@@ -210,11 +210,11 @@ func appendDeductions(b []byte, ds []billing.Deduction) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `{"code":`...)
-		b = appendJSONString(b, d.Code)
+		b = billing.AppendJSONString(b, d.Code)
 		b = append(b, `,"name":`...)
-		b = appendJSONString(b, d.Name)
+		b = billing.AppendJSONString(b, d.Name)
 		b = append(b, `,"deductionType":`...)
-		b = appendJSONString(b, d.DeductionType)
+		b = billing.AppendJSONString(b, d.DeductionType)
 		b = append(b, `,"value":`...)
 		b = appendJSONDecimal(b, d.Value)
 		b = append(b, `,"unitValue":`...)
@@ -236,7 +236,7 @@ func appendFees(b []byte, fs []billing.Fee) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `{"name":`...)
-		b = appendJSONString(b, f.Name)
+		b = billing.AppendJSONString(b, f.Name)
 		b = append(b, `,"unitValue":`...)
 		b = appendJSONDecimal(b, f.UnitValue)
 		b = append(b, `,"totalValue":`...)
@@ -258,7 +258,7 @@ func appendTaxes(b []byte, ts []billing.Tax) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `{"name":`...)
-		b = appendJSONString(b, t.Name)
+		b = billing.AppendJSONString(b, t.Name)
 		b = append(b, `,"appliedRate":`...)
 		b = appendJSONDecimal(b, t.AppliedRate)
 		b = append(b, '}')
@@ -276,9 +276,9 @@ func appendTags(b []byte, ts []billing.Tag) []byte {
 			b = append(b, ',')
 		}
 		b = append(b, `{"name":`...)
-		b = appendJSONString(b, t.Name)
+		b = billing.AppendJSONString(b, t.Name)
 		b = append(b, `,"value":`...)
-		b = appendJSONString(b, t.Value)
+		b = billing.AppendJSONString(b, t.Value)
 		b = append(b, '}')
 	}
 	return append(b, ']')
@@ -289,13 +289,13 @@ func appendInvoice(b []byte, inv *billing.Invoice) []byte {
 		return append(b, "null"...)
 	}
 	b = append(b, `{"number":`...)
-	b = appendJSONString(b, inv.Number)
+	b = billing.AppendJSONString(b, inv.Number)
 	b = append(b, `,"date":`...)
-	b = appendJSONString(b, string(inv.Date))
+	b = billing.AppendJSONString(b, string(inv.Date))
 	b = append(b, `,"periodFrom":`...)
-	b = appendJSONString(b, string(inv.PeriodFrom))
+	b = billing.AppendJSONString(b, string(inv.PeriodFrom))
 	b = append(b, `,"periodTo":`...)
-	b = appendJSONString(b, string(inv.PeriodTo))
+	b = billing.AppendJSONString(b, string(inv.PeriodTo))
 	return append(b, '}')
 }
 

@@ -57,33 +57,6 @@ func (bw *bodyWriter) flushHTTP() error {
 	return nil
 }
 
-// appendString writes s as a JSON string. UTF-8 passes through unchanged.
-func appendString(b []byte, s string) []byte {
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c >= 0x20 && c != '"' && c != '\\' {
-			continue
-		}
-		b = append(b, s[start:i]...)
-		switch c {
-		case '"', '\\':
-			b = append(b, '\\', c)
-		case '\n':
-			b = append(b, '\\', 'n')
-		case '\r':
-			b = append(b, '\\', 'r')
-		case '\t':
-			b = append(b, '\\', 't')
-		default:
-			b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
-		}
-		start = i + 1
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
-}
 
 func appendBool(b []byte, v bool) []byte {
 	if v {
@@ -160,22 +133,22 @@ func (g *generator) appendTags(b []byte, gr *group) []byte {
 		b = append(b, c.nameJSON...)
 	case tagID:
 		b = append(b, tagCustomerIDOpen...)
-		b = appendString(b, c.ID)
+		b = billing.AppendJSONString(b, c.ID)
 	case tagIDUpper:
 		b = append(b, tagCustomerIDOpen...)
-		b = appendString(b, c.idUpper)
+		b = billing.AppendJSONString(b, c.idUpper)
 	case tagIDAndName:
 		b = append(b, tagDisplayNameOpen...)
 		b = append(b, c.nameJSON...)
 		b = append(b, `},{"name":"CustomerId","value":`...)
-		b = appendString(b, c.ID)
+		b = billing.AppendJSONString(b, c.ID)
 	case tagNull:
 		return append(b, "null"...)
 	case tagEmpty:
 		return append(b, "[]"...)
 	case tagUnknownName:
 		b = append(b, tagDisplayNameOpen...)
-		b = appendString(b, unknownCustomerName)
+		b = billing.AppendJSONString(b, unknownCustomerName)
 	case tagUnknownID:
 		b = append(b, tagCustomerIDOpen+`"`...)
 		b = gr.unknownID.append(b)
@@ -206,16 +179,16 @@ func (g *generator) appendPayable(b []byte, pi *periodInfo, gr *group, pl *payLi
 		b = append(b, `","productName":`...)
 		b = append(b, p.nameJSON...)
 		b = append(b, `,"sku":`...)
-		b = appendString(b, gr.sku)
+		b = billing.AppendJSONString(b, gr.sku)
 		b = append(b, `,"chargeId":"`...)
 		b = pl.chargeID.append(b)
 		b = append(b, `","chargeName":`...)
 		b = append(b, p.chargeJSON...)
 	}
 	b = append(b, `,"chargeType":`...)
-	b = appendString(b, gr.chargeType)
+	b = billing.AppendJSONString(b, gr.chargeType)
 	b = append(b, `,"billingCycleType":`...)
-	b = appendString(b, gr.cycle)
+	b = billing.AppendJSONString(b, gr.cycle)
 	b = append(b, `,"periodFrom":`...)
 	b = appendDate(b, gr.from)
 	b = append(b, `,"periodTo":`...)
@@ -238,7 +211,7 @@ func (g *generator) appendPayable(b []byte, pi *periodInfo, gr *group, pl *payLi
 		b = appendFx(b, pl.sub)
 	}
 	b = append(b, `,"currency":`...)
-	b = appendString(b, gr.currency)
+	b = billing.AppendJSONString(b, gr.currency)
 	b = append(b, `,"isBilled":`...)
 	b = appendBool(b, pl.billed)
 	b = append(b, `,"isProratable":`...)
@@ -296,16 +269,16 @@ func appendReceivable(b []byte, gr *group, rl *recLine) []byte {
 	b = append(b, `{"productName":`...)
 	b = append(b, p.nameJSON...)
 	b = append(b, `,"sku":`...)
-	b = appendString(b, gr.sku)
+	b = billing.AppendJSONString(b, gr.sku)
 	b = append(b, `,"chargeId":"`...)
 	b = rl.chargeID.append(b)
 	b = append(b, `","chargeName":`...)
 	b = append(b, p.chargeJSON...)
 	b = append(b, `,"chargeType":`...)
-	b = appendString(b, gr.chargeType)
+	b = billing.AppendJSONString(b, gr.chargeType)
 	if !rl.omitCycle {
 		b = append(b, `,"billingCycleType":`...)
-		b = appendString(b, gr.cycle)
+		b = billing.AppendJSONString(b, gr.cycle)
 	}
 	b = append(b, `,"periodFrom":`...)
 	b = appendDate(b, gr.from)
@@ -318,7 +291,7 @@ func appendReceivable(b []byte, gr *group, rl *recLine) []byte {
 	b = append(b, `,"costPriceProrated":`...)
 	b = appendFx(b, rl.cpp)
 	b = append(b, `,"currency":`...)
-	b = appendString(b, gr.currency)
+	b = billing.AppendJSONString(b, gr.currency)
 	b = append(b, `,"isProratable":`...)
 	b = appendBool(b, gr.proratable)
 	return append(b, '}')
@@ -335,7 +308,7 @@ func appendPeriodOpen(b []byte, p billing.Period) []byte {
 // appendCustomer writes one item of GetCustomers.
 func appendCustomer(b []byte, c *customer) []byte {
 	b = append(b, `{"id":`...)
-	b = appendString(b, c.ID)
+	b = billing.AppendJSONString(b, c.ID)
 	b = append(b, `,"displayName":`...)
 	b = append(b, c.nameJSON...)
 	b = append(b, `,"path":[`...)
@@ -343,13 +316,13 @@ func appendCustomer(b []byte, c *customer) []byte {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendString(b, p)
+		b = billing.AppendJSONString(b, p)
 	}
 	b = append(b, ']')
 	switch {
 	case c.suspendedWire != "":
 		b = append(b, `,"suspendedOn":`...)
-		b = appendString(b, c.suspendedWire)
+		b = billing.AppendJSONString(b, c.suspendedWire)
 	case !c.omitSuspended:
 		b = append(b, `,"suspendedOn":null`...)
 	}
@@ -363,15 +336,15 @@ func appendSubscription(b []byte, s *subscription) []byte {
 	b = append(b, `","productName":`...)
 	b = append(b, s.prod.nameJSON...)
 	b = append(b, `,"description":`...)
-	b = appendString(b, s.prod.name+" - "+s.prod.charge)
+	b = billing.AppendJSONString(b, s.prod.name+" - "+s.prod.charge)
 	b = append(b, `,"sku":`...)
-	b = appendString(b, s.sku)
+	b = billing.AppendJSONString(b, s.sku)
 	b = append(b, `,"quantity":`...)
 	b = strconv.AppendInt(b, s.quantity, 10)
 	b = append(b, `,"billingCycle":`...)
-	b = appendString(b, s.billingCycle)
+	b = billing.AppendJSONString(b, s.billingCycle)
 	b = append(b, `,"purchaseDate":`...)
-	b = appendString(b, s.purchaseDate)
+	b = billing.AppendJSONString(b, s.purchaseDate)
 	b = append(b, `,"fees":`...)
 	if s.fees {
 		b = append(b, `{"recurringFee":`...)
@@ -379,7 +352,7 @@ func appendSubscription(b []byte, s *subscription) []byte {
 		b = append(b, `,"setupFee":`...)
 		b = appendFx(b, s.setupFee)
 		b = append(b, `,"currency":`...)
-		b = appendString(b, s.feeCurrency)
+		b = billing.AppendJSONString(b, s.feeCurrency)
 		b = append(b, '}')
 	} else {
 		b = append(b, "null"...)

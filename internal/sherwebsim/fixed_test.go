@@ -56,7 +56,7 @@ func TestUUIDAndStrings(t *testing.T) {
 			t.Fatalf("uuid %s", u)
 		}
 	}
-	if got := string(appendString(nil, "a\"b\\c\n\x01é")); got != `"a\"b\\c\n\u0001é"` {
+	if got := string(billing.AppendJSONString(nil, "a\"b\\c\n\x01é")); got != `"a\"b\\c\n\u0001é"` {
 		t.Errorf("appendString = %s", got)
 	}
 }

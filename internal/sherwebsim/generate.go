@@ -96,8 +96,8 @@ func init() {
 			h = splitmix64(h ^ uint64(c))
 		}
 		p.id = newUUID(h, splitmix64(h))
-		p.nameJSON = appendString(nil, p.name)
-		p.chargeJSON = appendString(nil, p.charge)
+		p.nameJSON = billing.AppendJSONString(nil, p.name)
+		p.chargeJSON = billing.AppendJSONString(nil, p.charge)
 		byKind[p.kind] = append(byKind[p.kind], i)
 	}
 }
@@ -192,7 +192,7 @@ func newGenerator(seed int64, n, charges int) *generator {
 	for i := range g.customers {
 		c := &g.customers[i]
 		c.Path = []string{mspName, c.DisplayName}
-		c.nameJSON = appendString(nil, c.DisplayName)
+		c.nameJSON = billing.AppendJSONString(nil, c.DisplayName)
 		g.byID[strings.ToLower(c.ID)] = i
 		if !c.noCharges {
 			withCharges++
