@@ -213,4 +213,3 @@ func appendJSONBool(b []byte, v *bool) []byte {
 		return append(b, "false"...)
 	}
 }
-

@@ -57,7 +57,6 @@ func (bw *bodyWriter) flushHTTP() error {
 	return nil
 }
 
-
 func appendBool(b []byte, v bool) []byte {
 	if v {
 		return append(b, "true"...)
