@@ -17,10 +17,9 @@ ORDER BY run_id, customer_key, sku, charge_type, period_from, period_to, currenc
 
 -- name: insert_receivable
 INSERT INTO receivable_charges (
-    run_id, customer_id, line_no, product_name, sku, charge_id, charge_name, charge_type,
-    billing_cycle_type, period_from, period_to, quantity, cost_price, cost_price_prorated,
-    currency, is_proratable, content_hash
-) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?);
+    run_id, customer_id, line_no, sku, charge_id, charge_type, period_from, period_to,
+    quantity, cost_price, cost_price_prorated, currency, detail, content_hash
+) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?);
 
 -- name: count_receivable_available
 SELECT COUNT(*)
@@ -31,9 +30,8 @@ WHERE r.run_id = ? AND c.coverage = 'available';
 -- name: each_receivable_available
 -- Receivable lines of customers whose coverage is 'available', in a deterministic order
 -- (index receivable_charges_order).
-SELECT r.customer_id, r.product_name, r.sku, r.charge_id, r.charge_name, r.charge_type,
-       r.billing_cycle_type, r.period_from, r.period_to, r.quantity, r.cost_price,
-       r.cost_price_prorated, r.currency, r.is_proratable
+SELECT r.customer_id, r.sku, r.charge_id, r.charge_type, r.period_from, r.period_to,
+       r.quantity, r.cost_price, r.cost_price_prorated, r.currency, r.detail
 FROM receivable_charges r
 JOIN customer_coverage c ON c.run_id = r.run_id AND c.customer_id = r.customer_id
 WHERE r.run_id = ? AND c.coverage = 'available'
@@ -42,9 +40,8 @@ ORDER BY r.run_id, r.customer_id, r.sku, r.charge_type, r.period_from, r.period_
 
 -- name: each_receivable_all
 -- Every stored receivable line of the run (also 'period_differs', kept for audit); for Digest.
-SELECT r.customer_id, r.product_name, r.sku, r.charge_id, r.charge_name, r.charge_type,
-       r.billing_cycle_type, r.period_from, r.period_to, r.quantity, r.cost_price,
-       r.cost_price_prorated, r.currency, r.is_proratable
+SELECT r.customer_id, r.sku, r.charge_id, r.charge_type, r.period_from, r.period_to,
+       r.quantity, r.cost_price, r.cost_price_prorated, r.currency, r.detail
 FROM receivable_charges r
 WHERE r.run_id = ?
 ORDER BY r.run_id, r.customer_id, r.sku, r.charge_type, r.period_from, r.period_to, r.currency,

@@ -30,15 +30,15 @@ func (s *Store) eachReceivable(ctx context.Context, query string, runID int64, f
 		return err
 	}
 	defer rows.Close()
+	var (
+		customerID, from, to, detail string
+		qty, costPrice, costProrated sql.NullString
+	)
 	for rows.Next() {
-		var (
-			customerID, from, to         string
-			c                            billing.ReceivableCharge
-			qty, costPrice, costProrated sql.NullString
-			isProratable                 sql.NullInt64
-		)
-		if err := rows.Scan(&customerID, &c.ProductName, &c.SKU, &c.ChargeID, &c.ChargeName, &c.ChargeType,
-			&c.BillingCycleType, &from, &to, &qty, &costPrice, &costProrated, &c.Currency, &isProratable); err != nil {
+		c := new(billing.ReceivableCharge)
+		qty, costPrice, costProrated = sql.NullString{}, sql.NullString{}, sql.NullString{}
+		if err := rows.Scan(&customerID, &c.SKU, &c.ChargeID, &c.ChargeType, &from, &to,
+			&qty, &costPrice, &costProrated, &c.Currency, &detail); err != nil {
 			return err
 		}
 		c.PeriodFrom, c.PeriodTo = billing.Date(from), billing.Date(to)
@@ -51,8 +51,10 @@ func (s *Store) eachReceivable(ctx context.Context, query string, runID int64, f
 		if c.CostPriceProrated, err = parseMoney(costProrated); err != nil {
 			return fmt.Errorf("customer %s charge %s: costPriceProrated: %w", customerID, c.Describe(), err)
 		}
-		c.IsProratable = scanBool(isProratable)
-		if err := fn(customerID, &c); err != nil {
+		if err := receivableDetail(detail, c); err != nil {
+			return fmt.Errorf("customer %s charge %s: %w", customerID, c.Describe(), err)
+		}
+		if err := fn(customerID, c); err != nil {
 			return err
 		}
 	}
@@ -106,25 +108,6 @@ func parseMoney(ns sql.NullString) (decimal.NullDecimal, error) {
 		return decimal.NullDecimal{}, err
 	}
 	return decimal.NullDecimal{Decimal: d, Valid: true}, nil
-}
-
-func boolean(b *bool) any {
-	switch {
-	case b == nil:
-		return nil
-	case *b:
-		return int64(1)
-	default:
-		return int64(0)
-	}
-}
-
-func scanBool(n sql.NullInt64) *bool {
-	if !n.Valid {
-		return nil
-	}
-	v := n.Int64 != 0
-	return &v
 }
 
 // JSON column shapes. Decimals are JSON strings in billing.Text form (never

@@ -8,7 +8,6 @@ import (
 	"fmt"
 
 	"github.com/jmoiron/sqlx"
-	"github.com/shopspring/decimal"
 
 	"github.com/msp-reconcile/reconcile/internal/billing"
 )
@@ -157,8 +156,9 @@ func validateCustomerData(runID int64, d *CustomerData) error {
 type customerStmts struct {
 	coverage, receivable, subscription driver.StmtExecContext
 	enc                                canon
-	buf                                []byte // money texts and the content hash of the current row
+	buf                                []byte // money texts, detail and content hash of the current row
 	args                               []driver.NamedValue
+	rargs                              [receivableCols]driver.NamedValue
 }
 
 // customerTx runs fn in one write transaction on a connection of its own,
@@ -207,7 +207,7 @@ func (s *Store) prepareCustomerStmts(ctx context.Context, dc any) (*customerStmt
 	if !ok {
 		return nil, fmt.Errorf("driver connection %T cannot prepare statements", dc)
 	}
-	st := &customerStmts{args: make([]driver.NamedValue, 0, 17)}
+	st := &customerStmts{args: make([]driver.NamedValue, 0, 13)}
 	for _, q := range []struct {
 		dst  *driver.StmtExecContext
 		name string
@@ -292,35 +292,10 @@ func (s *Store) hook(ctx context.Context, stage string) error {
 }
 
 func insertReceivables(ctx context.Context, st *customerStmts, runID int64, customerID string, cs []billing.ReceivableCharge) error {
-	enc := &st.enc
+	run, customer := any(runID), any(customerID) // boxed once for all the lines
 	for i := range cs {
 		c := &cs[i]
-		// Money texts and the hash go to st.buf; the views are taken after
-		// the last append, so they stay valid for the call (the driver copies
-		// bound text).
-		b := st.buf[:0]
-		var ends [3]int
-		for j, d := range [3]decimal.NullDecimal{c.Quantity, c.CostPrice, c.CostPriceProrated} {
-			if d.Valid {
-				b = appendDecimal(b, d.Decimal)
-			}
-			ends[j] = len(b)
-		}
-		enc.reset()
-		enc.receivable(customerID, c)
-		b = appendContentHash(b, enc.buf)
-		st.buf = b
-		var money [3]any
-		start := 0
-		for j, d := range [3]decimal.NullDecimal{c.Quantity, c.CostPrice, c.CostPriceProrated} {
-			if d.Valid {
-				money[j] = view(b[start:ends[j]])
-			}
-			start = ends[j]
-		}
-		if err := st.exec(ctx, st.receivable, runID, customerID, int64(i+1), c.ProductName, c.SKU, c.ChargeID,
-			c.ChargeName, c.ChargeType, c.BillingCycleType, string(c.PeriodFrom), string(c.PeriodTo),
-			money[0], money[1], money[2], c.Currency, boolean(c.IsProratable), view(b[ends[2]:])); err != nil {
+		if _, err := st.receivable.ExecContext(ctx, st.receivableArgs(run, customer, int64(i+1), c)); err != nil {
 			return fmt.Errorf("receivable charge %s: %w", c.Describe(), err)
 		}
 	}

@@ -35,6 +35,9 @@
 //     sku, charge type, period, currency, charge id, subTotal, quantity); every
 //     other field and list is one JSON object, the detail column, written and
 //     read by hand (payablerow.go), with the same rules for decimals, null and [].
+//     A receivable line likewise keeps as columns what is ordered on and its
+//     money (quantity, costPrice, costPriceProrated); productName, chargeName,
+//     billingCycleType and isProratable are its detail object (receivablerow.go).
 //
 // # Order and digest
 //

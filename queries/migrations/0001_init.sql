@@ -11,9 +11,9 @@
 --   * nested lists (deductions, fees, taxes, tags, invoice, subscription fees,
 --     customer path) are JSON TEXT; decimals inside are JSON strings in
 --     billing.Text form. NULL means the API sent null; '[]' an empty list. A
---     payable line keeps as columns only what is ordered or filtered on; its
---     other fields and lists are one JSON object (payable_charges.detail), where
---     null and [] keep the same meaning.
+--     payable or receivable line keeps as columns only what is ordered or
+--     filtered on and its money; its other fields and lists are one JSON object
+--     (the detail column), where null and [] keep the same meaning.
 --   * content_hash is a hash of every business column of the row; it is the last
 --     ORDER BY key, so reads have a total order that does not depend on the order
 --     the API sent the lines in.
@@ -90,19 +90,19 @@ CREATE TABLE receivable_charges (
     run_id              INTEGER NOT NULL,
     customer_id         TEXT    NOT NULL,
     line_no             INTEGER NOT NULL,
-    product_name        TEXT    NOT NULL,
     sku                 TEXT    NOT NULL,
     charge_id           TEXT    NOT NULL,
-    charge_name         TEXT    NOT NULL,
     charge_type         TEXT    NOT NULL,
-    billing_cycle_type  TEXT    NOT NULL,
     period_from         TEXT    NOT NULL,
     period_to           TEXT    NOT NULL,
     quantity            TEXT,
     cost_price          TEXT,
     cost_price_prorated TEXT,
     currency            TEXT    NOT NULL,
-    is_proratable       INTEGER CHECK (is_proratable IN (0, 1)),
+    -- Every other field of the line, as one JSON object written by the ledger
+    -- (keys in a fixed order; null for an absent boolean):
+    -- productName, chargeName, billingCycleType, isProratable.
+    detail              TEXT    NOT NULL,
     content_hash        TEXT    NOT NULL,
     FOREIGN KEY (run_id, customer_id) REFERENCES customer_coverage (run_id, customer_id)
 );
