@@ -83,17 +83,10 @@ func (s *jscan) value() []byte {
 
 // skipString moves past the string starting at s.i.
 func (s *jscan) skipString() {
-	s.i++
-	for s.i < len(s.b) {
-		switch s.b[s.i] {
-		case '\\':
-			s.i += 2
-			continue
-		case '"':
-			s.i++
-			return
-		}
-		s.i++
+	if q := closingQuote(s.b, s.i+1); q >= 0 {
+		s.i = q + 1
+	} else {
+		s.i = len(s.b)
 	}
 }
 

@@ -23,7 +23,7 @@ import (
 // h is a *handlerError.
 func decodePayable(r io.Reader, h PayableHandler) (billing.Period, error) {
 	rec := &recorder{r: r}
-	dec := json.NewDecoder(rec)
+	dec := &payDec{Decoder: json.NewDecoder(rec)}
 	var period billing.Period
 	fail := func(where string, err error) (billing.Period, error) {
 		return billing.Period{}, streamError(dec, where, err)
@@ -62,7 +62,7 @@ func decodePayable(r io.Reader, h PayableHandler) (billing.Period, error) {
 				return billing.Period{}, err
 			}
 		default:
-			if err := skipValue(dec); err != nil {
+			if err := skipValue(dec.Decoder); err != nil {
 				return fail(key, err)
 			}
 		}
@@ -88,12 +88,50 @@ func decodePayable(r io.Reader, h PayableHandler) (billing.Period, error) {
 	return period, nil
 }
 
+// payDec is the stream decoder of decodePayable. The fast path reads the
+// charges array straight from the recorder and then hands the rest of the
+// stream to a fresh json.Decoder (resume); base maps that decoder's offsets
+// back onto stream offsets, so errors name the same byte as before.
+type payDec struct {
+	*json.Decoder
+	base int64
+}
+
+// InputOffset returns the stream offset of the decoder's position.
+func (d *payDec) InputOffset() int64 { return d.base + d.Decoder.InputOffset() }
+
+// Token prefixes that put a fresh json.Decoder in the token state the
+// payable decoder is in at the point where it resumes: inside the envelope
+// object right after the charges value, at the start of the charges array,
+// or in the charges array after an element. They end on delimiters, so
+// reading them never looks ahead into the stream.
+const (
+	resumeAfterCharges = `{"":[]`  // tokens { "" [ ]
+	resumeArrayStart   = `{"":[`   // tokens { "" [
+	resumeAfterElement = `{"":[[]` // tokens { "" [ [ ]
+)
+
+// resume continues the stream at offset at with a new json.Decoder in the
+// token state described by prefix (one of the resume constants).
+func (d *payDec) resume(rec *recorder, at int64, prefix string) error {
+	rec.rewind(at)
+	d.Decoder = json.NewDecoder(io.MultiReader(strings.NewReader(prefix), rec))
+	d.base = at - int64(len(prefix))
+	for d.Decoder.InputOffset() < int64(len(prefix)) {
+		if _, err := d.Decoder.Token(); err != nil {
+			return fmt.Errorf("resume payable stream at byte %d: %w", at, err) // cannot happen: prefix is valid
+		}
+	}
+	return nil
+}
+
 // decodeCharges reads the value of "charges": null or an array of charges.
 //
-// The happy path decodes each element straight from the stream (one scan and
-// one decode). Only when an element fails is its raw text, kept by rec, taken
-// apart member by member to name the field at fault.
-func decodeCharges(dec *json.Decoder, rec *recorder, h PayableHandler) error {
+// Elements are read by the fast path (fastCharges) while they are plain;
+// from the first one that is not, encoding/json takes over: each element is
+// decoded straight from the stream, and only when one fails is its raw text,
+// kept by rec, taken apart member by member to name the field at fault.
+func decodeCharges(dec *payDec, rec *recorder, h PayableHandler) error {
 	tok, err := dec.Token()
 	if err != nil {
 		return streamError(dec, "charges", err)
@@ -104,7 +142,24 @@ func decodeCharges(dec *json.Decoder, rec *recorder, h PayableHandler) error {
 	if d, ok := tok.(json.Delim); !ok || d != '[' {
 		return &DecodeError{Endpoint: pathPayable, Field: "charges", Err: fmt.Errorf("not an array (starts with %s)", tokenText(tok))}
 	}
-	for i := 0; dec.More(); i++ {
+	stop, n, closed, err := fastCharges(rec, dec.InputOffset(), h)
+	if err != nil {
+		return err
+	}
+	prefix := resumeAfterElement
+	switch {
+	case closed:
+		prefix = resumeAfterCharges
+	case n == 0:
+		prefix = resumeArrayStart
+	}
+	if err := dec.resume(rec, stop, prefix); err != nil {
+		return err
+	}
+	if closed {
+		return nil
+	}
+	for i := n; dec.More(); i++ {
 		start := dec.InputOffset()
 		rec.keepFrom(start)
 		ch := new(billing.PayableCharge) // fresh: h may keep the pointer
@@ -120,11 +175,8 @@ func decodeCharges(dec *json.Decoder, rec *recorder, h PayableHandler) error {
 			}
 			return problemError(pathPayable, fmt.Sprintf("charge #%d %s", i, ch.Describe()), p)
 		}
-		if err := ch.Validate(); err != nil {
-			return validationError(pathPayable, fmt.Sprintf("charge #%d %s", i, ch.Describe()), err)
-		}
-		if err := h.Charge(ch); err != nil {
-			return &handlerError{fmt.Errorf("handle payable charge #%d %s: %w", i, ch.Describe(), err)}
+		if err := deliverCharge(h, i, ch); err != nil {
+			return err
 		}
 	}
 	if _, err := dec.Token(); err != nil { // the closing ']'
@@ -133,24 +185,83 @@ func decodeCharges(dec *json.Decoder, rec *recorder, h PayableHandler) error {
 	return nil
 }
 
+// deliverCharge validates charge #i and hands it to h.
+func deliverCharge(h PayableHandler, i int, ch *billing.PayableCharge) error {
+	if err := ch.Validate(); err != nil {
+		return validationError(pathPayable, fmt.Sprintf("charge #%d %s", i, ch.Describe()), err)
+	}
+	if err := h.Charge(ch); err != nil {
+		return &handlerError{fmt.Errorf("handle payable charge #%d %s: %w", i, ch.Describe(), err)}
+	}
+	return nil
+}
+
 // recorder keeps the bytes read through it from a mark onward, so the raw
-// text of the element being decoded can be recovered on the error path. It
-// drops older bytes lazily, so it holds about one decoder buffer plus one
-// element.
+// text of the element being decoded can be recovered on the error path, and
+// so the fast path can parse elements in place. It drops older bytes lazily,
+// so it holds about one read buffer plus one element.
+//
+// Its reader side serves buf[pos:] first (bytes the fast path has read but
+// the json.Decoder has not seen yet, see rewind), then reads on from r.
+// Read errors are sticky, as they are in json.Decoder.
 type recorder struct {
 	r    io.Reader
 	buf  []byte
 	base int64 // stream offset of buf[0]
+	pos  int   // next byte of buf for Read; len(buf) when not replaying
 	err  error // the first read error other than io.EOF
+	rerr error // the first read error, io.EOF included
 }
 
 func (rc *recorder) Read(p []byte) (int, error) {
+	if rc.pos < len(rc.buf) {
+		n := copy(p, rc.buf[rc.pos:])
+		rc.pos += n
+		return n, nil
+	}
+	if rc.rerr != nil {
+		return 0, rc.rerr
+	}
 	n, err := rc.r.Read(p)
 	rc.buf = append(rc.buf, p[:n]...)
-	if err != nil && err != io.EOF && rc.err == nil {
+	rc.pos = len(rc.buf)
+	rc.setErr(err)
+	return n, err
+}
+
+func (rc *recorder) setErr(err error) {
+	if err == nil || rc.rerr != nil {
+		return
+	}
+	rc.rerr = err
+	if err != io.EOF {
 		rc.err = err
 	}
-	return n, err
+}
+
+// fillChunk is the least free space fill reads into.
+const fillChunk = 32 << 10
+
+// fill appends the next bytes of r to buf, for the fast path. It reports
+// false when r has nothing more to give (end or error, then kept in rerr).
+func (rc *recorder) fill() bool {
+	if rc.rerr != nil {
+		return false
+	}
+	if cap(rc.buf)-len(rc.buf) < fillChunk {
+		nb := make([]byte, len(rc.buf), 2*cap(rc.buf)+fillChunk)
+		copy(nb, rc.buf)
+		rc.buf = nb
+	}
+	n, err := rc.r.Read(rc.buf[len(rc.buf):cap(rc.buf)])
+	rc.buf = rc.buf[:len(rc.buf)+n]
+	rc.setErr(err)
+	return n > 0 || err == nil
+}
+
+// rewind makes Read serve the recorded bytes from stream offset off on.
+func (rc *recorder) rewind(off int64) {
+	rc.pos = int(off - rc.base)
 }
 
 // valueError reports whether an error from json.Decoder.Decode is about a
@@ -174,6 +285,7 @@ func (rc *recorder) keepFrom(off int64) {
 	}
 	rc.buf = rc.buf[:copy(rc.buf, rc.buf[drop:])]
 	rc.base = off
+	rc.pos = max(rc.pos-drop, 0)
 }
 
 // since returns the recorded bytes between stream offsets from and to.
@@ -211,7 +323,7 @@ func skipValue(dec *json.Decoder) error {
 // streamError classifies an error from the JSON decoder: the stream ended
 // early (retryable), the JSON is malformed (bad data) or reading failed (the
 // reader's own, already classified, error).
-func streamError(dec *json.Decoder, where string, err error) error {
+func streamError(dec interface{ InputOffset() int64 }, where string, err error) error {
 	if err == io.EOF || errors.Is(err, io.ErrUnexpectedEOF) {
 		var te *transportError
 		if errors.As(err, &te) {
