@@ -2,7 +2,6 @@ package fetch
 
 import (
 	"encoding/json"
-	"strings"
 	"unicode/utf8"
 
 	"github.com/msp-reconcile/reconcile/internal/billing"
@@ -113,75 +112,10 @@ func str(raw []byte) (string, bool) {
 	return v, true
 }
 
-// key reads `"name":` and returns the name, which must be plain ASCII.
-func (s *jscan) key() (string, bool) {
-	raw := s.value()
-	if len(raw) < 2 || raw[0] != '"' {
-		return "", false
-	}
-	k := raw[1 : len(raw)-1]
-	for _, c := range k {
-		if c == '\\' || c >= utf8.RuneSelf {
-			return "", false
-		}
-	}
-	if s.peek() != ':' {
-		return "", false
-	}
-	s.i++
-	return string(k), true
-}
-
-// object calls fn for each member of the object at s.i; fn reads the value.
-// A key that is not one of names but matches one case-insensitively makes
-// the walk give up (encoding/json would fold it onto the field), as does a
-// duplicate of one of names. Unknown members are skipped.
+// object calls fn for each member of the object at s.i whose key is one of
+// names (see fields for when it gives up).
 func (s *jscan) object(names []string, fn func(field int) bool) bool {
-	if s.peek() != '{' {
-		return false
-	}
-	s.i++
-	var seen uint64
-	if s.peek() == '}' {
-		s.i++
-		return true
-	}
-	for {
-		k, ok := s.key()
-		if !ok {
-			return false
-		}
-		field := -1
-		for j, n := range names {
-			if n == k {
-				field = j
-				break
-			}
-			if strings.EqualFold(n, k) {
-				return false
-			}
-		}
-		if field < 0 {
-			s.value()
-		} else {
-			if seen&(1<<field) != 0 {
-				return false
-			}
-			seen |= 1 << field
-			if !fn(field) {
-				return false
-			}
-		}
-		switch s.peek() {
-		case ',':
-			s.i++
-		case '}':
-			s.i++
-			return true
-		default:
-			return false
-		}
-	}
+	return s.fields(names, nil, fn)
 }
 
 // array calls fn for each element of the array at s.i; fn reads the element.

@@ -213,6 +213,20 @@ var tagNames = []string{"name", "value"}
 
 var invoiceNames = []string{"number", "date", "periodFrom", "periodTo"}
 
+// fieldIndex finds key k with lookup, or by a linear search of names when
+// lookup is nil (the small objects of receivables and subscriptions).
+func fieldIndex(names []string, lookup func([]byte) int, k []byte) int {
+	if lookup != nil {
+		return lookup(k)
+	}
+	for i, n := range names {
+		if n == string(k) {
+			return i
+		}
+	}
+	return -1
+}
+
 // nameIndex is the field lookup of the small nested objects.
 func nameIndex(names []string) func([]byte) int {
 	return func(k []byte) int {
@@ -246,8 +260,8 @@ func fastPayableCharge(b []byte, c *billing.PayableCharge) bool {
 	return s.fields(payableNames, payableField, func(f int) bool { return s.payableField(c, f) }) && s.peek() == 0
 }
 
-// fields is object for byte keys: it calls fn for each member of the object
-// at s.i whose key lookup knows; fn reads the value. It gives up on a key that
+// fields calls fn for each member of the object
+// at s.i whose key lookup (or names, when lookup is nil) knows; fn reads the value. It gives up on a key that
 // is not plain ASCII, on a duplicate field and on an unknown key that matches
 // one of names case-insensitively (encoding/json would fold it onto that
 // field). Other unknown members are skipped.
@@ -276,7 +290,7 @@ func (s *jscan) fields(names []string, lookup func([]byte) int, fn func(field in
 			return false
 		}
 		s.i++
-		if field := lookup(k); field >= 0 {
+		if field := fieldIndex(names, lookup, k); field >= 0 {
 			if seen&(1<<field) != 0 {
 				return false
 			}
