@@ -579,13 +579,7 @@ func payableDetail(s string, c *billing.PayableCharge) error {
 			r.unknown(key)
 		}
 	})
-	if r.err == nil && r.peek() != 0 {
-		r.fail("data after the object")
-	}
-	if r.err != nil {
-		return fmt.Errorf("detail: %w", r.err)
-	}
-	return nil
+	return r.end()
 }
 
 func (r *jsonReader) deductions() []billing.Deduction {
@@ -710,4 +704,16 @@ func (r *jsonReader) invoice() *billing.Invoice {
 		}
 	})
 	return inv
+}
+
+// end checks that nothing follows the detail object and returns the first
+// parse error, if any.
+func (r *jsonReader) end() error {
+	if r.err == nil && r.peek() != 0 {
+		r.fail("data after the object")
+	}
+	if r.err != nil {
+		return fmt.Errorf("detail: %w", r.err)
+	}
+	return nil
 }

@@ -2,7 +2,6 @@ package ledger
 
 import (
 	"database/sql/driver"
-	"fmt"
 
 	"github.com/msp-reconcile/reconcile/internal/billing"
 )
@@ -99,11 +98,5 @@ func receivableDetail(s string, c *billing.ReceivableCharge) error {
 			r.unknown(key)
 		}
 	})
-	if r.err == nil && r.peek() != 0 {
-		r.fail("data after the object")
-	}
-	if r.err != nil {
-		return fmt.Errorf("detail: %w", r.err)
-	}
-	return nil
+	return r.end()
 }
