@@ -408,11 +408,8 @@ func (b *builder) customers() error {
 		var ec errCollector
 		t.row = append(t.row[:0],
 			textCell(r.CustomerID), textCell(r.CustomerName), textCell(r.Currency),
-			ec.c(b.moneyCell(r.Payable, r.Currency)),
-			ec.c(b.moneyCell(r.Receivable, r.Currency)),
-			ec.c(b.marginCell(r.Margin, r.Currency)),
-			b.percentCell(r.Margin, r.Receivable),
 		)
+		t.row = b.appendMargin(t.row, &ec, r.Payable, r.Receivable, r.Margin, r.Currency)
 		if ec.err != nil {
 			return ec.err
 		}
@@ -421,6 +418,17 @@ func (b *builder) customers() error {
 		}
 	}
 	return t.finish()
+}
+
+// appendMargin appends the Payable, Receivable, Margin and Margin % cells
+// shared by the Customers and Products sheets.
+func (b *builder) appendMargin(row []cell, ec *errCollector, payable, receivable, margin decimal.Decimal, currency string) []cell {
+	return append(row,
+		ec.c(b.moneyCell(payable, currency)),
+		ec.c(b.moneyCell(receivable, currency)),
+		ec.c(b.marginCell(margin, currency)),
+		b.percentCell(margin, receivable),
+	)
 }
 
 func (b *builder) products() error {
@@ -438,11 +446,8 @@ func (b *builder) products() error {
 		t.row = append(t.row[:0],
 			textCell(r.SKU), textCell(r.Product), textCell(r.Currency),
 			b.qtyCell(r.PayableQty), b.qtyCell(r.ReceivableQty),
-			ec.c(b.moneyCell(r.Payable, r.Currency)),
-			ec.c(b.moneyCell(r.Receivable, r.Currency)),
-			ec.c(b.marginCell(r.Margin, r.Currency)),
-			b.percentCell(r.Margin, r.Receivable),
 		)
+		t.row = b.appendMargin(t.row, &ec, r.Payable, r.Receivable, r.Margin, r.Currency)
 		if ec.err != nil {
 			return ec.err
 		}
