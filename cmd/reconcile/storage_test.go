@@ -141,6 +141,7 @@ func TestLedgerDiskFull(t *testing.T) {
 	if code != exitFailure {
 		t.Fatalf("run on a full disk: exit %d, want %d: %s", code, exitFailure, stderr)
 	}
+	t.Logf("stderr: %s", stderr)
 	if !strings.Contains(strings.ToLower(stderr), "full") {
 		t.Errorf("error does not say the disk is full: %s", stderr)
 	}
