@@ -31,9 +31,9 @@ type Trend struct {
 
 // TrendPeriod is one month of a trend.
 type TrendPeriod struct {
-	Month  string // YYYY-MM
-	Status string // TrendComplete, TrendIncomplete or TrendMissing
-	RunID  string // "" when missing
+	Month  string          // YYYY-MM
+	Status string          // TrendComplete, TrendIncomplete or TrendMissing
+	RunID  string          // "" when missing
 	Totals []CurrencyTotal // the month's rules v1 totals; empty when missing
 	// FindingCounts is the count per kind: the six kinds of the rules always
 	// (zero included) and any extra kind present; empty when missing.
