@@ -153,7 +153,7 @@ func (s *Server) serveReceivables(w http.ResponseWriter, r *http.Request, f *Fau
 		return
 	}
 	s.mu.Lock()
-	always := contains(f.FailCustomerAlways, id)
+	always := contains(f.FailCustomerAlways, id) || s.gen.failsIn(pi) == ci
 	once := !always && contains(f.FailCustomerOnce, id) && !s.fst.failedOnce[id]
 	if once {
 		s.fst.failedOnce[id] = true

@@ -4,6 +4,7 @@ import (
 	"math/rand/v2"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/msp-reconcile/reconcile/internal/billing"
@@ -142,6 +143,8 @@ var currencies = [...]string{"USD", "CAD", "EUR"}
 // Everything else is a pure function of (seed, month, customer index).
 type generator struct {
 	seed         int64
+	history      bool        // Config.History: months other than the anchor evolve from it
+	restated     atomic.Bool // Server.SetRestated: serve every month restated
 	customers    []customer
 	byID         map[string]int // lower-cased id → index
 	perCustomer  int            // target payable lines per customer with charges
@@ -315,9 +318,9 @@ type customerGen struct {
 
 // eachGroup calls fn for every group of customer ci in month pi, in served
 // order. The group passed to fn is reused: copy what you keep.
-func (g *generator) eachGroup(pi *periodInfo, ci int, fn func(*group) error) error {
+func (g *generator) eachGroupBase(pi *periodInfo, ci int, withCharges bool, fn func(*group) error) error {
 	c := &g.customers[ci]
-	if c.noCharges {
+	if c.noCharges && !withCharges {
 		return nil
 	}
 	cg := &customerGen{g: g, pi: pi, c: c, r: g.rng(pi, ci), used: make([]int, len(catalog))}
@@ -607,10 +610,10 @@ func (cg *customerGen) scenarioGroup(sc int, fn func(*group) error) error {
 // eachPartnerGroup emits the partner-level lines of a month (untagged, or
 // tagged with an unknown customer). promo turns the first line's chargeType
 // into "Promotion" (the unknown_enum fault).
-func (g *generator) eachPartnerGroup(pi *periodInfo, promo bool, fn func(*group) error) error {
+func (g *generator) eachPartnerGroupBase(pi *periodInfo, promo bool, lines int, fn func(*group) error) error {
 	r := g.rng(pi, -1)
 	var gr group
-	for j := 0; j < g.partnerLines; j++ {
+	for j := 0; j < lines; j++ {
 		gr = group{ci: -1, scenario: scPartner, chargeType: "Recurring", cycle: "Monthly", proratable: true,
 			from: pi.days[1], to: pi.days[pi.dim], currency: currencies[j%3]}
 		pl := &gr.pay[0]

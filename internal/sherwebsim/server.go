@@ -27,6 +27,10 @@ type Config struct {
 	// TokenTTL is the expires_in of issued tokens (default 1h); expired tokens get 401.
 	TokenTTL time.Duration
 	Faults   Faults
+	// History serves a history of months around DefaultPeriod with planted
+	// month-over-month changes (see history.go); DefaultPeriod itself is
+	// served exactly as without it.
+	History bool
 	// Now is the clock for token expiry, the default date of the charge
 	// endpoints and HTTP-date Retry-After values (default time.Now).
 	Now func() time.Time
@@ -120,6 +124,7 @@ func New(cfg Config) *Server {
 	if s.now == nil {
 		s.now = time.Now
 	}
+	s.gen.history = cfg.History
 	s.stats.Paths = map[string]int{}
 	s.SetFaults(cfg.Faults)
 	return s
@@ -134,6 +139,11 @@ func (s *Server) SetFaults(f Faults) {
 	s.faults = f
 	s.fst = newFaultState(s.cfg.Seed, &f, s.stats.Calls)
 }
+
+// SetRestated turns the restatement knob: when on, every month is served
+// restated (some keys changed, added or removed; Truth.Changes lists them),
+// as a re-fetch of a period Sherweb corrected. Safe for concurrent use.
+func (s *Server) SetRestated(on bool) { s.gen.restated.Store(on) }
 
 // Stats returns a snapshot of the counters.
 func (s *Server) Stats() Stats {

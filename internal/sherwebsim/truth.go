@@ -55,6 +55,9 @@ type Truth struct {
 	// Missing maps the customers whose receivables are not usable to the
 	// reason (fetch_failed or period_differs).
 	Missing map[string]string
+	// Changes are the planted changes of the period (Config.History, relative
+	// to DefaultPeriod, and Server.SetRestated); nil when none.
+	Changes []Change
 }
 
 // TruthRow is one customer × currency total.
@@ -123,8 +126,11 @@ func expectedKinds(gr *group, attributed bool) []string {
 
 // missingCustomers maps the indexes of customers whose receivables are not
 // usable under f to the reason.
-func (g *generator) missingCustomers(f *Faults) map[int]string {
+func (g *generator) missingCustomers(pi *periodInfo, f *Faults) map[int]string {
 	m := map[int]string{}
+	if i := g.failsIn(pi); i >= 0 {
+		m[i] = reasonFetchFailed
+	}
 	for _, id := range f.PeriodDiffersFor {
 		if i, ok := g.customerIndex(id); ok {
 			m[i] = reasonPeriodDiffers
@@ -155,7 +161,7 @@ func (g *generator) truth(pi *periodInfo, f *Faults) *Truth {
 		ReceivableTotals: map[string]decimal.Decimal{},
 		Missing:          map[string]string{},
 	}
-	missing := g.missingCustomers(f)
+	missing := g.missingCustomers(pi, f)
 	rows := map[rowKey]*rowSum{}
 	row := func(ci int, cur string) *rowSum {
 		k := rowKey{ci, cur}
@@ -298,6 +304,7 @@ func (g *generator) truth(pi *periodInfo, f *Faults) *Truth {
 	for i := range g.customers {
 		t.Customers = append(t.Customers, g.customers[i].Customer)
 	}
+	t.Changes = g.changes(pi)
 	return t
 }
 
