@@ -59,10 +59,10 @@ type Config struct {
 	Logger *slog.Logger
 	// Sleep waits d or until ctx is done. Default: a context-aware timer.
 	Sleep func(ctx context.Context, d time.Duration) error
-	// PlainDecoder turns off the hand-written fast path of the payable
-	// decoder, so every charge is decoded by encoding/json (the reference the
-	// fast path must agree with; the result is the same). For tests and
-	// benchmarks.
+	// PlainDecoder turns off the hand-written fast paths of the payable,
+	// receivables and subscriptions decoders, so everything is decoded by
+	// encoding/json (the reference the fast paths must agree with; the
+	// result is the same). For tests and benchmarks.
 	PlainDecoder bool
 }
 
@@ -312,7 +312,7 @@ func (c *Client) ReceivableCharges(ctx context.Context, customerID string, date 
 		if err != nil {
 			return err
 		}
-		period, out, err = decodeReceivables(b, customerID)
+		period, out, err = decodeReceivables(b, customerID, !c.cfg.PlainDecoder)
 		return err
 	})
 	if err != nil {
@@ -334,7 +334,7 @@ func (c *Client) Subscriptions(ctx context.Context, customerID string) ([]billin
 		if err != nil {
 			return err
 		}
-		out, err = decodeSubscriptions(b, customerID)
+		out, err = decodeSubscriptions(b, customerID, !c.cfg.PlainDecoder)
 		return err
 	})
 	if err != nil {

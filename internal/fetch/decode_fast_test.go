@@ -121,7 +121,7 @@ func BenchmarkDecodeReceivables(b *testing.B) {
 		name string
 		fn   func([]byte, string) (any, error)
 	}{
-		{"fast", func(b []byte, c string) (any, error) { _, o, err := decodeReceivables(b, c); return o, err }},
+		{"fast", func(b []byte, c string) (any, error) { _, o, err := decodeReceivables(b, c, true); return o, err }},
 		{"encoding-json", func(b []byte, c string) (any, error) { _, o, err := decodeReceivablesJSON(b, c); return o, err }},
 	} {
 		b.Run(tc.name, func(b *testing.B) {

@@ -184,7 +184,7 @@ func TestDecodeReceivables(t *testing.T) {
 			`customer cust-9: charge #0 c-1 (sku "NCE", 2024-03-01..2024-03-31): field quantity: invalid decimal "NaN"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			p, lines, err := decodeReceivables([]byte(tc.body), "cust-9")
+			p, lines, err := decodeReceivables([]byte(tc.body), "cust-9", true)
 			if tc.wantErr == "" {
 				if err != nil || len(lines) != tc.n || p.String() != "2024-03-01..2024-03-31" {
 					t.Fatalf("got %v %d %v", p, len(lines), err)
@@ -207,7 +207,7 @@ func TestDecodeSubscriptions(t *testing.T) {
 		`"purchaseDate":"2023-11-21T20:27:05.7613888Z","fees":{"recurringFee":19.90,"setupFee":0,"currency":"Cad"},` +
 		`"commitmentTerm":{"type":"Monthly", "termEndDate":"2024-04-20"}},` +
 		`{"id":"6b6b","sku":"AZ","quantity":1,"purchaseDate":"2022-06-01T13:00:00.0000000","fees":null,"commitmentTerm":null}]}`
-	subs, err := decodeSubscriptions([]byte(body), "c1")
+	subs, err := decodeSubscriptions([]byte(body), "c1", true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -215,7 +215,7 @@ func TestDecodeSubscriptions(t *testing.T) {
 		billing.Text(subs[0].Fees.RecurringFee.Decimal) != "19.90" || subs[1].PurchaseDate != "2022-06-01T13:00:00Z" {
 		t.Errorf("subs = %+v", subs)
 	}
-	_, err = decodeSubscriptions([]byte(`{"items":[{"id":"x","sku":"S","fees":{"recurringFee":"free"}}]}`), "c1")
+	_, err = decodeSubscriptions([]byte(`{"items":[{"id":"x","sku":"S","fees":{"recurringFee":"free"}}]}`), "c1", true)
 	if err == nil || !strings.Contains(err.Error(), `customer c1: subscription #0 x (sku "S"): field fees.recurringFee: invalid decimal "free"`) {
 		t.Errorf("err = %v", err)
 	}

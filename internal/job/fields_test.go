@@ -130,7 +130,7 @@ func apiServer(t *testing.T, bodies map[string]any) string {
 
 type collect []*billing.PayableCharge
 
-func (c *collect) Reset() error                          { *c = nil; return nil }
+func (c *collect) Reset() error                           { *c = nil; return nil }
 func (c *collect) Charge(ch *billing.PayableCharge) error { *c = append(*c, ch); return nil }
 
 func TestEveryAPIFieldReachesTheLedger(t *testing.T) {
@@ -143,8 +143,8 @@ func TestEveryAPIFieldReachesTheLedger(t *testing.T) {
 			cu := full[billing.Customer](t, f, "customer")
 			period := billing.Period{From: "2026-10-01", To: "2026-10-31"}
 			url := apiServer(t, map[string]any{
-				"/distributor/v1/billing/payable-charges":        map[string]any{"periodFrom": period.From, "periodTo": period.To, "charges": []any{pay}},
-				"/service-provider/v1/customers":                 map[string]any{"items": []any{cu}},
+				"/distributor/v1/billing/payable-charges":         map[string]any{"periodFrom": period.From, "periodTo": period.To, "charges": []any{pay}},
+				"/service-provider/v1/customers":                  map[string]any{"items": []any{cu}},
 				"/service-provider/v1/billing/receivable-charges": map[string]any{"periodFrom": period.From, "periodTo": period.To, "charges": []any{rc}},
 				"/service-provider/v1/billing/subscriptions":      map[string]any{"items": []any{sub}},
 			})
