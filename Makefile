@@ -48,7 +48,8 @@ faults:
 	go test -count=1 -run 'FaultMatrix|Secrets' -v ./internal/job
 
 fuzz:
-	go test -run '^$$' -fuzz FuzzDecodePayable -fuzztime 30s ./internal/fetch
+	go test -run '^$$' -fuzz FuzzScan -fuzztime 30s ./internal/jsonscan
+	go test -run '^$$' -fuzz FuzzDecode -fuzztime 30s ./internal/fetch
 	go test -run '^$$' -fuzz FuzzReconcile -fuzztime 30s ./internal/report
 
 clean:

@@ -59,6 +59,11 @@ type Config struct {
 	Logger *slog.Logger
 	// Sleep waits d or until ctx is done. Default: a context-aware timer.
 	Sleep func(ctx context.Context, d time.Duration) error
+	// PlainDecoder turns off the hand-written fast paths of the payable,
+	// receivables and subscriptions decoders, so everything is decoded by
+	// encoding/json (the reference the fast paths must agree with; the
+	// result is the same). For tests and benchmarks.
+	PlainDecoder bool
 }
 
 // Stats are counters since the client was created.
@@ -258,7 +263,7 @@ func (c *Client) PayableCharges(ctx context.Context, date billing.Date, h Payabl
 		if err := h.Reset(); err != nil {
 			return &handlerError{fmt.Errorf("reset payable handler: %w", err)}
 		}
-		p, err := decodePayable(body, h)
+		p, err := decodePayable(body, h, !c.cfg.PlainDecoder)
 		if err != nil {
 			return err
 		}
@@ -307,7 +312,7 @@ func (c *Client) ReceivableCharges(ctx context.Context, customerID string, date 
 		if err != nil {
 			return err
 		}
-		period, out, err = decodeReceivables(b, customerID)
+		period, out, err = decodeReceivables(b, customerID, !c.cfg.PlainDecoder)
 		return err
 	})
 	if err != nil {
@@ -329,7 +334,7 @@ func (c *Client) Subscriptions(ctx context.Context, customerID string) ([]billin
 		if err != nil {
 			return err
 		}
-		out, err = decodeSubscriptions(b, customerID)
+		out, err = decodeSubscriptions(b, customerID, !c.cfg.PlainDecoder)
 		return err
 	})
 	if err != nil {

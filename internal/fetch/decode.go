@@ -241,10 +241,13 @@ func describeCustomer(i int, c *billing.Customer) string {
 	return fmt.Sprintf("customer #%d (no id, %q)", i, c.DisplayName)
 }
 
-// decodeSubscriptions reads GetSubscriptions: {"items": [...]} (or a bare array).
-func decodeSubscriptions(body []byte, customerID string) ([]billing.Subscription, error) {
-	if out, ok := fastSubscriptions(body); ok {
-		return out, nil
+// decodeSubscriptions reads GetSubscriptions: {"items": [...]} (or a bare
+// array); fast tries the fast path first (decode_fast.go).
+func decodeSubscriptions(body []byte, customerID string, fast bool) ([]billing.Subscription, error) {
+	if fast {
+		if out, ok := fastSubscriptions(body); ok {
+			return out, nil
+		}
 	}
 	return decodeSubscriptionsJSON(body, customerID)
 }
@@ -297,10 +300,13 @@ func itemsOf(path string, body []byte) ([]json.RawMessage, error) {
 }
 
 // decodeReceivables reads GetReceivableCharges: {"periodFrom", "periodTo",
-// "charges"}. Both period ends are required; null charges means none.
-func decodeReceivables(body []byte, customerID string) (billing.Period, []billing.ReceivableCharge, error) {
-	if period, out, ok := fastReceivables(body); ok {
-		return period, out, nil
+// "charges"}. Both period ends are required; null charges means none. fast
+// tries the fast path first (decode_fast.go).
+func decodeReceivables(body []byte, customerID string, fast bool) (billing.Period, []billing.ReceivableCharge, error) {
+	if fast {
+		if period, out, ok := fastReceivables(body); ok {
+			return period, out, nil
+		}
 	}
 	return decodeReceivablesJSON(body, customerID)
 }

@@ -1,184 +1,28 @@
 package fetch
 
 import (
-	"encoding/json"
-	"unicode/utf8"
+	"unsafe"
 
 	"github.com/msp-reconcile/reconcile/internal/billing"
+	"github.com/msp-reconcile/reconcile/internal/jsonscan"
 )
 
 // This file is the fast path of decodeReceivables and decodeSubscriptions:
-// one validity pass (json.Valid) and one hand-written pass over the body,
-// decoding straight into the result slice, instead of encoding/json's
-// envelope → RawMessage → record passes. It gives up (ok=false) on anything
-// that is not the plain happy path: a key that only matches a field
-// case-insensitively, a duplicate field, a value of the wrong type, a record
-// that does not validate. The caller then runs the encoding/json path, which
-// produces the result or the precise error; so the fast path never changes
-// what is decoded, only how fast.
+// one hand-written pass over the body with the shared scanner (jsonscan,
+// which checks the JSON as it goes), decoding straight into the result
+// slice, instead of encoding/json's envelope → RawMessage → record passes.
+// It gives up (ok=false) on anything that is not the plain happy path: a
+// key that only matches a field case-insensitively, a duplicate field, a
+// value of the wrong type, a record that does not validate. The caller then
+// runs the encoding/json path, which produces the result or the precise
+// error; so the fast path never changes what is decoded, only how fast.
+// BENCHMARKS.md ("Decoders: fast path vs encoding/json") has the figures
+// that keep it.
 
-// jscan walks a body known to be valid JSON (json.Valid).
-type jscan struct {
-	b []byte
-	i int
-}
-
-func (s *jscan) ws() {
-	for s.i < len(s.b) {
-		switch s.b[s.i] {
-		case ' ', '\t', '\r', '\n':
-			s.i++
-		default:
-			return
-		}
-	}
-}
-
-// peek returns the next non-space byte (0 at the end).
-func (s *jscan) peek() byte {
-	s.ws()
-	if s.i < len(s.b) {
-		return s.b[s.i]
-	}
-	return 0
-}
-
-// value skips one value and returns its raw bytes.
-func (s *jscan) value() []byte {
-	s.ws()
-	start := s.i
-	switch s.b[s.i] {
-	case '"':
-		s.skipString()
-	case '{', '[':
-		depth := 0
-		for s.i < len(s.b) {
-			switch s.b[s.i] {
-			case '"':
-				s.skipString()
-				continue
-			case '{', '[':
-				depth++
-			case '}', ']':
-				depth--
-				if depth == 0 {
-					s.i++
-					return s.b[start:s.i]
-				}
-			}
-			s.i++
-		}
-	default: // number, true, false, null
-		for s.i < len(s.b) {
-			switch s.b[s.i] {
-			case ',', '}', ']', ' ', '\t', '\r', '\n':
-				return s.b[start:s.i]
-			}
-			s.i++
-		}
-	}
-	return s.b[start:s.i]
-}
-
-// skipString moves past the string starting at s.i.
-func (s *jscan) skipString() {
-	if q := closingQuote(s.b, s.i+1); q >= 0 {
-		s.i = q + 1
-	} else {
-		s.i = len(s.b)
-	}
-}
-
-// str decodes a raw JSON string value as encoding/json would.
-func str(raw []byte) (string, bool) {
-	if len(raw) < 2 || raw[0] != '"' {
-		return "", false
-	}
-	in := raw[1 : len(raw)-1]
-	plain := true
-	for _, c := range in {
-		if c == '\\' || c >= utf8.RuneSelf {
-			plain = false
-			break
-		}
-	}
-	if plain {
-		return string(in), true
-	}
-	var v string
-	if json.Unmarshal(raw, &v) != nil {
-		return "", false
-	}
-	return v, true
-}
-
-// object calls fn for each member of the object at s.i whose key is one of
+// object calls fn for each member of the object at s whose key is one of
 // names (see fields for when it gives up).
-func (s *jscan) object(names []string, fn func(field int) bool) bool {
-	return s.fields(names, nil, fn)
-}
-
-// array calls fn for each element of the array at s.i; fn reads the element.
-func (s *jscan) array(fn func() bool) bool {
-	if s.peek() != '[' {
-		return false
-	}
-	s.i++
-	if s.peek() == ']' {
-		s.i++
-		return true
-	}
-	for {
-		if !fn() {
-			return false
-		}
-		switch s.peek() {
-		case ',':
-			s.i++
-		case ']':
-			s.i++
-			return true
-		default:
-			return false
-		}
-	}
-}
-
-// stringField stores a string member (null leaves dst as is, like
-// encoding/json).
-func (s *jscan) stringField(dst *string) bool {
-	raw := s.value()
-	if raw[0] == 'n' {
-		return true
-	}
-	v, ok := str(raw)
-	*dst = v
-	return ok
-}
-
-func (s *jscan) dateField(dst *billing.Date) bool {
-	raw := s.value()
-	if raw[0] == '"' && len(raw) >= 2 {
-		if v, ok := str(raw); ok && v != "" {
-			d, err := billing.ParseDate(v)
-			*dst = d
-			return err == nil
-		}
-	}
-	return dst.UnmarshalJSON(raw) == nil
-}
-
-func (s *jscan) boolPtrField(dst **bool) bool {
-	switch raw := s.value(); string(raw) {
-	case "null":
-		*dst = nil
-	case "true", "false":
-		v := raw[0] == 't'
-		*dst = &v
-	default:
-		return false
-	}
-	return true
+func object(s *jsonscan.Scanner, names []string, fn func(field int) bool) bool {
+	return fields(s, names, nil, fn)
 }
 
 var receivableEnvNames = []string{"periodFrom", "periodTo", "charges"}
@@ -188,40 +32,39 @@ var receivableNames = []string{"productName", "sku", "chargeId", "chargeName", "
 
 // fastReceivables is the fast path of decodeReceivables.
 func fastReceivables(body []byte) (period billing.Period, out []billing.ReceivableCharge, ok bool) {
-	if !json.Valid(body) {
+	if len(body) == 0 {
 		return period, nil, false
 	}
-	s := &jscan{b: body}
+	s := jsonscan.New(unsafe.String(&body[0], len(body)))
 	haveCharges := false
-	ok = s.object(receivableEnvNames, func(f int) bool {
+	ok = object(s, receivableEnvNames, func(f int) bool {
 		switch f {
 		case 0, 1:
 			dst := &period.From
 			if f == 1 {
 				dst = &period.To
 			}
-			if s.peek() != '"' {
+			if s.Peek() != '"' {
 				return false
 			}
-			return s.dateField(dst) && *dst != ""
+			return dateField(s, dst) && *dst != ""
 		default:
-			if s.peek() == 'n' {
-				s.value()
-				return true
+			if s.Peek() == 'n' {
+				return s.Null()
 			}
 			haveCharges = true
 			out = make([]billing.ReceivableCharge, 0, 128)
-			return s.array(func() bool {
+			return array(s, func() bool {
 				out = append(out, billing.ReceivableCharge{})
 				c := &out[len(out)-1]
-				if !s.object(receivableNames, func(f int) bool { return s.receivableField(c, f) }) {
+				if !object(s, receivableNames, func(f int) bool { return receivableField(s, c, f) }) {
 					return false
 				}
 				return c.Validate() == nil
 			})
 		}
 	})
-	if !ok || period.From == "" || period.To == "" || s.peek() != 0 {
+	if !ok || period.From == "" || period.To == "" || s.End() != nil {
 		return billing.Period{}, nil, false
 	}
 	if !haveCharges {
@@ -230,34 +73,34 @@ func fastReceivables(body []byte) (period billing.Period, out []billing.Receivab
 	return period, out, true
 }
 
-func (s *jscan) receivableField(c *billing.ReceivableCharge, f int) bool {
+func receivableField(s *jsonscan.Scanner, c *billing.ReceivableCharge, f int) bool {
 	switch f {
 	case 0:
-		return s.stringField(&c.ProductName)
+		return stringField(s, &c.ProductName)
 	case 1:
-		return s.stringField(&c.SKU)
+		return stringField(s, &c.SKU)
 	case 2:
-		return s.stringField(&c.ChargeID)
+		return stringField(s, &c.ChargeID)
 	case 3:
-		return s.stringField(&c.ChargeName)
+		return stringField(s, &c.ChargeName)
 	case 4:
-		return s.stringField(&c.ChargeType)
+		return stringField(s, &c.ChargeType)
 	case 5:
-		return s.stringField(&c.BillingCycleType)
+		return stringField(s, &c.BillingCycleType)
 	case 6:
-		return s.dateField(&c.PeriodFrom)
+		return dateField(s, &c.PeriodFrom)
 	case 7:
-		return s.dateField(&c.PeriodTo)
+		return dateField(s, &c.PeriodTo)
 	case 8:
-		return c.Quantity.UnmarshalJSON(s.value()) == nil
+		return unmarshalRaw(s, &c.Quantity)
 	case 9:
-		return c.CostPrice.UnmarshalJSON(s.value()) == nil
+		return unmarshalRaw(s, &c.CostPrice)
 	case 10:
-		return c.CostPriceProrated.UnmarshalJSON(s.value()) == nil
+		return unmarshalRaw(s, &c.CostPriceProrated)
 	case 11:
-		return s.stringField(&c.Currency)
+		return stringField(s, &c.Currency)
 	case 12:
-		return s.boolPtrField(&c.IsProratable)
+		return boolPtrField(s, &c.IsProratable)
 	}
 	return false
 }
@@ -271,29 +114,28 @@ var feesNames = []string{"recurringFee", "setupFee", "currency"}
 
 // fastSubscriptions is the fast path of decodeSubscriptions.
 func fastSubscriptions(body []byte) (out []billing.Subscription, ok bool) {
-	if !json.Valid(body) {
+	if len(body) == 0 {
 		return nil, false
 	}
-	s := &jscan{b: body}
+	s := jsonscan.New(unsafe.String(&body[0], len(body)))
 	items := func() bool {
-		if s.peek() == 'n' {
-			s.value()
-			return true
+		if s.Peek() == 'n' {
+			return s.Null()
 		}
 		out = make([]billing.Subscription, 0, 64)
-		return s.array(func() bool {
+		return array(s, func() bool {
 			out = append(out, billing.Subscription{})
 			sub := &out[len(out)-1]
-			return s.object(subscriptionNames, func(f int) bool { return s.subscriptionField(sub, f) })
+			return object(s, subscriptionNames, func(f int) bool { return subscriptionField(s, sub, f) })
 		})
 	}
-	switch s.peek() {
+	switch s.Peek() {
 	case '[':
 		ok = items()
 	case '{':
-		ok = s.object(subscriptionEnvNames, func(int) bool { return items() })
+		ok = object(s, subscriptionEnvNames, func(int) bool { return items() })
 	}
-	if !ok || s.peek() != 0 {
+	if !ok || s.End() != nil {
 		return nil, false
 	}
 	if out == nil {
@@ -302,45 +144,60 @@ func fastSubscriptions(body []byte) (out []billing.Subscription, ok bool) {
 	return out, true
 }
 
-func (s *jscan) subscriptionField(sub *billing.Subscription, f int) bool {
+func subscriptionField(s *jsonscan.Scanner, sub *billing.Subscription, f int) bool {
 	switch f {
 	case 0:
-		return s.stringField(&sub.ID)
+		return stringField(s, &sub.ID)
 	case 1:
-		return s.stringField(&sub.ProductName)
+		return stringField(s, &sub.ProductName)
 	case 2:
-		return s.stringField(&sub.Description)
+		return stringField(s, &sub.Description)
 	case 3:
-		return s.stringField(&sub.SKU)
+		return stringField(s, &sub.SKU)
 	case 4:
-		return sub.Quantity.UnmarshalJSON(s.value()) == nil
+		return unmarshalRaw(s, &sub.Quantity)
 	case 5:
-		return s.stringField(&sub.BillingCycle)
+		return stringField(s, &sub.BillingCycle)
 	case 6:
-		return sub.PurchaseDate.UnmarshalJSON(s.value()) == nil
+		return unmarshalRaw(s, &sub.PurchaseDate)
 	case 7:
-		switch s.peek() {
+		switch s.Peek() {
 		case 'n':
-			s.value()
 			sub.Fees = nil
-			return true
+			return s.Null()
 		case '{':
 			fees := &billing.SubscriptionFees{}
 			sub.Fees = fees
-			return s.object(feesNames, func(f int) bool {
+			return object(s, feesNames, func(f int) bool {
 				switch f {
 				case 0:
-					return fees.RecurringFee.UnmarshalJSON(s.value()) == nil
+					return unmarshalRaw(s, &fees.RecurringFee)
 				case 1:
-					return fees.SetupFee.UnmarshalJSON(s.value()) == nil
+					return unmarshalRaw(s, &fees.SetupFee)
 				default:
-					return s.stringField(&fees.Currency)
+					return stringField(s, &fees.Currency)
 				}
 			})
 		}
 		return false
 	case 8:
-		return sub.CommitmentTerm.UnmarshalJSON(s.value()) == nil
+		return unmarshalRaw(s, &sub.CommitmentTerm)
 	}
 	return false
+}
+
+// array calls fn for each element of the array at s; fn reads the element.
+func array(s *jsonscan.Scanner, fn func() bool) bool {
+	s.Array(func() {
+		if !fn() {
+			s.Fail(notPlain)
+		}
+	})
+	return s.Err() == nil
+}
+
+// unmarshalRaw decodes the next value with v's own UnmarshalJSON.
+func unmarshalRaw(s *jsonscan.Scanner, v interface{ UnmarshalJSON([]byte) error }) bool {
+	raw := s.Raw()
+	return raw != "" && v.UnmarshalJSON([]byte(raw)) == nil
 }

@@ -75,7 +75,7 @@ func TestDecodePayable(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := &collector{}
-			p, err := decodePayable(strings.NewReader(tc.body), h)
+			p, err := decodePayable(strings.NewReader(tc.body), h, true)
 			switch {
 			case tc.trunc:
 				if !errors.Is(err, errTruncated) || !Retryable(err) {
@@ -112,7 +112,7 @@ func TestDecodePayable(t *testing.T) {
 }
 
 func TestDecodePayableMissingFieldIsFieldError(t *testing.T) {
-	_, err := decodePayable(strings.NewReader(`{"charges":[{"chargeId":"c1","quantity":1,"currency":"CAD"}]}`), &collector{})
+	_, err := decodePayable(strings.NewReader(`{"charges":[{"chargeId":"c1","quantity":1,"currency":"CAD"}]}`), &collector{}, true)
 	var fe *billing.FieldError
 	if !errors.As(err, &fe) || len(fe.Fields) != 1 || fe.Fields[0] != "subTotal" {
 		t.Fatalf("err = %v, want a billing.FieldError for subTotal", err)
@@ -122,7 +122,7 @@ func TestDecodePayableMissingFieldIsFieldError(t *testing.T) {
 func TestDecodePayableReaderError(t *testing.T) {
 	boom := &transportError{msg: "connection reset by peer", err: errors.New("reset")}
 	r := io.MultiReader(strings.NewReader(`{"charges":[`+validCharge+`,`), errReader{boom})
-	_, err := decodePayable(r, &collector{})
+	_, err := decodePayable(r, &collector{}, true)
 	if !errors.Is(err, boom) || !Retryable(err) {
 		t.Fatalf("err = %v, want the reader's error, retryable", err)
 	}
@@ -184,7 +184,7 @@ func TestDecodeReceivables(t *testing.T) {
 			`customer cust-9: charge #0 c-1 (sku "NCE", 2024-03-01..2024-03-31): field quantity: invalid decimal "NaN"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			p, lines, err := decodeReceivables([]byte(tc.body), "cust-9")
+			p, lines, err := decodeReceivables([]byte(tc.body), "cust-9", true)
 			if tc.wantErr == "" {
 				if err != nil || len(lines) != tc.n || p.String() != "2024-03-01..2024-03-31" {
 					t.Fatalf("got %v %d %v", p, len(lines), err)
@@ -207,7 +207,7 @@ func TestDecodeSubscriptions(t *testing.T) {
 		`"purchaseDate":"2023-11-21T20:27:05.7613888Z","fees":{"recurringFee":19.90,"setupFee":0,"currency":"Cad"},` +
 		`"commitmentTerm":{"type":"Monthly", "termEndDate":"2024-04-20"}},` +
 		`{"id":"6b6b","sku":"AZ","quantity":1,"purchaseDate":"2022-06-01T13:00:00.0000000","fees":null,"commitmentTerm":null}]}`
-	subs, err := decodeSubscriptions([]byte(body), "c1")
+	subs, err := decodeSubscriptions([]byte(body), "c1", true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -215,38 +215,55 @@ func TestDecodeSubscriptions(t *testing.T) {
 		billing.Text(subs[0].Fees.RecurringFee.Decimal) != "19.90" || subs[1].PurchaseDate != "2022-06-01T13:00:00Z" {
 		t.Errorf("subs = %+v", subs)
 	}
-	_, err = decodeSubscriptions([]byte(`{"items":[{"id":"x","sku":"S","fees":{"recurringFee":"free"}}]}`), "c1")
+	_, err = decodeSubscriptions([]byte(`{"items":[{"id":"x","sku":"S","fees":{"recurringFee":"free"}}]}`), "c1", true)
 	if err == nil || !strings.Contains(err.Error(), `customer c1: subscription #0 x (sku "S"): field fees.recurringFee: invalid decimal "free"`) {
 		t.Errorf("err = %v", err)
 	}
 }
 
-// FuzzDecodePayable feeds arbitrary bytes to the stream decoder: it must not
-// panic, and when it reports success every delivered charge is valid.
-func FuzzDecodePayable(f *testing.F) {
+// FuzzDecode is the fetch decoders' fuzz target. On arbitrary bytes the
+// payable stream decoder must not panic, and when it reports success every
+// delivered charge is valid and there is a period; and every fast path
+// (payable elements and streams, receivables, subscriptions) must agree
+// with encoding/json. The scanner under the fast paths has its own target,
+// jsonscan.FuzzScan.
+func FuzzDecode(f *testing.F) {
 	f.Add([]byte(payableJSON(2)))
 	f.Add([]byte(`{"periodFrom":"2024-03-01","periodTo":"2024-03-31","charges":null}`))
 	f.Add([]byte(`{"charges":[` + validCharge + `],"periodTo":"2024-03-31","periodFrom":"2024-03-01"}`))
 	f.Add([]byte(`{"charges":[{"subTotal":"abc"}]}`))
 	f.Add([]byte(`{"x":[[[{}]]],"charges":[null]}`))
 	f.Add([]byte(``))
+	for _, el := range payableElements() {
+		f.Add([]byte(el))
+	}
+	for _, b := range payableStreamBodies()[:14] {
+		f.Add([]byte(b))
+	}
+	for _, b := range receivableBodies() {
+		f.Add([]byte(b))
+	}
+	for _, b := range subscriptionBodies() {
+		f.Add([]byte(b))
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		h := &collector{}
-		p, err := decodePayable(strings.NewReader(string(data)), h)
+		p, err := decodePayable(strings.NewReader(string(data)), h, true)
 		if err != nil {
 			if err.Error() == "" {
 				t.Fatal("empty error text")
 			}
-			return
-		}
-		if p.From == "" || p.To == "" {
-			t.Fatalf("success without a period: %v", p)
-		}
-		for i, c := range h.charges {
-			if err := c.Validate(); err != nil {
-				t.Fatalf("charge %d delivered but invalid: %v", i, err)
+		} else {
+			if p.From == "" || p.To == "" {
+				t.Fatalf("success without a period: %v", p)
+			}
+			for i, c := range h.charges {
+				if err := c.Validate(); err != nil {
+					t.Fatalf("charge %d delivered but invalid: %v", i, err)
+				}
 			}
 		}
+		fuzzFastAgrees(t, data)
 	})
 }
 
@@ -318,7 +335,7 @@ func TestDecodePayableStreamsInBoundedMemory(t *testing.T) {
 	base := ms.HeapAlloc
 
 	h := &heapWatcher{every: n / 20}
-	p, err := decodePayable(&genPayable{n: n}, h)
+	p, err := decodePayable(&genPayable{n: n}, h, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -333,14 +350,24 @@ func TestDecodePayableStreamsInBoundedMemory(t *testing.T) {
 	}
 }
 
+// BenchmarkDecodePayable decodes 10,000 charges with the fast path and with
+// encoding/json only (Config.PlainDecoder): the day /fast is not clearly
+// faster than /encoding-json, the fast path goes.
 func BenchmarkDecodePayable(b *testing.B) {
 	body := payableJSON(10_000)
-	b.SetBytes(int64(len(body)))
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := decodePayable(strings.NewReader(body), discard{}); err != nil {
-			b.Fatal(err)
-		}
+	for _, tc := range []struct {
+		name string
+		fast bool
+	}{{"fast", true}, {"encoding-json", false}} {
+		b.Run(tc.name, func(b *testing.B) {
+			b.SetBytes(int64(len(body)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := decodePayable(strings.NewReader(body), discard{}, tc.fast); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
 

@@ -21,7 +21,11 @@ import (
 // Errors: a body that ends early is errTruncated (retryable); read failures
 // from r are returned as they are; bad data is a *DecodeError; an error from
 // h is a *handlerError.
-func decodePayable(r io.Reader, h PayableHandler) (billing.Period, error) {
+//
+// fast turns on the hand-written fast path for the charges (payable_fast.go);
+// without it every charge is decoded by encoding/json, the reference the
+// fast path agrees with (Config.PlainDecoder).
+func decodePayable(r io.Reader, h PayableHandler, fast bool) (billing.Period, error) {
 	rec := &recorder{r: r}
 	dec := &payDec{Decoder: json.NewDecoder(rec)}
 	var period billing.Period
@@ -58,7 +62,7 @@ func decodePayable(r io.Reader, h PayableHandler) (billing.Period, error) {
 				return billing.Period{}, &DecodeError{Endpoint: pathPayable, Field: "charges", Err: errors.New("appears twice")}
 			}
 			seenCharges = true
-			if err := decodeCharges(dec, rec, h); err != nil {
+			if err := decodeCharges(dec, rec, h, fast); err != nil {
 				return billing.Period{}, err
 			}
 		default:
@@ -131,7 +135,7 @@ func (d *payDec) resume(rec *recorder, at int64, prefix string) error {
 // from the first one that is not, encoding/json takes over: each element is
 // decoded straight from the stream, and only when one fails is its raw text,
 // kept by rec, taken apart member by member to name the field at fault.
-func decodeCharges(dec *payDec, rec *recorder, h PayableHandler) error {
+func decodeCharges(dec *payDec, rec *recorder, h PayableHandler, fast bool) error {
 	tok, err := dec.Token()
 	if err != nil {
 		return streamError(dec, "charges", err)
@@ -142,9 +146,12 @@ func decodeCharges(dec *payDec, rec *recorder, h PayableHandler) error {
 	if d, ok := tok.(json.Delim); !ok || d != '[' {
 		return &DecodeError{Endpoint: pathPayable, Field: "charges", Err: fmt.Errorf("not an array (starts with %s)", tokenText(tok))}
 	}
-	stop, n, closed, err := fastCharges(rec, dec.InputOffset(), h)
-	if err != nil {
-		return err
+	stop, n, closed := dec.InputOffset(), 0, false
+	if fast {
+		stop, n, closed, err = fastCharges(rec, stop, h)
+		if err != nil {
+			return err
+		}
 	}
 	prefix := resumeAfterElement
 	switch {

@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"encoding/json"
 	"strings"
+	"unicode/utf8"
+	"unsafe"
 
 	"github.com/shopspring/decimal"
 
 	"github.com/msp-reconcile/reconcile/internal/billing"
+	"github.com/msp-reconcile/reconcile/internal/jsonscan"
 )
 
 // This file is the fast path of the payable stream decoder: the elements of
@@ -23,10 +26,6 @@ import (
 // malformed one whose end cannot be found) is left to encoding/json.
 const maxFastElem = 1 << 20
 
-// payableFastPath turns the fast path on; tests turn it off to get the
-// encoding/json results to compare with.
-var payableFastPath = true
-
 // fastCharges reads charges from stream offset at, just after the '[' of the
 // charges array. It returns the offset where it stopped and the number of
 // charges it delivered; closed reports that it read the closing ']' (stop is
@@ -34,9 +33,6 @@ var payableFastPath = true
 // charge (or at, when none was), where encoding/json must resume. err is a
 // validation or handler error of a charge, as the slow path reports it.
 func fastCharges(rec *recorder, at int64, h PayableHandler) (stop int64, n int, closed bool, err error) {
-	if !payableFastPath {
-		return at, 0, false, nil
-	}
 	for ; ; n++ {
 		rec.keepFrom(at)
 		j, ok := rec.skipSpace(int(at - rec.base))
@@ -153,8 +149,8 @@ var payableNames = []string{"productId", "productName", "sku", "chargeId", "char
 	"billingCycleType", "periodFrom", "periodTo", "quantity", "listPrice", "netPrice", "netPriceProrated",
 	"subTotal", "currency", "isBilled", "isProratable", "deductions", "fees", "invoice", "taxes", "tags"}
 
-func payableField(k []byte) int {
-	switch string(k) {
+func payableField(k string) int {
+	switch k {
 	case "productId":
 		return 0
 	case "productName":
@@ -213,25 +209,11 @@ var tagNames = []string{"name", "value"}
 
 var invoiceNames = []string{"number", "date", "periodFrom", "periodTo"}
 
-// fieldIndex finds key k with lookup, or by a linear search of names when
-// lookup is nil (the small objects of receivables and subscriptions).
-func fieldIndex(names []string, lookup func([]byte) int, k []byte) int {
-	if lookup != nil {
-		return lookup(k)
-	}
-	for i, n := range names {
-		if n == string(k) {
-			return i
-		}
-	}
-	return -1
-}
-
 // nameIndex is the field lookup of the small nested objects.
-func nameIndex(names []string) func([]byte) int {
-	return func(k []byte) int {
+func nameIndex(names []string) func(string) int {
+	return func(k string) int {
 		for i, n := range names {
-			if n == string(k) {
+			if n == k {
 				return i
 			}
 		}
@@ -247,186 +229,178 @@ var (
 	invoiceField   = nameIndex(invoiceNames)
 )
 
+// notPlain makes the scanner give up on an element the fast path leaves
+// to encoding/json.
+const notPlain = "not plain: left to encoding/json"
+
 // fastPayableCharge decodes one charge element b (a JSON object) into c as
 // encoding/json would, or reports false when b is not plain: not valid JSON,
 // a key that is not plain ASCII or only matches a field case-insensitively,
 // a duplicate field, a value of the wrong type, a bad decimal or date, a null
 // element in a nested array. c is then partly filled and must be dropped.
+//
+// b is read in place through the shared scanner (jsonscan), which checks
+// the JSON grammar as it goes; every string kept is copied out of b, which
+// the recorder reuses.
 func fastPayableCharge(b []byte, c *billing.PayableCharge) bool {
-	if !json.Valid(b) {
+	if len(b) == 0 {
 		return false
 	}
-	s := &jscan{b: b}
-	return s.fields(payableNames, payableField, func(f int) bool { return s.payableField(c, f) }) && s.peek() == 0
+	s := jsonscan.New(unsafe.String(&b[0], len(b)))
+	return fields(s, payableNames, payableField, func(f int) bool { return payableMember(s, c, f) }) && s.End() == nil
 }
 
-// fields calls fn for each member of the object
-// at s.i whose key lookup (or names, when lookup is nil) knows; fn reads the value. It gives up on a key that
-// is not plain ASCII, on a duplicate field and on an unknown key that matches
-// one of names case-insensitively (encoding/json would fold it onto that
-// field). Other unknown members are skipped.
-func (s *jscan) fields(names []string, lookup func([]byte) int, fn func(field int) bool) bool {
-	if s.peek() != '{' {
-		return false
-	}
-	s.i++
-	if s.peek() == '}' {
-		s.i++
-		return true
-	}
+// fields calls fn for each member of the object at s whose key lookup
+// (or a linear search of names, when lookup is nil) knows; fn reads the value. It gives up on a key that is not plain ASCII,
+// on a duplicate field and on an unknown key that matches one of names
+// case-insensitively (encoding/json would fold it onto that field). Other
+// unknown members are skipped (and checked).
+func fields(s *jsonscan.Scanner, names []string, lookup func(string) int, fn func(field int) bool) bool {
 	var seen uint64
-	for {
-		if s.peek() != '"' {
-			return false
-		}
-		raw := s.value()
-		k := raw[1 : len(raw)-1]
-		for _, c := range k {
-			if c == '\\' || c >= 0x80 {
-				return false
+	s.Object(func(k string) {
+		for i := 0; i < len(k); i++ {
+			if k[i] >= utf8.RuneSelf {
+				s.Fail(notPlain)
+				return
 			}
 		}
-		if s.peek() != ':' {
-			return false
-		}
-		s.i++
-		if field := fieldIndex(names, lookup, k); field >= 0 {
-			if seen&(1<<field) != 0 {
-				return false
-			}
-			seen |= 1 << field
-			if !fn(field) {
-				return false
-			}
+		field := -1
+		if lookup != nil {
+			field = lookup(k)
 		} else {
-			for _, n := range names {
-				if strings.EqualFold(n, string(k)) {
-					return false
+			for i, n := range names {
+				if n == k {
+					field = i
+					break
 				}
 			}
-			s.value()
 		}
-		switch s.peek() {
-		case ',':
-			s.i++
-		case '}':
-			s.i++
-			return true
-		default:
-			return false
+		if field >= 0 {
+			if seen&(1<<field) != 0 || !fn(field) {
+				s.Fail(notPlain)
+			}
+			seen |= 1 << field
+			return
 		}
-	}
+		for _, n := range names {
+			if strings.EqualFold(n, k) {
+				s.Fail(notPlain)
+				return
+			}
+		}
+		s.Raw()
+	})
+	return s.Err() == nil
 }
 
-func (s *jscan) payableField(c *billing.PayableCharge, f int) bool {
+func payableMember(s *jsonscan.Scanner, c *billing.PayableCharge, f int) bool {
 	switch f {
 	case 0:
-		return s.stringField(&c.ProductID)
+		return stringField(s, &c.ProductID)
 	case 1:
-		return s.stringField(&c.ProductName)
+		return stringField(s, &c.ProductName)
 	case 2:
-		return s.stringField(&c.SKU)
+		return stringField(s, &c.SKU)
 	case 3:
-		return s.stringField(&c.ChargeID)
+		return stringField(s, &c.ChargeID)
 	case 4:
-		return s.stringField(&c.ChargeName)
+		return stringField(s, &c.ChargeName)
 	case 5:
-		return s.stringField(&c.ChargeType)
+		return stringField(s, &c.ChargeType)
 	case 6:
-		return s.stringField(&c.BillingCycleType)
+		return stringField(s, &c.BillingCycleType)
 	case 7:
-		return s.dateField(&c.PeriodFrom)
+		return dateField(s, &c.PeriodFrom)
 	case 8:
-		return s.dateField(&c.PeriodTo)
+		return dateField(s, &c.PeriodTo)
 	case 9:
-		return s.moneyField(&c.Quantity)
+		return moneyField(s, &c.Quantity)
 	case 10:
-		return s.moneyField(&c.ListPrice)
+		return moneyField(s, &c.ListPrice)
 	case 11:
-		return s.moneyField(&c.NetPrice)
+		return moneyField(s, &c.NetPrice)
 	case 12:
-		return s.moneyField(&c.NetPriceProrated)
+		return moneyField(s, &c.NetPriceProrated)
 	case 13:
-		return s.moneyField(&c.SubTotal)
+		return moneyField(s, &c.SubTotal)
 	case 14:
-		return s.stringField(&c.Currency)
+		return stringField(s, &c.Currency)
 	case 15:
-		return s.boolPtrField(&c.IsBilled)
+		return boolPtrField(s, &c.IsBilled)
 	case 16:
-		return s.boolPtrField(&c.IsProratable)
+		return boolPtrField(s, &c.IsProratable)
 	case 17:
 		return sliceField(s, &c.Deductions, func(d *billing.Deduction) bool {
-			return s.fields(deductionNames, deductionField, func(f int) bool {
+			return fields(s, deductionNames, deductionField, func(f int) bool {
 				switch f {
 				case 0:
-					return s.stringField(&d.Code)
+					return stringField(s, &d.Code)
 				case 1:
-					return s.stringField(&d.Name)
+					return stringField(s, &d.Name)
 				case 2:
-					return s.stringField(&d.DeductionType)
+					return stringField(s, &d.DeductionType)
 				case 3:
-					return s.moneyField(&d.Value)
+					return moneyField(s, &d.Value)
 				case 4:
-					return s.moneyField(&d.UnitValue)
+					return moneyField(s, &d.UnitValue)
 				default:
-					return s.moneyField(&d.TotalValue)
+					return moneyField(s, &d.TotalValue)
 				}
 			})
 		})
 	case 18:
 		return sliceField(s, &c.Fees, func(fee *billing.Fee) bool {
-			return s.fields(feeNames, feeField, func(f int) bool {
+			return fields(s, feeNames, feeField, func(f int) bool {
 				switch f {
 				case 0:
-					return s.stringField(&fee.Name)
+					return stringField(s, &fee.Name)
 				case 1:
-					return s.moneyField(&fee.UnitValue)
+					return moneyField(s, &fee.UnitValue)
 				case 2:
-					return s.moneyField(&fee.TotalValue)
+					return moneyField(s, &fee.TotalValue)
 				default:
-					return s.boolPtrField(&fee.IsTaxable)
+					return boolPtrField(s, &fee.IsTaxable)
 				}
 			})
 		})
 	case 19:
-		switch s.peek() {
+		switch s.Peek() {
 		case 'n':
-			s.value()
 			c.Invoice = nil
-			return true
+			return s.Null()
 		case '{':
 			inv := new(billing.Invoice)
 			c.Invoice = inv
-			return s.fields(invoiceNames, invoiceField, func(f int) bool {
+			return fields(s, invoiceNames, invoiceField, func(f int) bool {
 				switch f {
 				case 0:
-					return s.stringField(&inv.Number)
+					return stringField(s, &inv.Number)
 				case 1:
-					return s.dateField(&inv.Date)
+					return dateField(s, &inv.Date)
 				case 2:
-					return s.dateField(&inv.PeriodFrom)
+					return dateField(s, &inv.PeriodFrom)
 				default:
-					return s.dateField(&inv.PeriodTo)
+					return dateField(s, &inv.PeriodTo)
 				}
 			})
 		}
 		return false
 	case 20:
 		return sliceField(s, &c.Taxes, func(t *billing.Tax) bool {
-			return s.fields(taxNames, taxField, func(f int) bool {
+			return fields(s, taxNames, taxField, func(f int) bool {
 				if f == 0 {
-					return s.stringField(&t.Name)
+					return stringField(s, &t.Name)
 				}
-				return s.moneyField(&t.AppliedRate)
+				return moneyField(s, &t.AppliedRate)
 			})
 		})
 	case 21:
 		return sliceField(s, &c.Tags, func(t *billing.Tag) bool {
-			return s.fields(tagNames, tagField, func(f int) bool {
+			return fields(s, tagNames, tagField, func(f int) bool {
 				if f == 0 {
-					return s.stringField(&t.Name)
+					return stringField(s, &t.Name)
 				}
-				return s.stringField(&t.Value)
+				return stringField(s, &t.Value)
 			})
 		})
 	}
@@ -436,46 +410,105 @@ func (s *jscan) payableField(c *billing.PayableCharge, f int) bool {
 // sliceField decodes null (nil) or an array of objects, each by elem, into
 // *dst as encoding/json would: [] becomes an empty, non-nil slice. A null
 // element makes it give up.
-func sliceField[T any](s *jscan, dst *[]T, elem func(*T) bool) bool {
-	switch s.peek() {
+func sliceField[T any](s *jsonscan.Scanner, dst *[]T, elem func(*T) bool) bool {
+	switch s.Peek() {
 	case 'n':
-		s.value()
 		*dst = nil
-		return true
+		return s.Null()
 	case '[':
 	default:
 		return false
 	}
 	out := make([]T, 0, 1)
-	ok := s.array(func() bool {
-		if s.peek() != '{' {
-			return false
+	s.Array(func() {
+		if s.Peek() != '{' {
+			s.Fail(notPlain)
+			return
 		}
 		var zero T
 		out = append(out, zero)
-		return elem(&out[len(out)-1])
+		if !elem(&out[len(out)-1]) {
+			s.Fail(notPlain)
+		}
 	})
 	*dst = out
+	return s.Err() == nil
+}
+
+// str decodes a raw JSON string value as encoding/json would, into a string
+// of its own (raw is a view of the recorder's buffer).
+func str(raw string) (string, bool) {
+	if len(raw) < 2 || raw[0] != '"' {
+		return "", false
+	}
+	in := raw[1 : len(raw)-1]
+	for i := 0; i < len(in); i++ {
+		if c := in[i]; c == '\\' || c >= utf8.RuneSelf {
+			var v string
+			if json.Unmarshal([]byte(raw), &v) != nil {
+				return "", false
+			}
+			return v, true
+		}
+	}
+	return strings.Clone(in), true
+}
+
+// stringField stores a string member (null leaves dst as is, like
+// encoding/json).
+func stringField(s *jsonscan.Scanner, dst *string) bool {
+	raw := s.Raw()
+	if raw == "" {
+		return false
+	}
+	if raw[0] == 'n' {
+		return true
+	}
+	v, ok := str(raw)
+	*dst = v
 	return ok
+}
+
+func dateField(s *jsonscan.Scanner, dst *billing.Date) bool {
+	raw := s.Raw()
+	if raw == "" {
+		return false
+	}
+	if raw[0] == '"' {
+		if v, ok := str(raw); ok && v != "" {
+			d, err := billing.ParseDate(v)
+			*dst = d
+			return err == nil
+		}
+	}
+	return dst.UnmarshalJSON([]byte(raw)) == nil
+}
+
+func boolPtrField(s *jsonscan.Scanner, dst **bool) bool {
+	*dst = s.Bool()
+	return s.Err() == nil
 }
 
 // moneyField decodes a decimal member exactly as decimal.NullDecimal's
 // UnmarshalJSON does (it is called for anything but the plain literal forms,
 // which are parsed here as decimal.NewFromString parses them).
-func (s *jscan) moneyField(dst *decimal.NullDecimal) bool {
-	raw := s.value()
+func moneyField(s *jsonscan.Scanner, dst *decimal.NullDecimal) bool {
+	raw := s.Raw()
+	if raw == "" {
+		return false
+	}
 	if v, exp, ok := plainDecimal(raw); ok {
 		dst.Decimal, dst.Valid = decimal.New(v, exp), true
 		return true
 	}
-	return dst.UnmarshalJSON(raw) == nil
+	return dst.UnmarshalJSON([]byte(raw)) == nil
 }
 
 // plainDecimal parses -?digits(.digits)?, optionally in quotes, with at most
 // 18 characters besides the point and quotes: the forms decimal.NewFromString
 // parses into an int64 mantissa with exponent -(digits after the point), the
 // value decimal.New(v, exp) builds the same way.
-func plainDecimal(raw []byte) (v int64, exp int32, ok bool) {
+func plainDecimal(raw string) (v int64, exp int32, ok bool) {
 	if len(raw) > 2 && raw[0] == '"' && raw[len(raw)-1] == '"' {
 		raw = raw[1 : len(raw)-1]
 	}

@@ -3,14 +3,12 @@ package ledger
 import (
 	"database/sql/driver"
 	"fmt"
-	"strconv"
-	"unicode/utf16"
-	"unicode/utf8"
 	"unsafe"
 
 	"github.com/shopspring/decimal"
 
 	"github.com/msp-reconcile/reconcile/internal/billing"
+	"github.com/msp-reconcile/reconcile/internal/jsonscan"
 )
 
 // A payable line is stored as the columns it is ordered by (customer_key,
@@ -27,7 +25,7 @@ import (
 //	 "invoice":{"number","date","periodFrom","periodTo"}|null}
 //
 // The object is written by hand in that key order (no reflection) and read
-// back by a small parser (payableDetail) that accepts any key order and
+// back by a small parser (payableDetail, on the shared jsonscan scanner) that accepts any key order and
 // whitespace. Decimals are JSON strings in billing.Text form, so they are as
 // exact as the columns; null is an absent value or a null list, [] an empty
 // list.
@@ -299,312 +297,97 @@ func appendInvoice(b []byte, inv *billing.Invoice) []byte {
 	return append(b, '}')
 }
 
-// jsonReader is a small JSON parser for the detail object: strings are
-// returned as substrings of the input (no copy) unless they hold escapes.
-// The first error sticks; later calls return zero values.
-type jsonReader struct {
-	s   string
-	i   int
-	err error
-}
-
-func (r *jsonReader) fail(format string, args ...any) {
-	if r.err == nil {
-		r.err = fmt.Errorf("offset %d: "+format, append([]any{r.i}, args...)...)
-	}
-}
-
-func (r *jsonReader) ws() {
-	for r.i < len(r.s) {
-		switch r.s[r.i] {
-		case ' ', '\t', '\n', '\r':
-			r.i++
-		default:
-			return
-		}
-	}
-}
-
-// peek returns the next non-space byte (0 at the end).
-func (r *jsonReader) peek() byte {
-	r.ws()
-	if r.err != nil || r.i >= len(r.s) {
-		return 0
-	}
-	return r.s[r.i]
-}
-
-func (r *jsonReader) expect(c byte) {
-	if r.peek() != c {
-		r.fail("want %q", c)
-		return
-	}
-	r.i++
-}
-
-// null consumes a null and reports whether there was one.
-func (r *jsonReader) null() bool {
-	if r.peek() == 'n' && len(r.s)-r.i >= 4 && r.s[r.i:r.i+4] == "null" {
-		r.i += 4
-		return true
-	}
-	return false
-}
-
-func (r *jsonReader) str() string {
-	if r.peek() != '"' {
-		r.fail("want a string")
-		return ""
-	}
-	r.i++
-	start := r.i
-	for r.i < len(r.s) {
-		switch c := r.s[r.i]; {
-		case c == '"':
-			v := r.s[start:r.i]
-			r.i++
-			return v
-		case c == '\\':
-			return r.escaped(start)
-		case c < 0x20:
-			r.fail("control character in string")
-			return ""
-		default:
-			r.i++
-		}
-	}
-	r.fail("unterminated string")
-	return ""
-}
-
-// escaped finishes a string that holds escapes; start is just after its
-// opening quote.
-func (r *jsonReader) escaped(start int) string {
-	b := []byte(r.s[start:r.i])
-	for r.i < len(r.s) {
-		c := r.s[r.i]
-		switch {
-		case c == '"':
-			r.i++
-			return string(b)
-		case c < 0x20:
-			r.fail("control character in string")
-			return ""
-		case c != '\\':
-			b = append(b, c)
-			r.i++
-			continue
-		}
-		if r.i+1 >= len(r.s) {
-			break
-		}
-		e := r.s[r.i+1]
-		r.i += 2
-		switch e {
-		case '"', '\\', '/':
-			b = append(b, e)
-		case 'b':
-			b = append(b, '\b')
-		case 'f':
-			b = append(b, '\f')
-		case 'n':
-			b = append(b, '\n')
-		case 'r':
-			b = append(b, '\r')
-		case 't':
-			b = append(b, '\t')
-		case 'u':
-			ch, ok := r.hex4()
-			if !ok {
-				return ""
-			}
-			if utf16.IsSurrogate(ch) {
-				if r.i+1 < len(r.s) && r.s[r.i] == '\\' && r.s[r.i+1] == 'u' {
-					save := r.i
-					r.i += 2
-					lo, ok := r.hex4()
-					if !ok {
-						return ""
-					}
-					if dec := utf16.DecodeRune(ch, lo); dec != utf8.RuneError {
-						b = utf8.AppendRune(b, dec)
-						continue
-					}
-					r.i = save
-				}
-				ch = utf8.RuneError
-			}
-			b = utf8.AppendRune(b, ch)
-		default:
-			r.fail("invalid escape \\%c", e)
-			return ""
-		}
-	}
-	r.fail("unterminated string")
-	return ""
-}
-
-func (r *jsonReader) hex4() (rune, bool) {
-	if len(r.s)-r.i < 4 {
-		r.fail("short \\u escape")
-		return 0, false
-	}
-	v, err := strconv.ParseUint(r.s[r.i:r.i+4], 16, 16)
-	if err != nil {
-		r.fail("invalid \\u escape")
-		return 0, false
-	}
-	r.i += 4
-	return rune(v), true
-}
-
-func (r *jsonReader) boolean() *bool {
-	if r.null() {
-		return nil
-	}
-	switch {
-	case r.peek() == 't' && len(r.s)-r.i >= 4 && r.s[r.i:r.i+4] == "true":
-		r.i += 4
-		v := true
-		return &v
-	case r.peek() == 'f' && len(r.s)-r.i >= 5 && r.s[r.i:r.i+5] == "false":
-		r.i += 5
-		v := false
-		return &v
-	}
-	r.fail("want true, false or null")
-	return nil
-}
-
-func (r *jsonReader) money() decimal.NullDecimal {
-	if r.null() {
+// readMoney reads a decimal stored as a JSON string in billing.Text form, or null.
+func readMoney(r *jsonscan.Scanner) decimal.NullDecimal {
+	if r.Null() {
 		return decimal.NullDecimal{}
 	}
-	s := r.str()
-	if r.err != nil {
+	s := r.Str()
+	if r.Err() != nil {
 		return decimal.NullDecimal{}
 	}
 	d, err := billing.ParseText(s)
 	if err != nil {
-		r.fail("%v", err)
+		r.Fail("%v", err)
 		return decimal.NullDecimal{}
 	}
 	return decimal.NullDecimal{Decimal: d, Valid: true}
 }
 
-// object parses an object, calling field for each key; field must consume
-// the value.
-func (r *jsonReader) object(field func(key string)) {
-	r.expect('{')
-	if r.peek() == '}' {
-		r.i++
-		return
-	}
-	for r.err == nil {
-		key := r.str()
-		r.expect(':')
-		if r.err != nil {
-			return
-		}
-		field(key)
-		switch r.peek() {
-		case ',':
-			r.i++
-		case '}':
-			r.i++
-			return
-		default:
-			r.fail("want ',' or '}'")
-		}
-	}
-}
+func unknownKey(r *jsonscan.Scanner, key string) { r.Fail("unknown key %q", key) }
 
-// array parses an array, calling elem for each element; elem must consume it.
-func (r *jsonReader) array(elem func()) {
-	r.expect('[')
-	if r.peek() == ']' {
-		r.i++
-		return
+// detailEnd checks that nothing follows the detail object and returns the first
+// parse error, if any.
+func detailEnd(r *jsonscan.Scanner) error {
+	if err := r.End(); err != nil {
+		return fmt.Errorf("detail: %w", err)
 	}
-	for r.err == nil {
-		elem()
-		switch r.peek() {
-		case ',':
-			r.i++
-		case ']':
-			r.i++
-			return
-		default:
-			r.fail("want ',' or ']'")
-		}
-	}
+	return nil
 }
-
-func (r *jsonReader) unknown(key string) { r.fail("unknown key %q", key) }
 
 // payableDetail fills c's fields from a detail object.
 func payableDetail(s string, c *billing.PayableCharge) error {
-	r := &jsonReader{s: s}
-	r.object(func(key string) {
+	r := jsonscan.New(s)
+	r.Object(func(key string) {
 		switch key {
 		case "productId":
-			c.ProductID = r.str()
+			c.ProductID = r.Str()
 		case "productName":
-			c.ProductName = r.str()
+			c.ProductName = r.Str()
 		case "chargeName":
-			c.ChargeName = r.str()
+			c.ChargeName = r.Str()
 		case "billingCycleType":
-			c.BillingCycleType = r.str()
+			c.BillingCycleType = r.Str()
 		case "listPrice":
-			c.ListPrice = r.money()
+			c.ListPrice = readMoney(r)
 		case "netPrice":
-			c.NetPrice = r.money()
+			c.NetPrice = readMoney(r)
 		case "netPriceProrated":
-			c.NetPriceProrated = r.money()
+			c.NetPriceProrated = readMoney(r)
 		case "isBilled":
-			c.IsBilled = r.boolean()
+			c.IsBilled = r.Bool()
 		case "isProratable":
-			c.IsProratable = r.boolean()
+			c.IsProratable = r.Bool()
 		case "deductions":
-			c.Deductions = r.deductions()
+			c.Deductions = readDeductions(r)
 		case "fees":
-			c.Fees = r.fees()
+			c.Fees = readFees(r)
 		case "taxes":
-			c.Taxes = r.taxes()
+			c.Taxes = readTaxes(r)
 		case "tags":
-			c.Tags = r.tags()
+			c.Tags = readTags(r)
 		case "invoice":
-			c.Invoice = r.invoice()
+			c.Invoice = readInvoice(r)
 		default:
-			r.unknown(key)
+			unknownKey(r, key)
 		}
 	})
-	return r.end()
+	return detailEnd(r)
 }
 
-func (r *jsonReader) deductions() []billing.Deduction {
-	if r.null() {
+func readDeductions(r *jsonscan.Scanner) []billing.Deduction {
+	if r.Null() {
 		return nil
 	}
 	out := []billing.Deduction{}
-	r.array(func() {
+	r.Array(func() {
 		var d billing.Deduction
-		r.object(func(key string) {
+		r.Object(func(key string) {
 			switch key {
 			case "code":
-				d.Code = r.str()
+				d.Code = r.Str()
 			case "name":
-				d.Name = r.str()
+				d.Name = r.Str()
 			case "deductionType":
-				d.DeductionType = r.str()
+				d.DeductionType = r.Str()
 			case "value":
-				d.Value = r.money()
+				d.Value = readMoney(r)
 			case "unitValue":
-				d.UnitValue = r.money()
+				d.UnitValue = readMoney(r)
 			case "totalValue":
-				d.TotalValue = r.money()
+				d.TotalValue = readMoney(r)
 			default:
-				r.unknown(key)
+				unknownKey(r, key)
 			}
 		})
 		out = append(out, d)
@@ -612,25 +395,25 @@ func (r *jsonReader) deductions() []billing.Deduction {
 	return out
 }
 
-func (r *jsonReader) fees() []billing.Fee {
-	if r.null() {
+func readFees(r *jsonscan.Scanner) []billing.Fee {
+	if r.Null() {
 		return nil
 	}
 	out := []billing.Fee{}
-	r.array(func() {
+	r.Array(func() {
 		var f billing.Fee
-		r.object(func(key string) {
+		r.Object(func(key string) {
 			switch key {
 			case "name":
-				f.Name = r.str()
+				f.Name = r.Str()
 			case "unitValue":
-				f.UnitValue = r.money()
+				f.UnitValue = readMoney(r)
 			case "totalValue":
-				f.TotalValue = r.money()
+				f.TotalValue = readMoney(r)
 			case "isTaxable":
-				f.IsTaxable = r.boolean()
+				f.IsTaxable = r.Bool()
 			default:
-				r.unknown(key)
+				unknownKey(r, key)
 			}
 		})
 		out = append(out, f)
@@ -638,21 +421,21 @@ func (r *jsonReader) fees() []billing.Fee {
 	return out
 }
 
-func (r *jsonReader) taxes() []billing.Tax {
-	if r.null() {
+func readTaxes(r *jsonscan.Scanner) []billing.Tax {
+	if r.Null() {
 		return nil
 	}
 	out := []billing.Tax{}
-	r.array(func() {
+	r.Array(func() {
 		var t billing.Tax
-		r.object(func(key string) {
+		r.Object(func(key string) {
 			switch key {
 			case "name":
-				t.Name = r.str()
+				t.Name = r.Str()
 			case "appliedRate":
-				t.AppliedRate = r.money()
+				t.AppliedRate = readMoney(r)
 			default:
-				r.unknown(key)
+				unknownKey(r, key)
 			}
 		})
 		out = append(out, t)
@@ -660,23 +443,22 @@ func (r *jsonReader) taxes() []billing.Tax {
 	return out
 }
 
-// tags parses a tag list; it is also used alone (parseTags), so it is the
-// hot path for readers that only need the tags.
-func (r *jsonReader) tags() []billing.Tag {
-	if r.null() {
+// readTags parses a tag list.
+func readTags(r *jsonscan.Scanner) []billing.Tag {
+	if r.Null() {
 		return nil
 	}
 	out := make([]billing.Tag, 0, 2)
-	r.array(func() {
+	r.Array(func() {
 		var t billing.Tag
-		r.object(func(key string) {
+		r.Object(func(key string) {
 			switch key {
 			case "name":
-				t.Name = r.str()
+				t.Name = r.Str()
 			case "value":
-				t.Value = r.str()
+				t.Value = r.Str()
 			default:
-				r.unknown(key)
+				unknownKey(r, key)
 			}
 		})
 		out = append(out, t)
@@ -684,36 +466,24 @@ func (r *jsonReader) tags() []billing.Tag {
 	return out
 }
 
-func (r *jsonReader) invoice() *billing.Invoice {
-	if r.null() {
+func readInvoice(r *jsonscan.Scanner) *billing.Invoice {
+	if r.Null() {
 		return nil
 	}
 	inv := &billing.Invoice{}
-	r.object(func(key string) {
+	r.Object(func(key string) {
 		switch key {
 		case "number":
-			inv.Number = r.str()
+			inv.Number = r.Str()
 		case "date":
-			inv.Date = billing.Date(r.str())
+			inv.Date = billing.Date(r.Str())
 		case "periodFrom":
-			inv.PeriodFrom = billing.Date(r.str())
+			inv.PeriodFrom = billing.Date(r.Str())
 		case "periodTo":
-			inv.PeriodTo = billing.Date(r.str())
+			inv.PeriodTo = billing.Date(r.Str())
 		default:
-			r.unknown(key)
+			unknownKey(r, key)
 		}
 	})
 	return inv
-}
-
-// end checks that nothing follows the detail object and returns the first
-// parse error, if any.
-func (r *jsonReader) end() error {
-	if r.err == nil && r.peek() != 0 {
-		r.fail("data after the object")
-	}
-	if r.err != nil {
-		return fmt.Errorf("detail: %w", r.err)
-	}
-	return nil
 }

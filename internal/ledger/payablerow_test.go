@@ -179,3 +179,19 @@ func TestPayableBatchWriteErrorIsReported(t *testing.T) {
 		t.Fatalf("write lock not released: %v", err)
 	}
 }
+
+// BenchmarkPayableDetail parses the detail column of a full payable line
+// (nested lists, invoice, escapes): the ledger read path's parser alone.
+func BenchmarkPayableDetail(b *testing.B) {
+	c := samplePayable(7)
+	c.ProductName = "Société \"Générale\" \\ 東京"
+	detail := string(appendPayableDetail(nil, c))
+	b.SetBytes(int64(len(detail)))
+	b.ReportAllocs()
+	for b.Loop() {
+		var got billing.PayableCharge
+		if err := payableDetail(detail, &got); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

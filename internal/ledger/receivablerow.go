@@ -4,6 +4,7 @@ import (
 	"database/sql/driver"
 
 	"github.com/msp-reconcile/reconcile/internal/billing"
+	"github.com/msp-reconcile/reconcile/internal/jsonscan"
 )
 
 // A receivable line is stored, like a payable line (payablerow.go), as the
@@ -83,20 +84,20 @@ func appendReceivableDetail(b []byte, c *billing.ReceivableCharge) []byte {
 
 // receivableDetail fills c's fields from a detail object.
 func receivableDetail(s string, c *billing.ReceivableCharge) error {
-	r := &jsonReader{s: s}
-	r.object(func(key string) {
+	r := jsonscan.New(s)
+	r.Object(func(key string) {
 		switch key {
 		case "productName":
-			c.ProductName = r.str()
+			c.ProductName = r.Str()
 		case "chargeName":
-			c.ChargeName = r.str()
+			c.ChargeName = r.Str()
 		case "billingCycleType":
-			c.BillingCycleType = r.str()
+			c.BillingCycleType = r.Str()
 		case "isProratable":
-			c.IsProratable = r.boolean()
+			c.IsProratable = r.Bool()
 		default:
-			r.unknown(key)
+			unknownKey(r, key)
 		}
 	})
-	return r.end()
+	return detailEnd(r)
 }

@@ -1,0 +1,151 @@
+package jsonscan
+
+import (
+	"bytes"
+	"encoding/json"
+	"reflect"
+	"strings"
+	"testing"
+	"unicode/utf8"
+	"unsafe"
+)
+
+// generic reads any JSON value with the scanner into the shapes
+// encoding/json produces with UseNumber: map[string]any, []any, string,
+// json.Number, bool, nil.
+func generic(r *Scanner) any {
+	switch c := r.Peek(); {
+	case c == '{':
+		m := map[string]any{}
+		r.Object(func(k string) { m[k] = generic(r) })
+		return m
+	case c == '[':
+		a := []any{}
+		r.Array(func() { a = append(a, generic(r)) })
+		return a
+	case c == '"':
+		return r.Str()
+	case c == 't' || c == 'f':
+		if b := r.Bool(); b != nil {
+			return *b
+		}
+		return nil
+	case c == 'n':
+		r.Null()
+		return nil
+	default:
+		return json.Number(r.Raw())
+	}
+}
+
+// sanitize replaces each byte that is not valid UTF-8 with U+FFFD, as
+// encoding/json does when it decodes a string.
+func sanitize(v any) any {
+	switch v := v.(type) {
+	case string:
+		var b strings.Builder
+		for i := 0; i < len(v); {
+			c, n := utf8.DecodeRuneInString(v[i:])
+			b.WriteRune(c) // RuneError for an invalid byte
+			i += n
+		}
+		return b.String()
+	case map[string]any:
+		m := make(map[string]any, len(v))
+		for k, e := range v {
+			m[sanitize(k).(string)] = sanitize(e)
+		}
+		return m
+	case []any:
+		for i := range v {
+			v[i] = sanitize(v[i])
+		}
+	}
+	return v
+}
+
+// check compares the scanner with encoding/json on data: both accept or
+// both refuse it; when they accept, they read the same value, Raw returns
+// the value's exact text and a skipping walk accepts it too.
+func check(t *testing.T, data []byte) {
+	t.Helper()
+	r := New(string(data))
+	got := generic(r)
+	err := r.End()
+
+	valid := json.Valid(data) // encoding/json's grammar and depth check
+	if (err == nil) != valid {
+		t.Fatalf("%q: scanner error %v, json.Valid %v", data, err, valid)
+	}
+	if err != nil {
+		return
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	var want any
+	if err := dec.Decode(&want); err != nil {
+		t.Fatalf("%q: valid, but encoding/json cannot decode it: %v", data, err)
+	}
+	// Map keys: encoding/json keeps the last of duplicate keys, as generic does.
+	if got = sanitize(got); !reflect.DeepEqual(got, want) {
+		t.Fatalf("%q:\nscanner       %#v\nencoding/json %#v", data, got, want)
+	}
+	r = New(string(data))
+	raw := r.Raw()
+	if err := r.End(); err != nil || raw != string(bytes.TrimSpace(data)) {
+		t.Fatalf("%q: Raw = %q, %v", data, raw, err)
+	}
+}
+
+var seeds = []string{
+	`{"a":1,"b":[true,false,null,"x"],"c":{"d":-0.5e+10}}`,
+	`  "plain" `, `"a\"b\\c\/d"`, `"\b\f\n\r\t"`, `"\u00e9\u0001"`, `"\ud83d\ude00"`, `"\ud83d x"`, `"\ud83d\u0041"`,
+	`"\udc00"`, `"日本"`, "\"\xff\xfe\"", "\"a\xc3\"", `0`, `-0`, `1.5E-3`, `123456789012345678901234567890`,
+	`[]`, `{}`, `[[[]]]`, `{"a":{"a":{}}}`, `{"k":1,"k":2}`, `{"\u006b":1}`, `null`, `true`, `false`,
+	// refused
+	``, ` `, `{`, `[`, `}`, `{"a"}`, `{"a":}`, `{"a":1,}`, `[1,]`, `[1 2]`, `01`, `1.`, `.5`, `-`, `1e`, `1e+`,
+	`+1`, `0x1`, `NaN`, `tru`, `nul`, `"\q"`, `"\u12"`, `"\u12g4"`, "\"a\x01\"", `"abc`, `{} x`, `1 2`,
+	`{"a":1}}`, `[1]]`, `{1:2}`, "{}\x00", `"\`, `'a'`,
+}
+
+func TestScanAgreesWithEncodingJSON(t *testing.T) {
+	for _, s := range seeds {
+		check(t, []byte(s))
+	}
+	deep := strings.Repeat("[", MaxDepth) + strings.Repeat("]", MaxDepth)
+	check(t, []byte(deep))
+	check(t, []byte("["+deep+"]"))
+}
+
+func TestStrIsAViewUnlessEscaped(t *testing.T) {
+	src := `"abc"`
+	r := New(src)
+	if v := r.Str(); v != "abc" || r.End() != nil || unsafe.StringData(v) != unsafe.StringData(src[1:]) {
+		t.Fatalf("Str = %q, %v", v, r.Err())
+	}
+	if v := New(`"a\nb"`).Str(); v != "a\nb" {
+		t.Fatalf("Str = %q", v)
+	}
+}
+
+func TestErrorsStickAndNameTheOffset(t *testing.T) {
+	r := New(`{"a":tru}`)
+	r.Object(func(string) { r.Bool() })
+	if err := r.End(); err == nil || err.Error() != "offset 5: want true, false or null" {
+		t.Fatalf("err = %v", err)
+	}
+	if r.Str() != "" || r.Peek() != 0 || r.Raw() != "" {
+		t.Fatal("calls after an error return values")
+	}
+}
+
+// FuzzScan is the scanner's one fuzz target: on any input it must agree
+// with encoding/json (accept or refuse, and the value read).
+func FuzzScan(f *testing.F) {
+	for _, s := range seeds {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		check(t, data)
+	})
+}
