@@ -17,7 +17,7 @@ import (
 	"github.com/msp-reconcile/reconcile/internal/fetch"
 	"github.com/msp-reconcile/reconcile/internal/job"
 	"github.com/msp-reconcile/reconcile/internal/ledger"
-	"github.com/msp-reconcile/reconcile/internal/report"
+	"github.com/msp-reconcile/reconcile/internal/report/xlsx"
 )
 
 // fetchFlags are the flags shared by `fetch` and `run`.
@@ -160,7 +160,7 @@ func cleanStale(paths ...string) {
 		dir := filepath.Dir(p)
 		if !seen[dir] {
 			seen[dir] = true
-			_ = report.CleanStaleTemp(dir)
+			_ = xlsx.CleanStaleTemp(dir)
 		}
 	}
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/msp-reconcile/reconcile/internal/job"
 	"github.com/msp-reconcile/reconcile/internal/ledger"
 	"github.com/msp-reconcile/reconcile/internal/report"
+	"github.com/msp-reconcile/reconcile/internal/report/xlsx"
 )
 
 // reportFlags are the flags shared by `run` and `report`.
@@ -35,7 +36,7 @@ func (r *reportFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&r.out, "out", "", "workbook `FILE.xlsx` (default reconciliation-<from>_<to>.xlsx)")
 	fs.StringVar(&r.tolerance, "tolerance", "0.01", "negative-margin tolerance per line key, in the line's currency")
 	fs.BoolVar(&r.failOnFindings, "fail-on-findings", false, "exit 4 when a complete run has findings")
-	fs.StringVar(&r.detail, "detail", report.DetailXLSX, "where the Payable and Receivable detail goes: `xlsx` (sheets) or csv (files beside the workbook)")
+	fs.StringVar(&r.detail, "detail", xlsx.DetailXLSX, "where the Payable and Receivable detail goes: `xlsx` (sheets) or csv (files beside the workbook)")
 }
 
 func (r *reportFlags) options() (report.Options, error) {
@@ -43,7 +44,7 @@ func (r *reportFlags) options() (report.Options, error) {
 	if err != nil || tol.IsNegative() {
 		return report.Options{}, usagef("--tolerance %q: want a non-negative decimal", r.tolerance)
 	}
-	if r.detail != report.DetailXLSX && r.detail != report.DetailCSV {
+	if r.detail != xlsx.DetailXLSX && r.detail != xlsx.DetailCSV {
 		return report.Options{}, usagef("--detail %q: want xlsx or csv", r.detail)
 	}
 	return report.Options{Tolerance: tol}, nil
@@ -154,7 +155,7 @@ func writeReport(ctx context.Context, store *ledger.Store, run ledger.Run, opts 
 		Workbook: out,
 		JSON:     jsonOut,
 		Stdout:   stdout,
-		Options:  report.WorkbookOptions{TmpDir: filepath.Dir(out), Detail: r.detail},
+		Options:  xlsx.WorkbookOptions{TmpDir: filepath.Dir(out), Detail: r.detail},
 		Logger:   r.log,
 	}); err != nil {
 		return errors.Join(prior, err)

@@ -34,7 +34,7 @@ import (
 	"github.com/msp-reconcile/reconcile/internal/billing"
 	"github.com/msp-reconcile/reconcile/internal/job"
 	"github.com/msp-reconcile/reconcile/internal/ledger"
-	"github.com/msp-reconcile/reconcile/internal/report"
+	"github.com/msp-reconcile/reconcile/internal/report/xlsx"
 	"github.com/msp-reconcile/reconcile/internal/sherwebsim"
 )
 
@@ -487,8 +487,8 @@ var volatileLabels = map[string]bool{
 
 // wantSheets are the seven sheets of the workbook, in order.
 var wantSheets = []string{
-	report.SheetSummary, report.SheetCustomers, report.SheetProducts, report.SheetMismatches,
-	report.SheetPayable, report.SheetReceivable, report.SheetRun,
+	xlsx.SheetSummary, xlsx.SheetCustomers, xlsx.SheetProducts, xlsx.SheetMismatches,
+	xlsx.SheetPayable, xlsx.SheetReceivable, xlsx.SheetRun,
 }
 
 // book is an opened workbook: its zip parts and, through excelize, its cells.
@@ -603,7 +603,7 @@ func (b *book) cells(sheet string) ([][]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read sheet %s: %w", sheet, err)
 	}
-	if sheet == report.SheetRun || sheet == report.SheetSummary {
+	if sheet == xlsx.SheetRun || sheet == xlsx.SheetSummary {
 		for _, r := range rows {
 			for i, c := range r {
 				if volatileLabels[c] {
@@ -1012,10 +1012,10 @@ func (e *crashEnv) workbookRunID() string {
 		return ""
 	}
 	defer f.Close()
-	if label, _ := f.GetCellValue(report.SheetRun, "A2"); label != "Run ID" {
+	if label, _ := f.GetCellValue(xlsx.SheetRun, "A2"); label != "Run ID" {
 		return ""
 	}
-	id, _ := f.GetCellValue(report.SheetRun, "B2")
+	id, _ := f.GetCellValue(xlsx.SheetRun, "B2")
 	return id
 }
 
@@ -1116,7 +1116,7 @@ func TestCrashCheckersCatchDamage(t *testing.T) {
 	if err := e.checkOutputs(true); err == nil {
 		t.Error("a truncated workbook passed")
 	}
-	write(e.out, alterSheet(t, e.cleanBook, clean, report.SheetPayable))
+	write(e.out, alterSheet(t, e.cleanBook, clean, xlsx.SheetPayable))
 	if err := e.checkOutputs(true); err == nil || !strings.Contains(err.Error(), "sheet Payable") {
 		t.Errorf("a workbook with an altered Payable cell: got %v, want a Payable difference", err)
 	}

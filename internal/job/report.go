@@ -15,6 +15,7 @@ import (
 	"github.com/msp-reconcile/reconcile/internal/billing"
 	"github.com/msp-reconcile/reconcile/internal/ledger"
 	"github.com/msp-reconcile/reconcile/internal/report"
+	"github.com/msp-reconcile/reconcile/internal/report/xlsx"
 )
 
 // Reconcile computes the reconciliation of a stored run from the ledger
@@ -66,8 +67,8 @@ func Reconcile(ctx context.Context, store *ledger.Store, run ledger.Run, opts re
 func RunID(id int64) string { return strconv.FormatInt(id, 10) }
 
 // RunInfo is the provenance of a run for the workbook's Run sheet.
-func RunInfo(run ledger.Run, settings []Setting) report.RunInfo {
-	info := report.RunInfo{
+func RunInfo(run ledger.Run, settings []Setting) xlsx.RunInfo {
+	info := xlsx.RunInfo{
 		RunID:       RunID(run.ID),
 		ToolVersion: run.ToolVersion,
 		BaseURL:     run.BaseURL,
@@ -116,27 +117,27 @@ func formatTime(t time.Time) string {
 	return t.UTC().Format(time.RFC3339)
 }
 
-// Detail adapts one ledger run to report.Detail.
+// Detail adapts one ledger run to xlsx.Detail.
 type Detail struct {
 	Store *ledger.Store
 	RunID int64
 }
 
-// EachPayable implements report.Detail.
+// EachPayable implements xlsx.Detail.
 func (d Detail) EachPayable(ctx context.Context, fn func(*billing.PayableCharge) error) error {
 	return d.Store.EachPayable(ctx, d.RunID, fn)
 }
 
-// EachReceivable implements report.Detail.
+// EachReceivable implements xlsx.Detail.
 func (d Detail) EachReceivable(ctx context.Context, fn func(string, *billing.ReceivableCharge) error) error {
 	return d.Store.EachReceivable(ctx, d.RunID, fn)
 }
 
-var _ report.Detail = Detail{}
+var _ xlsx.Detail = Detail{}
 
 // countingDetail counts the detail lines a workbook writer reads.
 type countingDetail struct {
-	d    report.Detail
+	d    xlsx.Detail
 	rows int64
 }
 
@@ -159,7 +160,7 @@ type Outputs struct {
 	Workbook string    // path of the .xlsx; "" for none
 	JSON     string    // path of the JSON summary; "-" for Stdout; "" for none
 	Stdout   io.Writer // for JSON "-"
-	Options  report.WorkbookOptions
+	Options  xlsx.WorkbookOptions
 	// Logger, when set, receives the workbook stage's timing at Info level.
 	Logger *slog.Logger
 }
@@ -167,11 +168,11 @@ type Outputs struct {
 // WriteOutputs writes the workbook and the JSON summary. Both are written
 // atomically (temporary file in the target folder, fsync, rename): a failure
 // leaves whatever was at the target paths untouched.
-func WriteOutputs(ctx context.Context, store *ledger.Store, run ledger.Run, res *report.Result, info report.RunInfo, out Outputs) error {
+func WriteOutputs(ctx context.Context, store *ledger.Store, run ledger.Run, res *report.Result, info xlsx.RunInfo, out Outputs) error {
 	if out.Workbook != "" {
 		start := time.Now()
 		d := &countingDetail{d: Detail{Store: store, RunID: run.ID}}
-		if err := report.WriteWorkbook(ctx, out.Workbook, res, info, d, out.Options); err != nil {
+		if err := xlsx.WriteWorkbook(ctx, out.Workbook, res, info, d, out.Options); err != nil {
 			return fmt.Errorf("write workbook %s: %w", out.Workbook, err)
 		}
 		summary := int64(len(res.Customers) + len(res.Products) + len(res.Mismatches))

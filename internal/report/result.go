@@ -1,8 +1,6 @@
 package report
 
 import (
-	"context"
-
 	"github.com/msp-reconcile/reconcile/internal/billing"
 	"github.com/shopspring/decimal"
 )
@@ -145,23 +143,3 @@ type Finding struct {
 
 // Difference is receivable − payable.
 func (f *Finding) Difference() decimal.Decimal { return f.ReceivableAmount.Sub(f.PayableAmount) }
-
-// RunInfo is the provenance shown on the workbook's Run sheet.
-type RunInfo struct {
-	RunID       string
-	ToolVersion string
-	BaseURL     string
-	Status      string // complete, partial, failed
-	StartedAt   string // RFC 3339 UTC
-	FinishedAt  string
-	Calls       int64
-	Retries     int64
-	Settings    [][2]string // name, value; rendered in order
-}
-
-// Detail streams the fetched lines for the workbook's Payable and Receivable
-// sheets, in a deterministic order. The ledger implements it for one run.
-type Detail interface {
-	EachPayable(ctx context.Context, fn func(*billing.PayableCharge) error) error
-	EachReceivable(ctx context.Context, fn func(customerID string, c *billing.ReceivableCharge) error) error
-}

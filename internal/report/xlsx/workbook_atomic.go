@@ -1,4 +1,4 @@
-package report
+package xlsx
 
 import (
 	"bufio"
@@ -10,6 +10,8 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+
+	"github.com/msp-reconcile/reconcile/internal/report"
 )
 
 // Temporary names. os.CreateTemp and os.MkdirTemp replace the "*" with
@@ -44,7 +46,7 @@ const newFileMode fs.FileMode = 0o644
 // three are complete: on an error before that, none of them is touched and
 // no temp file is left. (Should a rename itself fail, files already renamed
 // stay in place; the CSV files are renamed before the workbook.)
-func WriteWorkbook(ctx context.Context, path string, res *Result, info RunInfo, detail Detail, opts WorkbookOptions) (err error) {
+func WriteWorkbook(ctx context.Context, path string, res *report.Result, info RunInfo, detail Detail, opts WorkbookOptions) (err error) {
 	dir, base := filepath.Split(path)
 	if dir == "" {
 		dir = "."
@@ -75,7 +77,7 @@ func WriteWorkbook(ctx context.Context, path string, res *Result, info RunInfo, 
 		opts.csvPayable, opts.csvReceivable = filepath.Base(payPath), filepath.Base(recPath)
 		for _, c := range []struct {
 			what, path string
-			write      func(context.Context, io.Writer, *Result, Detail) error
+			write      func(context.Context, io.Writer, *report.Result, Detail) error
 		}{
 			{"payable", payPath, WritePayableCSV},
 			{"receivable", recPath, WriteReceivableCSV},

@@ -1,4 +1,4 @@
-package report
+package xlsx
 
 import (
 	"bytes"
@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/msp-reconcile/reconcile/internal/billing"
+	"github.com/msp-reconcile/reconcile/internal/report"
 	"github.com/shopspring/decimal"
 )
 
@@ -124,7 +125,7 @@ func TestWriteWorkbookDetailCSV(t *testing.T) {
 	if !slices.Equal(pay[1], want1) {
 		t.Errorf("payable row 1 =\n%q\nwant\n%q", pay[1], want1)
 	}
-	if pay[2][18] != "" || pay[5][2] != ReasonNoCustomerTag || pay[5][0] != "" {
+	if pay[2][18] != "" || pay[5][2] != report.ReasonNoCustomerTag || pay[5][0] != "" {
 		t.Errorf("row 2 billed %q (want empty), row 5 attribution %q id %q", pay[2][18], pay[5][2], pay[5][0])
 	}
 

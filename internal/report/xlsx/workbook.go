@@ -1,4 +1,4 @@
-package report
+package xlsx
 
 // The Excel workbook of one reconciliation run.
 //
@@ -47,6 +47,7 @@ import (
 	"strconv"
 
 	"github.com/msp-reconcile/reconcile/internal/billing"
+	"github.com/msp-reconcile/reconcile/internal/report"
 	"github.com/shopspring/decimal"
 	"github.com/xuri/excelize/v2"
 )
@@ -102,7 +103,7 @@ const (
 )
 
 // RenderWorkbook renders the reconciliation workbook to w.
-func RenderWorkbook(ctx context.Context, w io.Writer, res *Result, info RunInfo, detail Detail, opts WorkbookOptions) error {
+func RenderWorkbook(ctx context.Context, w io.Writer, res *report.Result, info RunInfo, detail Detail, opts WorkbookOptions) error {
 	if opts.TmpDir == "" {
 		opts.TmpDir = os.TempDir()
 	}
@@ -111,7 +112,7 @@ func RenderWorkbook(ctx context.Context, w io.Writer, res *Result, info RunInfo,
 
 // render does the work of RenderWorkbook; label names the scratch directory
 // (".<label>-scratch-*.tmp", which CleanStaleTemp recognises).
-func render(ctx context.Context, w io.Writer, res *Result, info RunInfo, detail Detail, opts WorkbookOptions, label string) (err error) {
+func render(ctx context.Context, w io.Writer, res *report.Result, info RunInfo, detail Detail, opts WorkbookOptions, label string) (err error) {
 	if res == nil {
 		return errors.New("render workbook: no result")
 	}
@@ -203,7 +204,7 @@ type builder struct {
 	ctx     context.Context
 	f       *excelize.File
 	st      *styles
-	res     *Result
+	res     *report.Result
 	info    RunInfo
 	detail  Detail
 	maxRows int
@@ -240,7 +241,7 @@ func (b *builder) build() error {
 }
 
 // customerNames maps customer ids to names from everything the Result knows.
-func customerNames(res *Result) map[string]string {
+func customerNames(res *report.Result) map[string]string {
 	m := make(map[string]string)
 	for _, r := range res.Customers {
 		if r.CustomerName != "" {
@@ -356,7 +357,7 @@ func (b *builder) optMoneyCell(d decimal.NullDecimal, cur string, unit bool) (ce
 // percentCell is the Margin % cell of margin over receivable, or no cell
 // when the receivable is zero.
 func (b *builder) percentCell(margin, receivable decimal.Decimal) cell {
-	pct, ok := MarginPercent(margin, receivable)
+	pct, ok := report.MarginPercent(margin, receivable)
 	if !ok {
 		return cell{}
 	}
@@ -505,7 +506,7 @@ const attributionAttributed = "attributed"
 
 // attributePayable is the Customer ID, Customer and Attribution columns of
 // a payable line.
-func attributePayable(res *Result, names map[string]string, c *billing.PayableCharge) (id, name, attribution string) {
+func attributePayable(res *report.Result, names map[string]string, c *billing.PayableCharge) (id, name, attribution string) {
 	var reason string
 	if res.Attribute != nil {
 		id, name, reason = res.Attribute(c)

@@ -1,4 +1,4 @@
-package report
+package xlsx
 
 // Fast rows for the table sheets.
 //

@@ -1,4 +1,4 @@
-package report
+package xlsx
 
 import (
 	"archive/zip"
@@ -16,6 +16,7 @@ import (
 	"testing"
 
 	"github.com/msp-reconcile/reconcile/internal/billing"
+	"github.com/msp-reconcile/reconcile/internal/report"
 	"github.com/shopspring/decimal"
 	"github.com/xuri/excelize/v2"
 )
@@ -87,10 +88,10 @@ func wbAttribute(customers map[string]string) func(c *billing.PayableCharge) (st
 				if name, ok := customers[t.Value]; ok {
 					return t.Value, name, ""
 				}
-				return "", "", ReasonUnknownCustomer
+				return "", "", report.ReasonUnknownCustomer
 			}
 		}
-		return "", "", ReasonNoCustomerTag
+		return "", "", report.ReasonNoCustomerTag
 	}
 }
 
@@ -121,35 +122,35 @@ func wbReceivable(cust, sku, product, qty, price, cur string) wbRecv {
 // C2 ("Acme", USD, a negative margin), C3 ("Beta", CAD), C4 missing
 // (fetch failed); one unattributed line. complete=false also sets the
 // Result incomplete.
-func wbFixture(complete bool) (*Result, RunInfo, *wbDetail) {
+func wbFixture(complete bool) (*report.Result, RunInfo, *wbDetail) {
 	customers := map[string]string{wbLongID: wbFormulaName, "C2": "Acme", "C3": "Beta", "C4": "Gamma"}
-	res := &Result{
+	res := &report.Result{
 		RunID:    "run-1",
 		Period:   billing.Period{From: "2026-10-01", To: "2026-10-31"},
 		Complete: complete,
-		Coverage: CoverageSummary{Customers: 4, Available: 3,
-			Missing: []MissingCustomer{{CustomerID: "C4", Reason: CoverageFetchFailed, Error: "HTTP 500 after 3 attempts"}}},
-		Totals: []CurrencyTotal{
+		Coverage: report.CoverageSummary{Customers: 4, Available: 3,
+			Missing: []report.MissingCustomer{{CustomerID: "C4", Reason: report.CoverageFetchFailed, Error: "HTTP 500 after 3 attempts"}}},
+		Totals: []report.CurrencyTotal{
 			{Currency: "CAD", Payable: wbDec("30.00"), Receivable: wbDec("45.0000"), Margin: wbDec("15.0000")},
 			{Currency: "USD", Payable: wbDec("1234.50"), Receivable: wbDec("1500.125"), Margin: wbDec("265.625")},
 		},
-		Customers: []CustomerRow{
+		Customers: []report.CustomerRow{
 			{CustomerID: wbLongID, CustomerName: wbFormulaName, Currency: "USD", Payable: wbDec("1000.00"), Receivable: wbDec("1400.125"), Margin: wbDec("400.125"), Available: true},
 			{CustomerID: "C2", CustomerName: "Acme", Currency: "USD", Payable: wbDec("200.00"), Receivable: wbDec("100.00"), Margin: wbDec("-100.00"), Available: true},
 			{CustomerID: "C3", CustomerName: "Beta", Currency: "CAD", Payable: wbDec("30.00"), Receivable: wbDec("45.0000"), Margin: wbDec("15.0000"), Available: true},
 			{CustomerID: "C4", CustomerName: "Gamma", Currency: "USD", Payable: wbDec("34.50"), Receivable: wbDec("0"), Margin: wbDec("-34.50"), Available: false},
 		},
-		Products: []ProductRow{
+		Products: []report.ProductRow{
 			{SKU: wbPlusSKU, Product: wbMinusName, Currency: "USD", PayableQty: wbDec("3"), ReceivableQty: wbDec("2.5"), Payable: wbDec("1000.00"), Receivable: wbDec("1400.125"), Margin: wbDec("400.125")},
 			{SKU: "SKU-B", Product: "Backup", Currency: "CAD", PayableQty: wbDec("1"), ReceivableQty: wbDec("1"), Payable: wbDec("30.00"), Receivable: wbDec("45.0000"), Margin: wbDec("15.0000")},
 			{SKU: "SKU-C", Product: "Cloud", Currency: "USD", PayableQty: wbDec("2"), ReceivableQty: wbDec("0"), Payable: wbDec("200.00"), Receivable: wbDec("0"), Margin: wbDec("-200.00")},
 		},
-		Mismatches: []Finding{
-			{Kind: KindMissingReceivables, CustomerID: "C4", CustomerName: "Gamma", Currency: "USD", PayableQty: wbDec("0"), ReceivableQty: wbDec("0"), PayableAmount: wbDec("34.50"), ReceivableAmount: wbDec("0"), Reason: CoverageFetchFailed},
-			{Kind: KindUnattributed, SKU: "SKU-U", Product: "Orphan", ChargeType: "Recurring", PeriodFrom: "2026-10-01", PeriodTo: "2026-10-31", Currency: "USD", PayableQty: wbDec("1"), ReceivableQty: wbDec("0"), PayableAmount: wbDec("12.00"), ReceivableAmount: wbDec("0"), Reason: ReasonNoCustomerTag},
-			{Kind: KindUnbilled, CustomerID: "C2", CustomerName: "Acme", SKU: "SKU-C", Product: "Cloud", ChargeType: "Recurring", PeriodFrom: "2026-10-01", PeriodTo: "2026-10-31", Currency: "USD", PayableQty: wbDec("2"), ReceivableQty: wbDec("0"), PayableAmount: wbDec("200.00"), ReceivableAmount: wbDec("0")},
-			{Kind: KindQuantityMismatch, CustomerID: wbLongID, CustomerName: wbFormulaName, SKU: wbPlusSKU, Product: wbMinusName, ChargeType: "Recurring", PeriodFrom: "2026-10-01", PeriodTo: "2026-10-31", Currency: "USD", PayableQty: wbDec("3"), ReceivableQty: wbDec("2.5"), PayableAmount: wbDec("1000.00"), ReceivableAmount: wbDec("1400.125")},
-			{Kind: KindSubtotalIdentity, SKU: "SKU-B", Currency: "CAD", PayableQty: wbDec("1"), ReceivableQty: wbDec("0"), PayableAmount: wbDec("30.00"), ReceivableAmount: wbDec("0"), Reason: "subTotal 30.00 ≠ 1 × 29.50"},
+		Mismatches: []report.Finding{
+			{Kind: report.KindMissingReceivables, CustomerID: "C4", CustomerName: "Gamma", Currency: "USD", PayableQty: wbDec("0"), ReceivableQty: wbDec("0"), PayableAmount: wbDec("34.50"), ReceivableAmount: wbDec("0"), Reason: report.CoverageFetchFailed},
+			{Kind: report.KindUnattributed, SKU: "SKU-U", Product: "Orphan", ChargeType: "Recurring", PeriodFrom: "2026-10-01", PeriodTo: "2026-10-31", Currency: "USD", PayableQty: wbDec("1"), ReceivableQty: wbDec("0"), PayableAmount: wbDec("12.00"), ReceivableAmount: wbDec("0"), Reason: report.ReasonNoCustomerTag},
+			{Kind: report.KindUnbilled, CustomerID: "C2", CustomerName: "Acme", SKU: "SKU-C", Product: "Cloud", ChargeType: "Recurring", PeriodFrom: "2026-10-01", PeriodTo: "2026-10-31", Currency: "USD", PayableQty: wbDec("2"), ReceivableQty: wbDec("0"), PayableAmount: wbDec("200.00"), ReceivableAmount: wbDec("0")},
+			{Kind: report.KindQuantityMismatch, CustomerID: wbLongID, CustomerName: wbFormulaName, SKU: wbPlusSKU, Product: wbMinusName, ChargeType: "Recurring", PeriodFrom: "2026-10-01", PeriodTo: "2026-10-31", Currency: "USD", PayableQty: wbDec("3"), ReceivableQty: wbDec("2.5"), PayableAmount: wbDec("1000.00"), ReceivableAmount: wbDec("1400.125")},
+			{Kind: report.KindSubtotalIdentity, SKU: "SKU-B", Currency: "CAD", PayableQty: wbDec("1"), ReceivableQty: wbDec("0"), PayableAmount: wbDec("30.00"), ReceivableAmount: wbDec("0"), Reason: "subTotal 30.00 ≠ 1 × 29.50"},
 		},
 		PayableLines:    5,
 		ReceivableLines: 3,
@@ -190,7 +191,7 @@ func wbFixture(complete bool) (*Result, RunInfo, *wbDetail) {
 // ---------------------------------------------------------------------------
 // Helpers.
 
-func wbRender(t testing.TB, res *Result, info RunInfo, d Detail, opts WorkbookOptions) []byte {
+func wbRender(t testing.TB, res *report.Result, info RunInfo, d Detail, opts WorkbookOptions) []byte {
 	t.Helper()
 	if opts.TmpDir == "" {
 		opts.TmpDir = t.TempDir()
@@ -459,7 +460,7 @@ func TestWorkbookCustomersProductsCells(t *testing.T) {
 		wantNumber(t, f, SheetCustomers, "D"+row, r.Payable)
 		wantNumber(t, f, SheetCustomers, "E"+row, r.Receivable)
 		wantNumber(t, f, SheetCustomers, "F"+row, r.Margin)
-		if pct, ok := MarginPercent(r.Margin, r.Receivable); ok {
+		if pct, ok := report.MarginPercent(r.Margin, r.Receivable); ok {
 			wantNumber(t, f, SheetCustomers, "G"+row, pct.Shift(-2))
 			if got := wbNumFmt(t, f, SheetCustomers, "G"+row); !strings.HasPrefix(got, "0.00%") {
 				t.Errorf("Customers!G%s format = %q, want 0.00%%", row, got)
@@ -495,7 +496,7 @@ func TestWorkbookCustomersProductsCells(t *testing.T) {
 		wantNumber(t, f, SheetProducts, "F"+row, r.Payable)
 		wantNumber(t, f, SheetProducts, "G"+row, r.Receivable)
 		wantNumber(t, f, SheetProducts, "H"+row, r.Margin)
-		if pct, ok := MarginPercent(r.Margin, r.Receivable); ok {
+		if pct, ok := report.MarginPercent(r.Margin, r.Receivable); ok {
 			wantNumber(t, f, SheetProducts, "I"+row, pct.Shift(-2))
 		} else {
 			wantEmpty(t, f, SheetProducts, "I"+row)
@@ -566,7 +567,7 @@ func TestWorkbookDetailCells(t *testing.T) {
 	wantEmpty(t, f, p, col(p, "Billed")+"3") // isBilled null
 	// Line 5: unattributed.
 	wantEmpty(t, f, p, col(p, "Customer ID")+"6")
-	wantText(t, f, p, col(p, "Attribution")+"6", ReasonNoCustomerTag)
+	wantText(t, f, p, col(p, "Attribution")+"6", report.ReasonNoCustomerTag)
 
 	r := SheetReceivable
 	wantText(t, f, r, "A2", wbLongID)
@@ -659,7 +660,7 @@ func TestWorkbookSummary(t *testing.T) {
 				wantNumber(t, f, SheetSummary, cell(sumPayable, tot[i]), tt.Payable)
 				wantNumber(t, f, SheetSummary, cell(sumReceivable, tot[i]), tt.Receivable)
 				wantNumber(t, f, SheetSummary, cell(sumMargin, tot[i]), tt.Margin)
-				pct, _ := MarginPercent(tt.Margin, tt.Receivable)
+				pct, _ := report.MarginPercent(tt.Margin, tt.Receivable)
 				wantNumber(t, f, SheetSummary, cell(sumPercent, tot[i]), pct.Shift(-2))
 			}
 			// All six kinds, in order, even with no finding.
@@ -669,20 +670,20 @@ func TestWorkbookSummary(t *testing.T) {
 					kinds = append(kinds, r[1])
 				}
 			}
-			wantKinds := append(FindingKinds(), KindSubtotalIdentity)
+			wantKinds := append(report.FindingKinds(), report.KindSubtotalIdentity)
 			if !slices.Equal(kinds, wantKinds) {
 				t.Errorf("finding kinds = %q, want %q", kinds, wantKinds)
 			}
-			if len(FindingKinds()) != 6 {
-				t.Errorf("FindingKinds() = %q, want the six kinds", FindingKinds())
+			if len(report.FindingKinds()) != 6 {
+				t.Errorf("FindingKinds() = %q, want the six kinds", report.FindingKinds())
 			}
-			neg := find(sectionFindings, KindNegativeMargin)
+			neg := find(sectionFindings, report.KindNegativeMargin)
 			if len(neg) != 1 {
 				t.Fatalf("negative_margin rows %v", neg)
 			}
 			wantNumber(t, f, SheetSummary, cell(sumCount, neg[0]), decimal.Zero)
 			wantEmpty(t, f, SheetSummary, cell(sumPayable, neg[0]))
-			unb := find(sectionFindings, KindUnbilled)
+			unb := find(sectionFindings, report.KindUnbilled)
 			if len(unb) != 1 {
 				t.Fatalf("unbilled rows %v", unb)
 			}
@@ -803,7 +804,7 @@ func TestWorkbookDeterministic(t *testing.T) {
 }
 
 func TestWorkbookEmptyResult(t *testing.T) {
-	res := &Result{Period: billing.Period{From: "2026-10-01", To: "2026-10-31"}, Complete: true}
+	res := &report.Result{Period: billing.Period{From: "2026-10-01", To: "2026-10-31"}, Complete: true}
 	f := wbOpen(t, wbRender(t, res, RunInfo{}, &wbDetail{}, WorkbookOptions{}))
 	for _, sheet := range []string{SheetCustomers, SheetPayable, SheetReceivable} {
 		rows, err := f.GetRows(sheet)
