@@ -13,11 +13,11 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/msp-reconcile/reconcile/internal/atomicfile"
 	"github.com/msp-reconcile/reconcile/internal/billing"
 	"github.com/msp-reconcile/reconcile/internal/fetch"
 	"github.com/msp-reconcile/reconcile/internal/job"
 	"github.com/msp-reconcile/reconcile/internal/ledger"
-	"github.com/msp-reconcile/reconcile/internal/report/xlsx"
 )
 
 // fetchFlags are the flags shared by `fetch` and `run`.
@@ -160,7 +160,7 @@ func cleanStale(paths ...string) {
 		dir := filepath.Dir(p)
 		if !seen[dir] {
 			seen[dir] = true
-			_ = xlsx.CleanStaleTemp(dir)
+			_ = atomicfile.CleanStale(dir)
 		}
 	}
 }
@@ -226,7 +226,7 @@ func writeJSON(path string, stdout io.Writer, write func(io.Writer) error) error
 	case "-":
 		return write(stdout)
 	}
-	if err := job.WriteFileAtomic(path, write); err != nil {
+	if err := atomicfile.Write(path, write); err != nil {
 		return fmt.Errorf("write JSON %s: %w", path, err)
 	}
 	return nil

@@ -6,12 +6,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/msp-reconcile/reconcile/internal/atomicfile"
 	"github.com/msp-reconcile/reconcile/internal/billing"
 	"github.com/msp-reconcile/reconcile/internal/ledger"
 	"github.com/msp-reconcile/reconcile/internal/report"
@@ -186,52 +185,9 @@ func WriteOutputs(ctx context.Context, store *ledger.Store, run ledger.Run, res 
 			return fmt.Errorf("write JSON summary to stdout: %w", err)
 		}
 	default:
-		if err := WriteFileAtomic(out.JSON, res.WriteJSON); err != nil {
+		if err := atomicfile.Write(out.JSON, res.WriteJSON); err != nil {
 			return fmt.Errorf("write JSON summary %s: %w", out.JSON, err)
 		}
-	}
-	return nil
-}
-
-// WriteFileAtomic writes a file through a temporary file in the same folder,
-// fsyncs it and renames it over path, then fsyncs the folder.
-func WriteFileAtomic(path string, write func(io.Writer) error) (err error) {
-	dir, base := filepath.Split(path)
-	if dir == "" {
-		dir = "."
-	}
-	tmp, err := os.CreateTemp(dir, "."+base+"-*.tmp")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	if err = write(tmp); err != nil {
-		return err
-	}
-	if err = tmp.Sync(); err != nil {
-		return err
-	}
-	if err = tmp.Close(); err != nil {
-		return err
-	}
-	mode := os.FileMode(0o644) // a replaced file keeps its mode
-	if st, serr := os.Stat(path); serr == nil {
-		mode = st.Mode().Perm()
-	}
-	if err = os.Chmod(tmp.Name(), mode); err != nil {
-		return err
-	}
-	if err = os.Rename(tmp.Name(), path); err != nil {
-		return err
-	}
-	if d, derr := os.Open(dir); derr == nil {
-		_ = d.Sync()
-		d.Close()
 	}
 	return nil
 }

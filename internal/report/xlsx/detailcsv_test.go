@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/msp-reconcile/reconcile/internal/atomicfile"
 	"github.com/msp-reconcile/reconcile/internal/billing"
 	"github.com/msp-reconcile/reconcile/internal/report"
 	"github.com/shopspring/decimal"
@@ -64,8 +65,8 @@ func TestWriteWorkbookDetailCSV(t *testing.T) {
 		t.Fatalf("dir holds %q, want %q", got, want)
 	}
 	for _, p := range []string{payPath, recPath, path} {
-		if fi, err := os.Stat(p); err != nil || fi.Mode().Perm() != newFileMode {
-			t.Errorf("%s: %v, %v; want mode %v", p, fi, err, newFileMode)
+		if fi, err := os.Stat(p); err != nil || fi.Mode().Perm() != atomicfile.NewFileMode {
+			t.Errorf("%s: %v, %v; want mode %v", p, fi, err, atomicfile.NewFileMode)
 		}
 	}
 

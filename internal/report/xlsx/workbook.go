@@ -46,6 +46,7 @@ import (
 	"sort"
 	"strconv"
 
+	"github.com/msp-reconcile/reconcile/internal/atomicfile"
 	"github.com/msp-reconcile/reconcile/internal/billing"
 	"github.com/msp-reconcile/reconcile/internal/report"
 	"github.com/shopspring/decimal"
@@ -111,7 +112,7 @@ func RenderWorkbook(ctx context.Context, w io.Writer, res *report.Result, info R
 }
 
 // render does the work of RenderWorkbook; label names the scratch directory
-// (".<label>-scratch-*.tmp", which CleanStaleTemp recognises).
+// (".<label>-scratch-*.tmp", which atomicfile.CleanStale recognises).
 func render(ctx context.Context, w io.Writer, res *report.Result, info RunInfo, detail Detail, opts WorkbookOptions, label string) (err error) {
 	if res == nil {
 		return errors.New("render workbook: no result")
@@ -792,7 +793,7 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 // memory when it cannot create its temporary file, so an unusable directory
 // must fail here.
 func makeScratchDir(dir, label string) (string, error) {
-	scratch, err := os.MkdirTemp(dir, "."+label+scratchInfix+"*"+tmpSuffix)
+	scratch, err := atomicfile.MkdirScratch(dir, label)
 	if err != nil {
 		return "", fmt.Errorf("create scratch directory in %s: %w", dir, err)
 	}

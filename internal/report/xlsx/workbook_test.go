@@ -15,6 +15,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/msp-reconcile/reconcile/internal/atomicfile"
 	"github.com/msp-reconcile/reconcile/internal/billing"
 	"github.com/msp-reconcile/reconcile/internal/report"
 	"github.com/shopspring/decimal"
@@ -877,8 +878,8 @@ func TestWriteWorkbookAtomic(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if fi.Mode().Perm() != newFileMode {
-			t.Errorf("mode = %v, want %v", fi.Mode().Perm(), newFileMode)
+		if fi.Mode().Perm() != atomicfile.NewFileMode {
+			t.Errorf("mode = %v, want %v", fi.Mode().Perm(), atomicfile.NewFileMode)
 		}
 		data, err := os.ReadFile(path)
 		if err != nil {
@@ -976,56 +977,25 @@ func mustRead(t testing.TB, path string) []byte {
 	return b
 }
 
-func TestCleanStaleTemp(t *testing.T) {
-	dir := t.TempDir()
-	stale := []string{".recon.xlsx-123456.tmp", ".other report.xlsx-9.tmp"}
-	keep := []string{"recon.xlsx", ".recon.xlsx-abc.tmp", "x-123.tmp", ".recon.xlsx-123.tmp.bak", "notes.txt"}
-	for _, n := range append(slices.Clone(stale), keep...) {
-		if err := os.WriteFile(filepath.Join(dir, n), []byte("x"), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	scratch := filepath.Join(dir, ".recon.xlsx-scratch-42.tmp")
-	if err := os.MkdirAll(filepath.Join(scratch, "sub"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(scratch, "excelize-1"), []byte("x"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	otherDir := filepath.Join(dir, ".data-77.tmp") // a directory without the scratch infix stays
-	if err := os.Mkdir(otherDir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := CleanStaleTemp(dir); err != nil {
-		t.Fatal(err)
-	}
-	want := append(slices.Clone(keep), ".data-77.tmp")
-	slices.Sort(want)
-	if got := wbDirEntries(t, dir); !slices.Equal(got, want) {
-		t.Errorf("after CleanStaleTemp: %q, want %q", got, want)
-	}
-	if err := CleanStaleTemp(filepath.Join(dir, "missing")); err != nil {
-		t.Errorf("missing dir: %v", err)
-	}
-
-	// What a real failed run could leave behind is recognised.
+// TestScratchDirIsCleaned: what a real failed run could leave behind (the
+// workbook's temp file and scratch directory) is recognised by
+// atomicfile.CleanStale.
+func TestScratchDirIsCleaned(t *testing.T) {
 	d2 := t.TempDir()
-	for _, n := range []string{".r.xlsx-1.tmp"} {
-		if err := os.WriteFile(filepath.Join(d2, n), nil, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if s, err := makeScratchDir(d2, "r.xlsx"); err != nil {
+	if _, err := makeScratchDir(d2, "r.xlsx"); err != nil {
 		t.Fatal(err)
-	} else if !staleScratchDir.MatchString(filepath.Base(s)) {
-		t.Errorf("scratch dir %q does not match the stale pattern", s)
 	}
-	tmp, err := os.CreateTemp(d2, ".r.xlsx-*"+tmpSuffix)
+	a, err := atomicfile.Create(filepath.Join(d2, "r.xlsx"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	tmp.Close()
-	if err := CleanStaleTemp(d2); err != nil {
+	if err := a.Finish(); err != nil {
+		t.Fatal(err)
+	}
+	if got := wbDirEntries(t, d2); len(got) != 2 {
+		t.Fatalf("dir holds %q, want a temp file and a scratch directory", got)
+	}
+	if err := atomicfile.CleanStale(d2); err != nil {
 		t.Fatal(err)
 	}
 	if got := wbDirEntries(t, d2); len(got) != 0 {
