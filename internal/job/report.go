@@ -17,11 +17,26 @@ import (
 	"github.com/msp-reconcile/reconcile/internal/report/xlsx"
 )
 
+// Reconciliation is a reconciled run, ready to be published.
+type Reconciliation struct {
+	Run    ledger.Run
+	Result *report.Result
+	// Attributor is the engine's attribution of payable lines to customers,
+	// for the Payable detail.
+	Attributor *report.Attributor
+	// Detail streams the run's lines from the ledger, for the detail sheets
+	// or files.
+	Detail xlsx.Detail
+	// Info is the run's provenance for the Run sheet (see RunInfo).
+	Info xlsx.RunInfo
+}
+
 // Reconcile computes the reconciliation of a stored run from the ledger
 // alone (no network). Lines are streamed from the ledger into the engine, so
 // memory grows with the number of line keys, not with the number of lines.
-func Reconcile(ctx context.Context, store *ledger.Store, run ledger.Run, opts report.Options) (*report.Result, error) {
-	if run.Status != "complete" && run.Status != "partial" {
+// The returned Info has no settings of the report: set it with RunInfo.
+func Reconcile(ctx context.Context, store RunReader, run ledger.Run, opts report.Options) (*Reconciliation, error) {
+	if !run.Status.Reportable() {
 		return nil, fmt.Errorf("run %d is %s: only complete or partial runs can be reported", run.ID, run.Status)
 	}
 	customers, err := store.Customers(ctx, run.ID)
@@ -41,7 +56,7 @@ func Reconcile(ctx context.Context, store *ledger.Store, run ledger.Run, opts re
 	for _, c := range cov {
 		in.Coverage = append(in.Coverage, report.Coverage{
 			CustomerID: c.CustomerID,
-			Status:     string(c.Coverage),
+			Status:     c.Coverage,
 			Error:      c.Error,
 			Period:     c.Period,
 		})
@@ -59,7 +74,13 @@ func Reconcile(ctx context.Context, store *ledger.Store, run ledger.Run, opts re
 	}); err != nil {
 		return nil, fmt.Errorf("read receivable charges of run %d: %w", run.ID, err)
 	}
-	return r.Result(), nil
+	return &Reconciliation{
+		Run:        run,
+		Result:     r.Result(),
+		Attributor: r.Attributor(),
+		Detail:     Detail{Store: store, RunID: run.ID},
+		Info:       RunInfo(run, nil),
+	}, nil
 }
 
 // RunID renders a ledger run id as it appears in reports.
@@ -71,7 +92,7 @@ func RunInfo(run ledger.Run, settings []Setting) xlsx.RunInfo {
 		RunID:       RunID(run.ID),
 		ToolVersion: run.ToolVersion,
 		BaseURL:     run.BaseURL,
-		Status:      string(run.Status),
+		Status:      run.Status,
 		StartedAt:   formatTime(run.StartedAt),
 		FinishedAt:  formatTime(run.FinishedAt),
 		Calls:       run.Calls,
@@ -118,7 +139,7 @@ func formatTime(t time.Time) string {
 
 // Detail adapts one ledger run to xlsx.Detail.
 type Detail struct {
-	Store *ledger.Store
+	Store RunReader
 	RunID int64
 }
 
@@ -167,11 +188,12 @@ type Outputs struct {
 // WriteOutputs writes the workbook and the JSON summary. Both are written
 // atomically (temporary file in the target folder, fsync, rename): a failure
 // leaves whatever was at the target paths untouched.
-func WriteOutputs(ctx context.Context, store *ledger.Store, run ledger.Run, res *report.Result, info xlsx.RunInfo, out Outputs) error {
+func WriteOutputs(ctx context.Context, rec *Reconciliation, out Outputs) error {
+	res := rec.Result
 	if out.Workbook != "" {
 		start := time.Now()
-		d := &countingDetail{d: Detail{Store: store, RunID: run.ID}}
-		if err := xlsx.WriteWorkbook(ctx, out.Workbook, res, info, d, out.Options); err != nil {
+		d := &countingDetail{d: rec.Detail}
+		if err := xlsx.WriteWorkbook(ctx, out.Workbook, res, rec.Attributor, rec.Info, d, out.Options); err != nil {
 			return fmt.Errorf("write workbook %s: %w", out.Workbook, err)
 		}
 		summary := int64(len(res.Customers) + len(res.Products) + len(res.Mismatches))

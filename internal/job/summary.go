@@ -57,7 +57,7 @@ type missingCustomer struct {
 
 // Summarize reads a stored run back and summarises what it holds: line
 // counts, exact payable totals per currency and receivables coverage.
-func Summarize(ctx context.Context, store *ledger.Store, run ledger.Run) (*FetchSummary, error) {
+func Summarize(ctx context.Context, store RunReader, run ledger.Run) (*FetchSummary, error) {
 	s := &FetchSummary{
 		RunID:    RunID(run.ID),
 		Status:   string(run.Status),

@@ -16,13 +16,6 @@ const (
 	KindMissingReceivables   = "missing_receivables"
 )
 
-// Coverage states of one customer's receivables for the run.
-const (
-	CoverageAvailable     = "available"
-	CoverageFetchFailed   = "fetch_failed"
-	CoveragePeriodDiffers = "period_differs"
-)
-
 // Unattributed reasons.
 const (
 	ReasonNoCustomerTag   = "no_customer_tag"
@@ -33,9 +26,9 @@ const (
 // Coverage is what the fetch learned about one customer's receivables.
 type Coverage struct {
 	CustomerID string
-	Status     string         // CoverageAvailable, CoverageFetchFailed or CoveragePeriodDiffers
-	Error      string         // the fetch error, for fetch_failed
-	Period     billing.Period // the period the receivables response returned, when it returned one
+	Status     billing.Coverage // billing.CoverageAvailable, billing.CoverageFetchFailed or billing.CoveragePeriodDiffers
+	Error      string           // the fetch error, for fetch_failed
+	Period     billing.Period   // the period the receivables response returned, when it returned one
 }
 
 // Input is everything the engine needs besides the charge lines themselves.
@@ -70,10 +63,6 @@ type Result struct {
 	PayableLines    int
 	ReceivableLines int
 	Tolerance       decimal.Decimal
-	// Attribute tells which customer a payable line was attributed to (the
-	// rules' tag logic), for the Payable detail sheet: the customer id and name,
-	// or "" and the unattributed reason. Set by the engine.
-	Attribute func(c *billing.PayableCharge) (customerID, customerName, reason string) `json:"-"`
 }
 
 // CoverageSummary counts whose receivables could be used.
@@ -86,7 +75,7 @@ type CoverageSummary struct {
 // MissingCustomer is a customer whose receivables are not usable.
 type MissingCustomer struct {
 	CustomerID string
-	Reason     string // CoverageFetchFailed or CoveragePeriodDiffers
+	Reason     billing.Coverage // billing.CoverageFetchFailed or billing.CoveragePeriodDiffers
 	Error      string
 }
 

@@ -88,9 +88,9 @@ func csvHeader(cols []column) []string {
 }
 
 // WritePayableCSV writes the payable lines of detail to w as CSV, with the
-// Payable sheet's columns (attribution from res.Attribute and customer
+// Payable sheet's columns (attribution from attr and customer
 // names from res, as on the sheet).
-func WritePayableCSV(ctx context.Context, w io.Writer, res *report.Result, detail Detail) error {
+func WritePayableCSV(ctx context.Context, w io.Writer, res *report.Result, attr Attributor, detail Detail) error {
 	if res == nil || detail == nil {
 		return fmt.Errorf("write payable csv: no result or detail")
 	}
@@ -108,7 +108,7 @@ func WritePayableCSV(ctx context.Context, w io.Writer, res *report.Result, detai
 				return err
 			}
 		}
-		id, name, attribution := attributePayable(res, names, c)
+		id, name, attribution := attributePayable(attr, names, c)
 		rec = append(rec[:0],
 			csvText(id), csvText(name), csvText(attribution),
 			csvText(c.ProductID), csvText(c.ProductName), csvText(c.SKU), csvText(c.ChargeID), csvText(c.ChargeName),

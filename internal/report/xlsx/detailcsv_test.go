@@ -57,7 +57,7 @@ func TestWriteWorkbookDetailCSV(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "recon-2026-10.xlsx")
 	res, info, d := wbFixture(true)
-	if err := WriteWorkbook(ctx, path, res, info, d, WorkbookOptions{Detail: DetailCSV}); err != nil {
+	if err := WriteWorkbook(ctx, path, res, wbAttrOf(res), info, d, WorkbookOptions{Detail: DetailCSV}); err != nil {
 		t.Fatal(err)
 	}
 	payPath, recPath := DetailCSVPaths(path)
@@ -103,7 +103,7 @@ func TestWriteWorkbookDetailCSV(t *testing.T) {
 		if len(rec) != len(payableColumns) {
 			t.Fatalf("payable row %d has %d fields", i+1, len(rec))
 		}
-		id, name, attribution := attributePayable(res, names, c)
+		id, name, attribution := attributePayable(wbAttrOf(res), names, c)
 		texts := []string{id, name, attribution, c.ProductID, c.ProductName, c.SKU, c.ChargeID, c.ChargeName,
 			c.ChargeType, c.BillingCycleType, string(c.PeriodFrom), string(c.PeriodTo)}
 		for j, want := range texts {
@@ -208,7 +208,7 @@ func TestWriteWorkbookDetailCSVAtomic(t *testing.T) {
 			res, info, d := wbFixture(true)
 			opts := WorkbookOptions{Detail: DetailCSV}
 			c := setup(d, &opts)
-			err := WriteWorkbook(c, path, res, info, d, opts)
+			err := WriteWorkbook(c, path, res, wbAttrOf(res), info, d, opts)
 			if err == nil {
 				t.Fatal("WriteWorkbook succeeded")
 			}
@@ -238,7 +238,7 @@ func TestRenderWorkbookDetailCSV(t *testing.T) {
 		t.Errorf("sheets = %q", got)
 	}
 	var out bytes.Buffer
-	if err := RenderWorkbook(context.Background(), &out, res, info, nil, WorkbookOptions{Detail: "pdf", TmpDir: t.TempDir()}); err == nil || !strings.Contains(err.Error(), `"pdf"`) {
+	if err := RenderWorkbook(context.Background(), &out, res, wbAttrOf(res), info, nil, WorkbookOptions{Detail: "pdf", TmpDir: t.TempDir()}); err == nil || !strings.Contains(err.Error(), `"pdf"`) {
 		t.Errorf("Detail pdf: err = %v", err)
 	}
 	// The xlsx default is unchanged by the option's existence.

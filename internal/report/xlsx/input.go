@@ -11,8 +11,8 @@ type RunInfo struct {
 	RunID       string
 	ToolVersion string
 	BaseURL     string
-	Status      string // complete, partial, failed
-	StartedAt   string // RFC 3339 UTC
+	Status      billing.RunStatus // complete, partial, failed
+	StartedAt   string            // RFC 3339 UTC
 	FinishedAt  string
 	Calls       int64
 	Retries     int64
@@ -24,4 +24,12 @@ type RunInfo struct {
 type Detail interface {
 	EachPayable(ctx context.Context, fn func(*billing.PayableCharge) error) error
 	EachReceivable(ctx context.Context, fn func(customerID string, c *billing.ReceivableCharge) error) error
+}
+
+// Attributor tells which customer a payable line was attributed to (the
+// rules' tag logic), for the Payable detail: the customer id and name, or ""
+// and the unattributed reason. report.Attributor implements it; the engine's
+// is Reconciler.Attributor.
+type Attributor interface {
+	Attribute(c *billing.PayableCharge) (customerID, customerName, reason string)
 }

@@ -104,16 +104,16 @@ const (
 )
 
 // RenderWorkbook renders the reconciliation workbook to w.
-func RenderWorkbook(ctx context.Context, w io.Writer, res *report.Result, info RunInfo, detail Detail, opts WorkbookOptions) error {
+func RenderWorkbook(ctx context.Context, w io.Writer, res *report.Result, attr Attributor, info RunInfo, detail Detail, opts WorkbookOptions) error {
 	if opts.TmpDir == "" {
 		opts.TmpDir = os.TempDir()
 	}
-	return render(ctx, w, res, info, detail, opts, "reconcile-xlsx")
+	return render(ctx, w, res, attr, info, detail, opts, "reconcile-xlsx")
 }
 
 // render does the work of RenderWorkbook; label names the scratch directory
 // (".<label>-scratch-*.tmp", which atomicfile.CleanStale recognises).
-func render(ctx context.Context, w io.Writer, res *report.Result, info RunInfo, detail Detail, opts WorkbookOptions, label string) (err error) {
+func render(ctx context.Context, w io.Writer, res *report.Result, attr Attributor, info RunInfo, detail Detail, opts WorkbookOptions, label string) (err error) {
 	if res == nil {
 		return errors.New("render workbook: no result")
 	}
@@ -152,6 +152,7 @@ func render(ctx context.Context, w io.Writer, res *report.Result, info RunInfo, 
 		ctx:     ctx,
 		f:       f,
 		res:     res,
+		attr:    attr,
 		info:    info,
 		detail:  detail,
 		maxRows: opts.MaxRowsPerSheet,
@@ -206,6 +207,7 @@ type builder struct {
 	f       *excelize.File
 	st      *styles
 	res     *report.Result
+	attr    Attributor
 	info    RunInfo
 	detail  Detail
 	maxRows int
@@ -507,10 +509,10 @@ const attributionAttributed = "attributed"
 
 // attributePayable is the Customer ID, Customer and Attribution columns of
 // a payable line.
-func attributePayable(res *report.Result, names map[string]string, c *billing.PayableCharge) (id, name, attribution string) {
+func attributePayable(attr Attributor, names map[string]string, c *billing.PayableCharge) (id, name, attribution string) {
 	var reason string
-	if res.Attribute != nil {
-		id, name, reason = res.Attribute(c)
+	if attr != nil {
+		id, name, reason = attr.Attribute(c)
 	}
 	attribution = reason
 	if id != "" {
@@ -535,7 +537,7 @@ func (b *builder) payable() error {
 				return err
 			}
 		}
-		id, name, attribution := attributePayable(b.res, b.names, c)
+		id, name, attribution := attributePayable(b.attr, b.names, c)
 		ct.set(c)
 		var ec errCollector
 		t.row = append(t.row[:0],
@@ -618,7 +620,7 @@ func (b *builder) run() error {
 		{textCell("Run ID"), textCell(runID)},
 		{textCell("Tool Version"), textCell(b.info.ToolVersion)},
 		{textCell("API Base URL"), textCell(b.info.BaseURL)},
-		{textCell("Status"), textCell(b.info.Status)},
+		{textCell("Status"), textCell(string(b.info.Status))},
 		{textCell("Period From"), textCell(string(b.res.Period.From))},
 		{textCell("Period To"), textCell(string(b.res.Period.To))},
 		{textCell("Started"), textCell(b.info.StartedAt)},

@@ -23,7 +23,7 @@ import (
 // three are complete: on an error before that, none of them is touched and
 // no temp file is left. (Should a rename itself fail, files already renamed
 // stay in place; the CSV files are renamed before the workbook.)
-func WriteWorkbook(ctx context.Context, path string, res *report.Result, info RunInfo, detail Detail, opts WorkbookOptions) (err error) {
+func WriteWorkbook(ctx context.Context, path string, res *report.Result, attr Attributor, info RunInfo, detail Detail, opts WorkbookOptions) (err error) {
 	dir, base := filepath.Split(path)
 	if dir == "" {
 		dir = "."
@@ -54,10 +54,10 @@ func WriteWorkbook(ctx context.Context, path string, res *report.Result, info Ru
 		opts.csvPayable, opts.csvReceivable = filepath.Base(payPath), filepath.Base(recPath)
 		for _, c := range []struct {
 			what, path string
-			write      func(context.Context, io.Writer, *report.Result, Detail) error
+			write      func(context.Context, io.Writer) error
 		}{
-			{"payable", payPath, WritePayableCSV},
-			{"receivable", recPath, WriteReceivableCSV},
+			{"payable", payPath, func(ctx context.Context, w io.Writer) error { return WritePayableCSV(ctx, w, res, attr, detail) }},
+			{"receivable", recPath, func(ctx context.Context, w io.Writer) error { return WriteReceivableCSV(ctx, w, res, detail) }},
 		} {
 			a, err := atomicfile.Create(c.path)
 			if err != nil {
@@ -65,7 +65,7 @@ func WriteWorkbook(ctx context.Context, path string, res *report.Result, info Ru
 			}
 			files = append(files, a)
 			bw := bufio.NewWriterSize(a, 1<<20)
-			if err := c.write(ctx, bw, res, detail); err != nil {
+			if err := c.write(ctx, bw); err != nil {
 				return fmt.Errorf("write %s csv %s: %w", c.what, c.path, err)
 			}
 			if err := bw.Flush(); err != nil {
@@ -83,7 +83,7 @@ func WriteWorkbook(ctx context.Context, path string, res *report.Result, info Ru
 	}
 	files = append(files, a)
 	bw := bufio.NewWriterSize(a, 1<<20)
-	if err := render(ctx, bw, res, info, detail, opts, base); err != nil {
+	if err := render(ctx, bw, res, attr, info, detail, opts, base); err != nil {
 		return fmt.Errorf("write workbook %s: %w", path, err)
 	}
 	if err := bw.Flush(); err != nil {

@@ -133,8 +133,8 @@ func TestRowEncoderMatchesExcelize(t *testing.T) {
 	res := &report.Result{
 		RunID: "run-x", Period: billing.Period{From: "2026-10-01", To: "2026-10-31"}, Complete: true,
 		Customers: []report.CustomerRow{{CustomerID: "C1", CustomerName: pick() + "x", Currency: "USD"}, {CustomerID: "C2", CustomerName: "_x0041_ é", Currency: "USD"}},
-		Attribute: wbAttribute(map[string]string{"C1": "", "C2": "Two"}),
 	}
+	wbAttrs.Store(res, wbAttribute(map[string]string{"C1": "", "C2": "Two"}))
 	info := RunInfo{Calls: math.MaxInt64, Retries: -1, Settings: [][2]string{{" a ", "\n"}}}
 	for _, maxRows := range []int{0, 7} {
 		opts := WorkbookOptions{MaxRowsPerSheet: maxRows}
@@ -231,7 +231,7 @@ func TestWorkbookNoTempFilesLeft(t *testing.T) {
 	wbRender(t, res, info, d, WorkbookOptions{TmpDir: tmp})
 	d.failAt = 2
 	var out bytes.Buffer
-	if err := RenderWorkbook(context.Background(), &out, res, info, d, WorkbookOptions{TmpDir: tmp}); !errors.Is(err, errDetail) {
+	if err := RenderWorkbook(context.Background(), &out, res, wbAttrOf(res), info, d, WorkbookOptions{TmpDir: tmp}); !errors.Is(err, errDetail) {
 		t.Fatalf("err = %v, want errDetail", err)
 	}
 	if got := wbDirEntries(t, tmp); len(got) != 0 {

@@ -228,7 +228,7 @@ func (b *builder) summaryRows(s *summarySheet) error {
 		map[int]any{sumSection: sectionCoverage, sumMetric: "Receivables missing", sumCount: b.count(len(res.Coverage.Missing))},
 	)
 	for _, m := range res.Coverage.Missing {
-		note := m.Reason
+		note := string(m.Reason)
 		if m.Error != "" {
 			note += ": " + m.Error
 		}

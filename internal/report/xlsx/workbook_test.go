@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/msp-reconcile/reconcile/internal/atomicfile"
@@ -81,9 +82,25 @@ const (
 	wbLongID      = "0012345"
 )
 
+// wbAttributeFunc adapts a function to Attributor.
+type wbAttributeFunc func(c *billing.PayableCharge) (string, string, string)
+
+func (f wbAttributeFunc) Attribute(c *billing.PayableCharge) (string, string, string) { return f(c) }
+
+// wbAttrs holds the attribution of each test Result (in production the
+// engine's Attributor, handed over by the job).
+var wbAttrs sync.Map // *report.Result → Attributor
+
+// wbAttrOf returns the attribution registered for res, or nil.
+func wbAttrOf(res *report.Result) Attributor {
+	a, _ := wbAttrs.Load(res)
+	attr, _ := a.(Attributor)
+	return attr
+}
+
 // wbAttribute attributes by a CustomerId tag over a fixed customer list.
-func wbAttribute(customers map[string]string) func(c *billing.PayableCharge) (string, string, string) {
-	return func(c *billing.PayableCharge) (string, string, string) {
+func wbAttribute(customers map[string]string) Attributor {
+	return wbAttributeFunc(func(c *billing.PayableCharge) (string, string, string) {
 		for _, t := range c.Tags {
 			if strings.EqualFold(t.Name, "CustomerId") {
 				if name, ok := customers[t.Value]; ok {
@@ -93,7 +110,7 @@ func wbAttribute(customers map[string]string) func(c *billing.PayableCharge) (st
 			}
 		}
 		return "", "", report.ReasonNoCustomerTag
-	}
+	})
 }
 
 func wbPayable(cust, sku, product, qty, price, subTotal, cur string) billing.PayableCharge {
@@ -130,7 +147,7 @@ func wbFixture(complete bool) (*report.Result, RunInfo, *wbDetail) {
 		Period:   billing.Period{From: "2026-10-01", To: "2026-10-31"},
 		Complete: complete,
 		Coverage: report.CoverageSummary{Customers: 4, Available: 3,
-			Missing: []report.MissingCustomer{{CustomerID: "C4", Reason: report.CoverageFetchFailed, Error: "HTTP 500 after 3 attempts"}}},
+			Missing: []report.MissingCustomer{{CustomerID: "C4", Reason: billing.CoverageFetchFailed, Error: "HTTP 500 after 3 attempts"}}},
 		Totals: []report.CurrencyTotal{
 			{Currency: "CAD", Payable: wbDec("30.00"), Receivable: wbDec("45.0000"), Margin: wbDec("15.0000")},
 			{Currency: "USD", Payable: wbDec("1234.50"), Receivable: wbDec("1500.125"), Margin: wbDec("265.625")},
@@ -147,7 +164,7 @@ func wbFixture(complete bool) (*report.Result, RunInfo, *wbDetail) {
 			{SKU: "SKU-C", Product: "Cloud", Currency: "USD", PayableQty: wbDec("2"), ReceivableQty: wbDec("0"), Payable: wbDec("200.00"), Receivable: wbDec("0"), Margin: wbDec("-200.00")},
 		},
 		Mismatches: []report.Finding{
-			{Kind: report.KindMissingReceivables, CustomerID: "C4", CustomerName: "Gamma", Currency: "USD", PayableQty: wbDec("0"), ReceivableQty: wbDec("0"), PayableAmount: wbDec("34.50"), ReceivableAmount: wbDec("0"), Reason: report.CoverageFetchFailed},
+			{Kind: report.KindMissingReceivables, CustomerID: "C4", CustomerName: "Gamma", Currency: "USD", PayableQty: wbDec("0"), ReceivableQty: wbDec("0"), PayableAmount: wbDec("34.50"), ReceivableAmount: wbDec("0"), Reason: string(billing.CoverageFetchFailed)},
 			{Kind: report.KindUnattributed, SKU: "SKU-U", Product: "Orphan", ChargeType: "Recurring", PeriodFrom: "2026-10-01", PeriodTo: "2026-10-31", Currency: "USD", PayableQty: wbDec("1"), ReceivableQty: wbDec("0"), PayableAmount: wbDec("12.00"), ReceivableAmount: wbDec("0"), Reason: report.ReasonNoCustomerTag},
 			{Kind: report.KindUnbilled, CustomerID: "C2", CustomerName: "Acme", SKU: "SKU-C", Product: "Cloud", ChargeType: "Recurring", PeriodFrom: "2026-10-01", PeriodTo: "2026-10-31", Currency: "USD", PayableQty: wbDec("2"), ReceivableQty: wbDec("0"), PayableAmount: wbDec("200.00"), ReceivableAmount: wbDec("0")},
 			{Kind: report.KindQuantityMismatch, CustomerID: wbLongID, CustomerName: wbFormulaName, SKU: wbPlusSKU, Product: wbMinusName, ChargeType: "Recurring", PeriodFrom: "2026-10-01", PeriodTo: "2026-10-31", Currency: "USD", PayableQty: wbDec("3"), ReceivableQty: wbDec("2.5"), PayableAmount: wbDec("1000.00"), ReceivableAmount: wbDec("1400.125")},
@@ -156,7 +173,6 @@ func wbFixture(complete bool) (*report.Result, RunInfo, *wbDetail) {
 		PayableLines:    5,
 		ReceivableLines: 3,
 		Tolerance:       wbDec("0.01"),
-		Attribute:       wbAttribute(customers),
 	}
 	info := RunInfo{
 		RunID: "run-1", ToolVersion: "v0.1.0-test", BaseURL: "https://api.sherweb.test", Status: "partial",
@@ -186,6 +202,7 @@ func wbFixture(complete bool) (*report.Result, RunInfo, *wbDetail) {
 		},
 	}
 	detail.receivables[0].c.CostPrice = decimal.NullDecimal{}
+	wbAttrs.Store(res, wbAttribute(customers))
 	return res, info, detail
 }
 
@@ -198,7 +215,7 @@ func wbRender(t testing.TB, res *report.Result, info RunInfo, d Detail, opts Wor
 		opts.TmpDir = t.TempDir()
 	}
 	var buf bytes.Buffer
-	if err := RenderWorkbook(context.Background(), &buf, res, info, d, opts); err != nil {
+	if err := RenderWorkbook(context.Background(), &buf, res, wbAttrOf(res), info, d, opts); err != nil {
 		t.Fatalf("RenderWorkbook: %v", err)
 	}
 	return buf.Bytes()
@@ -827,7 +844,7 @@ func TestRenderWorkbookUnusableTmpDir(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			var buf bytes.Buffer
-			err := RenderWorkbook(context.Background(), &buf, res, info, d, WorkbookOptions{TmpDir: dir})
+			err := RenderWorkbook(context.Background(), &buf, res, wbAttrOf(res), info, d, WorkbookOptions{TmpDir: dir})
 			if err == nil || !strings.Contains(err.Error(), "scratch directory") {
 				t.Fatalf("RenderWorkbook with TmpDir %s: err = %v, want a scratch directory error", dir, err)
 			}
@@ -841,7 +858,7 @@ func TestRenderWorkbookUnusableTmpDir(t *testing.T) {
 func TestRenderWorkbookRejectsBadOptions(t *testing.T) {
 	res, info, d := wbFixture(true)
 	for _, n := range []int{-1, DefaultMaxRowsPerSheet + 1} {
-		err := RenderWorkbook(context.Background(), io.Discard, res, info, d, WorkbookOptions{TmpDir: t.TempDir(), MaxRowsPerSheet: n})
+		err := RenderWorkbook(context.Background(), io.Discard, res, wbAttrOf(res), info, d, WorkbookOptions{TmpDir: t.TempDir(), MaxRowsPerSheet: n})
 		if err == nil {
 			t.Errorf("MaxRowsPerSheet %d: no error", n)
 		}
@@ -868,7 +885,7 @@ func TestWriteWorkbookAtomic(t *testing.T) {
 		dir := t.TempDir()
 		path := filepath.Join(dir, "recon-2026-10.xlsx")
 		res, info, d := wbFixture(true)
-		if err := WriteWorkbook(ctx, path, res, info, d, WorkbookOptions{}); err != nil {
+		if err := WriteWorkbook(ctx, path, res, wbAttrOf(res), info, d, WorkbookOptions{}); err != nil {
 			t.Fatal(err)
 		}
 		if got := wbDirEntries(t, dir); !slices.Equal(got, []string{"recon-2026-10.xlsx"}) {
@@ -906,7 +923,7 @@ func TestWriteWorkbookAtomic(t *testing.T) {
 			path := filepath.Join(dir, "recon.xlsx")
 			res, info, d := wbFixture(true)
 			c := setup(d)
-			err := WriteWorkbook(c, path, res, info, d, WorkbookOptions{})
+			err := WriteWorkbook(c, path, res, wbAttrOf(res), info, d, WorkbookOptions{})
 			if err == nil {
 				t.Fatal("WriteWorkbook succeeded")
 			}
@@ -925,7 +942,7 @@ func TestWriteWorkbookAtomic(t *testing.T) {
 				t.Fatal(err)
 			}
 			res, info, d := wbFixture(true)
-			if err := WriteWorkbook(setup(d), path, res, info, d, WorkbookOptions{}); err == nil {
+			if err := WriteWorkbook(setup(d), path, res, wbAttrOf(res), info, d, WorkbookOptions{}); err == nil {
 				t.Fatal("WriteWorkbook succeeded")
 			}
 			got, err := os.ReadFile(path)
@@ -945,7 +962,7 @@ func TestWriteWorkbookAtomic(t *testing.T) {
 			t.Fatal(err)
 		}
 		res, info, d := wbFixture(true)
-		if err := WriteWorkbook(ctx, path, res, info, d, WorkbookOptions{}); err != nil {
+		if err := WriteWorkbook(ctx, path, res, wbAttrOf(res), info, d, WorkbookOptions{}); err != nil {
 			t.Fatal(err)
 		}
 		fi, _ := os.Stat(path)
@@ -959,7 +976,7 @@ func TestWriteWorkbookAtomic(t *testing.T) {
 		dir, tmp := t.TempDir(), t.TempDir()
 		res, info, d := wbFixture(true)
 		d.failAt = 2
-		if err := WriteWorkbook(ctx, filepath.Join(dir, "r.xlsx"), res, info, d, WorkbookOptions{TmpDir: tmp}); err == nil {
+		if err := WriteWorkbook(ctx, filepath.Join(dir, "r.xlsx"), res, wbAttrOf(res), info, d, WorkbookOptions{TmpDir: tmp}); err == nil {
 			t.Fatal("WriteWorkbook succeeded")
 		}
 		if got := wbDirEntries(t, tmp); len(got) != 0 {
@@ -1044,14 +1061,14 @@ func (w *wbFailWriter) Write(p []byte) (int, error) {
 func TestRenderWorkbookOutputErrorAndCleanup(t *testing.T) {
 	res, info, d := wbFixture(true)
 	tmp := t.TempDir()
-	err := RenderWorkbook(context.Background(), &wbFailWriter{limit: 1000}, res, info, d, WorkbookOptions{TmpDir: tmp})
+	err := RenderWorkbook(context.Background(), &wbFailWriter{limit: 1000}, res, wbAttrOf(res), info, d, WorkbookOptions{TmpDir: tmp})
 	if !errors.Is(err, errDiskFull) {
 		t.Errorf("err = %v, want the writer's error", err)
 	}
 	if got := wbDirEntries(t, tmp); len(got) != 0 {
 		t.Errorf("tmp dir holds %q after a failed render", got)
 	}
-	if err := RenderWorkbook(context.Background(), io.Discard, res, info, d, WorkbookOptions{TmpDir: tmp}); err != nil {
+	if err := RenderWorkbook(context.Background(), io.Discard, res, wbAttrOf(res), info, d, WorkbookOptions{TmpDir: tmp}); err != nil {
 		t.Fatal(err)
 	}
 	if got := wbDirEntries(t, tmp); len(got) != 0 {
