@@ -6,7 +6,7 @@
 //
 // Every fetch is a new run (table runs) and a run is immutable: all rows carry
 // its run_id, and re-fetching a period makes a new run rather than updating the
-// old one. A run is "running" until FinishRun writes its final status
+// old one. A run is "running" (billing.RunRunning) until FinishRun writes its final status
 // ("complete", "partial" or "failed"); a process killed mid-fetch leaves it
 // "running", and FindRun never returns such a run. The payable charges of a run
 // are written in one transaction (PayableBatch) together with the run's period,
