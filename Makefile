@@ -28,7 +28,7 @@ demo:
 
 # Regenerate golden files and sample-output/ after an intended change.
 golden:
-	go test ./internal/report ./cmd/reconcile -run 'Golden|Sample' -update
+	go test ./internal/report ./internal/report/xlsx ./cmd/reconcile -run 'Golden|Sample' -update
 
 # Go benchmarks (decoder, ledger inserts, engine, workbook writer, simulator),
 # then the end-to-end reference run against the simulator (BENCHMARKS.md).

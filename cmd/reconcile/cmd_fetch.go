@@ -13,11 +13,11 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/msp-reconcile/reconcile/internal/atomicfile"
 	"github.com/msp-reconcile/reconcile/internal/billing"
 	"github.com/msp-reconcile/reconcile/internal/fetch"
 	"github.com/msp-reconcile/reconcile/internal/job"
 	"github.com/msp-reconcile/reconcile/internal/ledger"
-	"github.com/msp-reconcile/reconcile/internal/report"
 )
 
 // fetchFlags are the flags shared by `fetch` and `run`.
@@ -103,11 +103,14 @@ func runFetch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	defer store.Close()
-	if err := preflightOutput(f.jsonOut); err != nil {
+	if err := job.PrepareOutputs(f.jsonOut); err != nil {
 		return err
 	}
-	cleanStale(f.jsonOut)
-	run, fetchErr := fetchRun(ctx, store, date, &f, env, log, stderr)
+	client, err := newClient(ctx, &f, env, log)
+	if err != nil {
+		return err
+	}
+	run, fetchErr := job.Fetch(ctx, client, store, fetchOptions(date, &f, env, log, stderr))
 	if run.ID == 0 {
 		return fetchErr
 	}
@@ -150,38 +153,8 @@ func openWritable(ctx context.Context, path string) (*ledger.Store, error) {
 	return store, nil
 }
 
-// cleanStale removes temporary files a killed run left beside the outputs.
-func cleanStale(paths ...string) {
-	seen := map[string]bool{}
-	for _, p := range paths {
-		if p == "" || p == "-" {
-			continue
-		}
-		dir := filepath.Dir(p)
-		if !seen[dir] {
-			seen[dir] = true
-			_ = report.CleanStaleTemp(dir)
-		}
-	}
-}
-
-// preflightOutput checks that a file can be created in path's folder.
-func preflightOutput(path string) error {
-	if path == "" || path == "-" {
-		return nil
-	}
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, ".reconcile-preflight-*.tmp")
-	if err != nil {
-		return fmt.Errorf("output folder %s is not writable: %w", dir, err)
-	}
-	name := f.Name()
-	f.Close()
-	return os.Remove(name)
-}
-
-// fetchRun builds the client and runs one fetch into store.
-func fetchRun(ctx context.Context, store *ledger.Store, date billing.Date, f *fetchFlags, env fetchEnv, log *slog.Logger, stderr io.Writer) (ledger.Run, error) {
+// newClient builds the Sherweb client of the fetch flags.
+func newClient(ctx context.Context, f *fetchFlags, env fetchEnv, log *slog.Logger) (*fetch.Client, error) {
 	client, err := fetch.New(ctx, fetch.Config{
 		BaseURL:         env.api.BaseURL,
 		ClientID:        env.api.ClientID,
@@ -195,8 +168,13 @@ func fetchRun(ctx context.Context, store *ledger.Store, date billing.Date, f *fe
 		Logger:          log,
 	})
 	if err != nil {
-		return ledger.Run{}, usagef("%v", err)
+		return nil, usagef("%v", err)
 	}
+	return client, nil
+}
+
+// fetchOptions are the job's options for the fetch flags.
+func fetchOptions(date billing.Date, f *fetchFlags, env fetchEnv, log *slog.Logger, stderr io.Writer) job.FetchOptions {
 	opts := job.FetchOptions{
 		Date:          date,
 		BaseURL:       baseURLForRecord(env),
@@ -215,7 +193,7 @@ func fetchRun(ctx context.Context, store *ledger.Store, date billing.Date, f *fe
 			}
 		}
 	}
-	return job.Fetch(ctx, client, store, opts)
+	return opts
 }
 
 // writeJSON writes to stdout for "-", atomically to a file otherwise.
@@ -226,7 +204,7 @@ func writeJSON(path string, stdout io.Writer, write func(io.Writer) error) error
 	case "-":
 		return write(stdout)
 	}
-	if err := job.WriteFileAtomic(path, write); err != nil {
+	if err := atomicfile.Write(path, write); err != nil {
 		return fmt.Errorf("write JSON %s: %w", path, err)
 	}
 	return nil

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"text/tabwriter"
 
+	"github.com/msp-reconcile/reconcile/internal/job"
 	"github.com/msp-reconcile/reconcile/internal/ledger"
 )
 
@@ -59,18 +60,8 @@ func runReport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return fmt.Errorf("find run: %w", err)
 	}
-	out := r.out
-	if out == "" {
-		out = defaultWorkbookName(run)
-	}
-	if err := preflightOutput(out); err != nil {
-		return err
-	}
-	if err := preflightOutput(*jsonOut); err != nil {
-		return err
-	}
-	cleanStale(out, *jsonOut)
-	return writeReport(ctx, store, run, opts, &r, r.settings(), out, *jsonOut, stdout, stderr, nil)
+	ro := r.reportOptions(opts, "", *jsonOut, nil, stdout, stderr)
+	return job.Reissue(ctx, job.ReissueOptions{Ledger: store, Run: run, ReportOptions: ro})
 }
 
 func runRuns(ctx context.Context, args []string, stdout, stderr io.Writer) error {

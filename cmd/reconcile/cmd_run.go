@@ -2,13 +2,11 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"runtime"
 	"runtime/pprof"
 	"time"
@@ -17,8 +15,8 @@ import (
 
 	"github.com/msp-reconcile/reconcile/internal/billing"
 	"github.com/msp-reconcile/reconcile/internal/job"
-	"github.com/msp-reconcile/reconcile/internal/ledger"
 	"github.com/msp-reconcile/reconcile/internal/report"
+	"github.com/msp-reconcile/reconcile/internal/report/xlsx"
 )
 
 // reportFlags are the flags shared by `run` and `report`.
@@ -27,15 +25,13 @@ type reportFlags struct {
 	tolerance      string
 	failOnFindings bool
 	detail         string
-	// log, when set, receives the reconcile and workbook stage timings.
-	log *slog.Logger
 }
 
 func (r *reportFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&r.out, "out", "", "workbook `FILE.xlsx` (default reconciliation-<from>_<to>.xlsx)")
 	fs.StringVar(&r.tolerance, "tolerance", "0.01", "negative-margin tolerance per line key, in the line's currency")
 	fs.BoolVar(&r.failOnFindings, "fail-on-findings", false, "exit 4 when a complete run has findings")
-	fs.StringVar(&r.detail, "detail", report.DetailXLSX, "where the Payable and Receivable detail goes: `xlsx` (sheets) or csv (files beside the workbook)")
+	fs.StringVar(&r.detail, "detail", xlsx.DetailXLSX, "where the Payable and Receivable detail goes: `xlsx` (sheets) or csv (files beside the workbook)")
 }
 
 func (r *reportFlags) options() (report.Options, error) {
@@ -43,7 +39,7 @@ func (r *reportFlags) options() (report.Options, error) {
 	if err != nil || tol.IsNegative() {
 		return report.Options{}, usagef("--tolerance %q: want a non-negative decimal", r.tolerance)
 	}
-	if r.detail != report.DetailXLSX && r.detail != report.DetailCSV {
+	if r.detail != xlsx.DetailXLSX && r.detail != xlsx.DetailCSV {
 		return report.Options{}, usagef("--detail %q: want xlsx or csv", r.detail)
 	}
 	return report.Options{Tolerance: tol}, nil
@@ -98,7 +94,8 @@ type closeParams struct {
 	outDir string
 }
 
-// closePeriod is the monthly close: preflight, fetch, reconcile, write.
+// closePeriod maps the flags of a close to job.Close: preflight, fetch,
+// reconcile, write.
 func closePeriod(ctx context.Context, p closeParams, stdout, stderr io.Writer) error {
 	log := newLogger(stderr, p.fetch.verbose)
 	store, err := openWritable(ctx, p.fetch.db)
@@ -106,77 +103,31 @@ func closePeriod(ctx context.Context, p closeParams, stdout, stderr io.Writer) e
 		return err
 	}
 	defer store.Close()
-	// The workbook name depends on the period, which only the API knows; check
-	// the folder it will go to now, before any API call.
-	outDir := p.outDir
-	if p.report.out != "" {
-		outDir = filepath.Dir(p.report.out)
-	}
-	if outDir == "" {
-		outDir = "."
-	}
-	if err := preflightOutput(filepath.Join(outDir, "x")); err != nil {
+	client, err := newClient(ctx, p.fetch, p.env, log)
+	if err != nil {
 		return err
 	}
-	if err := preflightOutput(p.fetch.jsonOut); err != nil {
-		return err
-	}
-	cleanStale(filepath.Join(outDir, "x"), p.fetch.jsonOut)
-
-	run, fetchErr := fetchRun(ctx, store, p.date, p.fetch, p.env, log, stderr)
-	if run.ID == 0 || (run.Status != ledger.RunComplete && run.Status != ledger.RunPartial) {
-		if fetchErr == nil {
-			fetchErr = fmt.Errorf("run %d ended %s", run.ID, run.Status)
-		}
-		return fetchErr
-	}
-	out := p.report.out
-	if out == "" {
-		out = filepath.Join(outDir, defaultWorkbookName(run))
-	}
-	settings := append(p.fetch.settings(), p.report.settings()...)
-	p.report.log = log
-	return writeReport(ctx, store, run, p.opts, p.report, settings, out, p.fetch.jsonOut, stdout, stderr, fetchErr)
+	return job.Close(ctx, job.CloseOptions{
+		Ledger:        store,
+		Client:        client,
+		Fetch:         fetchOptions(p.date, p.fetch, p.env, log, stderr),
+		ReportOptions: p.report.reportOptions(p.opts, p.outDir, p.fetch.jsonOut, log, stdout, stderr),
+	})
 }
 
-// writeReport reconciles a stored run, writes its outputs and decides the
-// outcome: incomplete runs and findings (with --fail-on-findings) are errors
-// for the exit code, after the report was written.
-func writeReport(ctx context.Context, store *ledger.Store, run ledger.Run, opts report.Options, r *reportFlags, settings []job.Setting, out, jsonOut string, stdout, stderr io.Writer, prior error) error {
-	start := time.Now()
-	res, err := job.Reconcile(ctx, store, run, opts)
-	if err != nil {
-		return errors.Join(prior, err)
+// reportOptions are the job's options for the report flags.
+func (r *reportFlags) reportOptions(opts report.Options, outDir, jsonOut string, log *slog.Logger, stdout, stderr io.Writer) job.ReportOptions {
+	return job.ReportOptions{
+		Sink: &job.FileSink{
+			Workbook: r.out, Dir: outDir, JSON: jsonOut, Stdout: stdout,
+			Detail: r.detail, Logger: log,
+		},
+		Reconcile:      opts,
+		Settings:       r.settings(),
+		FailOnFindings: r.failOnFindings,
+		Logger:         log,
+		Messages:       stderr,
 	}
-	job.LogStage(r.log, "reconcile", start, int64(res.PayableLines+res.ReceivableLines), "rows")
-	info := job.RunInfo(run, settings)
-	if err := job.WriteOutputs(ctx, store, run, res, info, job.Outputs{
-		Workbook: out,
-		JSON:     jsonOut,
-		Stdout:   stdout,
-		Options:  report.WorkbookOptions{TmpDir: filepath.Dir(out), Detail: r.detail},
-		Logger:   r.log,
-	}); err != nil {
-		return errors.Join(prior, err)
-	}
-	state := "COMPLETE"
-	if !res.Complete {
-		state = "INCOMPLETE"
-	}
-	fmt.Fprintf(stderr, "run %s %s: period %s, %d findings, workbook %s\n", res.RunID, state, res.Period, len(res.Mismatches), out)
-	if !res.Complete {
-		if prior != nil && errors.Is(prior, job.ErrIncomplete) {
-			return prior
-		}
-		return fmt.Errorf("%w: run %s", job.ErrIncomplete, res.RunID)
-	}
-	if prior != nil {
-		return prior
-	}
-	if r.failOnFindings && len(res.Mismatches) > 0 {
-		return &findingsError{n: len(res.Mismatches)}
-	}
-	return nil
 }
 
 // startProfiles starts the CPU profile of --cpuprofile; the returned stop
@@ -220,8 +171,4 @@ func writeHeapProfile(path string) error {
 		return err
 	}
 	return mf.Close()
-}
-
-func defaultWorkbookName(run ledger.Run) string {
-	return fmt.Sprintf("reconciliation-%s_%s.xlsx", run.Period.From, run.Period.To)
 }

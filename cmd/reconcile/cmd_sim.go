@@ -12,7 +12,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/msp-reconcile/reconcile/internal/report"
+	"github.com/msp-reconcile/reconcile/internal/report/xlsx"
 	"github.com/msp-reconcile/reconcile/internal/sherwebsim"
 )
 
@@ -110,7 +110,7 @@ func demo(ctx context.Context, dir string, verbose bool, stdout, stderr io.Write
 		db: filepath.Join(tmp, "demo.db"), jsonOut: filepath.Join(dir, base+".json"),
 		concurrency: 4, maxAttempts: 6, maxWait: 60 * time.Second, timeout: 60 * time.Second, verbose: verbose,
 	}
-	r := &reportFlags{out: filepath.Join(dir, base+".xlsx"), tolerance: "0.01", detail: report.DetailXLSX}
+	r := &reportFlags{out: filepath.Join(dir, base+".xlsx"), tolerance: "0.01", detail: xlsx.DetailXLSX}
 	opts, err := r.options()
 	if err != nil {
 		return err

@@ -34,7 +34,7 @@ import (
 	"github.com/msp-reconcile/reconcile/internal/billing"
 	"github.com/msp-reconcile/reconcile/internal/job"
 	"github.com/msp-reconcile/reconcile/internal/ledger"
-	"github.com/msp-reconcile/reconcile/internal/report"
+	"github.com/msp-reconcile/reconcile/internal/report/xlsx"
 	"github.com/msp-reconcile/reconcile/internal/sherwebsim"
 )
 
@@ -416,7 +416,7 @@ func (e *crashEnv) cleanRun() {
 	if err != nil {
 		t.Fatalf("clean run: %v", err)
 	}
-	if run.Status != ledger.RunComplete {
+	if run.Status != billing.RunComplete {
 		t.Fatalf("clean run is %s, want complete", run.Status)
 	}
 	if e.cleanDigest, err = store.Digest(context.Background(), run.ID); err != nil {
@@ -487,8 +487,8 @@ var volatileLabels = map[string]bool{
 
 // wantSheets are the seven sheets of the workbook, in order.
 var wantSheets = []string{
-	report.SheetSummary, report.SheetCustomers, report.SheetProducts, report.SheetMismatches,
-	report.SheetPayable, report.SheetReceivable, report.SheetRun,
+	xlsx.SheetSummary, xlsx.SheetCustomers, xlsx.SheetProducts, xlsx.SheetMismatches,
+	xlsx.SheetPayable, xlsx.SheetReceivable, xlsx.SheetRun,
 }
 
 // book is an opened workbook: its zip parts and, through excelize, its cells.
@@ -603,7 +603,7 @@ func (b *book) cells(sheet string) ([][]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read sheet %s: %w", sheet, err)
 	}
-	if sheet == report.SheetRun || sheet == report.SheetSummary {
+	if sheet == xlsx.SheetRun || sheet == xlsx.SheetSummary {
 		for _, r := range rows {
 			for i, c := range r {
 				if volatileLabels[c] {
@@ -749,7 +749,7 @@ func (e *crashEnv) ledgerState(digests map[int64]string) (newest ledger.Run, pha
 	var latestComplete int64
 	for _, r := range runs {
 		switch r.Status {
-		case ledger.RunComplete:
+		case billing.RunComplete:
 			latestComplete = max(latestComplete, r.ID)
 			if _, ok := digests[r.ID]; !ok {
 				d, err := store.Digest(ctx, r.ID)
@@ -761,7 +761,7 @@ func (e *crashEnv) ledgerState(digests map[int64]string) (newest ledger.Run, pha
 			if digests[r.ID] != e.cleanDigest {
 				return newest, "", fmt.Errorf("run %d is complete but its digest %s differs from the clean run's %s", r.ID, digests[r.ID], e.cleanDigest)
 			}
-		case ledger.RunRunning:
+		case billing.RunRunning:
 			if err := e.checkRunning(ctx, store, r); err != nil {
 				return newest, "", err
 			}
@@ -774,7 +774,7 @@ func (e *crashEnv) ledgerState(digests map[int64]string) (newest ledger.Run, pha
 		if err != nil {
 			return newest, "", err
 		}
-		if found.ID != latestComplete || found.Status != ledger.RunComplete {
+		if found.ID != latestComplete || found.Status != billing.RunComplete {
 			return newest, "", fmt.Errorf("FindRun picked run %d (%s), want the newest complete run %d", found.ID, found.Status, latestComplete)
 		}
 	} else if found, err := store.FindRun(ctx, crashPeriodDate); !errors.Is(err, ledger.ErrNotFound) {
@@ -787,7 +787,7 @@ func (e *crashEnv) ledgerState(digests map[int64]string) (newest ledger.Run, pha
 			newest = r
 		}
 	}
-	if newest.Status == ledger.RunComplete {
+	if newest.Status == billing.RunComplete {
 		return newest, "after FinishRun (complete)", nil
 	}
 	return newest, e.runningPhase(ctx, store, newest), nil
@@ -818,7 +818,7 @@ func (e *crashEnv) checkRunning(ctx context.Context, store *ledger.Store, r ledg
 	}
 	want := 0
 	for _, c := range cov {
-		if c.Coverage != ledger.CoverageAvailable {
+		if c.Coverage != billing.CoverageAvailable {
 			return fmt.Errorf("killed run %d: customer %s has coverage %s, want available", r.ID, c.CustomerID, c.Coverage)
 		}
 		want += len(e.sim.Receivables(c.CustomerID, e.cleanPeriod))
@@ -937,9 +937,9 @@ func TestCrashKillAndRerun(t *testing.T) {
 			reachedPhase = "exited before the kill"
 		case newest.ID <= lastID:
 			reachedPhase = "before BeginRun"
-		case newest.Status == ledger.RunComplete && len(tmpAtKill) > 0:
+		case newest.Status == billing.RunComplete && len(tmpAtKill) > 0:
 			reachedPhase = "complete, workbook being written"
-		case newest.Status == ledger.RunComplete && e.workbookRunID() == job.RunID(newest.ID):
+		case newest.Status == billing.RunComplete && e.workbookRunID() == job.RunID(newest.ID):
 			reachedPhase = "complete, workbook in place (JSON, exit)"
 		}
 		// A killed run that got as far as BeginRun had cleaned the output
@@ -992,7 +992,7 @@ func (e *crashEnv) rerun(t *testing.T, i int, phase crashPhase, digests map[int6
 	if err != nil {
 		t.Fatalf("point %d (%s) after the re-run: %v", i, phase, err)
 	}
-	if newest.Status != ledger.RunComplete {
+	if newest.Status != billing.RunComplete {
 		t.Fatalf("point %d (%s): the re-run's run %d is %s, want complete", i, phase, newest.ID, newest.Status)
 	}
 	if err := e.checkOutputs(true); err != nil {
@@ -1012,10 +1012,10 @@ func (e *crashEnv) workbookRunID() string {
 		return ""
 	}
 	defer f.Close()
-	if label, _ := f.GetCellValue(report.SheetRun, "A2"); label != "Run ID" {
+	if label, _ := f.GetCellValue(xlsx.SheetRun, "A2"); label != "Run ID" {
 		return ""
 	}
-	id, _ := f.GetCellValue(report.SheetRun, "B2")
+	id, _ := f.GetCellValue(xlsx.SheetRun, "B2")
 	return id
 }
 
@@ -1053,7 +1053,7 @@ func TestCrashCheckersCatchDamage(t *testing.T) {
 	if err != nil {
 		t.Fatalf("untouched ledger after a kill: %v", err)
 	}
-	if killed.Status != ledger.RunRunning {
+	if killed.Status != billing.RunRunning {
 		t.Fatalf("killed run %d is %s (%s), want running", killed.ID, killed.Status, phase)
 	}
 	t.Logf("killed run %d: %s", killed.ID, phase)
@@ -1116,7 +1116,7 @@ func TestCrashCheckersCatchDamage(t *testing.T) {
 	if err := e.checkOutputs(true); err == nil {
 		t.Error("a truncated workbook passed")
 	}
-	write(e.out, alterSheet(t, e.cleanBook, clean, report.SheetPayable))
+	write(e.out, alterSheet(t, e.cleanBook, clean, xlsx.SheetPayable))
 	if err := e.checkOutputs(true); err == nil || !strings.Contains(err.Error(), "sheet Payable") {
 		t.Errorf("a workbook with an altered Payable cell: got %v, want a Payable difference", err)
 	}

@@ -40,13 +40,6 @@ func usagef(format string, args ...any) error {
 	return &usageError{msg: fmt.Sprintf(format, args...)}
 }
 
-// findingsError reports findings when --fail-on-findings was given.
-type findingsError struct{ n int }
-
-func (e *findingsError) Error() string {
-	return fmt.Sprintf("%d finding(s) and --fail-on-findings was given", e.n)
-}
-
 // errHelp is returned after printing help: exit 0.
 var errHelp = errors.New("help requested")
 
@@ -56,7 +49,7 @@ func exitCode(err error, stderr io.Writer) int {
 		return exitOK
 	}
 	var ue *usageError
-	var fe *findingsError
+	var fe *job.FindingsError
 	switch {
 	case errors.As(err, &ue):
 		fmt.Fprintf(stderr, "reconcile: %v\nRun 'reconcile -h' for usage.\n", err)

@@ -1,6 +1,8 @@
 // Package billing holds the domain types shared by the fetcher, the ledger, the
 // reconciliation engine and the simulator: Sherweb payable and receivable charge
-// lines, customers, subscriptions and billing periods.
+// lines, customers, subscriptions and billing periods, and the domain words of
+// a close: a customer's receivables Coverage and a fetch run's RunStatus
+// (status.go), typed once here and used by the ledger, the engine and the job.
 //
 // The types mirror the Sherweb wire shapes (JSON tags match the API), so the
 // fetcher decodes straight into them. Money and quantities are decimal.NullDecimal:

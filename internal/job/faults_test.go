@@ -354,11 +354,11 @@ func runFault(t *testing.T, row faultRow) *faultResult {
 	if err == nil {
 		var stdout bytes.Buffer
 		book, jsonPath := filepath.Join(outDir, "reconciliation.xlsx"), filepath.Join(outDir, "summary.json")
-		info := job.RunInfo(res.run, []job.Setting{{Name: "tolerance", Value: "0.01"}})
-		if err := job.WriteOutputs(ctx, store, res.run, rep, info, job.Outputs{Workbook: book, JSON: jsonPath}); err != nil {
+		rep.Info = job.RunInfo(res.run, []job.Setting{{Name: "tolerance", Value: "0.01"}})
+		if err := job.WriteOutputs(ctx, rep, job.Outputs{Workbook: book, JSON: jsonPath}); err != nil {
 			t.Fatalf("write outputs: %v", err)
 		}
-		if err := job.WriteOutputs(ctx, store, res.run, rep, info, job.Outputs{JSON: "-", Stdout: &stdout}); err != nil {
+		if err := job.WriteOutputs(ctx, rep, job.Outputs{JSON: "-", Stdout: &stdout}); err != nil {
 			t.Fatalf("write JSON to stdout: %v", err)
 		}
 		res.book = readFile(t, book)
@@ -639,7 +639,7 @@ func checkOutcome(t *testing.T, row faultRow, r, clean *faultResult) {
 	t.Helper()
 	switch row.want {
 	case recoverable:
-		if r.err != nil || r.run.Status != ledger.RunComplete {
+		if r.err != nil || r.run.Status != billing.RunComplete {
 			t.Fatalf("status %s, err %v; want complete", r.run.Status, r.err)
 		}
 		if r.digest != clean.digest {
@@ -656,7 +656,7 @@ func checkOutcome(t *testing.T, row faultRow, r, clean *faultResult) {
 		if !errors.Is(r.err, job.ErrIncomplete) {
 			t.Fatalf("err = %v, want ErrIncomplete", r.err)
 		}
-		if r.run.Status != ledger.RunPartial {
+		if r.run.Status != billing.RunPartial {
 			t.Fatalf("status = %s, want partial", r.run.Status)
 		}
 		if len(r.coverage) != len(r.customers) {
@@ -668,12 +668,12 @@ func checkOutcome(t *testing.T, row faultRow, r, clean *faultResult) {
 		}
 		for id, c := range r.coverage {
 			if !bad[strings.ToLower(id)] {
-				if c.Coverage != ledger.CoverageAvailable {
+				if c.Coverage != billing.CoverageAvailable {
 					t.Errorf("customer %s coverage = %s (%s), want available", id, c.Coverage, c.Error)
 				}
 				continue
 			}
-			if c.Coverage != ledger.CoverageFetchFailed {
+			if c.Coverage != billing.CoverageFetchFailed {
 				t.Errorf("customer %s coverage = %s, want fetch_failed", id, c.Coverage)
 			}
 			for _, s := range append([]string{id, "receivable-charges"}, row.errHas...) {
@@ -687,7 +687,7 @@ func checkOutcome(t *testing.T, row faultRow, r, clean *faultResult) {
 			t.Errorf("FindRun of a partial run: %v (want the partial run when there is no complete one)", r.findRunErr)
 		}
 	case failed:
-		if r.err == nil || r.run.Status != ledger.RunFailed {
+		if r.err == nil || r.run.Status != billing.RunFailed {
 			t.Fatalf("status %s, err %v; want failed", r.run.Status, r.err)
 		}
 		if errors.Is(r.err, job.ErrIncomplete) {
@@ -893,7 +893,7 @@ func faultRows() []faultRow {
 			// An open enum: accepted and stored as sent.
 			name: "unknown chargeType", faults: faults(sherwebsim.Faults{MalformedPayable: "unknown_enum"}),
 			want: custom, check: func(t *testing.T, r, clean *faultResult) {
-				if r.err != nil || r.run.Status != ledger.RunComplete {
+				if r.err != nil || r.run.Status != billing.RunComplete {
 					t.Fatalf("status %s, err %v; want complete", r.run.Status, r.err)
 				}
 				if r.payTypes["Promotion"] == 0 {
@@ -973,11 +973,11 @@ func faultRows() []faultRow {
 				return sherwebsim.Faults{PeriodDiffersFor: []string{cs[8].ID}}
 			},
 			check: func(t *testing.T, r, clean *faultResult) {
-				if r.err != nil || r.run.Status != ledger.RunComplete {
+				if r.err != nil || r.run.Status != billing.RunComplete {
 					t.Fatalf("status %s, err %v; want complete", r.run.Status, r.err)
 				}
 				id := r.customers[8].ID
-				if c := r.coverage[id]; c.Coverage != ledger.CoveragePeriodDiffers {
+				if c := r.coverage[id]; c.Coverage != billing.CoveragePeriodDiffers {
 					t.Errorf("customer %s coverage = %s, want period_differs", id, c.Coverage)
 				}
 				checkMissing(t, r, clean, []string{id}, "period_differs", true)
@@ -991,7 +991,7 @@ func TestFaultMatrix(t *testing.T) {
 		t.Skip("fault matrix: about 20 s")
 	}
 	clean := runFault(t, faultRow{name: "clean", faults: noFault})
-	if clean.err != nil || clean.run.Status != ledger.RunComplete || clean.json == nil {
+	if clean.err != nil || clean.run.Status != billing.RunComplete || clean.json == nil {
 		t.Fatalf("clean run: status %s, err %v", clean.run.Status, clean.err)
 	}
 	assertNoSecrets(t, "clean", clean)

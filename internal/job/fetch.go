@@ -12,7 +12,6 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/msp-reconcile/reconcile/internal/billing"
-	"github.com/msp-reconcile/reconcile/internal/fetch"
 	"github.com/msp-reconcile/reconcile/internal/ledger"
 )
 
@@ -47,7 +46,7 @@ var ErrIncomplete = errors.New("run incomplete: receivables missing for some cus
 // interrupted — then the error says why. A failed or interrupted run never
 // looks complete: its status is written last, and a killed process leaves it
 // "running", which no report uses.
-func Fetch(ctx context.Context, client *fetch.Client, store *ledger.Store, opts FetchOptions) (ledger.Run, error) {
+func Fetch(ctx context.Context, client Client, store RunWriter, opts FetchOptions) (ledger.Run, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
@@ -64,7 +63,7 @@ func Fetch(ctx context.Context, client *fetch.Client, store *ledger.Store, opts 
 	}
 	run := ledger.Run{
 		RequestedDate: opts.Date,
-		Status:        ledger.RunRunning,
+		Status:        billing.RunRunning,
 		StartedAt:     opts.Now().UTC(),
 		BaseURL:       opts.BaseURL,
 		ToolVersion:   opts.ToolVersion,
@@ -100,8 +99,8 @@ func Fetch(ctx context.Context, client *fetch.Client, store *ledger.Store, opts 
 	return stored, runErr
 }
 
-func fetchInto(ctx context.Context, client *fetch.Client, store *ledger.Store, runID int64, opts FetchOptions, log *slog.Logger) (ledger.RunStatus, error) {
-	failed := ledger.RunFailed
+func fetchInto(ctx context.Context, client Client, store RunWriter, runID int64, opts FetchOptions, log *slog.Logger) (billing.RunStatus, error) {
+	failed := billing.RunFailed
 
 	start := time.Now()
 	batch, err := store.NewPayableBatch(ctx, runID)
@@ -145,7 +144,7 @@ func fetchInto(ctx context.Context, client *fetch.Client, store *ledger.Store, r
 			if err != nil {
 				return err // interrupted: stop the whole run
 			}
-			if d.Coverage == ledger.CoverageFetchFailed {
+			if d.Coverage == billing.CoverageFetchFailed {
 				missing.Add(1)
 				log.Warn("receivables unavailable", "customer", c.ID, "error", d.Error)
 			}
@@ -175,31 +174,31 @@ func fetchInto(ctx context.Context, client *fetch.Client, store *ledger.Store, r
 	LogStage(log, "customers fan-out", start, client.Stats().Calls-callsBefore, "calls",
 		"customers", total, "receivable_lines", recvLines.Load())
 	if m := missing.Load(); m > 0 {
-		return ledger.RunPartial, fmt.Errorf("%w (%d of %d customers)", ErrIncomplete, m, total)
+		return billing.RunPartial, fmt.Errorf("%w (%d of %d customers)", ErrIncomplete, m, total)
 	}
-	return ledger.RunComplete, nil
+	return billing.RunComplete, nil
 }
 
 // fetchCustomer fetches one customer's receivables (and subscriptions). A
 // fetch error is recorded as coverage, not returned: only an interruption of
 // the whole run is an error.
-func fetchCustomer(ctx context.Context, client *fetch.Client, customerID string, date billing.Date, period billing.Period, withSubs bool) (ledger.CustomerData, error) {
+func fetchCustomer(ctx context.Context, client Client, customerID string, date billing.Date, period billing.Period, withSubs bool) (ledger.CustomerData, error) {
 	d := ledger.CustomerData{CustomerID: customerID}
 	p, lines, err := client.ReceivableCharges(ctx, customerID, date)
 	if err != nil {
 		if ctx.Err() != nil {
 			return d, fmt.Errorf("fetch receivables for customer %s: %w", customerID, ctx.Err())
 		}
-		d.Coverage = ledger.CoverageFetchFailed
+		d.Coverage = billing.CoverageFetchFailed
 		d.Error = fmt.Sprintf("fetch receivables for customer %s: %v", customerID, err)
 		return d, nil
 	}
 	d.Period = p
 	d.Receivables = lines
 	if p.Equal(period) {
-		d.Coverage = ledger.CoverageAvailable
+		d.Coverage = billing.CoverageAvailable
 	} else {
-		d.Coverage = ledger.CoveragePeriodDiffers
+		d.Coverage = billing.CoveragePeriodDiffers
 		d.Error = fmt.Sprintf("receivables period %s differs from payable period %s", p, period)
 	}
 	if withSubs {

@@ -191,7 +191,7 @@ func TestFetchCustomerFailingAlwaysIsPartial(t *testing.T) {
 		}
 	}
 	for _, c := range cov {
-		want := ledger.CoverageAvailable
+		want := billing.CoverageAvailable
 		if c.CustomerID == bad {
 			want = "fetch_failed"
 			if !strings.Contains(c.Error, "503") {

@@ -18,13 +18,13 @@ import (
 func outputs(t *testing.T, store *ledger.Store, run ledger.Run) (book, js []byte) {
 	t.Helper()
 	ctx := context.Background()
-	res, err := job.Reconcile(ctx, store, run, report.Options{})
+	rec, err := job.Reconcile(ctx, store, run, report.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
 	out := job.Outputs{Workbook: filepath.Join(dir, "w.xlsx"), JSON: filepath.Join(dir, "s.json")}
-	if err := job.WriteOutputs(ctx, store, run, res, job.RunInfo(run, nil), out); err != nil {
+	if err := job.WriteOutputs(ctx, rec, out); err != nil {
 		t.Fatal(err)
 	}
 	book = readFile(t, out.Workbook)

@@ -6,22 +6,37 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/msp-reconcile/reconcile/internal/atomicfile"
 	"github.com/msp-reconcile/reconcile/internal/billing"
 	"github.com/msp-reconcile/reconcile/internal/ledger"
 	"github.com/msp-reconcile/reconcile/internal/report"
+	"github.com/msp-reconcile/reconcile/internal/report/xlsx"
 )
+
+// Reconciliation is a reconciled run, ready to be published.
+type Reconciliation struct {
+	Run    ledger.Run
+	Result *report.Result
+	// Attributor is the engine's attribution of payable lines to customers,
+	// for the Payable detail.
+	Attributor *report.Attributor
+	// Detail streams the run's lines from the ledger, for the detail sheets
+	// or files.
+	Detail xlsx.Detail
+	// Info is the run's provenance for the Run sheet (see RunInfo).
+	Info xlsx.RunInfo
+}
 
 // Reconcile computes the reconciliation of a stored run from the ledger
 // alone (no network). Lines are streamed from the ledger into the engine, so
 // memory grows with the number of line keys, not with the number of lines.
-func Reconcile(ctx context.Context, store *ledger.Store, run ledger.Run, opts report.Options) (*report.Result, error) {
-	if run.Status != "complete" && run.Status != "partial" {
+// The returned Info has no settings of the report: set it with RunInfo.
+func Reconcile(ctx context.Context, store RunReader, run ledger.Run, opts report.Options) (*Reconciliation, error) {
+	if !run.Status.Reportable() {
 		return nil, fmt.Errorf("run %d is %s: only complete or partial runs can be reported", run.ID, run.Status)
 	}
 	customers, err := store.Customers(ctx, run.ID)
@@ -41,7 +56,7 @@ func Reconcile(ctx context.Context, store *ledger.Store, run ledger.Run, opts re
 	for _, c := range cov {
 		in.Coverage = append(in.Coverage, report.Coverage{
 			CustomerID: c.CustomerID,
-			Status:     string(c.Coverage),
+			Status:     c.Coverage,
 			Error:      c.Error,
 			Period:     c.Period,
 		})
@@ -59,19 +74,25 @@ func Reconcile(ctx context.Context, store *ledger.Store, run ledger.Run, opts re
 	}); err != nil {
 		return nil, fmt.Errorf("read receivable charges of run %d: %w", run.ID, err)
 	}
-	return r.Result(), nil
+	return &Reconciliation{
+		Run:        run,
+		Result:     r.Result(),
+		Attributor: r.Attributor(),
+		Detail:     Detail{Store: store, RunID: run.ID},
+		Info:       RunInfo(run, nil),
+	}, nil
 }
 
 // RunID renders a ledger run id as it appears in reports.
 func RunID(id int64) string { return strconv.FormatInt(id, 10) }
 
 // RunInfo is the provenance of a run for the workbook's Run sheet.
-func RunInfo(run ledger.Run, settings []Setting) report.RunInfo {
-	info := report.RunInfo{
+func RunInfo(run ledger.Run, settings []Setting) xlsx.RunInfo {
+	info := xlsx.RunInfo{
 		RunID:       RunID(run.ID),
 		ToolVersion: run.ToolVersion,
 		BaseURL:     run.BaseURL,
-		Status:      string(run.Status),
+		Status:      run.Status,
 		StartedAt:   formatTime(run.StartedAt),
 		FinishedAt:  formatTime(run.FinishedAt),
 		Calls:       run.Calls,
@@ -116,27 +137,27 @@ func formatTime(t time.Time) string {
 	return t.UTC().Format(time.RFC3339)
 }
 
-// Detail adapts one ledger run to report.Detail.
+// Detail adapts one ledger run to xlsx.Detail.
 type Detail struct {
-	Store *ledger.Store
+	Store RunReader
 	RunID int64
 }
 
-// EachPayable implements report.Detail.
+// EachPayable implements xlsx.Detail.
 func (d Detail) EachPayable(ctx context.Context, fn func(*billing.PayableCharge) error) error {
 	return d.Store.EachPayable(ctx, d.RunID, fn)
 }
 
-// EachReceivable implements report.Detail.
+// EachReceivable implements xlsx.Detail.
 func (d Detail) EachReceivable(ctx context.Context, fn func(string, *billing.ReceivableCharge) error) error {
 	return d.Store.EachReceivable(ctx, d.RunID, fn)
 }
 
-var _ report.Detail = Detail{}
+var _ xlsx.Detail = Detail{}
 
 // countingDetail counts the detail lines a workbook writer reads.
 type countingDetail struct {
-	d    report.Detail
+	d    xlsx.Detail
 	rows int64
 }
 
@@ -159,7 +180,7 @@ type Outputs struct {
 	Workbook string    // path of the .xlsx; "" for none
 	JSON     string    // path of the JSON summary; "-" for Stdout; "" for none
 	Stdout   io.Writer // for JSON "-"
-	Options  report.WorkbookOptions
+	Options  xlsx.WorkbookOptions
 	// Logger, when set, receives the workbook stage's timing at Info level.
 	Logger *slog.Logger
 }
@@ -167,11 +188,12 @@ type Outputs struct {
 // WriteOutputs writes the workbook and the JSON summary. Both are written
 // atomically (temporary file in the target folder, fsync, rename): a failure
 // leaves whatever was at the target paths untouched.
-func WriteOutputs(ctx context.Context, store *ledger.Store, run ledger.Run, res *report.Result, info report.RunInfo, out Outputs) error {
+func WriteOutputs(ctx context.Context, rec *Reconciliation, out Outputs) error {
+	res := rec.Result
 	if out.Workbook != "" {
 		start := time.Now()
-		d := &countingDetail{d: Detail{Store: store, RunID: run.ID}}
-		if err := report.WriteWorkbook(ctx, out.Workbook, res, info, d, out.Options); err != nil {
+		d := &countingDetail{d: rec.Detail}
+		if err := xlsx.WriteWorkbook(ctx, out.Workbook, res, rec.Attributor, rec.Info, d, out.Options); err != nil {
 			return fmt.Errorf("write workbook %s: %w", out.Workbook, err)
 		}
 		summary := int64(len(res.Customers) + len(res.Products) + len(res.Mismatches))
@@ -185,52 +207,9 @@ func WriteOutputs(ctx context.Context, store *ledger.Store, run ledger.Run, res 
 			return fmt.Errorf("write JSON summary to stdout: %w", err)
 		}
 	default:
-		if err := WriteFileAtomic(out.JSON, res.WriteJSON); err != nil {
+		if err := atomicfile.Write(out.JSON, res.WriteJSON); err != nil {
 			return fmt.Errorf("write JSON summary %s: %w", out.JSON, err)
 		}
-	}
-	return nil
-}
-
-// WriteFileAtomic writes a file through a temporary file in the same folder,
-// fsyncs it and renames it over path, then fsyncs the folder.
-func WriteFileAtomic(path string, write func(io.Writer) error) (err error) {
-	dir, base := filepath.Split(path)
-	if dir == "" {
-		dir = "."
-	}
-	tmp, err := os.CreateTemp(dir, "."+base+"-*.tmp")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	if err = write(tmp); err != nil {
-		return err
-	}
-	if err = tmp.Sync(); err != nil {
-		return err
-	}
-	if err = tmp.Close(); err != nil {
-		return err
-	}
-	mode := os.FileMode(0o644) // a replaced file keeps its mode
-	if st, serr := os.Stat(path); serr == nil {
-		mode = st.Mode().Perm()
-	}
-	if err = os.Chmod(tmp.Name(), mode); err != nil {
-		return err
-	}
-	if err = os.Rename(tmp.Name(), path); err != nil {
-		return err
-	}
-	if d, derr := os.Open(dir); derr == nil {
-		_ = d.Sync()
-		d.Close()
 	}
 	return nil
 }

@@ -75,12 +75,12 @@ func reconcileJSON(t *testing.T, e *env) summaryJSON {
 	if err != nil && run.ID == 0 {
 		t.Fatalf("fetch: %v", err)
 	}
-	res, err := job.Reconcile(ctx, e.store, run, report.Options{})
+	rec, err := job.Reconcile(ctx, e.store, run, report.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	var buf bytes.Buffer
-	if err := res.WriteJSON(&buf); err != nil {
+	if err := rec.Result.WriteJSON(&buf); err != nil {
 		t.Fatal(err)
 	}
 	var s summaryJSON

@@ -57,12 +57,12 @@ type missingCustomer struct {
 
 // Summarize reads a stored run back and summarises what it holds: line
 // counts, exact payable totals per currency and receivables coverage.
-func Summarize(ctx context.Context, store *ledger.Store, run ledger.Run) (*FetchSummary, error) {
+func Summarize(ctx context.Context, store RunReader, run ledger.Run) (*FetchSummary, error) {
 	s := &FetchSummary{
 		RunID:    RunID(run.ID),
 		Status:   string(run.Status),
 		Period:   periodJSON{From: string(run.Period.From), To: string(run.Period.To)},
-		Complete: run.Status == "complete",
+		Complete: run.Status == billing.RunComplete,
 		Calls:    run.Calls,
 		Retries:  run.Retries,
 		Error:    run.Error,
@@ -103,19 +103,19 @@ func Summarize(ctx context.Context, store *ledger.Store, run ledger.Run) (*Fetch
 	seen := map[string]bool{}
 	for _, c := range cov {
 		seen[c.CustomerID] = true
-		if c.Coverage == "available" && c.Period.Equal(run.Period) {
+		if c.Coverage == billing.CoverageAvailable && c.Period.Equal(run.Period) {
 			s.Receivable.CustomersAvailable++
 			continue
 		}
-		reason := string(c.Coverage)
-		if reason == "available" {
-			reason = "period_differs"
+		reason := c.Coverage
+		if reason == billing.CoverageAvailable {
+			reason = billing.CoveragePeriodDiffers
 		}
-		s.Receivable.CustomersMissing = append(s.Receivable.CustomersMissing, missingCustomer{CustomerID: c.CustomerID, Reason: reason, Error: c.Error})
+		s.Receivable.CustomersMissing = append(s.Receivable.CustomersMissing, missingCustomer{CustomerID: c.CustomerID, Reason: string(reason), Error: c.Error})
 	}
 	for _, c := range customers {
 		if !seen[c.ID] {
-			s.Receivable.CustomersMissing = append(s.Receivable.CustomersMissing, missingCustomer{CustomerID: c.ID, Reason: "fetch_failed", Error: "not fetched"})
+			s.Receivable.CustomersMissing = append(s.Receivable.CustomersMissing, missingCustomer{CustomerID: c.ID, Reason: string(billing.CoverageFetchFailed), Error: "not fetched"})
 		}
 	}
 	sort.Slice(s.Receivable.CustomersMissing, func(i, j int) bool {

@@ -95,7 +95,7 @@ func TestMoneyColumnsAreText(t *testing.T) {
 	id := storePayables(t, s, []*billing.PayableCharge{samplePayable(1), samplePayable(4), {
 		ChargeID: "x", Currency: "USD", Quantity: dec("12.30"), SubTotal: dec("10"), ListPrice: dec("1e2"),
 	}})
-	saveCustomerWithData(t, s, id, "c1", CoverageAvailable, []billing.ReceivableCharge{sampleReceivable(0), sampleReceivable(1)},
+	saveCustomerWithData(t, s, id, "c1", billing.CoverageAvailable, []billing.ReceivableCharge{sampleReceivable(0), sampleReceivable(1)},
 		[]billing.Subscription{sampleSubscription(0)})
 
 	checks := map[string][]string{
@@ -307,7 +307,7 @@ func TestPayableCommitAtomicWithPeriod(t *testing.T) {
 		t.Fatalf("period %v stored by a failed commit", run.Period)
 	}
 	// A batch on a run that is no longer running is refused.
-	if err := s.FinishRun(ctx, id, RunFailed, RunStats{}, "boom", t0); err != nil {
+	if err := s.FinishRun(ctx, id, billing.RunFailed, RunStats{}, "boom", t0); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.NewPayableBatch(ctx, id); err == nil || !strings.Contains(err.Error(), "not running") {
@@ -343,7 +343,7 @@ func TestPayableBatchCancelledContext(t *testing.T) {
 		t.Fatalf("%d lines stored by a cancelled batch", n)
 	}
 	// The lock is free again.
-	if err := s.FinishRun(context.Background(), id, RunFailed, RunStats{}, "interrupted", t0); err != nil {
+	if err := s.FinishRun(context.Background(), id, billing.RunFailed, RunStats{}, "interrupted", t0); err != nil {
 		t.Fatal(err)
 	}
 }

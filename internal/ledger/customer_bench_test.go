@@ -37,7 +37,7 @@ func BenchmarkCustomerWriter(b *testing.B) {
 	start := time.Now()
 	w := s.NewCustomerWriter(ctx, id)
 	for i := range cs {
-		if err := w.Save(CustomerData{CustomerID: cs[i].ID, Coverage: CoverageAvailable, Period: october,
+		if err := w.Save(CustomerData{CustomerID: cs[i].ID, Coverage: billing.CoverageAvailable, Period: october,
 			Receivables: recs, Subscriptions: subs}); err != nil {
 			b.Fatal(err)
 		}

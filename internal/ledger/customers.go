@@ -12,20 +12,10 @@ import (
 	"github.com/msp-reconcile/reconcile/internal/billing"
 )
 
-// Coverage says whether a customer's receivables can be used for the period.
-type Coverage string
-
-// The coverage values.
-const (
-	CoverageAvailable     Coverage = "available"      // fetched, and the response's period is the payable period
-	CoverageFetchFailed   Coverage = "fetch_failed"   // the fetch failed after retries
-	CoveragePeriodDiffers Coverage = "period_differs" // fetched, but for another period (lines kept for audit)
-)
-
 // CustomerData is what was fetched for one customer.
 type CustomerData struct {
 	CustomerID         string
-	Coverage           Coverage
+	Coverage           billing.Coverage
 	Error              string         // fetch error text for fetch_failed
 	Period             billing.Period // the receivables response's period (empty when the fetch failed)
 	Receivables        []billing.ReceivableCharge
@@ -36,7 +26,7 @@ type CustomerData struct {
 // CustomerCoverage is the stored coverage of one customer.
 type CustomerCoverage struct {
 	CustomerID string
-	Coverage   Coverage
+	Coverage   billing.Coverage
 	Error      string
 	Period     billing.Period
 }
@@ -139,7 +129,7 @@ func (s *Store) SaveCustomerData(ctx context.Context, runID int64, d CustomerDat
 
 func validateCustomerData(runID int64, d *CustomerData) error {
 	switch d.Coverage {
-	case CoverageAvailable, CoverageFetchFailed, CoveragePeriodDiffers:
+	case billing.CoverageAvailable, billing.CoverageFetchFailed, billing.CoveragePeriodDiffers:
 	default:
 		return fmt.Errorf("store data of customer %s (run %d): invalid coverage %q", d.CustomerID, runID, d.Coverage)
 	}
@@ -260,7 +250,7 @@ func (s *Store) saveCustomer(ctx context.Context, st *customerStmts, runID int64
 	if err := s.stageDone(ctx, stageCoverage); err != nil {
 		return err
 	}
-	if d.Coverage != CoverageFetchFailed && len(d.Receivables) > 0 {
+	if d.Coverage != billing.CoverageFetchFailed && len(d.Receivables) > 0 {
 		if err := insertReceivables(ectx, st, runID, d.CustomerID, d.Receivables); err != nil {
 			return err
 		}
@@ -353,7 +343,7 @@ func (s *Store) Coverage(ctx context.Context, runID int64) ([]CustomerCoverage, 
 		if err := rows.Scan(&c.CustomerID, &cov, &c.Error, &from, &to, &se); err != nil {
 			return nil, fmt.Errorf("read coverage of run %d: %w", runID, err)
 		}
-		c.Coverage, c.Period = Coverage(cov), billing.Period{From: billing.Date(from), To: billing.Date(to)}
+		c.Coverage, c.Period = billing.Coverage(cov), billing.Period{From: billing.Date(from), To: billing.Date(to)}
 		out = append(out, c)
 	}
 	if err := rows.Err(); err != nil {

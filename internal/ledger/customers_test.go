@@ -13,14 +13,14 @@ import (
 )
 
 // saveCustomerWithData saves one customer and its data in run id.
-func saveCustomerWithData(tb testing.TB, s *Store, id int64, customerID string, cov Coverage, recv []billing.ReceivableCharge, subs []billing.Subscription) {
+func saveCustomerWithData(tb testing.TB, s *Store, id int64, customerID string, cov billing.Coverage, recv []billing.ReceivableCharge, subs []billing.Subscription) {
 	tb.Helper()
 	ctx := context.Background()
 	if err := s.SaveCustomers(ctx, id, []billing.Customer{{ID: customerID, DisplayName: "Name " + customerID}}); err != nil {
 		tb.Fatal(err)
 	}
 	d := CustomerData{CustomerID: customerID, Coverage: cov, Period: october, Receivables: recv, Subscriptions: subs}
-	if cov == CoverageFetchFailed {
+	if cov == billing.CoverageFetchFailed {
 		d.Period, d.Error = billing.Period{}, "fetch failed: 503"
 	}
 	if err := s.SaveCustomerData(ctx, id, d); err != nil {
@@ -74,11 +74,11 @@ func TestSaveCustomerData(t *testing.T) {
 	recvB := []billing.ReceivableCharge{sampleReceivable(5)}
 	subsA := []billing.Subscription{sampleSubscription(2), sampleSubscription(1)}
 	data := []CustomerData{
-		{CustomerID: "b", Coverage: CoverageAvailable, Period: october, Receivables: recvB, SubscriptionsError: "subs: 500"},
-		{CustomerID: "a", Coverage: CoverageAvailable, Period: october, Receivables: recvA, Subscriptions: subsA},
-		{CustomerID: "c", Coverage: CoveragePeriodDiffers, Error: "period differs", Period: billing.Period{From: "2026-09-01", To: "2026-09-30"},
+		{CustomerID: "b", Coverage: billing.CoverageAvailable, Period: october, Receivables: recvB, SubscriptionsError: "subs: 500"},
+		{CustomerID: "a", Coverage: billing.CoverageAvailable, Period: october, Receivables: recvA, Subscriptions: subsA},
+		{CustomerID: "c", Coverage: billing.CoveragePeriodDiffers, Error: "period differs", Period: billing.Period{From: "2026-09-01", To: "2026-09-30"},
 			Receivables: []billing.ReceivableCharge{sampleReceivable(9)}},
-		{CustomerID: "d", Coverage: CoverageFetchFailed, Error: "fetch receivables for customer d: 503",
+		{CustomerID: "d", Coverage: billing.CoverageFetchFailed, Error: "fetch receivables for customer d: 503",
 			Receivables: []billing.ReceivableCharge{sampleReceivable(7)}}, // must not be stored
 	}
 	for _, d := range data {
@@ -92,10 +92,10 @@ func TestSaveCustomerData(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantCov := []CustomerCoverage{
-		{CustomerID: "a", Coverage: CoverageAvailable, Period: october},
-		{CustomerID: "b", Coverage: CoverageAvailable, Period: october},
-		{CustomerID: "c", Coverage: CoveragePeriodDiffers, Error: "period differs", Period: billing.Period{From: "2026-09-01", To: "2026-09-30"}},
-		{CustomerID: "d", Coverage: CoverageFetchFailed, Error: "fetch receivables for customer d: 503"},
+		{CustomerID: "a", Coverage: billing.CoverageAvailable, Period: october},
+		{CustomerID: "b", Coverage: billing.CoverageAvailable, Period: october},
+		{CustomerID: "c", Coverage: billing.CoveragePeriodDiffers, Error: "period differs", Period: billing.Period{From: "2026-09-01", To: "2026-09-30"}},
+		{CustomerID: "d", Coverage: billing.CoverageFetchFailed, Error: "fetch receivables for customer d: 503"},
 	}
 	for _, d := range diff(wantCov, cov) {
 		t.Error(d)
@@ -175,9 +175,9 @@ func TestSaveCustomerDataRejects(t *testing.T) {
 		d    CustomerData
 		want string
 	}{
-		{"unknown customer (foreign key)", CustomerData{CustomerID: "zzz", Coverage: CoverageAvailable}, "FOREIGN KEY"},
+		{"unknown customer (foreign key)", CustomerData{CustomerID: "zzz", Coverage: billing.CoverageAvailable}, "FOREIGN KEY"},
 		{"invalid coverage", CustomerData{CustomerID: "a", Coverage: "maybe"}, "invalid coverage"},
-		{"empty id", CustomerData{Coverage: CoverageAvailable}, "empty customer id"},
+		{"empty id", CustomerData{Coverage: billing.CoverageAvailable}, "empty customer id"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -187,10 +187,10 @@ func TestSaveCustomerDataRejects(t *testing.T) {
 			}
 		})
 	}
-	if err := s.SaveCustomerData(ctx, id, CustomerData{CustomerID: "a", Coverage: CoverageAvailable, Period: october}); err != nil {
+	if err := s.SaveCustomerData(ctx, id, CustomerData{CustomerID: "a", Coverage: billing.CoverageAvailable, Period: october}); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.SaveCustomerData(ctx, id, CustomerData{CustomerID: "a", Coverage: CoverageAvailable, Period: october}); err == nil {
+	if err := s.SaveCustomerData(ctx, id, CustomerData{CustomerID: "a", Coverage: billing.CoverageAvailable, Period: october}); err == nil {
 		t.Fatal("saving a customer's data twice succeeded")
 	}
 }
@@ -222,7 +222,7 @@ func TestSaveCustomerDataAllOrNothing(t *testing.T) {
 				}
 				return nil
 			}
-			err := s.SaveCustomerData(ctx, id, CustomerData{CustomerID: "a", Coverage: CoverageAvailable, Period: october,
+			err := s.SaveCustomerData(ctx, id, CustomerData{CustomerID: "a", Coverage: billing.CoverageAvailable, Period: october,
 				Receivables:   []billing.ReceivableCharge{sampleReceivable(0), sampleReceivable(1)},
 				Subscriptions: []billing.Subscription{sampleSubscription(0)}})
 			if err == nil {
@@ -240,7 +240,7 @@ func TestSaveCustomerDataAllOrNothing(t *testing.T) {
 				}
 			}
 			// The store is usable again and the same save now works.
-			if err := s.SaveCustomerData(context.Background(), id, CustomerData{CustomerID: "a", Coverage: CoverageAvailable, Period: october,
+			if err := s.SaveCustomerData(context.Background(), id, CustomerData{CustomerID: "a", Coverage: billing.CoverageAvailable, Period: october,
 				Receivables: []billing.ReceivableCharge{sampleReceivable(0)}}); err != nil {
 				t.Fatalf("save after the failure: %v", err)
 			}
@@ -265,7 +265,7 @@ func TestSaveCustomerDataConcurrent(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs <- s.SaveCustomerData(ctx, id, CustomerData{CustomerID: c.ID, Coverage: CoverageAvailable, Period: october,
+			errs <- s.SaveCustomerData(ctx, id, CustomerData{CustomerID: c.ID, Coverage: billing.CoverageAvailable, Period: october,
 				Receivables: []billing.ReceivableCharge{sampleReceivable(i), sampleReceivable(i + 1)}})
 		}()
 	}
@@ -312,7 +312,7 @@ func storeRun(tb testing.TB, s *Store, seed uint64, mutate func(*billing.Payable
 	for _, c := range customers {
 		var n int
 		fmt.Sscanf(c.ID, "cust-%d", &n)
-		d := CustomerData{CustomerID: c.ID, Coverage: CoverageAvailable, Period: october}
+		d := CustomerData{CustomerID: c.ID, Coverage: billing.CoverageAvailable, Period: october}
 		for k := 0; k < 5; k++ {
 			d.Receivables = append(d.Receivables, sampleReceivable(n*10+k))
 		}
@@ -321,9 +321,9 @@ func storeRun(tb testing.TB, s *Store, seed uint64, mutate func(*billing.Payable
 		}
 		switch n {
 		case 4:
-			d.Coverage, d.Error = CoveragePeriodDiffers, fmt.Sprintf("differs (attempt %d)", seed)
+			d.Coverage, d.Error = billing.CoveragePeriodDiffers, fmt.Sprintf("differs (attempt %d)", seed)
 		case 5:
-			d.Coverage, d.Error, d.Period, d.Receivables = CoverageFetchFailed, fmt.Sprintf("503 request id %d", seed), billing.Period{}, nil
+			d.Coverage, d.Error, d.Period, d.Receivables = billing.CoverageFetchFailed, fmt.Sprintf("503 request id %d", seed), billing.Period{}, nil
 		}
 		if seed != 0 {
 			r.Shuffle(len(d.Receivables), func(i, j int) { d.Receivables[i], d.Receivables[j] = d.Receivables[j], d.Receivables[i] })
@@ -333,7 +333,7 @@ func storeRun(tb testing.TB, s *Store, seed uint64, mutate func(*billing.Payable
 			tb.Fatal(err)
 		}
 	}
-	if err := s.FinishRun(ctx, id, RunPartial, RunStats{Calls: int64(seed)}, "partial", t0); err != nil {
+	if err := s.FinishRun(ctx, id, billing.RunPartial, RunStats{Calls: int64(seed)}, "partial", t0); err != nil {
 		tb.Fatal(err)
 	}
 	return id

@@ -28,11 +28,11 @@ func TestCustomerWriter(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for i := g; i < len(cs); i += 4 {
-				d := CustomerData{CustomerID: cs[i].ID, Coverage: CoverageAvailable, Period: october,
+				d := CustomerData{CustomerID: cs[i].ID, Coverage: billing.CoverageAvailable, Period: october,
 					Receivables:   []billing.ReceivableCharge{sampleReceivable(i), sampleReceivable(i + 1)},
 					Subscriptions: []billing.Subscription{sampleSubscription(i)}}
 				if i%10 == 0 {
-					d = CustomerData{CustomerID: cs[i].ID, Coverage: CoverageFetchFailed, Error: "503"}
+					d = CustomerData{CustomerID: cs[i].ID, Coverage: billing.CoverageFetchFailed, Error: "503"}
 				}
 				if err := w.Save(d); err != nil {
 					t.Error(err)
@@ -50,7 +50,7 @@ func TestCustomerWriter(t *testing.T) {
 	if w.Saved() != int64(len(cs)) {
 		t.Fatalf("Saved = %d, want %d", w.Saved(), len(cs))
 	}
-	if err := w.Save(CustomerData{CustomerID: "c000", Coverage: CoverageAvailable}); err == nil {
+	if err := w.Save(CustomerData{CustomerID: "c000", Coverage: billing.CoverageAvailable}); err == nil {
 		t.Fatal("Save after Close succeeded")
 	}
 	cov, err := s.Coverage(ctx, id)
@@ -66,18 +66,18 @@ func TestCustomerWriter(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := range cs {
-		d := CustomerData{CustomerID: cs[i].ID, Coverage: CoverageAvailable, Period: october,
+		d := CustomerData{CustomerID: cs[i].ID, Coverage: billing.CoverageAvailable, Period: october,
 			Receivables:   []billing.ReceivableCharge{sampleReceivable(i), sampleReceivable(i + 1)},
 			Subscriptions: []billing.Subscription{sampleSubscription(i)}}
 		if i%10 == 0 {
-			d = CustomerData{CustomerID: cs[i].ID, Coverage: CoverageFetchFailed, Error: "503"}
+			d = CustomerData{CustomerID: cs[i].ID, Coverage: billing.CoverageFetchFailed, Error: "503"}
 		}
 		if err := s.SaveCustomerData(ctx, id2, d); err != nil {
 			t.Fatal(err)
 		}
 	}
 	for _, run := range []int64{id, id2} {
-		if err := s.FinishRun(ctx, run, RunPartial, RunStats{}, "", t0); err != nil {
+		if err := s.FinishRun(ctx, run, billing.RunPartial, RunStats{}, "", t0); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -103,7 +103,7 @@ func TestCustomerWriterError(t *testing.T) {
 	if err := w.Save(CustomerData{CustomerID: "a", Coverage: "maybe"}); err == nil || !strings.Contains(err.Error(), "invalid coverage") {
 		t.Fatalf("Save with an invalid coverage = %v", err)
 	}
-	_ = w.Save(CustomerData{CustomerID: "zzz", Coverage: CoverageAvailable, Period: october,
+	_ = w.Save(CustomerData{CustomerID: "zzz", Coverage: billing.CoverageAvailable, Period: october,
 		Receivables: []billing.ReceivableCharge{sampleReceivable(0)}})
 	err := w.Close()
 	if err == nil || !strings.Contains(err.Error(), "FOREIGN KEY") || !strings.Contains(err.Error(), "zzz") {
@@ -114,7 +114,7 @@ func TestCustomerWriterError(t *testing.T) {
 		t.Fatalf("%d receivable lines stored (%v), want 0", n, err)
 	}
 	// The write lock is free.
-	if err := s.SaveCustomerData(ctx, id, CustomerData{CustomerID: "b", Coverage: CoverageAvailable, Period: october}); err != nil {
+	if err := s.SaveCustomerData(ctx, id, CustomerData{CustomerID: "b", Coverage: billing.CoverageAvailable, Period: october}); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -129,7 +129,7 @@ func TestCustomerWriterCancelled(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	w := s.NewCustomerWriter(ctx, id)
 	cancel()
-	serr := w.Save(CustomerData{CustomerID: "a", Coverage: CoverageAvailable, Period: october})
+	serr := w.Save(CustomerData{CustomerID: "a", Coverage: billing.CoverageAvailable, Period: october})
 	if cerr := w.Close(); serr == nil && cerr == nil {
 		t.Fatal("Save and Close after cancel succeeded, want the context error")
 	}

@@ -7,7 +7,8 @@
 // Every fetch is a new run (table runs) and a run is immutable: all rows carry
 // its run_id, and re-fetching a period makes a new run rather than updating the
 // old one. A run is "running" until FinishRun writes its final status
-// ("complete", "partial" or "failed"); a process killed mid-fetch leaves it
+// ("complete", "partial" or "failed": billing.RunStatus, as a customer's
+// receivables coverage is billing.Coverage); a process killed mid-fetch leaves it
 // "running", and FindRun never returns such a run. The payable charges of a run
 // are written in one transaction (PayableBatch) together with the run's period,
 // so a run either has all its payable lines and its period, or none.

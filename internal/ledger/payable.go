@@ -253,7 +253,7 @@ func (w *payableWriter) checkRun() error {
 	if err != nil {
 		return err
 	}
-	if r.Status != RunRunning {
+	if r.Status != billing.RunRunning {
 		return fmt.Errorf("run is %s, not running", r.Status)
 	}
 	n, err := w.s.count(w.ctx, w.conn, qCountPayable, w.runID)

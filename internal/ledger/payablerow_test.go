@@ -175,7 +175,7 @@ func TestPayableBatchWriteErrorIsReported(t *testing.T) {
 	if n, _, _ := s.Counts(ctx, id); n != 0 {
 		t.Fatalf("%d lines stored by a failed batch", n)
 	}
-	if err := s.FinishRun(ctx, id, RunFailed, RunStats{}, "x", t0); err != nil {
+	if err := s.FinishRun(ctx, id, billing.RunFailed, RunStats{}, "x", t0); err != nil {
 		t.Fatalf("write lock not released: %v", err)
 	}
 }

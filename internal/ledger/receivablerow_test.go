@@ -60,7 +60,7 @@ func TestReceivableLeanRowRoundTrip(t *testing.T) {
 		{ChargeID: "c", SKU: "S", Currency: "USD", ChargeName: "null", BillingCycleType: "",
 			Quantity: dec("0"), CostPrice: dec("0"), CostPriceProrated: dec("1e3")},
 	}
-	saveCustomerWithData(t, s, id, "c1", CoverageAvailable, want, nil)
+	saveCustomerWithData(t, s, id, "c1", billing.CoverageAvailable, want, nil)
 	var got []billing.ReceivableCharge
 	if err := s.EachReceivable(ctx, id, func(customerID string, c *billing.ReceivableCharge) error {
 		if customerID != "c1" {

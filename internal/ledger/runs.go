@@ -13,23 +13,12 @@ import (
 	"github.com/msp-reconcile/reconcile/internal/billing"
 )
 
-// RunStatus is the state of a run.
-type RunStatus string
-
-// The states of a run. A run starts "running"; FinishRun sets one of the others.
-const (
-	RunRunning  RunStatus = "running"
-	RunComplete RunStatus = "complete" // payables, customers and every customer's receivables fetched
-	RunPartial  RunStatus = "partial"  // some customers' receivables could not be fetched
-	RunFailed   RunStatus = "failed"   // payables or customers could not be fetched, or interrupted
-)
-
 // Run is one fetch of one billing period.
 type Run struct {
 	ID            int64
 	RequestedDate billing.Date
 	Period        billing.Period // returned by the payable response; empty until known
-	Status        RunStatus
+	Status        billing.RunStatus
 	StartedAt     time.Time // UTC
 	FinishedAt    time.Time // UTC; zero while running
 	BaseURL       string
@@ -80,7 +69,7 @@ func (s *Store) BeginRun(ctx context.Context, r Run) (int64, error) {
 	var id int64
 	err := s.writeTx(ctx, func(tx *sqlx.Tx) error {
 		return tx.QueryRowxContext(ctx, s.q[qInsertRun],
-			string(r.RequestedDate), string(RunRunning), formatTime(r.StartedAt),
+			string(r.RequestedDate), string(billing.RunRunning), formatTime(r.StartedAt),
 			r.BaseURL, r.ToolVersion, settings, r.Error,
 		).Scan(&id)
 	})
@@ -97,9 +86,9 @@ func (s *Store) BeginRun(ctx context.Context, r Run) (int64, error) {
 // The update is committed with synchronous=FULL: the WAL is fsynced, so the
 // final status and every row of the run written before it survive a power
 // loss (the rest of the ledger runs with synchronous=NORMAL).
-func (s *Store) FinishRun(ctx context.Context, id int64, status RunStatus, stats RunStats, errText string, finishedAt time.Time) error {
+func (s *Store) FinishRun(ctx context.Context, id int64, status billing.RunStatus, stats RunStats, errText string, finishedAt time.Time) error {
 	switch status {
-	case RunComplete, RunPartial, RunFailed:
+	case billing.RunComplete, billing.RunPartial, billing.RunFailed:
 	default:
 		return fmt.Errorf("finish run %d: invalid final status %q", id, status)
 	}
@@ -113,7 +102,7 @@ func (s *Store) FinishRun(ctx context.Context, id int64, status RunStatus, stats
 	return nil
 }
 
-func (s *Store) finishRun(ctx context.Context, id int64, status RunStatus, stats RunStats, errText string, finishedAt time.Time) error {
+func (s *Store) finishRun(ctx context.Context, id int64, status billing.RunStatus, stats RunStats, errText string, finishedAt time.Time) error {
 	conn, err := s.db.Connx(ctx)
 	if err != nil {
 		return err
@@ -196,7 +185,7 @@ func (s *Store) FindRun(ctx context.Context, date billing.Date) (Run, error) {
 	if !validDate(date) {
 		return Run{}, fmt.Errorf("find run for %q: invalid date (want yyyy-MM-dd)", date)
 	}
-	for _, status := range []RunStatus{RunComplete, RunPartial} {
+	for _, status := range []billing.RunStatus{billing.RunComplete, billing.RunPartial} {
 		var row runRow
 		err := sqlx.GetContext(ctx, s.db, &row, s.q[qFindRun], string(status), string(date), string(date))
 		if errors.Is(err, sql.ErrNoRows) {
@@ -236,7 +225,7 @@ func (row runRow) run() (Run, error) {
 		ID:            row.ID,
 		RequestedDate: billing.Date(row.RequestedDate),
 		Period:        billing.Period{From: billing.Date(nullString(row.PeriodFrom)), To: billing.Date(nullString(row.PeriodTo))},
-		Status:        RunStatus(row.Status),
+		Status:        billing.RunStatus(row.Status),
 		BaseURL:       row.BaseURL,
 		ToolVersion:   row.ToolVersion,
 		Calls:         row.Calls,

@@ -15,7 +15,7 @@ func TestBeginAndFinishRun(t *testing.T) {
 	ctx := context.Background()
 	started := time.Date(2026, 10, 3, 8, 0, 0, 123456789, time.FixedZone("EST", -5*3600))
 	id, err := s.BeginRun(ctx, Run{
-		RequestedDate: "2026-10-15", Status: RunComplete, StartedAt: started, BaseURL: "https://api.example/",
+		RequestedDate: "2026-10-15", Status: billing.RunComplete, StartedAt: started, BaseURL: "https://api.example/",
 		ToolVersion: "v1.2.3", Settings: `{"concurrency":"4","tolerance":"0.01"}`,
 	})
 	if err != nil {
@@ -26,7 +26,7 @@ func TestBeginAndFinishRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := Run{
-		ID: id, RequestedDate: "2026-10-15", Status: RunRunning, StartedAt: started.UTC(),
+		ID: id, RequestedDate: "2026-10-15", Status: billing.RunRunning, StartedAt: started.UTC(),
 		BaseURL: "https://api.example/", ToolVersion: "v1.2.3", Settings: `{"concurrency":"4","tolerance":"0.01"}`,
 	}
 	if got != want {
@@ -37,7 +37,7 @@ func TestBeginAndFinishRun(t *testing.T) {
 	}
 
 	finished := started.Add(90 * time.Second)
-	if err := s.FinishRun(ctx, id, RunPartial, RunStats{Calls: 12, Retries: 3, TokenRequests: 1}, "2 customers missing", finished); err != nil {
+	if err := s.FinishRun(ctx, id, billing.RunPartial, RunStats{Calls: 12, Retries: 3, TokenRequests: 1}, "2 customers missing", finished); err != nil {
 		t.Fatal(err)
 	}
 	got, err = s.Run(ctx, id)
@@ -45,7 +45,7 @@ func TestBeginAndFinishRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	want.Status, want.FinishedAt, want.Calls, want.Retries, want.TokenRequests, want.Error =
-		RunPartial, finished.UTC(), 12, 3, 1, "2 customers missing"
+		billing.RunPartial, finished.UTC(), 12, 3, 1, "2 customers missing"
 	if got != want {
 		t.Fatalf("Run after FinishRun =\n%+v\nwant\n%+v", got, want)
 	}
@@ -55,13 +55,13 @@ func TestBeginAndFinishRun(t *testing.T) {
 		t.Errorf("PRAGMA synchronous after FinishRun = %d (%v), want 1 (NORMAL)", sync, err)
 	}
 
-	if err := s.FinishRun(ctx, id, RunComplete, RunStats{}, "", finished); err == nil || !strings.Contains(err.Error(), "already partial") {
+	if err := s.FinishRun(ctx, id, billing.RunComplete, RunStats{}, "", finished); err == nil || !strings.Contains(err.Error(), "already partial") {
 		t.Errorf("second FinishRun = %v, want 'already partial'", err)
 	}
-	if err := s.FinishRun(ctx, id, RunRunning, RunStats{}, "", finished); err == nil {
+	if err := s.FinishRun(ctx, id, billing.RunRunning, RunStats{}, "", finished); err == nil {
 		t.Error("FinishRun with status running succeeded")
 	}
-	if err := s.FinishRun(ctx, 4242, RunFailed, RunStats{}, "", finished); !errors.Is(err, ErrNotFound) {
+	if err := s.FinishRun(ctx, 4242, billing.RunFailed, RunStats{}, "", finished); !errors.Is(err, ErrNotFound) {
 		t.Errorf("FinishRun of a missing run = %v, want ErrNotFound", err)
 	}
 	if _, err := s.Run(ctx, 4242); !errors.Is(err, ErrNotFound) {
@@ -110,7 +110,7 @@ func TestRunsNewestFirst(t *testing.T) {
 func TestFindRun(t *testing.T) {
 	ctx := context.Background()
 	// newRun makes a run with the given final status (or running) over period p.
-	newRun := func(t *testing.T, s *Store, p billing.Period, status RunStatus) int64 {
+	newRun := func(t *testing.T, s *Store, p billing.Period, status billing.RunStatus) int64 {
 		t.Helper()
 		id := mustBeginRun(t, s)
 		if p != (billing.Period{}) {
@@ -122,7 +122,7 @@ func TestFindRun(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		if status != RunRunning {
+		if status != billing.RunRunning {
 			if err := s.FinishRun(ctx, id, status, RunStats{}, "", t0); err != nil {
 				t.Fatal(err)
 			}
@@ -132,14 +132,14 @@ func TestFindRun(t *testing.T) {
 	september := billing.Period{From: "2026-09-01", To: "2026-09-30"}
 
 	s := MustOpen(t)
-	partial1 := newRun(t, s, october, RunPartial)
-	complete1 := newRun(t, s, october, RunComplete)
-	partial2 := newRun(t, s, october, RunPartial) // newer, but partial
-	newRun(t, s, october, RunFailed)
-	newRun(t, s, october, RunRunning)
-	newRun(t, s, billing.Period{}, RunFailed) // failed before the period was known
-	sepPartial := newRun(t, s, september, RunPartial)
-	newRun(t, s, september, RunFailed)
+	partial1 := newRun(t, s, october, billing.RunPartial)
+	complete1 := newRun(t, s, october, billing.RunComplete)
+	partial2 := newRun(t, s, october, billing.RunPartial) // newer, but partial
+	newRun(t, s, october, billing.RunFailed)
+	newRun(t, s, october, billing.RunRunning)
+	newRun(t, s, billing.Period{}, billing.RunFailed) // failed before the period was known
+	sepPartial := newRun(t, s, september, billing.RunPartial)
+	newRun(t, s, september, billing.RunFailed)
 
 	tests := []struct {
 		date billing.Date
@@ -168,9 +168,9 @@ func TestFindRun(t *testing.T) {
 
 	// Only partial runs: the latest one.
 	s2 := MustOpen(t)
-	newRun(t, s2, october, RunPartial)
-	latest := newRun(t, s2, october, RunPartial)
-	newRun(t, s2, october, RunFailed)
+	newRun(t, s2, october, billing.RunPartial)
+	latest := newRun(t, s2, october, billing.RunPartial)
+	newRun(t, s2, october, billing.RunFailed)
 	if got, err := s2.FindRun(ctx, "2026-10-10"); err != nil || got.ID != latest {
 		t.Errorf("FindRun among partial runs = %d, %v; want %d", got.ID, err, latest)
 	}

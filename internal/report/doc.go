@@ -1,13 +1,19 @@
 // Package report turns the charge lines of one billing period into a
-// reconciliation (Result) and renders it for finance.
+// reconciliation (Result): pure computation, no file I/O.
 //
 // It owns the reconciliation rules (reconciliation rules version 1, see
-// docs/reconciliation-rules.md): attribution of payable charges to customers,
-// receivables coverage, line matching and findings, totals per currency,
-// customer and SKU; the JSON summary (Result.WriteJSON); and the workbook. It
+// docs/reconciliation-rules.md): attribution of payable charges to customers
+// (Attributor), receivables coverage, line matching and findings, totals per
+// currency, customer and SKU; and the JSON summary (Result.WriteJSON). It
 // does no I/O of its own besides writing to the io.Writer it is given: the
 // caller feeds lines to a Reconciler (NewReconciler, AddPayable,
-// AddReceivable, Result) or calls Reconcile with slices.
+// AddReceivable, Result) or calls Reconcile with slices. A Result is a plain
+// value (no functions, no handles): two of them can be held and compared.
+// The attribution of each payable line, which the detail of the workbook
+// shows, is the Reconciler's Attributor, handed to the writer beside the
+// Result. The words shared with the ledger (billing.Coverage) are typed in
+// package billing. The workbook and the CSV detail are in package
+// report/xlsx; writing files atomically is package atomicfile.
 //
 // # Money and rounding policy
 //

@@ -300,16 +300,16 @@ type lineFinding struct {
 
 // coverageState is what the engine decided about one customer's receivables.
 type coverageState struct {
-	status string // CoverageAvailable, CoverageFetchFailed or CoveragePeriodDiffers
+	status billing.Coverage // billing.CoverageAvailable, billing.CoverageFetchFailed or billing.CoveragePeriodDiffers
 	err    string
 	seen   bool // a coverage entry was given
 }
 
-func coverageRank(s string) int {
+func coverageRank(s billing.Coverage) int {
 	switch s {
-	case CoverageAvailable:
+	case billing.CoverageAvailable:
 		return 0
-	case CoveragePeriodDiffers:
+	case billing.CoveragePeriodDiffers:
 		return 1
 	default:
 		return 2
@@ -372,7 +372,7 @@ func NewReconciler(in Input, opts Options) *Reconciler {
 	r.negTol = valueOf(r.tolerance.Neg())
 	r.coverage = make([]coverageState, len(r.attr.ids))
 	for i := range r.coverage {
-		r.coverage[i] = coverageState{status: CoverageFetchFailed, err: notFetchedError}
+		r.coverage[i] = coverageState{status: billing.CoverageFetchFailed, err: notFetchedError}
 	}
 	for _, cv := range in.Coverage {
 		x := r.attr.canonical(cv.CustomerID)
@@ -397,25 +397,25 @@ func NewReconciler(in Input, opts Options) *Reconciler {
 
 func classifyCoverage(cv Coverage, period billing.Period) coverageState {
 	switch {
-	case cv.Status == CoverageAvailable && cv.Period.Equal(period):
-		return coverageState{status: CoverageAvailable, seen: true}
-	case cv.Status == CoverageAvailable || cv.Status == CoveragePeriodDiffers:
+	case cv.Status == billing.CoverageAvailable && cv.Period.Equal(period):
+		return coverageState{status: billing.CoverageAvailable, seen: true}
+	case cv.Status == billing.CoverageAvailable || cv.Status == billing.CoveragePeriodDiffers:
 		msg := cv.Error
 		if msg == "" {
 			msg = fmt.Sprintf("receivables period %s differs from payable period %s", cv.Period, period)
 		}
-		return coverageState{status: CoveragePeriodDiffers, err: msg, seen: true}
+		return coverageState{status: billing.CoveragePeriodDiffers, err: msg, seen: true}
 	default:
 		msg := cv.Error
 		if msg == "" {
 			msg = "receivables fetch failed"
 		}
-		return coverageState{status: CoverageFetchFailed, err: msg, seen: true}
+		return coverageState{status: billing.CoverageFetchFailed, err: msg, seen: true}
 	}
 }
 
 func (r *Reconciler) available(x int32) bool {
-	return x >= 0 && r.coverage[x].status == CoverageAvailable
+	return x >= 0 && r.coverage[x].status == billing.CoverageAvailable
 }
 
 // intern returns the number of s, adding a copy of it (so that a string
@@ -665,6 +665,10 @@ func (r *Reconciler) lineKinds(i int32, l *lineAgg) (qtyMismatch, negMargin bool
 	return d[slotPayQty].Cmp(d[slotRecQty]) != 0, d[slotRec].Sub(d[slotPay]).Cmp(r.negTol.decimal()) < 0
 }
 
+// Attributor returns the attribution the Reconciler applies to payable
+// lines, for the Payable detail of the workbook and CSV.
+func (r *Reconciler) Attributor() *Attributor { return r.attr }
+
 // Result returns the reconciliation so far, sorted deterministically. It does
 // not change the Reconciler and may be called more than once.
 func (r *Reconciler) Result() *Result {
@@ -674,7 +678,6 @@ func (r *Reconciler) Result() *Result {
 		PayableLines:    r.payableLines,
 		ReceivableLines: r.receivableLines,
 		Tolerance:       r.tolerance,
-		Attribute:       r.attr.Attribute,
 		Totals:          []CurrencyTotal{},
 		Customers:       []CustomerRow{},
 		Products:        []ProductRow{},
@@ -687,11 +690,11 @@ func (r *Reconciler) Result() *Result {
 	res.Coverage.Missing = []MissingCustomer{}
 	for x, id := range r.attr.ids { // sorted
 		st := r.coverage[x]
-		if st.status == CoverageAvailable {
+		if st.status == billing.CoverageAvailable {
 			res.Coverage.Available++
 			continue
 		}
-		if st.status == CoverageFetchFailed {
+		if st.status == billing.CoverageFetchFailed {
 			res.Complete = false
 		}
 		res.Coverage.Missing = append(res.Coverage.Missing, MissingCustomer{CustomerID: id, Reason: st.status, Error: st.err})
@@ -752,7 +755,7 @@ func (r *Reconciler) Result() *Result {
 			res.Mismatches = append(res.Mismatches, Finding{
 				Kind: KindMissingReceivables, CustomerID: m.CustomerID, CustomerName: r.attr.names[r.attr.index[m.CustomerID]],
 				PayableQty: decimal.Zero, ReceivableQty: decimal.Zero,
-				PayableAmount: decimal.Zero, ReceivableAmount: decimal.Zero, Reason: m.Reason,
+				PayableAmount: decimal.Zero, ReceivableAmount: decimal.Zero, Reason: string(m.Reason),
 			})
 			continue
 		}
@@ -760,7 +763,7 @@ func (r *Reconciler) Result() *Result {
 			res.Mismatches = append(res.Mismatches, Finding{
 				Kind: KindMissingReceivables, CustomerID: m.CustomerID, CustomerName: row.CustomerName,
 				Currency: row.Currency, PayableQty: decimal.Zero, ReceivableQty: decimal.Zero,
-				PayableAmount: row.Payable, ReceivableAmount: decimal.Zero, Reason: m.Reason,
+				PayableAmount: row.Payable, ReceivableAmount: decimal.Zero, Reason: string(m.Reason),
 			})
 		}
 	}

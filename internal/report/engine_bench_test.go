@@ -18,7 +18,7 @@ func benchEngineDataset(customers, perCustomer int) (Input, []billing.PayableCha
 	for c := 0; c < customers; c++ {
 		id := "cust-" + strconv.Itoa(c)
 		in.Customers = append(in.Customers, billing.Customer{ID: id, DisplayName: "Customer " + strconv.Itoa(c)})
-		in.Coverage = append(in.Coverage, Coverage{CustomerID: id, Status: CoverageAvailable, Period: engPeriod})
+		in.Coverage = append(in.Coverage, Coverage{CustomerID: id, Status: billing.CoverageAvailable, Period: engPeriod})
 		for k := 0; k < perCustomer; k++ {
 			sku := "SKU-" + strconv.Itoa(k)
 			qty := strconv.Itoa(1 + k%7)

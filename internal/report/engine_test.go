@@ -82,7 +82,7 @@ func engCustomers(ids ...string) []billing.Customer {
 func engAvailable(ids ...string) []Coverage {
 	var cv []Coverage
 	for _, id := range ids {
-		cv = append(cv, Coverage{CustomerID: id, Status: CoverageAvailable, Period: engPeriod})
+		cv = append(cv, Coverage{CustomerID: id, Status: billing.CoverageAvailable, Period: engPeriod})
 	}
 	return cv
 }
@@ -229,7 +229,7 @@ func (tc engCase) run(t *testing.T) *Result {
 	if tc.wantMissing != nil {
 		got := []string{}
 		for _, m := range r.Coverage.Missing {
-			got = append(got, m.CustomerID+"|"+m.Reason)
+			got = append(got, m.CustomerID+"|"+string(m.Reason))
 		}
 		engCheck(t, "missing", got, tc.wantMissing)
 		if r.Coverage.Available != tc.wantAvailable {
@@ -531,7 +531,7 @@ func TestReconcileCoverage(t *testing.T) {
 			name:      "fetch_failed: finding with payable sum, no line findings, receivables ignored, payables counted",
 			customers: engCustomers("A", "B"),
 			coverage: append(engAvailable("A"),
-				Coverage{CustomerID: "B", Status: CoverageFetchFailed, Error: "GET …: 500"}),
+				Coverage{CustomerID: "B", Status: billing.CoverageFetchFailed, Error: "GET …: 500"}),
 			payables: []billing.PayableCharge{
 				engPay("A", "S1", "1", "10.00", "USD"),
 				engPay("B", "S1", "1", "10.00", "USD"),
@@ -557,7 +557,7 @@ func TestReconcileCoverage(t *testing.T) {
 		{
 			name:      "period_differs: available with another period; run stays complete",
 			customers: engCustomers("A"),
-			coverage:  []Coverage{{CustomerID: "A", Status: CoverageAvailable, Period: sep}},
+			coverage:  []Coverage{{CustomerID: "A", Status: billing.CoverageAvailable, Period: sep}},
 			payables:  []billing.PayableCharge{engPay("A", "S1", "1", "10.00", "USD")},
 			receivables: map[string][]billing.ReceivableCharge{
 				"A": {engRecvPeriod("S1", "1", "10.00", "USD", sep.From, sep.To)},
@@ -571,7 +571,7 @@ func TestReconcileCoverage(t *testing.T) {
 		{
 			name:         "period_differs status as given",
 			customers:    engCustomers("A"),
-			coverage:     []Coverage{{CustomerID: "A", Status: CoveragePeriodDiffers, Period: sep}},
+			coverage:     []Coverage{{CustomerID: "A", Status: billing.CoveragePeriodDiffers, Period: sep}},
 			wantComplete: true,
 			wantFindings: []string{"missing_receivables|A|||..||q 0/0|a 0/0|period_differs"},
 			wantMissing:  []string{"A|period_differs"}, wantAvailable: 0,
@@ -588,7 +588,7 @@ func TestReconcileCoverage(t *testing.T) {
 		{
 			name:      "missing customer with two currencies: one finding per currency",
 			customers: engCustomers("A"),
-			coverage:  []Coverage{{CustomerID: "A", Status: CoverageFetchFailed}},
+			coverage:  []Coverage{{CustomerID: "A", Status: billing.CoverageFetchFailed}},
 			payables: []billing.PayableCharge{
 				engPay("A", "S1", "1", "10.00", "USD"),
 				engPay("A", "S1", "1", "13.00", "CAD"),
@@ -603,8 +603,8 @@ func TestReconcileCoverage(t *testing.T) {
 			name:      "several entries for one customer: the worst wins",
 			customers: engCustomers("A"),
 			coverage: append(engAvailable("A"),
-				Coverage{CustomerID: "A", Status: CoverageFetchFailed, Error: "timeout"},
-				Coverage{CustomerID: "A", Status: CoverageAvailable, Period: sep}),
+				Coverage{CustomerID: "A", Status: billing.CoverageFetchFailed, Error: "timeout"},
+				Coverage{CustomerID: "A", Status: billing.CoverageAvailable, Period: sep}),
 			wantComplete: false,
 			wantMissing:  []string{"A|fetch_failed"}, wantAvailable: 0,
 		},
@@ -672,11 +672,8 @@ func TestReconcilerStreamingEqualsReconcile(t *testing.T) {
 		t.Errorf("second Result() differs from the first")
 	}
 	res := r.Result()
-	if res.Attribute == nil {
-		t.Fatal("Result.Attribute is nil")
-	}
-	if id, name, reason := res.Attribute(&pays[0]); id != "A" || name != "Name A" || reason != "" {
-		t.Errorf("Result.Attribute = %q %q %q", id, name, reason)
+	if id, name, reason := r.Attributor().Attribute(&pays[0]); id != "A" || name != "Name A" || reason != "" {
+		t.Errorf("Reconciler.Attributor().Attribute = %q %q %q", id, name, reason)
 	}
 	if res.PayableLines != 2 || res.ReceivableLines != 1 {
 		t.Errorf("lines = %d/%d, want 2/1", res.PayableLines, res.ReceivableLines)
@@ -710,13 +707,13 @@ func engRandomDataset(seed1, seed2 uint64) (Input, []billing.PayableCharge, map[
 		in.Customers = append(in.Customers, billing.Customer{ID: id, DisplayName: pick("Acme", "Beta", "Beta", "Gamma "+id, "")})
 		switch rng.IntN(6) {
 		case 0:
-			in.Coverage = append(in.Coverage, Coverage{CustomerID: id, Status: CoverageFetchFailed, Error: "boom"})
+			in.Coverage = append(in.Coverage, Coverage{CustomerID: id, Status: billing.CoverageFetchFailed, Error: "boom"})
 		case 1:
-			in.Coverage = append(in.Coverage, Coverage{CustomerID: id, Status: CoverageAvailable, Period: periods[1]})
+			in.Coverage = append(in.Coverage, Coverage{CustomerID: id, Status: billing.CoverageAvailable, Period: periods[1]})
 		case 2:
 			// no coverage entry
 		default:
-			in.Coverage = append(in.Coverage, Coverage{CustomerID: id, Status: CoverageAvailable, Period: engPeriod})
+			in.Coverage = append(in.Coverage, Coverage{CustomerID: id, Status: billing.CoverageAvailable, Period: engPeriod})
 		}
 	}
 	skus := []string{"S1", "S2", "S3"}
@@ -773,7 +770,7 @@ func FuzzReconcile(f *testing.F) {
 		in, pays, recs := engRandomDataset(seed1, seed2)
 		res := Reconcile(in, pays, recs, Options{})
 
-		status := map[string]string{}
+		status := map[string]billing.Coverage{}
 		for _, m := range res.Coverage.Missing {
 			status[m.CustomerID] = m.Reason
 		}
@@ -793,11 +790,12 @@ func FuzzReconcile(f *testing.F) {
 			}
 			return by[cur]
 		}
+		attr := NewAttributor(in.Customers)
 		unattributedLines := 0
 		for i := range pays {
 			s := get(NormalizeCurrency(pays[i].Currency))
 			s.pay = s.pay.Add(pays[i].Amount())
-			if id, _, _ := res.Attribute(&pays[i]); id == "" {
+			if id, _, _ := attr.Attribute(&pays[i]); id == "" {
 				unattributedLines++
 			}
 		}

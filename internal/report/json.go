@@ -149,7 +149,7 @@ func (r *Result) WriteJSON(w io.Writer) error {
 	}
 	for _, m := range r.Coverage.Missing {
 		s.Coverage.ReceivablesMissing = append(s.Coverage.ReceivablesMissing,
-			jsonMissing{CustomerID: m.CustomerID, Reason: m.Reason, Error: m.Error})
+			jsonMissing{CustomerID: m.CustomerID, Reason: string(m.Reason), Error: m.Error})
 	}
 	for _, t := range r.Totals {
 		s.Totals = append(s.Totals, jsonTotal{

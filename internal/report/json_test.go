@@ -34,7 +34,7 @@ func engGoldenResult() *Result {
 		Period:    engPeriod,
 		Customers: customers,
 		Coverage: append(engAvailable("c-100", "c-200", "c-400"),
-			Coverage{CustomerID: "c-300", Status: CoverageFetchFailed, Error: "get receivable charges for customer c-300: status 500"}),
+			Coverage{CustomerID: "c-300", Status: billing.CoverageFetchFailed, Error: "get receivable charges for customer c-300: status 500"}),
 		PayableOK: true,
 	}
 	named := func(c billing.PayableCharge) billing.PayableCharge {

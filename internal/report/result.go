@@ -1,8 +1,6 @@
 package report
 
 import (
-	"context"
-
 	"github.com/msp-reconcile/reconcile/internal/billing"
 	"github.com/shopspring/decimal"
 )
@@ -18,13 +16,6 @@ const (
 	KindMissingReceivables   = "missing_receivables"
 )
 
-// Coverage states of one customer's receivables for the run.
-const (
-	CoverageAvailable     = "available"
-	CoverageFetchFailed   = "fetch_failed"
-	CoveragePeriodDiffers = "period_differs"
-)
-
 // Unattributed reasons.
 const (
 	ReasonNoCustomerTag   = "no_customer_tag"
@@ -35,9 +26,9 @@ const (
 // Coverage is what the fetch learned about one customer's receivables.
 type Coverage struct {
 	CustomerID string
-	Status     string         // CoverageAvailable, CoverageFetchFailed or CoveragePeriodDiffers
-	Error      string         // the fetch error, for fetch_failed
-	Period     billing.Period // the period the receivables response returned, when it returned one
+	Status     billing.Coverage // billing.CoverageAvailable, billing.CoverageFetchFailed or billing.CoveragePeriodDiffers
+	Error      string           // the fetch error, for fetch_failed
+	Period     billing.Period   // the period the receivables response returned, when it returned one
 }
 
 // Input is everything the engine needs besides the charge lines themselves.
@@ -72,10 +63,6 @@ type Result struct {
 	PayableLines    int
 	ReceivableLines int
 	Tolerance       decimal.Decimal
-	// Attribute tells which customer a payable line was attributed to (the
-	// rules' tag logic), for the Payable detail sheet: the customer id and name,
-	// or "" and the unattributed reason. Set by the engine.
-	Attribute func(c *billing.PayableCharge) (customerID, customerName, reason string) `json:"-"`
 }
 
 // CoverageSummary counts whose receivables could be used.
@@ -88,7 +75,7 @@ type CoverageSummary struct {
 // MissingCustomer is a customer whose receivables are not usable.
 type MissingCustomer struct {
 	CustomerID string
-	Reason     string // CoverageFetchFailed or CoveragePeriodDiffers
+	Reason     billing.Coverage // billing.CoverageFetchFailed or billing.CoveragePeriodDiffers
 	Error      string
 }
 
@@ -145,23 +132,3 @@ type Finding struct {
 
 // Difference is receivable − payable.
 func (f *Finding) Difference() decimal.Decimal { return f.ReceivableAmount.Sub(f.PayableAmount) }
-
-// RunInfo is the provenance shown on the workbook's Run sheet.
-type RunInfo struct {
-	RunID       string
-	ToolVersion string
-	BaseURL     string
-	Status      string // complete, partial, failed
-	StartedAt   string // RFC 3339 UTC
-	FinishedAt  string
-	Calls       int64
-	Retries     int64
-	Settings    [][2]string // name, value; rendered in order
-}
-
-// Detail streams the fetched lines for the workbook's Payable and Receivable
-// sheets, in a deterministic order. The ledger implements it for one run.
-type Detail interface {
-	EachPayable(ctx context.Context, fn func(*billing.PayableCharge) error) error
-	EachReceivable(ctx context.Context, fn func(customerID string, c *billing.ReceivableCharge) error) error
-}

@@ -1,4 +1,4 @@
-package report
+package xlsx
 
 // Payable and receivable detail as CSV files (WorkbookOptions.Detail =
 // DetailCSV), for runs whose detail is too large for a comfortable workbook.
@@ -31,6 +31,7 @@ import (
 	"strings"
 
 	"github.com/msp-reconcile/reconcile/internal/billing"
+	"github.com/msp-reconcile/reconcile/internal/report"
 	"github.com/shopspring/decimal"
 )
 
@@ -87,9 +88,9 @@ func csvHeader(cols []column) []string {
 }
 
 // WritePayableCSV writes the payable lines of detail to w as CSV, with the
-// Payable sheet's columns (attribution from res.Attribute and customer
+// Payable sheet's columns (attribution from attr and customer
 // names from res, as on the sheet).
-func WritePayableCSV(ctx context.Context, w io.Writer, res *Result, detail Detail) error {
+func WritePayableCSV(ctx context.Context, w io.Writer, res *report.Result, attr Attributor, detail Detail) error {
 	if res == nil || detail == nil {
 		return fmt.Errorf("write payable csv: no result or detail")
 	}
@@ -107,7 +108,7 @@ func WritePayableCSV(ctx context.Context, w io.Writer, res *Result, detail Detai
 				return err
 			}
 		}
-		id, name, attribution := attributePayable(res, names, c)
+		id, name, attribution := attributePayable(attr, names, c)
 		rec = append(rec[:0],
 			csvText(id), csvText(name), csvText(attribution),
 			csvText(c.ProductID), csvText(c.ProductName), csvText(c.SKU), csvText(c.ChargeID), csvText(c.ChargeName),
@@ -132,7 +133,7 @@ func WritePayableCSV(ctx context.Context, w io.Writer, res *Result, detail Detai
 // WriteReceivableCSV writes the receivable lines of detail to w as CSV,
 // with the Receivable sheet's columns. Amount is Quantity × Cost Price
 // Prorated, exact, empty when either is absent.
-func WriteReceivableCSV(ctx context.Context, w io.Writer, res *Result, detail Detail) error {
+func WriteReceivableCSV(ctx context.Context, w io.Writer, res *report.Result, detail Detail) error {
 	if res == nil || detail == nil {
 		return fmt.Errorf("write receivable csv: no result or detail")
 	}

@@ -1,4 +1,4 @@
-package report
+package xlsx
 
 import (
 	"context"
@@ -38,7 +38,7 @@ func BenchmarkWorkbookPayable(b *testing.B) {
 	var out countingWriter
 	for i := 0; i < b.N; i++ {
 		out.n = 0
-		if err := RenderWorkbook(context.Background(), &out, res, info, wbGenDetail{rows}, opts); err != nil {
+		if err := RenderWorkbook(context.Background(), &out, res, wbAttrOf(res), info, wbGenDetail{rows}, opts); err != nil {
 			b.Fatal(err)
 		}
 	}

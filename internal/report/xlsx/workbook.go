@@ -1,4 +1,4 @@
-package report
+package xlsx
 
 // The Excel workbook of one reconciliation run.
 //
@@ -46,7 +46,9 @@ import (
 	"sort"
 	"strconv"
 
+	"github.com/msp-reconcile/reconcile/internal/atomicfile"
 	"github.com/msp-reconcile/reconcile/internal/billing"
+	"github.com/msp-reconcile/reconcile/internal/report"
 	"github.com/shopspring/decimal"
 	"github.com/xuri/excelize/v2"
 )
@@ -102,16 +104,16 @@ const (
 )
 
 // RenderWorkbook renders the reconciliation workbook to w.
-func RenderWorkbook(ctx context.Context, w io.Writer, res *Result, info RunInfo, detail Detail, opts WorkbookOptions) error {
+func RenderWorkbook(ctx context.Context, w io.Writer, res *report.Result, attr Attributor, info RunInfo, detail Detail, opts WorkbookOptions) error {
 	if opts.TmpDir == "" {
 		opts.TmpDir = os.TempDir()
 	}
-	return render(ctx, w, res, info, detail, opts, "reconcile-xlsx")
+	return render(ctx, w, res, attr, info, detail, opts, "reconcile-xlsx")
 }
 
 // render does the work of RenderWorkbook; label names the scratch directory
-// (".<label>-scratch-*.tmp", which CleanStaleTemp recognises).
-func render(ctx context.Context, w io.Writer, res *Result, info RunInfo, detail Detail, opts WorkbookOptions, label string) (err error) {
+// (".<label>-scratch-*.tmp", which atomicfile.CleanStale recognises).
+func render(ctx context.Context, w io.Writer, res *report.Result, attr Attributor, info RunInfo, detail Detail, opts WorkbookOptions, label string) (err error) {
 	if res == nil {
 		return errors.New("render workbook: no result")
 	}
@@ -150,6 +152,7 @@ func render(ctx context.Context, w io.Writer, res *Result, info RunInfo, detail 
 		ctx:     ctx,
 		f:       f,
 		res:     res,
+		attr:    attr,
 		info:    info,
 		detail:  detail,
 		maxRows: opts.MaxRowsPerSheet,
@@ -203,7 +206,8 @@ type builder struct {
 	ctx     context.Context
 	f       *excelize.File
 	st      *styles
-	res     *Result
+	res     *report.Result
+	attr    Attributor
 	info    RunInfo
 	detail  Detail
 	maxRows int
@@ -240,7 +244,7 @@ func (b *builder) build() error {
 }
 
 // customerNames maps customer ids to names from everything the Result knows.
-func customerNames(res *Result) map[string]string {
+func customerNames(res *report.Result) map[string]string {
 	m := make(map[string]string)
 	for _, r := range res.Customers {
 		if r.CustomerName != "" {
@@ -356,7 +360,7 @@ func (b *builder) optMoneyCell(d decimal.NullDecimal, cur string, unit bool) (ce
 // percentCell is the Margin % cell of margin over receivable, or no cell
 // when the receivable is zero.
 func (b *builder) percentCell(margin, receivable decimal.Decimal) cell {
-	pct, ok := MarginPercent(margin, receivable)
+	pct, ok := report.MarginPercent(margin, receivable)
 	if !ok {
 		return cell{}
 	}
@@ -505,10 +509,10 @@ const attributionAttributed = "attributed"
 
 // attributePayable is the Customer ID, Customer and Attribution columns of
 // a payable line.
-func attributePayable(res *Result, names map[string]string, c *billing.PayableCharge) (id, name, attribution string) {
+func attributePayable(attr Attributor, names map[string]string, c *billing.PayableCharge) (id, name, attribution string) {
 	var reason string
-	if res.Attribute != nil {
-		id, name, reason = res.Attribute(c)
+	if attr != nil {
+		id, name, reason = attr.Attribute(c)
 	}
 	attribution = reason
 	if id != "" {
@@ -533,7 +537,7 @@ func (b *builder) payable() error {
 				return err
 			}
 		}
-		id, name, attribution := attributePayable(b.res, b.names, c)
+		id, name, attribution := attributePayable(b.attr, b.names, c)
 		ct.set(c)
 		var ec errCollector
 		t.row = append(t.row[:0],
@@ -616,7 +620,7 @@ func (b *builder) run() error {
 		{textCell("Run ID"), textCell(runID)},
 		{textCell("Tool Version"), textCell(b.info.ToolVersion)},
 		{textCell("API Base URL"), textCell(b.info.BaseURL)},
-		{textCell("Status"), textCell(b.info.Status)},
+		{textCell("Status"), textCell(string(b.info.Status))},
 		{textCell("Period From"), textCell(string(b.res.Period.From))},
 		{textCell("Period To"), textCell(string(b.res.Period.To))},
 		{textCell("Started"), textCell(b.info.StartedAt)},
@@ -791,7 +795,7 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 // memory when it cannot create its temporary file, so an unusable directory
 // must fail here.
 func makeScratchDir(dir, label string) (string, error) {
-	scratch, err := os.MkdirTemp(dir, "."+label+scratchInfix+"*"+tmpSuffix)
+	scratch, err := atomicfile.MkdirScratch(dir, label)
 	if err != nil {
 		return "", fmt.Errorf("create scratch directory in %s: %w", dir, err)
 	}

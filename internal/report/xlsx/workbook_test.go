@@ -1,4 +1,4 @@
-package report
+package xlsx
 
 import (
 	"archive/zip"
@@ -13,9 +13,12 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
+	"github.com/msp-reconcile/reconcile/internal/atomicfile"
 	"github.com/msp-reconcile/reconcile/internal/billing"
+	"github.com/msp-reconcile/reconcile/internal/report"
 	"github.com/shopspring/decimal"
 	"github.com/xuri/excelize/v2"
 )
@@ -79,19 +82,35 @@ const (
 	wbLongID      = "0012345"
 )
 
+// wbAttributeFunc adapts a function to Attributor.
+type wbAttributeFunc func(c *billing.PayableCharge) (string, string, string)
+
+func (f wbAttributeFunc) Attribute(c *billing.PayableCharge) (string, string, string) { return f(c) }
+
+// wbAttrs holds the attribution of each test Result (in production the
+// engine's Attributor, handed over by the job).
+var wbAttrs sync.Map // *report.Result → Attributor
+
+// wbAttrOf returns the attribution registered for res, or nil.
+func wbAttrOf(res *report.Result) Attributor {
+	a, _ := wbAttrs.Load(res)
+	attr, _ := a.(Attributor)
+	return attr
+}
+
 // wbAttribute attributes by a CustomerId tag over a fixed customer list.
-func wbAttribute(customers map[string]string) func(c *billing.PayableCharge) (string, string, string) {
-	return func(c *billing.PayableCharge) (string, string, string) {
+func wbAttribute(customers map[string]string) Attributor {
+	return wbAttributeFunc(func(c *billing.PayableCharge) (string, string, string) {
 		for _, t := range c.Tags {
 			if strings.EqualFold(t.Name, "CustomerId") {
 				if name, ok := customers[t.Value]; ok {
 					return t.Value, name, ""
 				}
-				return "", "", ReasonUnknownCustomer
+				return "", "", report.ReasonUnknownCustomer
 			}
 		}
-		return "", "", ReasonNoCustomerTag
-	}
+		return "", "", report.ReasonNoCustomerTag
+	})
 }
 
 func wbPayable(cust, sku, product, qty, price, subTotal, cur string) billing.PayableCharge {
@@ -121,40 +140,39 @@ func wbReceivable(cust, sku, product, qty, price, cur string) wbRecv {
 // C2 ("Acme", USD, a negative margin), C3 ("Beta", CAD), C4 missing
 // (fetch failed); one unattributed line. complete=false also sets the
 // Result incomplete.
-func wbFixture(complete bool) (*Result, RunInfo, *wbDetail) {
+func wbFixture(complete bool) (*report.Result, RunInfo, *wbDetail) {
 	customers := map[string]string{wbLongID: wbFormulaName, "C2": "Acme", "C3": "Beta", "C4": "Gamma"}
-	res := &Result{
+	res := &report.Result{
 		RunID:    "run-1",
 		Period:   billing.Period{From: "2026-10-01", To: "2026-10-31"},
 		Complete: complete,
-		Coverage: CoverageSummary{Customers: 4, Available: 3,
-			Missing: []MissingCustomer{{CustomerID: "C4", Reason: CoverageFetchFailed, Error: "HTTP 500 after 3 attempts"}}},
-		Totals: []CurrencyTotal{
+		Coverage: report.CoverageSummary{Customers: 4, Available: 3,
+			Missing: []report.MissingCustomer{{CustomerID: "C4", Reason: billing.CoverageFetchFailed, Error: "HTTP 500 after 3 attempts"}}},
+		Totals: []report.CurrencyTotal{
 			{Currency: "CAD", Payable: wbDec("30.00"), Receivable: wbDec("45.0000"), Margin: wbDec("15.0000")},
 			{Currency: "USD", Payable: wbDec("1234.50"), Receivable: wbDec("1500.125"), Margin: wbDec("265.625")},
 		},
-		Customers: []CustomerRow{
+		Customers: []report.CustomerRow{
 			{CustomerID: wbLongID, CustomerName: wbFormulaName, Currency: "USD", Payable: wbDec("1000.00"), Receivable: wbDec("1400.125"), Margin: wbDec("400.125"), Available: true},
 			{CustomerID: "C2", CustomerName: "Acme", Currency: "USD", Payable: wbDec("200.00"), Receivable: wbDec("100.00"), Margin: wbDec("-100.00"), Available: true},
 			{CustomerID: "C3", CustomerName: "Beta", Currency: "CAD", Payable: wbDec("30.00"), Receivable: wbDec("45.0000"), Margin: wbDec("15.0000"), Available: true},
 			{CustomerID: "C4", CustomerName: "Gamma", Currency: "USD", Payable: wbDec("34.50"), Receivable: wbDec("0"), Margin: wbDec("-34.50"), Available: false},
 		},
-		Products: []ProductRow{
+		Products: []report.ProductRow{
 			{SKU: wbPlusSKU, Product: wbMinusName, Currency: "USD", PayableQty: wbDec("3"), ReceivableQty: wbDec("2.5"), Payable: wbDec("1000.00"), Receivable: wbDec("1400.125"), Margin: wbDec("400.125")},
 			{SKU: "SKU-B", Product: "Backup", Currency: "CAD", PayableQty: wbDec("1"), ReceivableQty: wbDec("1"), Payable: wbDec("30.00"), Receivable: wbDec("45.0000"), Margin: wbDec("15.0000")},
 			{SKU: "SKU-C", Product: "Cloud", Currency: "USD", PayableQty: wbDec("2"), ReceivableQty: wbDec("0"), Payable: wbDec("200.00"), Receivable: wbDec("0"), Margin: wbDec("-200.00")},
 		},
-		Mismatches: []Finding{
-			{Kind: KindMissingReceivables, CustomerID: "C4", CustomerName: "Gamma", Currency: "USD", PayableQty: wbDec("0"), ReceivableQty: wbDec("0"), PayableAmount: wbDec("34.50"), ReceivableAmount: wbDec("0"), Reason: CoverageFetchFailed},
-			{Kind: KindUnattributed, SKU: "SKU-U", Product: "Orphan", ChargeType: "Recurring", PeriodFrom: "2026-10-01", PeriodTo: "2026-10-31", Currency: "USD", PayableQty: wbDec("1"), ReceivableQty: wbDec("0"), PayableAmount: wbDec("12.00"), ReceivableAmount: wbDec("0"), Reason: ReasonNoCustomerTag},
-			{Kind: KindUnbilled, CustomerID: "C2", CustomerName: "Acme", SKU: "SKU-C", Product: "Cloud", ChargeType: "Recurring", PeriodFrom: "2026-10-01", PeriodTo: "2026-10-31", Currency: "USD", PayableQty: wbDec("2"), ReceivableQty: wbDec("0"), PayableAmount: wbDec("200.00"), ReceivableAmount: wbDec("0")},
-			{Kind: KindQuantityMismatch, CustomerID: wbLongID, CustomerName: wbFormulaName, SKU: wbPlusSKU, Product: wbMinusName, ChargeType: "Recurring", PeriodFrom: "2026-10-01", PeriodTo: "2026-10-31", Currency: "USD", PayableQty: wbDec("3"), ReceivableQty: wbDec("2.5"), PayableAmount: wbDec("1000.00"), ReceivableAmount: wbDec("1400.125")},
-			{Kind: KindSubtotalIdentity, SKU: "SKU-B", Currency: "CAD", PayableQty: wbDec("1"), ReceivableQty: wbDec("0"), PayableAmount: wbDec("30.00"), ReceivableAmount: wbDec("0"), Reason: "subTotal 30.00 ≠ 1 × 29.50"},
+		Mismatches: []report.Finding{
+			{Kind: report.KindMissingReceivables, CustomerID: "C4", CustomerName: "Gamma", Currency: "USD", PayableQty: wbDec("0"), ReceivableQty: wbDec("0"), PayableAmount: wbDec("34.50"), ReceivableAmount: wbDec("0"), Reason: string(billing.CoverageFetchFailed)},
+			{Kind: report.KindUnattributed, SKU: "SKU-U", Product: "Orphan", ChargeType: "Recurring", PeriodFrom: "2026-10-01", PeriodTo: "2026-10-31", Currency: "USD", PayableQty: wbDec("1"), ReceivableQty: wbDec("0"), PayableAmount: wbDec("12.00"), ReceivableAmount: wbDec("0"), Reason: report.ReasonNoCustomerTag},
+			{Kind: report.KindUnbilled, CustomerID: "C2", CustomerName: "Acme", SKU: "SKU-C", Product: "Cloud", ChargeType: "Recurring", PeriodFrom: "2026-10-01", PeriodTo: "2026-10-31", Currency: "USD", PayableQty: wbDec("2"), ReceivableQty: wbDec("0"), PayableAmount: wbDec("200.00"), ReceivableAmount: wbDec("0")},
+			{Kind: report.KindQuantityMismatch, CustomerID: wbLongID, CustomerName: wbFormulaName, SKU: wbPlusSKU, Product: wbMinusName, ChargeType: "Recurring", PeriodFrom: "2026-10-01", PeriodTo: "2026-10-31", Currency: "USD", PayableQty: wbDec("3"), ReceivableQty: wbDec("2.5"), PayableAmount: wbDec("1000.00"), ReceivableAmount: wbDec("1400.125")},
+			{Kind: report.KindSubtotalIdentity, SKU: "SKU-B", Currency: "CAD", PayableQty: wbDec("1"), ReceivableQty: wbDec("0"), PayableAmount: wbDec("30.00"), ReceivableAmount: wbDec("0"), Reason: "subTotal 30.00 ≠ 1 × 29.50"},
 		},
 		PayableLines:    5,
 		ReceivableLines: 3,
 		Tolerance:       wbDec("0.01"),
-		Attribute:       wbAttribute(customers),
 	}
 	info := RunInfo{
 		RunID: "run-1", ToolVersion: "v0.1.0-test", BaseURL: "https://api.sherweb.test", Status: "partial",
@@ -184,19 +202,20 @@ func wbFixture(complete bool) (*Result, RunInfo, *wbDetail) {
 		},
 	}
 	detail.receivables[0].c.CostPrice = decimal.NullDecimal{}
+	wbAttrs.Store(res, wbAttribute(customers))
 	return res, info, detail
 }
 
 // ---------------------------------------------------------------------------
 // Helpers.
 
-func wbRender(t testing.TB, res *Result, info RunInfo, d Detail, opts WorkbookOptions) []byte {
+func wbRender(t testing.TB, res *report.Result, info RunInfo, d Detail, opts WorkbookOptions) []byte {
 	t.Helper()
 	if opts.TmpDir == "" {
 		opts.TmpDir = t.TempDir()
 	}
 	var buf bytes.Buffer
-	if err := RenderWorkbook(context.Background(), &buf, res, info, d, opts); err != nil {
+	if err := RenderWorkbook(context.Background(), &buf, res, wbAttrOf(res), info, d, opts); err != nil {
 		t.Fatalf("RenderWorkbook: %v", err)
 	}
 	return buf.Bytes()
@@ -459,7 +478,7 @@ func TestWorkbookCustomersProductsCells(t *testing.T) {
 		wantNumber(t, f, SheetCustomers, "D"+row, r.Payable)
 		wantNumber(t, f, SheetCustomers, "E"+row, r.Receivable)
 		wantNumber(t, f, SheetCustomers, "F"+row, r.Margin)
-		if pct, ok := MarginPercent(r.Margin, r.Receivable); ok {
+		if pct, ok := report.MarginPercent(r.Margin, r.Receivable); ok {
 			wantNumber(t, f, SheetCustomers, "G"+row, pct.Shift(-2))
 			if got := wbNumFmt(t, f, SheetCustomers, "G"+row); !strings.HasPrefix(got, "0.00%") {
 				t.Errorf("Customers!G%s format = %q, want 0.00%%", row, got)
@@ -495,7 +514,7 @@ func TestWorkbookCustomersProductsCells(t *testing.T) {
 		wantNumber(t, f, SheetProducts, "F"+row, r.Payable)
 		wantNumber(t, f, SheetProducts, "G"+row, r.Receivable)
 		wantNumber(t, f, SheetProducts, "H"+row, r.Margin)
-		if pct, ok := MarginPercent(r.Margin, r.Receivable); ok {
+		if pct, ok := report.MarginPercent(r.Margin, r.Receivable); ok {
 			wantNumber(t, f, SheetProducts, "I"+row, pct.Shift(-2))
 		} else {
 			wantEmpty(t, f, SheetProducts, "I"+row)
@@ -566,7 +585,7 @@ func TestWorkbookDetailCells(t *testing.T) {
 	wantEmpty(t, f, p, col(p, "Billed")+"3") // isBilled null
 	// Line 5: unattributed.
 	wantEmpty(t, f, p, col(p, "Customer ID")+"6")
-	wantText(t, f, p, col(p, "Attribution")+"6", ReasonNoCustomerTag)
+	wantText(t, f, p, col(p, "Attribution")+"6", report.ReasonNoCustomerTag)
 
 	r := SheetReceivable
 	wantText(t, f, r, "A2", wbLongID)
@@ -659,7 +678,7 @@ func TestWorkbookSummary(t *testing.T) {
 				wantNumber(t, f, SheetSummary, cell(sumPayable, tot[i]), tt.Payable)
 				wantNumber(t, f, SheetSummary, cell(sumReceivable, tot[i]), tt.Receivable)
 				wantNumber(t, f, SheetSummary, cell(sumMargin, tot[i]), tt.Margin)
-				pct, _ := MarginPercent(tt.Margin, tt.Receivable)
+				pct, _ := report.MarginPercent(tt.Margin, tt.Receivable)
 				wantNumber(t, f, SheetSummary, cell(sumPercent, tot[i]), pct.Shift(-2))
 			}
 			// All six kinds, in order, even with no finding.
@@ -669,20 +688,20 @@ func TestWorkbookSummary(t *testing.T) {
 					kinds = append(kinds, r[1])
 				}
 			}
-			wantKinds := append(FindingKinds(), KindSubtotalIdentity)
+			wantKinds := append(report.FindingKinds(), report.KindSubtotalIdentity)
 			if !slices.Equal(kinds, wantKinds) {
 				t.Errorf("finding kinds = %q, want %q", kinds, wantKinds)
 			}
-			if len(FindingKinds()) != 6 {
-				t.Errorf("FindingKinds() = %q, want the six kinds", FindingKinds())
+			if len(report.FindingKinds()) != 6 {
+				t.Errorf("FindingKinds() = %q, want the six kinds", report.FindingKinds())
 			}
-			neg := find(sectionFindings, KindNegativeMargin)
+			neg := find(sectionFindings, report.KindNegativeMargin)
 			if len(neg) != 1 {
 				t.Fatalf("negative_margin rows %v", neg)
 			}
 			wantNumber(t, f, SheetSummary, cell(sumCount, neg[0]), decimal.Zero)
 			wantEmpty(t, f, SheetSummary, cell(sumPayable, neg[0]))
-			unb := find(sectionFindings, KindUnbilled)
+			unb := find(sectionFindings, report.KindUnbilled)
 			if len(unb) != 1 {
 				t.Fatalf("unbilled rows %v", unb)
 			}
@@ -803,7 +822,7 @@ func TestWorkbookDeterministic(t *testing.T) {
 }
 
 func TestWorkbookEmptyResult(t *testing.T) {
-	res := &Result{Period: billing.Period{From: "2026-10-01", To: "2026-10-31"}, Complete: true}
+	res := &report.Result{Period: billing.Period{From: "2026-10-01", To: "2026-10-31"}, Complete: true}
 	f := wbOpen(t, wbRender(t, res, RunInfo{}, &wbDetail{}, WorkbookOptions{}))
 	for _, sheet := range []string{SheetCustomers, SheetPayable, SheetReceivable} {
 		rows, err := f.GetRows(sheet)
@@ -825,7 +844,7 @@ func TestRenderWorkbookUnusableTmpDir(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			var buf bytes.Buffer
-			err := RenderWorkbook(context.Background(), &buf, res, info, d, WorkbookOptions{TmpDir: dir})
+			err := RenderWorkbook(context.Background(), &buf, res, wbAttrOf(res), info, d, WorkbookOptions{TmpDir: dir})
 			if err == nil || !strings.Contains(err.Error(), "scratch directory") {
 				t.Fatalf("RenderWorkbook with TmpDir %s: err = %v, want a scratch directory error", dir, err)
 			}
@@ -839,7 +858,7 @@ func TestRenderWorkbookUnusableTmpDir(t *testing.T) {
 func TestRenderWorkbookRejectsBadOptions(t *testing.T) {
 	res, info, d := wbFixture(true)
 	for _, n := range []int{-1, DefaultMaxRowsPerSheet + 1} {
-		err := RenderWorkbook(context.Background(), io.Discard, res, info, d, WorkbookOptions{TmpDir: t.TempDir(), MaxRowsPerSheet: n})
+		err := RenderWorkbook(context.Background(), io.Discard, res, wbAttrOf(res), info, d, WorkbookOptions{TmpDir: t.TempDir(), MaxRowsPerSheet: n})
 		if err == nil {
 			t.Errorf("MaxRowsPerSheet %d: no error", n)
 		}
@@ -866,7 +885,7 @@ func TestWriteWorkbookAtomic(t *testing.T) {
 		dir := t.TempDir()
 		path := filepath.Join(dir, "recon-2026-10.xlsx")
 		res, info, d := wbFixture(true)
-		if err := WriteWorkbook(ctx, path, res, info, d, WorkbookOptions{}); err != nil {
+		if err := WriteWorkbook(ctx, path, res, wbAttrOf(res), info, d, WorkbookOptions{}); err != nil {
 			t.Fatal(err)
 		}
 		if got := wbDirEntries(t, dir); !slices.Equal(got, []string{"recon-2026-10.xlsx"}) {
@@ -876,8 +895,8 @@ func TestWriteWorkbookAtomic(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if fi.Mode().Perm() != newFileMode {
-			t.Errorf("mode = %v, want %v", fi.Mode().Perm(), newFileMode)
+		if fi.Mode().Perm() != atomicfile.NewFileMode {
+			t.Errorf("mode = %v, want %v", fi.Mode().Perm(), atomicfile.NewFileMode)
 		}
 		data, err := os.ReadFile(path)
 		if err != nil {
@@ -904,7 +923,7 @@ func TestWriteWorkbookAtomic(t *testing.T) {
 			path := filepath.Join(dir, "recon.xlsx")
 			res, info, d := wbFixture(true)
 			c := setup(d)
-			err := WriteWorkbook(c, path, res, info, d, WorkbookOptions{})
+			err := WriteWorkbook(c, path, res, wbAttrOf(res), info, d, WorkbookOptions{})
 			if err == nil {
 				t.Fatal("WriteWorkbook succeeded")
 			}
@@ -923,7 +942,7 @@ func TestWriteWorkbookAtomic(t *testing.T) {
 				t.Fatal(err)
 			}
 			res, info, d := wbFixture(true)
-			if err := WriteWorkbook(setup(d), path, res, info, d, WorkbookOptions{}); err == nil {
+			if err := WriteWorkbook(setup(d), path, res, wbAttrOf(res), info, d, WorkbookOptions{}); err == nil {
 				t.Fatal("WriteWorkbook succeeded")
 			}
 			got, err := os.ReadFile(path)
@@ -943,7 +962,7 @@ func TestWriteWorkbookAtomic(t *testing.T) {
 			t.Fatal(err)
 		}
 		res, info, d := wbFixture(true)
-		if err := WriteWorkbook(ctx, path, res, info, d, WorkbookOptions{}); err != nil {
+		if err := WriteWorkbook(ctx, path, res, wbAttrOf(res), info, d, WorkbookOptions{}); err != nil {
 			t.Fatal(err)
 		}
 		fi, _ := os.Stat(path)
@@ -957,7 +976,7 @@ func TestWriteWorkbookAtomic(t *testing.T) {
 		dir, tmp := t.TempDir(), t.TempDir()
 		res, info, d := wbFixture(true)
 		d.failAt = 2
-		if err := WriteWorkbook(ctx, filepath.Join(dir, "r.xlsx"), res, info, d, WorkbookOptions{TmpDir: tmp}); err == nil {
+		if err := WriteWorkbook(ctx, filepath.Join(dir, "r.xlsx"), res, wbAttrOf(res), info, d, WorkbookOptions{TmpDir: tmp}); err == nil {
 			t.Fatal("WriteWorkbook succeeded")
 		}
 		if got := wbDirEntries(t, tmp); len(got) != 0 {
@@ -975,56 +994,25 @@ func mustRead(t testing.TB, path string) []byte {
 	return b
 }
 
-func TestCleanStaleTemp(t *testing.T) {
-	dir := t.TempDir()
-	stale := []string{".recon.xlsx-123456.tmp", ".other report.xlsx-9.tmp"}
-	keep := []string{"recon.xlsx", ".recon.xlsx-abc.tmp", "x-123.tmp", ".recon.xlsx-123.tmp.bak", "notes.txt"}
-	for _, n := range append(slices.Clone(stale), keep...) {
-		if err := os.WriteFile(filepath.Join(dir, n), []byte("x"), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	scratch := filepath.Join(dir, ".recon.xlsx-scratch-42.tmp")
-	if err := os.MkdirAll(filepath.Join(scratch, "sub"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(scratch, "excelize-1"), []byte("x"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	otherDir := filepath.Join(dir, ".data-77.tmp") // a directory without the scratch infix stays
-	if err := os.Mkdir(otherDir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := CleanStaleTemp(dir); err != nil {
-		t.Fatal(err)
-	}
-	want := append(slices.Clone(keep), ".data-77.tmp")
-	slices.Sort(want)
-	if got := wbDirEntries(t, dir); !slices.Equal(got, want) {
-		t.Errorf("after CleanStaleTemp: %q, want %q", got, want)
-	}
-	if err := CleanStaleTemp(filepath.Join(dir, "missing")); err != nil {
-		t.Errorf("missing dir: %v", err)
-	}
-
-	// What a real failed run could leave behind is recognised.
+// TestScratchDirIsCleaned: what a real failed run could leave behind (the
+// workbook's temp file and scratch directory) is recognised by
+// atomicfile.CleanStale.
+func TestScratchDirIsCleaned(t *testing.T) {
 	d2 := t.TempDir()
-	for _, n := range []string{".r.xlsx-1.tmp"} {
-		if err := os.WriteFile(filepath.Join(d2, n), nil, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if s, err := makeScratchDir(d2, "r.xlsx"); err != nil {
+	if _, err := makeScratchDir(d2, "r.xlsx"); err != nil {
 		t.Fatal(err)
-	} else if !staleScratchDir.MatchString(filepath.Base(s)) {
-		t.Errorf("scratch dir %q does not match the stale pattern", s)
 	}
-	tmp, err := os.CreateTemp(d2, ".r.xlsx-*"+tmpSuffix)
+	a, err := atomicfile.Create(filepath.Join(d2, "r.xlsx"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	tmp.Close()
-	if err := CleanStaleTemp(d2); err != nil {
+	if err := a.Finish(); err != nil {
+		t.Fatal(err)
+	}
+	if got := wbDirEntries(t, d2); len(got) != 2 {
+		t.Fatalf("dir holds %q, want a temp file and a scratch directory", got)
+	}
+	if err := atomicfile.CleanStale(d2); err != nil {
 		t.Fatal(err)
 	}
 	if got := wbDirEntries(t, d2); len(got) != 0 {
@@ -1073,14 +1061,14 @@ func (w *wbFailWriter) Write(p []byte) (int, error) {
 func TestRenderWorkbookOutputErrorAndCleanup(t *testing.T) {
 	res, info, d := wbFixture(true)
 	tmp := t.TempDir()
-	err := RenderWorkbook(context.Background(), &wbFailWriter{limit: 1000}, res, info, d, WorkbookOptions{TmpDir: tmp})
+	err := RenderWorkbook(context.Background(), &wbFailWriter{limit: 1000}, res, wbAttrOf(res), info, d, WorkbookOptions{TmpDir: tmp})
 	if !errors.Is(err, errDiskFull) {
 		t.Errorf("err = %v, want the writer's error", err)
 	}
 	if got := wbDirEntries(t, tmp); len(got) != 0 {
 		t.Errorf("tmp dir holds %q after a failed render", got)
 	}
-	if err := RenderWorkbook(context.Background(), io.Discard, res, info, d, WorkbookOptions{TmpDir: tmp}); err != nil {
+	if err := RenderWorkbook(context.Background(), io.Discard, res, wbAttrOf(res), info, d, WorkbookOptions{TmpDir: tmp}); err != nil {
 		t.Fatal(err)
 	}
 	if got := wbDirEntries(t, tmp); len(got) != 0 {

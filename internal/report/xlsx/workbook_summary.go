@@ -1,4 +1,4 @@
-package report
+package xlsx
 
 import (
 	"cmp"
@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 
+	"github.com/msp-reconcile/reconcile/internal/report"
 	"github.com/shopspring/decimal"
 	"github.com/xuri/excelize/v2"
 )
@@ -118,8 +119,8 @@ type findingAgg struct {
 // findingsByKind groups res.Mismatches by kind (the six kinds of the rules
 // first, in FindingKinds order, even with no finding; then any other kind by
 // name) and currency (sorted).
-func findingsByKind(res *Result) (kinds []string, aggs map[string][]*findingAgg) {
-	kinds = FindingKinds()
+func findingsByKind(res *report.Result) (kinds []string, aggs map[string][]*findingAgg) {
+	kinds = report.FindingKinds()
 	aggs = make(map[string][]*findingAgg)
 	var extra []string
 	for i := range res.Mismatches {
@@ -227,7 +228,7 @@ func (b *builder) summaryRows(s *summarySheet) error {
 		map[int]any{sumSection: sectionCoverage, sumMetric: "Receivables missing", sumCount: b.count(len(res.Coverage.Missing))},
 	)
 	for _, m := range res.Coverage.Missing {
-		note := m.Reason
+		note := string(m.Reason)
 		if m.Error != "" {
 			note += ": " + m.Error
 		}
@@ -293,7 +294,7 @@ func nonEmpty(a, b string) string {
 
 // chartCurrency is the currency the margin chart shows: the one with the
 // most customer rows (a currency-neutral notion of "largest"), ties by code.
-func chartCurrency(rows []CustomerRow) string {
+func chartCurrency(rows []report.CustomerRow) string {
 	counts := map[string]int{}
 	for _, r := range rows {
 		counts[r.Currency]++
@@ -309,14 +310,14 @@ func chartCurrency(rows []CustomerRow) string {
 
 // chartCustomers are the rows of currency cur with the largest absolute
 // margins, at most chartTopN, largest first (ties by customer id).
-func chartCustomers(rows []CustomerRow, cur string) []CustomerRow {
-	var out []CustomerRow
+func chartCustomers(rows []report.CustomerRow, cur string) []report.CustomerRow {
+	var out []report.CustomerRow
 	for _, r := range rows {
 		if r.Currency == cur {
 			out = append(out, r)
 		}
 	}
-	slices.SortStableFunc(out, func(a, b CustomerRow) int {
+	slices.SortStableFunc(out, func(a, b report.CustomerRow) int {
 		if c := b.Margin.Abs().Cmp(a.Margin.Abs()); c != 0 {
 			return c
 		}

@@ -1,4 +1,4 @@
-package report
+package xlsx
 
 import (
 	"bytes"
@@ -11,13 +11,14 @@ import (
 	"testing"
 
 	"github.com/msp-reconcile/reconcile/internal/billing"
+	"github.com/msp-reconcile/reconcile/internal/report"
 	"github.com/shopspring/decimal"
 	"github.com/xuri/excelize/v2"
 )
 
 // wbRenderRef renders with the data rows through excelize's SetRow: the
 // reference bytes for the row spool.
-func wbRenderRef(t testing.TB, res *Result, info RunInfo, d Detail, opts WorkbookOptions) []byte {
+func wbRenderRef(t testing.TB, res *report.Result, info RunInfo, d Detail, opts WorkbookOptions) []byte {
 	t.Helper()
 	opts.excelizeRows = true
 	return wbRender(t, res, info, d, opts)
@@ -129,11 +130,11 @@ func TestRowEncoderMatchesExcelize(t *testing.T) {
 		}}
 		d.receivables = append(d.receivables, rc)
 	}
-	res := &Result{
+	res := &report.Result{
 		RunID: "run-x", Period: billing.Period{From: "2026-10-01", To: "2026-10-31"}, Complete: true,
-		Customers: []CustomerRow{{CustomerID: "C1", CustomerName: pick() + "x", Currency: "USD"}, {CustomerID: "C2", CustomerName: "_x0041_ é", Currency: "USD"}},
-		Attribute: wbAttribute(map[string]string{"C1": "", "C2": "Two"}),
+		Customers: []report.CustomerRow{{CustomerID: "C1", CustomerName: pick() + "x", Currency: "USD"}, {CustomerID: "C2", CustomerName: "_x0041_ é", Currency: "USD"}},
 	}
+	wbAttrs.Store(res, wbAttribute(map[string]string{"C1": "", "C2": "Two"}))
 	info := RunInfo{Calls: math.MaxInt64, Retries: -1, Settings: [][2]string{{" a ", "\n"}}}
 	for _, maxRows := range []int{0, 7} {
 		opts := WorkbookOptions{MaxRowsPerSheet: maxRows}
@@ -230,7 +231,7 @@ func TestWorkbookNoTempFilesLeft(t *testing.T) {
 	wbRender(t, res, info, d, WorkbookOptions{TmpDir: tmp})
 	d.failAt = 2
 	var out bytes.Buffer
-	if err := RenderWorkbook(context.Background(), &out, res, info, d, WorkbookOptions{TmpDir: tmp}); !errors.Is(err, errDetail) {
+	if err := RenderWorkbook(context.Background(), &out, res, wbAttrOf(res), info, d, WorkbookOptions{TmpDir: tmp}); !errors.Is(err, errDetail) {
 		t.Fatalf("err = %v, want errDetail", err)
 	}
 	if got := wbDirEntries(t, tmp); len(got) != 0 {

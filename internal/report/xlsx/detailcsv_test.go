@@ -1,4 +1,4 @@
-package report
+package xlsx
 
 import (
 	"bytes"
@@ -11,7 +11,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/msp-reconcile/reconcile/internal/atomicfile"
 	"github.com/msp-reconcile/reconcile/internal/billing"
+	"github.com/msp-reconcile/reconcile/internal/report"
 	"github.com/shopspring/decimal"
 )
 
@@ -55,7 +57,7 @@ func TestWriteWorkbookDetailCSV(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "recon-2026-10.xlsx")
 	res, info, d := wbFixture(true)
-	if err := WriteWorkbook(ctx, path, res, info, d, WorkbookOptions{Detail: DetailCSV}); err != nil {
+	if err := WriteWorkbook(ctx, path, res, wbAttrOf(res), info, d, WorkbookOptions{Detail: DetailCSV}); err != nil {
 		t.Fatal(err)
 	}
 	payPath, recPath := DetailCSVPaths(path)
@@ -63,8 +65,8 @@ func TestWriteWorkbookDetailCSV(t *testing.T) {
 		t.Fatalf("dir holds %q, want %q", got, want)
 	}
 	for _, p := range []string{payPath, recPath, path} {
-		if fi, err := os.Stat(p); err != nil || fi.Mode().Perm() != newFileMode {
-			t.Errorf("%s: %v, %v; want mode %v", p, fi, err, newFileMode)
+		if fi, err := os.Stat(p); err != nil || fi.Mode().Perm() != atomicfile.NewFileMode {
+			t.Errorf("%s: %v, %v; want mode %v", p, fi, err, atomicfile.NewFileMode)
 		}
 	}
 
@@ -101,7 +103,7 @@ func TestWriteWorkbookDetailCSV(t *testing.T) {
 		if len(rec) != len(payableColumns) {
 			t.Fatalf("payable row %d has %d fields", i+1, len(rec))
 		}
-		id, name, attribution := attributePayable(res, names, c)
+		id, name, attribution := attributePayable(wbAttrOf(res), names, c)
 		texts := []string{id, name, attribution, c.ProductID, c.ProductName, c.SKU, c.ChargeID, c.ChargeName,
 			c.ChargeType, c.BillingCycleType, string(c.PeriodFrom), string(c.PeriodTo)}
 		for j, want := range texts {
@@ -124,7 +126,7 @@ func TestWriteWorkbookDetailCSV(t *testing.T) {
 	if !slices.Equal(pay[1], want1) {
 		t.Errorf("payable row 1 =\n%q\nwant\n%q", pay[1], want1)
 	}
-	if pay[2][18] != "" || pay[5][2] != ReasonNoCustomerTag || pay[5][0] != "" {
+	if pay[2][18] != "" || pay[5][2] != report.ReasonNoCustomerTag || pay[5][0] != "" {
 		t.Errorf("row 2 billed %q (want empty), row 5 attribution %q id %q", pay[2][18], pay[5][2], pay[5][0])
 	}
 
@@ -206,7 +208,7 @@ func TestWriteWorkbookDetailCSVAtomic(t *testing.T) {
 			res, info, d := wbFixture(true)
 			opts := WorkbookOptions{Detail: DetailCSV}
 			c := setup(d, &opts)
-			err := WriteWorkbook(c, path, res, info, d, opts)
+			err := WriteWorkbook(c, path, res, wbAttrOf(res), info, d, opts)
 			if err == nil {
 				t.Fatal("WriteWorkbook succeeded")
 			}
@@ -236,7 +238,7 @@ func TestRenderWorkbookDetailCSV(t *testing.T) {
 		t.Errorf("sheets = %q", got)
 	}
 	var out bytes.Buffer
-	if err := RenderWorkbook(context.Background(), &out, res, info, nil, WorkbookOptions{Detail: "pdf", TmpDir: t.TempDir()}); err == nil || !strings.Contains(err.Error(), `"pdf"`) {
+	if err := RenderWorkbook(context.Background(), &out, res, wbAttrOf(res), info, nil, WorkbookOptions{Detail: "pdf", TmpDir: t.TempDir()}); err == nil || !strings.Contains(err.Error(), `"pdf"`) {
 		t.Errorf("Detail pdf: err = %v", err)
 	}
 	// The xlsx default is unchanged by the option's existence.

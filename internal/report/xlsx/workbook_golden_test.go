@@ -1,7 +1,8 @@
-package report
+package xlsx
 
 import (
 	"bytes"
+	"flag"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -10,6 +11,10 @@ import (
 
 	"github.com/xuri/excelize/v2"
 )
+
+// update rewrites golden files under testdata
+// (go test ./internal/report/xlsx -update).
+var update = flag.Bool("update", false, "rewrite golden files under testdata")
 
 // wbDump renders every sheet of an xlsx as TSV, read back through excelize
 // with raw cell values: "## <sheet>" then one line per row. A string cell

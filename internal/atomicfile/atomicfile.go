@@ -1,0 +1,198 @@
+// Package atomicfile writes files so that a reader sees either the old
+// content or the complete new one, never a part: the data goes to a
+// temporary file ".<name>-<digits>.tmp" in the target's folder, which is
+// synced, given its final mode and renamed over the target; then the folder
+// is synced. A new file gets mode 0644; a file that is replaced keeps its
+// mode. On any error before the rename the temporary file is removed and the
+// target is left as it was.
+//
+// A process killed mid-write leaves its temporary file (and scratch
+// directories made with MkdirScratch) behind; CleanStale, called at startup
+// before anything is written to the folder, removes them.
+//
+// The package imports nothing of the project.
+package atomicfile
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+)
+
+// Temporary names. os.CreateTemp and os.MkdirTemp replace the "*" with
+// decimal digits, which CleanStale relies on.
+const (
+	tmpSuffix    = ".tmp"
+	scratchInfix = "-scratch-"
+)
+
+var (
+	// staleTempFile matches ".<name>-<digits>.tmp", a File's temp file.
+	staleTempFile = regexp.MustCompile(`^\..+-[0-9]+\.tmp$`)
+	// staleScratchDir matches ".<name>-scratch-<digits>.tmp", a scratch
+	// directory made by MkdirScratch.
+	staleScratchDir = regexp.MustCompile(`^\..+-scratch-[0-9]+\.tmp$`)
+)
+
+// NewFileMode is the permission of a new file. The temp file is created 0600
+// and the rename keeps that, so the mode is set explicitly (the umask is not
+// applied). A file that is replaced keeps its mode.
+const NewFileMode fs.FileMode = 0o644
+
+// File is a file being written as a temp file ".<name>-*.tmp" beside its
+// final path. Write to it, then Finish, then Commit; Abort on any error (it
+// is a no-op after Commit).
+type File struct {
+	path      string
+	f         *os.File
+	mode      fs.FileMode
+	closed    bool
+	committed bool
+}
+
+// Create creates the temp file of path. A new file gets NewFileMode; a file
+// that is replaced keeps its mode. path, when it exists, must be a regular
+// file.
+func Create(path string) (*File, error) {
+	dir, base := filepath.Split(path)
+	if dir == "" {
+		dir = "."
+	}
+	mode := NewFileMode
+	if fi, err := os.Stat(path); err == nil {
+		if !fi.Mode().IsRegular() {
+			return nil, errors.New("not a regular file")
+		}
+		mode = fi.Mode().Perm()
+	}
+	f, err := os.CreateTemp(dir, "."+base+"-*"+tmpSuffix)
+	if err != nil {
+		return nil, fmt.Errorf("create temp file: %w", err)
+	}
+	return &File{path: path, f: f, mode: mode}, nil
+}
+
+// Write writes to the temp file.
+func (a *File) Write(p []byte) (int, error) { return a.f.Write(p) }
+
+// Finish sets the mode, syncs and closes the temp file.
+func (a *File) Finish() error {
+	if err := a.f.Chmod(a.mode); err != nil {
+		return err
+	}
+	if err := a.f.Sync(); err != nil {
+		return fmt.Errorf("sync: %w", err)
+	}
+	a.closed = true
+	if err := a.f.Close(); err != nil {
+		return fmt.Errorf("close: %w", err)
+	}
+	return nil
+}
+
+// Commit renames the finished temp file over the path. The folder still
+// needs a SyncDir for the rename to be durable.
+func (a *File) Commit() error {
+	if err := os.Rename(a.f.Name(), a.path); err != nil {
+		return fmt.Errorf("rename: %w", err)
+	}
+	a.committed = true
+	return nil
+}
+
+// Abort removes the temp file unless it was committed.
+func (a *File) Abort() {
+	if a.committed {
+		return
+	}
+	if !a.closed {
+		_ = a.f.Close()
+	}
+	_ = os.Remove(a.f.Name())
+}
+
+// SyncDir fsyncs a folder, making the renames in it durable.
+func SyncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// Write writes one file atomically: Create, write, Finish, Commit, SyncDir.
+// On an error before the rename, path is left as it was.
+func Write(path string, write func(io.Writer) error) (err error) {
+	a, err := Create(path)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			a.Abort()
+		}
+	}()
+	if err := write(a); err != nil {
+		return err
+	}
+	if err := a.Finish(); err != nil {
+		return err
+	}
+	if err := a.Commit(); err != nil {
+		return err
+	}
+	dir := filepath.Dir(path)
+	if err := SyncDir(dir); err != nil {
+		// The file is in place; only its durability is in doubt.
+		return fmt.Errorf("sync directory: %w", err)
+	}
+	return nil
+}
+
+// MkdirScratch creates a private scratch directory
+// ".<label>-scratch-<digits>.tmp" in dir, which CleanStale recognises.
+func MkdirScratch(dir, label string) (string, error) {
+	return os.MkdirTemp(dir, "."+label+scratchInfix+"*"+tmpSuffix)
+}
+
+// CleanStale removes what a killed writer left in dir: temp files
+// ".<name>-<digits>.tmp" and scratch directories
+// ".<name>-scratch-<digits>.tmp". Call it at startup, before any file is
+// written to dir (it would also remove a concurrent writer's temp files). A
+// missing dir is not an error.
+func CleanStale(dir string) error {
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("clean stale temp files in %s: %w", dir, err)
+	}
+	var errs []error
+	for _, e := range entries {
+		name := e.Name()
+		p := filepath.Join(dir, name)
+		switch {
+		case e.IsDir() && staleScratchDir.MatchString(name):
+			if err := os.RemoveAll(p); err != nil {
+				errs = append(errs, err)
+			}
+		case e.Type().IsRegular() && staleTempFile.MatchString(name):
+			if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				errs = append(errs, err)
+			}
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("clean stale temp files in %s: %w", dir, err)
+	}
+	return nil
+}

@@ -1,0 +1,173 @@
+package job
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"slices"
+	"time"
+
+	"github.com/msp-reconcile/reconcile/internal/billing"
+	"github.com/msp-reconcile/reconcile/internal/fetch"
+	"github.com/msp-reconcile/reconcile/internal/ledger"
+	"github.com/msp-reconcile/reconcile/internal/report"
+)
+
+// RunReader is what reconciling a stored run needs of the ledger.
+type RunReader interface {
+	Customers(ctx context.Context, runID int64) ([]billing.Customer, error)
+	Coverage(ctx context.Context, runID int64) ([]ledger.CustomerCoverage, error)
+	EachPayable(ctx context.Context, runID int64, fn func(*billing.PayableCharge) error) error
+	EachReceivable(ctx context.Context, runID int64, fn func(customerID string, c *billing.ReceivableCharge) error) error
+}
+
+// RunWriter is what a fetch needs of the ledger: a run's record, and the
+// writers of its payable charges and customers.
+type RunWriter interface {
+	BeginRun(ctx context.Context, r ledger.Run) (int64, error)
+	FinishRun(ctx context.Context, id int64, status billing.RunStatus, stats ledger.RunStats, errText string, finishedAt time.Time) error
+	Run(ctx context.Context, id int64) (ledger.Run, error)
+	NewPayableBatch(ctx context.Context, runID int64) (*ledger.PayableBatch, error)
+	SaveCustomers(ctx context.Context, runID int64, cs []billing.Customer) error
+	NewCustomerWriter(ctx context.Context, runID int64) *ledger.CustomerWriter
+}
+
+// Ledger is what a close needs of the ledger. *ledger.Store implements it.
+type Ledger interface {
+	RunReader
+	RunWriter
+}
+
+// Client is what a fetch needs of the Sherweb client. *fetch.Client
+// implements it.
+type Client interface {
+	PayableCharges(ctx context.Context, date billing.Date, h fetch.PayableHandler) (billing.Period, error)
+	Customers(ctx context.Context) ([]billing.Customer, error)
+	ReceivableCharges(ctx context.Context, customerID string, date billing.Date) (billing.Period, []billing.ReceivableCharge, error)
+	Subscriptions(ctx context.Context, customerID string) ([]billing.Subscription, error)
+	Stats() fetch.Stats
+}
+
+// Sink is where the outputs of a reconciliation go: files (FileSink) today;
+// a mail or an upload plug in here.
+type Sink interface {
+	// Prepare runs before any API call: it checks that the outputs can be
+	// written and removes what an earlier, killed run left behind.
+	Prepare(ctx context.Context) error
+	// Publish writes the reconciliation and returns where it went (for the
+	// outcome message).
+	Publish(ctx context.Context, rec *Reconciliation) (string, error)
+}
+
+var (
+	_ Ledger = (*ledger.Store)(nil)
+	_ Client = (*fetch.Client)(nil)
+)
+
+// FindingsError reports findings of a complete run when the close was asked
+// to fail on findings.
+type FindingsError struct{ N int }
+
+func (e *FindingsError) Error() string {
+	return fmt.Sprintf("%d finding(s) and --fail-on-findings was given", e.N)
+}
+
+// ReportOptions are what a close and a report re-issue share.
+type ReportOptions struct {
+	Sink      Sink
+	Reconcile report.Options
+	// Settings of this report, shown on the Run sheet after those stored
+	// with the fetch.
+	Settings []Setting
+	// FailOnFindings makes findings of a complete run a *FindingsError.
+	FailOnFindings bool
+	// Logger, when set, receives the reconcile and output stage timings.
+	Logger *slog.Logger
+	// Messages, when set, receives the one-line outcome of the report.
+	Messages io.Writer
+}
+
+// CloseOptions configure one monthly close.
+type CloseOptions struct {
+	Ledger Ledger
+	Client Client
+	Fetch  FetchOptions
+	ReportOptions
+}
+
+// Close is the monthly close: prepare the outputs, fetch the period into a
+// new ledger run, reconcile it and publish the result. A run that ended
+// neither complete nor partial is not reported. After the outputs are
+// written, an incomplete run is an error wrapping ErrIncomplete and, with
+// FailOnFindings, findings of a complete run are a *FindingsError.
+func Close(ctx context.Context, opts CloseOptions) error {
+	if err := opts.Sink.Prepare(ctx); err != nil {
+		return err
+	}
+	run, fetchErr := Fetch(ctx, opts.Client, opts.Ledger, opts.Fetch)
+	if run.ID == 0 || !run.Status.Reportable() {
+		if fetchErr == nil {
+			fetchErr = fmt.Errorf("run %d ended %s", run.ID, run.Status)
+		}
+		return fetchErr
+	}
+	r := opts.ReportOptions
+	r.Settings = append(slices.Clone(opts.Fetch.Settings), r.Settings...)
+	return publish(ctx, opts.Ledger, run, r, fetchErr)
+}
+
+// ReissueOptions configure the report of a stored run.
+type ReissueOptions struct {
+	Ledger RunReader
+	Run    ledger.Run
+	ReportOptions
+}
+
+// Reissue reconciles a stored run again, from the ledger alone, and
+// publishes it, with the outcome rules of Close.
+func Reissue(ctx context.Context, opts ReissueOptions) error {
+	if err := opts.Sink.Prepare(ctx); err != nil {
+		return err
+	}
+	return publish(ctx, opts.Ledger, opts.Run, opts.ReportOptions, nil)
+}
+
+// publish reconciles a stored run, publishes its outputs and decides the
+// outcome: incomplete runs and findings (with FailOnFindings) are errors,
+// after the report was written. prior is the fetch's error, if any.
+func publish(ctx context.Context, store RunReader, run ledger.Run, opts ReportOptions, prior error) error {
+	start := time.Now()
+	rec, err := Reconcile(ctx, store, run, opts.Reconcile)
+	if err != nil {
+		return errors.Join(prior, err)
+	}
+	res := rec.Result
+	LogStage(opts.Logger, "reconcile", start, int64(res.PayableLines+res.ReceivableLines), "rows")
+	rec.Info = RunInfo(run, opts.Settings)
+	where, err := opts.Sink.Publish(ctx, rec)
+	if err != nil {
+		return errors.Join(prior, err)
+	}
+	state := "COMPLETE"
+	if !res.Complete {
+		state = "INCOMPLETE"
+	}
+	if opts.Messages != nil {
+		fmt.Fprintf(opts.Messages, "run %s %s: period %s, %d findings, workbook %s\n", res.RunID, state, res.Period, len(res.Mismatches), where)
+	}
+	if !res.Complete {
+		if prior != nil && errors.Is(prior, ErrIncomplete) {
+			return prior
+		}
+		return fmt.Errorf("%w: run %s", ErrIncomplete, res.RunID)
+	}
+	if prior != nil {
+		return prior
+	}
+	if opts.FailOnFindings && len(res.Mismatches) > 0 {
+		return &FindingsError{N: len(res.Mismatches)}
+	}
+	return nil
+}

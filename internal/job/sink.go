@@ -1,0 +1,119 @@
+package job
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+
+	"github.com/msp-reconcile/reconcile/internal/atomicfile"
+	"github.com/msp-reconcile/reconcile/internal/ledger"
+	"github.com/msp-reconcile/reconcile/internal/report/xlsx"
+)
+
+// FileSink publishes a reconciliation as files: the workbook (with its CSV
+// detail files for DetailCSV) and the JSON summary, each written atomically.
+type FileSink struct {
+	// Workbook is the workbook's path; "" names it after the run's period
+	// (DefaultWorkbookName) in Dir.
+	Workbook string
+	// Dir is the folder of a default-named workbook; "" is the current one.
+	Dir string
+	// JSON is the JSON summary's path: "-" for Stdout, "" for none.
+	JSON   string
+	Stdout io.Writer
+	// Detail is xlsx.DetailXLSX or xlsx.DetailCSV.
+	Detail string
+	// Logger, when set, receives the workbook stage's timing.
+	Logger *slog.Logger
+}
+
+var _ Sink = (*FileSink)(nil)
+
+// workbookDir is the folder the workbook goes to, known before the period is.
+func (s *FileSink) workbookDir() string {
+	if s.Workbook != "" {
+		return filepath.Dir(s.Workbook)
+	}
+	if s.Dir != "" {
+		return s.Dir
+	}
+	return "."
+}
+
+// Prepare checks that the workbook's and the JSON summary's folders are
+// writable, then removes the temporary files a killed run left in them.
+func (s *FileSink) Prepare(context.Context) error {
+	// The workbook name may depend on the period, which only the API knows;
+	// its folder is checked now, before any API call.
+	return PrepareOutputs(filepath.Join(s.workbookDir(), "x"), s.JSON)
+}
+
+// PrepareOutputs checks, in order, that a file can be created in each
+// path's folder, then removes the temporary files a killed run left in
+// those folders (atomicfile.CleanStale). "" and "-" (stdout) are skipped.
+func PrepareOutputs(paths ...string) error {
+	for _, p := range paths {
+		if err := preflightOutput(p); err != nil {
+			return err
+		}
+	}
+	cleanStale(paths...)
+	return nil
+}
+
+// Publish writes the workbook and the JSON summary and returns the
+// workbook's path.
+func (s *FileSink) Publish(ctx context.Context, rec *Reconciliation) (string, error) {
+	out := s.Workbook
+	if out == "" {
+		out = filepath.Join(s.workbookDir(), DefaultWorkbookName(rec.Run))
+	}
+	if err := WriteOutputs(ctx, rec, Outputs{
+		Workbook: out,
+		JSON:     s.JSON,
+		Stdout:   s.Stdout,
+		Options:  xlsx.WorkbookOptions{TmpDir: filepath.Dir(out), Detail: s.Detail},
+		Logger:   s.Logger,
+	}); err != nil {
+		return "", err
+	}
+	return out, nil
+}
+
+// DefaultWorkbookName is the workbook's file name when none is given.
+func DefaultWorkbookName(run ledger.Run) string {
+	return fmt.Sprintf("reconciliation-%s_%s.xlsx", run.Period.From, run.Period.To)
+}
+
+// preflightOutput checks that a file can be created in path's folder.
+func preflightOutput(path string) error {
+	if path == "" || path == "-" {
+		return nil
+	}
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, ".reconcile-preflight-*.tmp")
+	if err != nil {
+		return fmt.Errorf("output folder %s is not writable: %w", dir, err)
+	}
+	name := f.Name()
+	f.Close()
+	return os.Remove(name)
+}
+
+// cleanStale removes temporary files a killed run left beside the outputs.
+func cleanStale(paths ...string) {
+	seen := map[string]bool{}
+	for _, p := range paths {
+		if p == "" || p == "-" {
+			continue
+		}
+		dir := filepath.Dir(p)
+		if !seen[dir] {
+			seen[dir] = true
+			_ = atomicfile.CleanStale(dir)
+		}
+	}
+}

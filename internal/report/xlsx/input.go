@@ -1,0 +1,35 @@
+package xlsx
+
+import (
+	"context"
+
+	"github.com/msp-reconcile/reconcile/internal/billing"
+)
+
+// RunInfo is the provenance shown on the workbook's Run sheet.
+type RunInfo struct {
+	RunID       string
+	ToolVersion string
+	BaseURL     string
+	Status      billing.RunStatus // complete, partial, failed
+	StartedAt   string            // RFC 3339 UTC
+	FinishedAt  string
+	Calls       int64
+	Retries     int64
+	Settings    [][2]string // name, value; rendered in order
+}
+
+// Detail streams the fetched lines for the workbook's Payable and Receivable
+// sheets, in a deterministic order. The ledger implements it for one run.
+type Detail interface {
+	EachPayable(ctx context.Context, fn func(*billing.PayableCharge) error) error
+	EachReceivable(ctx context.Context, fn func(customerID string, c *billing.ReceivableCharge) error) error
+}
+
+// Attributor tells which customer a payable line was attributed to (the
+// rules' tag logic), for the Payable detail: the customer id and name, or ""
+// and the unattributed reason. report.Attributor implements it; the engine's
+// is Reconciler.Attributor.
+type Attributor interface {
+	Attribute(c *billing.PayableCharge) (customerID, customerName, reason string)
+}

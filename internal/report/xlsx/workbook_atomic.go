@@ -1,0 +1,108 @@
+package xlsx
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"path/filepath"
+
+	"github.com/msp-reconcile/reconcile/internal/atomicfile"
+	"github.com/msp-reconcile/reconcile/internal/report"
+)
+
+// WriteWorkbook renders the reconciliation to path atomically: it writes a
+// temp file ".<name>-*.tmp" in path's directory, syncs and closes it, renames
+// it over path and syncs the directory. On any error the temp file is
+// removed and path is left as it was; nothing is ever written to path
+// directly. opts.TmpDir defaults to path's directory.
+//
+// With opts.Detail == DetailCSV it also writes the payable and receivable
+// lines to the two files DetailCSVPaths(path) names, each the same way
+// (temp file, sync, rename). The three files are renamed only once all
+// three are complete: on an error before that, none of them is touched and
+// no temp file is left. (Should a rename itself fail, files already renamed
+// stay in place; the CSV files are renamed before the workbook.)
+func WriteWorkbook(ctx context.Context, path string, res *report.Result, attr Attributor, info RunInfo, detail Detail, opts WorkbookOptions) (err error) {
+	dir, base := filepath.Split(path)
+	if dir == "" {
+		dir = "."
+	}
+	if base == "" {
+		return fmt.Errorf("write workbook %q: no file name", path)
+	}
+	if opts.TmpDir == "" {
+		opts.TmpDir = dir
+	}
+	if err := checkDetail(opts.Detail); err != nil {
+		return fmt.Errorf("write workbook %s: %w", path, err)
+	}
+
+	var files []*atomicfile.File // in rename order
+	defer func() {
+		if err != nil {
+			for _, a := range files {
+				a.Abort()
+			}
+		}
+	}()
+	if opts.Detail == DetailCSV {
+		if detail == nil {
+			return fmt.Errorf("write workbook %s: no detail", path)
+		}
+		payPath, recPath := DetailCSVPaths(path)
+		opts.csvPayable, opts.csvReceivable = filepath.Base(payPath), filepath.Base(recPath)
+		for _, c := range []struct {
+			what, path string
+			write      func(context.Context, io.Writer) error
+		}{
+			{"payable", payPath, func(ctx context.Context, w io.Writer) error { return WritePayableCSV(ctx, w, res, attr, detail) }},
+			{"receivable", recPath, func(ctx context.Context, w io.Writer) error { return WriteReceivableCSV(ctx, w, res, detail) }},
+		} {
+			a, err := atomicfile.Create(c.path)
+			if err != nil {
+				return fmt.Errorf("write %s csv %s: %w", c.what, c.path, err)
+			}
+			files = append(files, a)
+			bw := bufio.NewWriterSize(a, 1<<20)
+			if err := c.write(ctx, bw); err != nil {
+				return fmt.Errorf("write %s csv %s: %w", c.what, c.path, err)
+			}
+			if err := bw.Flush(); err != nil {
+				return fmt.Errorf("write %s csv %s: %w", c.what, c.path, err)
+			}
+			if err := a.Finish(); err != nil {
+				return fmt.Errorf("write %s csv %s: %w", c.what, c.path, err)
+			}
+		}
+	}
+
+	a, err := atomicfile.Create(path)
+	if err != nil {
+		return fmt.Errorf("write workbook %s: %w", path, err)
+	}
+	files = append(files, a)
+	bw := bufio.NewWriterSize(a, 1<<20)
+	if err := render(ctx, bw, res, attr, info, detail, opts, base); err != nil {
+		return fmt.Errorf("write workbook %s: %w", path, err)
+	}
+	if err := bw.Flush(); err != nil {
+		return fmt.Errorf("write workbook %s: %w", path, err)
+	}
+	if err := a.Finish(); err != nil {
+		return fmt.Errorf("write workbook %s: %w", path, err)
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("write workbook %s: %w", path, err)
+	}
+	for _, a := range files {
+		if err := a.Commit(); err != nil {
+			return fmt.Errorf("write workbook %s: %w", path, err)
+		}
+	}
+	if err := atomicfile.SyncDir(dir); err != nil {
+		// The files are in place; only their durability is in doubt.
+		return fmt.Errorf("write workbook %s: sync directory: %w", path, err)
+	}
+	return nil
+}
