@@ -200,11 +200,11 @@ func TestEveryAPIFieldReachesTheLedger(t *testing.T) {
 			if err := store.SaveCustomers(ctx, id, customers); err != nil {
 				t.Fatal(err)
 			}
-			if err := store.SaveCustomerData(ctx, id, ledger.CustomerData{CustomerID: cu.ID, Coverage: ledger.CoverageAvailable,
+			if err := store.SaveCustomerData(ctx, id, ledger.CustomerData{CustomerID: cu.ID, Coverage: billing.CoverageAvailable,
 				Period: period, Receivables: rcs, Subscriptions: subs}); err != nil {
 				t.Fatal(err)
 			}
-			if err := store.FinishRun(ctx, id, ledger.RunComplete, ledger.RunStats{}, "", fixedNow().Add(time.Minute)); err != nil {
+			if err := store.FinishRun(ctx, id, billing.RunComplete, ledger.RunStats{}, "", fixedNow().Add(time.Minute)); err != nil {
 				t.Fatal(err)
 			}
 			var back []*billing.PayableCharge

@@ -204,7 +204,7 @@ func Compare(base, current Snapshot) (Comparison, error) {
 		}
 		cause := IncompleteRunCause{Side: side.name, RunID: side.r.RunID, Customers: []MissingCustomer{}}
 		for _, m := range side.r.Coverage.Missing {
-			if m.Reason == CoverageFetchFailed {
+			if m.Reason == billing.CoverageFetchFailed {
 				cause.Customers = append(cause.Customers, m)
 			}
 		}

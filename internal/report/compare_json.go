@@ -153,7 +153,7 @@ func (c *Comparison) WriteJSON(w io.Writer) error {
 	for _, ic := range c.Incomplete {
 		j := jsonIncompleteCause{Side: ic.Side, RunID: ic.RunID, Customers: make([]jsonMissing, 0, len(ic.Customers))}
 		for _, m := range ic.Customers {
-			j.Customers = append(j.Customers, jsonMissing{CustomerID: m.CustomerID, Reason: m.Reason, Error: m.Error})
+			j.Customers = append(j.Customers, jsonMissing{CustomerID: m.CustomerID, Reason: string(m.Reason), Error: m.Error})
 		}
 		s.Incomplete = append(s.Incomplete, j)
 	}

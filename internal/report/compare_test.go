@@ -32,9 +32,9 @@ func (r cmpRun) snapshot(t testing.TB, lineKeys bool) Snapshot {
 	for _, c := range r.customers {
 		in.Customers = append(in.Customers, billing.Customer{ID: c, DisplayName: "Name " + c})
 		if failed[c] {
-			in.Coverage = append(in.Coverage, Coverage{CustomerID: c, Status: CoverageFetchFailed, Error: "boom"})
+			in.Coverage = append(in.Coverage, Coverage{CustomerID: c, Status: billing.CoverageFetchFailed, Error: "boom"})
 		} else {
-			in.Coverage = append(in.Coverage, Coverage{CustomerID: c, Status: CoverageAvailable, Period: r.period})
+			in.Coverage = append(in.Coverage, Coverage{CustomerID: c, Status: billing.CoverageAvailable, Period: r.period})
 		}
 	}
 	return SnapshotOf(in, r.pay, r.rec, Options{}, SnapshotOptions{LineKeys: lineKeys})

@@ -223,6 +223,13 @@ func compareLineKeyTotals(a, b LineKeyTotal) int {
 		cmp.Compare(a.PeriodTo, b.PeriodTo), cmp.Compare(a.Currency, b.Currency))
 }
 
+// Detail streams one run's fetched lines (payable, then receivable) in a
+// deterministic order. The ledger implements it for a run (job.Detail).
+type Detail interface {
+	EachPayable(ctx context.Context, fn func(*billing.PayableCharge) error) error
+	EachReceivable(ctx context.Context, fn func(customerID string, c *billing.ReceivableCharge) error) error
+}
+
 // BuildSnapshot reconciles one run streamed from d (payable lines, then
 // receivable lines) and returns its Snapshot. The job layer feeds it from the
 // ledger with job.Detail{Store, RunID}.
