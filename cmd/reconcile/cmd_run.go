@@ -105,7 +105,7 @@ func closePeriod(ctx context.Context, p closeParams, stdout, stderr io.Writer) e
 	if err != nil {
 		return err
 	}
-	defer store.Close()
+	defer store.Close() //nolint:errcheck // everything fetched is committed run by run; Close loses nothing
 	// The workbook name depends on the period, which only the API knows; check
 	// the folder it will go to now, before any API call.
 	outDir := p.outDir
@@ -190,7 +190,7 @@ func (f *fetchFlags) startProfiles() (stop func(), err error) {
 			return nil, usagef("--cpuprofile: %v", err)
 		}
 		if err := pprof.StartCPUProfile(cpu); err != nil {
-			cpu.Close()
+			_ = cpu.Close() // already failing with StartCPUProfile's error
 			return nil, fmt.Errorf("start CPU profile: %w", err)
 		}
 	}
@@ -216,7 +216,7 @@ func writeHeapProfile(path string) error {
 	}
 	runtime.GC() // up-to-date statistics of what is still live
 	if err := pprof.WriteHeapProfile(mf); err != nil {
-		mf.Close()
+		_ = mf.Close() // already failing with WriteHeapProfile's error
 		return err
 	}
 	return mf.Close()

@@ -1038,7 +1038,7 @@ func checkGoroutines(t *testing.T, before int) {
 	}
 	if n > before+slack {
 		var b strings.Builder
-		pprof.Lookup("goroutine").WriteTo(&b, 1)
+		_ = pprof.Lookup("goroutine").WriteTo(&b, 1) // into a strings.Builder: cannot fail
 		s := b.String()
 		if len(s) > 8000 {
 			s = s[:8000] + "…"

@@ -205,8 +205,8 @@ func WriteFileAtomic(path string, write func(io.Writer) error) (err error) {
 	}
 	defer func() {
 		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
+			_ = tmp.Close()           // already failing: best-effort cleanup of the temporary file
+			_ = os.Remove(tmp.Name()) // already failing: best-effort cleanup of the temporary file
 		}
 	}()
 	if err = write(tmp); err != nil {
@@ -230,7 +230,7 @@ func WriteFileAtomic(path string, write func(io.Writer) error) (err error) {
 	}
 	if d, derr := os.Open(dir); derr == nil {
 		_ = d.Sync()
-		d.Close()
+		_ = d.Close() // the folder, opened read-only for Sync
 	}
 	return nil
 }
