@@ -22,7 +22,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
-lint=${1:-$root/bin/golangci-lint}
+lint=${1:-bin/golangci-lint}
+case $lint in /*) ;; *) lint=$root/$lint ;; esac
 mod=github.com/msp-reconcile/reconcile
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/lint-selfcheck.XXXXXX")
