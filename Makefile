@@ -5,7 +5,12 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X main.version=$(VERSION)
 BIN     := bin/reconcile
 
-.PHONY: all build test lint demo bench bench-go bench-e2e faults golden fuzz clean
+# golangci-lint, pinned in tools/go.mod (its own module: its dependencies stay
+# out of go.mod), built into bin/ from the Go module proxy on first use.
+GOLANGCI_LINT := bin/golangci-lint
+FUZZTIME      ?= 30s
+
+.PHONY: all build test lint lint-selfcheck demo bench bench-go bench-e2e faults golden fuzz clean
 
 all: lint test build
 
@@ -17,10 +22,21 @@ build:
 test:
 	go test -race -count=1 -timeout 30m ./...
 
-lint:
+# gofmt check, go vet, golangci-lint (.golangci.yml: govet, staticcheck,
+# errcheck, ineffassign, unused, and depguard with the package layers), then
+# the self-check that depguard catches planted wrong imports.
+lint: $(GOLANGCI_LINT)
 	@fmt_out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$fmt_out" ]; then echo "gofmt would change:"; echo "$$fmt_out"; exit 1; fi
 	go vet ./...
+	$(GOLANGCI_LINT) run ./...
+	scripts/lint-selfcheck.sh $(GOLANGCI_LINT)
+
+lint-selfcheck: $(GOLANGCI_LINT)
+	scripts/lint-selfcheck.sh $(GOLANGCI_LINT)
+
+$(GOLANGCI_LINT): tools/go.mod tools/go.sum
+	cd tools && go build -o ../$(GOLANGCI_LINT) github.com/golangci/golangci-lint/v2/cmd/golangci-lint
 
 # The monthly close against the built-in simulator: no credentials, no network.
 demo:
@@ -47,10 +63,9 @@ faults:
 	RECONCILE_CRASH_POINTS=60 go test -count=1 -timeout 30m -run 'Crash' -v ./cmd/reconcile
 	go test -count=1 -run 'FaultMatrix|Secrets' -v ./internal/job
 
+# Every fuzz target in the tree (found by scripts/fuzz.sh), FUZZTIME each.
 fuzz:
-	go test -run '^$$' -fuzz FuzzScan -fuzztime 30s ./internal/jsonscan
-	go test -run '^$$' -fuzz FuzzDecode -fuzztime 30s ./internal/fetch
-	go test -run '^$$' -fuzz FuzzReconcile -fuzztime 30s ./internal/report
+	FUZZTIME=$(FUZZTIME) scripts/fuzz.sh
 
 clean:
 	rm -rf bin

@@ -3,6 +3,7 @@ module github.com/msp-reconcile/reconcile
 go 1.26.8
 
 require (
+	github.com/google/go-cmp v0.7.0
 	github.com/jmoiron/sqlx v1.4.0
 	github.com/mattn/go-sqlite3 v1.14.53
 	github.com/shopspring/decimal v1.6.0

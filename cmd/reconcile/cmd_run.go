@@ -102,7 +102,7 @@ func closePeriod(ctx context.Context, p closeParams, stdout, stderr io.Writer) e
 	if err != nil {
 		return err
 	}
-	defer store.Close()
+	defer store.Close() //nolint:errcheck // everything fetched is committed run by run; Close loses nothing
 	client, err := newClient(ctx, p.fetch, p.env, log)
 	if err != nil {
 		return err
@@ -141,7 +141,7 @@ func (f *fetchFlags) startProfiles() (stop func(), err error) {
 			return nil, usagef("--cpuprofile: %v", err)
 		}
 		if err := pprof.StartCPUProfile(cpu); err != nil {
-			cpu.Close()
+			_ = cpu.Close() // the start error is the one to report
 			return nil, fmt.Errorf("start CPU profile: %w", err)
 		}
 	}
@@ -167,7 +167,7 @@ func writeHeapProfile(path string) error {
 	}
 	runtime.GC() // up-to-date statistics of what is still live
 	if err := pprof.WriteHeapProfile(mf); err != nil {
-		mf.Close()
+		_ = mf.Close() // the write error is the one to report
 		return err
 	}
 	return mf.Close()

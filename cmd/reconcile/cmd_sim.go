@@ -95,14 +95,14 @@ func demo(ctx context.Context, dir string, verbose bool, stdout, stderr io.Write
 		return fmt.Errorf("start simulator: %w", err)
 	}
 	srv := &http.Server{Handler: sim, ReadHeaderTimeout: 10 * time.Second}
-	go srv.Serve(ln)
-	defer srv.Close()
+	go srv.Serve(ln)  //nolint:errcheck // ends with http.ErrServerClosed when the demo returns
+	defer srv.Close() //nolint:errcheck // the demo is over: closing the loopback simulator
 
 	tmp, err := os.MkdirTemp("", "reconcile-demo-*")
 	if err != nil {
 		return fmt.Errorf("create temporary ledger folder: %w", err)
 	}
-	defer os.RemoveAll(tmp)
+	defer os.RemoveAll(tmp) //nolint:errcheck // best effort: a temporary ledger folder
 
 	p := sim.DefaultPeriod()
 	base := fmt.Sprintf("reconciliation-%s_%s", p.From, p.To)

@@ -19,7 +19,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"reflect"
 	"runtime/debug"
 	"slices"
 	"strconv"
@@ -29,6 +28,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/xuri/excelize/v2"
 
 	"github.com/msp-reconcile/reconcile/internal/billing"
@@ -657,18 +657,9 @@ func sameContent(want, got *book) error {
 		if err != nil {
 			return err
 		}
-		if reflect.DeepEqual(gr, wr) {
-			continue
+		if d := cmp.Diff(wr, gr); d != "" {
+			return fmt.Errorf("sheet %s differs from the clean workbook's (-clean +got):\n%s", sh, d)
 		}
-		if len(gr) != len(wr) {
-			return fmt.Errorf("sheet %s: %d rows, clean workbook has %d", sh, len(gr), len(wr))
-		}
-		for i := range wr {
-			if !slices.Equal(gr[i], wr[i]) {
-				return fmt.Errorf("sheet %s row %d: %q, clean workbook has %q", sh, i+1, gr[i], wr[i])
-			}
-		}
-		return fmt.Errorf("sheet %s differs", sh)
 	}
 	return nil
 }
@@ -710,8 +701,8 @@ func (e *crashEnv) checkOutputs(mustExist bool) error {
 		if err != nil {
 			return fmt.Errorf("JSON at the output path: %w", err)
 		}
-		if !reflect.DeepEqual(got, e.cleanJSON) {
-			return errors.New("JSON summary at the output path differs from the clean run's (run_id aside)")
+		if d := cmp.Diff(e.cleanJSON, got); d != "" {
+			return fmt.Errorf("JSON summary at the output path differs from the clean run's, run_id aside (-clean +got):\n%s", d)
 		}
 	}
 	return nil

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/msp-reconcile/reconcile/internal/billing"
+	"github.com/msp-reconcile/reconcile/internal/testkit"
 )
 
 const customersBody = `{"items":[{"id":"9d0c6a1e-3b2f-4e8a-9c71-5a4b3c2d1e0f","displayName":"Contoso Ltd","path":["Acme","Contoso Ltd"],"suspendedOn":null},` +
@@ -96,12 +97,12 @@ func TestTokenRefreshBeforeExpiry(t *testing.T) {
 			f.handle(pathCustomers, okCustomers)
 			var s sleeps
 			c := newTestClient(t, testConfig(f, &s))
-			clk := &fakeClock{t: time.Date(2024, 3, 17, 12, 0, 0, 0, time.UTC)}
-			c.now = clk.now
+			clk := testkit.NewClock(time.Date(2024, 3, 17, 12, 0, 0, 0, time.UTC))
+			c.now = clk.Now
 			if _, err := c.Customers(context.Background()); err != nil {
 				t.Fatal(err)
 			}
-			clk.advance(tc.advance)
+			clk.Advance(tc.advance)
 			if _, err := c.Customers(context.Background()); err != nil {
 				t.Fatal(err)
 			}
@@ -206,8 +207,8 @@ func TestRateLimitWaits(t *testing.T) {
 			})
 			var s sleeps
 			c := newTestClient(t, testConfig(f, &s))
-			clk := &fakeClock{t: now}
-			c.now = clk.now
+			clk := testkit.NewClock(now)
+			c.now = clk.Now
 			if _, err := c.Customers(context.Background()); err != nil {
 				t.Fatal(err)
 			}
@@ -241,7 +242,7 @@ func TestRateLimitTooLongFailsFast(t *testing.T) {
 		})
 		var s sleeps
 		c := newTestClient(t, testConfig(f, &s))
-		c.now = (&fakeClock{t: now}).now
+		c.now = testkit.NewClock(now).Now
 		_, err := c.PayableCharges(context.Background(), "", &collector{})
 		var rl *RateLimitError
 		if !errors.As(err, &rl) || rl.RetryAfter != time.Hour || rl.Endpoint != pathPayable {

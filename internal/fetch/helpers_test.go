@@ -208,24 +208,6 @@ func (s *sleeps) list() []time.Duration {
 	return append([]time.Duration(nil), s.d...)
 }
 
-// fakeClock is a settable clock.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
 func testConfig(f *fakeSherweb, s *sleeps) Config {
 	return Config{
 		BaseURL:         f.srv.URL + "/api/",

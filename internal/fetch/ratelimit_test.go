@@ -10,67 +10,62 @@ import (
 	"time"
 
 	"github.com/msp-reconcile/reconcile/internal/sherwebsim"
+	"github.com/msp-reconcile/reconcile/internal/testkit"
 )
 
-// limiterClock is a settable clock for driving the adaptive limiter by hand.
-type limiterClock struct{ t time.Time }
-
-func (c *limiterClock) now() time.Time          { return c.t }
-func (c *limiterClock) advance(d time.Duration) { c.t = c.t.Add(d) }
-
 // accept records n accepted requests spread evenly over d.
-func accept(a *adaptiveLimiter, clk *limiterClock, n int, d time.Duration) {
+func accept(a *adaptiveLimiter, clk *testkit.Clock, n int, d time.Duration) {
 	for range n {
-		clk.advance(d / time.Duration(n))
-		a.accepted(clk.now())
+		clk.Advance(d / time.Duration(n))
+		a.accepted(clk.Now())
 	}
 }
 
 func near(got, want, tol float64) bool { return math.Abs(got-want) <= tol }
 
 func TestAdaptiveLimiterAIMD(t *testing.T) {
-	clk := &limiterClock{t: time.Date(2026, 10, 1, 12, 0, 0, 0, time.UTC)}
-	a := newAdaptiveLimiter(0, clk.now)
+	clk := testkit.NewClock(time.Date(2026, 10, 1, 12, 0, 0, 0, time.UTC))
+	a := newAdaptiveLimiter(0, clk.Now)
 	if a.Rate() != 0 {
 		t.Fatalf("initial rate = %g, want 0 (unlimited)", a.Rate())
 	}
-	if _, d := a.reserve(clk.now()); d != 0 {
+	if _, d := a.reserve(clk.Now()); d != 0 {
 		t.Fatalf("unlimited limiter delays %s", d)
 	}
 
 	// A lone 429 says nothing about the server's rate: no cut.
-	a.accepted(clk.now())
-	a.limited(clk.now(), clk.now())
+	a.accepted(clk.Now())
+	a.limited(clk.Now(), clk.Now())
 	if a.Rate() != 0 || a.Cuts() != 0 {
 		t.Fatalf("after a lone 429: rate %g, cuts %d; want unlimited", a.Rate(), a.Cuts())
 	}
 
 	// 100 accepted over the last second, then a 429: cut to 0.9 × 100/s.
-	clk.advance(3 * time.Second)
+	clk.Advance(3 * time.Second)
 	accept(a, clk, 100, time.Second)
-	sent := clk.now()
-	clk.advance(10 * time.Millisecond)
-	a.limited(sent, clk.now())
+	sent := clk.Now()
+	clk.Advance(10 * time.Millisecond)
+	a.limited(sent, clk.Now())
 	if r := a.Rate(); !near(r, 90, 1) || a.Cuts() != 1 {
 		t.Fatalf("after the first cut: rate %g, cuts %d; want about 90, 1", r, a.Cuts())
 	}
 	// The other requests in flight answered 429 too: same event, no new cut.
-	a.limited(sent, clk.now().Add(5*time.Millisecond))
+	a.limited(sent, clk.Now().Add(5*time.Millisecond))
 	if a.Cuts() != 1 {
 		t.Fatalf("cuts = %d after a 429 of the same event", a.Cuts())
 	}
 
 	// The server asks for 1 s: that time does not raise the rate.
 	a.holdOff(time.Second)
-	clk.advance(time.Second)
-	a.reserve(clk.now())
+	clk.Advance(time.Second)
+	a.reserve(clk.Now())
 	if r := a.Rate(); !near(r, 90, 1) {
 		t.Fatalf("rate after the hold-off = %g, want still about 90", r)
 	}
 	// Then it grows by 3% of 90 = 2.7/s per second of requests.
 	for range 9 {
 		accept(a, clk, 100, time.Second)
-		a.reserve(clk.now())
+		a.reserve(clk.Now())
 	}
 	if r := a.Rate(); !near(r, 114.3, 1) {
 		t.Fatalf("rate after 9 s without 429 = %g, want about 114.3", r)
@@ -80,50 +75,50 @@ func TestAdaptiveLimiterAIMD(t *testing.T) {
 	// previous cut the server accepted less (it was held off for a second):
 	// cut to 0.9 × that, not 0.9 × 120.
 	accept(a, clk, 120, time.Second)
-	sent = clk.now()
-	clk.advance(time.Millisecond)
-	wantLong := float64(a.total-a.totalAtCut) / clk.now().Sub(a.lastCut).Seconds()
+	sent = clk.Now()
+	clk.Advance(time.Millisecond)
+	wantLong := float64(a.total-a.totalAtCut) / clk.Now().Sub(a.lastCut).Seconds()
 	if wantLong > 100 || wantLong < 80 {
 		t.Fatalf("test setup: %g accepted/s since the previous cut", wantLong)
 	}
-	a.limited(sent, clk.now())
+	a.limited(sent, clk.Now())
 	if r := a.Rate(); !near(r, 0.9*wantLong, 0.5) || a.Cuts() != 2 {
 		t.Fatalf("second cut: rate %g, cuts %d; want %g (0.9 × %g accepted/s since the previous cut)", r, a.Cuts(), 0.9*wantLong, wantLong)
 	}
 
 	// An idle minute counts for one second only: +3% of the cut rate.
 	r0 := a.Rate()
-	clk.advance(time.Minute)
-	a.reserve(clk.now())
+	clk.Advance(time.Minute)
+	a.reserve(clk.Now())
 	if r := a.Rate(); !near(r, r0*1.03, 0.1) {
 		t.Fatalf("rate after an idle minute = %g, want %g", r, r0*1.03)
 	}
 }
 
 func TestAdaptiveLimiterCeiling(t *testing.T) {
-	clk := &limiterClock{t: time.Date(2026, 10, 1, 12, 0, 0, 0, time.UTC)}
-	a := newAdaptiveLimiter(50, clk.now)
+	clk := testkit.NewClock(time.Date(2026, 10, 1, 12, 0, 0, 0, time.UTC))
+	a := newAdaptiveLimiter(50, clk.Now)
 	if a.Rate() != 50 {
 		t.Fatalf("initial rate = %g, want the configured 50", a.Rate())
 	}
 	// Burst 1: the second request in the same instant waits 1/50 s.
-	if _, d := a.reserve(clk.now()); d != 0 {
+	if _, d := a.reserve(clk.Now()); d != 0 {
 		t.Fatalf("first request delayed %s", d)
 	}
-	if _, d := a.reserve(clk.now()); d != 20*time.Millisecond {
+	if _, d := a.reserve(clk.Now()); d != 20*time.Millisecond {
 		t.Fatalf("second request delayed %s, want 20ms", d)
 	}
-	clk.advance(time.Second)
+	clk.Advance(time.Second)
 	accept(a, clk, 50, time.Second)
-	sent := clk.now()
-	clk.advance(time.Millisecond)
-	a.limited(sent, clk.now())
+	sent := clk.Now()
+	clk.Advance(time.Millisecond)
+	a.limited(sent, clk.Now())
 	if r := a.Rate(); !near(r, 45, 1) {
 		t.Fatalf("rate after a cut = %g, want about 45", r)
 	}
 	for range 100 {
-		clk.advance(time.Second)
-		a.reserve(clk.now())
+		clk.Advance(time.Second)
+		a.reserve(clk.Now())
 	}
 	if r := a.Rate(); r != 50 {
 		t.Fatalf("rate after a long quiet time = %g, want the configured 50 (never above)", r)

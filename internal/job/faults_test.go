@@ -44,6 +44,7 @@ import (
 	"github.com/msp-reconcile/reconcile/internal/ledger"
 	"github.com/msp-reconcile/reconcile/internal/report"
 	"github.com/msp-reconcile/reconcile/internal/sherwebsim"
+	"github.com/msp-reconcile/reconcile/internal/testkit"
 )
 
 type outcome int
@@ -503,7 +504,7 @@ func checkMissing(t *testing.T, r, clean *faultResult, missing []string, reason 
 	for _, id := range missing {
 		wantMissing = append(wantMissing, strings.ToLower(id)+"|"+reason)
 	}
-	diffSets(t, "receivables_missing", gotMissing, wantMissing)
+	testkit.ErrorMultisetDiff(t, "receivables_missing", gotMissing, wantMissing)
 
 	// Customer rows of the clean run, by customer and currency.
 	cleanRows := map[string]keyOf{}
@@ -553,7 +554,7 @@ func checkMissing(t *testing.T, r, clean *faultResult, missing []string, reason 
 			wantOther = append(wantOther, compact(t, raw))
 		}
 	}
-	diffSets(t, "findings of the other customers", gotOther, wantOther)
+	testkit.ErrorMultisetDiff(t, "findings of the other customers", gotOther, wantOther)
 
 	// Customer rows: the others unchanged; the missing ones keep their
 	// payable amounts, and their receivables count nowhere.
@@ -585,7 +586,7 @@ func checkMissing(t *testing.T, r, clean *faultResult, missing []string, reason 
 			t.Errorf("customer %s %s receivable = %s, want 0 (its receivables are not usable)", k.CustomerID, k.Currency, k.Receivable)
 		}
 	}
-	diffSets(t, "customer rows of the other customers", gotRows, wantRows)
+	testkit.ErrorMultisetDiff(t, "customer rows of the other customers", gotRows, wantRows)
 
 	// Totals: payable unchanged, receivable less what the missing customers had.
 	cleanTotals := map[string][2]string{}
@@ -1037,7 +1038,7 @@ func checkGoroutines(t *testing.T, before int) {
 	}
 	if n > before+slack {
 		var b strings.Builder
-		pprof.Lookup("goroutine").WriteTo(&b, 1)
+		_ = pprof.Lookup("goroutine").WriteTo(&b, 1) // into a strings.Builder: cannot fail
 		s := b.String()
 		if len(s) > 8000 {
 			s = s[:8000] + "…"

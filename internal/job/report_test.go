@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"sort"
 	"testing"
 
 	"github.com/shopspring/decimal"
@@ -14,6 +13,7 @@ import (
 	"github.com/msp-reconcile/reconcile/internal/job"
 	"github.com/msp-reconcile/reconcile/internal/report"
 	"github.com/msp-reconcile/reconcile/internal/sherwebsim"
+	"github.com/msp-reconcile/reconcile/internal/testkit"
 )
 
 // summaryJSON is the contract's JSON summary, decoded with amounts as text.
@@ -149,7 +149,7 @@ func TestSummaryEqualsGeneratorTruth(t *testing.T) {
 			for _, c := range truth.CustomerRows {
 				wantRows = append(wantRows, fmt.Sprintf("%s|%s|%s|%s", c.CustomerID, c.Currency, c.Payable.String(), c.Receivable.String()))
 			}
-			diffSets(t, "customer rows", gotRows, wantRows)
+			testkit.ErrorMultisetDiff(t, "customer rows", gotRows, wantRows)
 
 			// Findings of the six contract kinds.
 			var gotF, wantF []string
@@ -166,7 +166,7 @@ func TestSummaryEqualsGeneratorTruth(t *testing.T) {
 					f.PeriodFrom, f.PeriodTo, f.Currency, f.PayableQty, f.ReceivableQty,
 					f.PayableAmount, f.ReceivableAmount)+"|"+f.Reason)
 			}
-			diffSets(t, "findings", gotF, wantF)
+			testkit.ErrorMultisetDiff(t, "findings", gotF, wantF)
 			kinds := map[string]int{}
 			for _, f := range truth.Findings {
 				kinds[f.Kind]++
@@ -180,27 +180,5 @@ func TestSummaryEqualsGeneratorTruth(t *testing.T) {
 				}
 			}
 		})
-	}
-}
-
-func diffSets(t *testing.T, what string, got, want []string) {
-	t.Helper()
-	sort.Strings(got)
-	sort.Strings(want)
-	g := map[string]int{}
-	for _, s := range got {
-		g[s]++
-	}
-	for _, s := range want {
-		if g[s] == 0 {
-			t.Errorf("%s: missing %s", what, s)
-			continue
-		}
-		g[s]--
-	}
-	for s, n := range g {
-		for ; n > 0; n-- {
-			t.Errorf("%s: unexpected %s", what, s)
-		}
 	}
 }

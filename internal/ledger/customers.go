@@ -208,7 +208,7 @@ func (s *Store) prepareCustomerStmts(ctx context.Context, dc any) (*customerStmt
 			return nil, fmt.Errorf("prepare %s: %w", q.name, err)
 		}
 		if *q.dst, ok = stmt.(driver.StmtExecContext); !ok {
-			stmt.Close()
+			_ = stmt.Close() // already failing: releasing the statement
 			st.close()
 			return nil, fmt.Errorf("driver statement %T cannot execute with a context", stmt)
 		}

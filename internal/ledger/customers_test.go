@@ -311,7 +311,9 @@ func storeRun(tb testing.TB, s *Store, seed uint64, mutate func(*billing.Payable
 	}
 	for _, c := range customers {
 		var n int
-		fmt.Sscanf(c.ID, "cust-%d", &n)
+		if _, err := fmt.Sscanf(c.ID, "cust-%d", &n); err != nil {
+			tb.Fatal(err)
+		}
 		d := CustomerData{CustomerID: c.ID, Coverage: billing.CoverageAvailable, Period: october}
 		for k := 0; k < 5; k++ {
 			d.Receivables = append(d.Receivables, sampleReceivable(n*10+k))

@@ -83,23 +83,6 @@ func appendContentHash(dst, encoding []byte) []byte {
 	return hex.AppendEncode(dst, sum[:16])
 }
 
-// values encodes column values: nil, string or int64.
-func (e *canon) values(vs []any) {
-	for _, v := range vs {
-		switch v := v.(type) {
-		case nil:
-			e.null()
-		case string:
-			e.str(v)
-		case int64:
-			e.buf = append(e.buf, 2)
-			e.buf = binary.AppendVarint(e.buf, v)
-		default:
-			panic(fmt.Sprintf("canon: unexpected column value %T", v))
-		}
-	}
-}
-
 // payable encodes every field of a payable line: the key columns, the
 // amounts and the detail object (written into *scratch).
 func (e *canon) payable(c *billing.PayableCharge, scratch *[]byte) {

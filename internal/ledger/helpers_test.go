@@ -2,63 +2,27 @@ package ledger
 
 import (
 	"fmt"
-	"reflect"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/shopspring/decimal"
 
 	"github.com/msp-reconcile/reconcile/internal/billing"
 )
 
-var decimalType = reflect.TypeOf(decimal.Decimal{})
+// exactDecimal compares decimals by their billing.Text, so that two are
+// equal only when they are Equal and have the same scale (the ledger keeps a
+// literal's scale: "45.00" is not "45"), and a diff shows the exact text.
+var exactDecimal = cmp.Transformer("billing.Text", billing.Text)
 
-// diff lists the differences between two values of the same type. Decimals
-// are equal when they are Equal and have the same billing.Text; nil and empty
-// slices differ (the ledger keeps null and [] apart).
+// diff lists the differences between two values of the same type: none when
+// they are equal, else one cmp.Diff report (-want +got). Decimals compare by
+// exactDecimal; nil and empty slices differ (the ledger keeps null and []
+// apart), as cmp has it by default.
 func diff(want, got any) []string {
-	return diffValue("", reflect.ValueOf(want), reflect.ValueOf(got))
-}
-
-func diffValue(path string, a, b reflect.Value) []string {
-	if a.Type() == decimalType {
-		x, y := a.Interface().(decimal.Decimal), b.Interface().(decimal.Decimal)
-		if !x.Equal(y) || billing.Text(x) != billing.Text(y) {
-			return []string{fmt.Sprintf("%s: got %s, want %s", path, billing.Text(y), billing.Text(x))}
-		}
-		return nil
+	if d := cmp.Diff(want, got, exactDecimal); d != "" {
+		return []string{"(-want +got):\n" + d}
 	}
-	switch a.Kind() {
-	case reflect.Pointer:
-		if a.IsNil() || b.IsNil() {
-			if a.IsNil() != b.IsNil() {
-				return []string{fmt.Sprintf("%s: got nil=%v, want nil=%v", path, b.IsNil(), a.IsNil())}
-			}
-			return nil
-		}
-		return diffValue(path, a.Elem(), b.Elem())
-	case reflect.Slice:
-		if a.IsNil() != b.IsNil() {
-			return []string{fmt.Sprintf("%s: got nil=%v, want nil=%v", path, b.IsNil(), a.IsNil())}
-		}
-		if a.Len() != b.Len() {
-			return []string{fmt.Sprintf("%s: got %d elements, want %d", path, b.Len(), a.Len())}
-		}
-		var out []string
-		for i := 0; i < a.Len(); i++ {
-			out = append(out, diffValue(fmt.Sprintf("%s[%d]", path, i), a.Index(i), b.Index(i))...)
-		}
-		return out
-	case reflect.Struct:
-		var out []string
-		for i := 0; i < a.NumField(); i++ {
-			out = append(out, diffValue(path+"."+a.Type().Field(i).Name, a.Field(i), b.Field(i))...)
-		}
-		return out
-	default:
-		if !reflect.DeepEqual(a.Interface(), b.Interface()) {
-			return []string{fmt.Sprintf("%s: got %v, want %v", path, b.Interface(), a.Interface())}
-		}
-		return nil
-	}
+	return nil
 }
 
 func dec(s string) decimal.NullDecimal {

@@ -235,7 +235,7 @@ func (s *Store) newPayableWriter(ctx context.Context, runID int64) (*payableWrit
 				return fmt.Errorf("prepare insert: %w", err)
 			}
 			if w.stmt, ok = st.(driver.StmtExecContext); !ok {
-				st.Close()
+				_ = st.Close() // already failing: releasing the statement
 				return fmt.Errorf("driver statement %T cannot execute with a context", st)
 			}
 			return nil

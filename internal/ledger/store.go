@@ -133,7 +133,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	}
 	s := &Store{db: db, path: path, readOnly: opts.ReadOnly, wlock: make(chan struct{}, 1)}
 	if err := s.open(ctx); err != nil {
-		db.Close()
+		_ = db.Close() // already failing with open's error
 		return nil, fmt.Errorf("open ledger %s: %w", path, err)
 	}
 	return s, nil

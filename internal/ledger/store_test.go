@@ -342,7 +342,7 @@ func TestCheckWritablePermissions(t *testing.T) {
 		if err := os.Chmod(dir, 0o555); err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(func() { os.Chmod(dir, 0o755) })
+		t.Cleanup(func() { _ = os.Chmod(dir, 0o755) }) // so that t.TempDir can remove it; it reports if not
 		path := filepath.Join(dir, "ledger.db")
 		s, err := Open(ctx, path, Options{})
 		if err == nil {

@@ -288,8 +288,6 @@ func unattributedByCurrency(r *Result) map[string]decimal.Decimal {
 	return u
 }
 
-type bridgeKeySC struct{ sku, cur string }
-
 // bridge computes the margin bridge per currency and the customer rows.
 func bridge(base, cur *Snapshot) ([]BridgeRow, []CustomerMovement) {
 	b, c := &base.Result, &cur.Result

@@ -27,7 +27,7 @@ var malformModes = map[string]int{"bad_money": malformBadMoney, "null_money": ma
 // abort cuts the response: what was written is flushed, then the connection
 // is closed without completing the body (the client reads an unexpected EOF).
 func (s *Server) abort(bw *bodyWriter) {
-	bw.flushHTTP()
+	_ = bw.flushHTTP() // the connection is cut next anyway
 	s.mu.Lock()
 	s.stats.Truncated++
 	s.mu.Unlock()
@@ -139,7 +139,7 @@ func (s *Server) servePayable(w http.ResponseWriter, r *http.Request, f *Faults)
 		return // the client went away
 	}
 	bw.b = append(bw.b, "]}"...)
-	bw.flush()
+	_ = bw.flush() // a failed write means the client went away
 }
 
 // serveReceivables is GET /service-provider/v1/billing/receivable-charges.
@@ -207,5 +207,5 @@ func (s *Server) serveReceivables(w http.ResponseWriter, r *http.Request, f *Fau
 		s.abort(bw)
 	}
 	bw.b = append(bw.b, "]}"...)
-	bw.flush()
+	_ = bw.flush() // a failed write means the client went away
 }

@@ -44,10 +44,10 @@ func TestRateLimitEvery(t *testing.T) {
 		StatusCode int
 		Message    string
 	}
-	if json.Unmarshal(bodies[0], &pd); pd.Status != 429 || pd.Title != "Too Many Requests" || pd.Detail == "" {
+	if err := json.Unmarshal(bodies[0], &pd); err != nil || pd.Status != 429 || pd.Title != "Too Many Requests" || pd.Detail == "" {
 		t.Errorf("first 429 is not ProblemDetails: %s", bodies[0])
 	}
-	if json.Unmarshal(bodies[1], &apim); apim.StatusCode != 429 || apim.Message == "" {
+	if err := json.Unmarshal(bodies[1], &apim); err != nil || apim.StatusCode != 429 || apim.Message == "" {
 		t.Errorf("second 429 is not the APIM shape: %s", bodies[1])
 	}
 	if st := e.sim.Stats(); st.RateLimited != 2 || st.Calls != 6 || st.TokenRequests != 1 {

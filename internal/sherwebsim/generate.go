@@ -242,17 +242,15 @@ func (g *generator) rng(pi *periodInfo, ci int) *rand.Rand {
 
 // payLine is one payable charge line.
 type payLine struct {
-	chargeID                    uuid
-	qty, list, net, npp, sub    fx
-	billed                      bool
-	ded                         int // 0 null, 1 [], 2 promotional percentage
-	dedUnit                     fx
-	fees                        int // 0 null, 1 [], 2 provisioning fee
-	feeUnit                     fx
-	taxes                       int // 0 null, 1 [], 2.. currency-specific
-	nullIDs                     bool
-	chargeTypeOverride          string
-	malformMoney, malformSyntax int8
+	chargeID                 uuid
+	qty, list, net, npp, sub fx
+	billed                   bool
+	ded                      int // 0 null, 1 [], 2 promotional percentage
+	dedUnit                  fx
+	fees                     int // 0 null, 1 [], 2 provisioning fee
+	feeUnit                  fx
+	taxes                    int // 0 null, 1 [], 2.. currency-specific
+	nullIDs                  bool
 }
 
 // recLine is one receivable charge line.

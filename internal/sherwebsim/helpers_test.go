@@ -9,42 +9,24 @@ import (
 	"net/url"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/msp-reconcile/reconcile/internal/billing"
+	"github.com/msp-reconcile/reconcile/internal/testkit"
 	"github.com/shopspring/decimal"
 )
-
-// fakeClock is a settable clock for token expiry and storm windows.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
 
 type env struct {
 	t     *testing.T
 	sim   *Server
 	url   string
-	clock *fakeClock
+	clock *testkit.Clock // token expiry and storm windows
 }
 
 func newEnv(t *testing.T, cfg Config) *env {
 	t.Helper()
-	clock := &fakeClock{t: time.Date(2026, 11, 2, 6, 0, 0, 0, time.UTC)}
+	clock := testkit.NewClock(time.Date(2026, 11, 2, 6, 0, 0, 0, time.UTC))
 	if cfg.Now == nil {
 		cfg.Now = clock.Now
 	}
@@ -378,24 +360,4 @@ func truthStrings(tr *Truth) (findings, rows []string) {
 	slices.Sort(findings)
 	slices.Sort(rows)
 	return findings, rows
-}
-
-func diffStrings(t *testing.T, what string, got, want []string) {
-	t.Helper()
-	g := map[string]int{}
-	for _, s := range got {
-		g[s]++
-	}
-	for _, s := range want {
-		if g[s] == 0 {
-			t.Errorf("%s: missing %s", what, s)
-			continue
-		}
-		g[s]--
-	}
-	for s, n := range g {
-		for ; n > 0; n-- {
-			t.Errorf("%s: unexpected %s", what, s)
-		}
-	}
 }

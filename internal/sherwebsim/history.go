@@ -115,18 +115,16 @@ func (g *generator) eligible(gr *group, pi *periodInfo, skuUses map[string]int) 
 
 // plan is the per-customer plan of a month: what to change on which group.
 type plan struct {
-	absent     bool
-	withLines  bool // the no-charges customer has lines this month
-	seats      int  // index among eligible groups, -1 none
-	seatDelta  int64
-	price      int
-	drop       int
-	add        int
-	rChange    int
-	rDrop      int
-	rAdd       int
-	changes    []Change
-	changeSKUs map[int]string
+	absent    bool
+	withLines bool // the no-charges customer has lines this month
+	seats     int  // index among eligible groups, -1 none
+	seatDelta int64
+	price     int
+	drop      int
+	add       int
+	rChange   int
+	rDrop     int
+	rAdd      int
 }
 
 func (g *generator) planOf(pi *periodInfo, ci int) plan {

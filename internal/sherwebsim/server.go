@@ -609,7 +609,7 @@ func (s *Server) serveCustomers(w http.ResponseWriter, r *http.Request, f *Fault
 		}
 	}
 	bw.b = append(bw.b, "]}"...)
-	bw.flush()
+	_ = bw.flush() // a failed write means the client went away
 }
 
 // serveSubscriptions is GET /service-provider/v1/billing/subscriptions

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/msp-reconcile/reconcile/internal/billing"
+	"github.com/msp-reconcile/reconcile/internal/testkit"
 	"github.com/shopspring/decimal"
 )
 
@@ -446,8 +447,8 @@ func TestTruthMatchesServedData(t *testing.T) {
 				}
 			}
 			findings, rows := truthStrings(truth)
-			diffStrings(t, "findings", ref.findings, findings)
-			diffStrings(t, "customer rows", ref.rows, rows)
+			testkit.ErrorMultisetDiff(t, "findings", ref.findings, findings)
+			testkit.ErrorMultisetDiff(t, "customer rows", ref.rows, rows)
 			unattributed := 0
 			kinds := map[string]int{}
 			for _, f := range truth.Findings {
