@@ -3,6 +3,7 @@
 package atomicfile
 
 import (
+	"fmt"
 	"io"
 	"io/fs"
 	"os"
@@ -71,7 +72,7 @@ func TestNewFileModeFollowsUmask(t *testing.T) {
 		{0o027, 0o640},
 		{0o002, 0o664},
 	} {
-		t.Run(fs.FileMode(tc.umask).String(), func(t *testing.T) {
+		t.Run(fmt.Sprintf("umask%04o", tc.umask), func(t *testing.T) {
 			withUmask(t, tc.umask)
 			dir := t.TempDir()
 			path := filepath.Join(dir, "close.json")
