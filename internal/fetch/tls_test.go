@@ -31,7 +31,7 @@ func TestRefusesUntrustedCertificate(t *testing.T) {
 		http.Error(w, "should not be reached", http.StatusTeapot)
 	}))
 	srv.Config.ErrorLog = log.New(&bytes.Buffer{}, "", 0) // the refused handshakes
-	srv.StartTLS()                                         // httptest's self-signed certificate
+	srv.StartTLS()                                        // httptest's self-signed certificate
 	t.Cleanup(srv.Close)
 
 	c, err := New(context.Background(), Config{
