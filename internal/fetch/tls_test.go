@@ -199,3 +199,31 @@ func godebugAboutTLS(s string) bool {
 	s = strings.ToLower(strings.TrimSpace(s))
 	return strings.Contains(s, "tls") || strings.Contains(s, "x509")
 }
+
+// A redirect to another host is not followed: the subscription key and the
+// client secret stay with the gateway.
+func TestRefusesCrossHostRedirect(t *testing.T) {
+	var reached atomic.Int64
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		reached.Add(1)
+	}))
+	t.Cleanup(other.Close)
+	gw := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, other.URL+r.URL.Path, http.StatusTemporaryRedirect) // another port: another origin
+	}))
+	t.Cleanup(gw.Close)
+	c, err := New(context.Background(), Config{
+		BaseURL: gw.URL + "/api", ClientID: testClientID, ClientSecret: testSecret, SubscriptionKey: testSubKey,
+		MaxAttempts: 1,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.Customers(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "redirect") {
+		t.Errorf("err = %v, want the redirect refused", err)
+	}
+	if n := reached.Load(); n != 0 {
+		t.Errorf("%d requests followed the redirect to another host", n)
+	}
+}
