@@ -102,6 +102,7 @@ func runFetch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
+	warnLedgerMode(stderr, f.db)
 	defer store.Close() //nolint:errcheck // everything fetched is committed run by run; Close loses nothing
 	if err := job.PrepareOutputs(f.jsonOut); err != nil {
 		return err

@@ -39,6 +39,7 @@ func runReport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return fmt.Errorf("open ledger %s: %w", *db, err)
 	}
+	warnLedgerMode(stderr, *db)
 	defer store.Close() //nolint:errcheck // read-only: nothing to lose
 
 	var run ledger.Run
@@ -74,6 +75,7 @@ func runRuns(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return fmt.Errorf("open ledger %s: %w", *db, err)
 	}
+	warnLedgerMode(stderr, *db)
 	defer store.Close() //nolint:errcheck // read-only: nothing to lose
 	runs, err := store.Runs(ctx)
 	if err != nil {

@@ -102,6 +102,7 @@ func closePeriod(ctx context.Context, p closeParams, stdout, stderr io.Writer) e
 	if err != nil {
 		return err
 	}
+	warnLedgerMode(stderr, p.fetch.db)
 	defer store.Close() //nolint:errcheck // everything fetched is committed run by run; Close loses nothing
 	client, err := newClient(ctx, p.fetch, p.env, log)
 	if err != nil {

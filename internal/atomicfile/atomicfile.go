@@ -2,9 +2,11 @@
 // content or the complete new one, never a part: the data goes to a
 // temporary file ".<name>-<digits>.tmp" in the target's folder, which is
 // synced, given its final mode and renamed over the target; then the folder
-// is synced. A new file gets mode 0644; a file that is replaced keeps its
-// mode. On any error before the rename the temporary file is removed and the
-// target is left as it was.
+// is synced. A new file gets mode 0666 filtered by the process umask (and
+// by a default ACL of the folder), as a file made by any Unix tool; a file
+// that is replaced keeps its mode. The temporary file is 0600 (owner only)
+// while it is written. On any error before the rename the temporary file is
+// removed and the target is left as it was.
 //
 // A process killed mid-write leaves its temporary file (and scratch
 // directories made with MkdirScratch) behind; CleanStale, called at startup
@@ -18,13 +20,15 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 )
 
-// Temporary names. os.CreateTemp and os.MkdirTemp replace the "*" with
-// decimal digits, which CleanStale relies on.
+// Temporary names. createTemp and os.MkdirTemp put decimal digits before
+// the suffix, which CleanStale relies on.
 const (
 	tmpSuffix    = ".tmp"
 	scratchInfix = "-scratch-"
@@ -38,10 +42,13 @@ var (
 	staleScratchDir = regexp.MustCompile(`^\..+-scratch-[0-9]+\.tmp$`)
 )
 
-// NewFileMode is the permission of a new file. The temp file is created 0600
-// and the rename keeps that, so the mode is set explicitly (the umask is not
-// applied). A file that is replaced keeps its mode.
-const NewFileMode fs.FileMode = 0o644
+// NewFilePerm is the permission a new file is asked for; the kernel filters
+// it by the umask (022 gives 0644, 077 gives 0600), as for a file made by
+// any Unix tool. It is never forced: a stricter umask is honoured.
+const NewFilePerm fs.FileMode = 0o666
+
+// tempPerm is the permission of a temp file while it is written.
+const tempPerm fs.FileMode = 0o600
 
 // File is a file being written as a temp file ".<name>-*.tmp" beside its
 // final path. Write to it, then Finish, then Commit; Abort on any error (it
@@ -54,26 +61,69 @@ type File struct {
 	committed bool
 }
 
-// Create creates the temp file of path. A new file gets NewFileMode; a file
-// that is replaced keeps its mode. path, when it exists, must be a regular
-// file.
+// Create creates the temp file of path, mode 0600. A file that is replaced
+// keeps its mode; a new file gets NewFilePerm filtered by the umask.
+// path, when it exists, must be a regular file.
+//
+// How the umask is learnt: syscall.Umask can only be read by setting it,
+// which is process-global and races with every other goroutine creating a
+// file. Instead the temp file of a new file is itself the probe: it is
+// created empty with NewFilePerm (O_EXCL), so the kernel applies the umask
+// (and a default ACL of the folder, which the umask cannot tell); its mode is
+// read back with fstat and it is narrowed to 0600 before a byte is written.
+// Finish gives it the learnt mode. While the probe is empty its mode is the
+// final file's, so it shows nothing the final file will not. A file that is
+// replaced needs no probe: its temp file is created 0600 from the start.
 func Create(path string) (*File, error) {
 	dir, base := filepath.Split(path)
 	if dir == "" {
 		dir = "."
 	}
-	mode := NewFileMode
-	if fi, err := os.Stat(path); err == nil {
+	fi, err := os.Stat(path)
+	switch {
+	case err == nil:
 		if !fi.Mode().IsRegular() {
 			return nil, errors.New("not a regular file")
 		}
-		mode = fi.Mode().Perm()
+		f, err := createTemp(dir, base, tempPerm)
+		if err != nil {
+			return nil, err
+		}
+		return &File{path: path, f: f, mode: fi.Mode().Perm()}, nil
+	case !errors.Is(err, fs.ErrNotExist):
+		return nil, err
 	}
-	f, err := os.CreateTemp(dir, "."+base+"-*"+tmpSuffix)
+	f, err := createTemp(dir, base, NewFilePerm)
 	if err != nil {
+		return nil, err
+	}
+	a := &File{path: path, f: f}
+	st, err := f.Stat()
+	if err == nil {
+		a.mode = st.Mode().Perm()
+		err = f.Chmod(tempPerm)
+	}
+	if err != nil {
+		a.Abort()
 		return nil, fmt.Errorf("create temp file: %w", err)
 	}
-	return &File{path: path, f: f, mode: mode}, nil
+	return a, nil
+}
+
+// createTemp creates ".<base>-<digits>.tmp" in dir with O_EXCL and perm
+// (before the umask), as os.CreateTemp does with 0600.
+func createTemp(dir, base string, perm fs.FileMode) (*os.File, error) {
+	for try := 0; ; try++ {
+		name := filepath.Join(dir, "."+base+"-"+strconv.FormatUint(uint64(rand.Uint32()), 10)+tmpSuffix)
+		f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, perm)
+		if errors.Is(err, fs.ErrExist) && try < 10000 {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("create temp file: %w", err)
+		}
+		return f, nil
+	}
 }
 
 // Write writes to the temp file.
@@ -158,7 +208,8 @@ func Write(path string, write func(io.Writer) error) (err error) {
 }
 
 // MkdirScratch creates a private scratch directory
-// ".<label>-scratch-<digits>.tmp" in dir, which CleanStale recognises.
+// ".<label>-scratch-<digits>.tmp" in dir, mode 0700 (os.MkdirTemp), which
+// CleanStale recognises. Files made in it with os.CreateTemp are 0600.
 func MkdirScratch(dir, label string) (string, error) {
 	return os.MkdirTemp(dir, "."+label+scratchInfix+"*"+tmpSuffix)
 }

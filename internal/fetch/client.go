@@ -174,6 +174,9 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 		transport = cfg.HTTPClient.Transport
 		checkRedirect = cfg.HTTPClient.CheckRedirect
 	}
+	if checkRedirect == nil {
+		checkRedirect = sameOriginRedirects(base)
+	}
 	if transport == nil {
 		transport = http.DefaultTransport.(*http.Transport).Clone()
 	}
@@ -215,6 +218,23 @@ func checkBaseURL(raw string) (string, error) {
 		return "", fmt.Errorf("fetch config: BaseURL %q: scheme must be https", u.Redacted())
 	}
 	return strings.TrimRight(u.String(), "/"), nil
+}
+
+// sameOriginRedirects refuses a redirect that leaves the gateway's scheme
+// and host: Go would follow it and re-send the subscription key (a custom
+// header, which it strips only for Authorization and cookies) and the token
+// request's form to whatever host the redirect names.
+func sameOriginRedirects(base string) func(*http.Request, []*http.Request) error {
+	bu, err := url.Parse(base)
+	return func(r *http.Request, via []*http.Request) error {
+		if err != nil || !strings.EqualFold(r.URL.Scheme, bu.Scheme) || !strings.EqualFold(r.URL.Host, bu.Host) {
+			return fmt.Errorf("refused a redirect to another host (%s://%s): the API is only called at its base URL", r.URL.Scheme, r.URL.Host)
+		}
+		if len(via) >= 10 {
+			return errors.New("stopped after 10 redirects")
+		}
+		return nil
+	}
 }
 
 func isLoopback(host string) bool {

@@ -93,7 +93,9 @@ var statementNames = []string{
 }
 
 // Open opens (creating it if needed, unless read-only) the ledger at path and
-// brings its schema up to date.
+// brings its schema up to date. A ledger it creates is FilePerm (0600, owner
+// only) whatever the umask, and so are the -wal and -shm files SQLite makes
+// beside it; an existing ledger keeps its mode (see ModeWarning).
 //
 // The connection settings, applied to every pooled connection:
 //   - _foreign_keys=on: SQLite does not enforce REFERENCES unless asked, per
@@ -122,6 +124,8 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		if _, err := os.Stat(path); err != nil {
 			return nil, fmt.Errorf("open ledger %s read-only: %w", path, err)
 		}
+	} else if err := createFile(path); err != nil {
+		return nil, fmt.Errorf("open ledger %s: %w", path, err)
 	}
 	dsn, err := dataSourceName(path, opts.ReadOnly)
 	if err != nil {

@@ -11,7 +11,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/msp-reconcile/reconcile/internal/atomicfile"
 	"github.com/msp-reconcile/reconcile/internal/billing"
 	"github.com/msp-reconcile/reconcile/internal/report"
 	"github.com/shopspring/decimal"
@@ -64,9 +63,10 @@ func TestWriteWorkbookDetailCSV(t *testing.T) {
 	if got, want := wbDirEntries(t, dir), []string{"recon-2026-10-payable.csv", "recon-2026-10-receivable.csv", "recon-2026-10.xlsx"}; !slices.Equal(got, want) {
 		t.Fatalf("dir holds %q, want %q", got, want)
 	}
+	wantPerm := wbNewFilePerm(t, dir)
 	for _, p := range []string{payPath, recPath, path} {
-		if fi, err := os.Stat(p); err != nil || fi.Mode().Perm() != atomicfile.NewFileMode {
-			t.Errorf("%s: %v, %v; want mode %v", p, fi, err, atomicfile.NewFileMode)
+		if fi, err := os.Stat(p); err != nil || fi.Mode().Perm() != wantPerm {
+			t.Errorf("%s: %v, %v; want mode %v", p, fi, err, wantPerm)
 		}
 	}
 

@@ -895,8 +895,8 @@ func TestWriteWorkbookAtomic(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if fi.Mode().Perm() != atomicfile.NewFileMode {
-			t.Errorf("mode = %v, want %v", fi.Mode().Perm(), atomicfile.NewFileMode)
+		if want := wbNewFilePerm(t, dir); fi.Mode().Perm() != want {
+			t.Errorf("mode = %v, want %v (0666 filtered by the umask)", fi.Mode().Perm(), want)
 		}
 		data, err := os.ReadFile(path)
 		if err != nil {
