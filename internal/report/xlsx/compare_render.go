@@ -178,7 +178,9 @@ func (p *page) line(cells ...any) error {
 }
 
 // header is a header-styled text cell.
-func (b *builder) header(s string) excelize.Cell { return excelize.Cell{StyleID: b.st.header, Value: s} }
+func (b *builder) header(s string) excelize.Cell {
+	return excelize.Cell{StyleID: b.st.header, Value: s}
+}
 
 // widths sets the column widths of a designed sheet.
 func (b *builder) widths(sheet string, ws ...float64) error {
