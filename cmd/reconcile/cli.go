@@ -38,6 +38,8 @@ COMMANDS
   fetch    fetch a billing period into the ledger (a new immutable run)
   report   reconcile a stored run again, from the ledger only (no network)
   runs     list the fetch runs in the ledger
+  compare  compare two stored runs: the margin bridge, movements, restatements
+  trend    totals and customer margins month by month, from the ledger
   demo     run the close against the built-in simulator (no credentials needed)
   sim      serve the built-in Sherweb simulator over HTTP
   version  print the version
@@ -82,6 +84,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runReport(ctx, rest, stdout, stderr)
 	case "runs":
 		return runRuns(ctx, rest, stdout, stderr)
+	case "compare":
+		return runCompare(ctx, rest, stdout, stderr)
+	case "trend":
+		return runTrend(ctx, rest, stdout, stderr)
 	case "demo":
 		return runDemo(ctx, rest, stdout, stderr)
 	case "sim":

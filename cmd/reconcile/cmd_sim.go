@@ -89,7 +89,9 @@ func demo(ctx context.Context, dir string, verbose bool, stdout, stderr io.Write
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("create %s: %w", dir, err)
 	}
-	sim := sherwebsim.New(sherwebsim.Config{Seed: demoSeed, Customers: demoCustomers, Charges: demoCharges})
+	// History: the anchor month (the close) is served exactly as without it;
+	// the month before differs by planted changes (for the comparison).
+	sim := sherwebsim.New(sherwebsim.Config{Seed: demoSeed, Customers: demoCustomers, Charges: demoCharges, History: true})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return fmt.Errorf("start simulator: %w", err)
@@ -115,18 +117,16 @@ func demo(ctx context.Context, dir string, verbose bool, stdout, stderr io.Write
 	if err != nil {
 		return err
 	}
-	err = closePeriod(ctx, closeParams{
-		date: p.From, fetch: f, report: r, opts: opts,
-		env: fetchEnv{
-			api: apiConfig{
-				BaseURL: "http://" + ln.Addr().String(), ClientID: "sim-client",
-				ClientSecret: "sim-secret", SubscriptionKey: "sim-key",
-			},
-			displayURL: "built-in simulator (seed " + fmt.Sprint(demoSeed) + ")",
-			now:        func() time.Time { return demoClock },
-			version:    demoVersion,
+	env := fetchEnv{
+		api: apiConfig{
+			BaseURL: "http://" + ln.Addr().String(), ClientID: "sim-client",
+			ClientSecret: "sim-secret", SubscriptionKey: "sim-key",
 		},
-	}, stdout, stderr)
+		displayURL: "built-in simulator (seed " + fmt.Sprint(demoSeed) + ")",
+		now:        func() time.Time { return demoClock },
+		version:    demoVersion,
+	}
+	err = closePeriod(ctx, closeParams{date: p.From, fetch: f, report: r, opts: opts, env: env}, stdout, stderr)
 	if err != nil && !errors.Is(err, context.Canceled) {
 		return fmt.Errorf("demo: %w", err)
 	}
@@ -134,5 +134,9 @@ func demo(ctx context.Context, dir string, verbose bool, stdout, stderr io.Write
 		return err
 	}
 	fmt.Fprintf(stdout, "Demo reconciliation of %s written to:\n  %s\n  %s\n", p, r.out, f.jsonOut)
+	// The comparison with the month before (demo_compare.go).
+	if err := demoCompare(ctx, dir, p, opts, f, env, stdout, stderr); err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
 	return nil
 }

@@ -167,8 +167,8 @@ func TestSampleOutputIsCurrent(t *testing.T) {
 	}
 	sample := filepath.Join("..", "..", "sample-output")
 	entries, err := os.ReadDir(dir)
-	if err != nil || len(entries) != 2 {
-		t.Fatalf("demo wrote %d files, want 2 (workbook and JSON): %v", len(entries), err)
+	if err != nil || len(entries) != 4 {
+		t.Fatalf("demo wrote %d files, want 4 (close and comparison, workbook and JSON each): %v", len(entries), err)
 	}
 	for _, e := range entries {
 		got, _ := os.ReadFile(filepath.Join(dir, e.Name()))
