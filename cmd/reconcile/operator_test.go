@@ -3,14 +3,20 @@ package main
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/msp-reconcile/reconcile/internal/billing"
+	"github.com/msp-reconcile/reconcile/internal/job"
 	"github.com/msp-reconcile/reconcile/internal/ledger"
 	"github.com/msp-reconcile/reconcile/internal/sherwebsim"
 )
@@ -238,4 +244,258 @@ func openRO(t *testing.T, db string) *ledger.Store {
 	}
 	t.Cleanup(func() { s.Close() })
 	return s
+}
+
+// recvCounter counts receivable calls per customer.
+type recvCounter struct {
+	h     http.Handler
+	mu    sync.Mutex
+	calls map[string]int
+}
+
+func (c *recvCounter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == sherwebsim.PathReceivable {
+		c.mu.Lock()
+		c.calls[r.URL.Query().Get("customerId")]++
+		c.mu.Unlock()
+	}
+	c.h.ServeHTTP(w, r)
+}
+
+func (c *recvCounter) reset() map[string]int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	old := c.calls
+	c.calls = map[string]int{}
+	return old
+}
+
+// run --retry-missing after an incomplete run: a new complete run whose
+// ledger digest equals a clean full fetch's, which called the receivables
+// of the missing customer only.
+func TestRetryMissingEndToEnd(t *testing.T) {
+	cfg := sherwebsim.Config{Seed: 5, Customers: 10, Charges: 80}
+	sim := sherwebsim.New(cfg)
+	bad := sim.Customers()[4].ID
+	sim.SetFaults(sherwebsim.Faults{FailCustomerAlways: []string{bad}})
+	counter := &recvCounter{h: sim, calls: map[string]int{}}
+	srv := httptest.NewServer(counter)
+	t.Cleanup(srv.Close)
+	t.Setenv("SHERWEB_BASE_URL", srv.URL)
+	t.Setenv("SHERWEB_CLIENT_ID", "sim-client")
+	t.Setenv("SHERWEB_CLIENT_SECRET", "sim-secret")
+	t.Setenv("SHERWEB_SUBSCRIPTION_KEY", "sim-key")
+	dir := t.TempDir()
+	db := filepath.Join(dir, "l.db")
+	code, _, stderr := runCLI(t, "run", "--period", "2026-10", "--db", db, "--out", dir+"/", "--max-attempts", "1")
+	if code != exitIncomplete {
+		t.Fatalf("first run: exit %d, want %d: %s", code, exitIncomplete, stderr)
+	}
+
+	sim.SetFaults(sherwebsim.Faults{})
+	counter.reset()
+	js := filepath.Join(dir, "retry.json")
+	code, _, stderr = runCLI(t, "run", "--period", "2026-10", "--db", db, "--out", filepath.Join(dir, "retry.xlsx"), "--json", js, "--retry-missing")
+	if code != exitOK {
+		t.Fatalf("retry: exit %d: %s", code, stderr)
+	}
+	calls := counter.reset()
+	if len(calls) != 1 || calls[bad] != 1 {
+		t.Errorf("retry called the receivables of %v, want only %s once", calls, bad)
+	}
+	store := openRO(t, db)
+	ctx := context.Background()
+	runs, err := store.Runs(ctx)
+	if err != nil || len(runs) != 2 {
+		t.Fatalf("runs: %d, %v", len(runs), err)
+	}
+	retry := runs[0]
+	if retry.Status != billing.RunComplete {
+		t.Fatalf("retry run is %s", retry.Status)
+	}
+	if !strings.Contains(retry.Settings, "retry of run") || !strings.Contains(retry.Settings, "reused from run 1 for 9 customers, fetched for 1") {
+		t.Errorf("retry's provenance not recorded: %s", retry.Settings)
+	}
+	got, err := store.Digest(ctx, retry.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// A clean full fetch of the same period in a fresh ledger.
+	clean := filepath.Join(dir, "clean.db")
+	if code, _, stderr := runCLI(t, "fetch", "--period", "2026-10", "--db", clean); code != exitOK {
+		t.Fatalf("clean fetch: exit %d: %s", code, stderr)
+	}
+	cs := openRO(t, clean)
+	want, err := cs.Digest(ctx, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != want {
+		t.Errorf("retry digest %s != clean fetch digest %s", got, want)
+	}
+	b, _ := os.ReadFile(js)
+	if !bytes.Contains(b, []byte(`"complete": true`)) {
+		t.Errorf("retry JSON is not complete:\n%s", b)
+	}
+
+	// Once complete, a retry has nothing to do (exit 0, no new run).
+	code, _, stderr = runCLI(t, "run", "--period", "2026-10", "--db", db, "--out", dir+"/", "--retry-missing")
+	if code != exitOK || !strings.Contains(stderr, "nothing to retry") {
+		t.Errorf("retry of a complete period: exit %d: %s", code, stderr)
+	}
+}
+
+// runs shows the whole error, findings and totals, and --json.
+func TestRunsListing(t *testing.T) {
+	cfg := sherwebsim.Config{Seed: 3, Customers: 5, Charges: 40}
+	simEnv(t, cfg)
+	dir := t.TempDir()
+	db := filepath.Join(dir, "l.db")
+	if code, _, stderr := runCLI(t, "run", "--period", "2026-10", "--db", db, "--out", dir+"/"); code != exitOK {
+		t.Fatalf("run: exit %d: %s", code, stderr)
+	}
+	// A run that fails with a long error (bad credentials: 401 at the end).
+	t.Setenv("SHERWEB_CLIENT_SECRET", "wrong-secret-"+strings.Repeat("x", 10))
+	code, _, stderr := runCLI(t, "fetch", "--period", "2026-10", "--db", db, "--max-attempts", "1")
+	if code == exitOK {
+		t.Fatalf("fetch with a wrong secret succeeded: %s", stderr)
+	}
+	code, stdout, stderr := runCLI(t, "runs", "--db", db)
+	if code != exitOK {
+		t.Fatalf("runs: exit %d: %s", code, stderr)
+	}
+	store := openRO(t, db)
+	runs, _ := store.Runs(context.Background())
+	var failed ledger.Run
+	for _, r := range runs {
+		if r.Status == billing.RunFailed {
+			failed = r
+		}
+	}
+	if failed.ID == 0 || !strings.Contains(stdout, failed.Error) {
+		t.Errorf("runs does not show the whole error %q:\n%s", failed.Error, stdout)
+	}
+	if !strings.Contains(stdout, "FINDINGS") || !strings.Contains(stdout, " CAD") && !strings.Contains(stdout, " USD") {
+		t.Errorf("runs lacks findings/totals:\n%s", stdout)
+	}
+	code, stdout, _ = runCLI(t, "runs", "--db", db, "--json")
+	var rows []map[string]any
+	if err := json.Unmarshal([]byte(stdout), &rows); err != nil || code != exitOK || len(rows) != 2 {
+		t.Fatalf("runs --json: exit %d, %v:\n%s", code, err, stdout)
+	}
+	complete := rows[1]
+	if complete["status"] != "complete" || complete["findings"] == nil || len(complete["totals"].([]any)) == 0 {
+		t.Errorf("complete run in --json lacks findings/totals: %v", complete)
+	}
+	if rows[0]["findings"] != nil {
+		t.Errorf("failed run has findings: %v", rows[0])
+	}
+}
+
+// runs prune: dry run by default; --yes deletes what the policy says and
+// vacuums; a run another table refers to is never deleted.
+func TestRunsPrune(t *testing.T) {
+	simEnv(t, sherwebsim.Config{Seed: 3, Customers: 4, Charges: 30})
+	dir := t.TempDir()
+	db := filepath.Join(dir, "l.db")
+	for i := 0; i < 3; i++ {
+		if code, _, stderr := runCLI(t, "fetch", "--period", "2026-10", "--db", db); code != exitOK {
+			t.Fatalf("fetch: exit %d: %s", code, stderr)
+		}
+	}
+	if code, _, stderr := runCLI(t, "fetch", "--period", "2026-09", "--db", db); code != exitOK {
+		t.Fatalf("fetch: exit %d: %s", code, stderr)
+	}
+	// Run 1 is referred to by a (future) exceptions table.
+	sdb, err := sql.Open("sqlite3", db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{`CREATE TABLE exceptions (id INTEGER PRIMARY KEY, run_id INTEGER)`, `INSERT INTO exceptions (run_id) VALUES (1)`} {
+		if _, err := sdb.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sdb.Close()
+
+	code, stdout, stderr := runCLI(t, "runs", "prune", "--db", db)
+	if code != exitOK || !strings.Contains(stdout, "dry run: 1 of 4 runs would be deleted") {
+		t.Fatalf("dry run: exit %d: %s%s", code, stdout, stderr)
+	}
+	if !strings.Contains(stdout, "an exception refers to it") {
+		t.Errorf("dry run does not say why run 1 is kept:\n%s", stdout)
+	}
+	code, stdout, stderr = runCLI(t, "runs", "prune", "--db", db, "--yes")
+	if code != exitOK || !strings.Contains(stdout, "deleted 1 runs; ledger") || !strings.Contains(stdout, "after") {
+		t.Fatalf("prune --yes: exit %d: %s%s", code, stdout, stderr)
+	}
+	store := openRO(t, db)
+	runs, _ := store.Runs(context.Background())
+	var ids []int64
+	for _, r := range runs {
+		ids = append(ids, r.ID)
+	}
+	if fmt.Sprint(ids) != "[4 3 1]" {
+		t.Errorf("runs left %v, want [4 3 1] (run 2 pruned: older complete, not referred to)", ids)
+	}
+	if code, _, _ := runCLI(t, "runs", "prune", "--db", db, "--keep", "0"); code != exitUsage {
+		t.Errorf("--keep 0: exit %d, want %d", code, exitUsage)
+	}
+}
+
+// The progress display draws every phase on a (fake) terminal, and nothing
+// is drawn when stderr is not a terminal.
+func TestProgressRenderer(t *testing.T) {
+	var buf lockedWriter
+	p := newTermProgress(&buf, true)
+	p.stats = func() string { return "1.0 KiB received, 3 calls, 1 retries, 1 × 429" }
+	p.Phase(job.PhasePayable, "lines", 0)
+	p.Rows(1500)
+	time.Sleep(3 * progressRefresh)
+	p.Phase(job.PhaseCustomers, "customers", 10)
+	p.Rows(4)
+	time.Sleep(3 * progressRefresh)
+	p.Rows(10)
+	p.Phase(job.PhaseWorkbook, "rows", 200)
+	p.Rows(200)
+	p.Close()
+	out := buf.String()
+	for _, want := range []string{"payable charges", "1500 lines", "customers", "10/10 customers", "1 × 429", "workbook", "200/200 rows"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("progress output lacks %q:\n%q", want, out)
+		}
+	}
+
+	// Not a terminal: no display at all, and the close's stderr is only its
+	// outcome line.
+	if newProgress(&bytes.Buffer{}) != nil {
+		t.Error("a progress display for a non-terminal")
+	}
+	simEnv(t, sherwebsim.Config{Seed: 3, Customers: 4, Charges: 30})
+	dir := t.TempDir()
+	code, _, stderr := runCLI(t, "run", "--period", "2026-10", "--db", filepath.Join(dir, "l.db"), "--out", dir+"/")
+	if code != exitOK {
+		t.Fatalf("run: exit %d: %s", code, stderr)
+	}
+	if lines := strings.Split(strings.TrimSpace(stderr), "\n"); len(lines) != 1 || !strings.HasPrefix(lines[0], "run 1 COMPLETE") {
+		t.Errorf("non-terminal stderr is not just the outcome line:\n%s", stderr)
+	}
+}
+
+type lockedWriter struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (w *lockedWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.Write(p)
+}
+
+func (w *lockedWriter) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.String()
 }

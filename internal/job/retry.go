@@ -27,7 +27,7 @@ type Reuse struct {
 	Available map[string]bool
 	// Reused and Fetched count, after the fetch, what the retry did.
 	Reused, Fetched int
-	enabled        bool
+	enabled         bool
 }
 
 // NewReuse reads which customers of base had their receivables available.
