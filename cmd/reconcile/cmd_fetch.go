@@ -45,7 +45,7 @@ func (f *fetchFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&f.maxAttempts, "max-attempts", 6, "attempts per API request (429, 5xx, timeouts are retried)")
 	fs.DurationVar(&f.maxWait, "max-wait", 60*time.Second, "longest single wait before a retry; a longer Retry-After fails the request")
 	fs.DurationVar(&f.timeout, "timeout", 60*time.Second, "per-request timeout (and longest stall while reading a body)")
-	fs.Float64Var(&f.rate, "rate", 0, "client-side request rate limit in requests/s (0 = none)")
+	fs.Float64Var(&f.rate, "rate", 0, "client-side request rate ceiling in requests/s (0 = unthrottled until the first 429, then learned from the server)")
 	fs.BoolVar(&f.noSubs, "no-subscriptions", false, "do not fetch customers' subscriptions (reference data)")
 	fs.BoolVar(&f.verbose, "v", false, "verbose structured logs on stderr")
 	fs.StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile (runtime/pprof) to `FILE`")
