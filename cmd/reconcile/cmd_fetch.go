@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"os"
@@ -153,9 +154,16 @@ func runFetch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 // files live beside it).
 func openWritable(ctx context.Context, path string) (*ledger.Store, error) {
 	dir := filepath.Dir(path)
+	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+		return nil, fmt.Errorf("ledger %s: its folder %s does not exist: create it (mkdir -p %s) or point --db (or $RECONCILE_DB) elsewhere", path, dir, dir)
+	}
 	probe, err := os.CreateTemp(dir, ".reconcile-preflight-*.tmp")
 	if err != nil {
-		return nil, fmt.Errorf("ledger %s is not writable: its folder: %w", path, err)
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err // the probe's name is ours, not the user's
+		}
+		return nil, fmt.Errorf("ledger %s is not writable: its folder %s: %w", path, dir, err)
 	}
 	_ = probe.Close()           // an empty probe
 	_ = os.Remove(probe.Name()) // best effort: a leftover probe is cleaned as a stale temp

@@ -499,3 +499,22 @@ func (w *lockedWriter) String() string {
 	defer w.mu.Unlock()
 	return w.b.String()
 }
+
+// fetch --json DIR and a ledger in a missing folder fail before any call,
+// naming the folder (not an internal probe file).
+func TestFetchOutputsCheckedFirst(t *testing.T) {
+	sim := simEnv(t, sherwebsim.Config{Seed: 3, Customers: 3, Charges: 20})
+	dir := t.TempDir()
+	code, _, stderr := runCLI(t, "fetch", "--period", "2026-10", "--db", filepath.Join(dir, "l.db"), "--json", dir)
+	if code != exitFailure || !strings.Contains(stderr, "is a folder") {
+		t.Errorf("fetch --json DIR: exit %d: %s", code, stderr)
+	}
+	missing := filepath.Join(dir, "nope")
+	code, _, stderr = runCLI(t, "fetch", "--period", "2026-10", "--db", filepath.Join(missing, "l.db"))
+	if code != exitFailure || !strings.Contains(stderr, missing+" does not exist") || strings.Contains(stderr, "preflight") {
+		t.Errorf("ledger in a missing folder: exit %d: %s", code, stderr)
+	}
+	if st := sim.Stats(); st.Calls != 0 {
+		t.Errorf("API called before the checks failed: %+v", st)
+	}
+}

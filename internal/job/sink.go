@@ -53,7 +53,7 @@ func (s *FileSink) Prepare(context.Context) error {
 	// The workbook name may depend on the period, which only the API knows;
 	// its folder is checked now, before any API call, and the named files
 	// must not be folders.
-	if err := checkTargets(s.Workbook, s.JSON); err != nil {
+	if err := checkTargets(s.Workbook); err != nil {
 		return err
 	}
 	return PrepareOutputs(filepath.Join(s.workbookDir(), "x"), s.JSON)
@@ -81,10 +81,13 @@ func checkTargets(paths ...string) error {
 	return nil
 }
 
-// PrepareOutputs checks, in order, that a file can be created in each
-// path's folder, then removes the temporary files a killed run left in
+// PrepareOutputs checks, in order, that no path is a folder and that a file
+// can be created in each path's folder, then removes the temporary files a killed run left in
 // those folders (atomicfile.CleanStale). "" and "-" (stdout) are skipped.
 func PrepareOutputs(paths ...string) error {
+	if err := checkTargets(paths...); err != nil {
+		return err
+	}
 	for _, p := range paths {
 		if err := preflightOutput(p); err != nil {
 			return err
