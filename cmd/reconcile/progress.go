@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/vbauerster/cupwriter"
 	"github.com/vbauerster/mpb/v8"
 	"github.com/vbauerster/mpb/v8/decor"
 
@@ -40,6 +41,10 @@ const progressRefresh = 150 * time.Millisecond
 // stderr is a terminal.
 func newProgress(stderr io.Writer) *termProgress {
 	if !isTerminal(stderr) {
+		return nil
+	}
+	// A terminal that reports no size (a bare pty) would swallow every line.
+	if w, h, err := cupwriter.New(stderr, false).GetTermSize(); err != nil || w < 40 || h < 4 {
 		return nil
 	}
 	return newTermProgress(stderr, false)

@@ -122,7 +122,9 @@ func fetchInto(ctx context.Context, client Client, store RunWriter, runID int64,
 		progress.Done()
 		return failed, fmt.Errorf("fetch payable charges for %s: %w", opts.Date, err)
 	}
-	progress.Phase(PhaseStore, "lines", 0)
+	progress.Rows(sink.n)
+	progress.Phase(PhaseStore, "lines", sink.n)
+	progress.Rows(sink.n)
 	err = batch.Commit(period)
 	progress.Done()
 	if err != nil {

@@ -88,6 +88,7 @@ func reconcile(ctx context.Context, store RunReader, run ledger.Run, opts report
 	}); err != nil {
 		return nil, fmt.Errorf("read receivable charges of run %d: %w", run.ID, err)
 	}
+	progress.Rows(rows)
 	return &Reconciliation{
 		Run:        run,
 		Result:     r.Result(),
