@@ -33,3 +33,30 @@ SELECT customer_id, id, product_name, description, sku, quantity, billing_cycle,
 FROM subscriptions
 WHERE run_id = ?
 ORDER BY run_id, customer_id, id, content_hash;
+
+-- name: copy_coverage
+-- Copies one customer's coverage row from an earlier run (run --retry-missing).
+INSERT INTO customer_coverage (run_id, customer_id, coverage, error, period_from, period_to, subscriptions_error)
+SELECT ?, customer_id, coverage, error, period_from, period_to, subscriptions_error
+FROM customer_coverage
+WHERE run_id = ? AND customer_id = ?;
+
+-- name: copy_receivables
+INSERT INTO receivable_charges (
+    run_id, customer_id, line_no, sku, charge_id, charge_type, period_from, period_to,
+    quantity, cost_price, cost_price_prorated, currency, detail, content_hash
+)
+SELECT ?, customer_id, line_no, sku, charge_id, charge_type, period_from, period_to,
+       quantity, cost_price, cost_price_prorated, currency, detail, content_hash
+FROM receivable_charges
+WHERE run_id = ? AND customer_id = ?;
+
+-- name: copy_subscriptions
+INSERT INTO subscriptions (
+    run_id, customer_id, line_no, id, product_name, description, sku, quantity, billing_cycle,
+    purchase_date, fees, commitment_term, content_hash
+)
+SELECT ?, customer_id, line_no, id, product_name, description, sku, quantity, billing_cycle,
+       purchase_date, fees, commitment_term, content_hash
+FROM subscriptions
+WHERE run_id = ? AND customer_id = ?;

@@ -31,3 +31,51 @@ FROM runs
 WHERE status = ? AND period_from <= ? AND period_to >= ?
 ORDER BY id DESC
 LIMIT 1;
+
+-- name: set_run_settings
+-- A running run's settings, completed once known (the customers a retry reused).
+UPDATE runs SET settings = ? WHERE id = ? AND status = 'running';
+
+-- name: put_run_summary
+-- The run's summary, (re)written when a report of it is produced.
+INSERT INTO run_summaries (run_id, tolerance, findings, totals, computed_at)
+VALUES (?, ?, ?, ?, ?)
+ON CONFLICT (run_id) DO UPDATE SET
+    tolerance = excluded.tolerance, findings = excluded.findings,
+    totals = excluded.totals, computed_at = excluded.computed_at;
+
+-- name: list_run_summaries
+SELECT run_id, tolerance, findings, totals FROM run_summaries;
+
+-- name: ledger_size
+-- SQLite-only: the database file's size in bytes (pages in use and free).
+SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size();
+
+-- name: vacuum
+-- SQLite-only.
+VACUUM;
+
+-- name: column_exists
+-- SQLite-only: whether a table has a column of the given name.
+SELECT count(*) FROM pragma_table_info(?) WHERE name = ?;
+
+-- name: delete_run_subscriptions
+DELETE FROM subscriptions WHERE run_id = ?;
+
+-- name: delete_run_receivables
+DELETE FROM receivable_charges WHERE run_id = ?;
+
+-- name: delete_run_coverage
+DELETE FROM customer_coverage WHERE run_id = ?;
+
+-- name: delete_run_customers
+DELETE FROM customers WHERE run_id = ?;
+
+-- name: delete_run_payables
+DELETE FROM payable_charges WHERE run_id = ?;
+
+-- name: delete_run_summary
+DELETE FROM run_summaries WHERE run_id = ?;
+
+-- name: delete_run
+DELETE FROM runs WHERE id = ?;

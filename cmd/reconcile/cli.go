@@ -8,8 +8,11 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"regexp"
 	"runtime/debug"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/msp-reconcile/reconcile/internal/billing"
@@ -100,28 +103,65 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 }
 
-// newFlagSet makes a flag set whose usage text ends with the exit codes.
+// newFlagSet makes a flag set for a subcommand. Its -h text is the synopsis
+// and the flags (the exit codes are on the main help only). The flag package
+// itself prints nothing: a bad flag becomes one usage error (see parseFlags).
 func newFlagSet(name, synopsis string, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() {
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {} // the flag package calls it on every error; parseFlags prints help
+	helpMu.Lock()
+	helpFor[fs] = func() {
 		fmt.Fprintf(stderr, "USAGE\n  %s\n\nFLAGS\n", synopsis)
-		fs.PrintDefaults()
-		fmt.Fprint(stderr, "\n"+exitTable)
+		printFlags(stderr, fs)
+		fmt.Fprint(stderr, "\nRun 'reconcile -h' for the commands, the environment and the exit codes.\n")
 	}
+	helpMu.Unlock()
 	return fs
 }
 
-// parseFlags parses args, turning -h into errHelp and bad flags into usage errors.
+// helpFor holds each flag set's -h text printer.
+var (
+	helpMu  sync.Mutex
+	helpFor = map[*flag.FlagSet]func(){}
+)
+
+// printFlags lists the flags as they are typed: "--db FILE", then the usage
+// and default.
+func printFlags(w io.Writer, fs *flag.FlagSet) {
+	fs.VisitAll(func(f *flag.Flag) {
+		name, usage := flag.UnquoteUsage(f)
+		line := "  --" + f.Name
+		if len(f.Name) == 1 {
+			line = "  -" + f.Name
+		}
+		if name != "" {
+			line += " " + name
+		}
+		if def := f.DefValue; def != "" && def != "false" && def != "0" {
+			usage += fmt.Sprintf(" (default %s)", def)
+		}
+		fmt.Fprintf(w, "%s\n      %s\n", line, usage)
+	})
+}
+
+// parseFlags parses args, turning -h into errHelp (after printing the
+// usage) and bad flags into usage errors naming the command.
 func parseFlags(fs *flag.FlagSet, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
+			helpMu.Lock()
+			help := helpFor[fs]
+			helpMu.Unlock()
+			if help != nil {
+				help()
+			}
 			return errHelp
 		}
-		return &usageError{msg: err.Error()}
+		return &usageError{msg: err.Error(), cmd: fs.Name()}
 	}
 	if fs.NArg() > 0 {
-		return usagef("%s: unexpected argument %q", fs.Name(), fs.Arg(0))
+		return &usageError{msg: fmt.Sprintf("%s: unexpected argument %q", fs.Name(), fs.Arg(0)), cmd: fs.Name()}
 	}
 	return nil
 }
@@ -143,19 +183,91 @@ func (p *periodFlags) resolve() (billing.Date, error) {
 	case p.period != "" && p.date != "":
 		return "", usagef("give --period or --date, not both")
 	case p.period != "":
+		if !periodShape.MatchString(p.period) {
+			return "", usagef("--period %q: want YYYY-MM", p.period)
+		}
 		t, err := time.Parse("2006-01", p.period)
 		if err != nil {
-			return "", usagef("--period %q: want YYYY-MM", p.period)
+			return "", usagef("--period %q: month %s does not exist", p.period, p.period[5:])
 		}
 		return billing.Date(t.Format("2006-01-02")), nil
 	case p.date != "":
+		if !dateShape.MatchString(p.date) {
+			return "", usagef("--date %q: want YYYY-MM-DD", p.date)
+		}
 		t, err := time.Parse("2006-01-02", p.date)
 		if err != nil {
-			return "", usagef("--date %q: want YYYY-MM-DD", p.date)
+			return "", usagef("--date %q: %s", p.date, dateProblem(p.date))
 		}
 		return billing.Date(t.Format("2006-01-02")), nil
 	}
 	return "", nil
+}
+
+var (
+	periodShape = regexp.MustCompile(`^[0-9]{4}-[0-9]{2}$`)
+	dateShape   = regexp.MustCompile(`^[0-9]{4}-[0-9]{2}-[0-9]{2}$`)
+)
+
+// dateProblem says why a YYYY-MM-DD date that does not parse does not exist.
+func dateProblem(d string) string {
+	month, err := time.Parse("2006-01", d[:7])
+	if err != nil {
+		return fmt.Sprintf("month %s does not exist", d[5:7])
+	}
+	days := month.AddDate(0, 1, -1).Day()
+	return fmt.Sprintf("day %s does not exist: %s has %d days", d[8:], month.Format("January 2006"), days)
+}
+
+// warnFuturePeriod warns when the period of date has not been invoiced yet:
+// the current month, or a later one. Its charges are not final (or not
+// there at all).
+func warnFuturePeriod(date billing.Date, now time.Time, stderr io.Writer) {
+	t, err := time.Parse("2006-01-02", string(date))
+	if err != nil {
+		return
+	}
+	cur := time.Date(now.Year(), now.Month(), 1, 0, 0, 0, 0, time.UTC)
+	p := time.Date(t.Year(), t.Month(), 1, 0, 0, 0, 0, time.UTC)
+	switch {
+	case p.After(cur):
+		fmt.Fprintf(stderr, "reconcile: warning: %s is in the future: Sherweb has not invoiced it, its charges are not there yet\n", p.Format("2006-01"))
+	case p.Equal(cur):
+		fmt.Fprintf(stderr, "reconcile: warning: %s is the current month: it is not invoiced yet, its charges can still change (close it after the invoice, early next month)\n", p.Format("2006-01"))
+	}
+}
+
+// numCheck is one numeric flag's check: its value must be > 0, or >= 0
+// when zeroOK.
+type numCheck struct {
+	flag   string
+	value  float64
+	shown  string // the value as typed back to the user
+	zeroOK bool
+	what   string // what is wanted, for the message
+}
+
+func intCheck(flag string, v int, zeroOK bool, what string) numCheck {
+	return numCheck{flag: flag, value: float64(v), shown: strconv.Itoa(v), zeroOK: zeroOK, what: what}
+}
+
+func durCheck(flag string, v time.Duration, zeroOK bool, what string) numCheck {
+	return numCheck{flag: flag, value: float64(v), shown: v.String(), zeroOK: zeroOK, what: what}
+}
+
+func floatCheck(flag string, v float64, zeroOK bool, what string) numCheck {
+	return numCheck{flag: flag, value: v, shown: strconv.FormatFloat(v, 'g', -1, 64), zeroOK: zeroOK, what: what}
+}
+
+// checkNumbers rejects the first value out of range (exit 2), before
+// anything is recorded.
+func checkNumbers(checks ...numCheck) error {
+	for _, c := range checks {
+		if c.value != c.value || c.value < 0 || (c.value == 0 && !c.zeroOK) { // NaN too
+			return usagef("--%s %s: want %s", c.flag, c.shown, c.what)
+		}
+	}
+	return nil
 }
 
 func dbDefault() string {

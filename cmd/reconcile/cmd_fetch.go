@@ -6,11 +6,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/msp-reconcile/reconcile/internal/atomicfile"
@@ -38,17 +40,28 @@ type fetchFlags struct {
 
 func (f *fetchFlags) register(fs *flag.FlagSet) {
 	f.periodFlags.register(fs)
-	fs.StringVar(&f.db, "db", dbDefault(), "ledger database `path` ($RECONCILE_DB)")
+	fs.StringVar(&f.db, "db", dbDefault(), "ledger database `FILE` ($RECONCILE_DB)")
 	fs.StringVar(&f.jsonOut, "json", "", "write the JSON summary to `FILE` (- for stdout)")
 	fs.IntVar(&f.concurrency, "concurrency", 4, "per-customer API calls in flight")
 	fs.IntVar(&f.maxAttempts, "max-attempts", 6, "attempts per API request (429, 5xx, timeouts are retried)")
 	fs.DurationVar(&f.maxWait, "max-wait", 60*time.Second, "longest single wait before a retry; a longer Retry-After fails the request")
 	fs.DurationVar(&f.timeout, "timeout", 60*time.Second, "per-request timeout (and longest stall while reading a body)")
-	fs.Float64Var(&f.rate, "rate", 0, "client-side request rate limit in requests/s (0 = none)")
+	fs.Float64Var(&f.rate, "rate", 0, "client-side request rate ceiling in requests/s (0 = unthrottled until the first 429, then learned from the server)")
 	fs.BoolVar(&f.noSubs, "no-subscriptions", false, "do not fetch customers' subscriptions (reference data)")
 	fs.BoolVar(&f.verbose, "v", false, "verbose structured logs on stderr")
 	fs.StringVar(&f.cpuProfile, "cpuprofile", "", "write a CPU profile (runtime/pprof) to `FILE`")
 	fs.StringVar(&f.memProfile, "memprofile", "", "write a heap profile (runtime/pprof) to `FILE` at the end")
+}
+
+// validate checks the numeric flags (exit 2 before anything is recorded).
+func (f *fetchFlags) validate() error {
+	return checkNumbers(
+		intCheck("concurrency", f.concurrency, false, "a number of calls in flight, 1 or more"),
+		intCheck("max-attempts", f.maxAttempts, false, "1 or more attempts (1 = no retry)"),
+		durCheck("max-wait", f.maxWait, false, "a positive duration such as 60s"),
+		durCheck("timeout", f.timeout, false, "a positive duration such as 60s"),
+		floatCheck("rate", f.rate, true, "requests per second, 0 for no limit"),
+	)
 }
 
 func (f *fetchFlags) settings() []job.Setting {
@@ -73,10 +86,13 @@ type fetchEnv struct {
 }
 
 func runFetch(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("fetch", "reconcile fetch (--period YYYY-MM | --date YYYY-MM-DD) [--db PATH] [--json FILE|-]", stderr)
+	fs := newFlagSet("fetch", "reconcile fetch (--period YYYY-MM | --date YYYY-MM-DD) [--db FILE] [--json FILE|-]", stderr)
 	var f fetchFlags
 	f.register(fs)
 	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if err := f.validate(); err != nil {
 		return err
 	}
 	date, err := f.resolve()
@@ -96,7 +112,8 @@ func runFetch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	env := fetchEnv{api: api, now: time.Now, version: toolVersion()}
-	log := newLogger(stderr, f.verbose)
+	warnFuturePeriod(date, env.now(), stderr)
+	progress, log, env := startProgress(&f, env, stderr)
 
 	store, err := openWritable(ctx, f.db)
 	if err != nil {
@@ -111,7 +128,13 @@ func runFetch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	run, fetchErr := job.Fetch(ctx, client, store, fetchOptions(date, &f, env, log, stderr))
+	if progress != nil {
+		progress.stats = apiStats(progress.bytes, client)
+	}
+	run, fetchErr := job.Fetch(ctx, client, store, fetchOptions(date, &f, env, log, progress))
+	if progress != nil {
+		progress.Close()
+	}
 	if run.ID == 0 {
 		return fetchErr
 	}
@@ -123,7 +146,7 @@ func runFetch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return errors.Join(fetchErr, err)
 	}
 	fmt.Fprintf(stderr, "run %d %s: period %s, %d payable lines, %d customers (%d with receivables), %d calls, %d retries\n",
-		run.ID, run.Status, run.Period, sum.Payable.Lines, sum.Customers, sum.Receivable.CustomersAvailable, run.Calls, run.Retries)
+		run.ID, run.Status, run.Period, sum.Payable.Lines, sum.Coverage.Customers, sum.Coverage.ReceivablesAvailable, run.Calls, run.Retries)
 	return fetchErr
 }
 
@@ -132,9 +155,16 @@ func runFetch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 // files live beside it).
 func openWritable(ctx context.Context, path string) (*ledger.Store, error) {
 	dir := filepath.Dir(path)
+	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+		return nil, fmt.Errorf("ledger %s: its folder %s does not exist: create it (mkdir -p %s) or point --db (or $RECONCILE_DB) elsewhere", path, dir, dir)
+	}
 	probe, err := os.CreateTemp(dir, ".reconcile-preflight-*.tmp")
 	if err != nil {
-		return nil, fmt.Errorf("ledger %s is not writable: its folder: %w", path, err)
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err // the probe's name is ours, not the user's
+		}
+		return nil, fmt.Errorf("ledger %s is not writable: its folder %s: %w", path, dir, err)
 	}
 	_ = probe.Close()           // an empty probe
 	_ = os.Remove(probe.Name()) // best effort: a leftover probe is cleaned as a stale temp
@@ -175,7 +205,7 @@ func newClient(ctx context.Context, f *fetchFlags, env fetchEnv, log *slog.Logge
 }
 
 // fetchOptions are the job's options for the fetch flags.
-func fetchOptions(date billing.Date, f *fetchFlags, env fetchEnv, log *slog.Logger, stderr io.Writer) job.FetchOptions {
+func fetchOptions(date billing.Date, f *fetchFlags, env fetchEnv, log *slog.Logger, progress *termProgress) job.FetchOptions {
 	opts := job.FetchOptions{
 		Date:          date,
 		BaseURL:       baseURLForRecord(env),
@@ -185,16 +215,40 @@ func fetchOptions(date billing.Date, f *fetchFlags, env fetchEnv, log *slog.Logg
 		Settings:      f.settings(),
 		Now:           env.now,
 		Logger:        log,
-	}
-	if isTerminal(stderr) {
-		opts.Progress = func(done, total int) {
-			fmt.Fprintf(stderr, "\rcustomers %d/%d", done, total)
-			if done == total {
-				fmt.Fprintln(stderr)
-			}
-		}
+		Progress:      progress.orNone(),
 	}
 	return opts
+}
+
+// startProgress starts the progress display when stderr is a terminal: the
+// logs of -v then print above it, and the API client counts the bytes it
+// receives. It returns the display (nil for none), the logger and env to use.
+func startProgress(f *fetchFlags, env fetchEnv, stderr io.Writer) (*termProgress, *slog.Logger, fetchEnv) {
+	progress := newProgress(stderr)
+	if progress == nil {
+		return nil, newLogger(stderr, f.verbose), env
+	}
+	var bytes atomic.Int64
+	base := http.RoundTripper(http.DefaultTransport.(*http.Transport).Clone())
+	hc := &http.Client{}
+	if env.httpClient != nil {
+		*hc = *env.httpClient
+		if hc.Transport != nil {
+			base = hc.Transport
+		}
+	}
+	hc.Transport = countingTransport{base: base, bytes: &bytes}
+	env.httpClient = hc
+	progress.bytes = &bytes
+	return progress, newLogger(progress.p, f.verbose), env
+}
+
+// apiStats is the progress display's API counters.
+func apiStats(bytes *atomic.Int64, client *fetch.Client) func() string {
+	return func() string {
+		st := client.Stats()
+		return fmt.Sprintf("%s received, %d calls, %d retries, %d × 429", humanBytes(bytes.Load()), st.Calls, st.Retries, st.RateLimited)
+	}
 }
 
 // writeJSON writes to stdout for "-", atomically to a file otherwise.

@@ -6,19 +6,18 @@ import (
 	"fmt"
 	"io"
 	"strconv"
-	"text/tabwriter"
 
 	"github.com/msp-reconcile/reconcile/internal/job"
 	"github.com/msp-reconcile/reconcile/internal/ledger"
 )
 
 func runReport(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("report", "reconcile report (--period YYYY-MM | --date YYYY-MM-DD | --run ID) [--db PATH] [--out FILE.xlsx] [--json FILE|-]", stderr)
+	fs := newFlagSet("report", "reconcile report (--period YYYY-MM | --date YYYY-MM-DD | --run ID) [--db FILE] [--out FILE.xlsx|DIR/] [--json FILE|-]", stderr)
 	var p periodFlags
 	var r reportFlags
 	p.register(fs)
 	r.register(fs)
-	db := fs.String("db", dbDefault(), "ledger database `path` ($RECONCILE_DB)")
+	db := fs.String("db", dbDefault(), "ledger database `FILE` ($RECONCILE_DB)")
 	runID := fs.String("run", "", "report this fetch run `ID` instead of the latest complete one")
 	jsonOut := fs.String("json", "", "write the JSON summary to `FILE` (- for stdout)")
 	if err := parseFlags(fs, args); err != nil {
@@ -35,9 +34,9 @@ func runReport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	store, err := ledger.Open(ctx, *db, ledger.Options{ReadOnly: true})
+	store, err := openExisting(ctx, *db, true)
 	if err != nil {
-		return fmt.Errorf("open ledger %s: %w", *db, err)
+		return err
 	}
 	warnLedgerMode(stderr, *db)
 	defer store.Close() //nolint:errcheck // read-only: nothing to lose
@@ -62,34 +61,13 @@ func runReport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return fmt.Errorf("find run: %w", err)
 	}
 	ro := r.reportOptions(opts, "", *jsonOut, nil, stdout, stderr)
-	return job.Reissue(ctx, job.ReissueOptions{Ledger: store, Run: run, ReportOptions: ro})
-}
-
-func runRuns(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("runs", "reconcile runs [--db PATH]", stderr)
-	db := fs.String("db", dbDefault(), "ledger database `path` ($RECONCILE_DB)")
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	store, err := ledger.Open(ctx, *db, ledger.Options{ReadOnly: true})
-	if err != nil {
-		return fmt.Errorf("open ledger %s: %w", *db, err)
-	}
-	warnLedgerMode(stderr, *db)
-	defer store.Close() //nolint:errcheck // read-only: nothing to lose
-	runs, err := store.Runs(ctx)
-	if err != nil {
-		return fmt.Errorf("list runs: %w", err)
-	}
-	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "RUN\tSTATUS\tPERIOD\tREQUESTED\tSTARTED\tFINISHED\tCALLS\tRETRIES\tVERSION\tERROR")
-	for _, r := range runs {
-		period := ""
-		if r.Period.From != "" {
-			period = r.Period.String()
+	if progress := newProgress(stderr); progress != nil {
+		defer progress.Close()
+		ro.Progress = progress
+		ro.Messages = progress.p
+		if fs, ok := ro.Sink.(*job.FileSink); ok {
+			fs.Progress = progress
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\n", r.ID, r.Status, period, r.RequestedDate,
-			fmtTime(r.StartedAt), fmtTime(r.FinishedAt), r.Calls, r.Retries, r.ToolVersion, truncate(r.Error, 80))
 	}
-	return tw.Flush()
+	return job.Reissue(ctx, job.ReissueOptions{Ledger: store, Run: run, ReportOptions: ro})
 }

@@ -2,19 +2,23 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"runtime"
 	"runtime/pprof"
+	"strings"
 	"time"
 
 	"github.com/shopspring/decimal"
 
 	"github.com/msp-reconcile/reconcile/internal/billing"
 	"github.com/msp-reconcile/reconcile/internal/job"
+	"github.com/msp-reconcile/reconcile/internal/ledger"
 	"github.com/msp-reconcile/reconcile/internal/report"
 	"github.com/msp-reconcile/reconcile/internal/report/xlsx"
 )
@@ -28,7 +32,7 @@ type reportFlags struct {
 }
 
 func (r *reportFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&r.out, "out", "", "workbook `FILE.xlsx` (default reconciliation-<from>_<to>.xlsx)")
+	fs.StringVar(&r.out, "out", "", "the workbook: a `FILE.xlsx` (.xlsx is added to a name without extension), or a folder (DIR/ or an existing folder) for reconciliation-<from>_<to>.xlsx in it (default: that name in the current folder)")
 	fs.StringVar(&r.tolerance, "tolerance", "0.01", "negative-margin tolerance per line key, in the line's currency")
 	fs.BoolVar(&r.failOnFindings, "fail-on-findings", false, "exit 4 when a complete run has findings")
 	fs.StringVar(&r.detail, "detail", xlsx.DetailXLSX, "where the Payable and Receivable detail goes: `xlsx` (sheets) or csv (files beside the workbook)")
@@ -50,12 +54,16 @@ func (r *reportFlags) settings() []job.Setting {
 }
 
 func runClose(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("run", "reconcile run (--period YYYY-MM | --date YYYY-MM-DD) [--db PATH] [--out FILE.xlsx] [--json FILE|-]", stderr)
+	fs := newFlagSet("run", "reconcile run (--period YYYY-MM | --date YYYY-MM-DD) [--db FILE] [--out FILE.xlsx|DIR/] [--json FILE|-]", stderr)
 	var f fetchFlags
 	var r reportFlags
 	f.register(fs)
 	r.register(fs)
+	retry := fs.Bool("retry-missing", false, "complete the period's latest incomplete run: fetch again only the customers whose receivables it misses (and new customers), reuse the stored receivables of the others, and write a new, complete run")
 	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if err := f.validate(); err != nil {
 		return err
 	}
 	date, err := f.resolve()
@@ -78,8 +86,9 @@ func runClose(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
+	warnFuturePeriod(date, time.Now(), stderr)
 	return closePeriod(ctx, closeParams{
-		date: date, fetch: &f, report: &r, opts: opts,
+		date: date, fetch: &f, report: &r, opts: opts, retryMissing: *retry,
 		env: fetchEnv{api: api, now: time.Now, version: toolVersion()},
 	}, stdout, stderr)
 }
@@ -92,35 +101,89 @@ type closeParams struct {
 	env    fetchEnv
 	// outDir, when set, is where the default-named workbook goes.
 	outDir string
+	// retryMissing completes the period's latest partial run (run
+	// --retry-missing).
+	retryMissing bool
 }
 
 // closePeriod maps the flags of a close to job.Close: preflight, fetch,
 // reconcile, write.
 func closePeriod(ctx context.Context, p closeParams, stdout, stderr io.Writer) error {
-	log := newLogger(stderr, p.fetch.verbose)
 	store, err := openWritable(ctx, p.fetch.db)
 	if err != nil {
 		return err
 	}
 	warnLedgerMode(stderr, p.fetch.db)
 	defer store.Close() //nolint:errcheck // everything fetched is committed run by run; Close loses nothing
-	client, err := newClient(ctx, p.fetch, p.env, log)
+	fo := job.FetchOptions{}
+	if p.retryMissing {
+		base, reuse, err := retryBase(ctx, store, p.date)
+		if err != nil {
+			return err
+		}
+		if reuse == nil {
+			fmt.Fprintf(stderr, "run %d of %s is already complete: nothing to retry ('reconcile report --run %d' writes its report again)\n", base.ID, base.Period, base.ID)
+			return nil
+		}
+		fmt.Fprintf(stderr, "retrying run %d (%s): %d customers' receivables are reused, the others fetched\n", base.ID, base.Status, len(reuse.Available))
+		fo.Reuse = reuse
+	}
+	progress, log, env := startProgress(p.fetch, p.env, stderr)
+	if progress != nil {
+		defer progress.Close()
+	}
+	client, err := newClient(ctx, p.fetch, env, log)
 	if err != nil {
 		return err
+	}
+	if progress != nil {
+		progress.stats = apiStats(progress.bytes, client)
+	}
+	opts := fetchOptions(p.date, p.fetch, env, log, progress)
+	opts.Reuse = fo.Reuse
+	ro := p.report.reportOptions(p.opts, p.outDir, p.fetch.jsonOut, log, stdout, stderr)
+	ro.Progress = progress.orNone()
+	if fs, ok := ro.Sink.(*job.FileSink); ok {
+		fs.Progress = progress.orNone()
+	}
+	if progress != nil {
+		ro.Messages = progress.p // the outcome line prints above the bars
 	}
 	return job.Close(ctx, job.CloseOptions{
 		Ledger:        store,
 		Client:        client,
-		Fetch:         fetchOptions(p.date, p.fetch, p.env, log, stderr),
-		ReportOptions: p.report.reportOptions(p.opts, p.outDir, p.fetch.jsonOut, log, stdout, stderr),
+		Fetch:         opts,
+		ReportOptions: ro,
 	})
+}
+
+// retryBase finds the run that --retry-missing completes: the latest
+// partial run of the period. With a complete run of the period, there is
+// nothing to retry (nil Reuse, nil error, after saying so).
+func retryBase(ctx context.Context, store *ledger.Store, date billing.Date) (ledger.Run, *job.Reuse, error) {
+	base, err := store.FindRun(ctx, date)
+	if errors.Is(err, ledger.ErrNotFound) {
+		return base, nil, fmt.Errorf("--retry-missing: no incomplete run of the period of %s in %s to retry: run without --retry-missing", date, store.Path())
+	}
+	if err != nil {
+		return base, nil, err
+	}
+	if base.Status == billing.RunComplete {
+		return base, nil, nil
+	}
+	reuse, err := job.NewReuse(ctx, store, base)
+	return base, reuse, err
 }
 
 // reportOptions are the job's options for the report flags.
 func (r *reportFlags) reportOptions(opts report.Options, outDir, jsonOut string, log *slog.Logger, stdout, stderr io.Writer) job.ReportOptions {
+	workbook, dir := resolveOut(r.out)
+	if dir == "" {
+		dir = outDir
+	}
 	return job.ReportOptions{
 		Sink: &job.FileSink{
-			Workbook: r.out, Dir: outDir, JSON: jsonOut, Stdout: stdout,
+			Workbook: workbook, Dir: dir, JSON: jsonOut, Stdout: stdout,
 			Detail: r.detail, Logger: log,
 		},
 		Reconcile:      opts,
@@ -129,6 +192,25 @@ func (r *reportFlags) reportOptions(opts report.Options, outDir, jsonOut string,
 		Logger:         log,
 		Messages:       stderr,
 	}
+}
+
+// resolveOut reads --out: a trailing separator or an existing folder means
+// a folder for the default-named workbook (dir); otherwise it is the
+// workbook's file, with ".xlsx" added when the name has no extension.
+func resolveOut(out string) (file, dir string) {
+	if out == "" {
+		return "", ""
+	}
+	if strings.HasSuffix(out, "/") || strings.HasSuffix(out, string(filepath.Separator)) {
+		return "", filepath.Clean(out)
+	}
+	if st, err := os.Stat(out); err == nil && st.IsDir() {
+		return "", out
+	}
+	if filepath.Ext(out) == "" {
+		out += ".xlsx"
+	}
+	return out, ""
 }
 
 // startProfiles starts the CPU profile of --cpuprofile; the returned stop

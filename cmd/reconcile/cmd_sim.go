@@ -36,8 +36,17 @@ func runSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	tokenTTL := fs.Duration("token-ttl", time.Hour, "lifetime of issued access tokens")
 	rateLimit := fs.Float64("rate-limit", 0, "server-side rate limit in requests/s, answered with 429 (0 = none)")
 	latency := fs.Duration("latency", 0, "added latency per API call")
-	failCustomers := fs.String("fail-customers", "", "comma-separated customer ids whose receivables always answer 503")
+	failCustomers := fs.String("fail-customers", "", "comma-separated customer `IDS` whose receivables always answer 503")
 	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if err := checkNumbers(
+		intCheck("customers", *customers, true, "a number of customers, 0 or more"),
+		intCheck("charges", *charges, true, "a number of payable lines, 0 or more"),
+		durCheck("token-ttl", *tokenTTL, false, "a positive duration such as 1h"),
+		floatCheck("rate-limit", *rateLimit, true, "requests per second, 0 for no limit"),
+		durCheck("latency", *latency, true, "a duration, 0 or more"),
+	); err != nil {
 		return err
 	}
 	cfg := sherwebsim.Config{Seed: *seed, Customers: *customers, Charges: *charges, TokenTTL: *tokenTTL}
@@ -75,7 +84,7 @@ Ctrl-C stops it.
 
 func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("demo", "reconcile demo [--out DIR]", stderr)
-	dir := fs.String("out", "sample-output", "folder for the workbook and JSON summary")
+	dir := fs.String("out", "sample-output", "`DIR` for the workbook and JSON summary")
 	verbose := fs.Bool("v", false, "verbose structured logs on stderr")
 	if err := parseFlags(fs, args); err != nil {
 		return err

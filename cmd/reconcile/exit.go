@@ -32,7 +32,10 @@ const exitTable = `EXIT STATUS
 `
 
 // usageError is a problem with how the tool was called.
-type usageError struct{ msg string }
+type usageError struct {
+	msg string
+	cmd string // the subcommand whose flags were wrong, if any
+}
 
 func (e *usageError) Error() string { return e.msg }
 
@@ -52,7 +55,11 @@ func exitCode(err error, stderr io.Writer) int {
 	var fe *job.FindingsError
 	switch {
 	case errors.As(err, &ue):
-		fmt.Fprintf(stderr, "reconcile: %v\nRun 'reconcile -h' for usage.\n", err)
+		hint := "reconcile -h"
+		if ue.cmd != "" {
+			hint = "reconcile " + ue.cmd + " -h"
+		}
+		fmt.Fprintf(stderr, "reconcile: %v\nRun '%s' for usage.\n", err, hint)
 		return exitUsage
 	case errors.Is(err, context.Canceled):
 		fmt.Fprintf(stderr, "reconcile: interrupted: %v\n", err)

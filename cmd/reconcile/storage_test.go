@@ -109,8 +109,11 @@ func TestUnwritableOutputFailsBeforeAnyCall(t *testing.T) {
 		{"run", "--period", "2026-10", "--db", db, "--out", filepath.Join(t.TempDir(), "missing-folder", "c.xlsx")},
 	} {
 		code, _, stderr := runCLI(t, args...)
-		if code != exitFailure || !strings.Contains(stderr, "not writable") {
-			t.Errorf("%v: exit %d, want %d with 'not writable': %s", args, code, exitFailure, stderr)
+		if code != exitFailure || !(strings.Contains(stderr, "not writable") || strings.Contains(stderr, "missing-folder does not exist")) {
+			t.Errorf("%v: exit %d, want %d with 'not writable' or 'does not exist': %s", args, code, exitFailure, stderr)
+		}
+		if strings.Contains(stderr, "preflight") {
+			t.Errorf("%v: the message names an internal temp file: %s", args, stderr)
 		}
 	}
 	if st := sim.Stats(); st.Calls != 0 || st.TokenRequests != 0 {

@@ -87,6 +87,9 @@ type ReportOptions struct {
 	Logger *slog.Logger
 	// Messages, when set, receives the one-line outcome of the report.
 	Messages io.Writer
+	// Progress, when set, is told about the reconcile and the workbook
+	// (the Sink gets it too when it takes one: FileSink.Progress).
+	Progress Progress
 }
 
 // CloseOptions configure one monthly close.
@@ -139,7 +142,10 @@ func Reissue(ctx context.Context, opts ReissueOptions) error {
 // after the report was written. prior is the fetch's error, if any.
 func publish(ctx context.Context, store RunReader, run ledger.Run, opts ReportOptions, prior error) error {
 	start := time.Now()
-	rec, err := Reconcile(ctx, store, run, opts.Reconcile)
+	progress := orNop(opts.Progress)
+	progress.Phase(PhaseReconcile, "rows", 0)
+	rec, err := reconcile(ctx, store, run, opts.Reconcile, progress)
+	progress.Done()
 	if err != nil {
 		return errors.Join(prior, err)
 	}
@@ -148,8 +154,12 @@ func publish(ctx context.Context, store RunReader, run ledger.Run, opts ReportOp
 	rec.Info = RunInfo(run, opts.Settings)
 	where, err := opts.Sink.Publish(ctx, rec)
 	if err != nil {
+		if errors.Is(err, context.Canceled) {
+			err = fmt.Errorf("%w (nothing was replaced; 'reconcile report --run %d' writes the report again from the ledger)", err, run.ID)
+		}
 		return errors.Join(prior, err)
 	}
+	storeSummary(ctx, store, rec, opts)
 	state := "COMPLETE"
 	if !res.Complete {
 		state = "INCOMPLETE"

@@ -117,3 +117,46 @@ func TestClosePrepareFailsBeforeAnyCall(t *testing.T) {
 		t.Errorf("runs = %v, %v; want none", runs, err)
 	}
 }
+
+// interruptedSink fails its Publish as an interrupted workbook write does.
+type interruptedSink struct{ recordingSink }
+
+func (s *interruptedSink) Publish(context.Context, *job.Reconciliation) (string, error) {
+	return "", context.Canceled
+}
+
+// An interrupted report write says how to re-issue the report, and stores
+// the run summary only for a published report.
+func TestInterruptedPublishSaysHowToReissue(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, baseConfig())
+	p := e.sim.DefaultPeriod()
+	err := job.Close(ctx, job.CloseOptions{
+		Ledger: e.store,
+		Client: e.client(t, ctx),
+		Fetch:  job.FetchOptions{Date: p.From, BaseURL: "http://simulator.test", ToolVersion: "test", Now: fixedNow},
+		ReportOptions: job.ReportOptions{
+			Sink: &interruptedSink{},
+		},
+	})
+	if !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "'reconcile report --run 1'") {
+		t.Errorf("error %v: want an interruption naming 'reconcile report --run 1'", err)
+	}
+	sums, serr := e.store.RunSummaries(ctx)
+	if serr != nil || len(sums) != 0 {
+		t.Errorf("summary stored for an unpublished report: %v %v", sums, serr)
+	}
+	// A published close stores its summary.
+	if err := job.Close(ctx, job.CloseOptions{
+		Ledger:        e.store,
+		Client:        e.client(t, ctx),
+		Fetch:         job.FetchOptions{Date: p.From, BaseURL: "http://simulator.test", ToolVersion: "test", Now: fixedNow},
+		ReportOptions: job.ReportOptions{Sink: &recordingSink{}},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	sums, _ = e.store.RunSummaries(ctx)
+	if s, ok := sums[2]; !ok || len(s.Totals) == 0 {
+		t.Errorf("no summary for the published run 2: %+v", sums)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -30,8 +31,13 @@ type FetchOptions struct {
 	Settings      []Setting
 	Now           func() time.Time
 	Logger        *slog.Logger
-	// Progress, when set, is called after each customer finishes.
-	Progress func(done, total int)
+	// Progress, when set, is told about the payable download (lines) and
+	// the customers done.
+	Progress Progress
+	// Reuse, when set, makes the run a retry of an earlier one: the
+	// receivables of the customers it names are copied from that run in
+	// the ledger instead of fetched (see RetryMissing).
+	Reuse *Reuse
 }
 
 // ErrIncomplete marks a run that finished but could not fetch every
@@ -103,17 +109,25 @@ func fetchInto(ctx context.Context, client Client, store RunWriter, runID int64,
 	failed := billing.RunFailed
 
 	start := time.Now()
+	progress := orNop(opts.Progress)
 	batch, err := store.NewPayableBatch(ctx, runID)
 	if err != nil {
 		return failed, fmt.Errorf("stage payable charges: %w", err)
 	}
-	sink := &payableSink{b: batch}
+	sink := &payableSink{b: batch, progress: progress}
+	progress.Phase(PhasePayable, "lines", 0)
 	period, err := client.PayableCharges(ctx, opts.Date, sink)
 	if err != nil {
 		_ = batch.Rollback()
+		progress.Done()
 		return failed, fmt.Errorf("fetch payable charges for %s: %w", opts.Date, err)
 	}
-	if err := batch.Commit(period); err != nil {
+	progress.Rows(sink.n)
+	progress.Phase(PhaseStore, "lines", sink.n)
+	progress.Rows(sink.n)
+	err = batch.Commit(period)
+	progress.Done()
+	if err != nil {
 		_ = batch.Rollback()
 		return failed, fmt.Errorf("store payable charges for %s: %w", period, err)
 	}
@@ -129,7 +143,10 @@ func fetchInto(ctx context.Context, client Client, store RunWriter, runID int64,
 		return failed, fmt.Errorf("store customers: %w", err)
 	}
 
-	var missing, done, recvLines atomic.Int64
+	if opts.Reuse != nil {
+		opts.Reuse.start(period)
+	}
+	var missing, done, recvLines, reused atomic.Int64
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(opts.Concurrency)
 	// One writer goroutine stores the customers, several per transaction
@@ -137,12 +154,21 @@ func fetchInto(ctx context.Context, client Client, store RunWriter, runID int64,
 	// The writer uses ctx, not gctx: gctx ends when Wait returns.
 	writer := store.NewCustomerWriter(ctx, runID)
 	total := len(customers)
+	progress.Phase(PhaseCustomers, "customers", int64(total))
+	defer progress.Done()
 	for i := range customers {
 		c := customers[i]
 		g.Go(func() error {
-			d, err := fetchCustomer(gctx, client, c.ID, opts.Date, period, opts.Subscriptions)
-			if err != nil {
-				return err // interrupted: stop the whole run
+			var d ledger.CustomerData
+			if opts.Reuse != nil && opts.Reuse.reusable(c.ID) {
+				d = opts.Reuse.copyOf(c.ID)
+				reused.Add(1)
+			} else {
+				var err error
+				d, err = fetchCustomer(gctx, client, c.ID, opts.Date, period, opts.Subscriptions)
+				if err != nil {
+					return err // interrupted: stop the whole run
+				}
 			}
 			if d.Coverage == billing.CoverageFetchFailed {
 				missing.Add(1)
@@ -153,10 +179,7 @@ func fetchInto(ctx context.Context, client Client, store RunWriter, runID int64,
 				return fmt.Errorf("store receivables for customer %s: %w", c.ID, err)
 			}
 			recvLines.Add(lines)
-			n := done.Add(1)
-			if opts.Progress != nil {
-				opts.Progress(int(n), total)
-			}
+			progress.Rows(done.Add(1))
 			return nil
 		})
 	}
@@ -172,7 +195,13 @@ func fetchInto(ctx context.Context, client Client, store RunWriter, runID int64,
 		return failed, err
 	}
 	LogStage(log, "customers fan-out", start, client.Stats().Calls-callsBefore, "calls",
-		"customers", total, "receivable_lines", recvLines.Load())
+		"customers", total, "receivable_lines", recvLines.Load(), "reused", reused.Load())
+	if r := opts.Reuse; r != nil {
+		r.Reused, r.Fetched = int(reused.Load()), total-int(reused.Load())
+		if err := recordReuse(ctx, store, runID, opts.Settings, r); err != nil {
+			return failed, err
+		}
+	}
 	if m := missing.Load(); m > 0 {
 		return billing.RunPartial, fmt.Errorf("%w (%d of %d customers)", ErrIncomplete, m, total)
 	}
@@ -215,6 +244,27 @@ func fetchCustomer(ctx context.Context, client Client, customerID string, date b
 	return d, nil
 }
 
+// settingsUpdater is the ledger's SetRunSettings (*ledger.Store).
+type settingsUpdater interface {
+	SetRunSettings(ctx context.Context, id int64, settings string) error
+}
+
+// recordReuse adds what a retry reused to the run's stored settings.
+func recordReuse(ctx context.Context, store RunWriter, runID int64, settings []Setting, r *Reuse) error {
+	u, ok := store.(settingsUpdater)
+	if !ok {
+		return nil
+	}
+	text, err := settingsJSON(append(slices.Clone(settings), r.Setting()))
+	if err != nil {
+		return err
+	}
+	if err := u.SetRunSettings(ctx, runID, text); err != nil {
+		return fmt.Errorf("record the retry's provenance: %w", err)
+	}
+	return nil
+}
+
 func settingsJSON(s []Setting) (string, error) {
 	// An ordered JSON object, so the stored text is deterministic.
 	buf := []byte{'{'}
@@ -240,17 +290,22 @@ func settingsJSON(s []Setting) (string, error) {
 // payableSink hands streamed payable charges to the ledger batch and counts
 // the charges of the current attempt.
 type payableSink struct {
-	b *ledger.PayableBatch
-	n int64
+	b        *ledger.PayableBatch
+	n        int64
+	progress Progress
 }
 
 func (s *payableSink) Reset() error {
 	s.n = 0
+	s.progress.Rows(0)
 	return s.b.Reset()
 }
 
 func (s *payableSink) Charge(c *billing.PayableCharge) error {
 	s.n++
+	if s.n%512 == 0 {
+		s.progress.Rows(s.n)
+	}
 	return s.b.Add(c)
 }
 

@@ -94,8 +94,8 @@ func TestFetchMatchesGeneratorTruth(t *testing.T) {
 	if sum.Receivable.Lines != truth.ReceivableLines {
 		t.Errorf("receivable lines = %d, want %d", sum.Receivable.Lines, truth.ReceivableLines)
 	}
-	if sum.Customers != len(truth.Customers) || sum.Receivable.CustomersAvailable != len(truth.Customers) {
-		t.Errorf("customers = %d (available %d), want %d", sum.Customers, sum.Receivable.CustomersAvailable, len(truth.Customers))
+	if sum.Coverage.Customers != len(truth.Customers) || sum.Coverage.ReceivablesAvailable != len(truth.Customers) {
+		t.Errorf("customers = %d (available %d), want %d", sum.Coverage.Customers, sum.Coverage.ReceivablesAvailable, len(truth.Customers))
 	}
 	assertTotals(t, sum, truth.PayableTotals)
 }

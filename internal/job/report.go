@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -36,6 +37,10 @@ type Reconciliation struct {
 // memory grows with the number of line keys, not with the number of lines.
 // The returned Info has no settings of the report: set it with RunInfo.
 func Reconcile(ctx context.Context, store RunReader, run ledger.Run, opts report.Options) (*Reconciliation, error) {
+	return reconcile(ctx, store, run, opts, nopProgress{})
+}
+
+func reconcile(ctx context.Context, store RunReader, run ledger.Run, opts report.Options, progress Progress) (*Reconciliation, error) {
 	if !run.Status.Reportable() {
 		return nil, fmt.Errorf("run %d is %s: only complete or partial runs can be reported", run.ID, run.Status)
 	}
@@ -62,18 +67,28 @@ func Reconcile(ctx context.Context, store RunReader, run ledger.Run, opts report
 		})
 	}
 	r := report.NewReconciler(in, opts)
+	var rows int64
+	tick := func() {
+		rows++
+		if rows%1024 == 0 {
+			progress.Rows(rows)
+		}
+	}
 	if err := store.EachPayable(ctx, run.ID, func(c *billing.PayableCharge) error {
+		tick()
 		r.AddPayable(c)
 		return nil
 	}); err != nil {
 		return nil, fmt.Errorf("read payable charges of run %d: %w", run.ID, err)
 	}
 	if err := store.EachReceivable(ctx, run.ID, func(id string, c *billing.ReceivableCharge) error {
+		tick()
 		r.AddReceivable(id, c)
 		return nil
 	}); err != nil {
 		return nil, fmt.Errorf("read receivable charges of run %d: %w", run.ID, err)
 	}
+	progress.Rows(rows)
 	return &Reconciliation{
 		Run:        run,
 		Result:     r.Result(),
@@ -155,24 +170,37 @@ func (d Detail) EachReceivable(ctx context.Context, fn func(string, *billing.Rec
 
 var _ xlsx.Detail = Detail{}
 
-// countingDetail counts the detail lines a workbook writer reads.
+// countingDetail counts the detail lines a workbook writer reads, and
+// reports them as the workbook's progress.
 type countingDetail struct {
-	d    xlsx.Detail
-	rows int64
+	d        xlsx.Detail
+	rows     int64
+	progress Progress
+}
+
+func (c *countingDetail) row() {
+	c.rows++
+	if c.progress != nil && c.rows%256 == 0 {
+		c.progress.Rows(c.rows)
+	}
 }
 
 func (c *countingDetail) EachPayable(ctx context.Context, fn func(*billing.PayableCharge) error) error {
 	return c.d.EachPayable(ctx, func(p *billing.PayableCharge) error {
-		c.rows++
+		c.row()
 		return fn(p)
 	})
 }
 
 func (c *countingDetail) EachReceivable(ctx context.Context, fn func(string, *billing.ReceivableCharge) error) error {
-	return c.d.EachReceivable(ctx, func(id string, r *billing.ReceivableCharge) error {
-		c.rows++
+	err := c.d.EachReceivable(ctx, func(id string, r *billing.ReceivableCharge) error {
+		c.row()
 		return fn(id, r)
 	})
+	if c.progress != nil {
+		c.progress.Rows(c.rows)
+	}
+	return err
 }
 
 // Outputs says where to write a reconciliation.
@@ -183,16 +211,43 @@ type Outputs struct {
 	Options  xlsx.WorkbookOptions
 	// Logger, when set, receives the workbook stage's timing at Info level.
 	Logger *slog.Logger
+	// Progress, when set, is told about the workbook's detail rows.
+	Progress Progress
 }
 
-// WriteOutputs writes the workbook and the JSON summary. Both are written
-// atomically (temporary file in the target folder, fsync, rename): a failure
-// leaves whatever was at the target paths untouched.
-func WriteOutputs(ctx context.Context, rec *Reconciliation, out Outputs) error {
+// WriteOutputs writes the workbook and the JSON summary, so that a failure
+// leaves whatever was at the target paths untouched: the JSON summary is
+// written to its temporary file first, then the workbook is written and
+// renamed into place (atomically), and only then the JSON's temporary file
+// is renamed over its target. An error before the workbook's rename changes
+// neither file.
+func WriteOutputs(ctx context.Context, rec *Reconciliation, out Outputs) (err error) {
 	res := rec.Result
+	var js *atomicfile.File
+	if out.JSON != "" && out.JSON != "-" {
+		js, err = atomicfile.Create(out.JSON)
+		if err != nil {
+			return fmt.Errorf("write JSON summary %s: %w", out.JSON, err)
+		}
+		defer func() {
+			if err != nil {
+				js.Abort()
+			}
+		}()
+		if err := res.WriteJSON(js); err != nil {
+			return fmt.Errorf("write JSON summary %s: %w", out.JSON, err)
+		}
+		if err := js.Finish(); err != nil {
+			return fmt.Errorf("write JSON summary %s: %w", out.JSON, err)
+		}
+	}
 	if out.Workbook != "" {
 		start := time.Now()
-		d := &countingDetail{d: rec.Detail}
+		if out.Progress != nil {
+			out.Progress.Phase(PhaseWorkbook, "rows", int64(res.PayableLines+res.ReceivableLines))
+			defer out.Progress.Done()
+		}
+		d := &countingDetail{d: rec.Detail, progress: out.Progress}
 		if err := xlsx.WriteWorkbook(ctx, out.Workbook, res, rec.Attributor, rec.Info, d, out.Options); err != nil {
 			return fmt.Errorf("write workbook %s: %w", out.Workbook, err)
 		}
@@ -200,15 +255,17 @@ func WriteOutputs(ctx context.Context, rec *Reconciliation, out Outputs) error {
 		LogStage(out.Logger, "workbook write", start, d.rows+summary, "rows",
 			"detail_rows", d.rows, "summary_rows", summary)
 	}
-	switch out.JSON {
-	case "":
-	case "-":
+	switch {
+	case out.JSON == "-":
 		if err := res.WriteJSON(out.Stdout); err != nil {
 			return fmt.Errorf("write JSON summary to stdout: %w", err)
 		}
-	default:
-		if err := atomicfile.Write(out.JSON, res.WriteJSON); err != nil {
-			return fmt.Errorf("write JSON summary %s: %w", out.JSON, err)
+	case js != nil:
+		if err := js.Commit(); err != nil {
+			return fmt.Errorf("write JSON summary %s (the workbook %s is written): %w", out.JSON, out.Workbook, err)
+		}
+		if err := atomicfile.SyncDir(filepath.Dir(out.JSON)); err != nil {
+			return fmt.Errorf("write JSON summary %s: sync directory: %w", out.JSON, err)
 		}
 	}
 	return nil

@@ -2,8 +2,10 @@ package job
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -28,6 +30,8 @@ type FileSink struct {
 	Detail string
 	// Logger, when set, receives the workbook stage's timing.
 	Logger *slog.Logger
+	// Progress, when set, is told about the workbook's rows.
+	Progress Progress
 }
 
 var _ Sink = (*FileSink)(nil)
@@ -47,14 +51,43 @@ func (s *FileSink) workbookDir() string {
 // writable, then removes the temporary files a killed run left in them.
 func (s *FileSink) Prepare(context.Context) error {
 	// The workbook name may depend on the period, which only the API knows;
-	// its folder is checked now, before any API call.
+	// its folder is checked now, before any API call, and the named files
+	// must not be folders.
+	if err := checkTargets(s.Workbook); err != nil {
+		return err
+	}
 	return PrepareOutputs(filepath.Join(s.workbookDir(), "x"), s.JSON)
 }
 
-// PrepareOutputs checks, in order, that a file can be created in each
-// path's folder, then removes the temporary files a killed run left in
+// checkTargets checks that no output path is an existing folder (or
+// anything but a regular file): a rename over it would fail after the
+// other outputs were replaced. "" and "-" are skipped.
+func checkTargets(paths ...string) error {
+	for _, p := range paths {
+		if p == "" || p == "-" {
+			continue
+		}
+		st, err := os.Stat(p)
+		if err != nil {
+			continue // a new file; its folder is checked by PrepareOutputs
+		}
+		if st.IsDir() {
+			return fmt.Errorf("output %s is a folder: give a file name (e.g. %s)", p, filepath.Join(p, "reconciliation.json"))
+		}
+		if !st.Mode().IsRegular() {
+			return fmt.Errorf("output %s exists and is not a regular file", p)
+		}
+	}
+	return nil
+}
+
+// PrepareOutputs checks, in order, that no path is a folder and that a file
+// can be created in each path's folder, then removes the temporary files a killed run left in
 // those folders (atomicfile.CleanStale). "" and "-" (stdout) are skipped.
 func PrepareOutputs(paths ...string) error {
+	if err := checkTargets(paths...); err != nil {
+		return err
+	}
 	for _, p := range paths {
 		if err := preflightOutput(p); err != nil {
 			return err
@@ -71,12 +104,21 @@ func (s *FileSink) Publish(ctx context.Context, rec *Reconciliation) (string, er
 	if out == "" {
 		out = filepath.Join(s.workbookDir(), DefaultWorkbookName(rec.Run))
 	}
+	targets := []string{out, s.JSON}
+	if s.Detail == xlsx.DetailCSV {
+		p, r := xlsx.DetailCSVPaths(out)
+		targets = append(targets, p, r)
+	}
+	if err := checkTargets(targets...); err != nil {
+		return "", err
+	}
 	if err := WriteOutputs(ctx, rec, Outputs{
 		Workbook: out,
 		JSON:     s.JSON,
 		Stdout:   s.Stdout,
 		Options:  xlsx.WorkbookOptions{TmpDir: filepath.Dir(out), Detail: s.Detail},
 		Logger:   s.Logger,
+		Progress: s.Progress,
 	}); err != nil {
 		return "", err
 	}
@@ -94,8 +136,21 @@ func preflightOutput(path string) error {
 		return nil
 	}
 	dir := filepath.Dir(path)
+	st, err := os.Stat(dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("output folder %s does not exist: create it (mkdir -p %s) or choose another", dir, dir)
+	case err != nil:
+		return fmt.Errorf("output folder %s: %w", dir, err)
+	case !st.IsDir():
+		return fmt.Errorf("output folder %s is not a folder", dir)
+	}
 	f, err := os.CreateTemp(dir, ".reconcile-preflight-*.tmp")
 	if err != nil {
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err // the probe's name is ours, not the user's
+		}
 		return fmt.Errorf("output folder %s is not writable: %w", dir, err)
 	}
 	name := f.Name()

@@ -14,18 +14,27 @@ import (
 	"github.com/msp-reconcile/reconcile/internal/report"
 )
 
-// FetchSummary is the JSON written by `reconcile fetch --json`.
+// FetchSummary is the JSON written by `reconcile fetch --json`. Its
+// coverage object has the key names of `reconcile run --json`'s.
 type FetchSummary struct {
 	RunID      string            `json:"run_id"`
 	Status     string            `json:"status"`
 	Period     periodJSON        `json:"period"`
 	Complete   bool              `json:"complete"`
+	Coverage   coverageSummary   `json:"coverage"`
 	Payable    payableSummary    `json:"payable"`
-	Customers  int               `json:"customers"`
 	Receivable receivableSummary `json:"receivable"`
 	Calls      int64             `json:"calls"`
 	Retries    int64             `json:"retries"`
 	Error      string            `json:"error,omitempty"`
+}
+
+// coverageSummary is run --json's "coverage": how many customers, whose
+// receivables were available, and which are missing and why.
+type coverageSummary struct {
+	Customers            int               `json:"customers"`
+	ReceivablesAvailable int               `json:"receivables_available"`
+	ReceivablesMissing   []missingCustomer `json:"receivables_missing"`
 }
 
 type periodJSON struct {
@@ -44,9 +53,7 @@ type currencyTotal struct {
 }
 
 type receivableSummary struct {
-	Lines              int               `json:"lines"`
-	CustomersAvailable int               `json:"customers_available"`
-	CustomersMissing   []missingCustomer `json:"customers_missing"`
+	Lines int `json:"lines"`
 }
 
 type missingCustomer struct {
@@ -67,9 +74,7 @@ func Summarize(ctx context.Context, store RunReader, run ledger.Run) (*FetchSumm
 		Retries:  run.Retries,
 		Error:    run.Error,
 		Payable:  payableSummary{Totals: []currencyTotal{}},
-		Receivable: receivableSummary{
-			CustomersMissing: []missingCustomer{},
-		},
+		Coverage: coverageSummary{ReceivablesMissing: []missingCustomer{}},
 	}
 	if run.Status == "failed" || run.Status == "running" {
 		return s, nil
@@ -95,7 +100,7 @@ func Summarize(ctx context.Context, store RunReader, run ledger.Run) (*FetchSumm
 	if err != nil {
 		return nil, fmt.Errorf("read customers of run %d: %w", run.ID, err)
 	}
-	s.Customers = len(customers)
+	s.Coverage.Customers = len(customers)
 	cov, err := store.Coverage(ctx, run.ID)
 	if err != nil {
 		return nil, fmt.Errorf("read coverage of run %d: %w", run.ID, err)
@@ -104,22 +109,22 @@ func Summarize(ctx context.Context, store RunReader, run ledger.Run) (*FetchSumm
 	for _, c := range cov {
 		seen[c.CustomerID] = true
 		if c.Coverage == billing.CoverageAvailable && c.Period.Equal(run.Period) {
-			s.Receivable.CustomersAvailable++
+			s.Coverage.ReceivablesAvailable++
 			continue
 		}
 		reason := c.Coverage
 		if reason == billing.CoverageAvailable {
 			reason = billing.CoveragePeriodDiffers
 		}
-		s.Receivable.CustomersMissing = append(s.Receivable.CustomersMissing, missingCustomer{CustomerID: c.CustomerID, Reason: string(reason), Error: c.Error})
+		s.Coverage.ReceivablesMissing = append(s.Coverage.ReceivablesMissing, missingCustomer{CustomerID: c.CustomerID, Reason: string(reason), Error: c.Error})
 	}
 	for _, c := range customers {
 		if !seen[c.ID] {
-			s.Receivable.CustomersMissing = append(s.Receivable.CustomersMissing, missingCustomer{CustomerID: c.ID, Reason: string(billing.CoverageFetchFailed), Error: "not fetched"})
+			s.Coverage.ReceivablesMissing = append(s.Coverage.ReceivablesMissing, missingCustomer{CustomerID: c.ID, Reason: string(billing.CoverageFetchFailed), Error: "not fetched"})
 		}
 	}
-	sort.Slice(s.Receivable.CustomersMissing, func(i, j int) bool {
-		return s.Receivable.CustomersMissing[i].CustomerID < s.Receivable.CustomersMissing[j].CustomerID
+	sort.Slice(s.Coverage.ReceivablesMissing, func(i, j int) bool {
+		return s.Coverage.ReceivablesMissing[i].CustomerID < s.Coverage.ReceivablesMissing[j].CustomerID
 	})
 	if err := store.EachReceivable(ctx, run.ID, func(string, *billing.ReceivableCharge) error {
 		s.Receivable.Lines++

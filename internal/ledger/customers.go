@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"database/sql/driver"
 	"encoding/json"
+	"errors"
 	"fmt"
 
 	"github.com/jmoiron/sqlx"
@@ -21,6 +22,11 @@ type CustomerData struct {
 	Receivables        []billing.ReceivableCharge
 	Subscriptions      []billing.Subscription
 	SubscriptionsError string // subscriptions are reference data: a failure is recorded, not fatal
+	// CopyFrom, when not 0, is an earlier run of the same period whose
+	// stored data of this customer (coverage, receivables, subscriptions) is
+	// copied, in the ledger, instead of the fields above (run
+	// --retry-missing). Coverage must still be valid; the copied one counts.
+	CopyFrom int64
 }
 
 // CustomerCoverage is the stored coverage of one customer.
@@ -145,6 +151,8 @@ func validateCustomerData(runID int64, d *CustomerData) error {
 // database/sql's per-call conversions and allocations.
 type customerStmts struct {
 	coverage, receivable, subscription driver.StmtExecContext
+	copyCoverage, copyReceivables      driver.StmtExecContext
+	copySubscriptions                  driver.StmtExecContext
 	enc                                canon
 	buf                                []byte // money texts, detail and content hash of the current row
 	args                               []driver.NamedValue
@@ -201,7 +209,8 @@ func (s *Store) prepareCustomerStmts(ctx context.Context, dc any) (*customerStmt
 	for _, q := range []struct {
 		dst  *driver.StmtExecContext
 		name string
-	}{{&st.coverage, qInsertCoverage}, {&st.receivable, qInsertReceivable}, {&st.subscription, qInsertSubscription}} {
+	}{{&st.coverage, qInsertCoverage}, {&st.receivable, qInsertReceivable}, {&st.subscription, qInsertSubscription},
+		{&st.copyCoverage, qCopyCoverage}, {&st.copyReceivables, qCopyReceivables}, {&st.copySubscriptions, qCopySubscriptions}} {
 		stmt, err := p.PrepareContext(ctx, s.q[q.name])
 		if err != nil {
 			st.close()
@@ -217,7 +226,8 @@ func (s *Store) prepareCustomerStmts(ctx context.Context, dc any) (*customerStmt
 }
 
 func (st *customerStmts) close() {
-	for _, stmt := range []driver.StmtExecContext{st.coverage, st.receivable, st.subscription} {
+	for _, stmt := range []driver.StmtExecContext{st.coverage, st.receivable, st.subscription,
+		st.copyCoverage, st.copyReceivables, st.copySubscriptions} {
 		if stmt != nil {
 			_ = stmt.(driver.Stmt).Close()
 		}
@@ -243,6 +253,9 @@ func (s *Store) saveCustomer(ctx context.Context, st *customerStmts, runID int64
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	if d.CopyFrom != 0 {
+		return s.copyCustomer(ctx, st, runID, d)
+	}
 	if err := st.exec(ectx, st.coverage, runID, d.CustomerID, string(d.Coverage), d.Error,
 		string(d.Period.From), string(d.Period.To), d.SubscriptionsError); err != nil {
 		return fmt.Errorf("coverage: %w", err)
@@ -262,6 +275,33 @@ func (s *Store) saveCustomer(ctx context.Context, st *customerStmts, runID int64
 		if err := insertSubscriptions(ectx, st, runID, d.CustomerID, d.Subscriptions); err != nil {
 			return err
 		}
+	}
+	return s.stageDone(ctx, stageSubscriptions)
+}
+
+// copyCustomer copies one customer's rows of run d.CopyFrom into runID, in
+// the current transaction, with the stages of saveCustomer.
+func (s *Store) copyCustomer(ctx context.Context, st *customerStmts, runID int64, d *CustomerData) error {
+	ectx := context.WithoutCancel(ctx)
+	args := []driver.NamedValue{{Ordinal: 1, Value: runID}, {Ordinal: 2, Value: d.CopyFrom}, {Ordinal: 3, Value: d.CustomerID}}
+	res, err := st.copyCoverage.ExecContext(ectx, args)
+	if err != nil {
+		return fmt.Errorf("copy coverage from run %d: %w", d.CopyFrom, err)
+	}
+	if n, err := res.RowsAffected(); err != nil || n != 1 {
+		return errors.Join(err, fmt.Errorf("copy coverage from run %d: run %d has no data of customer %s", d.CopyFrom, d.CopyFrom, d.CustomerID))
+	}
+	if err := s.stageDone(ctx, stageCoverage); err != nil {
+		return err
+	}
+	if _, err := st.copyReceivables.ExecContext(ectx, args); err != nil {
+		return fmt.Errorf("copy receivables from run %d: %w", d.CopyFrom, err)
+	}
+	if err := s.stageDone(ctx, stageReceivables); err != nil {
+		return err
+	}
+	if _, err := st.copySubscriptions.ExecContext(ectx, args); err != nil {
+		return fmt.Errorf("copy subscriptions from run %d: %w", d.CopyFrom, err)
 	}
 	return s.stageDone(ctx, stageSubscriptions)
 }

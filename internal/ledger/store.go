@@ -80,6 +80,22 @@ const (
 	qInsertSubscription       = "insert_subscription"
 	qListSubscriptions        = "list_subscriptions"
 	qEachSubscription         = "each_subscription"
+	qCopyCoverage             = "copy_coverage"
+	qCopyReceivables          = "copy_receivables"
+	qCopySubscriptions        = "copy_subscriptions"
+	qSetRunSettings           = "set_run_settings"
+	qPutRunSummary            = "put_run_summary"
+	qListRunSummaries         = "list_run_summaries"
+	qColumnExists             = "column_exists"
+	qLedgerSize               = "ledger_size"
+	qVacuum                   = "vacuum"
+	qDeleteRunSubscriptions   = "delete_run_subscriptions"
+	qDeleteRunReceivables     = "delete_run_receivables"
+	qDeleteRunCoverage        = "delete_run_coverage"
+	qDeleteRunCustomers       = "delete_run_customers"
+	qDeleteRunPayables        = "delete_run_payables"
+	qDeleteRunSummary         = "delete_run_summary"
+	qDeleteRun                = "delete_run"
 )
 
 var statementNames = []string{
@@ -90,6 +106,10 @@ var statementNames = []string{
 	qInsertReceivable, qCountReceivableAvailable, qEachReceivableAvailable, qEachReceivableAll,
 	qInsertCustomer, qListCustomers, qInsertCoverage, qListCoverage,
 	qInsertSubscription, qListSubscriptions, qEachSubscription,
+	qCopyCoverage, qCopyReceivables, qCopySubscriptions,
+	qSetRunSettings, qPutRunSummary, qListRunSummaries, qColumnExists, qLedgerSize, qVacuum,
+	qDeleteRunSubscriptions, qDeleteRunReceivables, qDeleteRunCoverage, qDeleteRunCustomers,
+	qDeleteRunPayables, qDeleteRunSummary, qDeleteRun,
 }
 
 // Open opens (creating it if needed, unless read-only) the ledger at path and
