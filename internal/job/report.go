@@ -74,9 +74,11 @@ func Reconcile(ctx context.Context, store RunReader, run ledger.Run, opts report
 	}); err != nil {
 		return nil, fmt.Errorf("read receivable charges of run %d: %w", run.ID, err)
 	}
+	res := r.Result()
+	res.ToolVersion = run.ToolVersion
 	return &Reconciliation{
 		Run:        run,
-		Result:     r.Result(),
+		Result:     res,
 		Attributor: r.Attributor(),
 		Detail:     Detail{Store: store, RunID: run.ID},
 		Info:       RunInfo(run, nil),

@@ -11,8 +11,8 @@ import (
 // (the Summary page, the Label column of the Mismatches sheet, the JSON
 // finding_counts). The kind names stay the machine interface.
 var kindLabels = map[string]string{
-	KindMissingReceivables:   "Customer's billing could not be fetched; margin unknown",
-	KindUnattributed:         "Sherweb charge not matched to any customer",
+	KindMissingReceivables:   "Customer's receivables not fetched; lines not checked",
+	KindUnattributed:         "Sherweb charge not matched to a customer",
 	KindUnbilled:             "Billed by Sherweb, not billed to the customer",
 	KindUnexpectedReceivable: "Billed to the customer, not billed by Sherweb",
 	KindQuantityMismatch:     "Quantity billed to the customer differs from Sherweb's",
