@@ -117,7 +117,7 @@ func TestWorkbookSummaryPage(t *testing.T) {
 			var sawTags bool
 			for i := range top {
 				v, _ := f.GetCellValue(SheetSummary, sumCell(sumH, lh[0]+2+i))
-				sawTags = sawTags || strings.Contains(v, "tags Team=ops; Site=Lyon, charge ch--SKU-U")
+				sawTags = sawTags || strings.Contains(v, "no customer (no_customer_tag): Team=ops; Site=Lyon · SKU-U")
 			}
 			if !sawTags {
 				t.Error("unattributed top finding lacks its tags and charge id")

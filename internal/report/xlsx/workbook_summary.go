@@ -57,6 +57,7 @@ const (
 const (
 	summaryTopN     = 10
 	summaryMissingN = 10
+	summaryTextMax  = 72 // characters of a customer text in column H
 )
 
 // Banner texts.
@@ -329,23 +330,29 @@ func (b *builder) summaryFindings(s *summarySheet) error {
 }
 
 // findingWho is the customer of a finding as the Summary shows it: the name
-// (or id), or for an unattributed line its tags and charge id.
+// (or id), or for an unattributed line the reason and the tags that failed
+// to match (the charge id and invoice are on the Mismatches sheet).
 func findingWho(f *report.Finding, names map[string]string) string {
 	if f.CustomerID != "" {
-		name := nonEmpty(f.CustomerName, names[f.CustomerID])
-		if name == "" {
-			return f.CustomerID
-		}
-		return name
+		return nonEmpty(nonEmpty(f.CustomerName, names[f.CustomerID]), f.CustomerID)
 	}
 	who := "no customer"
-	if f.Tags != "" {
-		who = "tags " + f.Tags
+	if f.Kind == report.KindUnattributed && f.Reason != "" {
+		who += " (" + f.Reason + ")"
 	}
-	if f.ChargeID != "" {
-		who += ", charge " + f.ChargeID
+	if f.Tags != "" {
+		who += ": " + f.Tags
 	}
 	return who
+}
+
+// clip shortens s to at most n characters, marking the cut with "…".
+func clip(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return string(r[:n-1]) + "…"
 }
 
 func (b *builder) summaryLargest(s *summarySheet) error {
@@ -368,7 +375,7 @@ func (b *builder) summaryLargest(s *summarySheet) error {
 			sumD: ec.cell(b.money(f.PayableAmount, f.Currency)),
 			sumE: ec.cell(b.money(f.ReceivableAmount, f.Currency)),
 			sumF: ec.cell(b.money(f.Difference(), f.Currency)),
-			sumH: findingWho(f, b.names) + " · " + nonEmpty(f.SKU, "no SKU"),
+			sumH: clip(findingWho(f, b.names)+" · "+nonEmpty(f.SKU, "no SKU"), summaryTextMax),
 		}); err != nil {
 			return err
 		}
@@ -478,7 +485,7 @@ func (b *builder) summaryChart(header, first, end int) error {
 		})
 	}
 	rows := end - header + 2
-	height := uint(max(rows, 12) * 20)
+	height := uint(max(rows, 12)*20 - 24)
 	title := "Totals per currency (not converted)"
 	return b.f.AddChart(SheetSummary, "H"+strconv.Itoa(header-1), &excelize.Chart{
 		Type:   excelize.Col,
