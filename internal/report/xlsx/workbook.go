@@ -3,8 +3,13 @@ package xlsx
 // The Excel workbook of one reconciliation run.
 //
 // Layout (reconciliation rules, "Workbook layout"): sheets Summary, Customers,
-// Products, Mismatches, Payable, Receivable and Run, in this order, each with
-// a bold header in row 1, row 1 frozen and an auto-filter over the data. A
+// Products, Mismatches, Invoices, Payable, Receivable and Run, in this order.
+// Summary is a designed page (workbook_summary.go); every other sheet is a
+// table with a bold header in row 1, row 1 frozen, an auto-filter over the
+// data, and a print set-up (landscape, one page wide, row 1 repeated on every
+// page, period and run id in the page header). The small tables (Customers,
+// Products, Mismatches, Invoices, Run) are measured first so that their
+// column widths fit the content; the detail sheets keep fixed widths. A
 // table sheet that would exceed WorkbookOptions.MaxRowsPerSheet data rows
 // continues on "<name> (2)", "<name> (3)", … right after it, each with the
 // header again; nothing is ever truncated.
@@ -21,9 +26,9 @@ package xlsx
 //     decimals. A negative Margin cell also gets a light red fill.
 //   - Margin % is numeric (pct ÷ 100, format 0.00%), from MarginPercent, and
 //     empty when the receivable is zero.
-//   - Quantities are numeric in the General format: it shows integers as "3"
-//     (where `#,##0.######` would show "3.") and fractions with all their
-//     digits up to the column width.
+//   - Quantities are numeric with thousands separators: "#,##0" when whole,
+//     "#,##0.0#########" when they have a fraction (one format for both would
+//     show whole numbers as "3.").
 //   - Identifiers, SKUs, names, dates, periods and enums are always string
 //     cells (inline strings on streamed sheets, shared strings on Summary),
 //     never formulas, so "=1+1", "-2" or "0012345" stay exactly as sent.
