@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"slices"
 	"time"
 
 	"github.com/msp-reconcile/reconcile/internal/billing"
@@ -116,9 +115,9 @@ func Close(ctx context.Context, opts CloseOptions) error {
 		}
 		return fetchErr
 	}
-	r := opts.ReportOptions
-	r.Settings = append(slices.Clone(opts.Fetch.Settings), r.Settings...)
-	return publish(ctx, opts.Ledger, run, r, fetchErr)
+	// The fetch settings are stored with the run, and RunInfo lists them
+	// from there: only the report's own settings are added here.
+	return publish(ctx, opts.Ledger, run, opts.ReportOptions, fetchErr)
 }
 
 // ReissueOptions configure the report of a stored run.

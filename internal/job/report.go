@@ -89,9 +89,11 @@ func reconcile(ctx context.Context, store RunReader, run ledger.Run, opts report
 		return nil, fmt.Errorf("read receivable charges of run %d: %w", run.ID, err)
 	}
 	progress.Rows(rows)
+	res := r.Result()
+	res.ToolVersion = run.ToolVersion
 	return &Reconciliation{
 		Run:        run,
-		Result:     r.Result(),
+		Result:     res,
 		Attributor: r.Attributor(),
 		Detail:     Detail{Store: store, RunID: run.ID},
 		Info:       RunInfo(run, nil),

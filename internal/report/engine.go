@@ -296,6 +296,18 @@ type lineFinding struct {
 	sku, product, chargeType, from, to, cur uint32
 	qty, amount                             decimal.Decimal // as sent
 	reason                                  string
+	chargeID, invoice, tags                 string
+}
+
+// invoiceKey is an (interned invoice number, currency) pair; number 0 is
+// "no invoice".
+type invoiceKey struct{ number, cur uint32 }
+
+// invoiceAgg is the payable side of one invoice × currency.
+type invoiceAgg struct {
+	date  uint32 // interned smallest non-empty invoice date
+	lines int
+	pay   sum
 }
 
 // coverageState is what the engine decided about one customer's receivables.
@@ -346,6 +358,7 @@ type Reconciler struct {
 	products  []productAgg
 	skuNames  map[uint32]uint32 // SKU → smallest non-empty product name of counted lines
 	lineFinds []lineFinding     // unattributed and data-quality findings, one per line
+	invoices  map[invoiceKey]*invoiceAgg
 
 	payableLines, receivableLines int
 }
@@ -368,6 +381,7 @@ func NewReconciler(in Input, opts Options) *Reconciler {
 		custIDs:   make(map[pairKey]int32),
 		prodIDs:   make(map[pairKey]int32),
 		skuNames:  make(map[uint32]uint32),
+		invoices:  make(map[invoiceKey]*invoiceAgg),
 	}
 	r.negTol = valueOf(r.tolerance.Neg())
 	r.coverage = make([]coverageState, len(r.attr.ids))
@@ -537,6 +551,7 @@ func (r *Reconciler) AddPayable(c *billing.PayableCharge) {
 	qty := valueOf(c.Quantity.Decimal)
 
 	r.total(cur).pay.add(amt)
+	r.invoice(c, cur, amt)
 
 	x, reason := r.attr.attribute(c)
 	if c.Quantity.Valid && c.NetPriceProrated.Valid && c.SubTotal.Valid && !r.subtotalWithin(c, qty, amt) {
@@ -565,6 +580,24 @@ func (r *Reconciler) AddPayable(c *billing.PayableCharge) {
 	r.addLine(i, l, slotPayQty, qty)
 	r.addLine(i, l, slotPay, amt)
 	l.product = r.smaller(l.product, name)
+}
+
+// invoice counts a payable line on its invoice (or on "no invoice").
+func (r *Reconciler) invoice(c *billing.PayableCharge, cur uint32, amt value) {
+	k := invoiceKey{cur: cur}
+	var date uint32
+	if c.Invoice != nil {
+		k.number = r.intern(strings.TrimSpace(c.Invoice.Number))
+		date = r.intern(string(c.Invoice.Date))
+	}
+	a, ok := r.invoices[k]
+	if !ok {
+		a = &invoiceAgg{}
+		r.invoices[k] = a
+	}
+	a.lines++
+	a.pay.add(amt)
+	a.date = r.smaller(a.date, date)
 }
 
 // subtotalWithin reports whether |subTotal − quantity × netPriceProrated| ≤
@@ -607,7 +640,31 @@ func (r *Reconciler) payableFinding(kind string, c *billing.PayableCharge, cur u
 		qty:        c.Quantity.Decimal,
 		amount:     c.Amount(),
 		reason:     reason,
+		chargeID:   c.ChargeID,
+		invoice:    invoiceNumber(c.Invoice),
+		tags:       TagsText(c.Tags),
 	}
+}
+
+func invoiceNumber(inv *billing.Invoice) string {
+	if inv == nil {
+		return ""
+	}
+	return strings.TrimSpace(inv.Number)
+}
+
+// TagsText renders tags as "Name=Value; Name=Value", in the order sent.
+func TagsText(tags []billing.Tag) string {
+	var b strings.Builder
+	for i, t := range tags {
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		b.WriteString(t.Name)
+		b.WriteByte('=')
+		b.WriteString(t.Value)
+	}
+	return b.String()
 }
 
 // AddReceivable counts one receivable charge line of a customer. Lines of a
@@ -731,7 +788,24 @@ func (r *Reconciler) Result() *Result {
 		}
 	}
 	slices.SortFunc(res.Customers, func(a, b CustomerRow) int {
-		return cmp.Or(cmp.Compare(a.CustomerID, b.CustomerID), cmp.Compare(a.Currency, b.Currency))
+		return cmp.Or(cmp.Compare(a.CustomerName, b.CustomerName),
+			cmp.Compare(a.CustomerID, b.CustomerID), cmp.Compare(a.Currency, b.Currency))
+	})
+	for _, m := range missingPay {
+		slices.SortFunc(m, func(a, b CustomerRow) int { return cmp.Compare(a.Currency, b.Currency) })
+	}
+
+	// Invoices.
+	res.Invoices = make([]InvoiceRow, 0, len(r.invoices))
+	for k, a := range r.invoices {
+		res.Invoices = append(res.Invoices, InvoiceRow{
+			Number: r.strs[k.number], Date: billing.Date(r.strs[a.date]), Currency: r.strs[k.cur],
+			Lines: a.lines, Payable: a.pay.decimal(),
+		})
+	}
+	slices.SortFunc(res.Invoices, func(a, b InvoiceRow) int {
+		return cmp.Or(cmp.Compare(a.Currency, b.Currency),
+			cmp.Compare(noInvoiceRank(a.Number), noInvoiceRank(b.Number)), cmp.Compare(a.Number, b.Number))
 	})
 
 	// Product rows.
@@ -783,6 +857,9 @@ func (r *Reconciler) Result() *Result {
 			PayableAmount:    lf.amount,
 			ReceivableAmount: decimal.Zero,
 			Reason:           lf.reason,
+			ChargeID:         lf.chargeID,
+			Invoice:          lf.invoice,
+			Tags:             lf.tags,
 		}
 		if lf.customer >= 0 {
 			f.CustomerID, f.CustomerName = r.attr.ids[lf.customer], r.attr.names[lf.customer]
@@ -830,8 +907,51 @@ func (r *Reconciler) Result() *Result {
 			})
 		}
 	}
-	slices.SortFunc(res.Mismatches, compareFindings)
+	sortFindings(res.Mismatches)
 	return res
+}
+
+// noInvoiceRank sorts the no-invoice row after the invoices.
+func noInvoiceRank(number string) int {
+	if number == "" {
+		return 1
+	}
+	return 0
+}
+
+// sortFindings orders findings by kind (rules order, then extra kinds by
+// name), then by absolute difference (receivable − payable), largest first,
+// then by compareFindings. The absolute differences are computed once.
+func sortFindings(fs []Finding) {
+	s := findingSorter{fs: fs, abs: make([]decimal.Decimal, len(fs))}
+	for i := range fs {
+		s.abs[i] = fs[i].Difference().Abs()
+	}
+	sort.Sort(s)
+}
+
+type findingSorter struct {
+	fs  []Finding
+	abs []decimal.Decimal
+}
+
+func (s findingSorter) Len() int { return len(s.fs) }
+
+func (s findingSorter) Swap(i, j int) {
+	s.fs[i], s.fs[j] = s.fs[j], s.fs[i]
+	s.abs[i], s.abs[j] = s.abs[j], s.abs[i]
+}
+
+func (s findingSorter) Less(i, j int) bool {
+	a, b := &s.fs[i], &s.fs[j]
+	if c := cmp.Or(
+		cmp.Compare(findingKindRank(a.Kind), findingKindRank(b.Kind)),
+		cmp.Compare(a.Kind, b.Kind),
+		s.abs[j].Cmp(s.abs[i]), // larger first
+	); c != 0 {
+		return c < 0
+	}
+	return compareFindings(*a, *b) < 0
 }
 
 func findingKindRank(kind string) int {
@@ -868,6 +988,9 @@ func compareFindings(a, b Finding) int {
 	}
 	return cmp.Or(
 		cmp.Compare(billing.Text(a.PayableAmount), billing.Text(b.PayableAmount)),
+		cmp.Compare(a.ChargeID, b.ChargeID),
+		cmp.Compare(a.Invoice, b.Invoice),
+		cmp.Compare(a.Tags, b.Tags),
 		cmp.Compare(billing.Text(a.PayableQty), billing.Text(b.PayableQty)),
 		cmp.Compare(billing.Text(a.ReceivableAmount), billing.Text(b.ReceivableAmount)),
 		cmp.Compare(billing.Text(a.ReceivableQty), billing.Text(b.ReceivableQty)),

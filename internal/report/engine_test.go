@@ -639,8 +639,9 @@ func TestReconcileSubtotalIdentity(t *testing.T) {
 		wantComplete: true,
 		wantFindings: []string{
 			"unattributed||S1|Recurring|" + oct + "|USD|q 1/0|a 0.90/0|no_customer_tag",
-			"subtotal_identity||S1|Recurring|" + oct + "|USD|q 1/0|a 0.90/0|subTotal 0.90 differs from quantity × netPriceProrated = 1.00 by -0.10",
+			// within a kind: largest absolute difference first
 			"subtotal_identity|A|S1|Recurring|" + oct + "|USD|q 2/0|a 10.00/0|subTotal 10.00 differs from quantity × netPriceProrated = 9.98 by 0.02",
+			"subtotal_identity||S1|Recurring|" + oct + "|USD|q 1/0|a 0.90/0|subTotal 0.90 differs from quantity × netPriceProrated = 1.00 by -0.10",
 		},
 		wantTotals: []string{"USD|20.89|20|-0.89"},
 	}

@@ -13,7 +13,15 @@ import (
 // The JSON summary's shape. Field order is the output order. Keys of the rules
 // document are never renamed or dropped; the extra keys are marked.
 
+// SchemaVersion is the version of the JSON summary's shape ("schema_version"):
+// 1.1 adds schema_version, tool_version, invoices, the label, fingerprint,
+// charge_id, invoice and tags of each mismatch, and the label and amounts of
+// each finding_counts entry. Keys are only ever added.
+const SchemaVersion = "1.1"
+
 type jsonSummary struct {
+	SchemaVersion   string            `json:"schema_version"` // extra
+	ToolVersion     string            `json:"tool_version"`   // extra
 	Period          jsonPeriod        `json:"period"`
 	RunID           string            `json:"run_id"`
 	Complete        bool              `json:"complete"`
@@ -23,6 +31,7 @@ type jsonSummary struct {
 	Mismatches      []jsonFinding     `json:"mismatches"`
 	Products        []jsonProduct     `json:"products"`         // extra
 	FindingCounts   []jsonFindingKind `json:"finding_counts"`   // extra
+	Invoices        []jsonInvoice     `json:"invoices"`         // extra
 	Tolerance       string            `json:"tolerance"`        // extra
 	PayableLines    int               `json:"payable_lines"`    // extra
 	ReceivableLines int               `json:"receivable_lines"` // extra
@@ -78,6 +87,19 @@ type jsonFinding struct {
 	CustomerName       string       `json:"customer_name"` // extra
 	Product            string       `json:"product"`       // extra
 	Difference         string       `json:"difference"`    // extra: receivable − payable
+	Label              string       `json:"label"`         // extra: plain-language kind
+	Fingerprint        string       `json:"fingerprint"`   // extra: comparison-rules fingerprint
+	ChargeID           string       `json:"charge_id"`     // extra: per-line findings
+	Invoice            string       `json:"invoice"`       // extra: per-line findings
+	Tags               string       `json:"tags"`          // extra: per-line findings, "Name=Value; …"
+}
+
+type jsonInvoice struct {
+	Invoice  string       `json:"invoice"` // "" for the lines with no invoice
+	Date     billing.Date `json:"date"`
+	Currency string       `json:"currency"`
+	Lines    int          `json:"lines"`
+	Payable  string       `json:"payable"`
 }
 
 type jsonProduct struct {
@@ -92,8 +114,18 @@ type jsonProduct struct {
 }
 
 type jsonFindingKind struct {
-	Kind  string `json:"kind"`
-	Count int    `json:"count"`
+	Kind    string             `json:"kind"`
+	Count   int                `json:"count"`
+	Label   string             `json:"label"`   // 1.1
+	Amounts []jsonFindingMoney `json:"amounts"` // 1.1: per currency
+}
+
+type jsonFindingMoney struct {
+	Currency   string `json:"currency"`
+	Count      int    `json:"count"`
+	Payable    string `json:"payable_amount"`
+	Receivable string `json:"receivable_amount"`
+	Difference string `json:"difference"`
 }
 
 // KindCount is the number of findings of one kind.
@@ -130,6 +162,9 @@ func (r *Result) FindingCounts() []KindCount {
 // same bytes.
 func (r *Result) WriteJSON(w io.Writer) error {
 	s := jsonSummary{
+		SchemaVersion:   SchemaVersion,
+		ToolVersion:     r.ToolVersion,
+		Invoices:        make([]jsonInvoice, 0, len(r.Invoices)),
 		Period:          jsonPeriod{From: r.Period.From, To: r.Period.To},
 		RunID:           r.RunID,
 		Complete:        r.Complete,
@@ -173,6 +208,8 @@ func (r *Result) WriteJSON(w io.Writer) error {
 			PayableAmount: jsonAmount(f.PayableAmount), ReceivableAmount: jsonAmount(f.ReceivableAmount),
 			Reason: f.Reason, CustomerName: f.CustomerName, Product: f.Product,
 			Difference: jsonAmount(f.Difference()),
+			Label:      KindLabel(f.Kind), Fingerprint: Fingerprint(f),
+			ChargeID: f.ChargeID, Invoice: f.Invoice, Tags: f.Tags,
 		})
 	}
 	for _, p := range r.Products {
@@ -182,8 +219,20 @@ func (r *Result) WriteJSON(w io.Writer) error {
 			Payable: jsonAmount(p.Payable), Receivable: jsonAmount(p.Receivable), Margin: jsonAmount(p.Margin),
 		})
 	}
-	for _, fc := range r.FindingCounts() {
-		s.FindingCounts = append(s.FindingCounts, jsonFindingKind{Kind: fc.Kind, Count: fc.Count})
+	for _, ks := range r.FindingSummary() {
+		fk := jsonFindingKind{Kind: ks.Kind, Count: ks.Count, Label: ks.Label, Amounts: make([]jsonFindingMoney, 0, len(ks.ByCurrency))}
+		for _, a := range ks.ByCurrency {
+			fk.Amounts = append(fk.Amounts, jsonFindingMoney{
+				Currency: a.Currency, Count: a.Count, Payable: jsonAmount(a.Payable),
+				Receivable: jsonAmount(a.Receivable), Difference: jsonAmount(a.Difference),
+			})
+		}
+		s.FindingCounts = append(s.FindingCounts, fk)
+	}
+	for _, iv := range r.Invoices {
+		s.Invoices = append(s.Invoices, jsonInvoice{
+			Invoice: iv.Number, Date: iv.Date, Currency: iv.Currency, Lines: iv.Lines, Payable: jsonAmount(iv.Payable),
+		})
 	}
 
 	enc := json.NewEncoder(w)

@@ -53,13 +53,15 @@ type Options struct {
 // deterministically, ready to be rendered as JSON or a workbook.
 type Result struct {
 	RunID           string
+	ToolVersion     string // version of the tool that fetched the run; set by the caller
 	Period          billing.Period
 	Complete        bool
 	Coverage        CoverageSummary
 	Totals          []CurrencyTotal // sorted by currency
-	Customers       []CustomerRow   // sorted by customer id, then currency
+	Customers       []CustomerRow   // sorted by customer name, then id, then currency
 	Products        []ProductRow    // sorted by SKU, then currency
 	Mismatches      []Finding       // sorted: see engine docs
+	Invoices        []InvoiceRow    // sorted by currency, then invoice number; no-invoice rows last
 	PayableLines    int
 	ReceivableLines int
 	Tolerance       decimal.Decimal
@@ -128,6 +130,23 @@ type Finding struct {
 	PayableAmount    decimal.Decimal
 	ReceivableAmount decimal.Decimal
 	Reason           string
+	// Per-line findings (unattributed, data quality) also carry the payable
+	// line's charge id, invoice number and tags ("Name=Value; …", as sent),
+	// so that the line can be found and the failed tag values read.
+	ChargeID string
+	Invoice  string
+	Tags     string
+}
+
+// InvoiceRow is the payable side of one Sherweb invoice in one currency: the
+// number of payable lines billed on it and the exact sum of their amounts.
+// Number is "" for the payable lines that carry no invoice.
+type InvoiceRow struct {
+	Number   string
+	Date     billing.Date // the invoice date; the smallest one when its lines disagree
+	Currency string
+	Lines    int
+	Payable  decimal.Decimal
 }
 
 // Difference is receivable − payable.

@@ -128,7 +128,7 @@ func compareSummary(b *builder, c *report.Comparison) error {
 		return err
 	}
 	// Column A: labels; B..L: the bridge table (currency + 10 amounts).
-	if err := b.widths(SheetSummary, 18, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16); err != nil {
+	if err := b.setWidths(SheetSummary, 18, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16, 16); err != nil {
 		return err
 	}
 	p := &page{b: b, sheet: SheetSummary}

@@ -182,8 +182,8 @@ func (b *builder) header(s string) excelize.Cell {
 	return excelize.Cell{StyleID: b.st.header, Value: s}
 }
 
-// widths sets the column widths of a designed sheet.
-func (b *builder) widths(sheet string, ws ...float64) error {
+// setWidths sets the column widths of a designed sheet.
+func (b *builder) setWidths(sheet string, ws ...float64) error {
 	for i, w := range ws {
 		name, err := excelize.ColumnNumberToName(i + 1)
 		if err != nil {

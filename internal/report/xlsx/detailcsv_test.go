@@ -70,9 +70,9 @@ func TestWriteWorkbookDetailCSV(t *testing.T) {
 		}
 	}
 
-	// The workbook: five sheets, and the Summary says where the detail is.
+	// The workbook: six sheets, and the Summary says where the detail is.
 	f := wbOpen(t, mustRead(t, path))
-	if got, want := f.GetSheetList(), []string{SheetSummary, SheetCustomers, SheetProducts, SheetMismatches, SheetRun}; !slices.Equal(got, want) {
+	if got, want := f.GetSheetList(), []string{SheetSummary, SheetCustomers, SheetProducts, SheetMismatches, SheetInvoices, SheetRun}; !slices.Equal(got, want) {
 		t.Errorf("sheets = %q, want %q", got, want)
 	}
 	rows, err := f.GetRows(SheetSummary)
@@ -81,8 +81,8 @@ func TestWriteWorkbookDetailCSV(t *testing.T) {
 	}
 	notes := map[string]string{}
 	for _, r := range rows {
-		if len(r) > 2 && strings.HasSuffix(r[1], " detail") {
-			notes[r[1]] = r[2]
+		if len(r) > 7 && strings.HasSuffix(r[0], " detail") {
+			notes[r[0]] = r[7]
 		}
 	}
 	if notes["Payable detail"] != "recon-2026-10-payable.csv" || notes["Receivable detail"] != "recon-2026-10-receivable.csv" {
@@ -234,7 +234,7 @@ func TestRenderWorkbookDetailCSV(t *testing.T) {
 	res, info, _ := wbFixture(true)
 	data := wbRender(t, res, info, nil, WorkbookOptions{Detail: DetailCSV})
 	f := wbOpen(t, data)
-	if got := f.GetSheetList(); len(got) != 5 || slices.Contains(got, SheetPayable) || slices.Contains(got, SheetReceivable) {
+	if got := f.GetSheetList(); len(got) != 6 || slices.Contains(got, SheetPayable) || slices.Contains(got, SheetReceivable) {
 		t.Errorf("sheets = %q", got)
 	}
 	var out bytes.Buffer

@@ -2,7 +2,7 @@
 // workbook, and its payable and receivable detail as sheets or CSV files.
 //
 // It holds everything that knows excelize: the sheets (Summary, Customers,
-// Products, Mismatches, Payable, Receivable, Run), their styles and text
+// Products, Mismatches, Invoices, Payable, Receivable, Run), their styles and text
 // rules, the fast row encoder of the table sheets (workbook_rows.go, which
 // writes the bytes excelize's StreamWriter would), the sorted zip that makes
 // the file byte-identical for the same inputs, and the CSV detail. Outputs

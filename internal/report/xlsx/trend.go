@@ -96,7 +96,7 @@ func trendSummary(b *builder, t *report.Trend) error {
 	for range curs {
 		ws = append(ws, 18)
 	}
-	if err := b.widths(SheetSummary, ws...); err != nil {
+	if err := b.setWidths(SheetSummary, ws...); err != nil {
 		return err
 	}
 	p := &page{b: b, sheet: SheetSummary}

@@ -3,8 +3,13 @@ package xlsx
 // The Excel workbook of one reconciliation run.
 //
 // Layout (reconciliation rules, "Workbook layout"): sheets Summary, Customers,
-// Products, Mismatches, Payable, Receivable and Run, in this order, each with
-// a bold header in row 1, row 1 frozen and an auto-filter over the data. A
+// Products, Mismatches, Invoices, Payable, Receivable and Run, in this order.
+// Summary is a designed page (workbook_summary.go); every other sheet is a
+// table with a bold header in row 1, row 1 frozen, an auto-filter over the
+// data, and a print set-up (landscape, one page wide, row 1 repeated on every
+// page, period and run id in the page header). The small tables (Customers,
+// Products, Mismatches, Invoices, Run) are measured first so that their
+// column widths fit the content; the detail sheets keep fixed widths. A
 // table sheet that would exceed WorkbookOptions.MaxRowsPerSheet data rows
 // continues on "<name> (2)", "<name> (3)", … right after it, each with the
 // header again; nothing is ever truncated.
@@ -21,9 +26,9 @@ package xlsx
 //     decimals. A negative Margin cell also gets a light red fill.
 //   - Margin % is numeric (pct ÷ 100, format 0.00%), from MarginPercent, and
 //     empty when the receivable is zero.
-//   - Quantities are numeric in the General format: it shows integers as "3"
-//     (where `#,##0.######` would show "3.") and fractions with all their
-//     digits up to the column width.
+//   - Quantities are numeric with thousands separators: "#,##0" when whole,
+//     "#,##0.0#########" when they have a fraction (one format for both would
+//     show whole numbers as "3.").
 //   - Identifiers, SKUs, names, dates, periods and enums are always string
 //     cells (inline strings on streamed sheets, shared strings on Summary),
 //     never formulas, so "=1+1", "-2" or "0012345" stay exactly as sent.
@@ -41,10 +46,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
+	"strings"
 
 	"github.com/msp-reconcile/reconcile/internal/atomicfile"
 	"github.com/msp-reconcile/reconcile/internal/billing"
@@ -59,6 +66,7 @@ const (
 	SheetCustomers  = "Customers"
 	SheetProducts   = "Products"
 	SheetMismatches = "Mismatches"
+	SheetInvoices   = "Invoices"
 	SheetPayable    = "Payable"
 	SheetReceivable = "Receivable"
 	SheetRun        = "Run"
@@ -214,20 +222,42 @@ type builder struct {
 	names   map[string]string // customer id → name
 	opts    WorkbookOptions
 	rows    *rowSpool // nil: rows through excelize (reference output)
+	// measure, when set, makes tables measure their rows instead of writing
+	// them; widths, when set, are the column widths the next table uses.
+	measure *widthMeasure
+	widths  []float64
+}
+
+// fitted renders a small table sheet twice: once measuring its cells, then
+// for real with column widths that fit the content.
+func (b *builder) fitted(sheet func() error) error {
+	b.measure = &widthMeasure{}
+	err := sheet()
+	w := b.measure.widths
+	b.measure = nil
+	if err != nil {
+		return err
+	}
+	b.widths = w
+	defer func() { b.widths = nil }()
+	return sheet()
 }
 
 func (b *builder) build() error {
 	if err := b.summary(); err != nil {
 		return fmt.Errorf("summary sheet: %w", err)
 	}
-	if err := b.customers(); err != nil {
+	if err := b.fitted(b.customers); err != nil {
 		return fmt.Errorf("customers sheet: %w", err)
 	}
-	if err := b.products(); err != nil {
+	if err := b.fitted(b.products); err != nil {
 		return fmt.Errorf("products sheet: %w", err)
 	}
-	if err := b.mismatches(); err != nil {
+	if err := b.fitted(b.mismatches); err != nil {
 		return fmt.Errorf("mismatches sheet: %w", err)
+	}
+	if err := b.fitted(b.invoices); err != nil {
+		return fmt.Errorf("invoices sheet: %w", err)
 	}
 	if b.opts.Detail != DetailCSV {
 		if err := b.payable(); err != nil {
@@ -237,7 +267,7 @@ func (b *builder) build() error {
 			return fmt.Errorf("receivable sheet: %w", err)
 		}
 	}
-	if err := b.run(); err != nil {
+	if err := b.fitted(b.run); err != nil {
 		return fmt.Errorf("run sheet: %w", err)
 	}
 	return nil
@@ -293,7 +323,8 @@ func (b *builder) percent(margin, receivable decimal.Decimal) any {
 
 // qty is a quantity cell.
 func (b *builder) qty(d decimal.Decimal) excelize.Cell {
-	return excelize.Cell{StyleID: b.st.qty, Value: num(d)}
+	c := b.qtyCell(d)
+	return excelize.Cell{StyleID: c.style, Value: c.num}
 }
 
 // Cells of the table sheets (see workbook_rows.go).
@@ -367,8 +398,16 @@ func (b *builder) percentCell(margin, receivable decimal.Decimal) cell {
 	return cell{kind: cellFloat, style: b.st.percent, num: num(pct.Shift(-2))}
 }
 
+// qtyCell is a quantity cell: "#,##0" when the quantity is whole,
+// "#,##0.0#########" when it has a fraction (a format for both would show
+// whole numbers as "3.").
 func (b *builder) qtyCell(d decimal.Decimal) cell {
-	return cell{kind: cellFloat, style: b.st.qty, num: num(d)}
+	v := num(d)
+	s := b.st.qty
+	if v != math.Trunc(v) {
+		s = b.st.qtyFrac
+	}
+	return cell{kind: cellFloat, style: s, num: v}
 }
 
 func (b *builder) optQtyCell(d decimal.NullDecimal) cell {
@@ -464,10 +503,11 @@ func (b *builder) products() error {
 
 func (b *builder) mismatches() error {
 	t, err := b.newTable(SheetMismatches, []column{
-		{"Kind", 22}, {"Customer ID", 38}, {"Customer", 32}, {"SKU", 24}, {"Product", 40},
+		{"Kind", 22}, {"Label", 44}, {"Customer ID", 38}, {"Customer", 32}, {"SKU", 24}, {"Product", 40},
 		{"Charge Type", 14}, {"Period From", 12}, {"Period To", 12}, {"Currency", 10},
 		{"Payable Qty", 12}, {"Receivable Qty", 14},
 		{"Payable Amount", 18}, {"Receivable Amount", 18}, {"Difference", 18}, {"Reason", 40},
+		{"Charge ID", 38}, {"Invoice", 16}, {"Tags", 48}, {"Fingerprint", 18},
 	})
 	if err != nil {
 		return err
@@ -476,13 +516,49 @@ func (b *builder) mismatches() error {
 		m := &b.res.Mismatches[i]
 		var ec errCollector
 		t.row = append(t.row[:0],
-			textCell(m.Kind), textCell(m.CustomerID), textCell(m.CustomerName), textCell(m.SKU), textCell(m.Product),
+			textCell(m.Kind), textCell(report.KindLabel(m.Kind)),
+			textCell(m.CustomerID), textCell(m.CustomerName), textCell(m.SKU), textCell(m.Product),
 			textCell(m.ChargeType), textCell(string(m.PeriodFrom)), textCell(string(m.PeriodTo)), textCell(m.Currency),
 			b.qtyCell(m.PayableQty), b.qtyCell(m.ReceivableQty),
 			ec.c(b.moneyCell(m.PayableAmount, m.Currency)),
 			ec.c(b.moneyCell(m.ReceivableAmount, m.Currency)),
 			ec.c(b.moneyCell(m.Difference(), m.Currency)),
 			textCell(m.Reason),
+			textCell(m.ChargeID), textCell(m.Invoice), textCell(m.Tags), textCell(report.Fingerprint(m)),
+		)
+		if ec.err != nil {
+			return ec.err
+		}
+		if err := t.add(); err != nil {
+			return err
+		}
+	}
+	return t.finish()
+}
+
+// noInvoiceNote is the Note of the Invoices row of the lines without an
+// invoice.
+const noInvoiceNote = "payable lines with no invoice"
+
+// invoices is the invoice tie-out: per Sherweb invoice and currency, the
+// payable lines billed on it and their exact sum.
+func (b *builder) invoices() error {
+	t, err := b.newTable(SheetInvoices, []column{
+		{"Invoice", 16}, {"Invoice Date", 12}, {"Currency", 10}, {"Lines", 10}, {"Payable", 18}, {"Note", 30},
+	})
+	if err != nil {
+		return err
+	}
+	for i := range b.res.Invoices {
+		iv := &b.res.Invoices[i]
+		var ec errCollector
+		note := ""
+		if iv.Number == "" {
+			note = noInvoiceNote
+		}
+		t.row = append(t.row[:0],
+			textCell(iv.Number), textCell(string(iv.Date)), textCell(iv.Currency),
+			b.countCell(int64(iv.Lines)), ec.c(b.moneyCell(iv.Payable, iv.Currency)), textCell(note),
 		)
 		if ec.err != nil {
 			return ec.err
@@ -663,10 +739,22 @@ type table struct {
 	lastCol string
 	row     []cell // the row being built, reused
 	values  []any  // reference path only
+	widths  []float64
 }
 
 func (b *builder) newTable(base string, cols []column) (*table, error) {
 	t := &table{b: b, base: base, cols: cols, row: make([]cell, 0, len(cols))}
+	if b.measure != nil {
+		b.measure.start(b, cols)
+		return t, nil
+	}
+	t.widths = make([]float64, len(cols))
+	for i, c := range cols {
+		t.widths[i] = c.width
+		if i < len(b.widths) {
+			t.widths[i] = b.widths[i]
+		}
+	}
 	t.header = make([]any, len(cols))
 	for i, c := range cols {
 		t.header[i] = excelize.Cell{StyleID: b.st.header, Value: c.name}
@@ -688,12 +776,16 @@ func (t *table) start() error {
 	if _, err := t.b.f.NewSheet(t.sheet); err != nil {
 		return fmt.Errorf("create sheet %q: %w", t.sheet, err)
 	}
+	// The sheet properties are written when the stream writer is created.
+	if err := t.b.f.SetSheetProps(t.sheet, &excelize.SheetPropsOptions{FitToPage: ptr(true)}); err != nil {
+		return fmt.Errorf("sheet %q: fit to page: %w", t.sheet, err)
+	}
 	sw, err := t.b.f.NewStreamWriter(t.sheet)
 	if err != nil {
 		return fmt.Errorf("stream sheet %q: %w", t.sheet, err)
 	}
-	for i, c := range t.cols {
-		if err := sw.SetColWidth(i+1, i+1, c.width); err != nil {
+	for i := range t.cols {
+		if err := sw.SetColWidth(i+1, i+1, t.widths[i]); err != nil {
 			return fmt.Errorf("sheet %q: column width: %w", t.sheet, err)
 		}
 	}
@@ -713,6 +805,10 @@ func (t *table) start() error {
 // add writes t.row as the next data row, continuing on a new sheet when
 // this one is full.
 func (t *table) add() error {
+	if m := t.b.measure; m != nil {
+		m.row(t.row)
+		return nil
+	}
 	if t.rows >= t.b.maxRows {
 		if err := t.finish(); err != nil {
 			return err
@@ -745,6 +841,9 @@ func (t *table) add() error {
 // reaches the workbook's defined names, so Excel would show no filter.
 // Spooled data rows are represented by one marker row.
 func (t *table) finish() error {
+	if t.b.measure != nil {
+		return nil
+	}
 	if t.b.rows != nil && t.rows > 0 {
 		if err := t.sw.SetRow("A2", []any{t.b.rows.marker(t.from)}); err != nil {
 			return fmt.Errorf("sheet %q: rows marker: %w", t.sheet, err)
@@ -754,11 +853,61 @@ func (t *table) finish() error {
 	if err := t.b.f.AutoFilter(t.sheet, ref, nil); err != nil {
 		return fmt.Errorf("sheet %q: auto-filter: %w", t.sheet, err)
 	}
+	// Print set-up, also written at Flush: landscape, one page wide, the
+	// header row on every page.
+	if err := t.b.printSetup(t.sheet, 0); err != nil {
+		return err
+	}
+	if err := t.b.f.SetDefinedName(&excelize.DefinedName{
+		Name: "_xlnm.Print_Titles", RefersTo: quoteSheet(t.sheet) + "!$1:$1", Scope: t.sheet,
+	}); err != nil {
+		return fmt.Errorf("sheet %q: print titles: %w", t.sheet, err)
+	}
 	if err := t.sw.Flush(); err != nil {
 		return fmt.Errorf("flush sheet %q: %w", t.sheet, err)
 	}
 	return nil
 }
+
+func ptr[T any](v T) *T { return &v }
+
+// quoteSheet quotes a sheet name for a formula reference.
+func quoteSheet(name string) string {
+	return "'" + strings.ReplaceAll(name, "'", "''") + "'"
+}
+
+// printSetup sets a sheet's page: landscape, one page wide and tall pages
+// high (0: as many as needed), the report, period and run id in the header
+// and the sheet name and page number in the footer.
+func (b *builder) printSetup(sheet string, tall int) error {
+	if err := b.f.SetPageLayout(sheet, &excelize.PageLayoutOptions{
+		Orientation: ptr("landscape"), FitToWidth: ptr(1), FitToHeight: ptr(tall),
+	}); err != nil {
+		return fmt.Errorf("sheet %q: page layout: %w", sheet, err)
+	}
+	if err := b.f.SetPageMargins(sheet, &excelize.PageLayoutMarginsOptions{
+		Left: ptr(0.4), Right: ptr(0.4), Top: ptr(0.6), Bottom: ptr(0.6), Header: ptr(0.25), Footer: ptr(0.25),
+	}); err != nil {
+		return fmt.Errorf("sheet %q: page margins: %w", sheet, err)
+	}
+	if err := b.f.SetHeaderFooter(sheet, &excelize.HeaderFooterOptions{
+		OddHeader: "&L" + headerText(summaryTitle) + "&C" + headerText(b.periodText()) + "&R" + headerText("Run "+b.runID()),
+		OddFooter: "&L&A&RPage &P of &N",
+	}); err != nil {
+		return fmt.Errorf("sheet %q: header and footer: %w", sheet, err)
+	}
+	return nil
+}
+
+// headerText escapes "&" for a page header or footer.
+func headerText(s string) string { return strings.ReplaceAll(s, "&", "&&") }
+
+// periodText is "Period 2026-10-01 to 2026-10-31".
+func (b *builder) periodText() string {
+	return "Period " + string(b.res.Period.From) + " to " + string(b.res.Period.To)
+}
+
+func (b *builder) runID() string { return nonEmpty(b.res.RunID, b.info.RunID) }
 
 func frozenHeader() *excelize.Panes {
 	return &excelize.Panes{

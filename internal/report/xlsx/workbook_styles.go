@@ -13,6 +13,8 @@ const (
 	colorGoodFont   = "006100"
 	colorBadFill    = "FFC7CE"
 	colorBadFont    = "9C0006"
+	colorTitleFont  = "1F3864"
+	colorNoteFont   = "595959"
 )
 
 // moneyVariant selects one of the money styles of a currency.
@@ -34,9 +36,16 @@ type styles struct {
 	good    int // COMPLETE banner
 	bad     int // INCOMPLETE banner
 	percent int
-	qty     int
+	qty     int // whole quantities: #,##0
+	qtyFrac int // fractional quantities: #,##0.0#########
 	count   int
-	moneyBy map[moneyKey]int
+	// Summary page
+	heading   int // section heading: bold, larger, blue, bottom rule
+	subtitle  int // the line under the title: grey
+	label     int // bold row label
+	factLabel int // grey, right-aligned label of a fact
+	note      int // grey, wrapped
+	moneyBy   map[moneyKey]int
 }
 
 type moneyKey struct {
@@ -47,6 +56,7 @@ type moneyKey struct {
 func newStyles(f *excelize.File) (*styles, error) {
 	s := &styles{f: f, moneyBy: make(map[moneyKey]int)}
 	pctFmt := "0.00%;[Red]-0.00%"
+	qtyFmt := "#,##0.0#########"
 	defs := []struct {
 		dst   *int
 		name  string
@@ -58,19 +68,30 @@ func newStyles(f *excelize.File) (*styles, error) {
 			Border:    []excelize.Border{{Type: "bottom", Color: "8EA9DB", Style: 1}},
 			Alignment: &excelize.Alignment{Vertical: "center"},
 		}},
-		{&s.title, "title", excelize.Style{Font: &excelize.Font{Bold: true, Size: 14}}},
+		{&s.title, "title", excelize.Style{Font: &excelize.Font{Bold: true, Size: 18, Color: colorTitleFont}}},
 		{&s.good, "complete banner", excelize.Style{
-			Font: &excelize.Font{Bold: true, Color: colorGoodFont},
-			Fill: excelize.Fill{Type: "pattern", Pattern: 1, Color: []string{colorGoodFill}},
+			Font:      &excelize.Font{Bold: true, Size: 12, Color: colorGoodFont},
+			Fill:      excelize.Fill{Type: "pattern", Pattern: 1, Color: []string{colorGoodFill}},
+			Alignment: &excelize.Alignment{Vertical: "center", WrapText: true},
 		}},
 		{&s.bad, "incomplete banner", excelize.Style{
-			Font: &excelize.Font{Bold: true, Color: colorBadFont},
-			Fill: excelize.Fill{Type: "pattern", Pattern: 1, Color: []string{colorBadFill}},
+			Font:      &excelize.Font{Bold: true, Size: 12, Color: colorBadFont},
+			Fill:      excelize.Fill{Type: "pattern", Pattern: 1, Color: []string{colorBadFill}},
+			Alignment: &excelize.Alignment{Vertical: "center", WrapText: true},
 		}},
 		{&s.percent, "percent", excelize.Style{CustomNumFmt: &pctFmt}},
-		// General: integers show as "3", fractions with their digits.
-		{&s.qty, "quantity", excelize.Style{NumFmt: 0}},
+		// Whole quantities "1,234"; fractions keep their digits "1,234.5".
+		{&s.qty, "quantity", excelize.Style{NumFmt: 3}},
+		{&s.qtyFrac, "fractional quantity", excelize.Style{CustomNumFmt: &qtyFmt}},
 		{&s.count, "count", excelize.Style{NumFmt: 3}}, // #,##0
+		{&s.heading, "heading", excelize.Style{
+			Font:   &excelize.Font{Bold: true, Size: 12, Color: colorTitleFont},
+			Border: []excelize.Border{{Type: "bottom", Color: "8EA9DB", Style: 1}},
+		}},
+		{&s.subtitle, "subtitle", excelize.Style{Font: &excelize.Font{Color: colorNoteFont}}},
+		{&s.label, "label", excelize.Style{Font: &excelize.Font{Bold: true}}},
+		{&s.factLabel, "fact label", excelize.Style{Font: &excelize.Font{Color: colorNoteFont}, Alignment: &excelize.Alignment{Horizontal: "right"}}},
+		{&s.note, "note", excelize.Style{Font: &excelize.Font{Color: colorNoteFont}}},
 	}
 	for _, d := range defs {
 		id, err := f.NewStyle(&d.style)

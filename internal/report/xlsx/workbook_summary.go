@@ -1,64 +1,93 @@
 package xlsx
 
 import (
-	"cmp"
 	"fmt"
-	"slices"
 	"strconv"
+	"strings"
 
+	"github.com/msp-reconcile/reconcile/internal/billing"
 	"github.com/msp-reconcile/reconcile/internal/report"
-	"github.com/shopspring/decimal"
 	"github.com/xuri/excelize/v2"
 )
 
-// Summary sheet layout: one row per metric under the header
+// The Summary page (reconciliation rules v1.1, "The Summary page"): a page
+// for a person, printed landscape on one page.
 //
-//	Section | Metric | Value | Currency | Count | Payable | Receivable | Margin | Margin % | Note
+//	row 1      title
+//	row 2      period, run id, when, tool version
+//	row 3      COMPLETE / INCOMPLETE banner with the reason in words
+//	           Totals per currency  (Currency | Customers | Findings | Payable | Receivable | Margin | Margin %)
+//	           with the chart (one series per currency) beside it in column H
+//	           Findings             (Finding | Currency | Count | Payable | Receivable | Difference), per kind × currency
+//	           Largest findings     (top 10 by absolute difference, with customer names)
+//	           Coverage             (customers, receivables fetched / missing, the missing customers)
+//	           About this run       (lines, tolerance, detail files, run facts)
 //
-// Rows 2–4 are the title, the period and the COMPLETE / INCOMPLETE banner.
-// Below the table, after one empty row and outside the auto-filter, is the
-// data of the chart (margin by customer), and the chart sits to the right.
+// Every amount is a number cell with its currency's number format.
 var summaryColumns = []column{
-	{"Section", 12}, {"Metric", 28}, {"Value", 46}, {"Currency", 10}, {"Count", 10},
-	{"Payable", 18}, {"Receivable", 18}, {"Margin", 18}, {"Margin %", 10}, {"Note", 60},
+	{"A", 50}, {"B", 11}, {"C", 10}, {"D", 17}, {"E", 17}, {"F", 17}, {"G", 10}, {"H", 50},
 }
 
 // Summary columns, 1-based.
 const (
-	sumSection = iota + 1
-	sumMetric
-	sumValue
-	sumCurrency
-	sumCount
-	sumPayable
-	sumReceivable
-	sumMargin
-	sumPercent
-	sumNote
+	sumA = iota + 1 // labels
+	sumB            // currency
+	sumC            // counts
+	sumD            // payable
+	sumE            // receivable
+	sumF            // margin / difference
+	sumG            // margin %
+	sumH            // customer / notes; the chart
 )
 
-// Summary sections.
-const (
-	sectionReport   = "Report"
-	sectionCoverage = "Coverage"
-	sectionTotals   = "Totals"
-	sectionFindings = "Findings"
-	sectionLines    = "Lines"
-	sectionChart    = "Chart data"
-)
-
-// chartTopN is how many customers the margin chart shows.
-const chartTopN = 15
-
-// summaryTitle is the Summary sheet's title.
+// summaryTitle is the Summary sheet's title (and the page header's).
 const summaryTitle = "Sherweb reconciliation"
+
+// Section headings of the Summary page.
+const (
+	headingTotals   = "Totals per currency"
+	headingFindings = "Findings"
+	headingLargest  = "Largest findings"
+	headingCoverage = "Coverage"
+	headingAbout    = "About this run"
+)
+
+// summaryTopN is how many findings the "Largest findings" list shows, and
+// summaryMissingN how many missing customers the Coverage section names.
+const (
+	summaryTopN     = 10
+	summaryMissingN = 10
+	summaryTextMax  = 72 // characters of a customer text in column H
+)
 
 // Banner texts.
 const bannerComplete = "COMPLETE"
 
-func bannerIncomplete(missing int) string {
-	return "INCOMPLETE — receivables missing for " + strconv.Itoa(missing) +
-		" customer(s); totals exclude their receivables"
+// bannerText is the banner: COMPLETE or INCOMPLETE, with the reason in words.
+func bannerText(res *report.Result) string {
+	if res.Complete {
+		return bannerComplete + " — receivables of all " + strconv.Itoa(res.Coverage.Customers) +
+			" customer(s) fetched for the period; these totals and findings are final."
+	}
+	var failed, differs int
+	for _, m := range res.Coverage.Missing {
+		if m.Reason == billing.CoverageFetchFailed {
+			failed++
+		} else {
+			differs++
+		}
+	}
+	if failed == 0 {
+		// Only the payable fetch can make a run without failed customers incomplete.
+		return "INCOMPLETE — the payable charges were not fetched completely; totals and findings are partial."
+	}
+	var why []string
+	why = append(why, strconv.Itoa(failed)+" could not be fetched")
+	if differs > 0 {
+		why = append(why, strconv.Itoa(differs)+" returned another period")
+	}
+	return "INCOMPLETE — receivables missing for " + strconv.Itoa(len(res.Coverage.Missing)) + " customer(s) (" +
+		strings.Join(why, ", ") + "): their receivables are left out of the totals and their lines are not checked; run again to complete."
 }
 
 // summarySheet writes cells of the Summary sheet with the normal API (it is
@@ -82,6 +111,7 @@ func (s *summarySheet) set(col int, v any) error {
 		style, v = c.StyleID, c.Value
 	}
 	switch v := v.(type) {
+	case nil:
 	case string:
 		err = f.SetCellStr(SheetSummary, ref, v)
 	default:
@@ -101,7 +131,7 @@ func (s *summarySheet) set(col int, v any) error {
 // line writes the next row; cells maps a column to its value.
 func (s *summarySheet) line(cells map[int]any) error {
 	s.row++
-	for col := sumSection; col <= sumNote; col++ {
+	for col := sumA; col <= sumH; col++ {
 		if err := s.set(col, cells[col]); err != nil {
 			return err
 		}
@@ -109,48 +139,36 @@ func (s *summarySheet) line(cells map[int]any) error {
 	return nil
 }
 
-// findingAgg sums the findings of one kind and currency.
-type findingAgg struct {
-	currency                     string
-	count                        int
-	payable, receivable, balance decimal.Decimal
+// heading writes an empty row and a section heading across columns A–G
+// (A–H when wide).
+func (s *summarySheet) heading(text string, wide bool) error {
+	s.row++
+	last := sumG
+	if wide {
+		last = sumH
+	}
+	cells := map[int]any{}
+	for c := sumA; c <= last; c++ {
+		cells[c] = excelize.Cell{StyleID: s.b.st.heading}
+	}
+	cells[sumA] = excelize.Cell{StyleID: s.b.st.heading, Value: text}
+	return s.line(cells)
 }
 
-// findingsByKind groups res.Mismatches by kind (the six kinds of the rules
-// first, in FindingKinds order, even with no finding; then any other kind by
-// name) and currency (sorted).
-func findingsByKind(res *report.Result) (kinds []string, aggs map[string][]*findingAgg) {
-	kinds = report.FindingKinds()
-	aggs = make(map[string][]*findingAgg)
-	var extra []string
-	for i := range res.Mismatches {
-		m := &res.Mismatches[i]
-		list, seen := aggs[m.Kind]
-		if !seen && !slices.Contains(kinds, m.Kind) && !slices.Contains(extra, m.Kind) {
-			extra = append(extra, m.Kind)
-		}
-		var a *findingAgg
-		for _, x := range list {
-			if x.currency == m.Currency {
-				a = x
-				break
-			}
-		}
-		if a == nil {
-			a = &findingAgg{currency: m.Currency}
-			list = append(list, a)
-		}
-		a.count++
-		a.payable = a.payable.Add(m.PayableAmount)
-		a.receivable = a.receivable.Add(m.ReceivableAmount)
-		a.balance = a.balance.Add(m.Difference())
-		aggs[m.Kind] = list
+// header writes a table header row.
+func (s *summarySheet) header(names map[int]string) error {
+	cells := map[int]any{}
+	for c, n := range names {
+		cells[c] = excelize.Cell{StyleID: s.b.st.header, Value: n}
 	}
-	for _, list := range aggs {
-		slices.SortFunc(list, func(a, b *findingAgg) int { return cmp.Compare(a.currency, b.currency) })
-	}
-	slices.Sort(extra)
-	return append(kinds, extra...), aggs
+	return s.line(cells)
+}
+
+// merge merges columns from–to of the current row.
+func (s *summarySheet) merge(from, to int) error {
+	a, _ := excelize.CoordinatesToCellName(from, s.row)
+	z, _ := excelize.CoordinatesToCellName(to, s.row)
+	return s.b.f.MergeCell(SheetSummary, a, z)
 }
 
 func (b *builder) summary() error {
@@ -167,112 +185,264 @@ func (b *builder) summary() error {
 			return err
 		}
 	}
-	if err := f.SetPanes(SheetSummary, frozenHeader()); err != nil {
+	if err := f.SetSheetView(SheetSummary, -1, &excelize.ViewOptions{ShowGridLines: ptr(false)}); err != nil {
+		return err
+	}
+	if err := f.SetSheetProps(SheetSummary, &excelize.SheetPropsOptions{FitToPage: ptr(true)}); err != nil {
 		return err
 	}
 	s := &summarySheet{b: b}
-	header := map[int]any{}
-	for i, c := range summaryColumns {
-		header[i+1] = excelize.Cell{StyleID: b.st.header, Value: c.name}
+	if err := b.summaryTitle(s); err != nil {
+		return fmt.Errorf("title: %w", err)
 	}
-	if err := s.line(header); err != nil {
+	totalsHeader, totalsFirst, err := b.summaryTotals(s)
+	if err != nil {
+		return fmt.Errorf("totals: %w", err)
+	}
+	if err := b.summaryFindings(s); err != nil {
+		return fmt.Errorf("findings: %w", err)
+	}
+	chartEnd := s.row
+	if err := b.summaryLargest(s); err != nil {
+		return fmt.Errorf("largest findings: %w", err)
+	}
+	if err := b.summaryCoverage(s); err != nil {
+		return fmt.Errorf("coverage: %w", err)
+	}
+	if err := b.summaryAbout(s); err != nil {
+		return fmt.Errorf("about: %w", err)
+	}
+	if err := b.printSetup(SheetSummary, 1); err != nil {
 		return err
 	}
-	if err := b.summaryRows(s); err != nil {
-		return err
-	}
-	last := s.row
-	lastCol, _ := excelize.ColumnNumberToName(len(summaryColumns))
-	if err := f.AutoFilter(SheetSummary, "A1:"+lastCol+strconv.Itoa(last), nil); err != nil {
-		return fmt.Errorf("auto-filter: %w", err)
-	}
-	return b.summaryChart(s)
+	return b.summaryChart(totalsHeader, totalsFirst, chartEnd)
 }
 
-func (b *builder) summaryRows(s *summarySheet) error {
+func (b *builder) summaryTitle(s *summarySheet) error {
 	res := b.res
-	var ec errCollector
-	rows := []map[int]any{
-		{sumSection: sectionReport, sumMetric: "Title", sumValue: excelize.Cell{StyleID: b.st.title, Value: summaryTitle}},
-		{sumSection: sectionReport, sumMetric: "Period", sumValue: string(res.Period.From) + " to " + string(res.Period.To)},
+	if err := s.line(map[int]any{sumA: excelize.Cell{StyleID: b.st.title, Value: summaryTitle}}); err != nil {
+		return err
 	}
-	status := map[int]any{sumSection: sectionReport, sumMetric: "Status"}
-	bannerStyle := b.st.good
-	banner := bannerComplete
+	if err := b.f.SetRowHeight(SheetSummary, s.row, 30); err != nil {
+		return err
+	}
+	// Period, then the run's facts as label/value pairs. The "Run ID" label
+	// leads the volatile part of the row (run id, fetch time, version).
+	sub := func(v string) any { return excelize.Cell{StyleID: b.st.subtitle, Value: v} }
+	lbl := func(v string) any { return excelize.Cell{StyleID: b.st.factLabel, Value: v} }
+	if err := s.line(map[int]any{
+		sumA: excelize.Cell{StyleID: b.st.label, Value: b.periodText()},
+		sumB: lbl("Run ID"), sumC: sub(b.runID()),
+		sumD: lbl("Fetched"), sumE: sub(b.info.FinishedAt),
+		sumG: lbl("Version"), sumH: sub(nonEmpty(b.info.ToolVersion, "unknown")),
+	}); err != nil {
+		return err
+	}
+	if err := s.merge(sumE, sumF); err != nil {
+		return err
+	}
+	style := b.st.good
 	if !res.Complete {
-		bannerStyle = b.st.bad
-		banner = bannerIncomplete(len(res.Coverage.Missing))
+		style = b.st.bad
 	}
-	status[sumValue] = excelize.Cell{StyleID: bannerStyle, Value: banner}
-	for col := sumCurrency; col <= sumNote; col++ { // the banner is a band across the row
-		status[col] = excelize.Cell{StyleID: bannerStyle}
+	cells := map[int]any{}
+	for c := sumA; c <= sumH; c++ {
+		cells[c] = excelize.Cell{StyleID: style}
 	}
-	rows = append(rows, status,
-		map[int]any{sumSection: sectionReport, sumMetric: "Run ID", sumValue: nonEmpty(res.RunID, b.info.RunID)},
-		map[int]any{sumSection: sectionReport, sumMetric: "Negative margin tolerance", sumValue: b.qty(res.Tolerance)},
-	)
-	if b.opts.Detail == DetailCSV {
-		for _, d := range []struct{ metric, file string }{
-			{"Payable detail", b.opts.csvPayable},
-			{"Receivable detail", b.opts.csvReceivable},
-		} {
-			rows = append(rows, map[int]any{
-				sumSection: sectionReport, sumMetric: d.metric, sumValue: nonEmpty(d.file, "CSV file"),
-				sumNote: "CSV file beside this workbook, not a sheet (--detail csv)",
-			})
+	cells[sumA] = excelize.Cell{StyleID: style, Value: bannerText(res)}
+	if err := s.line(cells); err != nil {
+		return err
+	}
+	if err := s.merge(sumA, sumH); err != nil {
+		return err
+	}
+	return b.f.SetRowHeight(SheetSummary, s.row, 34)
+}
+
+// summaryTotals writes the totals per currency; it returns the header row
+// and the first data row, for the chart.
+func (b *builder) summaryTotals(s *summarySheet) (header, first int, err error) {
+	res := b.res
+	if err := s.heading(headingTotals, false); err != nil {
+		return 0, 0, err
+	}
+	if err := s.header(map[int]string{sumA: "Currency", sumB: "Customers", sumC: "Findings",
+		sumD: "Payable", sumE: "Receivable", sumF: "Margin", sumG: "Margin %"}); err != nil {
+		return 0, 0, err
+	}
+	header, first = s.row, s.row+1
+	customers, findings := map[string]int{}, map[string]int{}
+	for _, c := range res.Customers {
+		customers[c.Currency]++
+	}
+	for _, m := range res.Mismatches {
+		findings[m.Currency]++
+	}
+	var ec errCollector
+	for _, t := range res.Totals {
+		if err := s.line(map[int]any{
+			sumA: excelize.Cell{StyleID: b.st.label, Value: t.Currency},
+			sumB: b.count(customers[t.Currency]), sumC: b.count(findings[t.Currency]),
+			sumD: ec.cell(b.money(t.Payable, t.Currency)),
+			sumE: ec.cell(b.money(t.Receivable, t.Currency)),
+			sumF: ec.cell(b.margin(t.Margin, t.Currency)),
+			sumG: b.percent(t.Margin, t.Receivable),
+		}); err != nil {
+			return 0, 0, err
 		}
 	}
-	rows = append(rows,
-		map[int]any{sumSection: sectionCoverage, sumMetric: "Customers", sumCount: b.count(res.Coverage.Customers)},
-		map[int]any{sumSection: sectionCoverage, sumMetric: "Receivables available", sumCount: b.count(res.Coverage.Available)},
-		map[int]any{sumSection: sectionCoverage, sumMetric: "Receivables missing", sumCount: b.count(len(res.Coverage.Missing))},
-	)
-	for _, m := range res.Coverage.Missing {
+	if len(res.Totals) == 0 {
+		if err := s.line(map[int]any{sumA: excelize.Cell{StyleID: b.st.note, Value: "No charge lines in this period."}}); err != nil {
+			return 0, 0, err
+		}
+	}
+	return header, first, ec.err
+}
+
+func (b *builder) summaryFindings(s *summarySheet) error {
+	if err := s.heading(headingFindings, false); err != nil {
+		return err
+	}
+	if err := s.header(map[int]string{sumA: "Finding", sumB: "Currency", sumC: "Count",
+		sumD: "Payable", sumE: "Receivable", sumF: "Difference"}); err != nil {
+		return err
+	}
+	var ec errCollector
+	for _, k := range b.res.FindingSummary() {
+		if len(k.ByCurrency) == 0 {
+			if err := s.line(map[int]any{sumA: k.Label, sumC: b.count(0)}); err != nil {
+				return err
+			}
+			continue
+		}
+		for _, a := range k.ByCurrency {
+			if err := s.line(map[int]any{
+				sumA: k.Label, sumB: a.Currency, sumC: b.count(a.Count),
+				sumD: ec.cell(b.money(a.Payable, a.Currency)),
+				sumE: ec.cell(b.money(a.Receivable, a.Currency)),
+				sumF: ec.cell(b.money(a.Difference, a.Currency)),
+			}); err != nil {
+				return err
+			}
+		}
+	}
+	return ec.err
+}
+
+// findingWho is the customer of a finding as the Summary shows it: the name
+// (or id), or for an unattributed line the reason and the tags that failed
+// to match (the charge id and invoice are on the Mismatches sheet).
+func findingWho(f *report.Finding, names map[string]string) string {
+	if f.CustomerID != "" {
+		return nonEmpty(nonEmpty(f.CustomerName, names[f.CustomerID]), f.CustomerID)
+	}
+	who := "no customer"
+	if f.Kind == report.KindUnattributed && f.Reason != "" {
+		who += " (" + f.Reason + ")"
+	}
+	if f.Tags != "" {
+		who += ": " + f.Tags
+	}
+	return who
+}
+
+// clip shortens s to at most n characters, marking the cut with "…".
+func clip(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return string(r[:n-1]) + "…"
+}
+
+func (b *builder) summaryLargest(s *summarySheet) error {
+	top := b.res.LargestFindings(summaryTopN)
+	if err := s.heading(headingLargest+" (by absolute difference; currencies not converted)", true); err != nil {
+		return err
+	}
+	if len(top) == 0 {
+		return s.line(map[int]any{sumA: excelize.Cell{StyleID: b.st.note, Value: "No findings."}})
+	}
+	if err := s.header(map[int]string{sumA: "Finding", sumB: "Currency",
+		sumD: "Payable", sumE: "Receivable", sumF: "Difference", sumH: "Customer · SKU"}); err != nil {
+		return err
+	}
+	var ec errCollector
+	for i := range top {
+		f := &top[i]
+		if err := s.line(map[int]any{
+			sumA: report.KindLabel(f.Kind), sumB: f.Currency,
+			sumD: ec.cell(b.money(f.PayableAmount, f.Currency)),
+			sumE: ec.cell(b.money(f.ReceivableAmount, f.Currency)),
+			sumF: ec.cell(b.money(f.Difference(), f.Currency)),
+			sumH: clip(findingWho(f, b.names)+" · "+nonEmpty(f.SKU, "no SKU"), summaryTextMax),
+		}); err != nil {
+			return err
+		}
+	}
+	return ec.err
+}
+
+func (b *builder) summaryCoverage(s *summarySheet) error {
+	res := b.res
+	if err := s.heading(headingCoverage, true); err != nil {
+		return err
+	}
+	rows := []map[int]any{
+		{sumA: "Customers", sumC: b.count(res.Coverage.Customers)},
+		{sumA: "Receivables fetched", sumC: b.count(res.Coverage.Available)},
+		{sumA: "Receivables missing", sumC: b.count(len(res.Coverage.Missing))},
+	}
+	for i, m := range res.Coverage.Missing {
+		if i == summaryMissingN {
+			rows = append(rows, map[int]any{sumA: excelize.Cell{StyleID: b.st.note, Value: fmt.Sprintf(
+				"… and %d more: see the Mismatches sheet (missing_receivables) and the Run sheet", len(res.Coverage.Missing)-i)}})
+			break
+		}
+		name := b.names[m.CustomerID]
+		who := m.CustomerID
+		if name != "" {
+			who = name + " (" + m.CustomerID + ")"
+		}
 		note := string(m.Reason)
 		if m.Error != "" {
 			note += ": " + m.Error
 		}
-		if name := b.names[m.CustomerID]; name != "" {
-			note = name + " — " + note
-		}
 		rows = append(rows, map[int]any{
-			sumSection: sectionCoverage, sumMetric: "Missing receivables",
-			sumValue: m.CustomerID, sumNote: note,
+			sumA: "    " + who,
+			sumH: excelize.Cell{StyleID: b.st.note, Value: note},
 		})
 	}
-	for _, t := range res.Totals {
-		rows = append(rows, map[int]any{
-			sumSection: sectionTotals, sumMetric: "Total", sumCurrency: t.Currency,
-			sumPayable:    ec.cell(b.money(t.Payable, t.Currency)),
-			sumReceivable: ec.cell(b.money(t.Receivable, t.Currency)),
-			sumMargin:     ec.cell(b.margin(t.Margin, t.Currency)),
-			sumPercent:    b.percent(t.Margin, t.Receivable),
-		})
-	}
-	kinds, aggs := findingsByKind(res)
-	for _, k := range kinds {
-		list := aggs[k]
-		if len(list) == 0 {
-			rows = append(rows, map[int]any{sumSection: sectionFindings, sumMetric: k, sumCount: b.count(0)})
-			continue
+	for _, r := range rows {
+		if err := s.line(r); err != nil {
+			return err
 		}
-		for _, a := range list {
+	}
+	return nil
+}
+
+func (b *builder) summaryAbout(s *summarySheet) error {
+	res := b.res
+	if err := s.heading(headingAbout, true); err != nil {
+		return err
+	}
+	rows := []map[int]any{
+		{sumA: "Payable lines", sumC: b.count(res.PayableLines)},
+		{sumA: "Receivable lines", sumC: b.count(res.ReceivableLines)},
+		{sumA: "Negative margin tolerance", sumC: b.qty(res.Tolerance)},
+	}
+	if b.opts.Detail == DetailCSV {
+		for _, d := range []struct{ label, file string }{
+			{"Payable detail", b.opts.csvPayable},
+			{"Receivable detail", b.opts.csvReceivable},
+		} {
 			rows = append(rows, map[int]any{
-				sumSection: sectionFindings, sumMetric: k, sumCurrency: a.currency,
-				sumCount:      b.count(a.count),
-				sumPayable:    ec.cell(b.money(a.payable, a.currency)),
-				sumReceivable: ec.cell(b.money(a.receivable, a.currency)),
-				sumMargin:     ec.cell(b.money(a.balance, a.currency)),
+				sumA: d.label, sumB: excelize.Cell{StyleID: b.st.note, Value: "CSV file beside this workbook (--detail csv):"},
+				sumH: nonEmpty(d.file, "CSV file"),
 			})
 		}
 	}
-	rows = append(rows,
-		map[int]any{sumSection: sectionLines, sumMetric: "Payable lines", sumCount: b.count(res.PayableLines)},
-		map[int]any{sumSection: sectionLines, sumMetric: "Receivable lines", sumCount: b.count(res.ReceivableLines)},
-	)
-	if ec.err != nil {
-		return ec.err
-	}
+	rows = append(rows, map[int]any{sumA: excelize.Cell{StyleID: b.st.note, Value: "Detail: Customers, Products, Mismatches, Invoices (tie-out to Sherweb invoices) and Run sheets; amounts are exact in the JSON summary."}})
 	for _, r := range rows {
 		if err := s.line(r); err != nil {
 			return err
@@ -292,103 +462,40 @@ func nonEmpty(a, b string) string {
 	return b
 }
 
-// chartCurrency is the currency the margin chart shows: the one with the
-// most customer rows (a currency-neutral notion of "largest"), ties by code.
-func chartCurrency(rows []report.CustomerRow) string {
-	counts := map[string]int{}
-	for _, r := range rows {
-		counts[r.Currency]++
-	}
-	best, bestN := "", 0
-	for cur, n := range counts {
-		if n > bestN || n == bestN && cur < best {
-			best, bestN = cur, n
-		}
-	}
-	return best
-}
+// chartFont is the dark text of the chart.
+var chartFont = excelize.Font{Color: "262626", Size: 9}
 
-// chartCustomers are the rows of currency cur with the largest absolute
-// margins, at most chartTopN, largest first (ties by customer id).
-func chartCustomers(rows []report.CustomerRow, cur string) []report.CustomerRow {
-	var out []report.CustomerRow
-	for _, r := range rows {
-		if r.Currency == cur {
-			out = append(out, r)
-		}
-	}
-	slices.SortStableFunc(out, func(a, b report.CustomerRow) int {
-		if c := b.Margin.Abs().Cmp(a.Margin.Abs()); c != 0 {
-			return c
-		}
-		return cmp.Compare(a.CustomerID, b.CustomerID)
-	})
-	if len(out) > chartTopN {
-		out = out[:chartTopN]
-	}
-	return out
-}
-
-// summaryChart writes the chart data below the table and a bar chart of
-// margin by customer next to it. No customers, no chart.
-func (b *builder) summaryChart(s *summarySheet) error {
-	cur := chartCurrency(b.res.Customers)
-	top := chartCustomers(b.res.Customers, cur)
-	if len(top) == 0 {
+// summaryChart draws the totals as a clustered bar chart beside them: the
+// categories are Payable, Receivable and Margin (the totals header), one
+// series per currency (its totals row). It spans the rows of the totals and
+// findings sections in column H. No totals, no chart.
+func (b *builder) summaryChart(header, first, end int) error {
+	n := len(b.res.Totals)
+	if n == 0 {
 		return nil
 	}
-	s.row++ // one empty row
-	if err := s.line(map[int]any{
-		sumSection:  excelize.Cell{StyleID: b.st.header, Value: sectionChart},
-		sumMetric:   excelize.Cell{StyleID: b.st.header, Value: "Customer"},
-		sumValue:    excelize.Cell{StyleID: b.st.header, Value: "Customer ID"},
-		sumCurrency: excelize.Cell{StyleID: b.st.header, Value: "Currency"},
-		sumMargin:   excelize.Cell{StyleID: b.st.header, Value: "Margin"},
-	}); err != nil {
-		return err
+	h := strconv.Itoa(header)
+	var series []excelize.ChartSeries
+	for i := range b.res.Totals {
+		r := strconv.Itoa(first + i)
+		series = append(series, excelize.ChartSeries{
+			Name:       SheetSummary + "!$A$" + r,
+			Categories: SheetSummary + "!$D$" + h + ":$F$" + h,
+			Values:     SheetSummary + "!$D$" + r + ":$F$" + r,
+		})
 	}
-	headerRow := s.row
-	labels := map[string]int{}
-	for _, r := range top {
-		labels[r.CustomerName]++
-	}
-	for _, r := range top {
-		label := r.CustomerName
-		if label == "" {
-			label = r.CustomerID
-		} else if labels[label] > 1 {
-			label += " (" + r.CustomerID + ")"
-		}
-		m, err := b.margin(r.Margin, r.Currency)
-		if err != nil {
-			return err
-		}
-		if err := s.line(map[int]any{
-			sumSection: sectionChart, sumMetric: label, sumValue: r.CustomerID,
-			sumCurrency: r.Currency, sumMargin: m,
-		}); err != nil {
-			return err
-		}
-	}
-	first, last := strconv.Itoa(headerRow+1), strconv.Itoa(s.row)
-	title := "Margin by customer"
-	if cur != "" {
-		title += " (" + cur + ")"
-	}
-	title += fmt.Sprintf(": top %d by absolute margin", len(top))
-	vary := false
-	return b.f.AddChart(SheetSummary, "L2", &excelize.Chart{
-		Type: excelize.Bar,
-		Series: []excelize.ChartSeries{{
-			Name:       SheetSummary + "!$H$" + strconv.Itoa(headerRow),
-			Categories: SheetSummary + "!$B$" + first + ":$B$" + last,
-			Values:     SheetSummary + "!$H$" + first + ":$H$" + last,
-		}},
-		Title:      excelize.ChartTitle{Paragraph: []excelize.RichTextRun{{Text: title}}},
-		Legend:     excelize.ChartLegend{Position: "none"},
-		VaryColors: &vary,
-		XAxis:      excelize.ChartAxis{ReverseOrder: true},
-		YAxis:      excelize.ChartAxis{MajorGridLines: true},
-		Dimension:  excelize.ChartDimension{Width: 720, Height: 420},
+	rows := end - header + 2
+	height := uint(max(rows, 12)*20 - 24)
+	title := "Totals per currency (not converted)"
+	return b.f.AddChart(SheetSummary, "H"+strconv.Itoa(header-1), &excelize.Chart{
+		Type:   excelize.Col,
+		Series: series,
+		Title: excelize.ChartTitle{Paragraph: []excelize.RichTextRun{{Text: title,
+			Font: &excelize.Font{Bold: true, Size: 10, Color: "262626"}}}},
+		Legend:    excelize.ChartLegend{Position: "bottom", Font: &chartFont},
+		XAxis:     excelize.ChartAxis{Font: chartFont},
+		YAxis:     excelize.ChartAxis{MajorGridLines: true, Font: chartFont, NumFmt: excelize.ChartNumFmt{CustomNumFmt: "#,##0"}},
+		Dimension: excelize.ChartDimension{Width: 400, Height: height},
+		Format:    excelize.GraphicOptions{OffsetX: 4, OffsetY: 4},
 	})
 }

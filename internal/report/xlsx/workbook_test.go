@@ -165,10 +165,17 @@ func wbFixture(complete bool) (*report.Result, RunInfo, *wbDetail) {
 		},
 		Mismatches: []report.Finding{
 			{Kind: report.KindMissingReceivables, CustomerID: "C4", CustomerName: "Gamma", Currency: "USD", PayableQty: wbDec("0"), ReceivableQty: wbDec("0"), PayableAmount: wbDec("34.50"), ReceivableAmount: wbDec("0"), Reason: string(billing.CoverageFetchFailed)},
-			{Kind: report.KindUnattributed, SKU: "SKU-U", Product: "Orphan", ChargeType: "Recurring", PeriodFrom: "2026-10-01", PeriodTo: "2026-10-31", Currency: "USD", PayableQty: wbDec("1"), ReceivableQty: wbDec("0"), PayableAmount: wbDec("12.00"), ReceivableAmount: wbDec("0"), Reason: report.ReasonNoCustomerTag},
+			{Kind: report.KindUnattributed, SKU: "SKU-U", Product: "Orphan", ChargeType: "Recurring", PeriodFrom: "2026-10-01", PeriodTo: "2026-10-31", Currency: "USD", PayableQty: wbDec("1"), ReceivableQty: wbDec("0"), PayableAmount: wbDec("12.00"), ReceivableAmount: wbDec("0"), Reason: report.ReasonNoCustomerTag,
+				ChargeID: "ch--SKU-U", Invoice: "INV-1002", Tags: "Team=ops; Site=Lyon"},
 			{Kind: report.KindUnbilled, CustomerID: "C2", CustomerName: "Acme", SKU: "SKU-C", Product: "Cloud", ChargeType: "Recurring", PeriodFrom: "2026-10-01", PeriodTo: "2026-10-31", Currency: "USD", PayableQty: wbDec("2"), ReceivableQty: wbDec("0"), PayableAmount: wbDec("200.00"), ReceivableAmount: wbDec("0")},
 			{Kind: report.KindQuantityMismatch, CustomerID: wbLongID, CustomerName: wbFormulaName, SKU: wbPlusSKU, Product: wbMinusName, ChargeType: "Recurring", PeriodFrom: "2026-10-01", PeriodTo: "2026-10-31", Currency: "USD", PayableQty: wbDec("3"), ReceivableQty: wbDec("2.5"), PayableAmount: wbDec("1000.00"), ReceivableAmount: wbDec("1400.125")},
 			{Kind: report.KindSubtotalIdentity, SKU: "SKU-B", Currency: "CAD", PayableQty: wbDec("1"), ReceivableQty: wbDec("0"), PayableAmount: wbDec("30.00"), ReceivableAmount: wbDec("0"), Reason: "subTotal 30.00 ≠ 1 × 29.50"},
+		},
+		Invoices: []report.InvoiceRow{
+			{Number: "INV-2001", Date: "2026-11-03", Currency: "CAD", Lines: 1, Payable: wbDec("30.00")},
+			{Number: "INV-1001", Date: "2026-11-01", Currency: "USD", Lines: 1, Payable: wbDec("1000.00")},
+			{Number: "INV-1002", Date: "2026-11-01", Currency: "USD", Lines: 1, Payable: wbDec("12.00")},
+			{Number: "", Currency: "USD", Lines: 2, Payable: wbDec("222.50")},
 		},
 		PayableLines:    5,
 		ReceivableLines: 3,
@@ -193,6 +200,8 @@ func wbFixture(complete bool) (*report.Result, RunInfo, *wbDetail) {
 	p3 := wbPayable("C3", "SKU-B", "Backup", "1", "29.50", "30.00", "CAD")
 	p4 := wbPayable("C4", "SKU-D", "Desk", "1", "34.50", "34.50", "USD")
 	p5 := wbPayable("", "SKU-U", "Orphan", "1", "12.00", "12.00", "USD")
+	p5.Tags = []billing.Tag{{Name: "Team", Value: "ops"}, {Name: "Site", Value: "Lyon"}}
+	p5.Invoice = &billing.Invoice{Number: "INV-1002", Date: "2026-11-01"}
 	detail := &wbDetail{
 		payables: []billing.PayableCharge{p1, p2, p3, p4, p5},
 		receivables: []wbRecv{
@@ -399,27 +408,28 @@ func wbSheetXML(t testing.TB, parts map[string]string, name string) string {
 var wbHeaders = map[string][]string{
 	SheetCustomers: {"Customer ID", "Customer", "Currency", "Payable", "Receivable", "Margin", "Margin %"},
 	SheetProducts:  {"SKU", "Product", "Currency", "Payable Qty", "Receivable Qty", "Payable", "Receivable", "Margin", "Margin %"},
-	SheetMismatches: {"Kind", "Customer ID", "Customer", "SKU", "Product", "Charge Type", "Period From", "Period To",
-		"Currency", "Payable Qty", "Receivable Qty", "Payable Amount", "Receivable Amount", "Difference", "Reason"},
+	SheetMismatches: {"Kind", "Label", "Customer ID", "Customer", "SKU", "Product", "Charge Type", "Period From", "Period To",
+		"Currency", "Payable Qty", "Receivable Qty", "Payable Amount", "Receivable Amount", "Difference", "Reason",
+		"Charge ID", "Invoice", "Tags", "Fingerprint"},
+	SheetInvoices: {"Invoice", "Invoice Date", "Currency", "Lines", "Payable", "Note"},
 	SheetPayable: {"Customer ID", "Customer", "Attribution", "Product ID", "Product", "SKU", "Charge ID", "Charge Name",
 		"Charge Type", "Billing Cycle", "Period From", "Period To", "Quantity", "List Price", "Net Price",
 		"Net Price Prorated", "Sub Total", "Currency", "Billed", "Proratable", "Invoice", "Deductions", "Fees", "Taxes", "Tags"},
 	SheetReceivable: {"Customer ID", "Customer", "Product", "SKU", "Charge ID", "Charge Name", "Charge Type",
 		"Billing Cycle", "Period From", "Period To", "Quantity", "Cost Price", "Cost Price Prorated", "Amount", "Currency", "Proratable"},
-	SheetRun:     {"Field", "Value"},
-	SheetSummary: {"Section", "Metric", "Value", "Currency", "Count", "Payable", "Receivable", "Margin", "Margin %", "Note"},
+	SheetRun: {"Field", "Value"},
 }
 
 func TestWorkbookSheetsHeadersPanesFilters(t *testing.T) {
 	res, info, d := wbFixture(true)
 	data := wbRender(t, res, info, d, WorkbookOptions{})
 	f := wbOpen(t, data)
-	want := []string{SheetSummary, SheetCustomers, SheetProducts, SheetMismatches, SheetPayable, SheetReceivable, SheetRun}
+	want := []string{SheetSummary, SheetCustomers, SheetProducts, SheetMismatches, SheetInvoices, SheetPayable, SheetReceivable, SheetRun}
 	if got := f.GetSheetList(); !slices.Equal(got, want) {
 		t.Fatalf("sheets = %q, want %q", got, want)
 	}
 	_, parts := wbZipParts(t, data)
-	for _, sheet := range want {
+	for _, sheet := range want[1:] { // every table sheet; Summary is a page
 		rows, err := f.GetRows(sheet)
 		if err != nil {
 			t.Fatalf("GetRows(%s): %v", sheet, err)
@@ -444,26 +454,11 @@ func TestWorkbookSheetsHeadersPanesFilters(t *testing.T) {
 		// workbook's defined names.
 		lastCol, _ := excelize.ColumnNumberToName(len(wbHeaders[sheet]))
 		lastRow := len(rows)
-		if sheet == SheetSummary {
-			lastRow = wbSummaryTableEnd(t, rows)
-		}
 		ref := fmt.Sprintf(`<autoFilter ref="$A$1:$%s$%d">`, lastCol, lastRow)
 		if x := wbSheetXML(t, parts, sheet); !strings.Contains(x, ref) {
 			t.Errorf("%s: no %s in worksheet XML", sheet, ref)
 		}
 	}
-}
-
-// wbSummaryTableEnd is the last row of the Summary metric table (the chart
-// data follows after an empty row).
-func wbSummaryTableEnd(t testing.TB, rows [][]string) int {
-	t.Helper()
-	for i, r := range rows {
-		if len(r) == 0 || r[0] == "" {
-			return i
-		}
-	}
-	return len(rows)
 }
 
 func TestWorkbookCustomersProductsCells(t *testing.T) {
@@ -532,8 +527,9 @@ func TestWorkbookMismatchesCells(t *testing.T) {
 	for i, m := range res.Mismatches {
 		row := strconv.Itoa(i + 2)
 		texts := []struct{ col, v string }{
-			{"A", m.Kind}, {"B", m.CustomerID}, {"C", m.CustomerName}, {"D", m.SKU}, {"E", m.Product},
-			{"F", m.ChargeType}, {"G", string(m.PeriodFrom)}, {"H", string(m.PeriodTo)}, {"I", m.Currency}, {"O", m.Reason},
+			{"A", m.Kind}, {"B", report.KindLabel(m.Kind)}, {"C", m.CustomerID}, {"D", m.CustomerName}, {"E", m.SKU}, {"F", m.Product},
+			{"G", m.ChargeType}, {"H", string(m.PeriodFrom)}, {"I", string(m.PeriodTo)}, {"J", m.Currency}, {"P", m.Reason},
+			{"Q", m.ChargeID}, {"R", m.Invoice}, {"S", m.Tags}, {"T", report.Fingerprint(&m)},
 		}
 		for _, x := range texts {
 			if x.v == "" {
@@ -542,11 +538,11 @@ func TestWorkbookMismatchesCells(t *testing.T) {
 				wantText(t, f, SheetMismatches, x.col+row, x.v)
 			}
 		}
-		wantNumber(t, f, SheetMismatches, "J"+row, m.PayableQty)
-		wantNumber(t, f, SheetMismatches, "K"+row, m.ReceivableQty)
-		wantNumber(t, f, SheetMismatches, "L"+row, m.PayableAmount)
-		wantNumber(t, f, SheetMismatches, "M"+row, m.ReceivableAmount)
-		wantNumber(t, f, SheetMismatches, "N"+row, m.Difference())
+		wantNumber(t, f, SheetMismatches, "K"+row, m.PayableQty)
+		wantNumber(t, f, SheetMismatches, "L"+row, m.ReceivableQty)
+		wantNumber(t, f, SheetMismatches, "M"+row, m.PayableAmount)
+		wantNumber(t, f, SheetMismatches, "N"+row, m.ReceivableAmount)
+		wantNumber(t, f, SheetMismatches, "O"+row, m.Difference())
 	}
 }
 
@@ -617,139 +613,6 @@ func TestWorkbookDetailCells(t *testing.T) {
 	wantText(t, f, SheetRun, "B"+last, wbFormulaName)
 }
 
-func TestWorkbookSummary(t *testing.T) {
-	for _, complete := range []bool{true, false} {
-		t.Run(fmt.Sprintf("complete=%v", complete), func(t *testing.T) {
-			res, info, d := wbFixture(complete)
-			data := wbRender(t, res, info, d, WorkbookOptions{})
-			f := wbOpen(t, data)
-			rows, err := f.GetRows(SheetSummary)
-			if err != nil {
-				t.Fatal(err)
-			}
-			find := func(section, metric string) []int {
-				var out []int
-				for i, r := range rows {
-					if len(r) > 1 && r[0] == section && r[1] == metric {
-						out = append(out, i+1)
-					}
-				}
-				return out
-			}
-			cell := func(col int, row int) string {
-				c, _ := excelize.CoordinatesToCellName(col, row)
-				return c
-			}
-			wantText(t, f, SheetSummary, "C2", summaryTitle)
-			wantText(t, f, SheetSummary, "C3", "2026-10-01 to 2026-10-31")
-			wantText(t, f, SheetSummary, "B4", "Status")
-			banner, fill := bannerComplete, colorGoodFill
-			if !complete {
-				banner, fill = "INCOMPLETE — receivables missing for 1 customer(s); totals exclude their receivables", colorBadFill
-			}
-			wantText(t, f, SheetSummary, "C4", banner)
-			if got := wbFillColor(t, f, SheetSummary, "C4"); got != fill {
-				t.Errorf("banner fill = %q, want %q", got, fill)
-			}
-			// Coverage.
-			for _, c := range []struct {
-				metric string
-				n      int
-			}{{"Customers", 4}, {"Receivables available", 3}, {"Receivables missing", 1}} {
-				r := find(sectionCoverage, c.metric)
-				if len(r) != 1 {
-					t.Fatalf("coverage %q rows %v", c.metric, r)
-				}
-				wantNumber(t, f, SheetSummary, cell(sumCount, r[0]), decimal.NewFromInt(int64(c.n)))
-			}
-			miss := find(sectionCoverage, "Missing receivables")
-			if len(miss) != 1 {
-				t.Fatalf("missing rows %v", miss)
-			}
-			wantText(t, f, SheetSummary, cell(sumValue, miss[0]), "C4")
-			wantText(t, f, SheetSummary, cell(sumNote, miss[0]), "Gamma — fetch_failed: HTTP 500 after 3 attempts")
-			// Totals per currency.
-			tot := find(sectionTotals, "Total")
-			if len(tot) != len(res.Totals) {
-				t.Fatalf("total rows %v", tot)
-			}
-			for i, tt := range res.Totals {
-				wantText(t, f, SheetSummary, cell(sumCurrency, tot[i]), tt.Currency)
-				wantNumber(t, f, SheetSummary, cell(sumPayable, tot[i]), tt.Payable)
-				wantNumber(t, f, SheetSummary, cell(sumReceivable, tot[i]), tt.Receivable)
-				wantNumber(t, f, SheetSummary, cell(sumMargin, tot[i]), tt.Margin)
-				pct, _ := report.MarginPercent(tt.Margin, tt.Receivable)
-				wantNumber(t, f, SheetSummary, cell(sumPercent, tot[i]), pct.Shift(-2))
-			}
-			// All six kinds, in order, even with no finding.
-			var kinds []string
-			for _, r := range rows {
-				if len(r) > 1 && r[0] == sectionFindings && !slices.Contains(kinds, r[1]) {
-					kinds = append(kinds, r[1])
-				}
-			}
-			wantKinds := append(report.FindingKinds(), report.KindSubtotalIdentity)
-			if !slices.Equal(kinds, wantKinds) {
-				t.Errorf("finding kinds = %q, want %q", kinds, wantKinds)
-			}
-			if len(report.FindingKinds()) != 6 {
-				t.Errorf("FindingKinds() = %q, want the six kinds", report.FindingKinds())
-			}
-			neg := find(sectionFindings, report.KindNegativeMargin)
-			if len(neg) != 1 {
-				t.Fatalf("negative_margin rows %v", neg)
-			}
-			wantNumber(t, f, SheetSummary, cell(sumCount, neg[0]), decimal.Zero)
-			wantEmpty(t, f, SheetSummary, cell(sumPayable, neg[0]))
-			unb := find(sectionFindings, report.KindUnbilled)
-			if len(unb) != 1 {
-				t.Fatalf("unbilled rows %v", unb)
-			}
-			wantText(t, f, SheetSummary, cell(sumCurrency, unb[0]), "USD")
-			wantNumber(t, f, SheetSummary, cell(sumCount, unb[0]), decimal.NewFromInt(1))
-			wantNumber(t, f, SheetSummary, cell(sumPayable, unb[0]), wbDec("200.00"))
-			wantNumber(t, f, SheetSummary, cell(sumMargin, unb[0]), wbDec("-200.00"))
-			// Lines.
-			pl := find(sectionLines, "Payable lines")
-			if len(pl) != 1 {
-				t.Fatalf("payable lines rows %v", pl)
-			}
-			wantNumber(t, f, SheetSummary, cell(sumCount, pl[0]), decimal.NewFromInt(5))
-
-			// Chart data: USD (3 customer rows) by absolute margin, and the chart.
-			chart := find(sectionChart, "Customer")
-			if len(chart) != 1 {
-				t.Fatalf("chart header rows %v", chart)
-			}
-			h := chart[0]
-			for i, w := range []struct {
-				label  string
-				margin string
-			}{{wbFormulaName, "400.125"}, {"Acme", "-100.00"}, {"Gamma", "-34.50"}} {
-				wantText(t, f, SheetSummary, cell(sumMetric, h+1+i), w.label)
-				wantNumber(t, f, SheetSummary, cell(sumMargin, h+1+i), wbDec(w.margin))
-			}
-			if len(rows) != h+3 {
-				t.Errorf("chart data ends at row %d, want %d", len(rows), h+3)
-			}
-			_, parts := wbZipParts(t, data)
-			x, ok := parts["xl/charts/chart1.xml"]
-			if !ok {
-				t.Fatal("no chart part")
-			}
-			for _, ref := range []string{
-				fmt.Sprintf("Summary!$B$%d:$B$%d", h+1, h+3),
-				fmt.Sprintf("Summary!$H$%d:$H$%d", h+1, h+3),
-				`<barDir val="bar">`,
-			} {
-				if !strings.Contains(x, ref) {
-					t.Errorf("chart XML lacks %q", ref)
-				}
-			}
-		})
-	}
-}
-
 func TestWorkbookContinuationSheets(t *testing.T) {
 	res, info, d := wbFixture(true)
 	// 7 payable and 4 receivable lines with 3 rows per sheet.
@@ -762,7 +625,7 @@ func TestWorkbookContinuationSheets(t *testing.T) {
 	data := wbRender(t, res, info, d, WorkbookOptions{MaxRowsPerSheet: 3})
 	f := wbOpen(t, data)
 	want := []string{
-		SheetSummary, SheetCustomers, "Customers (2)", SheetProducts, SheetMismatches, "Mismatches (2)",
+		SheetSummary, SheetCustomers, "Customers (2)", SheetProducts, SheetMismatches, "Mismatches (2)", SheetInvoices, "Invoices (2)",
 		SheetPayable, "Payable (2)", "Payable (3)", SheetReceivable, "Receivable (2)", SheetRun, "Run (2)", "Run (3)", "Run (4)", "Run (5)",
 	}
 	if got := f.GetSheetList(); !slices.Equal(got, want) {
