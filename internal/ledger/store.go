@@ -80,6 +80,9 @@ const (
 	qInsertSubscription       = "insert_subscription"
 	qListSubscriptions        = "list_subscriptions"
 	qEachSubscription         = "each_subscription"
+	qInsertDelivery           = "insert_delivery"
+	qFinishDelivery           = "finish_delivery"
+	qListDeliveries           = "list_deliveries"
 )
 
 var statementNames = []string{
@@ -90,6 +93,7 @@ var statementNames = []string{
 	qInsertReceivable, qCountReceivableAvailable, qEachReceivableAvailable, qEachReceivableAll,
 	qInsertCustomer, qListCustomers, qInsertCoverage, qListCoverage,
 	qInsertSubscription, qListSubscriptions, qEachSubscription,
+	qInsertDelivery, qFinishDelivery, qListDeliveries,
 }
 
 // Open opens (creating it if needed, unless read-only) the ledger at path and
