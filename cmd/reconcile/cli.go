@@ -38,6 +38,7 @@ COMMANDS
   fetch    fetch a billing period into the ledger (a new immutable run)
   report   reconcile a stored run again, from the ledger only (no network)
   runs     list the fetch runs in the ledger
+  email    mail a period's report (workbook attached, summary in the message)
   demo     run the close against the built-in simulator (no credentials needed)
   sim      serve the built-in Sherweb simulator over HTTP
   version  print the version
@@ -50,7 +51,7 @@ ENVIRONMENT
   SHERWEB_CLIENT_SECRET     OAuth2 client secret (secret)
   SHERWEB_SUBSCRIPTION_KEY  API subscription key (secret)
   RECONCILE_DB              ledger database path (default ./reconcile.db)
-
+` + emailEnvHelp + `
 `
 
 // defaultMemoryLimit is the Go heap's soft limit unless GOMEMLIMIT says
@@ -82,6 +83,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runReport(ctx, rest, stdout, stderr)
 	case "runs":
 		return runRuns(ctx, rest, stdout, stderr)
+	case "email":
+		return runEmail(ctx, rest, stdout, stderr)
 	case "demo":
 		return runDemo(ctx, rest, stdout, stderr)
 	case "sim":

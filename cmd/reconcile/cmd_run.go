@@ -55,6 +55,7 @@ func runClose(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	var r reportFlags
 	f.register(fs)
 	r.register(fs)
+	emailFlag := fs.Bool("email", false, "mail the report after it was written (RECONCILE_SMTP_*, RECONCILE_MAIL_*; exit 5 when the mail fails)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -78,9 +79,22 @@ func runClose(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
+	var email *emailAfterRun
+	if *emailFlag {
+		// Checked before the run: a mail that cannot be sent is known now.
+		s, err := mailSettingsFromEnv(stderr)
+		if err != nil {
+			return err
+		}
+		if err := s.Validate(true); err != nil {
+			return mailConfigError(err)
+		}
+		email = &emailAfterRun{settings: s}
+	}
 	return closePeriod(ctx, closeParams{
 		date: date, fetch: &f, report: &r, opts: opts,
-		env: fetchEnv{api: api, now: time.Now, version: toolVersion()},
+		env:   fetchEnv{api: api, now: time.Now, version: toolVersion()},
+		email: email,
 	}, stdout, stderr)
 }
 
@@ -92,6 +106,8 @@ type closeParams struct {
 	env    fetchEnv
 	// outDir, when set, is where the default-named workbook goes.
 	outDir string
+	// email, when set, mails the report once it is written (run --email).
+	email *emailAfterRun
 }
 
 // closePeriod maps the flags of a close to job.Close: preflight, fetch,
@@ -107,12 +123,21 @@ func closePeriod(ctx context.Context, p closeParams, stdout, stderr io.Writer) e
 	if err != nil {
 		return err
 	}
-	return job.Close(ctx, job.CloseOptions{
+	ro := p.report.reportOptions(p.opts, p.outDir, p.fetch.jsonOut, log, stdout, stderr)
+	rs := &job.RecordingSink{Sink: ro.Sink}
+	if p.email != nil {
+		ro.Sink = rs
+	}
+	err = job.Close(ctx, job.CloseOptions{
 		Ledger:        store,
 		Client:        client,
 		Fetch:         fetchOptions(p.date, p.fetch, p.env, log, stderr),
-		ReportOptions: p.report.reportOptions(p.opts, p.outDir, p.fetch.jsonOut, log, stdout, stderr),
+		ReportOptions: ro,
 	})
+	if p.email != nil {
+		return deliverAfterClose(ctx, p.email, store, rs, p.report.detail, err, stderr)
+	}
+	return err
 }
 
 // reportOptions are the job's options for the report flags.
