@@ -391,3 +391,26 @@ func TestEmailHelpAndExitTableShowCode5(t *testing.T) {
 		}
 	}
 }
+
+func TestRunEmailIncompleteSaysWhoIsMissing(t *testing.T) {
+	cfg := sherwebsim.Config{Seed: 3, Customers: 8, Charges: 60}
+	bad := sherwebsim.New(cfg).Customers()[2]
+	cfg.Faults.FailCustomerAlways = []string{bad.ID}
+	simEnv(t, cfg)
+	mp := testkit.StartMailpit(t, testkit.MailpitOptions{User: smtpUser, Password: smtpPassword})
+	mailEnv(t, mp.SMTPHost, mp.SMTPPort)
+	dir := t.TempDir()
+	code, _, stderr := runCLI(t, "run", "--period", "2026-10", "--db", filepath.Join(dir, "l.db"), "--out", filepath.Join(dir, "c.xlsx"), "--email", "--max-attempts", "2")
+	if code != exitIncomplete {
+		t.Fatalf("run --email, one customer failing: exit %d, want %d (incomplete, mailed): %s", code, exitIncomplete, stderr)
+	}
+	msgs := mp.Messages(t)
+	if len(msgs) != 1 {
+		t.Fatalf("%d messages, want 1", len(msgs))
+	}
+	m := msgs[0]
+	if m.Subject != "Reconciliation 2026-10: INCOMPLETE" || !strings.Contains(m.HTML, ">INCOMPLETE</div>") ||
+		!strings.Contains(m.HTML, bad.ID) || !strings.Contains(m.Text, bad.ID) {
+		t.Errorf("subject %q; the message does not show the INCOMPLETE banner and the missing customer %s:\n%s", m.Subject, bad.ID, m.HTML)
+	}
+}

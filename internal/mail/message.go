@@ -138,6 +138,9 @@ func Render(sum *Summary) (text, html string, err error) {
 var funcs = map[string]any{
 	"label": kindLabel,
 	"name": func(id, name string) string {
+		if id == "" && name == "" {
+			return "(no customer)"
+		}
 		if name == "" || name == id {
 			return id
 		}

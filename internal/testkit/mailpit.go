@@ -30,10 +30,15 @@ const MailpitEnv = "RECONCILE_MAILPIT"
 // otherwise.
 func MailpitBinary(tb testing.TB) string {
 	tb.Helper()
+	// A relative $RECONCILE_MAILPIT (bin/mailpit) is relative to the module
+	// root: go test runs each package in its own folder.
 	path := os.Getenv(MailpitEnv)
-	if path == "" {
-		if root, err := moduleRoot(); err == nil {
+	if root, err := moduleRoot(); err == nil {
+		switch {
+		case path == "":
 			path = filepath.Join(root, "bin", "mailpit")
+		case !filepath.IsAbs(path):
+			path = filepath.Join(root, path)
 		}
 	}
 	if path != "" {
