@@ -277,7 +277,7 @@ func TestEmailDryRunWritesTheExactMessage(t *testing.T) {
 	simEnv(t, sherwebsim.Config{Seed: 3, Customers: 8, Charges: 60})
 	dir := t.TempDir()
 	db, out, eml := filepath.Join(dir, "l.db"), filepath.Join(dir, "c.xlsx"), filepath.Join(dir, "m.eml")
-	if code, _, stderr := runCLI(t, "run", "--period", "2026-10", "--db", db); code != exitOK {
+	if code, _, stderr := runCLI(t, "run", "--period", "2026-10", "--db", db, "--out", filepath.Join(dir, "run.xlsx")); code != exitOK {
 		t.Fatalf("run: exit %d: %s", code, stderr)
 	}
 	mailEnv(t, "smtp.example.com", 587)
