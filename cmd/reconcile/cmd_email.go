@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -206,12 +207,12 @@ type emailAfterRun struct {
 
 // deliverAfterClose mails the report a close wrote (closeErr is the close's
 // outcome: nil, incomplete or findings). A mail failure joins it.
-func deliverAfterClose(ctx context.Context, e *emailAfterRun, store job.DeliveryLedger, rs *job.RecordingSink, detail string, closeErr error, stderr io.Writer) error {
+func deliverAfterClose(ctx context.Context, e *emailAfterRun, store job.DeliveryLedger, rs *job.RecordingSink, detail string, closeErr error, log *slog.Logger, stderr io.Writer) error {
 	if rs.Rec == nil {
 		return closeErr // nothing was written: nothing to mail
 	}
 	derr := job.Deliver(ctx, job.DeliverOptions{
-		Ledger: store, Rec: rs.Rec, Workbook: rs.Path, Detail: detail, Settings: e.settings, Messages: stderr,
+		Ledger: store, Rec: rs.Rec, Workbook: rs.Path, Detail: detail, Settings: e.settings, Logger: log, Messages: stderr,
 	})
 	return errors.Join(derr, closeErr)
 }

@@ -135,7 +135,7 @@ func closePeriod(ctx context.Context, p closeParams, stdout, stderr io.Writer) e
 		ReportOptions: ro,
 	})
 	if p.email != nil {
-		return deliverAfterClose(ctx, p.email, store, rs, p.report.detail, err, stderr)
+		return deliverAfterClose(ctx, p.email, store, rs, p.report.detail, err, log, stderr)
 	}
 	return err
 }

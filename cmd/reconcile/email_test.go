@@ -141,7 +141,13 @@ func TestEmailServerDownThenCronDeliversOnce(t *testing.T) {
 	db, out := filepath.Join(dir, "l.db"), filepath.Join(dir, "close.xlsx")
 	// The server is down: nothing listens on the port.
 	mailEnv(t, "127.0.0.1", testkit.FreePort(t))
-	code, _, stderr := runCLI(t, "run", "--period", "2026-10", "--db", db, "--out", out, "--email")
+	code, _, stderr := runCLI(t, "run", "--period", "2026-10", "--db", db, "--out", out, "--email", "-v")
+	if strings.Contains(stderr, smtpPassword) {
+		t.Error("the verbose log shows the SMTP password")
+	}
+	if !strings.Contains(stderr, "mail: transient failure, retrying") {
+		t.Error("the verbose log does not show the retries")
+	}
 	if code != exitMailFailed {
 		t.Fatalf("run --email with the server down: exit %d, want %d: %s", code, exitMailFailed, stderr)
 	}
