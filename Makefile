@@ -8,6 +8,10 @@ BIN     := bin/reconcile
 # golangci-lint, pinned in tools/go.mod (its own module: its dependencies stay
 # out of go.mod), built into bin/ from the Go module proxy on first use.
 GOLANGCI_LINT := bin/golangci-lint
+# mailpit, the real SMTP server of the mail tests, pinned in tools/go.mod the
+# same way; the tests find it at bin/mailpit (or $$RECONCILE_MAILPIT) and fail
+# without it when $$CI is set.
+MAILPIT       := bin/mailpit
 FUZZTIME      ?= 30s
 
 .PHONY: all build test lint lint-selfcheck demo bench bench-go bench-e2e faults golden fuzz clean
@@ -19,7 +23,7 @@ build:
 
 # The test suite: unit, integration (simulator over real HTTP, real SQLite
 # files), workbook read-back, fault matrix and the sample-output check.
-test:
+test: $(MAILPIT)
 	go test -race -count=1 -timeout 30m ./...
 
 # gofmt check, go vet, golangci-lint (.golangci.yml: govet, staticcheck,
@@ -37,6 +41,9 @@ lint-selfcheck: $(GOLANGCI_LINT)
 
 $(GOLANGCI_LINT): tools/go.mod tools/go.sum
 	cd tools && go build -o ../$(GOLANGCI_LINT) github.com/golangci/golangci-lint/v2/cmd/golangci-lint
+
+$(MAILPIT): tools/go.mod tools/go.sum
+	cd tools && go build -o ../$(MAILPIT) github.com/axllent/mailpit
 
 # The monthly close against the built-in simulator: no credentials, no network.
 # Built first, with a word about it: on an empty build cache the cgo SQLite

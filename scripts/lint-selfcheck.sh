@@ -6,6 +6,7 @@
 #
 #   internal/fetch    imports internal/ledger   (adapters never import each other)
 #   internal/report   imports internal/fetch    (same, another adapter)
+#   internal/mail     imports internal/ledger   (mail takes values; job records deliveries)
 #   internal/billing  imports internal/report   (billing imports no sibling;
 #                     planted in an external test package, billing_test, since
 #                     any billing -> sibling import in package billing is an
@@ -35,17 +36,19 @@ plant() { # file package import
 }
 plant internal/fetch/zz_selfcheck.go fetch "$mod/internal/ledger"
 plant internal/report/zz_selfcheck.go report "$mod/internal/fetch"
+plant internal/mail/zz_selfcheck.go mail "$mod/internal/ledger"
 plant internal/billing/zz_selfcheck_test.go billing_test "$mod/internal/report"
 mkdir -p "$tmp/internal/zzselfcheck"
 plant internal/zzselfcheck/zz_selfcheck.go zzselfcheck "$mod/internal/job"
 
 out=$(cd "$tmp" && "$lint" run --enable-only depguard --output.text.path stdout \
-	./internal/fetch/ ./internal/report/ ./internal/billing/ ./internal/zzselfcheck/ 2>&1) || true
+	./internal/fetch/ ./internal/report/ ./internal/mail/ ./internal/billing/ ./internal/zzselfcheck/ 2>&1) || true
 
 fail=0
 for want in \
 	"internal/fetch/zz_selfcheck.go:.*$mod/internal/ledger.*(depguard)" \
 	"internal/report/zz_selfcheck.go:.*$mod/internal/fetch.*(depguard)" \
+	"internal/mail/zz_selfcheck.go:.*$mod/internal/ledger.*(depguard)" \
 	"internal/billing/zz_selfcheck_test.go:.*$mod/internal/report.*(depguard)" \
 	"internal/zzselfcheck/zz_selfcheck.go:.*$mod/internal/job.*(depguard)"; do
 	if ! grep -Eq "$want" <<<"$out"; then
@@ -64,4 +67,4 @@ if [ "$fail" -ne 0 ]; then
 	exit 1
 fi
 grep -E "\(depguard\)" <<<"$out"
-echo "lint-selfcheck: depguard caught all 4 planted wrong imports"
+echo "lint-selfcheck: depguard caught all 5 planted wrong imports"

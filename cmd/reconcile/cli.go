@@ -43,6 +43,7 @@ COMMANDS
   runs     list the fetch runs in the ledger
   compare  compare two stored runs: the margin bridge, movements, restatements
   trend    totals and customer margins month by month, from the ledger
+  email    mail a period's report (workbook attached, summary in the message)
   demo     run the close against the built-in simulator (no credentials needed)
   sim      serve the built-in Sherweb simulator over HTTP
   version  print the version
@@ -55,7 +56,7 @@ ENVIRONMENT
   SHERWEB_CLIENT_SECRET     OAuth2 client secret (secret)
   SHERWEB_SUBSCRIPTION_KEY  API subscription key (secret)
   RECONCILE_DB              ledger database path (default ./reconcile.db)
-
+` + emailEnvHelp + `
 `
 
 // defaultMemoryLimit is the Go heap's soft limit unless GOMEMLIMIT says
@@ -91,6 +92,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runCompare(ctx, rest, stdout, stderr)
 	case "trend":
 		return runTrend(ctx, rest, stdout, stderr)
+	case "email":
+		return runEmail(ctx, rest, stdout, stderr)
 	case "demo":
 		return runDemo(ctx, rest, stdout, stderr)
 	case "sim":

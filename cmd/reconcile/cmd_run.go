@@ -60,6 +60,7 @@ func runClose(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	f.register(fs)
 	r.register(fs)
 	retry := fs.Bool("retry-missing", false, "complete the period's latest incomplete run: fetch again only the customers whose receivables it misses (and new customers), reuse the stored receivables of the others, and write a new, complete run")
+	emailFlag := fs.Bool("email", false, "mail the report after it was written (RECONCILE_SMTP_*, RECONCILE_MAIL_*; exit 5 when the mail fails)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -86,10 +87,23 @@ func runClose(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
+	var email *emailAfterRun
+	if *emailFlag {
+		// Checked before the run: a mail that cannot be sent is known now.
+		s, err := mailSettingsFromEnv(stderr)
+		if err != nil {
+			return err
+		}
+		if err := s.Validate(true); err != nil {
+			return mailConfigError(err)
+		}
+		email = &emailAfterRun{settings: s}
+	}
 	warnFuturePeriod(date, time.Now(), stderr)
 	return closePeriod(ctx, closeParams{
 		date: date, fetch: &f, report: &r, opts: opts, retryMissing: *retry,
-		env: fetchEnv{api: api, now: time.Now, version: toolVersion()},
+		env:   fetchEnv{api: api, now: time.Now, version: toolVersion()},
+		email: email,
 	}, stdout, stderr)
 }
 
@@ -104,6 +118,8 @@ type closeParams struct {
 	// retryMissing completes the period's latest partial run (run
 	// --retry-missing).
 	retryMissing bool
+	// email, when set, mails the report once it is written (run --email).
+	email *emailAfterRun
 }
 
 // closePeriod maps the flags of a close to job.Close: preflight, fetch,
@@ -149,12 +165,20 @@ func closePeriod(ctx context.Context, p closeParams, stdout, stderr io.Writer) e
 	if progress != nil {
 		ro.Messages = progress.p // the outcome line prints above the bars
 	}
-	return job.Close(ctx, job.CloseOptions{
+	rs := &job.RecordingSink{Sink: ro.Sink}
+	if p.email != nil {
+		ro.Sink = rs
+	}
+	err = job.Close(ctx, job.CloseOptions{
 		Ledger:        store,
 		Client:        client,
 		Fetch:         opts,
 		ReportOptions: ro,
 	})
+	if p.email != nil {
+		return deliverAfterClose(ctx, p.email, store, rs, p.report.detail, err, log, stderr)
+	}
+	return err
 }
 
 // retryBase finds the run that --retry-missing completes: the latest

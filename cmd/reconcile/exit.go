@@ -16,6 +16,7 @@ const (
 	exitUsage       = 2   // bad flags, arguments or configuration
 	exitIncomplete  = 3   // finished, but receivables are missing for some customers
 	exitFindings    = 4   // complete, with findings, and --fail-on-findings was given
+	exitMailFailed  = 5   // the report was written, but mailing it failed
 	exitInterrupted = 130 // stopped by Ctrl-C / SIGTERM
 )
 
@@ -28,6 +29,10 @@ const exitTable = `EXIT STATUS
   3    incomplete: the report was written, marked INCOMPLETE, because some
        customers' receivables could not be fetched
   4    findings: complete, but there are findings and --fail-on-findings was given
+  5    mail failed: the report was written (and stays as written), but it could
+       not be mailed ('email', 'run --email'); the ledger records the failed
+       delivery and a later 'reconcile email' sends it. Takes precedence over 3
+       and 4
   130  interrupted (Ctrl-C or SIGTERM); the run is recorded as failed
 `
 
@@ -53,6 +58,7 @@ func exitCode(err error, stderr io.Writer) int {
 	}
 	var ue *usageError
 	var fe *job.FindingsError
+	var me *job.MailError
 	switch {
 	case errors.As(err, &ue):
 		hint := "reconcile -h"
@@ -64,6 +70,9 @@ func exitCode(err error, stderr io.Writer) int {
 	case errors.Is(err, context.Canceled):
 		fmt.Fprintf(stderr, "reconcile: interrupted: %v\n", err)
 		return exitInterrupted
+	case errors.As(err, &me):
+		fmt.Fprintf(stderr, "reconcile: %v\n", err)
+		return exitMailFailed
 	case errors.Is(err, job.ErrIncomplete):
 		fmt.Fprintf(stderr, "reconcile: %v\n", err)
 		return exitIncomplete

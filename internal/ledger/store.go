@@ -96,6 +96,9 @@ const (
 	qDeleteRunPayables        = "delete_run_payables"
 	qDeleteRunSummary         = "delete_run_summary"
 	qDeleteRun                = "delete_run"
+	qInsertDelivery           = "insert_delivery"
+	qFinishDelivery           = "finish_delivery"
+	qListDeliveries           = "list_deliveries"
 )
 
 var statementNames = []string{
@@ -110,6 +113,7 @@ var statementNames = []string{
 	qSetRunSettings, qPutRunSummary, qListRunSummaries, qColumnExists, qLedgerSize, qVacuum,
 	qDeleteRunSubscriptions, qDeleteRunReceivables, qDeleteRunCoverage, qDeleteRunCustomers,
 	qDeleteRunPayables, qDeleteRunSummary, qDeleteRun,
+	qInsertDelivery, qFinishDelivery, qListDeliveries,
 }
 
 // Open opens (creating it if needed, unless read-only) the ledger at path and

@@ -1,5 +1,6 @@
 // Package testkit holds the small helpers that the tests of several packages
-// share: one settable clock and one multiset diff. It is a leaf: it imports
+// share: one settable clock, one multiset diff and a real mailpit SMTP server
+// (mailpit.go) for the mail tests. It is a leaf: it imports
 // nothing from this module (depguard enforces that, see .golangci.yml), so
 // any package's tests may use it without bending the layers.
 package testkit

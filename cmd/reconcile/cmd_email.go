@@ -1,0 +1,218 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/msp-reconcile/reconcile/internal/job"
+	"github.com/msp-reconcile/reconcile/internal/ledger"
+	"github.com/msp-reconcile/reconcile/internal/mail"
+	"github.com/msp-reconcile/reconcile/internal/report/xlsx"
+)
+
+// emailEnvHelp documents the mail settings in the environment (main usage
+// and README).
+const emailEnvHelp = `  RECONCILE_SMTP_HOST       SMTP server for 'email' and 'run --email'
+  RECONCILE_SMTP_PORT       SMTP port (default 587 for starttls, 465 for tls, 25 for none)
+  RECONCILE_SMTP_TLS        starttls (default, must succeed) | tls | none (loopback hosts only)
+  RECONCILE_SMTP_USER       SMTP user (no authentication when unset)
+  RECONCILE_SMTP_PASSWORD   SMTP password (secret; or RECONCILE_SMTP_PASSWORD_FILE)
+  RECONCILE_MAIL_FROM       sender address
+  RECONCILE_MAIL_TO         recipients, comma-separated (--to replaces them)
+  RECONCILE_MAIL_CC, RECONCILE_MAIL_BCC  more recipients, comma-separated
+  RECONCILE_MAIL_SUBJECT    subject template (default "` + mail.DefaultSubject + `")
+  RECONCILE_MAIL_MAX_BYTES  message size limit (default 20971520): over it the
+                            workbook goes without its detail sheets
+  RECONCILE_SMTP_RETRIES    attempts for transient failures (default 4)
+  RECONCILE_SMTP_RETRY_DELAY first backoff (default 1s, doubling, at most 30s)
+`
+
+// stringList is a repeatable string flag.
+type stringList []string
+
+func (s *stringList) String() string { return strings.Join(*s, ",") }
+func (s *stringList) Set(v string) error {
+	*s = append(*s, mail.SplitAddresses(v)...)
+	return nil
+}
+
+// mailSettingsFromEnv reads the mail settings from the environment. The
+// config file's [email] table fills the same struct (its values first, the
+// environment's over them).
+func mailSettingsFromEnv(stderr io.Writer) (mail.Settings, error) {
+	s := mail.Settings{
+		Host:    strings.TrimSpace(os.Getenv("RECONCILE_SMTP_HOST")),
+		TLS:     os.Getenv("RECONCILE_SMTP_TLS"),
+		User:    os.Getenv("RECONCILE_SMTP_USER"),
+		From:    strings.TrimSpace(os.Getenv("RECONCILE_MAIL_FROM")),
+		To:      mail.SplitAddresses(os.Getenv("RECONCILE_MAIL_TO")),
+		Cc:      mail.SplitAddresses(os.Getenv("RECONCILE_MAIL_CC")),
+		Bcc:     mail.SplitAddresses(os.Getenv("RECONCILE_MAIL_BCC")),
+		Subject: os.Getenv("RECONCILE_MAIL_SUBJECT"),
+	}
+	var err error
+	if s.Password, err = secretFromEnv("RECONCILE_SMTP_PASSWORD", stderr); err != nil {
+		return s, err
+	}
+	for _, n := range []struct {
+		env string
+		dst *int
+	}{{"RECONCILE_SMTP_PORT", &s.Port}, {"RECONCILE_SMTP_RETRIES", &s.Retry.Attempts}} {
+		if v := strings.TrimSpace(os.Getenv(n.env)); v != "" {
+			i, err := strconv.Atoi(v)
+			if err != nil || i < 0 {
+				return s, usagef("%s %q: want a non-negative integer", n.env, v)
+			}
+			*n.dst = i
+		}
+	}
+	if v := strings.TrimSpace(os.Getenv("RECONCILE_MAIL_MAX_BYTES")); v != "" {
+		i, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || i <= 0 {
+			return s, usagef("RECONCILE_MAIL_MAX_BYTES %q: want a positive number of bytes", v)
+		}
+		s.MaxBytes = i
+	}
+	if v := strings.TrimSpace(os.Getenv("RECONCILE_SMTP_RETRY_DELAY")); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return s, usagef("RECONCILE_SMTP_RETRY_DELAY %q: want a duration like 2s", v)
+		}
+		s.Retry.Base = d
+	}
+	return s, nil
+}
+
+// mailConfigError turns a mail.ErrConfig into a usage error (exit 2).
+func mailConfigError(err error) error {
+	if errors.Is(err, mail.ErrConfig) {
+		return usagef("%v", err)
+	}
+	return err
+}
+
+// errCompareUnavailable: --compare-base needs the comparison job, which this
+// build does not have yet.
+var errCompareUnavailable = usagef("--compare-base is not available yet in this version: the comparison job (job.Compare) is not built in; send without it")
+
+func runEmail(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("email", "reconcile email (--period YYYY-MM | --date YYYY-MM-DD | --run ID) [--db PATH] [--out FILE.xlsx] [--to ADDR]… [--resend] [--dry-run FILE.eml]", stderr)
+	var p periodFlags
+	p.register(fs)
+	db := fs.String("db", dbDefault(), "ledger database `path` ($RECONCILE_DB)")
+	runID := fs.String("run", "", "mail the report of this fetch run `ID` instead of the latest complete one")
+	out := fs.String("out", "", "the report's workbook `FILE.xlsx` (default reconciliation-<from>_<to>.xlsx); written first if it does not exist")
+	tolerance := fs.String("tolerance", "0.01", "negative-margin tolerance, as for 'report'")
+	detail := fs.String("detail", "xlsx", "where the workbook's detail is: `xlsx` (sheets) or csv, as for 'report'")
+	var to stringList
+	fs.Var(&to, "to", "recipient `ADDR` (repeatable; replaces $RECONCILE_MAIL_TO)")
+	resend := fs.Bool("resend", false, "send even if this run's report was already delivered")
+	dryRun := fs.String("dry-run", "", "write the exact message to `FILE.eml` instead of sending it")
+	compareBase := fs.String("compare-base", "", "attach the comparison with base period `YYYY-MM` and include the margin bridge")
+	verbose := fs.Bool("v", false, "verbose: log the SMTP attempts")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	date, err := p.resolve()
+	if err != nil {
+		return err
+	}
+	if (date == "") == (*runID == "") {
+		return usagef("email: give exactly one of --period, --date or --run")
+	}
+	if *compareBase != "" {
+		return errCompareUnavailable
+	}
+	r := reportFlags{out: *out, tolerance: *tolerance, detail: *detail}
+	opts, err := r.options()
+	if err != nil {
+		return err
+	}
+	settings, err := mailSettingsFromEnv(stderr)
+	if err != nil {
+		return err
+	}
+	if len(to) > 0 {
+		settings.To = to
+	}
+	if err := settings.Validate(*dryRun == ""); err != nil {
+		return mailConfigError(err)
+	}
+	log := newLogger(stderr, *verbose)
+
+	store, err := openWritable(ctx, *db)
+	if err != nil {
+		return err
+	}
+	defer store.Close() //nolint:errcheck // deliveries are committed one by one; Close loses nothing
+	var run ledger.Run
+	if *runID != "" {
+		id, perr := strconv.ParseInt(*runID, 10, 64)
+		if perr != nil {
+			return usagef("--run %q: want a run id from 'reconcile runs'", *runID)
+		}
+		run, err = store.Run(ctx, id)
+	} else {
+		run, err = store.FindRun(ctx, date)
+	}
+	if errors.Is(err, ledger.ErrNotFound) {
+		if *runID != "" {
+			return fmt.Errorf("no run %s in %s", *runID, *db)
+		}
+		return fmt.Errorf("no complete or partial run for a period containing %s in %s: run 'reconcile run' first", date, *db)
+	}
+	if err != nil {
+		return fmt.Errorf("find run: %w", err)
+	}
+	rec, err := job.Reconcile(ctx, store, run, opts)
+	if err != nil {
+		return err
+	}
+	rec.Info = job.RunInfo(run, r.settings())
+	path := *out
+	if path == "" {
+		path = job.DefaultWorkbookName(run)
+	}
+	// The report is durably on disk before any mail is attempted: an
+	// existing workbook is attached as it is; a missing one is written first.
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		if err := job.PrepareOutputs(path); err != nil {
+			return err
+		}
+		if err := job.WriteOutputs(ctx, rec, job.Outputs{Workbook: path, Options: xlsx.WorkbookOptions{TmpDir: filepath.Dir(path), Detail: *detail}, Logger: log}); err != nil {
+			return err
+		}
+		fmt.Fprintf(stderr, "run %d: workbook %s written\n", run.ID, path)
+	} else if err != nil {
+		return fmt.Errorf("workbook %s: %w", path, err)
+	}
+	return job.Deliver(ctx, job.DeliverOptions{
+		Ledger: store, Rec: rec, Workbook: path, Detail: *detail, Settings: settings,
+		Resend: *resend, DryRun: *dryRun, Logger: log, Messages: stderr,
+	})
+}
+
+// emailAfterRun is `run --email`: the settings, checked before the run.
+type emailAfterRun struct {
+	settings mail.Settings
+}
+
+// deliverAfterClose mails the report a close wrote (closeErr is the close's
+// outcome: nil, incomplete or findings). A mail failure joins it.
+func deliverAfterClose(ctx context.Context, e *emailAfterRun, store job.DeliveryLedger, rs *job.RecordingSink, detail string, closeErr error, log *slog.Logger, stderr io.Writer) error {
+	if rs.Rec == nil {
+		return closeErr // nothing was written: nothing to mail
+	}
+	derr := job.Deliver(ctx, job.DeliverOptions{
+		Ledger: store, Rec: rs.Rec, Workbook: rs.Path, Detail: detail, Settings: e.settings, Logger: log, Messages: stderr,
+	})
+	return errors.Join(derr, closeErr)
+}
