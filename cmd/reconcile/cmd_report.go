@@ -21,7 +21,11 @@ func runReport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	db := fs.String("db", dbDefault(), "ledger database `path` ($RECONCILE_DB)")
 	runID := fs.String("run", "", "report this fetch run `ID` instead of the latest complete one")
 	jsonOut := fs.String("json", "", "write the JSON summary to `FILE` (- for stdout)")
+	registerConfigFlag(fs)
 	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if _, err := applyConfig(fs, stderr); err != nil {
 		return err
 	}
 	date, err := p.resolve()
@@ -67,7 +71,11 @@ func runReport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 func runRuns(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("runs", "reconcile runs [--db PATH]", stderr)
 	db := fs.String("db", dbDefault(), "ledger database `path` ($RECONCILE_DB)")
+	registerConfigFlag(fs)
 	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if _, err := applyConfig(fs, stderr); err != nil {
 		return err
 	}
 	store, err := ledger.Open(ctx, *db, ledger.Options{ReadOnly: true})

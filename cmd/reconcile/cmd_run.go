@@ -55,7 +55,12 @@ func runClose(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	var r reportFlags
 	f.register(fs)
 	r.register(fs)
+	registerConfigFlag(fs)
 	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	eff, err := applyConfig(fs, stderr)
+	if err != nil {
 		return err
 	}
 	date, err := f.resolve()
@@ -74,13 +79,14 @@ func runClose(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	api, err := apiConfigFromEnv(stderr)
+	api, err := apiConfigFrom(eff)
 	if err != nil {
 		return err
 	}
 	return closePeriod(ctx, closeParams{
 		date: date, fetch: &f, report: &r, opts: opts,
-		env: fetchEnv{api: api, now: time.Now, version: toolVersion()},
+		env:    fetchEnv{api: api, now: time.Now, version: toolVersion()},
+		outDir: eff.Get("output_dir"),
 	}, stdout, stderr)
 }
 
