@@ -40,6 +40,9 @@ COMMANDS
   demo     run the close against the built-in simulator (no credentials needed)
   sim      serve the built-in Sherweb simulator over HTTP
   config   print the effective configuration and where each value came from
+  accept   accept a finding (by fingerprint) in the exceptions register; --file for many
+  unaccept revoke an acceptance (the register is append-only)
+  exceptions  list the exceptions register
   version  print the version
 
 Run 'reconcile <command> -h' for the flags of a command.
@@ -89,6 +92,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runSim(ctx, rest, stdout, stderr)
 	case "config":
 		return runConfig(ctx, rest, stdout, stderr)
+	case "accept":
+		return runAccept(ctx, rest, stdout, stderr)
+	case "unaccept":
+		return runUnaccept(ctx, rest, stdout, stderr)
+	case "exceptions":
+		return runExceptions(ctx, rest, stdout, stderr)
 	case "version", "-version", "--version":
 		fmt.Fprintf(stdout, "reconcile %s\n", toolVersion())
 		return nil

@@ -74,9 +74,17 @@ func Reconcile(ctx context.Context, store RunReader, run ledger.Run, opts report
 	}); err != nil {
 		return nil, fmt.Errorf("read receivable charges of run %d: %w", run.ID, err)
 	}
+	res := r.Result()
+	if reg, ok := store.(ExceptionReader); ok {
+		acc, err := Acceptances(ctx, reg)
+		if err != nil {
+			return nil, err
+		}
+		res.ApplyExceptions(acc)
+	}
 	return &Reconciliation{
 		Run:        run,
-		Result:     r.Result(),
+		Result:     res,
 		Attributor: r.Attributor(),
 		Detail:     Detail{Store: store, RunID: run.ID},
 		Info:       RunInfo(run, nil),

@@ -80,6 +80,8 @@ const (
 	qInsertSubscription       = "insert_subscription"
 	qListSubscriptions        = "list_subscriptions"
 	qEachSubscription         = "each_subscription"
+	qInsertException          = "insert_exception"
+	qListExceptions           = "list_exceptions"
 )
 
 var statementNames = []string{
@@ -90,6 +92,7 @@ var statementNames = []string{
 	qInsertReceivable, qCountReceivableAvailable, qEachReceivableAvailable, qEachReceivableAll,
 	qInsertCustomer, qListCustomers, qInsertCoverage, qListCoverage,
 	qInsertSubscription, qListSubscriptions, qEachSubscription,
+	qInsertException, qListExceptions,
 }
 
 // Open opens (creating it if needed, unless read-only) the ledger at path and

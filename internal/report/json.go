@@ -26,6 +26,35 @@ type jsonSummary struct {
 	Tolerance       string            `json:"tolerance"`        // extra
 	PayableLines    int               `json:"payable_lines"`    // extra
 	ReceivableLines int               `json:"receivable_lines"` // extra
+	StatusCounts    []jsonStatusCount `json:"status_counts"`    // workflow rules
+	Exceptions      []jsonException   `json:"exceptions"`       // workflow rules: register entries that applied
+}
+
+type jsonStatusCount struct {
+	Status string               `json:"status"`
+	Count  int                  `json:"count"`
+	Sums   []jsonCurrencyAmount `json:"sums"`
+}
+
+type jsonCurrencyAmount struct {
+	Currency string `json:"currency"`
+	Count    int    `json:"count"`
+	Amount   string `json:"amount"`
+}
+
+type jsonException struct {
+	ID          int64  `json:"id"`
+	Fingerprint string `json:"fingerprint"`
+	Status      string `json:"status"`
+	Reason      string `json:"reason"`
+	By          string `json:"by"`
+	At          string `json:"at"`
+	Amount      string `json:"amount_at_acceptance"`
+	AmountNow   string `json:"amount_now"`
+	Band        string `json:"band"`
+	Until       string `json:"until"`
+	RunID       int64  `json:"accepted_from_run"`
+	Findings    int    `json:"findings"`
 }
 
 type jsonPeriod struct {
@@ -78,6 +107,11 @@ type jsonFinding struct {
 	CustomerName       string       `json:"customer_name"` // extra
 	Product            string       `json:"product"`       // extra
 	Difference         string       `json:"difference"`    // extra: receivable − payable
+	Fingerprint        string       `json:"fingerprint"`   // comparison rules
+	Status             string       `json:"status"`        // workflow rules: open, accepted, reopened
+	AcceptanceID       int64        `json:"acceptance_id,omitempty"`
+	AcceptedReason     string       `json:"accepted_reason,omitempty"`
+	AcceptedAmount     string       `json:"accepted_amount,omitempty"` // the group's amount at acceptance
 }
 
 type jsonProduct struct {
@@ -138,6 +172,8 @@ func (r *Result) WriteJSON(w io.Writer) error {
 		Mismatches:      make([]jsonFinding, 0, len(r.Mismatches)),
 		Products:        make([]jsonProduct, 0, len(r.Products)),
 		FindingCounts:   []jsonFindingKind{},
+		StatusCounts:    []jsonStatusCount{},
+		Exceptions:      []jsonException{},
 		Tolerance:       jsonAmount(r.Tolerance),
 		PayableLines:    r.PayableLines,
 		ReceivableLines: r.ReceivableLines,
@@ -166,13 +202,31 @@ func (r *Result) WriteJSON(w io.Writer) error {
 	}
 	for i := range r.Mismatches {
 		f := &r.Mismatches[i]
-		s.Mismatches = append(s.Mismatches, jsonFinding{
+		jf := jsonFinding{
 			Kind: f.Kind, CustomerID: f.CustomerID, SKU: f.SKU, ChargeType: f.ChargeType,
 			PeriodFrom: f.PeriodFrom, PeriodTo: f.PeriodTo, Currency: f.Currency,
 			PayableQuantity: jsonAmount(f.PayableQty), ReceivableQuantity: jsonAmount(f.ReceivableQty),
 			PayableAmount: jsonAmount(f.PayableAmount), ReceivableAmount: jsonAmount(f.ReceivableAmount),
 			Reason: f.Reason, CustomerName: f.CustomerName, Product: f.Product,
-			Difference: jsonAmount(f.Difference()),
+			Difference: jsonAmount(f.Difference()), Fingerprint: Fingerprint(f), Status: f.StatusOrOpen(),
+		}
+		if a := f.Acceptance; a != nil {
+			jf.AcceptanceID, jf.AcceptedReason, jf.AcceptedAmount = a.ID, a.Reason, jsonAmount(a.Amount)
+		}
+		s.Mismatches = append(s.Mismatches, jf)
+	}
+	for _, sc := range r.StatusCounts() {
+		js := jsonStatusCount{Status: sc.Status, Count: sc.Count, Sums: []jsonCurrencyAmount{}}
+		for _, a := range sc.Sums {
+			js.Sums = append(js.Sums, jsonCurrencyAmount{Currency: a.Currency, Count: a.Count, Amount: jsonAmount(a.Amount)})
+		}
+		s.StatusCounts = append(s.StatusCounts, js)
+	}
+	for _, e := range r.Exceptions {
+		s.Exceptions = append(s.Exceptions, jsonException{
+			ID: e.ID, Fingerprint: e.Fingerprint, Status: e.Status, Reason: e.Reason, By: e.By, At: e.At,
+			Amount: jsonAmount(e.Amount), AmountNow: jsonAmount(e.AmountNow), Band: jsonAmount(e.Band),
+			Until: e.Until, RunID: e.RunID, Findings: e.Findings,
 		})
 	}
 	for _, p := range r.Products {

@@ -63,6 +63,9 @@ type Result struct {
 	PayableLines    int
 	ReceivableLines int
 	Tolerance       decimal.Decimal
+	// Exceptions are the register entries that applied to this run (see
+	// ApplyExceptions); nil when no register was applied.
+	Exceptions []AppliedException
 }
 
 // CoverageSummary counts whose receivables could be used.
@@ -128,6 +131,11 @@ type Finding struct {
 	PayableAmount    decimal.Decimal
 	ReceivableAmount decimal.Decimal
 	Reason           string
+	// Status is StatusOpen, StatusAccepted or StatusReopened once
+	// Result.ApplyExceptions ran ("" before: open).
+	Status string
+	// Acceptance is the register entry that applied (accepted or reopened).
+	Acceptance *Acceptance
 }
 
 // Difference is receivable − payable.

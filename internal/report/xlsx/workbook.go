@@ -59,6 +59,7 @@ const (
 	SheetCustomers  = "Customers"
 	SheetProducts   = "Products"
 	SheetMismatches = "Mismatches"
+	SheetExceptions = "Exceptions"
 	SheetPayable    = "Payable"
 	SheetReceivable = "Receivable"
 	SheetRun        = "Run"
@@ -228,6 +229,11 @@ func (b *builder) build() error {
 	}
 	if err := b.mismatches(); err != nil {
 		return fmt.Errorf("mismatches sheet: %w", err)
+	}
+	if b.res.Exceptions != nil {
+		if err := b.exceptions(); err != nil {
+			return fmt.Errorf("exceptions sheet: %w", err)
+		}
 	}
 	if b.opts.Detail != DetailCSV {
 		if err := b.payable(); err != nil {
@@ -468,6 +474,7 @@ func (b *builder) mismatches() error {
 		{"Charge Type", 14}, {"Period From", 12}, {"Period To", 12}, {"Currency", 10},
 		{"Payable Qty", 12}, {"Receivable Qty", 14},
 		{"Payable Amount", 18}, {"Receivable Amount", 18}, {"Difference", 18}, {"Reason", 40},
+		{"Fingerprint", 18}, {"Status", 10}, {"Accepted Reason", 40}, {"Accepted Amount", 18},
 	})
 	if err != nil {
 		return err
@@ -483,10 +490,43 @@ func (b *builder) mismatches() error {
 			ec.c(b.moneyCell(m.ReceivableAmount, m.Currency)),
 			ec.c(b.moneyCell(m.Difference(), m.Currency)),
 			textCell(m.Reason),
+			textCell(report.Fingerprint(m)), textCell(m.StatusOrOpen()),
 		)
+		if a := m.Acceptance; a != nil {
+			t.row = append(t.row, textCell(a.Reason), ec.c(b.moneyCell(a.Amount, m.Currency)))
+		} else {
+			t.row = append(t.row, textCell(""), textCell(""))
+		}
 		if ec.err != nil {
 			return ec.err
 		}
+		if err := t.add(); err != nil {
+			return err
+		}
+	}
+	return t.finish()
+}
+
+// exceptions lists the register entries that applied to the run: one row
+// per acceptance, with its status here and both amounts.
+func (b *builder) exceptions() error {
+	t, err := b.newTable(SheetExceptions, []column{
+		{"Entry", 8}, {"Fingerprint", 18}, {"Status", 10}, {"Findings", 9}, {"Amount at Acceptance", 20},
+		{"Amount Now", 18}, {"Band", 10}, {"Until", 10}, {"Accepted From Run", 18}, {"By", 18}, {"At", 22}, {"Reason", 48},
+	})
+	if err != nil {
+		return err
+	}
+	for _, e := range b.res.Exceptions {
+		until := e.Until
+		if until == "" {
+			until = "open-ended"
+		}
+		t.row = append(t.row[:0],
+			b.countCell(e.ID), textCell(e.Fingerprint), textCell(e.Status), b.countCell(int64(e.Findings)),
+			b.qtyCell(e.Amount), b.qtyCell(e.AmountNow), b.qtyCell(e.Band), textCell(until),
+			b.countCell(e.RunID), textCell(e.By), textCell(e.At), textCell(e.Reason),
+		)
 		if err := t.add(); err != nil {
 			return err
 		}

@@ -43,6 +43,7 @@ const (
 	sectionCoverage = "Coverage"
 	sectionTotals   = "Totals"
 	sectionFindings = "Findings"
+	sectionStatus   = "Finding status"
 	sectionLines    = "Lines"
 	sectionChart    = "Chart data"
 )
@@ -263,6 +264,18 @@ func (b *builder) summaryRows(s *summarySheet) error {
 				sumPayable:    ec.cell(b.money(a.payable, a.currency)),
 				sumReceivable: ec.cell(b.money(a.receivable, a.currency)),
 				sumMargin:     ec.cell(b.money(a.balance, a.currency)),
+			})
+		}
+	}
+	for _, sc := range res.StatusCounts() {
+		if len(sc.Sums) == 0 {
+			rows = append(rows, map[int]any{sumSection: sectionStatus, sumMetric: sc.Status, sumCount: b.count(0)})
+			continue
+		}
+		for _, a := range sc.Sums {
+			rows = append(rows, map[int]any{
+				sumSection: sectionStatus, sumMetric: sc.Status, sumCurrency: a.Currency,
+				sumCount: b.count(a.Count), sumMargin: ec.cell(b.money(a.Amount, a.Currency)),
 			})
 		}
 	}
