@@ -65,7 +65,8 @@ func runAccept(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	if _, err := applyConfig(fs, stderr); err != nil {
+	eff, err := applyConfig(fs, stderr)
+	if err != nil {
 		return err
 	}
 	var rows []job.AcceptRow
@@ -96,6 +97,7 @@ func runAccept(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
+	opts = withRules(opts, eff)
 	who := *by
 	if who == "" {
 		who = osUser()

@@ -25,7 +25,8 @@ func runReport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if _, err := applyConfig(fs, stderr); err != nil {
+	eff, err := applyConfig(fs, stderr)
+	if err != nil {
 		return err
 	}
 	date, err := p.resolve()
@@ -39,6 +40,7 @@ func runReport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
+	opts = withRules(opts, eff)
 	store, err := ledger.Open(ctx, *db, ledger.Options{ReadOnly: true})
 	if err != nil {
 		return fmt.Errorf("open ledger %s: %w", *db, err)

@@ -25,12 +25,14 @@ type reportFlags struct {
 	tolerance      string
 	failOnFindings bool
 	detail         string
+	lowMargin      string
 }
 
 func (r *reportFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&r.out, "out", "", "workbook `FILE.xlsx` (default reconciliation-<from>_<to>.xlsx)")
 	fs.StringVar(&r.tolerance, "tolerance", "0.01", "negative-margin tolerance per line key, in the line's currency")
 	fs.BoolVar(&r.failOnFindings, "fail-on-findings", false, "exit 4 when a complete run has findings")
+	fs.StringVar(&r.lowMargin, "low-margin", "", "low_margin finding for every customer × currency row whose margin % is below this `PERCENT` (default off)")
 	fs.StringVar(&r.detail, "detail", xlsx.DetailXLSX, "where the Payable and Receivable detail goes: `xlsx` (sheets) or csv (files beside the workbook)")
 }
 
@@ -42,11 +44,23 @@ func (r *reportFlags) options() (report.Options, error) {
 	if r.detail != xlsx.DetailXLSX && r.detail != xlsx.DetailCSV {
 		return report.Options{}, usagef("--detail %q: want xlsx or csv", r.detail)
 	}
-	return report.Options{Tolerance: tol}, nil
+	opts := report.Options{Tolerance: tol}
+	if r.lowMargin != "" {
+		lm, err := decimal.NewFromString(r.lowMargin)
+		if err != nil {
+			return report.Options{}, usagef("--low-margin %q: want a decimal percentage such as 5", r.lowMargin)
+		}
+		opts.LowMarginPercent = decimal.NullDecimal{Decimal: lm, Valid: true}
+	}
+	return opts, nil
 }
 
 func (r *reportFlags) settings() []job.Setting {
-	return []job.Setting{{Name: "tolerance", Value: r.tolerance}, {Name: "detail", Value: r.detail}}
+	s := []job.Setting{{Name: "tolerance", Value: r.tolerance}, {Name: "detail", Value: r.detail}}
+	if r.lowMargin != "" {
+		s = append(s, job.Setting{Name: "low margin %", Value: r.lowMargin})
+	}
+	return s
 }
 
 func runClose(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -79,6 +93,7 @@ func runClose(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
+	opts = withRules(opts, eff)
 	api, err := apiConfigFrom(eff)
 	if err != nil {
 		return err

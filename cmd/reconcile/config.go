@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/msp-reconcile/reconcile/internal/config"
+	"github.com/msp-reconcile/reconcile/internal/report"
 )
 
 // applyConfig is the hook between flag parsing and the commands: it reads the
@@ -82,4 +83,16 @@ func apiConfigFrom(eff *config.Effective) (apiConfig, error) {
 		return c, usagef("missing configuration: set %s in the environment (or client_id and client_secret_file / subscription_key_file in the configuration file)", strings.Join(missing, ", "))
 	}
 	return c, nil
+}
+
+// withRules adds the configuration's customer mapping and internal-use
+// entries (attribution rule 0) to the report options.
+func withRules(opts report.Options, eff *config.Effective) report.Options {
+	for _, m := range eff.Mapping {
+		opts.Mapping = append(opts.Mapping, report.MapEntry{Tag: m.Tag, Value: m.Value, CustomerID: m.CustomerID, Line: m.Line})
+	}
+	for _, in := range eff.Internal {
+		opts.Internal = append(opts.Internal, report.MapEntry{Tag: in.Tag, Value: in.Value, Line: in.Line})
+	}
+	return opts
 }

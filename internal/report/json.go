@@ -14,20 +14,31 @@ import (
 // document are never renamed or dropped; the extra keys are marked.
 
 type jsonSummary struct {
-	Period          jsonPeriod        `json:"period"`
-	RunID           string            `json:"run_id"`
-	Complete        bool              `json:"complete"`
-	Coverage        jsonCoverage      `json:"coverage"`
-	Totals          []jsonTotal       `json:"totals"`
-	Customers       []jsonCustomer    `json:"customers"`
-	Mismatches      []jsonFinding     `json:"mismatches"`
-	Products        []jsonProduct     `json:"products"`         // extra
-	FindingCounts   []jsonFindingKind `json:"finding_counts"`   // extra
-	Tolerance       string            `json:"tolerance"`        // extra
-	PayableLines    int               `json:"payable_lines"`    // extra
-	ReceivableLines int               `json:"receivable_lines"` // extra
-	StatusCounts    []jsonStatusCount `json:"status_counts"`    // workflow rules
-	Exceptions      []jsonException   `json:"exceptions"`       // workflow rules: register entries that applied
+	Period          jsonPeriod           `json:"period"`
+	RunID           string               `json:"run_id"`
+	Complete        bool                 `json:"complete"`
+	Coverage        jsonCoverage         `json:"coverage"`
+	Totals          []jsonTotal          `json:"totals"`
+	Customers       []jsonCustomer       `json:"customers"`
+	Mismatches      []jsonFinding        `json:"mismatches"`
+	Products        []jsonProduct        `json:"products"`         // extra
+	FindingCounts   []jsonFindingKind    `json:"finding_counts"`   // extra
+	Tolerance       string               `json:"tolerance"`        // extra
+	PayableLines    int                  `json:"payable_lines"`    // extra
+	ReceivableLines int                  `json:"receivable_lines"` // extra
+	InternalUse     []jsonCurrencyAmount `json:"internal_use"`     // workflow rules: payable of internal-use lines
+	MappingWarnings []jsonMappingWarning `json:"mapping_warnings"` // workflow rules
+	StatusCounts    []jsonStatusCount    `json:"status_counts"`    // workflow rules
+	Exceptions      []jsonException      `json:"exceptions"`       // workflow rules: register entries that applied
+}
+
+type jsonMappingWarning struct {
+	Entry      string `json:"entry"`
+	Tag        string `json:"tag"`
+	Value      string `json:"value"`
+	CustomerID string `json:"customer_id,omitempty"`
+	Line       int    `json:"line,omitempty"`
+	Problem    string `json:"problem"`
 }
 
 type jsonStatusCount struct {
@@ -173,6 +184,8 @@ func (r *Result) WriteJSON(w io.Writer) error {
 		Products:        make([]jsonProduct, 0, len(r.Products)),
 		FindingCounts:   []jsonFindingKind{},
 		StatusCounts:    []jsonStatusCount{},
+		InternalUse:     []jsonCurrencyAmount{},
+		MappingWarnings: []jsonMappingWarning{},
 		Exceptions:      []jsonException{},
 		Tolerance:       jsonAmount(r.Tolerance),
 		PayableLines:    r.PayableLines,
@@ -214,6 +227,14 @@ func (r *Result) WriteJSON(w io.Writer) error {
 			jf.AcceptanceID, jf.AcceptedReason, jf.AcceptedAmount = a.ID, a.Reason, jsonAmount(a.Amount)
 		}
 		s.Mismatches = append(s.Mismatches, jf)
+	}
+	for _, a := range r.InternalUse {
+		s.InternalUse = append(s.InternalUse, jsonCurrencyAmount{Currency: a.Currency, Count: a.Count, Amount: jsonAmount(a.Amount)})
+	}
+	for _, w := range r.MappingWarnings {
+		s.MappingWarnings = append(s.MappingWarnings, jsonMappingWarning{
+			Entry: w.Entry, Tag: w.Tag, Value: w.Value, CustomerID: w.CustomerID, Line: w.Line, Problem: w.Problem,
+		})
 	}
 	for _, sc := range r.StatusCounts() {
 		js := jsonStatusCount{Status: sc.Status, Count: sc.Count, Sums: []jsonCurrencyAmount{}}

@@ -551,7 +551,17 @@ const attributionAttributed = "attributed"
 // a payable line.
 func attributePayable(attr Attributor, names map[string]string, c *billing.PayableCharge) (id, name, attribution string) {
 	var reason string
-	if attr != nil {
+	switch a := attr.(type) {
+	case nil:
+	case RuleAttributor:
+		// The rule that attributed the line (mapping, customer_id_tag,
+		// display_name_tag, internal) or the unattributed reason.
+		id, name, attribution = a.AttributeRule(c)
+		if id != "" && name == "" {
+			name = names[id]
+		}
+		return id, name, attribution
+	default:
 		id, name, reason = attr.Attribute(c)
 	}
 	attribution = reason

@@ -44,6 +44,8 @@ const (
 	sectionTotals   = "Totals"
 	sectionFindings = "Findings"
 	sectionStatus   = "Finding status"
+	sectionInternal = "Internal use"
+	sectionMapping  = "Mapping warnings"
 	sectionLines    = "Lines"
 	sectionChart    = "Chart data"
 )
@@ -249,6 +251,23 @@ func (b *builder) summaryRows(s *summarySheet) error {
 			sumMargin:     ec.cell(b.margin(t.Margin, t.Currency)),
 			sumPercent:    b.percent(t.Margin, t.Receivable),
 		})
+	}
+	for _, a := range res.InternalUse {
+		rows = append(rows, map[int]any{
+			sumSection: sectionInternal, sumMetric: "Internal use", sumCurrency: a.Currency,
+			sumCount: b.count(a.Count), sumPayable: ec.cell(b.money(a.Amount, a.Currency)),
+			sumNote: "the MSP's own use: in the payable total, in no customer row, never a finding",
+		})
+	}
+	for _, w := range res.MappingWarnings {
+		note := w.Problem + ": " + w.Entry + " " + w.Tag + " = " + strconv.Quote(w.Value)
+		if w.CustomerID != "" {
+			note += " -> customer " + w.CustomerID
+		}
+		if w.Line > 0 {
+			note += " (configuration line " + strconv.Itoa(w.Line) + ")"
+		}
+		rows = append(rows, map[int]any{sumSection: sectionMapping, sumMetric: "Mapping warning", sumValue: w.Problem, sumNote: note})
 	}
 	kinds, aggs := findingsByKind(res)
 	for _, k := range kinds {
