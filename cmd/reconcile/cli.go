@@ -40,6 +40,7 @@ COMMANDS
   demo     run the close against the built-in simulator (no credentials needed)
   sim      serve the built-in Sherweb simulator over HTTP
   config   print the effective configuration and where each value came from
+  doctor   check the set-up (config, credentials, API, clock, ledger, output) without changing anything
   accept   accept a finding (by fingerprint) in the exceptions register; --file for many
   unaccept revoke an acceptance (the register is append-only)
   exceptions  list the exceptions register
@@ -92,6 +93,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runSim(ctx, rest, stdout, stderr)
 	case "config":
 		return runConfig(ctx, rest, stdout, stderr)
+	case "doctor":
+		return runDoctor(ctx, rest, stdout, stderr)
 	case "accept":
 		return runAccept(ctx, rest, stdout, stderr)
 	case "unaccept":
