@@ -682,7 +682,7 @@ func (r *Reconciler) AddPayable(c *billing.PayableCharge) {
 		r.internal(cur).add(amt)
 		r.internalLines[cur]++
 	}
-	if c.Quantity.Valid && c.NetPriceProrated.Valid && c.SubTotal.Valid && !r.subtotalWithin(c, qty, amt) {
+	if x != internalUse && c.Quantity.Valid && c.NetPriceProrated.Valid && c.SubTotal.Valid && !r.subtotalWithin(c, qty, amt) {
 		expected := c.Quantity.Decimal.Mul(c.NetPriceProrated.Decimal)
 		if diff := c.SubTotal.Decimal.Sub(expected); diff.Abs().Cmp(subtotalTolerance) > 0 {
 			r.lineFinds = append(r.lineFinds, r.payableFinding(KindSubtotalIdentity, c, cur, max(x, -1), fmt.Sprintf(
