@@ -185,3 +185,48 @@ func entryOf(t *testing.T, out, fp string) string {
 	t.Fatalf("no entry for %s in:\n%s", fp, out)
 	return ""
 }
+
+// TestConcurrentAcceptCommands: two `reconcile accept` at once on one ledger
+// (each opens its own connection pool, as two processes do) both land.
+func TestConcurrentAcceptCommands(t *testing.T) {
+	simEnv(t, sherwebsim.Config{Seed: 3, Customers: 8, Charges: 60})
+	dir := t.TempDir()
+	t.Setenv("RECONCILE_DB", filepath.Join(dir, "l.db"))
+	j := filepath.Join(dir, "s.json")
+	if code, _, stderr := runCLI(t, "run", "--period", "2026-10", "--out", filepath.Join(dir, "c.xlsx"), "--json", j); code != exitOK {
+		t.Fatalf("run: exit %d: %s", code, stderr)
+	}
+	groups, _ := readRunJSON(t, j)
+	var fps []string
+	for fp := range groups {
+		fps = append(fps, fp)
+	}
+	sort.Strings(fps)
+	if len(fps) < 6 {
+		t.Fatalf("only %d fingerprints", len(fps))
+	}
+	results := make(chan string, 6)
+	for w := 0; w < 2; w++ {
+		go func(w int) {
+			for i := w; i < 6; i += 2 {
+				code, _, stderr := runCLI(t, "accept", fps[i], "--reason", fmt.Sprintf("writer %d", w), "--by", "w")
+				if code != exitOK {
+					results <- fmt.Sprintf("accept %s: exit %d: %s", fps[i], code, stderr)
+					continue
+				}
+				results <- ""
+			}
+		}(w)
+	}
+	for i := 0; i < 6; i++ {
+		if msg := <-results; msg != "" {
+			t.Error(msg)
+		}
+	}
+	_, out, _ := runCLI(t, "exceptions")
+	for _, fp := range fps[:6] {
+		if !strings.Contains(out, fp) {
+			t.Errorf("acceptance of %s lost:\n%s", fp, out)
+		}
+	}
+}
