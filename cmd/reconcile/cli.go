@@ -11,7 +11,6 @@ import (
 	"regexp"
 	"runtime/debug"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -46,6 +45,11 @@ COMMANDS
   email    mail a period's report (workbook attached, summary in the message)
   demo     run the close against the built-in simulator (no credentials needed)
   sim      serve the built-in Sherweb simulator over HTTP
+  config   print the effective configuration and where each value came from
+  doctor   check the set-up (config, credentials, API, clock, ledger, output) without changing anything
+  accept   accept a finding (by fingerprint) in the exceptions register; --file for many
+  unaccept revoke an acceptance (the register is append-only)
+  exceptions  list the exceptions register
   version  print the version
 
 Run 'reconcile <command> -h' for the flags of a command.
@@ -57,6 +61,8 @@ ENVIRONMENT
   SHERWEB_SUBSCRIPTION_KEY  API subscription key (secret)
   RECONCILE_DB              ledger database path (default ./reconcile.db)
 ` + emailEnvHelp + `
+  RECONCILE_CONFIG          configuration file (default ./reconcile.toml if present)
+
 `
 
 // defaultMemoryLimit is the Go heap's soft limit unless GOMEMLIMIT says
@@ -98,6 +104,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runDemo(ctx, rest, stdout, stderr)
 	case "sim":
 		return runSim(ctx, rest, stdout, stderr)
+	case "config":
+		return runConfig(ctx, rest, stdout, stderr)
+	case "doctor":
+		return runDoctor(ctx, rest, stdout, stderr)
+	case "accept":
+		return runAccept(ctx, rest, stdout, stderr)
+	case "unaccept":
+		return runUnaccept(ctx, rest, stdout, stderr)
+	case "exceptions":
+		return runExceptions(ctx, rest, stdout, stderr)
 	case "version", "-version", "--version":
 		fmt.Fprintf(stdout, "reconcile %s\n", toolVersion())
 		return nil
@@ -304,60 +320,4 @@ type apiConfig struct {
 	ClientID        string
 	ClientSecret    string
 	SubscriptionKey string
-}
-
-func apiConfigFromEnv(stderr io.Writer) (apiConfig, error) {
-	c := apiConfig{
-		BaseURL:  strings.TrimRight(os.Getenv("SHERWEB_BASE_URL"), "/"),
-		ClientID: os.Getenv("SHERWEB_CLIENT_ID"),
-	}
-	var err error
-	if c.ClientSecret, err = secretFromEnv("SHERWEB_CLIENT_SECRET", stderr); err != nil {
-		return c, err
-	}
-	if c.SubscriptionKey, err = secretFromEnv("SHERWEB_SUBSCRIPTION_KEY", stderr); err != nil {
-		return c, err
-	}
-	if c.BaseURL == "" {
-		c.BaseURL = "https://api.sherweb.com"
-	}
-	var missing []string
-	for _, kv := range [][2]string{
-		{"SHERWEB_CLIENT_ID", c.ClientID},
-		{"SHERWEB_CLIENT_SECRET", c.ClientSecret},
-		{"SHERWEB_SUBSCRIPTION_KEY", c.SubscriptionKey},
-	} {
-		if strings.TrimSpace(kv[1]) == "" {
-			missing = append(missing, kv[0])
-		}
-	}
-	if len(missing) > 0 {
-		return c, usagef("missing configuration: set %s in the environment", strings.Join(missing, ", "))
-	}
-	return c, nil
-}
-
-// secretFromEnv reads a secret from $NAME, or from the file named by
-// $NAME_FILE (for secret managers and systemd credentials). A file that group
-// or others may read gets a warning: the secret is as safe as its file.
-func secretFromEnv(name string, stderr io.Writer) (string, error) {
-	if v := os.Getenv(name); v != "" {
-		return v, nil
-	}
-	path := os.Getenv(name + "_FILE")
-	if path == "" {
-		return "", nil
-	}
-	st, err := os.Stat(path)
-	if err != nil {
-		return "", usagef("%s_FILE: %v", name, err)
-	}
-	if st.Mode().Perm()&0o077 != 0 {
-		fmt.Fprintf(stderr, "reconcile: warning: %s (from %s_FILE) is readable by others (mode %04o); run chmod 600 on it\n", path, name, st.Mode().Perm())
-	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return "", usagef("%s_FILE: %v", name, err)
-	}
-	return strings.TrimSpace(string(b)), nil
 }

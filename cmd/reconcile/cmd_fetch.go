@@ -89,7 +89,12 @@ func runFetch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs := newFlagSet("fetch", "reconcile fetch (--period YYYY-MM | --date YYYY-MM-DD) [--db FILE] [--json FILE|-]", stderr)
 	var f fetchFlags
 	f.register(fs)
+	registerConfigFlag(fs)
 	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	eff, err := applyConfig(fs, stderr)
+	if err != nil {
 		return err
 	}
 	if err := f.validate(); err != nil {
@@ -107,7 +112,7 @@ func runFetch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return err
 	}
 	defer stopProfiles()
-	api, err := apiConfigFromEnv(stderr)
+	api, err := apiConfigFrom(eff)
 	if err != nil {
 		return err
 	}

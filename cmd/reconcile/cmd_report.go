@@ -20,7 +20,12 @@ func runReport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	db := fs.String("db", dbDefault(), "ledger database `FILE` ($RECONCILE_DB)")
 	runID := fs.String("run", "", "report this fetch run `ID` instead of the latest complete one")
 	jsonOut := fs.String("json", "", "write the JSON summary to `FILE` (- for stdout)")
+	registerConfigFlag(fs)
 	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	eff, err := applyConfig(fs, stderr)
+	if err != nil {
 		return err
 	}
 	date, err := p.resolve()
@@ -34,6 +39,7 @@ func runReport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
+	opts = withRules(opts, eff)
 	store, err := openExisting(ctx, *db, true)
 	if err != nil {
 		return err

@@ -29,12 +29,14 @@ type reportFlags struct {
 	tolerance      string
 	failOnFindings bool
 	detail         string
+	lowMargin      string
 }
 
 func (r *reportFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&r.out, "out", "", "the workbook: a `FILE.xlsx` (.xlsx is added to a name without extension), or a folder (DIR/ or an existing folder) for reconciliation-<from>_<to>.xlsx in it (default: that name in the current folder)")
 	fs.StringVar(&r.tolerance, "tolerance", "0.01", "negative-margin tolerance per line key, in the line's currency")
 	fs.BoolVar(&r.failOnFindings, "fail-on-findings", false, "exit 4 when a complete run has findings")
+	fs.StringVar(&r.lowMargin, "low-margin", "", "low_margin finding for every customer × currency row whose margin % is below this `PERCENT` (default off)")
 	fs.StringVar(&r.detail, "detail", xlsx.DetailXLSX, "where the Payable and Receivable detail goes: `xlsx` (sheets) or csv (files beside the workbook)")
 }
 
@@ -46,11 +48,23 @@ func (r *reportFlags) options() (report.Options, error) {
 	if r.detail != xlsx.DetailXLSX && r.detail != xlsx.DetailCSV {
 		return report.Options{}, usagef("--detail %q: want xlsx or csv", r.detail)
 	}
-	return report.Options{Tolerance: tol}, nil
+	opts := report.Options{Tolerance: tol}
+	if r.lowMargin != "" {
+		lm, err := decimal.NewFromString(r.lowMargin)
+		if err != nil {
+			return report.Options{}, usagef("--low-margin %q: want a decimal percentage such as 5", r.lowMargin)
+		}
+		opts.LowMarginPercent = decimal.NullDecimal{Decimal: lm, Valid: true}
+	}
+	return opts, nil
 }
 
 func (r *reportFlags) settings() []job.Setting {
-	return []job.Setting{{Name: "tolerance", Value: r.tolerance}, {Name: "detail", Value: r.detail}}
+	s := []job.Setting{{Name: "tolerance", Value: r.tolerance}, {Name: "detail", Value: r.detail}}
+	if r.lowMargin != "" {
+		s = append(s, job.Setting{Name: "low margin %", Value: r.lowMargin})
+	}
+	return s
 }
 
 func runClose(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -61,7 +75,12 @@ func runClose(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	r.register(fs)
 	retry := fs.Bool("retry-missing", false, "complete the period's latest incomplete run: fetch again only the customers whose receivables it misses (and new customers), reuse the stored receivables of the others, and write a new, complete run")
 	emailFlag := fs.Bool("email", false, "mail the report after it was written (RECONCILE_SMTP_*, RECONCILE_MAIL_*; exit 5 when the mail fails)")
+	registerConfigFlag(fs)
 	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	eff, err := applyConfig(fs, stderr)
+	if err != nil {
 		return err
 	}
 	if err := f.validate(); err != nil {
@@ -83,7 +102,8 @@ func runClose(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	api, err := apiConfigFromEnv(stderr)
+	opts = withRules(opts, eff)
+	api, err := apiConfigFrom(eff)
 	if err != nil {
 		return err
 	}
@@ -102,8 +122,9 @@ func runClose(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	warnFuturePeriod(date, time.Now(), stderr)
 	return closePeriod(ctx, closeParams{
 		date: date, fetch: &f, report: &r, opts: opts, retryMissing: *retry,
-		env:   fetchEnv{api: api, now: time.Now, version: toolVersion()},
-		email: email,
+		env:    fetchEnv{api: api, now: time.Now, version: toolVersion()},
+		email:  email,
+		outDir: eff.Get("output_dir"),
 	}, stdout, stderr)
 }
 

@@ -487,7 +487,7 @@ var volatileLabels = map[string]bool{
 
 // wantSheets are the eight sheets of the workbook, in order.
 var wantSheets = []string{
-	xlsx.SheetSummary, xlsx.SheetCustomers, xlsx.SheetProducts, xlsx.SheetMismatches, xlsx.SheetInvoices,
+	xlsx.SheetSummary, xlsx.SheetCustomers, xlsx.SheetProducts, xlsx.SheetMismatches, xlsx.SheetInvoices, xlsx.SheetExceptions,
 	xlsx.SheetPayable, xlsx.SheetReceivable, xlsx.SheetRun,
 }
 

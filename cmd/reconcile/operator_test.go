@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"database/sql"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -407,17 +406,26 @@ func TestRunsPrune(t *testing.T) {
 	if code, _, stderr := runCLI(t, "fetch", "--period", "2026-09", "--db", db); code != exitOK {
 		t.Fatalf("fetch: exit %d: %s", code, stderr)
 	}
-	// Run 1 is referred to by a (future) exceptions table.
-	sdb, err := sql.Open("sqlite3", db)
+	// Run 1 is referred to by the exceptions register: accept one of its findings.
+	jsonOut := filepath.Join(dir, "run1.json")
+	if code, _, stderr := runCLI(t, "report", "--run", "1", "--db", db, "--out", filepath.Join(dir, "run1.xlsx"), "--json", jsonOut); code != exitOK {
+		t.Fatalf("report --run 1: exit %d: %s", code, stderr)
+	}
+	raw, err := os.ReadFile(jsonOut)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, q := range []string{`CREATE TABLE exceptions (id INTEGER PRIMARY KEY, run_id INTEGER)`, `INSERT INTO exceptions (run_id) VALUES (1)`} {
-		if _, err := sdb.Exec(q); err != nil {
-			t.Fatal(err)
-		}
+	var sum struct {
+		Mismatches []struct {
+			Fingerprint string `json:"fingerprint"`
+		} `json:"mismatches"`
 	}
-	sdb.Close()
+	if err := json.Unmarshal(raw, &sum); err != nil || len(sum.Mismatches) == 0 {
+		t.Fatalf("run 1 has no finding to accept (%v)", err)
+	}
+	if code, _, stderr := runCLI(t, "accept", sum.Mismatches[0].Fingerprint, "--reason", "known", "--run", "1", "--db", db); code != exitOK {
+		t.Fatalf("accept: exit %d: %s", code, stderr)
+	}
 
 	code, stdout, stderr := runCLI(t, "runs", "prune", "--db", db)
 	if code != exitOK || !strings.Contains(stdout, "dry run: 1 of 4 runs would be deleted") {

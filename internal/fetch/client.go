@@ -419,3 +419,24 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 		return nil
 	}
 }
+
+// Scopes are the token scopes the client asks for, one per API.
+func Scopes() []string { return []string{scopeDistributor, scopeServiceProvider} }
+
+// Token gets an access token of one scope (reusing a cached one), without
+// calling an API: `reconcile doctor` checks that each scope is issued.
+func (c *Client) Token(ctx context.Context, scope string) error {
+	t, ok := c.tokens[scope]
+	if !ok {
+		return fmt.Errorf("unknown scope %q", scope)
+	}
+	_, err := t.get(ctx)
+	return err
+}
+
+// CheckBaseURL reports whether a base URL is acceptable: https, or plain
+// http to a loopback host only.
+func CheckBaseURL(raw string) error {
+	_, err := checkBaseURL(raw)
+	return err
+}

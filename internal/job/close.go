@@ -70,7 +70,7 @@ var (
 type FindingsError struct{ N int }
 
 func (e *FindingsError) Error() string {
-	return fmt.Sprintf("%d finding(s) and --fail-on-findings was given", e.N)
+	return fmt.Sprintf("%d open or reopened finding(s) and --fail-on-findings was given", e.N)
 }
 
 // ReportOptions are what a close and a report re-issue share.
@@ -175,8 +175,8 @@ func publish(ctx context.Context, store RunReader, run ledger.Run, opts ReportOp
 	if prior != nil {
 		return prior
 	}
-	if opts.FailOnFindings && len(res.Mismatches) > 0 {
-		return &FindingsError{N: len(res.Mismatches)}
+	if n := res.ActionableFindings(); opts.FailOnFindings && n > 0 {
+		return &FindingsError{N: n}
 	}
 	return nil
 }

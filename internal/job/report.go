@@ -91,6 +91,13 @@ func reconcile(ctx context.Context, store RunReader, run ledger.Run, opts report
 	progress.Rows(rows)
 	res := r.Result()
 	res.ToolVersion = run.ToolVersion
+	if reg, ok := store.(ExceptionReader); ok {
+		acc, err := Acceptances(ctx, reg)
+		if err != nil {
+			return nil, err
+		}
+		res.ApplyExceptions(acc)
+	}
 	return &Reconciliation{
 		Run:        run,
 		Result:     res,

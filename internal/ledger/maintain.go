@@ -104,6 +104,7 @@ type RunReference struct {
 // RunReferences are the tables that may refer to runs.
 var RunReferences = []RunReference{
 	{Table: "exceptions", Column: "run_id", What: "an exception"},
+	{Table: "deliveries", Column: "run_id", What: "an e-mail delivery"},
 	{Table: "amendments", Column: "run_id", What: "an amendment"},
 	{Table: "comparisons", Column: "base_run_id", What: "a comparison"},
 	{Table: "comparisons", Column: "run_id", What: "a comparison"},

@@ -99,6 +99,8 @@ const (
 	qInsertDelivery           = "insert_delivery"
 	qFinishDelivery           = "finish_delivery"
 	qListDeliveries           = "list_deliveries"
+	qInsertException          = "insert_exception"
+	qListExceptions           = "list_exceptions"
 )
 
 var statementNames = []string{
@@ -114,6 +116,7 @@ var statementNames = []string{
 	qDeleteRunSubscriptions, qDeleteRunReceivables, qDeleteRunCoverage, qDeleteRunCustomers,
 	qDeleteRunPayables, qDeleteRunSummary, qDeleteRun,
 	qInsertDelivery, qFinishDelivery, qListDeliveries,
+	qInsertException, qListExceptions,
 }
 
 // Open opens (creating it if needed, unless read-only) the ledger at path and

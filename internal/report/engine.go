@@ -18,6 +18,13 @@ import (
 // a total or one of the six kinds.
 const KindSubtotalIdentity = "subtotal_identity"
 
+// KindLowMargin is the finding of workflow-rules.md's low-margin threshold
+// (Options.LowMarginPercent): a customer × currency row whose margin % is
+// below it. Off unless the threshold is set.
+const KindLowMargin = "low_margin"
+
+var hundred = decimal.NewFromInt(100)
+
 // Tag names the attribution rules look for (compared case-insensitively).
 const (
 	TagCustomerID          = "CustomerId"
@@ -56,6 +63,23 @@ type Attributor struct {
 	byName map[string][]int32 // trimmed displayName → customer indices, ascending
 	ids    []string           // distinct ids, sorted
 	names  []string           // display names, by customer index
+
+	// Rule 0 (workflow-rules.md, "Customer mapping"): the user's mapping
+	// and internal-use entries, by lower-cased tag name and trimmed value.
+	rules       map[ruleKey][]int // → indices in ruleEntries
+	ruleEntries []ruleEntry
+}
+
+// ruleKey is a (lower-cased tag name, trimmed value) pair.
+type ruleKey struct{ tag, value string }
+
+// ruleEntry is one mapping (customer ≥ 0, or -1 when its customer id is
+// not a known customer) or internal entry (internal true).
+type ruleEntry struct {
+	internal bool
+	customer int32
+	src      MapEntry
+	matched  int // payable lines it decided
 }
 
 // NewAttributor indexes the known customers. A customer listed twice (same
@@ -93,6 +117,84 @@ func NewAttributor(customers []billing.Customer) *Attributor {
 		}
 	}
 	return a
+}
+
+// setRules indexes the mapping and internal entries of rule 0.
+func (a *Attributor) setRules(mapping []MapEntry, internal []MapEntry) {
+	a.rules = map[ruleKey][]int{}
+	a.ruleEntries = nil
+	add := func(e MapEntry, isInternal bool) {
+		re := ruleEntry{internal: isInternal, customer: -1, src: e}
+		if !isInternal {
+			re.customer = a.canonical(strings.TrimSpace(e.CustomerID))
+		}
+		k := ruleKey{strings.ToLower(strings.TrimSpace(e.Tag)), strings.TrimSpace(e.Value)}
+		a.rules[k] = append(a.rules[k], len(a.ruleEntries))
+		a.ruleEntries = append(a.ruleEntries, re)
+	}
+	for _, e := range mapping {
+		add(e, false)
+	}
+	for _, e := range internal {
+		add(e, true)
+	}
+}
+
+// rule0 applies the mapping entries, then the internal ones: the customer
+// of the single known customer the line's tags map to, internalUse for a
+// line an internal entry matches, or -1 with the entries decided nothing.
+func (a *Attributor) rule0(c *billing.PayableCharge) (customer int32, entry int) {
+	if len(a.rules) == 0 {
+		return -1, -1
+	}
+	var mapped distinct
+	mappedEntry, internalEntry := -1, -1
+	for _, t := range c.Tags {
+		for _, i := range a.rules[ruleKey{strings.ToLower(strings.TrimSpace(t.Name)), strings.TrimSpace(t.Value)}] {
+			e := &a.ruleEntries[i]
+			switch {
+			case e.internal:
+				if internalEntry < 0 {
+					internalEntry = i
+				}
+			case e.customer >= 0:
+				mapped.add(e.customer)
+				if mappedEntry < 0 {
+					mappedEntry = i
+				}
+			}
+		}
+	}
+	switch {
+	case mapped.n == 1:
+		return mapped.x, mappedEntry
+	case mapped.n == 0 && internalEntry >= 0:
+		return internalUse, internalEntry
+	}
+	return -1, -1
+}
+
+// internalUse is the customer index of a line rule 0 marks as internal use.
+const internalUse int32 = -2
+
+// Attribution rules, as the Payable sheet names them.
+const (
+	RuleMapping        = "mapping"
+	RuleCustomerIDTag  = "customer_id_tag"
+	RuleDisplayNameTag = "display_name_tag"
+	RuleInternal       = "internal"
+)
+
+// AttributeRule returns the customer a payable charge belongs to and the rule
+// that decided it (RuleMapping, RuleCustomerIDTag, RuleDisplayNameTag), or
+// "", "" and RuleInternal or the unattributed reason. It does not count
+// rule-0 matches (the Reconciler does).
+func (a *Attributor) AttributeRule(c *billing.PayableCharge) (customerID, customerName, rule string) {
+	x, rule, _ := a.attributeRule(c)
+	if x < 0 {
+		return "", "", rule
+	}
+	return a.ids[x], a.names[x], rule
 }
 
 // lookup returns the known customers whose id equals v, case-insensitively:
@@ -137,14 +239,32 @@ func (d *distinct) add(x int32) {
 // display name, or "", "" and the reason it is unattributed
 // (ReasonNoCustomerTag, ReasonUnknownCustomer or ReasonAmbiguousName).
 func (a *Attributor) Attribute(c *billing.PayableCharge) (customerID, customerName, reason string) {
-	x, reason := a.attribute(c)
+	x, rule, _ := a.attributeRule(c)
 	if x < 0 {
-		return "", "", reason
+		return "", "", rule
 	}
 	return a.ids[x], a.names[x], ""
 }
 
-// attribute is Attribute returning the customer index (-1 when unattributed).
+// attributeRule is AttributeRule returning the customer index (-1 when
+// unattributed, internalUse for internal use) and the rule-0 entry that
+// decided it (-1 for none).
+func (a *Attributor) attributeRule(c *billing.PayableCharge) (customer int32, rule string, entry int) {
+	if x, e := a.rule0(c); e >= 0 {
+		if x == internalUse {
+			return x, RuleInternal, e
+		}
+		return x, RuleMapping, e
+	}
+	x, reason := a.attribute(c)
+	if x >= 0 {
+		return x, reason, -1
+	}
+	return x, reason, -1
+}
+
+// attribute applies rules 1–3: the customer index and the rule
+// (RuleCustomerIDTag, RuleDisplayNameTag), or -1 and the unattributed reason.
 func (a *Attributor) attribute(c *billing.PayableCharge) (customer int32, reason string) {
 	var tagSeen bool
 	// Rule 1: a CustomerId tag whose value is a known customer id.
@@ -163,7 +283,7 @@ func (a *Attributor) attribute(c *billing.PayableCharge) (customer int32, reason
 		}
 	}
 	if byID.n == 1 {
-		return byID.x, ""
+		return byID.x, RuleCustomerIDTag
 	}
 	// Rule 2: a CustomerDisplayName tag whose trimmed value is the display
 	// name of exactly one known customer.
@@ -182,7 +302,7 @@ func (a *Attributor) attribute(c *billing.PayableCharge) (customer int32, reason
 		}
 	}
 	if byName.n == 1 {
-		return byName.x, ""
+		return byName.x, RuleDisplayNameTag
 	}
 	// Rule 3: unattributed.
 	switch {
@@ -348,17 +468,20 @@ type Reconciler struct {
 	lastRec string            // customer id of the last AddReceivable
 	lastIdx int32             // its customer index
 
-	lineIDs   map[lineKey]int32
-	lines     lineStore
-	bigLines  map[int32]*[numSlots]decimal.Decimal // sums of keys flagged lineBig
-	totals    map[uint32]*currencyAgg              // by currency
-	custIDs   map[pairKey]int32                    // → index in customers
-	customers []customerAgg
-	prodIDs   map[pairKey]int32 // → index in products
-	products  []productAgg
-	skuNames  map[uint32]uint32 // SKU → smallest non-empty product name of counted lines
-	lineFinds []lineFinding     // unattributed and data-quality findings, one per line
-	invoices  map[invoiceKey]*invoiceAgg
+	lineIDs       map[lineKey]int32
+	lines         lineStore
+	bigLines      map[int32]*[numSlots]decimal.Decimal // sums of keys flagged lineBig
+	totals        map[uint32]*currencyAgg              // by currency
+	custIDs       map[pairKey]int32                    // → index in customers
+	customers     []customerAgg
+	prodIDs       map[pairKey]int32 // → index in products
+	products      []productAgg
+	skuNames      map[uint32]uint32 // SKU → smallest non-empty product name of counted lines
+	lineFinds     []lineFinding     // unattributed and data-quality findings, one per line
+	lowMargin     decimal.NullDecimal
+	internals     map[uint32]*sum // internal-use payable per currency
+	internalLines map[uint32]int
+	invoices      map[invoiceKey]*invoiceAgg
 
 	payableLines, receivableLines int
 }
@@ -368,21 +491,25 @@ type Reconciler struct {
 // customer without a coverage entry is missing with reason fetch_failed.
 func NewReconciler(in Input, opts Options) *Reconciler {
 	r := &Reconciler{
-		in:        in,
-		tolerance: effectiveTolerance(opts),
-		attr:      NewAttributor(in.Customers),
-		strs:      []string{""},
-		strIDs:    map[string]uint32{"": 0},
-		curIDs:    make(map[string]uint32),
-		lastIdx:   -1,
-		lineIDs:   make(map[lineKey]int32),
-		bigLines:  make(map[int32]*[numSlots]decimal.Decimal),
-		totals:    make(map[uint32]*currencyAgg),
-		custIDs:   make(map[pairKey]int32),
-		prodIDs:   make(map[pairKey]int32),
-		skuNames:  make(map[uint32]uint32),
-		invoices:  make(map[invoiceKey]*invoiceAgg),
+		in:            in,
+		tolerance:     effectiveTolerance(opts),
+		attr:          NewAttributor(in.Customers),
+		strs:          []string{""},
+		strIDs:        map[string]uint32{"": 0},
+		curIDs:        make(map[string]uint32),
+		lastIdx:       -1,
+		lineIDs:       make(map[lineKey]int32),
+		bigLines:      make(map[int32]*[numSlots]decimal.Decimal),
+		totals:        make(map[uint32]*currencyAgg),
+		custIDs:       make(map[pairKey]int32),
+		prodIDs:       make(map[pairKey]int32),
+		skuNames:      make(map[uint32]uint32),
+		internals:     make(map[uint32]*sum),
+		internalLines: make(map[uint32]int),
+		invoices:      make(map[invoiceKey]*invoiceAgg),
 	}
+	r.attr.setRules(opts.Mapping, opts.Internal)
+	r.lowMargin = opts.LowMarginPercent
 	r.negTol = valueOf(r.tolerance.Neg())
 	r.coverage = make([]coverageState, len(r.attr.ids))
 	for i := range r.coverage {
@@ -465,6 +592,15 @@ func (r *Reconciler) smaller(cur, candidate uint32) uint32 {
 		return candidate
 	}
 	return cur
+}
+
+func (r *Reconciler) internal(cur uint32) *sum {
+	t, ok := r.internals[cur]
+	if !ok {
+		t = new(sum)
+		r.internals[cur] = t
+	}
+	return t
 }
 
 func (r *Reconciler) total(cur uint32) *currencyAgg {
@@ -553,14 +689,24 @@ func (r *Reconciler) AddPayable(c *billing.PayableCharge) {
 	r.total(cur).pay.add(amt)
 	r.invoice(c, cur, amt)
 
-	x, reason := r.attr.attribute(c)
-	if c.Quantity.Valid && c.NetPriceProrated.Valid && c.SubTotal.Valid && !r.subtotalWithin(c, qty, amt) {
+	x, reason, entry := r.attr.attributeRule(c)
+	if entry >= 0 {
+		r.attr.ruleEntries[entry].matched++
+	}
+	if x == internalUse {
+		r.internal(cur).add(amt)
+		r.internalLines[cur]++
+	}
+	if x != internalUse && c.Quantity.Valid && c.NetPriceProrated.Valid && c.SubTotal.Valid && !r.subtotalWithin(c, qty, amt) {
 		expected := c.Quantity.Decimal.Mul(c.NetPriceProrated.Decimal)
 		if diff := c.SubTotal.Decimal.Sub(expected); diff.Abs().Cmp(subtotalTolerance) > 0 {
-			r.lineFinds = append(r.lineFinds, r.payableFinding(KindSubtotalIdentity, c, cur, x, fmt.Sprintf(
+			r.lineFinds = append(r.lineFinds, r.payableFinding(KindSubtotalIdentity, c, cur, max(x, -1), fmt.Sprintf(
 				"subTotal %s differs from quantity × netPriceProrated = %s by %s",
 				billing.Text(c.SubTotal.Decimal), billing.Text(expected), billing.Text(diff))))
 		}
+	}
+	if x == internalUse {
+		return // internal use: in the totals and the Internal use block, never a finding
 	}
 	if x < 0 {
 		r.lineFinds = append(r.lineFinds, r.payableFinding(KindUnattributed, c, cur, -1, reason))
@@ -766,6 +912,27 @@ func (r *Reconciler) Result() *Result {
 	}
 	slices.SortFunc(res.Totals, func(a, b CurrencyTotal) int { return cmp.Compare(a.Currency, b.Currency) })
 
+	// Internal use and the mapping's warnings (rule 0).
+	res.InternalUse = []CurrencyAmount{}
+	for cur, t := range r.internals {
+		res.InternalUse = append(res.InternalUse, CurrencyAmount{Currency: r.strs[cur], Count: r.internalLines[cur], Amount: t.decimal()})
+	}
+	slices.SortFunc(res.InternalUse, func(a, b CurrencyAmount) int { return cmp.Compare(a.Currency, b.Currency) })
+	res.MappingWarnings = []MappingWarning{}
+	for _, e := range r.attr.ruleEntries {
+		kind := "mapping"
+		if e.internal {
+			kind = "internal"
+		}
+		if !e.internal && e.customer < 0 {
+			res.MappingWarnings = append(res.MappingWarnings, MappingWarning{Entry: kind, MapEntry: e.src, Problem: MappingUnknownCustomer})
+			continue
+		}
+		if e.matched == 0 {
+			res.MappingWarnings = append(res.MappingWarnings, MappingWarning{Entry: kind, MapEntry: e.src, Problem: MappingNoMatch})
+		}
+	}
+
 	// Customer rows, and the per-currency payable sums of missing customers.
 	missingPay := map[string][]CustomerRow{}
 	res.Customers = slices.Grow(res.Customers, len(r.customers))
@@ -821,6 +988,25 @@ func (r *Reconciler) Result() *Result {
 	slices.SortFunc(res.Products, func(a, b ProductRow) int {
 		return cmp.Or(cmp.Compare(a.SKU, b.SKU), cmp.Compare(a.Currency, b.Currency))
 	})
+
+	// Findings: low margin (workflow rules), per customer × currency row.
+	if r.lowMargin.Valid {
+		for _, c := range res.Customers {
+			if !c.Available || c.Receivable.IsZero() {
+				continue
+			}
+			pct := c.Margin.Mul(hundred).DivRound(c.Receivable, 16)
+			if pct.Cmp(r.lowMargin.Decimal) >= 0 {
+				continue
+			}
+			res.Mismatches = append(res.Mismatches, Finding{
+				Kind: KindLowMargin, CustomerID: c.CustomerID, CustomerName: c.CustomerName, Currency: c.Currency,
+				PayableQty: decimal.Zero, ReceivableQty: decimal.Zero,
+				PayableAmount: c.Payable, ReceivableAmount: c.Receivable,
+				Reason: fmt.Sprintf("margin %s%% is below %s%%", pct.Round(2).StringFixed(2), billing.Text(r.lowMargin.Decimal)),
+			})
+		}
+	}
 
 	// Findings: missing receivables.
 	for _, m := range res.Coverage.Missing {

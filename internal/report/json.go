@@ -20,21 +20,61 @@ import (
 const SchemaVersion = "1.1"
 
 type jsonSummary struct {
-	SchemaVersion   string            `json:"schema_version"` // extra
-	ToolVersion     string            `json:"tool_version"`   // extra
-	Period          jsonPeriod        `json:"period"`
-	RunID           string            `json:"run_id"`
-	Complete        bool              `json:"complete"`
-	Coverage        jsonCoverage      `json:"coverage"`
-	Totals          []jsonTotal       `json:"totals"`
-	Customers       []jsonCustomer    `json:"customers"`
-	Mismatches      []jsonFinding     `json:"mismatches"`
-	Products        []jsonProduct     `json:"products"`         // extra
-	FindingCounts   []jsonFindingKind `json:"finding_counts"`   // extra
-	Invoices        []jsonInvoice     `json:"invoices"`         // extra
-	Tolerance       string            `json:"tolerance"`        // extra
-	PayableLines    int               `json:"payable_lines"`    // extra
-	ReceivableLines int               `json:"receivable_lines"` // extra
+	SchemaVersion   string               `json:"schema_version"` // extra
+	ToolVersion     string               `json:"tool_version"`   // extra
+	Period          jsonPeriod           `json:"period"`
+	RunID           string               `json:"run_id"`
+	Complete        bool                 `json:"complete"`
+	Coverage        jsonCoverage         `json:"coverage"`
+	Totals          []jsonTotal          `json:"totals"`
+	Customers       []jsonCustomer       `json:"customers"`
+	Mismatches      []jsonFinding        `json:"mismatches"`
+	Products        []jsonProduct        `json:"products"`         // extra
+	FindingCounts   []jsonFindingKind    `json:"finding_counts"`   // extra
+	Invoices        []jsonInvoice        `json:"invoices"`         // extra
+	Tolerance       string               `json:"tolerance"`        // extra
+	PayableLines    int                  `json:"payable_lines"`    // extra
+	ReceivableLines int                  `json:"receivable_lines"` // extra
+	InternalUse     []jsonCurrencyAmount `json:"internal_use"`     // workflow rules: payable of internal-use lines
+	MappingWarnings []jsonMappingWarning `json:"mapping_warnings"` // workflow rules
+	StatusCounts    []jsonStatusCount    `json:"status_counts"`    // workflow rules
+	Exceptions      []jsonException      `json:"exceptions"`       // workflow rules: register entries that applied
+}
+
+type jsonMappingWarning struct {
+	Entry      string `json:"entry"`
+	Tag        string `json:"tag"`
+	Value      string `json:"value"`
+	CustomerID string `json:"customer_id,omitempty"`
+	Line       int    `json:"line,omitempty"`
+	Problem    string `json:"problem"`
+}
+
+type jsonStatusCount struct {
+	Status string               `json:"status"`
+	Count  int                  `json:"count"`
+	Sums   []jsonCurrencyAmount `json:"sums"`
+}
+
+type jsonCurrencyAmount struct {
+	Currency string `json:"currency"`
+	Count    int    `json:"count"`
+	Amount   string `json:"amount"`
+}
+
+type jsonException struct {
+	ID          int64  `json:"id"`
+	Fingerprint string `json:"fingerprint"`
+	Status      string `json:"status"`
+	Reason      string `json:"reason"`
+	By          string `json:"by"`
+	At          string `json:"at"`
+	Amount      string `json:"amount_at_acceptance"`
+	AmountNow   string `json:"amount_now"`
+	Band        string `json:"band"`
+	Until       string `json:"until"`
+	RunID       int64  `json:"accepted_from_run"`
+	Findings    int    `json:"findings"`
 }
 
 type jsonPeriod struct {
@@ -92,6 +132,10 @@ type jsonFinding struct {
 	ChargeID           string       `json:"charge_id"`     // extra: per-line findings
 	Invoice            string       `json:"invoice"`       // extra: per-line findings
 	Tags               string       `json:"tags"`          // extra: per-line findings, "Name=Value; …"
+	Status             string       `json:"status"`        // workflow rules: open, accepted, reopened
+	AcceptanceID       int64        `json:"acceptance_id,omitempty"`
+	AcceptedReason     string       `json:"accepted_reason,omitempty"`
+	AcceptedAmount     string       `json:"accepted_amount,omitempty"` // the group's amount at acceptance
 }
 
 type jsonInvoice struct {
@@ -173,6 +217,10 @@ func (r *Result) WriteJSON(w io.Writer) error {
 		Mismatches:      make([]jsonFinding, 0, len(r.Mismatches)),
 		Products:        make([]jsonProduct, 0, len(r.Products)),
 		FindingCounts:   []jsonFindingKind{},
+		StatusCounts:    []jsonStatusCount{},
+		InternalUse:     []jsonCurrencyAmount{},
+		MappingWarnings: []jsonMappingWarning{},
+		Exceptions:      []jsonException{},
 		Tolerance:       jsonAmount(r.Tolerance),
 		PayableLines:    r.PayableLines,
 		ReceivableLines: r.ReceivableLines,
@@ -201,15 +249,41 @@ func (r *Result) WriteJSON(w io.Writer) error {
 	}
 	for i := range r.Mismatches {
 		f := &r.Mismatches[i]
-		s.Mismatches = append(s.Mismatches, jsonFinding{
+		jf := jsonFinding{
 			Kind: f.Kind, CustomerID: f.CustomerID, SKU: f.SKU, ChargeType: f.ChargeType,
 			PeriodFrom: f.PeriodFrom, PeriodTo: f.PeriodTo, Currency: f.Currency,
 			PayableQuantity: jsonAmount(f.PayableQty), ReceivableQuantity: jsonAmount(f.ReceivableQty),
 			PayableAmount: jsonAmount(f.PayableAmount), ReceivableAmount: jsonAmount(f.ReceivableAmount),
 			Reason: f.Reason, CustomerName: f.CustomerName, Product: f.Product,
-			Difference: jsonAmount(f.Difference()),
-			Label:      KindLabel(f.Kind), Fingerprint: Fingerprint(f),
+			Difference: jsonAmount(f.Difference()), Status: f.StatusOrOpen(),
+			Label: KindLabel(f.Kind), Fingerprint: Fingerprint(f),
 			ChargeID: f.ChargeID, Invoice: f.Invoice, Tags: f.Tags,
+		}
+		if a := f.Acceptance; a != nil {
+			jf.AcceptanceID, jf.AcceptedReason, jf.AcceptedAmount = a.ID, a.Reason, jsonAmount(a.Amount)
+		}
+		s.Mismatches = append(s.Mismatches, jf)
+	}
+	for _, a := range r.InternalUse {
+		s.InternalUse = append(s.InternalUse, jsonCurrencyAmount{Currency: a.Currency, Count: a.Count, Amount: jsonAmount(a.Amount)})
+	}
+	for _, w := range r.MappingWarnings {
+		s.MappingWarnings = append(s.MappingWarnings, jsonMappingWarning{
+			Entry: w.Entry, Tag: w.Tag, Value: w.Value, CustomerID: w.CustomerID, Line: w.Line, Problem: w.Problem,
+		})
+	}
+	for _, sc := range r.StatusCounts() {
+		js := jsonStatusCount{Status: sc.Status, Count: sc.Count, Sums: []jsonCurrencyAmount{}}
+		for _, a := range sc.Sums {
+			js.Sums = append(js.Sums, jsonCurrencyAmount{Currency: a.Currency, Count: a.Count, Amount: jsonAmount(a.Amount)})
+		}
+		s.StatusCounts = append(s.StatusCounts, js)
+	}
+	for _, e := range r.Exceptions {
+		s.Exceptions = append(s.Exceptions, jsonException{
+			ID: e.ID, Fingerprint: e.Fingerprint, Status: e.Status, Reason: e.Reason, By: e.By, At: e.At,
+			Amount: jsonAmount(e.Amount), AmountNow: jsonAmount(e.AmountNow), Band: jsonAmount(e.Band),
+			Until: e.Until, RunID: e.RunID, Findings: e.Findings,
 		})
 	}
 	for _, p := range r.Products {

@@ -47,6 +47,35 @@ type Options struct {
 	// Tolerance for negative_margin: a key is flagged when
 	// receivable − payable < −Tolerance. Zero value means the default 0.01.
 	Tolerance decimal.Decimal
+	// LowMarginPercent, when set, makes every customer × currency row whose
+	// margin % is below it (receivable not zero) a low_margin finding.
+	LowMarginPercent decimal.NullDecimal
+	// Mapping and Internal are the user's rule-0 entries (workflow rules,
+	// "Customer mapping"): a payable line with a tag matching a Mapping entry
+	// belongs to its customer, one matching an Internal entry is internal use.
+	Mapping  []MapEntry
+	Internal []MapEntry
+}
+
+// MapEntry is one [[mapping]] (CustomerID set) or [[internal]] entry.
+type MapEntry struct {
+	Tag        string // tag name, case-insensitive
+	Value      string // compared trimmed, exactly
+	CustomerID string // mapping only
+	Line       int    // where it is written (configuration file line), for warnings
+}
+
+// Mapping warning problems.
+const (
+	MappingUnknownCustomer = "unknown_customer" // the entry names a customer that is not in the run
+	MappingNoMatch         = "no_match"         // the entry matched no payable line of the run
+)
+
+// MappingWarning is a rule-0 entry that did nothing useful in this run.
+type MappingWarning struct {
+	Entry string // "mapping" or "internal"
+	MapEntry
+	Problem string // MappingUnknownCustomer or MappingNoMatch
 }
 
 // Result is a reconciliation of one period: values only, sorted
@@ -65,6 +94,15 @@ type Result struct {
 	PayableLines    int
 	ReceivableLines int
 	Tolerance       decimal.Decimal
+	// InternalUse is the payable of internal-use lines per currency (rule 0);
+	// they count in Totals and in no customer row.
+	InternalUse []CurrencyAmount
+	// MappingWarnings are the mapping entries that named an unknown customer
+	// or matched no line.
+	MappingWarnings []MappingWarning
+	// Exceptions are the register entries that applied to this run (see
+	// ApplyExceptions); nil when no register was applied.
+	Exceptions []AppliedException
 }
 
 // CoverageSummary counts whose receivables could be used.
@@ -136,6 +174,11 @@ type Finding struct {
 	ChargeID string
 	Invoice  string
 	Tags     string
+	// Status is StatusOpen, StatusAccepted or StatusReopened once
+	// Result.ApplyExceptions ran ("" before: open).
+	Status string
+	// Acceptance is the register entry that applied (accepted or reopened).
+	Acceptance *Acceptance
 }
 
 // InvoiceRow is the payable side of one Sherweb invoice in one currency: the

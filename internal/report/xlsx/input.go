@@ -33,3 +33,10 @@ type Detail interface {
 type Attributor interface {
 	Attribute(c *billing.PayableCharge) (customerID, customerName, reason string)
 }
+
+// RuleAttributor is an Attributor that also says which rule attributed a
+// line; the Payable detail's Attribution column shows the rule when the
+// Attributor implements it.
+type RuleAttributor interface {
+	AttributeRule(c *billing.PayableCharge) (customerID, customerName, rule string)
+}

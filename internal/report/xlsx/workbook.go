@@ -67,6 +67,7 @@ const (
 	SheetProducts   = "Products"
 	SheetMismatches = "Mismatches"
 	SheetInvoices   = "Invoices"
+	SheetExceptions = "Exceptions"
 	SheetPayable    = "Payable"
 	SheetReceivable = "Receivable"
 	SheetRun        = "Run"
@@ -258,6 +259,11 @@ func (b *builder) build() error {
 	}
 	if err := b.fitted(b.invoices); err != nil {
 		return fmt.Errorf("invoices sheet: %w", err)
+	}
+	if b.res.Exceptions != nil {
+		if err := b.fitted(b.exceptions); err != nil {
+			return fmt.Errorf("exceptions sheet: %w", err)
+		}
 	}
 	if b.opts.Detail != DetailCSV {
 		if err := b.payable(); err != nil {
@@ -508,6 +514,7 @@ func (b *builder) mismatches() error {
 		{"Payable Qty", 12}, {"Receivable Qty", 14},
 		{"Payable Amount", 18}, {"Receivable Amount", 18}, {"Difference", 18}, {"Reason", 40},
 		{"Charge ID", 38}, {"Invoice", 16}, {"Tags", 48}, {"Fingerprint", 18},
+		{"Status", 10}, {"Accepted Reason", 40}, {"Accepted Amount", 18},
 	})
 	if err != nil {
 		return err
@@ -525,10 +532,43 @@ func (b *builder) mismatches() error {
 			ec.c(b.moneyCell(m.Difference(), m.Currency)),
 			textCell(m.Reason),
 			textCell(m.ChargeID), textCell(m.Invoice), textCell(m.Tags), textCell(report.Fingerprint(m)),
+			textCell(m.StatusOrOpen()),
 		)
+		if a := m.Acceptance; a != nil {
+			t.row = append(t.row, textCell(a.Reason), ec.c(b.moneyCell(a.Amount, m.Currency)))
+		} else {
+			t.row = append(t.row, textCell(""), textCell(""))
+		}
 		if ec.err != nil {
 			return ec.err
 		}
+		if err := t.add(); err != nil {
+			return err
+		}
+	}
+	return t.finish()
+}
+
+// exceptions lists the register entries that applied to the run: one row
+// per acceptance, with its status here and both amounts.
+func (b *builder) exceptions() error {
+	t, err := b.newTable(SheetExceptions, []column{
+		{"Entry", 8}, {"Fingerprint", 18}, {"Status", 10}, {"Findings", 9}, {"Amount at Acceptance", 20},
+		{"Amount Now", 18}, {"Band", 10}, {"Until", 10}, {"Accepted From Run", 18}, {"By", 18}, {"At", 22}, {"Reason", 48},
+	})
+	if err != nil {
+		return err
+	}
+	for _, e := range b.res.Exceptions {
+		until := e.Until
+		if until == "" {
+			until = "open-ended"
+		}
+		t.row = append(t.row[:0],
+			b.countCell(e.ID), textCell(e.Fingerprint), textCell(e.Status), b.countCell(int64(e.Findings)),
+			b.qtyCell(e.Amount), b.qtyCell(e.AmountNow), b.qtyCell(e.Band), textCell(until),
+			b.countCell(e.RunID), textCell(e.By), textCell(e.At), textCell(e.Reason),
+		)
 		if err := t.add(); err != nil {
 			return err
 		}

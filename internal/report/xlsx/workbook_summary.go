@@ -50,6 +50,9 @@ const (
 	headingLargest  = "Largest findings"
 	headingCoverage = "Coverage"
 	headingAbout    = "About this run"
+	headingStatus   = "Finding status"
+	headingInternal = "Internal use"
+	headingMapping  = "Mapping warnings"
 )
 
 // summaryTopN is how many findings the "Largest findings" list shows, and
@@ -208,6 +211,9 @@ func (b *builder) summary() error {
 	}
 	if err := b.summaryCoverage(s); err != nil {
 		return fmt.Errorf("coverage: %w", err)
+	}
+	if err := b.summaryWorkflow(s); err != nil {
+		return fmt.Errorf("finding status: %w", err)
 	}
 	if err := b.summaryAbout(s); err != nil {
 		return fmt.Errorf("about: %w", err)
@@ -419,6 +425,69 @@ func (b *builder) summaryCoverage(s *summarySheet) error {
 		}
 	}
 	return nil
+}
+
+// summaryWorkflow is the close workflow's part of the page: findings per
+// status (open, accepted, reopened: the exceptions register), the internal
+// use lines and the mapping warnings (the latter two only when there are
+// any).
+func (b *builder) summaryWorkflow(s *summarySheet) error {
+	res := b.res
+	var ec errCollector
+	if err := s.heading(headingStatus, true); err != nil {
+		return err
+	}
+	if err := s.header(map[int]string{sumA: "Status", sumB: "Currency", sumC: "Count", sumF: "Difference"}); err != nil {
+		return err
+	}
+	for _, sc := range res.StatusCounts() {
+		if len(sc.Sums) == 0 {
+			if err := s.line(map[int]any{sumA: sc.Status, sumC: b.count(0)}); err != nil {
+				return err
+			}
+			continue
+		}
+		for _, a := range sc.Sums {
+			if err := s.line(map[int]any{
+				sumA: sc.Status, sumB: a.Currency, sumC: b.count(a.Count),
+				sumF: ec.cell(b.money(a.Amount, a.Currency)),
+			}); err != nil {
+				return err
+			}
+		}
+	}
+	if len(res.InternalUse) > 0 {
+		if err := s.heading(headingInternal, true); err != nil {
+			return err
+		}
+		for _, a := range res.InternalUse {
+			if err := s.line(map[int]any{
+				sumA: "Internal use (the MSP's own licences)", sumB: a.Currency, sumC: b.count(a.Count),
+				sumD: ec.cell(b.money(a.Amount, a.Currency)),
+				sumH: excelize.Cell{StyleID: b.st.note, Value: "in the payable total, in no customer row, never a finding"},
+			}); err != nil {
+				return err
+			}
+		}
+	}
+	if len(res.MappingWarnings) > 0 {
+		if err := s.heading(headingMapping, true); err != nil {
+			return err
+		}
+		for _, w := range res.MappingWarnings {
+			note := w.Entry + " " + w.Tag + " = " + strconv.Quote(w.Value)
+			if w.CustomerID != "" {
+				note += " -> customer " + w.CustomerID
+			}
+			if w.Line > 0 {
+				note += " (configuration line " + strconv.Itoa(w.Line) + ")"
+			}
+			if err := s.line(map[int]any{sumA: w.Problem, sumH: excelize.Cell{StyleID: b.st.note, Value: note}}); err != nil {
+				return err
+			}
+		}
+	}
+	return ec.err
 }
 
 func (b *builder) summaryAbout(s *summarySheet) error {

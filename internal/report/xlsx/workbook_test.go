@@ -410,7 +410,7 @@ var wbHeaders = map[string][]string{
 	SheetProducts:  {"SKU", "Product", "Currency", "Payable Qty", "Receivable Qty", "Payable", "Receivable", "Margin", "Margin %"},
 	SheetMismatches: {"Kind", "Label", "Customer ID", "Customer", "SKU", "Product", "Charge Type", "Period From", "Period To",
 		"Currency", "Payable Qty", "Receivable Qty", "Payable Amount", "Receivable Amount", "Difference", "Reason",
-		"Charge ID", "Invoice", "Tags", "Fingerprint"},
+		"Charge ID", "Invoice", "Tags", "Fingerprint", "Status", "Accepted Reason", "Accepted Amount"},
 	SheetInvoices: {"Invoice", "Invoice Date", "Currency", "Lines", "Payable", "Note"},
 	SheetPayable: {"Customer ID", "Customer", "Attribution", "Product ID", "Product", "SKU", "Charge ID", "Charge Name",
 		"Charge Type", "Billing Cycle", "Period From", "Period To", "Quantity", "List Price", "Net Price",

@@ -1,0 +1,76 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/msp-reconcile/reconcile/internal/sherwebsim"
+)
+
+func TestConfigCommandNeverPrintsSecrets(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "reconcile.toml")
+	if err := os.WriteFile(cfg, []byte("client_id = \"from-file\"\nsubscription_key = \"inline-key-xyz\"\ndb = \"file.db\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("SHERWEB_CLIENT_SECRET", "env-secret-abc")
+	t.Setenv("SHERWEB_CLIENT_ID", "")
+	t.Setenv("RECONCILE_DB", "")
+	code, stdout, stderr := runCLI(t, "config", "--config", cfg)
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	for _, secret := range []string{"env-secret-abc", "inline-key-xyz"} {
+		if strings.Contains(stdout+stderr, secret) {
+			t.Errorf("reconcile config printed a secret:\n%s", stdout)
+		}
+	}
+	for _, want := range []string{"(set)", "$SHERWEB_CLIENT_SECRET", "client_id", "from-file", "file.db", cfg} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("output lacks %q:\n%s", want, stdout)
+		}
+	}
+	// A typo is a usage error naming key and line.
+	if err := os.WriteFile(cfg, []byte("db = \"x\"\ntolerence = \"0.02\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr = runCLI(t, "config", "--config", cfg)
+	if code != exitUsage || !strings.Contains(stderr, "line 2") || !strings.Contains(stderr, "tolerence") {
+		t.Errorf("typo: exit %d: %s", code, stderr)
+	}
+}
+
+// TestConfigFileDrivesRun: the file's db and credentials are used by run;
+// a flag still beats the file.
+func TestConfigFileDrivesRun(t *testing.T) {
+	simEnv(t, sherwebsim.Config{Seed: 3, Customers: 4, Charges: 20})
+	dir := t.TempDir()
+	keyFile := filepath.Join(dir, "key")
+	if err := os.WriteFile(keyFile, []byte("sim-key\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("SHERWEB_SUBSCRIPTION_KEY", "")
+	t.Setenv("RECONCILE_DB", "")
+	cfg := filepath.Join(dir, "c.toml")
+	text := "db = \"" + filepath.Join(dir, "file.db") + "\"\nsubscription_key_file = \"" + keyFile + "\"\nconcurrency = 2\n"
+	if err := os.WriteFile(cfg, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("RECONCILE_CONFIG", cfg)
+	code, _, stderr := runCLI(t, "run", "--period", "2026-10", "--out", filepath.Join(dir, "a.xlsx"))
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "file.db")); err != nil {
+		t.Errorf("the file's db was not used: %v", err)
+	}
+	code, _, stderr = runCLI(t, "run", "--period", "2026-10", "--db", filepath.Join(dir, "flag.db"), "--out", filepath.Join(dir, "b.xlsx"))
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "flag.db")); err != nil {
+		t.Errorf("--db did not beat the file: %v", err)
+	}
+}
