@@ -124,7 +124,9 @@ func exactText(v any) string {
 	panic("exactText")
 }
 
-func decText(d decimal.Decimal) string { return d.Coefficient().String() + "e" + fmt.Sprint(d.Exponent()) }
+func decText(d decimal.Decimal) string {
+	return d.Coefficient().String() + "e" + fmt.Sprint(d.Exponent())
+}
 
 // TestLineTableMatchesReference: for random runs (huge and tiny amounts too,
 // so that the decimal fallback is taken), the Snapshot's bridge lines and
