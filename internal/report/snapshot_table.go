@@ -92,7 +92,6 @@ func (r *Reconciler) lineTable(unattributed bool) lineTable {
 	for pos, id := range order {
 		rank[id] = uint32(pos)
 	}
-	order = nil
 	slices.SortFunc(entries, func(a, b tableEntry) int {
 		return cmp.Or(cmp.Compare(a.k.customer, b.k.customer), cmp.Compare(rank[a.k.sku], rank[b.k.sku]),
 			cmp.Compare(rank[a.k.chargeType], rank[b.k.chargeType]), cmp.Compare(rank[a.k.from], rank[b.k.from]),
