@@ -128,10 +128,18 @@ func (b *SnapshotBuilder) AddReceivable(customerID string, c *billing.Receivable
 	b.rec.AddReceivable(customerID, c)
 }
 
-// Snapshot returns the run's Snapshot. It does not change the builder.
+// Snapshot returns the run's Snapshot and spends the builder: the engine's
+// line keys are handed over to the Snapshot's line table (freeing the engine's
+// key map as early as possible keeps the peak memory down), so the builder
+// must not be used afterwards.
 func (b *SnapshotBuilder) Snapshot() Snapshot {
+	if b.rec == nil {
+		panic("report: SnapshotBuilder.Snapshot called twice")
+	}
+	res := b.rec.Result()
 	t := b.rec.lineTable(b.opts.LineKeys)
-	return Snapshot{Result: *b.rec.Result(), HasLineKeys: b.opts.LineKeys, lines: t}
+	b.rec = nil
+	return Snapshot{Result: *res, HasLineKeys: b.opts.LineKeys, lines: t}
 }
 
 // Detail streams one run's fetched lines (payable, then receivable) in a

@@ -54,7 +54,9 @@ type tableEntry struct {
 }
 
 // lineTable makes the Snapshot's table from the engine's line keys; with
-// unattributed, the unattributed payable lines are added under slot 0.
+// unattributed, the unattributed payable lines are added under slot 0. It
+// spends the Reconciler: its key map is dropped once read (call Result
+// first).
 func (r *Reconciler) lineTable(unattributed bool) lineTable {
 	t := lineTable{ids: r.attr.ids, strs: r.strs}
 	entries := make([]tableEntry, 0, len(r.lineIDs))
@@ -62,6 +64,7 @@ func (r *Reconciler) lineTable(unattributed bool) lineTable {
 		k.customer++
 		entries = append(entries, tableEntry{k, i})
 	}
+	r.lineIDs = nil // the largest part of the engine's state; lines stay for the sums
 	var un [][numSlots]sum
 	if unattributed {
 		at := map[lineKey]int32{}
