@@ -85,13 +85,14 @@ time_compare() {
 		local rc=$?
 		set -e
 		if [ "$rc" -ne 0 ] && [ "$rc" -ne 3 ]; then echo "compare exited $rc"; tail -n 20 "$TMP/compare.log"; exit "$rc"; fi
-		local wall rss
+		local wall rss cpu
 		wall=$(sed -n 's/.*Elapsed (wall clock) time (h:mm:ss or m:ss): //p' "$TMP/time.txt" | awk -F: '{ if (NF == 3) print $1*3600+$2*60+$3; else print $1*60+$2 }')
 		rss=$(sed -n 's/.*Maximum resident set size (kbytes): //p' "$TMP/time.txt")
+		cpu=$(awk '/(User|System) time \(seconds\)/ {s += $NF} END {printf "%.1f", s}' "$TMP/time.txt")
 		walls+=("$wall")
 		rsss+=("$rss")
-		awk -v n="$name" -v i="$i" -v w="$wall" -v k="$rss" -v l="$(cut -d' ' -f1 /proc/loadavg)" \
-			'BEGIN{printf "%s run %d: wall %.1f s, peak RSS %.1f MiB (load %s)\n", n, i, w, k/1024, l}'
+		awk -v n="$name" -v i="$i" -v w="$wall" -v k="$rss" -v c="$cpu" -v l="$(cut -d' ' -f1 /proc/loadavg)" \
+			'BEGIN{printf "%s run %d: wall %.1f s, CPU %s s, peak RSS %.1f MiB (load %s)\n", n, i, w, c, k/1024, l}'
 		grep -E 'msg="stage done"' "$TMP/compare.log" || true
 	done
 	printf '%s\n' "${walls[@]}" | sort -n | awk -v n="$name" '{a[NR]=$1} END{printf "%s median wall: %.1f s\n", n, a[int((NR+1)/2)]}'
