@@ -14,7 +14,7 @@ GOLANGCI_LINT := bin/golangci-lint
 MAILPIT       := bin/mailpit
 FUZZTIME      ?= 30s
 
-.PHONY: all build test lint lint-selfcheck demo bench bench-go bench-e2e faults golden fuzz clean
+.PHONY: all build test lint lint-selfcheck demo bench bench-go bench-e2e bench-compare faults golden fuzz clean
 
 all: lint test build
 
@@ -60,14 +60,18 @@ golden:
 
 # Go benchmarks (decoder, ledger inserts, engine, workbook writer, simulator),
 # then the end-to-end reference run against the simulator (BENCHMARKS.md).
-# BENCH_CHARGES / BENCH_CUSTOMERS scale the end-to-end run down.
-bench: bench-go bench-e2e
+# BENCH_CHARGES / BENCH_CUSTOMERS scale the end-to-end runs down.
+bench: bench-go bench-e2e bench-compare
 
 bench-go:
 	go test -run '^$$' -bench . -benchmem ./internal/...
 
 bench-e2e:
 	scripts/bench.sh
+
+# `reconcile compare` of two W1M-sized months (BENCHMARKS.md, "Compare").
+bench-compare:
+	scripts/bench-compare.sh
 
 # The long fault variants: the SIGKILL crash loop at 60 seeded points (make
 # test runs 15), and the fault matrix, verbosely.

@@ -28,7 +28,7 @@ const (
 var demoClock = time.Date(2026, 11, 2, 6, 0, 0, 0, time.UTC)
 
 func runSim(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("sim", "reconcile sim [--addr 127.0.0.1:8089] [--seed N] [--customers N] [--charges N]", stderr)
+	fs := newFlagSet("sim", "reconcile sim [--addr 127.0.0.1:8089] [--seed N] [--customers N] [--charges N] [--history]", stderr)
 	addr := fs.String("addr", "127.0.0.1:8089", "listen `address` (loopback unless you mean otherwise)")
 	seed := fs.Int64("seed", demoSeed, "data generator seed")
 	customers := fs.Int("customers", demoCustomers, "number of customers")
@@ -37,6 +37,7 @@ func runSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	rateLimit := fs.Float64("rate-limit", 0, "server-side rate limit in requests/s, answered with 429 (0 = none)")
 	latency := fs.Duration("latency", 0, "added latency per API call")
 	failCustomers := fs.String("fail-customers", "", "comma-separated customer `IDS` whose receivables always answer 503")
+	history := fs.Bool("history", false, "serve a history of months around the demo period with planted month-over-month changes (the demo period itself is unchanged)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -49,7 +50,7 @@ func runSim(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	); err != nil {
 		return err
 	}
-	cfg := sherwebsim.Config{Seed: *seed, Customers: *customers, Charges: *charges, TokenTTL: *tokenTTL}
+	cfg := sherwebsim.Config{Seed: *seed, Customers: *customers, Charges: *charges, TokenTTL: *tokenTTL, History: *history}
 	cfg.Faults.RateLimit = *rateLimit
 	cfg.Faults.Latency = *latency
 	if *failCustomers != "" {

@@ -74,7 +74,7 @@ func bridgeMargin(t *testing.T, e *env, run ledger.Run, customer, sku string) de
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, l := range s.Bridge {
+	for _, l := range s.BridgeLines() {
 		if l.CustomerID == customer && l.SKU == sku {
 			return l.Margin()
 		}

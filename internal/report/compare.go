@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/msp-reconcile/reconcile/internal/billing"
 	"github.com/shopspring/decimal"
@@ -224,7 +225,7 @@ func Compare(base, current Snapshot) (Comparison, error) {
 			return Comparison{}, fmt.Errorf("compare runs %s and %s of the same period %s: the restatement check needs the line keys of both runs (SnapshotOptions.LineKeys)",
 				b.RunID, c.RunID, b.Period)
 		}
-		out.Restatements = restatements(base.LineKeys, current.LineKeys)
+		out.Restatements = restatements(&base.lines, &current.lines)
 	}
 	return out, nil
 }
@@ -249,17 +250,34 @@ type custCur struct{ id, cur string }
 // checkBridgeLines verifies that the snapshot's bridge lines add up to its
 // customer rows: the guarantee that the bridge ties to the rules v1 totals.
 func checkBridgeLines(s *Snapshot) error {
-	sums := map[custCur]decimal.Decimal{}
-	for _, l := range s.Bridge {
-		k := custCur{l.CustomerID, l.Currency}
-		sums[k] = sums[k].Add(l.Margin())
+	type payRec struct{ pay, rec sum }
+	sums := map[custCur]*payRec{}
+	var last custCur
+	var at *payRec
+	it := s.lines.bridge()
+	for it.next() {
+		k := custCur{it.customerID(), it.currency()}
+		if at == nil || k != last {
+			if at = sums[k]; at == nil {
+				at = &payRec{}
+				sums[k] = at
+			}
+			last = k
+		}
+		g := it.cur()
+		at.pay.add(g.pay.value())
+		at.rec.add(g.rec.value())
 	}
 	if len(sums) != len(s.Result.Customers) {
 		return fmt.Errorf("run %s: %d customer rows but bridge lines for %d customer × currency pairs (snapshot not built from the same lines)",
 			s.Result.RunID, len(s.Result.Customers), len(sums))
 	}
 	for _, row := range s.Result.Customers {
-		got, ok := sums[custCur{row.CustomerID, row.Currency}]
+		got := decimal.Zero
+		pr, ok := sums[custCur{row.CustomerID, row.Currency}]
+		if ok {
+			got = pr.rec.decimal().Sub(pr.pay.decimal())
+		}
 		if !ok || got.Cmp(row.Margin) != 0 {
 			return fmt.Errorf("run %s: bridge lines of customer %s %s add up to margin %s, the customer row says %s (snapshot not built from the same lines)",
 				s.Result.RunID, row.CustomerID, row.Currency, billing.Text(got), billing.Text(row.Margin))
@@ -318,19 +336,6 @@ func bridge(base, cur *Snapshot) ([]BridgeRow, []CustomerMovement) {
 		r.Unattributed = r.Unattributed.Sub(v)
 	}
 
-	// Bridge lines per (customer, currency), both runs.
-	linesOf := func(s *Snapshot) map[custCur]map[string]BridgeLine {
-		m := map[custCur]map[string]BridgeLine{}
-		for _, l := range s.Bridge {
-			k := custCur{l.CustomerID, l.Currency}
-			if m[k] == nil {
-				m[k] = map[string]BridgeLine{}
-			}
-			m[k][l.SKU] = l
-		}
-		return m
-	}
-	lb, lc := linesOf(base), linesOf(cur)
 	mb, mc := missingSet(b), missingSet(c)
 
 	type pair struct{ base, cur *CustomerRow }
@@ -348,6 +353,17 @@ func bridge(base, cur *Snapshot) ([]BridgeRow, []CustomerMovement) {
 			pairs[k] = &pair{cur: r}
 		}
 	}
+	// The continuing customers' splits, from one merge pass over both runs'
+	// bridge lines.
+	splits := map[custCur]*CustomerMovement{}
+	for k, p := range pairs {
+		if p.base != nil && p.cur != nil && !mb[k.id] && !mc[k.id] {
+			z := decimal.Zero
+			splits[k] = &CustomerMovement{NewProducts: z, LostProducts: z, Volume: z, Rate: z}
+		}
+	}
+	splitContinuing(splits, base, cur)
+
 	custs := make([]CustomerMovement, 0, len(pairs))
 	for k, p := range pairs {
 		z := decimal.Zero
@@ -375,7 +391,8 @@ func bridge(base, cur *Snapshot) ([]BridgeRow, []CustomerMovement) {
 			r.LostCustomers = r.LostCustomers.Sub(m.MarginBase)
 		default:
 			m.Status, m.HasSplit = StatusContinuing, true
-			splitContinuing(&m, lb[k], lc[k])
+			sp := splits[k]
+			m.NewProducts, m.LostProducts, m.Volume, m.Rate = sp.NewProducts, sp.LostProducts, sp.Volume, sp.Rate
 			r.NewProducts = r.NewProducts.Add(m.NewProducts)
 			r.LostProducts = r.LostProducts.Add(m.LostProducts)
 			r.Volume = r.Volume.Add(m.Volume)
@@ -394,31 +411,54 @@ func bridge(base, cur *Snapshot) ([]BridgeRow, []CustomerMovement) {
 	return out, custs
 }
 
-// splitContinuing splits a continuing customer's margin change over its
-// bridge lines (SKUs) into new products, lost products, volume and rate.
-func splitContinuing(m *CustomerMovement, base, cur map[string]BridgeLine) {
-	skus := make([]string, 0, len(base)+len(cur))
-	for s := range base {
-		skus = append(skus, s)
-	}
-	for s := range cur {
-		if _, ok := base[s]; !ok {
-			skus = append(skus, s)
+// splitContinuing splits each continuing customer's margin change (splits,
+// by customer and currency) over its bridge lines (SKUs) into new products,
+// lost products, volume and rate: one merge pass over the two runs' bridge
+// lines, both sorted by customer id, SKU, currency. The sums are exact, so
+// their order does not matter.
+func splitContinuing(splits map[custCur]*CustomerMovement, base, cur *Snapshot) {
+	ib, ic := base.lines.bridge(), cur.lines.bridge()
+	okB, okC := ib.next(), ic.next()
+	var last custCur
+	var m *CustomerMovement
+	at := func(k custCur) *CustomerMovement {
+		if k != last || m == nil {
+			last, m = k, splits[k]
 		}
+		return m
 	}
-	slices.Sort(skus) // a fixed order of the exact sums (not needed for exactness, only for tidiness)
-	for _, s := range skus {
-		lb, inB := base[s]
-		lc, inC := cur[s]
+	margin := func(g *bridgeAgg) decimal.Decimal { return g.rec.decimal().Sub(g.pay.decimal()) }
+	for okB || okC {
+		var c int
 		switch {
-		case !inB:
-			m.NewProducts = m.NewProducts.Add(lc.Margin())
-		case !inC:
-			m.LostProducts = m.LostProducts.Sub(lb.Margin())
+		case !okB:
+			c = 1
+		case !okC:
+			c = -1
 		default:
-			v := VolumeEffect(lb.PayableQty, lc.PayableQty, lb.Margin())
-			m.Volume = m.Volume.Add(v)
-			m.Rate = m.Rate.Add(lc.Margin().Sub(lb.Margin()).Sub(v))
+			c = cmp.Or(strings.Compare(ib.customerID(), ic.customerID()), strings.Compare(ib.sku(), ic.sku()),
+				strings.Compare(ib.currency(), ic.currency()))
+		}
+		switch {
+		case c < 0: // only in the base run: a lost product
+			if m := at(custCur{ib.customerID(), ib.currency()}); m != nil {
+				m.LostProducts = m.LostProducts.Sub(margin(ib.cur()))
+			}
+			okB = ib.next()
+		case c > 0: // only in the current run: a new product
+			if m := at(custCur{ic.customerID(), ic.currency()}); m != nil {
+				m.NewProducts = m.NewProducts.Add(margin(ic.cur()))
+			}
+			okC = ic.next()
+		default:
+			if m := at(custCur{ic.customerID(), ic.currency()}); m != nil {
+				gb, gc := ib.cur(), ic.cur()
+				mb, mc := margin(gb), margin(gc)
+				v := VolumeEffect(gb.qty.decimal(), gc.qty.decimal(), mb)
+				m.Volume = m.Volume.Add(v)
+				m.Rate = m.Rate.Add(mc.Sub(mb).Sub(v))
+			}
+			okB, okC = ib.next(), ic.next()
 		}
 	}
 }
@@ -532,36 +572,43 @@ func findingMovements(b, c *Result) []FindingMovement {
 	return out
 }
 
-func restatements(base, cur []LineKeyTotal) []RestatementRow {
+// restatements merges two runs' line tables (both sorted by line key) and
+// returns the keys whose sums differ or that are in one run only.
+func restatements(base, cur *lineTable) []RestatementRow {
 	out := []RestatementRow{}
 	z := decimal.Zero
-	i, j := 0, 0
-	for i < len(base) || j < len(cur) {
+	cb, cc := base.cursor(), cur.cursor()
+	okB, okC := cb.next(), cc.next()
+	for okB || okC {
 		var c int
 		switch {
-		case i == len(base):
+		case !okB:
 			c = 1
-		case j == len(cur):
+		case !okC:
 			c = -1
 		default:
-			c = compareLineKeyTotals(base[i], cur[j])
+			c = compareKeys(cb, cc)
+		}
+		if c == 0 && sameSums(&cb.rec, &cc.rec) {
+			okB, okC = cb.next(), cc.next()
+			continue
 		}
 		r := RestatementRow{PayableQtyBase: z, PayableQtyCurrent: z, PayableAmountBase: z, PayableAmountCurrent: z,
 			ReceivableQtyBase: z, ReceivableQtyCurrent: z, ReceivableAmountBase: z, ReceivableAmountCurrent: z}
 		var k LineKeyTotal
 		if c <= 0 {
-			k = base[i]
+			k = cb.total()
 			r.InBase = true
 			r.PayableQtyBase, r.PayableAmountBase = k.PayableQty, k.PayableAmount
 			r.ReceivableQtyBase, r.ReceivableAmountBase = k.ReceivableQty, k.ReceivableAmount
-			i++
+			okB = cb.next()
 		}
 		if c >= 0 {
-			k = cur[j]
+			k = cc.total()
 			r.InCurrent = true
 			r.PayableQtyCurrent, r.PayableAmountCurrent = k.PayableQty, k.PayableAmount
 			r.ReceivableQtyCurrent, r.ReceivableAmountCurrent = k.ReceivableQty, k.ReceivableAmount
-			j++
+			okC = cc.next()
 		}
 		r.CustomerID, r.SKU, r.ChargeType = k.CustomerID, k.SKU, k.ChargeType
 		r.PeriodFrom, r.PeriodTo, r.Currency = k.PeriodFrom, k.PeriodTo, k.Currency
@@ -573,4 +620,20 @@ func restatements(base, cur []LineKeyTotal) []RestatementRow {
 		out = append(out, r)
 	}
 	return out
+}
+
+// sameSums reports whether two records' four sums are certainly equal in
+// value from their int64 form alone (false: unequal, or not decidable
+// without decimals).
+func sameSums(a, b *lineRec) bool {
+	for s := range a.v {
+		x, y := a.v[s], b.v[s]
+		if !x.fixed || !y.fixed {
+			return false
+		}
+		if n, ok := fixedCmp(x.coef, x.exp, y.coef, y.exp); !ok || n != 0 {
+			return false
+		}
+	}
+	return true
 }

@@ -1,7 +1,6 @@
 package report
 
 import (
-	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -14,22 +13,53 @@ import (
 // needs it: the rules v1 Result plus two line-level aggregates the Result does
 // not keep.
 //
-//   - Bridge: one BridgeLine per (customer id, SKU, currency) over the run's
-//     counted lines (attributed payable lines; receivable lines of customers
-//     whose receivables are available), whatever their charge type and line
-//     period. The margin bridge is computed on these.
-//   - LineKeys: one LineKeyTotal per rules v1 line key, for the restatement
-//     check of two runs of the same period. Only kept when asked for
-//     (SnapshotOptions.LineKeys), since a run has about as many keys as lines.
+//   - The bridge lines (BridgeLines): one BridgeLine per (customer id, SKU,
+//     currency) over the run's counted lines (attributed payable lines;
+//     receivable lines of customers whose receivables are available),
+//     whatever their charge type and line period. The margin bridge is
+//     computed on these.
+//   - The line keys (LineKeyTotals): one LineKeyTotal per rules v1 line key,
+//     for the restatement check of two runs of the same period. Only kept
+//     when asked for (SnapshotOptions.LineKeys).
+//
+// Both come from one compact table of the run's line keys (see lineTable):
+// W1M has about as many line keys as lines (≈ 1M per run), so a Snapshot
+// keeps ≈ 20–30 bytes per key instead of decimal.Decimal structs, and the
+// comparison merges two such tables in one sorted pass.
 //
 // Build one with a SnapshotBuilder (lines fed one at a time, in one pass with
 // the engine) or BuildSnapshot (from a Detail, e.g. job.Detail on the ledger).
 type Snapshot struct {
-	Result   Result
-	Bridge   []BridgeLine   // sorted by customer id, SKU, currency
-	LineKeys []LineKeyTotal // sorted by key; nil unless HasLineKeys
-	// HasLineKeys is true when LineKeys was collected (it may still be empty).
+	Result Result
+	// HasLineKeys is true when the line keys were collected (there may still
+	// be none).
 	HasLineKeys bool
+	lines       lineTable
+}
+
+// BridgeLines returns the bridge lines, sorted by customer id, SKU, currency
+// (materialised: meant for tests and small runs; Compare streams them).
+func (s *Snapshot) BridgeLines() []BridgeLine {
+	out := []BridgeLine{}
+	it := s.lines.bridge()
+	for it.next() {
+		out = append(out, it.line())
+	}
+	return out
+}
+
+// LineKeyTotals returns the line key totals sorted by key, or nil unless
+// HasLineKeys (materialised, like BridgeLines).
+func (s *Snapshot) LineKeyTotals() []LineKeyTotal {
+	if !s.HasLineKeys {
+		return nil
+	}
+	out := []LineKeyTotal{}
+	c := s.lines.cursor()
+	for c.next() {
+		out = append(out, c.total())
+	}
+	return out
 }
 
 // BridgeLine is the bridge grain of comparison-rules.md: one customer's
@@ -73,154 +103,43 @@ type SnapshotOptions struct {
 	LineKeys bool
 }
 
-type bridgeKey struct {
-	customer      int32
-	sku, currency string
-}
-
-type bridgeAgg struct {
-	pay, rec, qty decimal.Decimal
-	hasPay        bool
-}
-
-type restateKey struct {
-	customer                        int32 // -1: unattributed
-	sku, chargeType, from, to, curr string
-}
-
-type restateAgg struct {
-	payQty, pay, recQty, rec decimal.Decimal
-	hasPay, hasRec           bool
-}
-
 // SnapshotBuilder reconciles a run and collects its Snapshot in one pass over
-// the lines. It is not safe for concurrent use.
+// the lines. It keeps nothing beside the engine (Reconciler): the Snapshot's
+// line table is made from the engine's line keys at the end. It is not safe
+// for concurrent use.
 type SnapshotBuilder struct {
-	rec    *Reconciler
-	attr   *Attributor
-	opts   SnapshotOptions
-	bridge map[bridgeKey]*bridgeAgg
-	keys   map[restateKey]*restateAgg
+	rec  *Reconciler
+	opts SnapshotOptions
 }
 
 // NewSnapshotBuilder starts a Snapshot of one run: in and opts as for
 // NewReconciler.
 func NewSnapshotBuilder(in Input, opts Options, sopts SnapshotOptions) *SnapshotBuilder {
-	b := &SnapshotBuilder{
-		rec:    NewReconciler(in, opts),
-		attr:   NewAttributor(in.Customers),
-		opts:   sopts,
-		bridge: map[bridgeKey]*bridgeAgg{},
-	}
-	if sopts.LineKeys {
-		b.keys = map[restateKey]*restateAgg{}
-	}
-	return b
-}
-
-func (b *SnapshotBuilder) bridgeAt(k bridgeKey) *bridgeAgg {
-	a, ok := b.bridge[k]
-	if !ok {
-		a = &bridgeAgg{pay: decimal.Zero, rec: decimal.Zero, qty: decimal.Zero}
-		b.bridge[k] = a
-	}
-	return a
-}
-
-func (b *SnapshotBuilder) keyAt(k restateKey) *restateAgg {
-	a, ok := b.keys[k]
-	if !ok {
-		a = &restateAgg{payQty: decimal.Zero, pay: decimal.Zero, recQty: decimal.Zero, rec: decimal.Zero}
-		b.keys[k] = a
-	}
-	return a
+	return &SnapshotBuilder{rec: NewReconciler(in, opts), opts: sopts}
 }
 
 // AddPayable counts one payable charge line (see Reconciler.AddPayable).
-func (b *SnapshotBuilder) AddPayable(c *billing.PayableCharge) {
-	b.rec.AddPayable(c)
-	x, _ := b.attr.attribute(c)
-	cur := NormalizeCurrency(c.Currency)
-	amt, qty := c.Amount(), c.Quantity.Decimal
-	if x >= 0 {
-		a := b.bridgeAt(bridgeKey{x, c.SKU, cur})
-		a.pay, a.qty, a.hasPay = a.pay.Add(amt), a.qty.Add(qty), true
-	}
-	if b.keys != nil {
-		k := b.keyAt(restateKey{x, c.SKU, c.ChargeType, string(c.PeriodFrom), string(c.PeriodTo), cur})
-		k.payQty, k.pay, k.hasPay = k.payQty.Add(qty), k.pay.Add(amt), true
-	}
-}
+func (b *SnapshotBuilder) AddPayable(c *billing.PayableCharge) { b.rec.AddPayable(c) }
 
 // AddReceivable counts one receivable charge line of a customer (see
-// Reconciler.AddReceivable). Lines of customers whose receivables turn out
-// not to be available are dropped when the Snapshot is made.
+// Reconciler.AddReceivable: lines of customers whose receivables are not
+// available are not counted).
 func (b *SnapshotBuilder) AddReceivable(customerID string, c *billing.ReceivableCharge) {
 	b.rec.AddReceivable(customerID, c)
-	x := b.attr.canonical(customerID)
-	if x < 0 {
-		return
-	}
-	cur := NormalizeCurrency(c.Currency)
-	amt := c.Amount()
-	a := b.bridgeAt(bridgeKey{x, c.SKU, cur})
-	a.rec = a.rec.Add(amt)
-	if b.keys != nil {
-		k := b.keyAt(restateKey{x, c.SKU, c.ChargeType, string(c.PeriodFrom), string(c.PeriodTo), cur})
-		k.recQty, k.rec, k.hasRec = k.recQty.Add(c.Quantity.Decimal), k.rec.Add(amt), true
-	}
 }
 
-// Snapshot returns the run's Snapshot. It does not change the builder.
+// Snapshot returns the run's Snapshot and spends the builder: the engine's
+// line keys are handed over to the Snapshot's line table (freeing the engine's
+// key map as early as possible keeps the peak memory down), so the builder
+// must not be used afterwards.
 func (b *SnapshotBuilder) Snapshot() Snapshot {
+	if b.rec == nil {
+		panic("report: SnapshotBuilder.Snapshot called twice")
+	}
 	res := b.rec.Result()
-	missing := map[string]bool{}
-	for _, m := range res.Coverage.Missing {
-		missing[m.CustomerID] = true
-	}
-	s := Snapshot{Result: *res, Bridge: []BridgeLine{}, HasLineKeys: b.keys != nil}
-	for k, a := range b.bridge {
-		id := b.attr.ids[k.customer]
-		rec := a.rec
-		if missing[id] {
-			if !a.hasPay {
-				continue // receivable lines only, none of them counted
-			}
-			rec = decimal.Zero
-		}
-		s.Bridge = append(s.Bridge, BridgeLine{CustomerID: id, SKU: k.sku, Currency: k.currency,
-			Payable: a.pay, Receivable: rec, PayableQty: a.qty})
-	}
-	slices.SortFunc(s.Bridge, func(a, b BridgeLine) int {
-		return cmp.Or(cmp.Compare(a.CustomerID, b.CustomerID), cmp.Compare(a.SKU, b.SKU), cmp.Compare(a.Currency, b.Currency))
-	})
-	if b.keys != nil {
-		s.LineKeys = []LineKeyTotal{}
-		for k, a := range b.keys {
-			id := ""
-			if k.customer >= 0 {
-				id = b.attr.ids[k.customer]
-			}
-			recQty, rec := a.recQty, a.rec
-			if k.customer >= 0 && missing[id] {
-				if !a.hasPay {
-					continue
-				}
-				recQty, rec = decimal.Zero, decimal.Zero
-			}
-			s.LineKeys = append(s.LineKeys, LineKeyTotal{CustomerID: id, SKU: k.sku, ChargeType: k.chargeType,
-				PeriodFrom: billing.Date(k.from), PeriodTo: billing.Date(k.to), Currency: k.curr,
-				PayableQty: a.payQty, PayableAmount: a.pay, ReceivableQty: recQty, ReceivableAmount: rec})
-		}
-		slices.SortFunc(s.LineKeys, compareLineKeyTotals)
-	}
-	return s
-}
-
-func compareLineKeyTotals(a, b LineKeyTotal) int {
-	return cmp.Or(cmp.Compare(a.CustomerID, b.CustomerID), cmp.Compare(a.SKU, b.SKU),
-		cmp.Compare(a.ChargeType, b.ChargeType), cmp.Compare(a.PeriodFrom, b.PeriodFrom),
-		cmp.Compare(a.PeriodTo, b.PeriodTo), cmp.Compare(a.Currency, b.Currency))
+	t := b.rec.lineTable(b.opts.LineKeys)
+	b.rec = nil
+	return Snapshot{Result: *res, HasLineKeys: b.opts.LineKeys, lines: t}
 }
 
 // Detail streams one run's fetched lines (payable, then receivable) in a
