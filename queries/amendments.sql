@@ -15,3 +15,9 @@ SELECT seq, at, actor, plan_hash, run_id, period_from, period_to, customer_id, s
 FROM amendment_log
 WHERE period_from = ?
 ORDER BY seq;
+
+-- name: list_subscriptions_missing
+-- Customers of a run whose subscriptions call failed.
+SELECT customer_id FROM customer_coverage
+WHERE run_id = ? AND subscriptions_error <> ''
+ORDER BY customer_id;

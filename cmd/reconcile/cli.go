@@ -38,6 +38,8 @@ COMMANDS
   fetch    fetch a billing period into the ledger (a new immutable run)
   report   reconcile a stored run again, from the ledger only (no network)
   runs     list the fetch runs in the ledger
+  amend    plan, apply, track and list subscription quantity amendments
+           (the only command that ever writes to Sherweb: amend apply)
   demo     run the close against the built-in simulator (no credentials needed)
   sim      serve the built-in Sherweb simulator over HTTP
   version  print the version
@@ -82,6 +84,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runReport(ctx, rest, stdout, stderr)
 	case "runs":
 		return runRuns(ctx, rest, stdout, stderr)
+	case "amend":
+		return runAmend(ctx, rest, stdout, stderr)
 	case "demo":
 		return runDemo(ctx, rest, stdout, stderr)
 	case "sim":

@@ -40,12 +40,6 @@ type AmendmentEvent struct {
 	Detail          string
 }
 
-const (
-	qInsertAmendmentEvent      = "insert_amendment_event"
-	qListAmendmentEvents       = "list_amendment_events"
-	qListAmendmentEventsPeriod = "list_amendment_events_period"
-)
-
 func (s *Store) stmt(name string) (string, error) {
 	q, ok := s.q[name]
 	if !ok {

@@ -80,6 +80,11 @@ const (
 	qInsertSubscription       = "insert_subscription"
 	qListSubscriptions        = "list_subscriptions"
 	qEachSubscription         = "each_subscription"
+	// Amendments (amendments.go, subscriptions.go).
+	qInsertAmendmentEvent      = "insert_amendment_event"
+	qListAmendmentEvents       = "list_amendment_events"
+	qListAmendmentEventsPeriod = "list_amendment_events_period"
+	qListSubscriptionsMissing  = "list_subscriptions_missing"
 )
 
 var statementNames = []string{
@@ -90,6 +95,7 @@ var statementNames = []string{
 	qInsertReceivable, qCountReceivableAvailable, qEachReceivableAvailable, qEachReceivableAll,
 	qInsertCustomer, qListCustomers, qInsertCoverage, qListCoverage,
 	qInsertSubscription, qListSubscriptions, qEachSubscription,
+	qInsertAmendmentEvent, qListAmendmentEvents, qListAmendmentEventsPeriod, qListSubscriptionsMissing,
 }
 
 // Open opens (creating it if needed, unless read-only) the ledger at path and

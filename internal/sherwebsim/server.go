@@ -44,16 +44,16 @@ type Server struct {
 	gen *generator
 	now func() time.Time
 
-	mu         sync.Mutex
-	faults     Faults
-	fst        faultState
-	stats      Stats
-	tokens     map[string]token
-	tokenSeq   int64
-	revokedTo  int64  // tokens with seq ≤ revokedTo are revoked
-	requests   uint64 // error bodies written (trace ids)
-	shuffles   uint64 // per-request shuffle seeds drawn
-	amend      amendBook // amendments: see amend.go
+	mu        sync.Mutex
+	faults    Faults
+	fst       faultState
+	stats     Stats
+	tokens    map[string]token
+	tokenSeq  int64
+	revokedTo int64     // tokens with seq ≤ revokedTo are revoked
+	requests  uint64    // error bodies written (trace ids)
+	shuffles  uint64    // per-request shuffle seeds drawn
+	amend     amendBook // amendments: see amend.go
 }
 
 type token struct {
@@ -112,10 +112,10 @@ func New(cfg Config) *Server {
 		cfg.TokenTTL = time.Hour
 	}
 	s := &Server{
-		cfg:        cfg,
-		gen:        newGenerator(cfg.Seed, cfg.Customers, cfg.Charges),
-		now:        cfg.Now,
-		tokens:     map[string]token{},
+		cfg:    cfg,
+		gen:    newGenerator(cfg.Seed, cfg.Customers, cfg.Charges),
+		now:    cfg.Now,
+		tokens: map[string]token{},
 	}
 	if s.now == nil {
 		s.now = time.Now
