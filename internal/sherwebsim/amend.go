@@ -148,6 +148,7 @@ type SubscriptionTruth struct {
 // first: their processing finished by the time of this read).
 func (s *Server) currentSubscriptions(ci int) []subscription {
 	subs := s.gen.subscriptions(s.defaultPeriod(), ci)
+	s.licence.apply(ci, subs)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.settleCustomerLocked(ci)

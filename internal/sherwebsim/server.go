@@ -33,6 +33,12 @@ type Config struct {
 	// Amend configures the amendment endpoints (outcomes, delays, faults;
 	// see amend.go). The zero value: every amendment succeeds after two polls.
 	Amend AmendConfig
+	// LicenceScenarios plants, in the default period's subscriptions, the
+	// cases the licence check and the commitments must show (licence.go):
+	// a committed minimum that blocks a full reduction, a seat
+	// subscription without commitment, and an annual commitment renewing
+	// within 30 days. Off by default: the default data does not change.
+	LicenceScenarios bool
 	// Now is the clock for token expiry, the default date of the charge
 	// endpoints and HTTP-date Retry-After values (default time.Now).
 	Now func() time.Time
@@ -50,10 +56,11 @@ type Server struct {
 	stats     Stats
 	tokens    map[string]token
 	tokenSeq  int64
-	revokedTo int64     // tokens with seq ≤ revokedTo are revoked
-	requests  uint64    // error bodies written (trace ids)
-	shuffles  uint64    // per-request shuffle seeds drawn
-	amend     amendBook // amendments: see amend.go
+	revokedTo int64         // tokens with seq ≤ revokedTo are revoked
+	requests  uint64        // error bodies written (trace ids)
+	shuffles  uint64        // per-request shuffle seeds drawn
+	amend     amendBook     // amendments: see amend.go
+	licence   *LicencePlant // planted licence scenarios (Config.LicenceScenarios); nil when off
 }
 
 type token struct {
@@ -123,6 +130,9 @@ func New(cfg Config) *Server {
 	s.gen.history = cfg.History
 	s.stats.Paths = map[string]int{}
 	s.amend = newAmendBook(cfg.Amend)
+	if cfg.LicenceScenarios {
+		s.licence = s.plantLicence()
+	}
 	s.SetFaults(cfg.Faults)
 	return s
 }
