@@ -87,6 +87,20 @@ func TestAmendPlanApplyEndToEnd(t *testing.T) {
 	if after := positiveFindings(t, e, run2); len(after) != 0 {
 		t.Errorf("findings left after the amendments: %+v", after)
 	}
+	// The report of the new run: no licence finding of seats paid and not
+	// billed; the Amendments sheet's rows are the period's log.
+	rec, err := job.Reconcile(context.Background(), e.store, run2, report.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range rec.Result.Mismatches {
+		if m.Kind == report.KindLicenceMismatch && m.PayableQty.GreaterThan(m.ReceivableQty) {
+			t.Errorf("licence finding left in the report: %+v", m)
+		}
+	}
+	if rec.Result.Subscriptions == nil || len(rec.Result.Subscriptions.Amendments) < 4*len(p.Entries) {
+		t.Errorf("report's amendments log: %+v", rec.Result.Subscriptions)
+	}
 	if p2 := e.plan(t, run2, afterMinimums); len(p2.Entries) != 0 {
 		t.Errorf("a new plan still proposes %d entries", len(p2.Entries))
 	}

@@ -43,3 +43,97 @@ func LicenceReport(ctx context.Context, l AmendLedger, run ledger.Run) (Licences
 		Commitments: report.ComputeCommitments(run.Period.To, in, prices),
 	}, nil
 }
+
+// SubscriptionReader is what the report's licence check, Commitments and
+// Amendments sheets need of the ledger beyond RunReader. A RunReader that
+// does not implement it gets a report without them.
+type SubscriptionReader interface {
+	Subscriptions(ctx context.Context, runID int64, customerID string) ([]billing.Subscription, error)
+	SubscriptionsMissing(ctx context.Context, runID int64) (map[string]bool, error)
+	AmendmentLog(ctx context.Context, periodFrom string) ([]ledger.AmendmentEvent, error)
+}
+
+// licenceCollector gathers, while a run's lines stream into the engine, what
+// the licence check and the commitments need: the subscriptions of the
+// available customers, their receivable lines, and the payable unit prices.
+type licenceCollector struct {
+	sr     SubscriptionReader
+	run    ledger.Run
+	in     []report.LicenceCustomer
+	idx    map[string]int
+	attr   *report.Attributor
+	prices *report.UnitPrices
+	names  map[string]string
+}
+
+// newLicenceCollector returns nil (a no-op collector) when store cannot read
+// subscriptions.
+func newLicenceCollector(ctx context.Context, store RunReader, run ledger.Run, customers []billing.Customer, cov []ledger.CustomerCoverage) (*licenceCollector, error) {
+	sr, ok := store.(SubscriptionReader)
+	if !ok {
+		return nil, nil
+	}
+	missing, err := sr.SubscriptionsMissing(ctx, run.ID)
+	if err != nil {
+		return nil, err
+	}
+	lc := &licenceCollector{sr: sr, run: run, idx: map[string]int{}, attr: report.NewAttributor(customers),
+		prices: report.NewUnitPrices(), names: map[string]string{}}
+	for _, c := range customers {
+		lc.names[c.ID] = c.DisplayName
+	}
+	for _, c := range cov {
+		if c.Coverage != billing.CoverageAvailable || missing[c.CustomerID] {
+			continue
+		}
+		subs, err := sr.Subscriptions(ctx, run.ID, c.CustomerID)
+		if err != nil {
+			return nil, err
+		}
+		if len(subs) == 0 {
+			continue
+		}
+		lc.idx[c.CustomerID] = len(lc.in)
+		lc.in = append(lc.in, report.LicenceCustomer{ID: c.CustomerID, Subs: subs})
+	}
+	return lc, nil
+}
+
+func (lc *licenceCollector) payable(c *billing.PayableCharge) {
+	if lc == nil || c.ChargeType != "Recurring" {
+		return
+	}
+	id, _, _ := lc.attr.Attribute(c)
+	lc.prices.Add(id, c)
+}
+
+func (lc *licenceCollector) receivable(customerID string, c *billing.ReceivableCharge) {
+	if lc == nil || c.ChargeType != "Recurring" {
+		return
+	}
+	if i, ok := lc.idx[customerID]; ok {
+		lc.in[i].Receivables = append(lc.in[i].Receivables, *c)
+	}
+}
+
+// finish adds the licence findings, the commitments and the period's
+// amendments log to res.
+func (lc *licenceCollector) finish(ctx context.Context, res *report.Result) error {
+	if lc == nil {
+		return nil
+	}
+	report.AddLicenceFindings(res, report.LicenceCheck(lc.run.Period.To, lc.in), lc.names)
+	events, err := lc.sr.AmendmentLog(ctx, string(lc.run.Period.From))
+	if err != nil {
+		return err
+	}
+	block := &report.SubscriptionsBlock{Commitments: report.ComputeCommitments(lc.run.Period.To, lc.in, lc.prices)}
+	for _, e := range events {
+		block.Amendments = append(block.Amendments, report.AmendmentLogRow{Seq: e.Seq, At: formatTime(e.At), Actor: e.Actor,
+			PlanHash: e.PlanHash, CustomerID: e.CustomerID, SubscriptionID: e.SubscriptionID, SKU: e.SKU,
+			CurrentQuantity: e.CurrentQuantity, NewQuantity: e.NewQuantity, Event: e.Event, AmendmentID: e.AmendmentID,
+			Status: e.Status, Detail: e.Detail})
+	}
+	res.Subscriptions = block
+	return nil
+}

@@ -62,21 +62,31 @@ func Reconcile(ctx context.Context, store RunReader, run ledger.Run, opts report
 		})
 	}
 	r := report.NewReconciler(in, opts)
+	lc, err := newLicenceCollector(ctx, store, run, customers, cov) // licence.go; nil when store has no subscriptions
+	if err != nil {
+		return nil, fmt.Errorf("read subscriptions of run %d: %w", run.ID, err)
+	}
 	if err := store.EachPayable(ctx, run.ID, func(c *billing.PayableCharge) error {
 		r.AddPayable(c)
+		lc.payable(c)
 		return nil
 	}); err != nil {
 		return nil, fmt.Errorf("read payable charges of run %d: %w", run.ID, err)
 	}
 	if err := store.EachReceivable(ctx, run.ID, func(id string, c *billing.ReceivableCharge) error {
 		r.AddReceivable(id, c)
+		lc.receivable(id, c)
 		return nil
 	}); err != nil {
 		return nil, fmt.Errorf("read receivable charges of run %d: %w", run.ID, err)
 	}
+	res := r.Result()
+	if err := lc.finish(ctx, res); err != nil {
+		return nil, fmt.Errorf("licence check of run %d: %w", run.ID, err)
+	}
 	return &Reconciliation{
 		Run:        run,
-		Result:     r.Result(),
+		Result:     res,
 		Attributor: r.Attributor(),
 		Detail:     Detail{Store: store, RunID: run.ID},
 		Info:       RunInfo(run, nil),

@@ -26,6 +26,7 @@ type jsonSummary struct {
 	Tolerance       string            `json:"tolerance"`        // extra
 	PayableLines    int               `json:"payable_lines"`    // extra
 	ReceivableLines int               `json:"receivable_lines"` // extra
+	Commitments     *jsonCommitments  `json:"commitments,omitempty"`
 }
 
 type jsonPeriod struct {
@@ -185,6 +186,8 @@ func (r *Result) WriteJSON(w io.Writer) error {
 	for _, fc := range r.FindingCounts() {
 		s.FindingCounts = append(s.FindingCounts, jsonFindingKind{Kind: fc.Kind, Count: fc.Count})
 	}
+
+	s.Commitments = commitmentsJSON(r.Subscriptions)
 
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")

@@ -63,6 +63,9 @@ type Result struct {
 	PayableLines    int
 	ReceivableLines int
 	Tolerance       decimal.Decimal
+	// Subscriptions holds the Commitments and the amendments log of the
+	// period (subscriptions.go); nil when the run was not checked.
+	Subscriptions *SubscriptionsBlock
 }
 
 // CoverageSummary counts whose receivables could be used.

@@ -229,6 +229,9 @@ func (b *builder) build() error {
 	if err := b.mismatches(); err != nil {
 		return fmt.Errorf("mismatches sheet: %w", err)
 	}
+	if err := b.subscriptionSheets(); err != nil { // workbook_subscriptions.go
+		return fmt.Errorf("commitments and amendments sheets: %w", err)
+	}
 	if b.opts.Detail != DetailCSV {
 		if err := b.payable(); err != nil {
 			return fmt.Errorf("payable sheet: %w", err)
