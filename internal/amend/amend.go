@@ -121,6 +121,9 @@ func Build(runID int64, period billing.Period, today billing.Date, customers []C
 				continue
 			}
 			reason := fmt.Sprintf("subscribed %s, billed %s: %s seat(s) paid for and not billed", f.Subscribed, f.Billed, f.Excess)
+			if target == 0 {
+				guards = append(guards, "removes every seat of the subscription (none is billed)")
+			}
 			if cur-target < excess && min > 0 {
 				guards = append(guards, fmt.Sprintf("the committed minimum blocks a full reduction: %d seat(s) stay", excess-(cur-target)))
 			}
