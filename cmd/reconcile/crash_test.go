@@ -485,10 +485,10 @@ var volatileLabels = map[string]bool{
 	"Run ID": true, "Started": true, "Finished": true, "Calls": true, "Retries": true,
 }
 
-// wantSheets are the seven sheets of the workbook, in order.
+// wantSheets are the nine sheets of the workbook, in order.
 var wantSheets = []string{
 	xlsx.SheetSummary, xlsx.SheetCustomers, xlsx.SheetProducts, xlsx.SheetMismatches,
-	xlsx.SheetPayable, xlsx.SheetReceivable, xlsx.SheetRun,
+	xlsx.SheetCommitments, xlsx.SheetAmendments, xlsx.SheetPayable, xlsx.SheetReceivable, xlsx.SheetRun,
 }
 
 // book is an opened workbook: its zip parts and, through excelize, its cells.
