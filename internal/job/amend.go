@@ -42,39 +42,28 @@ var (
 )
 
 // LicenceInput reads a run's available customers whose subscriptions were
-// fetched, with their subscriptions and receivable lines.
+// fetched, with their subscriptions and, per SKU, their billed seats (one
+// Recurring line in force at the period end).
 func LicenceInput(ctx context.Context, l AmendLedger, run ledger.Run) ([]report.LicenceCustomer, error) {
+	customers, err := l.Customers(ctx, run.ID)
+	if err != nil {
+		return nil, err
+	}
 	cov, err := l.Coverage(ctx, run.ID)
 	if err != nil {
 		return nil, err
 	}
-	missing, err := l.SubscriptionsMissing(ctx, run.ID)
+	lc, err := newLicenceCollector(ctx, l, run, customers, cov)
 	if err != nil {
 		return nil, err
 	}
-	idx := map[string]int{}
-	var out []report.LicenceCustomer
-	for _, c := range cov {
-		if c.Coverage != billing.CoverageAvailable || missing[c.CustomerID] {
-			continue
-		}
-		subs, err := l.Subscriptions(ctx, run.ID, c.CustomerID)
-		if err != nil {
-			return nil, err
-		}
-		idx[c.CustomerID] = len(out)
-		out = append(out, report.LicenceCustomer{ID: c.CustomerID, Subs: subs})
-	}
-	err = l.EachReceivable(ctx, run.ID, func(customerID string, c *billing.ReceivableCharge) error {
-		if i, ok := idx[customerID]; ok {
-			out[i].Receivables = append(out[i].Receivables, *c)
-		}
+	if err := l.EachReceivable(ctx, run.ID, func(customerID string, c *billing.ReceivableCharge) error {
+		lc.receivable(customerID, c)
 		return nil
-	})
-	if err != nil {
+	}); err != nil {
 		return nil, err
 	}
-	return out, nil
+	return lc.customers(), nil
 }
 
 // AmendPlan builds the amendment plan of a stored run (see amend.Build).

@@ -3,6 +3,9 @@ package job
 import (
 	"context"
 	"fmt"
+	"sort"
+
+	"github.com/shopspring/decimal"
 
 	"github.com/msp-reconcile/reconcile/internal/billing"
 	"github.com/msp-reconcile/reconcile/internal/ledger"
@@ -61,6 +64,7 @@ type licenceCollector struct {
 	run    ledger.Run
 	in     []report.LicenceCustomer
 	idx    map[string]int
+	billed []map[string]decimal.Decimal // per customer of in: SKU → Σ quantity of Recurring lines in force at the end
 	attr   *report.Attributor
 	prices *report.UnitPrices
 	names  map[string]string
@@ -95,25 +99,55 @@ func newLicenceCollector(ctx context.Context, store RunReader, run ledger.Run, c
 		}
 		lc.idx[c.CustomerID] = len(lc.in)
 		lc.in = append(lc.in, report.LicenceCustomer{ID: c.CustomerID, Subs: subs})
+		lc.billed = append(lc.billed, map[string]decimal.Decimal{})
 	}
 	return lc, nil
 }
 
 func (lc *licenceCollector) payable(c *billing.PayableCharge) {
-	if lc == nil || c.ChargeType != "Recurring" {
+	if lc == nil || len(lc.in) == 0 || c.ChargeType != "Recurring" {
 		return
 	}
 	id, _, _ := lc.attr.Attribute(c)
 	lc.prices.Add(id, c)
 }
 
+// receivable sums the seats of a Recurring line in force at the period end
+// (the lines themselves are not kept: memory stays per customer and SKU).
 func (lc *licenceCollector) receivable(customerID string, c *billing.ReceivableCharge) {
-	if lc == nil || c.ChargeType != "Recurring" {
+	end := lc.endOrEmpty()
+	if end == "" || c.ChargeType != "Recurring" || c.PeriodFrom > end || c.PeriodTo < end || !c.Quantity.Valid {
 		return
 	}
 	if i, ok := lc.idx[customerID]; ok {
-		lc.in[i].Receivables = append(lc.in[i].Receivables, *c)
+		lc.billed[i][c.SKU] = lc.billed[i][c.SKU].Add(c.Quantity.Decimal)
 	}
+}
+
+func (lc *licenceCollector) endOrEmpty() billing.Date {
+	if lc == nil {
+		return ""
+	}
+	return lc.run.Period.To
+}
+
+// customers returns the licence input: each customer's subscriptions and one
+// Recurring line in force at the period end per SKU with its billed seats.
+func (lc *licenceCollector) customers() []report.LicenceCustomer {
+	end := lc.run.Period.To
+	for i := range lc.in {
+		skus := make([]string, 0, len(lc.billed[i]))
+		for sku := range lc.billed[i] {
+			skus = append(skus, sku)
+		}
+		sort.Strings(skus)
+		lc.in[i].Receivables = lc.in[i].Receivables[:0]
+		for _, sku := range skus {
+			lc.in[i].Receivables = append(lc.in[i].Receivables, billing.ReceivableCharge{SKU: sku, ChargeType: "Recurring",
+				PeriodFrom: end, PeriodTo: end, Quantity: decimal.NullDecimal{Decimal: lc.billed[i][sku], Valid: true}})
+		}
+	}
+	return lc.in
 }
 
 // finish adds the licence findings, the commitments and the period's
@@ -122,12 +156,13 @@ func (lc *licenceCollector) finish(ctx context.Context, res *report.Result) erro
 	if lc == nil {
 		return nil
 	}
-	report.AddLicenceFindings(res, report.LicenceCheck(lc.run.Period.To, lc.in), lc.names)
+	in := lc.customers()
+	report.AddLicenceFindings(res, report.LicenceCheck(lc.run.Period.To, in), lc.names)
 	events, err := lc.sr.AmendmentLog(ctx, string(lc.run.Period.From))
 	if err != nil {
 		return err
 	}
-	block := &report.SubscriptionsBlock{Commitments: report.ComputeCommitments(lc.run.Period.To, lc.in, lc.prices)}
+	block := &report.SubscriptionsBlock{Commitments: report.ComputeCommitments(lc.run.Period.To, in, lc.prices)}
 	for _, e := range events {
 		block.Amendments = append(block.Amendments, report.AmendmentLogRow{Seq: e.Seq, At: formatTime(e.At), Actor: e.Actor,
 			PlanHash: e.PlanHash, CustomerID: e.CustomerID, SubscriptionID: e.SubscriptionID, SKU: e.SKU,
