@@ -297,3 +297,43 @@ func TestAmendPostFaultsExactlyOnce(t *testing.T) {
 		})
 	}
 }
+
+// TestAmendPendingResumedByStatus: an amendment still pending at the
+// deadline is recorded as pending and `amend status` tracks it to its end.
+func TestAmendPendingResumedByStatus(t *testing.T) {
+	cfg := baseConfig()
+	cfg.Amend = sherwebsim.AmendConfig{PendingPolls: 3, ProcessingPolls: 2}
+	e := newEnv(t, cfg)
+	c, subs := subsWithSiblings(t, e.sim, 1, nil)
+	p := handPlan(c, subs[0])
+	res, err := e.apply(t, p, afterMinimums, func(o *job.ApplyOptions) { o.PollInterval, o.PollDeadline = time.Second, time.Millisecond })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res[0].State != job.StatePending || res[0].AmendmentID == "" {
+		t.Fatalf("at the deadline: %+v", res[0])
+	}
+	ctx := context.Background()
+	res, err = job.AmendStatus(ctx, job.StatusOptions{Ledger: e.store, Client: e.client(t, ctx), Actor: "tester", Now: fixedNow,
+		PollInterval: time.Millisecond, PollDeadline: time.Hour, Sleep: func(context.Context, time.Duration) error { return nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res) != 1 || res[0].State != "Success" {
+		t.Fatalf("status: %+v", res)
+	}
+	events, _ := e.store.AmendmentLog(ctx, "")
+	var statuses []string
+	for _, ev := range events {
+		if ev.Event == ledger.EventStatus {
+			statuses = append(statuses, ev.Status)
+		}
+	}
+	if strings.Join(statuses, ",") != "Pending,Processing,Success" {
+		t.Errorf("statuses recorded: %v", statuses)
+	}
+	// Nothing left to resume.
+	if res, _ := job.AmendStatus(ctx, job.StatusOptions{Ledger: e.store, Client: e.client(t, ctx)}); len(res) != 0 {
+		t.Errorf("resumed again: %+v", res)
+	}
+}
