@@ -152,8 +152,14 @@ func sleepFor(ctx context.Context, d time.Duration) error {
 // confirm the changes: nothing was sent.
 var ErrNotConfirmed = errors.New("the changes were not confirmed: nothing was sent")
 
-// entryKey identifies a plan entry in the log.
-type entryKey struct{ plan, sub string }
+// entryKey identifies a plan entry in the log: the plan's entries hash and
+// the run it was planned from (a new plan from a new fetch is a new plan,
+// even with the same quantities), and the subscription.
+type entryKey struct {
+	plan string
+	run  int64
+	sub  string
+}
 
 // logState is the state of one plan entry in the log: its latest event.
 type logState struct {
@@ -168,7 +174,7 @@ func readLog(events []ledger.AmendmentEvent) (map[entryKey]*logState, []entryKey
 	m := map[entryKey]*logState{}
 	var order []entryKey
 	for _, e := range events {
-		k := entryKey{e.PlanHash, strings.ToLower(e.SubscriptionID)}
+		k := entryKey{e.PlanHash, e.RunID, strings.ToLower(e.SubscriptionID)}
 		st := m[k]
 		if st == nil {
 			st = &logState{}
@@ -263,7 +269,7 @@ func AmendApply(ctx context.Context, o ApplyOptions) ([]EntryResult, error) {
 	logm, _ := readLog(events)
 	blocked := map[string]string{} // subscription -> plan hash of an unresolved entry
 	for k, st := range logm {
-		if unresolved(st.state) && k.plan != p.Hash {
+		if unresolved(st.state) && (k.plan != p.Hash || k.run != p.RunID) {
 			blocked[k.sub] = k.plan
 		}
 	}
@@ -307,7 +313,7 @@ func AmendApply(ctx context.Context, o ApplyOptions) ([]EntryResult, error) {
 		for _, i := range idxs {
 			e := p.Entries[i]
 			sid := strings.ToLower(e.SubscriptionID)
-			if st := logm[entryKey{p.Hash, sid}]; st != nil && st.state != "" {
+			if st := logm[entryKey{p.Hash, p.RunID, sid}]; st != nil && st.state != "" {
 				results[i] = a.resume(ctx, st, cur[sid], results[i])
 				continue
 			}
@@ -386,7 +392,7 @@ func AmendApply(ctx context.Context, o ApplyOptions) ([]EntryResult, error) {
 		for j, i := range idxs {
 			evs[j] = a.event(intents[j], kind, id, "", detail)
 			results[i].State, results[i].AmendmentID, results[i].Detail = state, id, detail
-			logm[entryKey{p.Hash, strings.ToLower(p.Entries[i].SubscriptionID)}] = &logState{last: evs[j], state: map[string]string{
+			logm[entryKey{p.Hash, p.RunID, strings.ToLower(p.Entries[i].SubscriptionID)}] = &logState{last: evs[j], state: map[string]string{
 				ledger.EventSubmitted: "submitted", ledger.EventUnknown: "unknown", ledger.EventRejected: ""}[kind], id: id}
 		}
 		if err := a.append(context.WithoutCancel(ctx), evs...); err != nil {
@@ -481,7 +487,7 @@ func (a *applyRun) pollAll(ctx context.Context, results []EntryResult) ([]EntryR
 	for _, id := range ids {
 		var keys []*logState
 		for _, i := range byID[id] {
-			keys = append(keys, a.log[entryKey{a.last(results[i]), strings.ToLower(results[i].Entry.SubscriptionID)}])
+			keys = append(keys, a.logOf(results[i]))
 		}
 		status, err := a.poll(ctx, id, keys)
 		if err != nil {
@@ -497,13 +503,14 @@ func (a *applyRun) pollAll(ctx context.Context, results []EntryResult) ([]EntryR
 	return results, nil
 }
 
-func (a *applyRun) last(r EntryResult) string {
+// logOf finds the log state of a submitted entry by its amendment id.
+func (a *applyRun) logOf(r EntryResult) *logState {
 	for k, st := range a.log {
 		if st.id == r.AmendmentID && k.sub == strings.ToLower(r.Entry.SubscriptionID) {
-			return k.plan
+			return st
 		}
 	}
-	return ""
+	return nil
 }
 
 // poll tracks one amendment; it returns its terminal status, or pending at

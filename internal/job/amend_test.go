@@ -191,6 +191,21 @@ func TestAmendOutcomesRecorded(t *testing.T) {
 	if e.sim.Subscriptions(cb)[0].Quantity != sb[0].Quantity || e.sim.Subscriptions(cc)[0].Quantity != sc[0].Quantity {
 		t.Error("a Failure or Canceled amendment changed a quantity")
 	}
+	// The same plan again reports the recorded Failure and sends nothing; a
+	// new plan (from another run) with the same change is sent.
+	e.sim.SetAmendOutcomes(nil, nil)
+	posts := e.sim.AmendStats().Posts
+	res, err := e.apply(t, handPlan(cb, sb[0]), afterMinimums, nil)
+	if err != nil || res[0].State != "Failure" || e.sim.AmendStats().Posts != posts {
+		t.Errorf("same plan after Failure: %v %+v", err, res)
+	}
+	again := handPlan(cb, sb[0])
+	again.RunID = 2
+	res, err = e.apply(t, again, afterMinimums, nil)
+	if err != nil || res[0].State != "Success" || e.sim.Subscriptions(cb)[0].Quantity != sb[0].Quantity+1 {
+		t.Errorf("new plan after Failure: %v %+v", err, res)
+	}
+	e.sim.SetAmendOutcomes([]string{sa[0].ID, sb[0].ID}, []string{sc[0].ID})
 	events, _ := e.store.AmendmentLog(context.Background(), "")
 	var partial []string
 	for _, ev := range events {
