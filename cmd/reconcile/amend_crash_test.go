@@ -296,6 +296,13 @@ func TestAmendApplyRefusesWithoutTerminalAndDryRunSendsNothing(t *testing.T) {
 	if code, _, stderr := runCLI(t, "amend", "plan", "--period", "2026-10", "--db", db, "--out", filepath.Join(dir, "p2.json")); code != 0 {
 		t.Fatalf("amend plan: exit %d: %s", code, stderr)
 	}
+	csvPlan := filepath.Join(dir, "p2.csv")
+	if code, _, stderr := runCLI(t, "amend", "plan", "--period", "2026-10", "--db", db, "--format", "csv", "--out", csvPlan); code != 0 {
+		t.Fatalf("amend plan --format csv: exit %d: %s", code, stderr)
+	}
+	if b, err := os.ReadFile(csvPlan); err != nil || !strings.HasPrefix(string(b), "customer_id,subscription_id,sku,product,current_quantity,new_quantity,reason,guards\n") || strings.Count(string(b), "\n") < 2 {
+		t.Errorf("CSV plan: %v\n%s", err, b)
+	}
 	st := sim.Stats()
 	for path, n := range st.Paths {
 		if strings.HasPrefix(path, sherwebsim.PathAmendments) {
