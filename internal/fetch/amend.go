@@ -11,6 +11,7 @@ import (
 	"net/http/httptrace"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -135,8 +136,12 @@ func (c *Client) CreateAmendment(ctx context.Context, customerID string, params 
 func (c *Client) postOnce(ctx context.Context, u, tok string, body []byte, customerID string) (string, outcome) {
 	actx, cancel := context.WithTimeout(ctx, c.cfg.RequestTimeout)
 	defer cancel()
-	var wrote bool
-	trace := &httptrace.ClientTrace{WroteRequest: func(i httptrace.WroteRequestInfo) { wrote = wrote || i.Err == nil }}
+	var wrote atomic.Bool // set by the transport's write loop
+	trace := &httptrace.ClientTrace{WroteRequest: func(i httptrace.WroteRequestInfo) {
+		if i.Err == nil {
+			wrote.Store(true)
+		}
+	}}
 	req, err := http.NewRequestWithContext(httptrace.WithClientTrace(actx, trace), http.MethodPost, u, bytes.NewReader(body))
 	if err != nil {
 		return "", outcome{err: fmt.Errorf("build request: %w", err)}
@@ -154,7 +159,7 @@ func (c *Client) postOnce(ctx context.Context, u, tok string, body []byte, custo
 		if actx.Err() == context.DeadlineExceeded && ctx.Err() == nil {
 			terr = &transportError{msg: fmt.Sprintf("no response within %s (RequestTimeout)", c.cfg.RequestTimeout), err: errStalled}
 		}
-		if wrote {
+		if wrote.Load() {
 			return "", unknown(terr)
 		}
 		return "", outcome{err: terr}

@@ -301,7 +301,16 @@ func AmendApply(ctx context.Context, o ApplyOptions) ([]EntryResult, error) {
 				return results, err
 			}
 			for _, i := range idxs {
-				results[i].State, results[i].Detail = StateRefused, "could not re-read the subscriptions: "+err.Error()
+				sid := strings.ToLower(p.Entries[i].SubscriptionID)
+				switch st := logm[entryKey{p.Hash, p.RunID, sid}]; {
+				case st != nil && (st.state == "done" || st.state == "submitted"):
+					results[i] = a.resume(ctx, st, nil, results[i])
+				case st != nil && unresolved(st.state):
+					results[i].State, results[i].AmendmentID = StateUnknown, st.id
+					results[i].Detail = "could not re-read the subscriptions to decide: " + err.Error()
+				default:
+					results[i].State, results[i].Detail = StateRefused, "could not re-read the subscriptions: "+err.Error()
+				}
 			}
 			continue
 		}
