@@ -42,28 +42,47 @@ var (
 )
 
 // LicenceInput reads a run's available customers whose subscriptions were
-// fetched, with their subscriptions and, per SKU, their billed seats (one
-// Recurring line in force at the period end).
+// fetched, with their subscriptions and their Recurring receivable lines in
+// force at the period end (the only lines the check reads).
 func LicenceInput(ctx context.Context, l AmendLedger, run ledger.Run) ([]report.LicenceCustomer, error) {
-	customers, err := l.Customers(ctx, run.ID)
-	if err != nil {
-		return nil, err
-	}
 	cov, err := l.Coverage(ctx, run.ID)
 	if err != nil {
 		return nil, err
 	}
-	lc, err := newLicenceCollector(ctx, l, run, customers, cov)
+	missing, err := l.SubscriptionsMissing(ctx, run.ID)
 	if err != nil {
 		return nil, err
 	}
-	if err := l.EachReceivable(ctx, run.ID, func(customerID string, c *billing.ReceivableCharge) error {
-		lc.receivable(customerID, c)
+	idx := map[string]int{}
+	var out []report.LicenceCustomer
+	for _, c := range cov {
+		if c.Coverage != billing.CoverageAvailable || missing[c.CustomerID] {
+			continue
+		}
+		subs, err := l.Subscriptions(ctx, run.ID, c.CustomerID)
+		if err != nil {
+			return nil, err
+		}
+		if len(subs) == 0 {
+			continue
+		}
+		idx[c.CustomerID] = len(out)
+		out = append(out, report.LicenceCustomer{ID: c.CustomerID, Subs: subs})
+	}
+	end := run.Period.To
+	err = l.EachReceivable(ctx, run.ID, func(customerID string, c *billing.ReceivableCharge) error {
+		if c.ChargeType != "Recurring" || c.PeriodFrom > end || c.PeriodTo < end {
+			return nil
+		}
+		if i, ok := idx[customerID]; ok {
+			out[i].Receivables = append(out[i].Receivables, *c)
+		}
 		return nil
-	}); err != nil {
+	})
+	if err != nil {
 		return nil, err
 	}
-	return lc.customers(), nil
+	return out, nil
 }
 
 // AmendPlan builds the amendment plan of a stored run (see amend.Build).

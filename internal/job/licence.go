@@ -3,9 +3,6 @@ package job
 import (
 	"context"
 	"fmt"
-	"sort"
-
-	"github.com/shopspring/decimal"
 
 	"github.com/msp-reconcile/reconcile/internal/billing"
 	"github.com/msp-reconcile/reconcile/internal/ledger"
@@ -57,14 +54,14 @@ type SubscriptionReader interface {
 }
 
 // licenceCollector gathers, while a run's lines stream into the engine, what
-// the licence check and the commitments need: the subscriptions of the
-// available customers, their receivable lines, and the payable unit prices.
+// the licence check and the commitments need: per customer and SKU the
+// subscribed and billed seats, the commitment rows, and the payable unit
+// prices. No subscription or line is kept (report.LicenceAccumulator).
 type licenceCollector struct {
 	sr     SubscriptionReader
 	run    ledger.Run
-	in     []report.LicenceCustomer
-	idx    map[string]int
-	billed []map[string]decimal.Decimal // per customer of in: SKU → Σ quantity of Recurring lines in force at the end
+	acc    *report.LicenceAccumulator
+	any    bool // some customer has subscriptions
 	attr   *report.Attributor
 	prices *report.UnitPrices
 	names  map[string]string
@@ -81,8 +78,8 @@ func newLicenceCollector(ctx context.Context, store RunReader, run ledger.Run, c
 	if err != nil {
 		return nil, err
 	}
-	lc := &licenceCollector{sr: sr, run: run, idx: map[string]int{}, attr: report.NewAttributor(customers),
-		prices: report.NewUnitPrices(), names: map[string]string{}}
+	lc := &licenceCollector{sr: sr, run: run, acc: report.NewLicenceAccumulator(run.Period.To),
+		attr: report.NewAttributor(customers), prices: report.NewUnitPrices(), names: map[string]string{}}
 	for _, c := range customers {
 		lc.names[c.ID] = c.DisplayName
 	}
@@ -94,60 +91,25 @@ func newLicenceCollector(ctx context.Context, store RunReader, run ledger.Run, c
 		if err != nil {
 			return nil, err
 		}
-		if len(subs) == 0 {
-			continue
-		}
-		lc.idx[c.CustomerID] = len(lc.in)
-		lc.in = append(lc.in, report.LicenceCustomer{ID: c.CustomerID, Subs: subs})
-		lc.billed = append(lc.billed, map[string]decimal.Decimal{})
+		lc.any = lc.any || len(subs) > 0
+		lc.acc.AddSubscriptions(c.CustomerID, subs)
 	}
 	return lc, nil
 }
 
 func (lc *licenceCollector) payable(c *billing.PayableCharge) {
-	if lc == nil || len(lc.in) == 0 || c.ChargeType != "Recurring" {
+	if lc == nil || !lc.any || c.ChargeType != "Recurring" {
 		return
 	}
 	id, _, _ := lc.attr.Attribute(c)
 	lc.prices.Add(id, c)
 }
 
-// receivable sums the seats of a Recurring line in force at the period end
-// (the lines themselves are not kept: memory stays per customer and SKU).
 func (lc *licenceCollector) receivable(customerID string, c *billing.ReceivableCharge) {
-	end := lc.endOrEmpty()
-	if end == "" || c.ChargeType != "Recurring" || c.PeriodFrom > end || c.PeriodTo < end || !c.Quantity.Valid {
+	if lc == nil || !lc.any {
 		return
 	}
-	if i, ok := lc.idx[customerID]; ok {
-		lc.billed[i][c.SKU] = lc.billed[i][c.SKU].Add(c.Quantity.Decimal)
-	}
-}
-
-func (lc *licenceCollector) endOrEmpty() billing.Date {
-	if lc == nil {
-		return ""
-	}
-	return lc.run.Period.To
-}
-
-// customers returns the licence input: each customer's subscriptions and one
-// Recurring line in force at the period end per SKU with its billed seats.
-func (lc *licenceCollector) customers() []report.LicenceCustomer {
-	end := lc.run.Period.To
-	for i := range lc.in {
-		skus := make([]string, 0, len(lc.billed[i]))
-		for sku := range lc.billed[i] {
-			skus = append(skus, sku)
-		}
-		sort.Strings(skus)
-		lc.in[i].Receivables = lc.in[i].Receivables[:0]
-		for _, sku := range skus {
-			lc.in[i].Receivables = append(lc.in[i].Receivables, billing.ReceivableCharge{SKU: sku, ChargeType: "Recurring",
-				PeriodFrom: end, PeriodTo: end, Quantity: decimal.NullDecimal{Decimal: lc.billed[i][sku], Valid: true}})
-		}
-	}
-	return lc.in
+	lc.acc.AddReceivable(customerID, c)
 }
 
 // finish adds the licence findings, the commitments and the period's
@@ -156,13 +118,12 @@ func (lc *licenceCollector) finish(ctx context.Context, res *report.Result) erro
 	if lc == nil {
 		return nil
 	}
-	in := lc.customers()
-	report.AddLicenceFindings(res, report.LicenceCheck(lc.run.Period.To, in), lc.names)
+	report.AddLicenceFindings(res, lc.acc.Findings(), lc.names)
 	events, err := lc.sr.AmendmentLog(ctx, string(lc.run.Period.From))
 	if err != nil {
 		return err
 	}
-	block := &report.SubscriptionsBlock{Commitments: report.ComputeCommitments(lc.run.Period.To, in, lc.prices)}
+	block := &report.SubscriptionsBlock{Commitments: lc.acc.Commitments(lc.prices)}
 	for _, e := range events {
 		block.Amendments = append(block.Amendments, report.AmendmentLogRow{Seq: e.Seq, At: formatTime(e.At), Actor: e.Actor,
 			PlanHash: e.PlanHash, CustomerID: e.CustomerID, SubscriptionID: e.SubscriptionID, SKU: e.SKU,

@@ -10,15 +10,21 @@ import (
 	"github.com/msp-reconcile/reconcile/internal/billing"
 )
 
-// UnitPrices collects, per customer and SKU, the distinct net prices of the
-// run's payable Recurring lines: the monthly unit cost of a commitment when
-// there is exactly one.
+// UnitPrices collects, per customer and SKU, the net price of the run's
+// payable Recurring lines: the monthly unit cost of a commitment when there
+// is exactly one (one price in one currency).
 type UnitPrices struct {
-	m map[[2]string]map[[2]string]bool // (customer, sku) -> {(netPrice text, currency)}
+	m map[[2]string]*unitPrice // (customer, sku)
+}
+
+type unitPrice struct {
+	price    decimal.Decimal
+	currency string
+	several  bool
 }
 
 // NewUnitPrices returns an empty index.
-func NewUnitPrices() *UnitPrices { return &UnitPrices{m: map[[2]string]map[[2]string]bool{}} }
+func NewUnitPrices() *UnitPrices { return &UnitPrices{m: map[[2]string]*unitPrice{}} }
 
 // Add records one payable line attributed to customerID ("" is ignored).
 func (u *UnitPrices) Add(customerID string, c *billing.PayableCharge) {
@@ -26,21 +32,26 @@ func (u *UnitPrices) Add(customerID string, c *billing.PayableCharge) {
 		return
 	}
 	k := [2]string{customerID, c.SKU}
-	if u.m[k] == nil {
-		u.m[k] = map[[2]string]bool{}
+	p := u.m[k]
+	switch {
+	case p == nil:
+		u.m[k] = &unitPrice{price: c.NetPrice.Decimal, currency: c.Currency}
+	case !p.price.Equal(c.NetPrice.Decimal) || p.currency != c.Currency:
+		p.several = true
 	}
-	u.m[k][[2]string{c.NetPrice.Decimal.String(), c.Currency}] = true
 }
 
-// unit returns the one unit price and currency, or ok=false with how many
-// distinct prices there are (0 or more than 1).
+// unit returns the one unit price and its currency, with n = 1; n = 0 when
+// there is none, 2 when there are several.
 func (u *UnitPrices) unit(customerID, sku string) (price decimal.Decimal, currency string, n int) {
-	set := u.m[[2]string{customerID, sku}]
-	for k := range set {
-		price, _ = decimal.NewFromString(k[0])
-		currency = k[1]
+	p := u.m[[2]string{customerID, sku}]
+	switch {
+	case p == nil:
+		return decimal.Decimal{}, "", 0
+	case p.several:
+		return decimal.Decimal{}, "", 2
 	}
-	return price, currency, len(set)
+	return p.price, p.currency, 1
 }
 
 // CommitmentRow is one subscription with a commitmentTerm.
@@ -81,47 +92,55 @@ type Commitments struct {
 // ComputeCommitments builds the Commitments block of a run whose period ends
 // on periodEnd.
 func ComputeCommitments(periodEnd billing.Date, customers []LicenceCustomer, prices *UnitPrices) Commitments {
-	seats := Seats(periodEnd, customers)
-	end := periodEnd.Time()
-	out := Commitments{Totals: map[string]decimal.Decimal{}}
-	for _, c := range customers {
-		for _, s := range c.Subs {
-			if len(s.CommitmentTerm) == 0 {
-				continue
-			}
-			r := CommitmentRow{CustomerID: c.ID, SubscriptionID: s.ID, SKU: s.SKU, Product: s.ProductName,
-				Quantity: s.Quantity.Decimal.IntPart()}
-			ct, err := billing.ParseCommitment(s.CommitmentTerm)
-			if err != nil {
-				r.Unreadable = err.Error()
-				out.Rows = append(out.Rows, r)
-				continue
-			}
-			r.TermType, r.TermEnd = ct.Type, ct.TermEndDate
-			if ct.Renewal != nil {
-				r.RenewalDate, r.ScheduledQuantity = ct.Renewal.Date, ct.Renewal.ScheduledQuantity
-				days := int(ct.Renewal.Date.Time().Sub(end).Hours() / 24)
-				r.Renews30, r.Renews60, r.Renews90 = days <= 30, days <= 60, days <= 90
-			}
-			r.MinimumInForce, _ = ct.MinimumOn(periodEnd)
-			r.DaysToTermEnd = int(ct.TermEndDate.Time().Sub(end).Hours() / 24)
-			r.Months = wholeMonths(end, ct.TermEndDate.Time())
-			if sc := seats[[2]string{c.ID, s.SKU}]; sc != nil && sc.Subscribed.GreaterThan(sc.Billed) {
-				r.Stranded = true
-			}
-			switch price, cur, n := prices.unit(c.ID, s.SKU); n {
-			case 1:
-				r.UnitCost = decimal.NullDecimal{Decimal: price, Valid: true}
-				r.Currency = cur
-				rem := price.Mul(decimal.NewFromInt(r.Quantity)).Mul(decimal.NewFromInt(int64(r.Months)))
-				r.Remaining = decimal.NullDecimal{Decimal: rem, Valid: true}
-				out.Totals[cur] = out.Totals[cur].Add(rem)
-			case 0:
-				r.UnitCostNote = "no payable line price for this customer and SKU in the run"
-			default:
-				r.UnitCostNote = "several payable line prices for this customer and SKU in the run"
-			}
-			out.Rows = append(out.Rows, r)
+	return accumulate(periodEnd, customers).Commitments(prices)
+}
+
+// commitmentRow is the part of a row known from the subscription alone.
+func (a *LicenceAccumulator) commitmentRow(customerID string, s *billing.Subscription) CommitmentRow {
+	r := CommitmentRow{CustomerID: customerID, SubscriptionID: s.ID, SKU: a.str(s.SKU), Product: a.str(s.ProductName),
+		Quantity: s.Quantity.Decimal.IntPart()}
+	ct, err := billing.ParseCommitment(s.CommitmentTerm)
+	if err != nil {
+		r.Unreadable = err.Error()
+		return r
+	}
+	end := a.end.Time()
+	r.TermType, r.TermEnd = a.str(ct.Type), billing.Date(a.str(string(ct.TermEndDate)))
+	if ct.Renewal != nil {
+		r.RenewalDate, r.ScheduledQuantity = billing.Date(a.str(string(ct.Renewal.Date))), ct.Renewal.ScheduledQuantity
+		days := int(ct.Renewal.Date.Time().Sub(end).Hours() / 24)
+		r.Renews30, r.Renews60, r.Renews90 = days <= 30, days <= 60, days <= 90
+	}
+	r.MinimumInForce, _ = ct.MinimumOn(a.end)
+	r.DaysToTermEnd = int(ct.TermEndDate.Time().Sub(end).Hours() / 24)
+	r.Months = wholeMonths(end, ct.TermEndDate.Time())
+	return r
+}
+
+// Commitments completes the rows (stranded, unit cost, remaining) with the
+// run's payable prices, sorts them and totals them per currency.
+func (a *LicenceAccumulator) Commitments(prices *UnitPrices) Commitments {
+	seats := a.Seats()
+	out := Commitments{Rows: a.rows, Totals: map[string]decimal.Decimal{}}
+	for i := range out.Rows {
+		r := &out.Rows[i]
+		if r.Unreadable != "" {
+			continue
+		}
+		if sc := seats[[2]string{r.CustomerID, r.SKU}]; sc != nil && sc.Subscribed.GreaterThan(sc.Billed) {
+			r.Stranded = true
+		}
+		switch price, cur, n := prices.unit(r.CustomerID, r.SKU); n {
+		case 1:
+			r.UnitCost = decimal.NullDecimal{Decimal: price, Valid: true}
+			r.Currency = cur
+			rem := price.Mul(decimal.NewFromInt(r.Quantity)).Mul(decimal.NewFromInt(int64(r.Months)))
+			r.Remaining = decimal.NullDecimal{Decimal: rem, Valid: true}
+			out.Totals[cur] = out.Totals[cur].Add(rem)
+		case 0:
+			r.UnitCostNote = "no payable line price for this customer and SKU in the run"
+		default:
+			r.UnitCostNote = "several payable line prices for this customer and SKU in the run"
 		}
 	}
 	sort.Slice(out.Rows, func(i, j int) bool {

@@ -55,50 +55,101 @@ type SeatCount struct {
 // A customer without subscriptions data takes no part (pass only customers
 // whose subscriptions call succeeded).
 func Seats(periodEnd billing.Date, customers []LicenceCustomer) map[[2]string]*SeatCount {
-	out := map[[2]string]*SeatCount{}
+	return accumulate(periodEnd, customers).Seats()
+}
+
+func accumulate(periodEnd billing.Date, customers []LicenceCustomer) *LicenceAccumulator {
+	a := NewLicenceAccumulator(periodEnd)
 	for _, c := range customers {
-		part := map[string]bool{}
-		mine := map[[2]string]*SeatCount{}
-		for _, s := range c.Subs {
-			if s.Fees == nil && len(s.CommitmentTerm) == 0 {
-				continue
-			}
-			k := [2]string{c.ID, s.SKU}
-			sc := mine[k]
-			if sc == nil {
-				sc = &SeatCount{Product: s.ProductName}
-				mine[k] = sc
-			}
-			sc.Subscribed = sc.Subscribed.Add(s.Quantity.Decimal)
-			if strings.EqualFold(s.BillingCycle, "monthly") {
-				part[s.SKU] = true
-			}
-		}
+		a.AddSubscriptions(c.ID, c.Subs)
+	}
+	for _, c := range customers {
 		for i := range c.Receivables {
-			r := &c.Receivables[i]
-			if r.ChargeType != "Recurring" || r.PeriodFrom > periodEnd || r.PeriodTo < periodEnd || !r.Quantity.Valid {
-				continue
-			}
-			if sc := mine[[2]string{c.ID, r.SKU}]; sc != nil {
-				sc.Billed = sc.Billed.Add(r.Quantity.Decimal)
-				part[r.SKU] = true
-			}
+			a.AddReceivable(c.ID, &c.Receivables[i])
 		}
-		for k, sc := range mine {
-			if part[k[1]] {
-				out[k] = sc
-			}
+	}
+	return a
+}
+
+// LicenceAccumulator computes the licence check and the commitments of a
+// run incrementally, so that neither the subscriptions nor the receivable
+// lines need to stay in memory: AddSubscriptions once per customer (before
+// its receivable lines), AddReceivable per line, then Findings and
+// Commitments.
+type LicenceAccumulator struct {
+	end    billing.Date
+	seats  map[[2]string]*seatAcc
+	rows   []CommitmentRow
+	intern map[string]string
+}
+
+type seatAcc struct {
+	SeatCount
+	part bool
+}
+
+// NewLicenceAccumulator starts the check of a period ending on periodEnd.
+func NewLicenceAccumulator(periodEnd billing.Date) *LicenceAccumulator {
+	return &LicenceAccumulator{end: periodEnd, seats: map[[2]string]*seatAcc{}, intern: map[string]string{}}
+}
+
+func (a *LicenceAccumulator) str(s string) string {
+	if v, ok := a.intern[s]; ok {
+		return v
+	}
+	a.intern[s] = s
+	return s
+}
+
+// AddSubscriptions adds one customer's subscriptions (they are not kept).
+func (a *LicenceAccumulator) AddSubscriptions(customerID string, subs []billing.Subscription) {
+	for i := range subs {
+		s := &subs[i]
+		if len(s.CommitmentTerm) > 0 {
+			a.rows = append(a.rows, a.commitmentRow(customerID, s))
+		}
+		if s.Fees == nil && len(s.CommitmentTerm) == 0 {
+			continue
+		}
+		k := [2]string{customerID, a.str(s.SKU)}
+		sc := a.seats[k]
+		if sc == nil {
+			sc = &seatAcc{SeatCount: SeatCount{Product: a.str(s.ProductName)}}
+			a.seats[k] = sc
+		}
+		sc.Subscribed = sc.Subscribed.Add(s.Quantity.Decimal)
+		if strings.EqualFold(s.BillingCycle, "monthly") {
+			sc.part = true
+		}
+	}
+}
+
+// AddReceivable adds one receivable line of a customer.
+func (a *LicenceAccumulator) AddReceivable(customerID string, r *billing.ReceivableCharge) {
+	if r.ChargeType != "Recurring" || r.PeriodFrom > a.end || r.PeriodTo < a.end || !r.Quantity.Valid {
+		return
+	}
+	if sc := a.seats[[2]string{customerID, r.SKU}]; sc != nil {
+		sc.Billed = sc.Billed.Add(r.Quantity.Decimal)
+		sc.part = true
+	}
+}
+
+// Seats returns S and B of the customers and SKUs taking part.
+func (a *LicenceAccumulator) Seats() map[[2]string]*SeatCount {
+	out := make(map[[2]string]*SeatCount, len(a.seats))
+	for k, sc := range a.seats {
+		if sc.part {
+			out[k] = &sc.SeatCount
 		}
 	}
 	return out
 }
 
-// LicenceCheck returns the licence_mismatch findings (S ≠ B), sorted by
-// customer and SKU. It is a data-quality check: it changes no amount, no
-// total and none of the six reconciliation kinds.
-func LicenceCheck(periodEnd billing.Date, customers []LicenceCustomer) []LicenceFinding {
+// Findings returns the licence_mismatch findings (see LicenceCheck).
+func (a *LicenceAccumulator) Findings() []LicenceFinding {
 	var out []LicenceFinding
-	for k, sc := range Seats(periodEnd, customers) {
+	for k, sc := range a.Seats() {
 		if sc.Subscribed.Equal(sc.Billed) {
 			continue
 		}
@@ -112,4 +163,11 @@ func LicenceCheck(periodEnd billing.Date, customers []LicenceCustomer) []Licence
 		return out[i].SKU < out[j].SKU
 	})
 	return out
+}
+
+// LicenceCheck returns the licence_mismatch findings (S ≠ B), sorted by
+// customer and SKU. It is a data-quality check: it changes no amount, no
+// total and none of the six reconciliation kinds.
+func LicenceCheck(periodEnd billing.Date, customers []LicenceCustomer) []LicenceFinding {
+	return accumulate(periodEnd, customers).Findings()
 }

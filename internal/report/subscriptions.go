@@ -58,11 +58,19 @@ func AddLicenceFindings(res *Result, findings []LicenceFinding, names map[string
 	slices.SortFunc(res.Mismatches, compareFindings)
 }
 
-// JSON of the Commitments block.
+// JSON of the Commitments block. The JSON is the summary: it carries the
+// totals, the counts and the stranded rows (the ones to act on); every row
+// is on the Commitments sheet (a run can have a commitment per
+// subscription, hundreds of thousands).
 type jsonCommitments struct {
-	Rows       []jsonCommitment      `json:"rows"`
-	Totals     []jsonCommitmentTotal `json:"remaining_by_currency"`
-	Amendments []jsonAmendmentEvent  `json:"amendments"`
+	Subscriptions int                   `json:"subscriptions_with_commitment"`
+	Renews30      int                   `json:"renewing_within_30_days"`
+	Renews60      int                   `json:"renewing_within_60_days"`
+	Renews90      int                   `json:"renewing_within_90_days"`
+	NoUnitCost    int                   `json:"without_unit_cost"`
+	Totals        []jsonCommitmentTotal `json:"remaining_by_currency"`
+	Stranded      []jsonCommitment      `json:"stranded"`
+	Amendments    []jsonAmendmentEvent  `json:"amendments"`
 }
 
 type jsonCommitment struct {
@@ -123,13 +131,21 @@ func commitmentsJSON(b *SubscriptionsBlock) *jsonCommitments {
 	if b == nil {
 		return nil
 	}
-	out := &jsonCommitments{Rows: []jsonCommitment{}, Totals: []jsonCommitmentTotal{}, Amendments: []jsonAmendmentEvent{}}
+	out := &jsonCommitments{Subscriptions: len(b.Commitments.Rows), Totals: []jsonCommitmentTotal{},
+		Stranded: []jsonCommitment{}, Amendments: []jsonAmendmentEvent{}}
 	for _, r := range b.Commitments.Rows {
+		out.Renews30 += b2i(r.Renews30)
+		out.Renews60 += b2i(r.Renews60)
+		out.Renews90 += b2i(r.Renews90)
+		out.NoUnitCost += b2i(!r.UnitCost.Valid)
+		if !r.Stranded {
+			continue
+		}
 		note := r.UnitCostNote
 		if r.Unreadable != "" {
 			note = "unreadable commitment term: " + r.Unreadable
 		}
-		out.Rows = append(out.Rows, jsonCommitment{CustomerID: r.CustomerID, SubscriptionID: r.SubscriptionID, SKU: r.SKU,
+		out.Stranded = append(out.Stranded, jsonCommitment{CustomerID: r.CustomerID, SubscriptionID: r.SubscriptionID, SKU: r.SKU,
 			Product: r.Product, Quantity: r.Quantity, TermType: r.TermType, TermEnd: r.TermEnd, RenewalDate: r.RenewalDate,
 			ScheduledQuantity: r.ScheduledQuantity, MinimumInForce: r.MinimumInForce, DaysToTermEnd: r.DaysToTermEnd,
 			Months: r.Months, UnitCost: nullText(r.UnitCost), Currency: r.Currency, Remaining: nullText(r.Remaining),
@@ -152,4 +168,11 @@ func CommitmentCurrencies(c Commitments) []string {
 	}
 	slices.SortFunc(out, strings.Compare)
 	return out
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
