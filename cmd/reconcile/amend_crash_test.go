@@ -155,15 +155,17 @@ func (e *amendCrashEnv) apply(arm bool) (code int, out string, killed bool) {
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	done := make(chan struct{})
+	if err := cmd.Start(); err != nil {
+		e.t.Fatal(err)
+	}
+	// Published after Start (which sets cmd.Process), before the child can
+	// have made a request worth killing at.
 	e.mu.Lock()
 	e.child, e.done = cmd, done
 	if !arm {
 		e.fired = true
 	}
 	e.mu.Unlock()
-	if err := cmd.Start(); err != nil {
-		e.t.Fatal(err)
-	}
 	go func() { _ = cmd.Wait(); close(done) }()
 	select {
 	case <-done:
