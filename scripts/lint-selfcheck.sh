@@ -11,6 +11,8 @@
 #                     planted in an external test package, billing_test, since
 #                     any billing -> sibling import in package billing is an
 #                     import cycle that stops the type checker first)
+#   internal/amend    imports internal/ledger   (amendment planning is pure:
+#                     billing and report only)
 #   internal/zzselfcheck (a new package) imports internal/job (only cmd
 #                     imports job; a new package, since every adapter is
 #                     imported by job and would make an import cycle)
@@ -38,11 +40,12 @@ plant internal/fetch/zz_selfcheck.go fetch "$mod/internal/ledger"
 plant internal/report/zz_selfcheck.go report "$mod/internal/fetch"
 plant internal/mail/zz_selfcheck.go mail "$mod/internal/ledger"
 plant internal/billing/zz_selfcheck_test.go billing_test "$mod/internal/report"
+plant internal/amend/zz_selfcheck.go amend "$mod/internal/ledger"
 mkdir -p "$tmp/internal/zzselfcheck"
 plant internal/zzselfcheck/zz_selfcheck.go zzselfcheck "$mod/internal/job"
 
 out=$(cd "$tmp" && "$lint" run --enable-only depguard --output.text.path stdout \
-	./internal/fetch/ ./internal/report/ ./internal/mail/ ./internal/billing/ ./internal/zzselfcheck/ 2>&1) || true
+	./internal/fetch/ ./internal/report/ ./internal/mail/ ./internal/amend/ ./internal/billing/ ./internal/zzselfcheck/ 2>&1) || true
 
 fail=0
 for want in \
@@ -50,6 +53,7 @@ for want in \
 	"internal/report/zz_selfcheck.go:.*$mod/internal/fetch.*(depguard)" \
 	"internal/mail/zz_selfcheck.go:.*$mod/internal/ledger.*(depguard)" \
 	"internal/billing/zz_selfcheck_test.go:.*$mod/internal/report.*(depguard)" \
+	"internal/amend/zz_selfcheck.go:.*$mod/internal/ledger.*(depguard)" \
 	"internal/zzselfcheck/zz_selfcheck.go:.*$mod/internal/job.*(depguard)"; do
 	if ! grep -Eq "$want" <<<"$out"; then
 		echo "lint-selfcheck: depguard did not report: $want" >&2

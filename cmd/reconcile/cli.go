@@ -43,6 +43,8 @@ COMMANDS
   compare  compare two stored runs: the margin bridge, movements, restatements
   trend    totals and customer margins month by month, from the ledger
   email    mail a period's report (workbook attached, summary in the message)
+  amend    plan, apply, track and list subscription quantity amendments
+           (the only command that ever writes to Sherweb: amend apply)
   demo     run the close against the built-in simulator (no credentials needed)
   sim      serve the built-in Sherweb simulator over HTTP
   config   print the effective configuration and where each value came from
@@ -100,6 +102,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runTrend(ctx, rest, stdout, stderr)
 	case "email":
 		return runEmail(ctx, rest, stdout, stderr)
+	case "amend":
+		return runAmend(ctx, rest, stdout, stderr)
 	case "demo":
 		return runDemo(ctx, rest, stdout, stderr)
 	case "sim":

@@ -485,9 +485,10 @@ var volatileLabels = map[string]bool{
 	"Run ID": true, "Started": true, "Finished": true, "Calls": true, "Retries": true,
 }
 
-// wantSheets are the eight sheets of the workbook, in order.
+// wantSheets are the eleven sheets of the workbook, in order.
 var wantSheets = []string{
 	xlsx.SheetSummary, xlsx.SheetCustomers, xlsx.SheetProducts, xlsx.SheetMismatches, xlsx.SheetInvoices, xlsx.SheetExceptions,
+	xlsx.SheetCommitments, xlsx.SheetAmendments,
 	xlsx.SheetPayable, xlsx.SheetReceivable, xlsx.SheetRun,
 }
 

@@ -67,6 +67,10 @@ func reconcile(ctx context.Context, store RunReader, run ledger.Run, opts report
 		})
 	}
 	r := report.NewReconciler(in, opts)
+	lc, err := newLicenceCollector(ctx, store, run, customers, cov) // licence.go; nil when store has no subscriptions
+	if err != nil {
+		return nil, fmt.Errorf("read subscriptions of run %d: %w", run.ID, err)
+	}
 	var rows int64
 	tick := func() {
 		rows++
@@ -77,6 +81,7 @@ func reconcile(ctx context.Context, store RunReader, run ledger.Run, opts report
 	if err := store.EachPayable(ctx, run.ID, func(c *billing.PayableCharge) error {
 		tick()
 		r.AddPayable(c)
+		lc.payable(c)
 		return nil
 	}); err != nil {
 		return nil, fmt.Errorf("read payable charges of run %d: %w", run.ID, err)
@@ -84,6 +89,7 @@ func reconcile(ctx context.Context, store RunReader, run ledger.Run, opts report
 	if err := store.EachReceivable(ctx, run.ID, func(id string, c *billing.ReceivableCharge) error {
 		tick()
 		r.AddReceivable(id, c)
+		lc.receivable(id, c)
 		return nil
 	}); err != nil {
 		return nil, fmt.Errorf("read receivable charges of run %d: %w", run.ID, err)
@@ -91,6 +97,9 @@ func reconcile(ctx context.Context, store RunReader, run ledger.Run, opts report
 	progress.Rows(rows)
 	res := r.Result()
 	res.ToolVersion = run.ToolVersion
+	if err := lc.finish(ctx, res); err != nil {
+		return nil, fmt.Errorf("licence check of run %d: %w", run.ID, err)
+	}
 	if reg, ok := store.(ExceptionReader); ok {
 		acc, err := Acceptances(ctx, reg)
 		if err != nil {

@@ -101,6 +101,11 @@ const (
 	qListDeliveries           = "list_deliveries"
 	qInsertException          = "insert_exception"
 	qListExceptions           = "list_exceptions"
+	// Amendments (amendments.go, subscriptions.go).
+	qInsertAmendmentEvent      = "insert_amendment_event"
+	qListAmendmentEvents       = "list_amendment_events"
+	qListAmendmentEventsPeriod = "list_amendment_events_period"
+	qListSubscriptionsMissing  = "list_subscriptions_missing"
 )
 
 var statementNames = []string{
@@ -117,6 +122,7 @@ var statementNames = []string{
 	qDeleteRunPayables, qDeleteRunSummary, qDeleteRun,
 	qInsertDelivery, qFinishDelivery, qListDeliveries,
 	qInsertException, qListExceptions,
+	qInsertAmendmentEvent, qListAmendmentEvents, qListAmendmentEventsPeriod, qListSubscriptionsMissing,
 }
 
 // Open opens (creating it if needed, unless read-only) the ledger at path and

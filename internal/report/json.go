@@ -39,6 +39,7 @@ type jsonSummary struct {
 	MappingWarnings []jsonMappingWarning `json:"mapping_warnings"` // workflow rules
 	StatusCounts    []jsonStatusCount    `json:"status_counts"`    // workflow rules
 	Exceptions      []jsonException      `json:"exceptions"`       // workflow rules: register entries that applied
+	Commitments     *jsonCommitments     `json:"commitments,omitempty"`
 }
 
 type jsonMappingWarning struct {
@@ -308,6 +309,8 @@ func (r *Result) WriteJSON(w io.Writer) error {
 			Invoice: iv.Number, Date: iv.Date, Currency: iv.Currency, Lines: iv.Lines, Payable: jsonAmount(iv.Payable),
 		})
 	}
+
+	s.Commitments = commitmentsJSON(r.Subscriptions)
 
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")

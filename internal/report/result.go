@@ -103,6 +103,9 @@ type Result struct {
 	// Exceptions are the register entries that applied to this run (see
 	// ApplyExceptions); nil when no register was applied.
 	Exceptions []AppliedException
+	// Subscriptions holds the Commitments and the amendments log of the
+	// period (subscriptions.go); nil when the run was not checked.
+	Subscriptions *SubscriptionsBlock
 }
 
 // CoverageSummary counts whose receivables could be used.

@@ -160,6 +160,7 @@ type subscription struct {
 	commitment             string // "", "Monthly", "Annual"
 	termEnd, renewal       billing.Date
 	committedUntil         billing.Date
+	extra                  *subExtra // planted licence scenarios (licence.go); nil by default
 }
 
 var titleCurrency = map[string]string{"USD": "Usd", "CAD": "Cad", "EUR": "Eur", "GBP": "Gbp"}

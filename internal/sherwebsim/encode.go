@@ -357,6 +357,9 @@ func appendSubscription(b []byte, s *subscription) []byte {
 		b = append(b, "null"...)
 	}
 	b = append(b, `,"commitmentTerm":`...)
+	if s.extra != nil {
+		return append(appendExtraCommitment(b, s), '}')
+	}
 	switch s.commitment {
 	case "Monthly":
 		b = append(b, `{"type":"Monthly","termEndDate":`...)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -31,6 +30,15 @@ type Config struct {
 	// month-over-month changes (see history.go); DefaultPeriod itself is
 	// served exactly as without it.
 	History bool
+	// Amend configures the amendment endpoints (outcomes, delays, faults;
+	// see amend.go). The zero value: every amendment succeeds after two polls.
+	Amend AmendConfig
+	// LicenceScenarios plants, in the default period's subscriptions, the
+	// cases the licence check and the commitments must show (licence.go):
+	// a committed minimum that blocks a full reduction, a seat
+	// subscription without commitment, and an annual commitment renewing
+	// within 30 days. Off by default: the default data does not change.
+	LicenceScenarios bool
 	// Now is the clock for token expiry, the default date of the charge
 	// endpoints and HTTP-date Retry-After values (default time.Now).
 	Now func() time.Time
@@ -42,27 +50,23 @@ type Server struct {
 	gen *generator
 	now func() time.Time
 
-	mu         sync.Mutex
-	faults     Faults
-	fst        faultState
-	stats      Stats
-	tokens     map[string]token
-	tokenSeq   int64
-	revokedTo  int64  // tokens with seq ≤ revokedTo are revoked
-	requests   uint64 // error bodies written (trace ids)
-	shuffles   uint64 // per-request shuffle seeds drawn
-	amendments map[string]*amendment
+	mu        sync.Mutex
+	faults    Faults
+	fst       faultState
+	stats     Stats
+	tokens    map[string]token
+	tokenSeq  int64
+	revokedTo int64         // tokens with seq ≤ revokedTo are revoked
+	requests  uint64        // error bodies written (trace ids)
+	shuffles  uint64        // per-request shuffle seeds drawn
+	amend     amendBook     // amendments: see amend.go
+	licence   *LicencePlant // planted licence scenarios (Config.LicenceScenarios); nil when off
 }
 
 type token struct {
 	seq     int64
 	scopes  uint8
 	expires time.Time
-}
-
-type amendment struct {
-	customer string
-	polls    int
 }
 
 const (
@@ -115,17 +119,20 @@ func New(cfg Config) *Server {
 		cfg.TokenTTL = time.Hour
 	}
 	s := &Server{
-		cfg:        cfg,
-		gen:        newGenerator(cfg.Seed, cfg.Customers, cfg.Charges),
-		now:        cfg.Now,
-		tokens:     map[string]token{},
-		amendments: map[string]*amendment{},
+		cfg:    cfg,
+		gen:    newGenerator(cfg.Seed, cfg.Customers, cfg.Charges),
+		now:    cfg.Now,
+		tokens: map[string]token{},
 	}
 	if s.now == nil {
 		s.now = time.Now
 	}
 	s.gen.history = cfg.History
 	s.stats.Paths = map[string]int{}
+	s.amend = newAmendBook(cfg.Amend)
+	if cfg.LicenceScenarios {
+		s.licence = s.plantLicence()
+	}
 	s.SetFaults(cfg.Faults)
 	return s
 }
@@ -619,7 +626,7 @@ func (s *Server) serveSubscriptions(w http.ResponseWriter, r *http.Request, f *F
 	if !ok {
 		return
 	}
-	subs := s.gen.subscriptions(s.defaultPeriod(), ci)
+	subs := s.currentSubscriptions(ci)
 	b := []byte(`{"items":[`)
 	for i := range subs {
 		if i > 0 {
@@ -629,77 +636,4 @@ func (s *Server) serveSubscriptions(w http.ResponseWriter, r *http.Request, f *F
 	}
 	setJSON(w)
 	w.Write(append(b, "]}"...))
-}
-
-// serveAmend is POST /service-provider/v1/billing/subscriptions/amendments.
-// Amendments are validated and tracked; they do not change the charges.
-func (s *Server) serveAmend(w http.ResponseWriter, r *http.Request, f *Faults) {
-	ci, id, ok := s.customerParam(w, r)
-	if !ok {
-		return
-	}
-	var body struct {
-		Params []struct {
-			SubscriptionID string `json:"subscriptionId"`
-			NewQuantity    *int32 `json:"newQuantity"`
-		} `json:"subscriptionAmendmentParameters"`
-	}
-	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20)).Decode(&body); err != nil {
-		s.problem(w, r, http.StatusBadRequest, "The request body is not valid JSON: "+err.Error())
-		return
-	}
-	if len(body.Params) == 0 {
-		s.problem(w, r, http.StatusBadRequest, "subscriptionAmendmentParameters must not be empty.")
-		return
-	}
-	known := map[string]bool{}
-	for _, sub := range s.gen.subscriptions(s.defaultPeriod(), ci) {
-		known[sub.id.String()] = true
-	}
-	for _, p := range body.Params {
-		if p.NewQuantity == nil || *p.NewQuantity < 0 {
-			s.problem(w, r, http.StatusBadRequest, "newQuantity is required and must not be negative.")
-			return
-		}
-		if !known[strings.ToLower(p.SubscriptionID)] {
-			s.problem(w, r, http.StatusBadRequest, "Subscription "+p.SubscriptionID+" does not belong to customer "+id+".")
-			return
-		}
-	}
-	var raw [16]byte
-	rand.Read(raw[:])
-	aid := newUUID(beUint64(raw[:8]), beUint64(raw[8:])).String()
-	s.mu.Lock()
-	s.amendments[aid] = &amendment{customer: id}
-	s.mu.Unlock()
-	setJSON(w)
-	w.Write([]byte(`{"subscriptionsAmendmentId":"` + aid + `"}`))
-}
-
-func beUint64(b []byte) uint64 {
-	var v uint64
-	for _, c := range b {
-		v = v<<8 | uint64(c)
-	}
-	return v
-}
-
-// serveAmendStatus is GET …/amendments/{id}/status: a bare JSON string that
-// goes Pending, Processing, then Success on successive polls.
-func (s *Server) serveAmendStatus(w http.ResponseWriter, r *http.Request, f *Faults) {
-	id := strings.TrimSuffix(strings.TrimPrefix(r.URL.Path, amendmentsSlash), "/status")
-	s.mu.Lock()
-	a, ok := s.amendments[strings.ToLower(id)]
-	status := ""
-	if ok {
-		status = [...]string{"Pending", "Processing", "Success"}[min(a.polls, 2)]
-		a.polls++
-	}
-	s.mu.Unlock()
-	if !ok {
-		s.problem(w, r, http.StatusNotFound, "Subscriptions amendment "+id+" was not found.")
-		return
-	}
-	setJSON(w)
-	w.Write([]byte(`"` + status + `"`))
 }

@@ -265,6 +265,9 @@ func (b *builder) build() error {
 			return fmt.Errorf("exceptions sheet: %w", err)
 		}
 	}
+	if err := b.subscriptionSheets(); err != nil { // workbook_subscriptions.go
+		return fmt.Errorf("commitments and amendments sheets: %w", err)
+	}
 	if b.opts.Detail != DetailCSV {
 		if err := b.payable(); err != nil {
 			return fmt.Errorf("payable sheet: %w", err)
