@@ -188,7 +188,7 @@ LARGEST OPEN FINDINGS
 MARGIN BRIDGE FROM {{.BasePeriod}}
 {{range .Bridge}}  {{.Currency}}: start {{.Start}}{{range .Steps}}, {{.Label}} {{.Amount}}{{end}}, end {{.End}}
 {{end}}{{end}}
-The workbook is attached.
+{{if .Bridge}}The workbook and the comparison workbook are attached.{{else}}The workbook is attached.{{end}}
 `))
 
 var htmlTmpl = htmltemplate.Must(htmltemplate.New("html").Funcs(funcs).Parse(`<!DOCTYPE html>
@@ -232,7 +232,7 @@ var htmlTmpl = htmltemplate.Must(htmltemplate.New("html").Funcs(funcs).Parse(`<!
 {{range .Steps}}<tr style="border-top:1px solid #ddd"><td style="padding:4px">{{.Label}}</td><td style="text-align:right;padding:4px">{{.Amount}}</td></tr>
 {{end}}<tr style="font-weight:bold;border-top:2px solid #555"><td style="padding:4px">{{.Currency}} margin {{$.Period}}</td><td style="text-align:right;padding:4px">{{.End}}</td></tr>
 </table>
-{{end}}{{end}}<p style="margin:16px 0 0;color:#555">The workbook is attached.</p>
+{{end}}{{end}}<p style="margin:16px 0 0;color:#555">{{if .Bridge}}The workbook and the comparison workbook are attached.{{else}}The workbook is attached.{{end}}</p>
 </div>
 </body>
 </html>
