@@ -20,8 +20,8 @@ import (
 	"github.com/msp-reconcile/reconcile/internal/report/xlsx"
 )
 
-// emailEnvHelp documents the mail settings in the environment (main usage
-// and README).
+// emailEnvHelp documents the mail settings in the environment and the config
+// file (main usage and README).
 const emailEnvHelp = `  RECONCILE_SMTP_HOST       SMTP server for 'email' and 'run --email'
   RECONCILE_SMTP_PORT       SMTP port (default 587 for starttls, 465 for tls, 25 for none)
   RECONCILE_SMTP_TLS        starttls (default, must succeed) | tls | none (loopback hosts only)
@@ -35,6 +35,9 @@ const emailEnvHelp = `  RECONCILE_SMTP_HOST       SMTP server for 'email' and 'r
                             workbook goes without its detail sheets
   RECONCILE_SMTP_RETRIES    attempts for transient failures (default 4)
   RECONCILE_SMTP_RETRY_DELAY first backoff (default 1s, doubling, at most 30s)
+                            Each can also be set in the config file's [email] table
+                            (host, port, tls, user, password_file, from, to, cc, bcc,
+                            subject, max_bytes, retries, retry_delay); the environment wins.
 `
 
 // stringList is a repeatable string flag.

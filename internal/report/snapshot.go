@@ -112,6 +112,9 @@ func NewSnapshotBuilder(in Input, opts Options, sopts SnapshotOptions) *Snapshot
 		opts:   sopts,
 		bridge: map[bridgeKey]*bridgeAgg{},
 	}
+	// The same rule 0 (mapping, internal use) as the reconciler's: the
+	// bridge lines must be the lines of the customer rows.
+	b.attr.setRules(opts.Mapping, opts.Internal)
 	if sopts.LineKeys {
 		b.keys = map[restateKey]*restateAgg{}
 	}
@@ -139,7 +142,7 @@ func (b *SnapshotBuilder) keyAt(k restateKey) *restateAgg {
 // AddPayable counts one payable charge line (see Reconciler.AddPayable).
 func (b *SnapshotBuilder) AddPayable(c *billing.PayableCharge) {
 	b.rec.AddPayable(c)
-	x, _ := b.attr.attribute(c)
+	x, _, _ := b.attr.attributeRule(c) // internal use (x < 0) is in no customer row
 	cur := NormalizeCurrency(c.Currency)
 	amt, qty := c.Amount(), c.Quantity.Decimal
 	if x >= 0 {
