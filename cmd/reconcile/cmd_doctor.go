@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
+	"strconv"
 
 	"github.com/msp-reconcile/reconcile/internal/config"
 	"github.com/msp-reconcile/reconcile/internal/job"
@@ -39,7 +41,9 @@ func runDoctor(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	o.BaseURL, o.ClientID = eff.Get("base_url"), eff.Get("client_id")
 	o.ClientSecret, o.SubscriptionKey = eff.Get("client_secret"), eff.Get("subscription_key")
 	o.DB, o.OutputDir = *db, eff.Get("output_dir")
-	o.SMTPAddr, o.SMTPUser, o.SMTPPassword = eff.Get("smtp_addr"), eff.Get("smtp_user"), eff.Get("smtp_password")
+	if ms, err := mailSettingsOf(eff); err == nil && ms.Host != "" {
+		o.SMTPAddr, o.SMTPUser, o.SMTPPassword = net.JoinHostPort(ms.Host, strconv.Itoa(ms.EffectivePort())), ms.User, ms.Password
+	}
 	o.Mapping = withRules(report.Options{}, eff).Mapping
 	checks := job.Doctor(ctx, o)
 	failed := 0

@@ -12,14 +12,16 @@ import (
 	"strings"
 	"time"
 
+	"github.com/msp-reconcile/reconcile/internal/config"
 	"github.com/msp-reconcile/reconcile/internal/job"
 	"github.com/msp-reconcile/reconcile/internal/ledger"
 	"github.com/msp-reconcile/reconcile/internal/mail"
+	"github.com/msp-reconcile/reconcile/internal/report"
 	"github.com/msp-reconcile/reconcile/internal/report/xlsx"
 )
 
-// emailEnvHelp documents the mail settings in the environment (main usage
-// and README).
+// emailEnvHelp documents the mail settings in the environment and the config
+// file (main usage and README).
 const emailEnvHelp = `  RECONCILE_SMTP_HOST       SMTP server for 'email' and 'run --email'
   RECONCILE_SMTP_PORT       SMTP port (default 587 for starttls, 465 for tls, 25 for none)
   RECONCILE_SMTP_TLS        starttls (default, must succeed) | tls | none (loopback hosts only)
@@ -33,6 +35,9 @@ const emailEnvHelp = `  RECONCILE_SMTP_HOST       SMTP server for 'email' and 'r
                             workbook goes without its detail sheets
   RECONCILE_SMTP_RETRIES    attempts for transient failures (default 4)
   RECONCILE_SMTP_RETRY_DELAY first backoff (default 1s, doubling, at most 30s)
+                            Each can also be set in the config file's [email] table
+                            (host, port, tls, user, password_file, from, to, cc, bcc,
+                            subject, max_bytes, retries, retry_delay); the environment wins.
 `
 
 // stringList is a repeatable string flag.
@@ -44,51 +49,62 @@ func (s *stringList) Set(v string) error {
 	return nil
 }
 
-// mailSettingsFromEnv reads the mail settings from the environment. The
-// config file's [email] table fills the same struct (its values first, the
-// environment's over them).
-func mailSettingsFromEnv(stderr io.Writer) (mail.Settings, error) {
+// mailSettingsOf reads the mail settings from the effective configuration:
+// each from the environment (RECONCILE_SMTP_*, RECONCILE_MAIL_*), else from
+// the config file's [email] table, else its default. A bad number names the
+// key and where its value came from.
+func mailSettingsOf(eff *config.Effective) (mail.Settings, error) {
 	s := mail.Settings{
-		Host:    strings.TrimSpace(os.Getenv("RECONCILE_SMTP_HOST")),
-		TLS:     os.Getenv("RECONCILE_SMTP_TLS"),
-		User:    os.Getenv("RECONCILE_SMTP_USER"),
-		From:    strings.TrimSpace(os.Getenv("RECONCILE_MAIL_FROM")),
-		To:      mail.SplitAddresses(os.Getenv("RECONCILE_MAIL_TO")),
-		Cc:      mail.SplitAddresses(os.Getenv("RECONCILE_MAIL_CC")),
-		Bcc:     mail.SplitAddresses(os.Getenv("RECONCILE_MAIL_BCC")),
-		Subject: os.Getenv("RECONCILE_MAIL_SUBJECT"),
+		Host:     strings.TrimSpace(eff.Get("email.host")),
+		TLS:      eff.Get("email.tls"),
+		User:     eff.Get("email.user"),
+		Password: eff.Get("email.password"),
+		From:     strings.TrimSpace(eff.Get("email.from")),
+		To:       mail.SplitAddresses(eff.Get("email.to")),
+		Cc:       mail.SplitAddresses(eff.Get("email.cc")),
+		Bcc:      mail.SplitAddresses(eff.Get("email.bcc")),
+		Subject:  eff.Get("email.subject"),
 	}
-	var err error
-	if s.Password, err = secretFromEnv("RECONCILE_SMTP_PASSWORD", stderr); err != nil {
-		return s, err
+	bad := func(key, want string) error {
+		st, _ := eff.Setting(key)
+		k, _ := config.KeyByName(key)
+		return usagef("%s %q (%s from %s): want %s", k.Env, st.Value, key, st.Origin+originSource(st), want)
 	}
 	for _, n := range []struct {
-		env string
+		key string
 		dst *int
-	}{{"RECONCILE_SMTP_PORT", &s.Port}, {"RECONCILE_SMTP_RETRIES", &s.Retry.Attempts}} {
-		if v := strings.TrimSpace(os.Getenv(n.env)); v != "" {
+	}{{"email.port", &s.Port}, {"email.retries", &s.Retry.Attempts}} {
+		if v := strings.TrimSpace(eff.Get(n.key)); v != "" {
 			i, err := strconv.Atoi(v)
 			if err != nil || i < 0 {
-				return s, usagef("%s %q: want a non-negative integer", n.env, v)
+				return s, bad(n.key, "a non-negative integer")
 			}
 			*n.dst = i
 		}
 	}
-	if v := strings.TrimSpace(os.Getenv("RECONCILE_MAIL_MAX_BYTES")); v != "" {
+	if v := strings.TrimSpace(eff.Get("email.max_bytes")); v != "" {
 		i, err := strconv.ParseInt(v, 10, 64)
 		if err != nil || i <= 0 {
-			return s, usagef("RECONCILE_MAIL_MAX_BYTES %q: want a positive number of bytes", v)
+			return s, bad("email.max_bytes", "a positive number of bytes")
 		}
 		s.MaxBytes = i
 	}
-	if v := strings.TrimSpace(os.Getenv("RECONCILE_SMTP_RETRY_DELAY")); v != "" {
+	if v := strings.TrimSpace(eff.Get("email.retry_delay")); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil || d <= 0 {
-			return s, usagef("RECONCILE_SMTP_RETRY_DELAY %q: want a duration like 2s", v)
+			return s, bad("email.retry_delay", "a duration like 2s")
 		}
 		s.Retry.Base = d
 	}
 	return s, nil
+}
+
+// originSource is " <source>" of a setting, or "".
+func originSource(s config.Setting) string {
+	if s.Source == "" {
+		return ""
+	}
+	return " " + s.Source
 }
 
 // mailConfigError turns a mail.ErrConfig into a usage error (exit 2).
@@ -99,12 +115,8 @@ func mailConfigError(err error) error {
 	return err
 }
 
-// errCompareUnavailable: --compare-base needs the comparison job, which this
-// build does not have yet.
-var errCompareUnavailable = usagef("--compare-base is not available yet in this version: the comparison job (job.Compare) is not built in; send without it")
-
 func runEmail(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("email", "reconcile email (--period YYYY-MM | --date YYYY-MM-DD | --run ID) [--db PATH] [--out FILE.xlsx] [--to ADDR]… [--resend] [--dry-run FILE.eml]", stderr)
+	fs := newFlagSet("email", "reconcile email (--period YYYY-MM | --date YYYY-MM-DD | --run ID) [--db PATH] [--out FILE.xlsx] [--to ADDR]… [--compare-base YYYY-MM] [--resend] [--dry-run FILE.eml]", stderr)
 	var p periodFlags
 	p.register(fs)
 	db := fs.String("db", dbDefault(), "ledger database `path` ($RECONCILE_DB)")
@@ -116,9 +128,14 @@ func runEmail(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs.Var(&to, "to", "recipient `ADDR` (repeatable; replaces $RECONCILE_MAIL_TO)")
 	resend := fs.Bool("resend", false, "send even if this run's report was already delivered")
 	dryRun := fs.String("dry-run", "", "write the exact message to `FILE.eml` instead of sending it")
-	compareBase := fs.String("compare-base", "", "attach the comparison with base period `YYYY-MM` and include the margin bridge")
+	compareBase := fs.String("compare-base", "", "attach the comparison with base period `YYYY-MM` (written beside the workbook) and include the margin bridge")
 	verbose := fs.Bool("v", false, "verbose: log the SMTP attempts")
+	registerConfigFlag(fs)
 	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	eff, err := applyConfig(fs, stderr)
+	if err != nil {
 		return err
 	}
 	date, err := p.resolve()
@@ -129,14 +146,17 @@ func runEmail(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return usagef("email: give exactly one of --period, --date or --run")
 	}
 	if *compareBase != "" {
-		return errCompareUnavailable
+		if _, err := report.ParseMonth(*compareBase); err != nil || len(*compareBase) != 7 {
+			return usagef("--compare-base %q: want YYYY-MM", *compareBase)
+		}
 	}
 	r := reportFlags{out: *out, tolerance: *tolerance, detail: *detail}
 	opts, err := r.options()
 	if err != nil {
 		return err
 	}
-	settings, err := mailSettingsFromEnv(stderr)
+	opts = withRules(opts, eff)
+	settings, err := mailSettingsOf(eff)
 	if err != nil {
 		return err
 	}
@@ -194,10 +214,22 @@ func runEmail(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	} else if err != nil {
 		return fmt.Errorf("workbook %s: %w", path, err)
 	}
-	return job.Deliver(ctx, job.DeliverOptions{
+	do := job.DeliverOptions{
 		Ledger: store, Rec: rec, Workbook: path, Detail: *detail, Settings: settings,
 		Resend: *resend, DryRun: *dryRun, Logger: log, Messages: stderr,
-	})
+	}
+	if *compareBase != "" {
+		// The comparison is written (atomically, default name) beside the
+		// close workbook before the mail, like the workbook itself.
+		if err := job.WithComparison(ctx, &do, job.CompareOptions{
+			Ledger: store, Base: job.RunPick{Month: *compareBase}, Current: job.RunPick{ID: run.ID},
+			Reconcile: opts, Dir: filepath.Dir(path), ToolVersion: toolVersion(),
+			Messages: stderr, Logger: log,
+		}); err != nil {
+			return err
+		}
+	}
+	return job.Deliver(ctx, do)
 }
 
 // emailAfterRun is `run --email`: the settings, checked before the run.

@@ -110,7 +110,7 @@ func runClose(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	var email *emailAfterRun
 	if *emailFlag {
 		// Checked before the run: a mail that cannot be sent is known now.
-		s, err := mailSettingsFromEnv(stderr)
+		s, err := mailSettingsOf(eff)
 		if err != nil {
 			return err
 		}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	_ "embed" // the demo configuration
 	"errors"
 	"fmt"
 	"io"
@@ -12,6 +13,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/msp-reconcile/reconcile/internal/config"
+	"github.com/msp-reconcile/reconcile/internal/report"
 	"github.com/msp-reconcile/reconcile/internal/report/xlsx"
 	"github.com/msp-reconcile/reconcile/internal/sherwebsim"
 )
@@ -93,6 +96,21 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	return demo(ctx, *dir, *verbose, stdout, stderr)
 }
 
+// demoConfig is the demo's configuration file: one customer mapping
+// (attribution rule 0) for the simulator's old customer name.
+//
+//go:embed demo.toml
+var demoConfig []byte
+
+// withDemoConfig adds the demo configuration's mapping to the options.
+func withDemoConfig(opts report.Options) (report.Options, error) {
+	f, err := config.Parse("demo.toml (built in)", demoConfig)
+	if err != nil {
+		return opts, err
+	}
+	return withRules(opts, &config.Effective{Mapping: f.Mapping, Internal: f.Internal}), nil
+}
+
 // demo runs the monthly close against the built-in simulator on loopback,
 // with a temporary ledger and a fixed clock.
 func demo(ctx context.Context, dir string, verbose bool, stdout, stderr io.Writer) error {
@@ -125,6 +143,9 @@ func demo(ctx context.Context, dir string, verbose bool, stdout, stderr io.Write
 	r := &reportFlags{out: filepath.Join(dir, base+".xlsx"), tolerance: "0.01", detail: xlsx.DetailXLSX}
 	opts, err := r.options()
 	if err != nil {
+		return err
+	}
+	if opts, err = withDemoConfig(opts); err != nil {
 		return err
 	}
 	env := fetchEnv{

@@ -74,3 +74,61 @@ func TestConfigFileDrivesRun(t *testing.T) {
 		t.Errorf("--db did not beat the file: %v", err)
 	}
 }
+
+// TestEmailSettingsFromConfigFile: the [email] table drives 'email'; the
+// environment beats it; 'reconcile config' shows the password as (set).
+func TestEmailSettingsFromConfigFile(t *testing.T) {
+	simEnv(t, sherwebsim.Config{Seed: 3, Customers: 4, Charges: 20})
+	dir := t.TempDir()
+	db := filepath.Join(dir, "l.db")
+	mailEnv(t, "", 0)
+	for _, k := range []string{"RECONCILE_SMTP_HOST", "RECONCILE_SMTP_PORT", "RECONCILE_SMTP_TLS", "RECONCILE_SMTP_USER",
+		"RECONCILE_SMTP_PASSWORD", "RECONCILE_MAIL_FROM", "RECONCILE_MAIL_TO", "RECONCILE_SMTP_RETRIES", "RECONCILE_SMTP_RETRY_DELAY"} {
+		t.Setenv(k, "")
+	}
+	cfg := filepath.Join(dir, "reconcile.toml")
+	text := "[email]\nhost = \"localhost\"\ntls = \"none\"\nuser = \"bot\"\npassword = \"file-pw-123\"\n" +
+		"from = \"Close <close@file.example>\"\nto = [\"finance@file.example\"]\nsubject = \"Close {{.Period}} from the file\"\n"
+	if err := os.WriteFile(cfg, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("RECONCILE_CONFIG", cfg)
+	code, stdout, stderr := runCLI(t, "config")
+	if code != exitOK || strings.Contains(stdout, "file-pw-123") {
+		t.Fatalf("config: exit %d: %s%s", code, stdout, stderr)
+	}
+	for _, want := range []string{"email.password", "(set)", "email.from", "close@file.example", "email.tls", "none"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("config output lacks %q:\n%s", want, stdout)
+		}
+	}
+	if code, _, stderr := runCLI(t, "run", "--period", "2026-10", "--db", db, "--out", filepath.Join(dir, "a.xlsx")); code != exitOK {
+		t.Fatalf("run: exit %d: %s", code, stderr)
+	}
+	eml := filepath.Join(dir, "m.eml")
+	t.Setenv("RECONCILE_MAIL_TO", "env@msp.example")
+	if code, _, stderr := runCLI(t, "email", "--period", "2026-10", "--db", db, "--out", filepath.Join(dir, "a.xlsx"), "--dry-run", eml); code != exitOK {
+		t.Fatalf("email --dry-run: exit %d: %s", code, stderr)
+	}
+	b, err := os.ReadFile(eml)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := string(b)
+	for _, want := range []string{"Subject: Close 2026-10 from the file", "close@file.example", "To: <env@msp.example>"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("message lacks %q (file, or the environment over it)", want)
+		}
+	}
+	if strings.Contains(msg, "finance@file.example") || strings.Contains(msg, "file-pw-123") {
+		t.Error("the file's recipients were used over the environment's, or the password is in the message")
+	}
+	// The secret rule: inline password in a file others can read is refused.
+	if err := os.Chmod(cfg, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr = runCLI(t, "email", "--period", "2026-10", "--db", db, "--dry-run", eml)
+	if code != exitUsage || !strings.Contains(stderr, "email.password") || strings.Contains(stderr, "file-pw-123") {
+		t.Errorf("inline password in a 0644 file: exit %d: %s", code, stderr)
+	}
+}

@@ -91,14 +91,14 @@ func TestExceptionsAcrossPeriods(t *testing.T) {
 	recordAcceptance(t, db, m, g1[m].Add(decimal.RequireFromString("1.00")), "0.50")
 
 	j3 := filepath.Join(dir, "p2b.json")
-	cli(exitFindings, "report", "--period", "2026-11", "--json", j3, "--fail-on-findings")
+	cli(exitFindings, "report", "--period", "2026-11", "--json", j3, "--fail-on-findings", "--out", dir+"/")
 	_, st := readRunJSON(t, j3)
 	if st[s] != "accepted" || st[m] != "reopened" || st[x] != "open" {
 		t.Fatalf("period 2: stable %s, moved %s, expired %s; want accepted, reopened, open", st[s], st[m], st[x])
 	}
 	// Period 1 itself: s and x accepted.
 	j1b := filepath.Join(dir, "p1b.json")
-	cli(exitFindings, "report", "--period", "2026-10", "--json", j1b, "--fail-on-findings")
+	cli(exitFindings, "report", "--period", "2026-10", "--json", j1b, "--fail-on-findings", "--out", dir+"/")
 	if _, st := readRunJSON(t, j1b); st[s] != "accepted" || st[x] != "accepted" {
 		t.Fatalf("period 1: %s %s", st[s], st[x])
 	}
@@ -133,7 +133,7 @@ func TestExceptionsAcrossPeriods(t *testing.T) {
 	id := entryOf(t, out, m)
 	cli(exitOK, "unaccept", id, "--reason", "seats not explained after all")
 	j4 := filepath.Join(dir, "p2d.json")
-	cli(exitFindings, "report", "--period", "2026-11", "--json", j4, "--fail-on-findings")
+	cli(exitFindings, "report", "--period", "2026-11", "--json", j4, "--fail-on-findings", "--out", dir+"/")
 	if _, st := readRunJSON(t, j4); st[m] != "reopened" {
 		t.Fatalf("after unaccept of the newer acceptance, %s is %s, want reopened", m, st[m])
 	}
@@ -145,7 +145,7 @@ func TestExceptionsAcrossPeriods(t *testing.T) {
 		}
 	}
 	j5 := filepath.Join(dir, "p2e.json")
-	cli(exitFindings, "report", "--period", "2026-11", "--json", j5, "--fail-on-findings")
+	cli(exitFindings, "report", "--period", "2026-11", "--json", j5, "--fail-on-findings", "--out", dir+"/")
 	if _, st := readRunJSON(t, j5); st[s] != "open" {
 		t.Fatalf("after unaccept, %s is %s, want open", s, st[s])
 	}

@@ -64,10 +64,26 @@ var Keys = []Key{
 	{Name: "fail_on_findings", Env: "RECONCILE_FAIL_ON_FINDINGS", Flag: "fail-on-findings", Default: "false", Help: "exit 4 when a complete run has open or reopened findings"},
 	{Name: "no_subscriptions", Env: "RECONCILE_NO_SUBSCRIPTIONS", Flag: "no-subscriptions", Default: "false", Help: "skip the per-customer subscriptions call"},
 	{Name: "output_dir", Env: "RECONCILE_OUTPUT_DIR", Default: "", Help: "folder of the default-named workbook (empty = working folder)"},
-	{Name: "smtp_addr", Env: "RECONCILE_SMTP_ADDR", Default: "", Help: "SMTP server host:port (doctor checks it when set)"},
-	{Name: "smtp_user", Env: "RECONCILE_SMTP_USER", Default: "", Help: "SMTP user"},
-	{Name: "smtp_password", Env: "RECONCILE_SMTP_PASSWORD", Secret: true, Help: "SMTP password; prefer smtp_password_file or the environment"},
+	// The [email] table: the mail settings of 'email' and 'run --email'
+	// (doctor checks the server when email.host is set).
+	{Name: "email.host", Env: "RECONCILE_SMTP_HOST", Help: "SMTP server"},
+	{Name: "email.port", Env: "RECONCILE_SMTP_PORT", Help: "SMTP port (empty = 587 for starttls, 465 for tls, 25 for none)"},
+	{Name: "email.tls", Env: "RECONCILE_SMTP_TLS", Default: "starttls", Help: "starttls | tls | none (loopback hosts only)"},
+	{Name: "email.user", Env: "RECONCILE_SMTP_USER", Help: "SMTP user (no authentication when empty)"},
+	{Name: "email.password", Env: "RECONCILE_SMTP_PASSWORD", Secret: true, Help: "SMTP password; prefer password_file or the environment"},
+	{Name: "email.from", Env: "RECONCILE_MAIL_FROM", Help: "sender address"},
+	{Name: "email.to", Env: "RECONCILE_MAIL_TO", Help: "recipients, comma-separated (--to replaces them)"},
+	{Name: "email.cc", Env: "RECONCILE_MAIL_CC", Help: "more recipients, comma-separated"},
+	{Name: "email.bcc", Env: "RECONCILE_MAIL_BCC", Help: "more recipients, comma-separated, not in the headers"},
+	{Name: "email.subject", Env: "RECONCILE_MAIL_SUBJECT", Default: "Reconciliation {{.Period}}: {{.Status}}", Help: "subject template"},
+	{Name: "email.max_bytes", Env: "RECONCILE_MAIL_MAX_BYTES", Default: "20971520", Help: "message size limit in bytes"},
+	{Name: "email.retries", Env: "RECONCILE_SMTP_RETRIES", Default: "4", Help: "attempts for transient SMTP failures"},
+	{Name: "email.retry_delay", Env: "RECONCILE_SMTP_RETRY_DELAY", Default: "1s", Help: "first backoff (doubling, at most 30s)"},
 }
+
+// inlineSecrets are the secrets refused inline in a file that group or
+// others can read; each also has a <name>_file form.
+var inlineSecrets = []string{"client_secret", "subscription_key", "email.password"}
 
 // KeyByName returns the key of a name.
 func KeyByName(name string) (Key, bool) {
@@ -117,12 +133,28 @@ type fileDoc struct {
 	FailOnFindings      *bool      `toml:"fail_on_findings"`
 	NoSubscriptions     *bool      `toml:"no_subscriptions"`
 	OutputDir           *string    `toml:"output_dir"`
-	SMTPAddr            *string    `toml:"smtp_addr"`
-	SMTPUser            *string    `toml:"smtp_user"`
-	SMTPPassword        *string    `toml:"smtp_password"`
-	SMTPPasswordFile    *string    `toml:"smtp_password_file"`
+	Email               *emailDoc  `toml:"email"`
 	Mapping             []Mapping  `toml:"mapping"`
 	Internal            []Internal `toml:"internal"`
+}
+
+// emailDoc is the [email] table. Addresses are arrays of strings; their
+// effective value is comma-separated, as in the environment.
+type emailDoc struct {
+	Host         *string  `toml:"host"`
+	Port         *int64   `toml:"port"`
+	TLS          *string  `toml:"tls"`
+	User         *string  `toml:"user"`
+	Password     *string  `toml:"password"`
+	PasswordFile *string  `toml:"password_file"`
+	From         *string  `toml:"from"`
+	To           []string `toml:"to"`
+	Cc           []string `toml:"cc"`
+	Bcc          []string `toml:"bcc"`
+	Subject      *string  `toml:"subject"`
+	MaxBytes     *int64   `toml:"max_bytes"`
+	Retries      *int64   `toml:"retries"`
+	RetryDelay   *string  `toml:"retry_delay"`
 }
 
 // File is a parsed configuration file.
@@ -174,7 +206,7 @@ func Load(path string) (*File, error) {
 		return nil, err
 	}
 	if perm := st.Mode().Perm(); perm&0o077 != 0 {
-		for _, k := range []string{"client_secret", "subscription_key", "smtp_password"} {
+		for _, k := range inlineSecrets {
 			if _, ok := f.values[k]; ok {
 				return nil, fmt.Errorf("config %s: %s is written inline but the file is readable by group or others (mode %04o): run chmod 600 %s, or use %s_file or the environment instead",
 					path, k, perm, path, k)
@@ -227,14 +259,28 @@ func Parse(path string, b []byte) (*File, error) {
 	boolean("fail_on_findings", doc.FailOnFindings)
 	boolean("no_subscriptions", doc.NoSubscriptions)
 	str("output_dir", doc.OutputDir)
-	str("smtp_addr", doc.SMTPAddr)
-	str("smtp_user", doc.SMTPUser)
-	str("smtp_password", doc.SMTPPassword)
-	str("smtp_password_file", doc.SMTPPasswordFile)
-	for _, k := range []string{"max_wait", "timeout"} {
+	if e := doc.Email; e != nil {
+		str("email.host", e.Host)
+		num("email.port", e.Port)
+		str("email.tls", e.TLS)
+		str("email.user", e.User)
+		str("email.password", e.Password)
+		str("email.password_file", e.PasswordFile)
+		str("email.from", e.From)
+		for k, list := range map[string][]string{"email.to": e.To, "email.cc": e.Cc, "email.bcc": e.Bcc} {
+			if list != nil {
+				f.values[k] = strings.Join(list, ", ")
+			}
+		}
+		str("email.subject", e.Subject)
+		num("email.max_bytes", e.MaxBytes)
+		num("email.retries", e.Retries)
+		str("email.retry_delay", e.RetryDelay)
+	}
+	for _, k := range []string{"max_wait", "timeout", "email.retry_delay"} {
 		if v, ok := f.values[k]; ok {
 			if _, err := time.ParseDuration(v); err != nil {
-				return nil, fmt.Errorf("config %s: line %d: %s = %q: want a duration like \"60s\"", path, lineOf(b, k), k, v)
+				return nil, fmt.Errorf("config %s: line %d: %s = %q: want a duration like \"60s\"", path, lineOf(b, tomlName(k)), k, v)
 			}
 		}
 	}
@@ -278,6 +324,15 @@ func describe(path string, err error) error {
 		return fmt.Errorf("config %s: line %d, column %d: %s", path, row, col, strings.TrimPrefix(de.Error(), "toml: "))
 	}
 	return fmt.Errorf("config %s: %w", path, err)
+}
+
+// tomlName is a key's name inside its table ("email.password" is
+// "password" in [email]).
+func tomlName(k string) string {
+	if _, name, ok := strings.Cut(k, "."); ok {
+		return name
+	}
+	return k
 }
 
 // lineOf is the 1-based line where a top-level key is assigned (0 if not found).

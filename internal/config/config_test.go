@@ -140,21 +140,128 @@ func TestExampleFileListsEveryKey(t *testing.T) {
 	}
 	text := string(b)
 	names := SortedKeys()
-	names = append(names, "client_secret_file", "subscription_key_file", "smtp_password_file", "[[mapping]]", "[[internal]]")
+	names = append(names, "client_secret_file", "subscription_key_file", "email.password_file", "[[mapping]]", "[[internal]]")
 	for _, k := range names {
+		// A key of a table is its "# name =" line under the table's header.
+		if table, name, ok := strings.Cut(k, "."); ok {
+			i := strings.Index(text, "# ["+table+"]\n")
+			if i < 0 || !strings.Contains(text[i:], "\n# "+name+" = ") {
+				t.Errorf("reconcile.example.toml does not list %s under [%s]", name, table)
+			}
+			continue
+		}
 		if !strings.Contains(text, k) {
 			t.Errorf("reconcile.example.toml does not mention %s", k)
 		}
 	}
-	// Uncommented, it parses.
+	// Every key is listed with its environment variable.
+	for _, k := range Keys {
+		if k.Env != "" && !strings.Contains(text, "$"+k.Env) {
+			t.Errorf("reconcile.example.toml does not name $%s (key %s)", k.Env, k.Name)
+		}
+	}
+	// Uncommented, it parses, and every key has a value.
 	var lines []string
 	for _, l := range strings.Split(text, "\n") {
-		if u, ok := strings.CutPrefix(l, "# "); ok && (strings.Contains(u, " = ") || strings.HasPrefix(u, "[[")) {
+		if u, ok := strings.CutPrefix(l, "# "); ok && (strings.Contains(u, " = ") || strings.HasPrefix(u, "[")) {
 			l = u
 		}
 		lines = append(lines, l)
 	}
-	if _, err := Parse("example", []byte(strings.Join(lines, "\n"))); err != nil {
-		t.Errorf("the example, uncommented, does not parse: %v", err)
+	f, err := Parse("example", []byte(strings.Join(lines, "\n")))
+	if err != nil {
+		t.Fatalf("the example, uncommented, does not parse: %v", err)
+	}
+	for _, k := range names {
+		if _, ok := f.Value(k); !ok && !strings.HasPrefix(k, "[[") {
+			t.Errorf("the example, uncommented, gives %s no value", k)
+		}
+	}
+}
+
+// TestEmailKeys: an [email] key resolves env > file > default like every
+// other key; addresses are comma-separated; the password follows the
+// secret rule (inline only in a file nobody else can read; password_file).
+func TestEmailKeys(t *testing.T) {
+	f, err := Parse("t.toml", []byte("[email]\nfrom = \"file@msp.example\"\nto = [\"a@msp.example\", \"b@msp.example\"]\nport = 2525\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name       string
+		file       *File
+		env        map[string]string
+		want, orig string
+	}{
+		{"default", nil, nil, "", OriginDefault},
+		{"file beats default", f, nil, "file@msp.example", OriginFile},
+		{"env beats file", f, map[string]string{"RECONCILE_MAIL_FROM": "env@msp.example"}, "env@msp.example", OriginEnv},
+	} {
+		eff, err := Resolve(tc.file, envOf(tc.env), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s, _ := eff.Setting("email.from"); s.Value != tc.want || s.Origin != tc.orig {
+			t.Errorf("email.from %s: got %q from %s, want %q from %s", tc.name, s.Value, s.Origin, tc.want, tc.orig)
+		}
+	}
+	eff, _ := Resolve(f, envOf(nil), nil)
+	if got := eff.Get("email.to"); got != "a@msp.example, b@msp.example" {
+		t.Errorf("email.to = %q", got)
+	}
+	if got, _ := eff.Setting("email.tls"); got.Value != "starttls" || got.Origin != OriginDefault {
+		t.Errorf("email.tls default: %+v", got)
+	}
+	if got := eff.Get("email.port"); got != "2525" {
+		t.Errorf("email.port = %q", got)
+	}
+	if _, err := Parse("t.toml", []byte("[email]\nhots = \"x\"\n")); err == nil || !strings.Contains(err.Error(), "email.hots") || !strings.Contains(err.Error(), "line 2") {
+		t.Errorf("typo in [email]: %v", err)
+	}
+
+	dir := t.TempDir()
+	p := filepath.Join(dir, "reconcile.toml")
+	if err := os.WriteFile(p, []byte("[email]\npassword = \"smtp-s3cr3t\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(p, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	_, err = Load(p)
+	if err == nil || !strings.Contains(err.Error(), "email.password") || !strings.Contains(err.Error(), "chmod 600") || strings.Contains(err.Error(), "smtp-s3cr3t") {
+		t.Fatalf("inline SMTP password in a 0640 file: %v", err)
+	}
+	if err := os.Chmod(p, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	lf, err := Load(p)
+	if err != nil {
+		t.Fatalf("inline SMTP password in a 0600 file: %v", err)
+	}
+	eff, _ = Resolve(lf, envOf(nil), nil)
+	if s, _ := eff.Setting("email.password"); s.Value != "smtp-s3cr3t" || s.Display() != "(set)" || s.Origin != OriginFile {
+		t.Errorf("inline password: %+v shown %q", s.Origin, s.Display())
+	}
+	pw := filepath.Join(dir, "pw")
+	if err := os.WriteFile(pw, []byte("from-file\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// password_file in a world-readable config file is fine: it names a file.
+	if err := os.WriteFile(p, []byte("[email]\npassword_file = \""+pw+"\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(p, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if lf, err = Load(p); err != nil {
+		t.Fatal(err)
+	}
+	eff, _ = Resolve(lf, envOf(nil), nil)
+	if s, _ := eff.Setting("email.password"); s.Value != "from-file" || s.Origin != OriginFile {
+		t.Errorf("password_file: %q from %s", s.Value, s.Origin)
+	}
+	eff, _ = Resolve(lf, envOf(map[string]string{"RECONCILE_SMTP_PASSWORD": "from-env"}), nil)
+	if s, _ := eff.Setting("email.password"); s.Value != "from-env" || s.Origin != OriginEnv {
+		t.Errorf("env did not beat password_file: %s", s.Origin)
 	}
 }

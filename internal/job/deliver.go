@@ -73,6 +73,8 @@ type DeliverOptions struct {
 	Extra      []mail.Attachment
 	BasePeriod string
 	Bridge     []mail.Bridge
+	// Notes are more sentences for the message (see WithComparison).
+	Notes []string
 	// Send sends the message; nil is mail.Send.
 	Send   Mailer
 	Now    func() time.Time
@@ -193,6 +195,7 @@ func buildDelivery(ctx context.Context, o DeliverOptions) (*mail.Message, error)
 	}
 	sum := MailSummaryOf(rec.Result)
 	sum.BasePeriod, sum.Bridge = o.BasePeriod, o.Bridge
+	sum.Notes = append(sum.Notes, o.Notes...)
 	name := DefaultWorkbookName(rec.Run)
 	atts := append([]mail.Attachment{{Name: name, ContentType: mail.ContentTypeXLSX, Data: data}}, o.Extra...)
 	msg, err := mail.Build(o.Settings, &sum, atts, o.Now())
@@ -242,8 +245,10 @@ var kindOrder = []string{
 
 // MailSummaryOf is the message's summary of a reconciliation: exact amounts as
 // text, margin % as on the workbook, findings per kind and the largest
-// findings by the size of their difference. Every finding counts as open
-// until an exceptions register says otherwise.
+// open findings by the size of their difference. When an exceptions register
+// was applied (res.Exceptions not nil) every kind is split into open (open or
+// reopened: they need attention) and accepted; without one every finding is
+// open. Accepted findings are never among the largest.
 func MailSummaryOf(res *report.Result) mail.Summary {
 	s := mail.Summary{
 		RunID:      res.RunID,
@@ -252,6 +257,7 @@ func MailSummaryOf(res *report.Result) mail.Summary {
 		Complete:   res.Complete,
 		Customers:  res.Coverage.Customers,
 		Available:  res.Coverage.Available,
+		HasStatus:  res.Exceptions != nil,
 	}
 	names := map[string]string{}
 	for _, c := range res.Customers {
@@ -269,9 +275,13 @@ func MailSummaryOf(res *report.Result) mail.Summary {
 		}
 		s.Totals = append(s.Totals, row)
 	}
-	counts := map[string]int{}
-	for _, f := range res.Mismatches {
+	counts, accepted := map[string]int{}, map[string]int{}
+	for i := range res.Mismatches {
+		f := &res.Mismatches[i]
 		counts[f.Kind]++
+		if !f.Actionable() {
+			accepted[f.Kind]++
+		}
 	}
 	var other []string
 	for k := range counts {
@@ -282,12 +292,14 @@ func MailSummaryOf(res *report.Result) mail.Summary {
 	sort.Strings(other)
 	for _, k := range slices.Concat(kindOrder, other) {
 		if n := counts[k]; n > 0 {
-			s.Findings = append(s.Findings, mail.KindCount{Kind: k, Count: n, Open: n})
+			s.Findings = append(s.Findings, mail.KindCount{Kind: k, Label: report.KindLabel(k), Count: n, Open: n - accepted[k], Accepted: accepted[k]})
 		}
 	}
-	idx := make([]int, len(res.Mismatches))
-	for i := range idx {
-		idx[i] = i
+	idx := make([]int, 0, len(res.Mismatches))
+	for i := range res.Mismatches {
+		if res.Mismatches[i].Actionable() {
+			idx = append(idx, i)
+		}
 	}
 	sort.SliceStable(idx, func(a, b int) bool {
 		da, db := res.Mismatches[idx[a]].Difference().Abs(), res.Mismatches[idx[b]].Difference().Abs()
@@ -296,7 +308,7 @@ func MailSummaryOf(res *report.Result) mail.Summary {
 	for _, i := range idx[:min(len(idx), largestFindings)] {
 		f := &res.Mismatches[i]
 		s.Largest = append(s.Largest, mail.Finding{
-			Kind: f.Kind, CustomerID: f.CustomerID, Customer: f.CustomerName, SKU: f.SKU, Product: f.Product,
+			Kind: f.Kind, Label: report.KindLabel(f.Kind), CustomerID: f.CustomerID, Customer: f.CustomerName, SKU: f.SKU, Product: f.Product,
 			Currency: f.Currency, Amount: billing.Text(f.Difference()),
 		})
 	}

@@ -284,17 +284,17 @@ func probeDir(dir string) error {
 func smtpCheck(o DoctorOptions) Check {
 	host, _, err := net.SplitHostPort(o.SMTPAddr)
 	if err != nil {
-		return Check{Name: "smtp", Found: err.Error(), Fix: "set smtp_addr as host:port"}
+		return Check{Name: "smtp", Found: err.Error(), Fix: "set email.host (and email.port) or RECONCILE_SMTP_HOST"}
 	}
 	conn, err := net.DialTimeout("tcp", o.SMTPAddr, o.Timeout)
 	if err != nil {
-		return Check{Name: "smtp", Found: "connect " + o.SMTPAddr + ": " + err.Error(), Fix: "check smtp_addr and the network"}
+		return Check{Name: "smtp", Found: "connect " + o.SMTPAddr + ": " + err.Error(), Fix: "check email.host, email.port and the network"}
 	}
 	_ = conn.SetDeadline(time.Now().Add(o.Timeout))
 	c, err := smtp.NewClient(conn, host)
 	if err != nil {
 		_ = conn.Close()
-		return Check{Name: "smtp", Found: "greeting: " + err.Error(), Fix: "check that smtp_addr is an SMTP server"}
+		return Check{Name: "smtp", Found: "greeting: " + err.Error(), Fix: "check that email.host:email.port is an SMTP server"}
 	}
 	defer c.Close() //nolint:errcheck // nothing was sent
 	if err := c.Hello("localhost"); err != nil {
@@ -307,7 +307,7 @@ func smtpCheck(o DoctorOptions) Check {
 	}
 	if o.SMTPUser != "" {
 		if err := c.Auth(smtp.PlainAuth("", o.SMTPUser, o.SMTPPassword, host)); err != nil {
-			return Check{Name: "smtp", Found: "authentication refused for " + o.SMTPUser, Fix: "check smtp_user and smtp_password(_file)"}
+			return Check{Name: "smtp", Found: "authentication refused for " + o.SMTPUser, Fix: "check email.user and email.password(_file) (or RECONCILE_SMTP_USER, RECONCILE_SMTP_PASSWORD)"}
 		}
 	}
 	_ = c.Quit() // polite end

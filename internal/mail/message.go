@@ -148,21 +148,12 @@ var funcs = map[string]any{
 	},
 }
 
-// kindLabel is a finding kind in words.
-func kindLabel(kind string) string {
-	switch kind {
-	case "unbilled":
-		return "Unbilled (paid, not billed)"
-	case "unexpected_receivable":
-		return "Billed, not paid"
-	case "quantity_mismatch":
-		return "Quantity mismatch"
-	case "negative_margin":
-		return "Negative margin"
-	case "unattributed":
-		return "Unattributed payable"
-	case "missing_receivables":
-		return "Missing receivables"
+// kindLabel is a finding kind in words: the label the caller gave (the
+// workbook's, so that the message and the workbook say the same), else the
+// kind itself.
+func kindLabel(kind, label string) string {
+	if label != "" {
+		return label
 	}
 	return kind
 }
@@ -179,16 +170,16 @@ TOTALS
 {{else}}  no charges
 {{end}}
 FINDINGS
-{{range .Findings}}  {{label .Kind}}: {{.Count}}{{if $.HasStatus}} ({{.Open}} open, {{.Accepted}} accepted){{end}}
+{{range .Findings}}  {{label .Kind .Label}}: {{.Count}}{{if $.HasStatus}} ({{.Open}} open, {{.Accepted}} accepted){{end}}
 {{else}}  none
 {{end}}{{if .Largest}}
 LARGEST OPEN FINDINGS
-{{range .Largest}}  {{.Currency}} {{.Amount}}  {{label .Kind}}  {{name .CustomerID .Customer}}{{if .SKU}}  {{.SKU}}{{end}}
+{{range .Largest}}  {{.Currency}} {{.Amount}}  {{label .Kind .Label}}  {{name .CustomerID .Customer}}{{if .SKU}}  {{.SKU}}{{end}}
 {{end}}{{end}}{{if .Bridge}}
 MARGIN BRIDGE FROM {{.BasePeriod}}
 {{range .Bridge}}  {{.Currency}}: start {{.Start}}{{range .Steps}}, {{.Label}} {{.Amount}}{{end}}, end {{.End}}
 {{end}}{{end}}
-The workbook is attached.
+{{if .Bridge}}The workbook and the comparison workbook are attached.{{else}}The workbook is attached.{{end}}
 `))
 
 var htmlTmpl = htmltemplate.Must(htmltemplate.New("html").Funcs(funcs).Parse(`<!DOCTYPE html>
@@ -218,13 +209,13 @@ var htmlTmpl = htmltemplate.Must(htmltemplate.New("html").Funcs(funcs).Parse(`<!
 <h2 style="font-size:17px;margin:16px 0 6px">Findings</h2>
 <table style="border-collapse:collapse;width:100%">
 <tr style="color:#555"><th style="text-align:left;padding:4px">Kind</th><th style="text-align:right;padding:4px">Count</th>{{if .HasStatus}}<th style="text-align:right;padding:4px">Open</th><th style="text-align:right;padding:4px">Accepted</th>{{end}}</tr>
-{{range .Findings}}<tr style="border-top:1px solid #ddd"><td style="padding:4px">{{label .Kind}}</td><td style="text-align:right;padding:4px">{{.Count}}</td>{{if $.HasStatus}}<td style="text-align:right;padding:4px">{{.Open}}</td><td style="text-align:right;padding:4px">{{.Accepted}}</td>{{end}}</tr>
+{{range .Findings}}<tr style="border-top:1px solid #ddd"><td style="padding:4px">{{label .Kind .Label}}</td><td style="text-align:right;padding:4px">{{.Count}}</td>{{if $.HasStatus}}<td style="text-align:right;padding:4px">{{.Open}}</td><td style="text-align:right;padding:4px">{{.Accepted}}</td>{{end}}</tr>
 {{else}}<tr><td colspan="2" style="padding:4px">No findings.</td></tr>
 {{end}}</table>
 {{if .Largest}}<h2 style="font-size:17px;margin:16px 0 6px">Largest open findings</h2>
 <table style="border-collapse:collapse;width:100%">
 <tr style="color:#555"><th style="text-align:left;padding:4px">Customer / product</th><th style="text-align:right;padding:4px">Amount</th></tr>
-{{range .Largest}}<tr style="border-top:1px solid #ddd"><td style="padding:4px">{{name .CustomerID .Customer}}{{if .SKU}}<br><span style="color:#555">{{.SKU}}{{if .Product}} {{.Product}}{{end}}</span>{{end}}<br><span style="color:#555">{{label .Kind}}</span></td><td style="text-align:right;padding:4px;white-space:nowrap">{{.Currency}} {{.Amount}}</td></tr>
+{{range .Largest}}<tr style="border-top:1px solid #ddd"><td style="padding:4px">{{name .CustomerID .Customer}}{{if .SKU}}<br><span style="color:#555">{{.SKU}}{{if .Product}} {{.Product}}{{end}}</span>{{end}}<br><span style="color:#555">{{label .Kind .Label}}</span></td><td style="text-align:right;padding:4px;white-space:nowrap">{{.Currency}} {{.Amount}}</td></tr>
 {{end}}</table>
 {{end}}{{if .Bridge}}<h2 style="font-size:17px;margin:16px 0 6px">Margin bridge from {{.BasePeriod}}</h2>
 {{range .Bridge}}<table style="border-collapse:collapse;width:100%;margin-bottom:8px">
@@ -232,7 +223,7 @@ var htmlTmpl = htmltemplate.Must(htmltemplate.New("html").Funcs(funcs).Parse(`<!
 {{range .Steps}}<tr style="border-top:1px solid #ddd"><td style="padding:4px">{{.Label}}</td><td style="text-align:right;padding:4px">{{.Amount}}</td></tr>
 {{end}}<tr style="font-weight:bold;border-top:2px solid #555"><td style="padding:4px">{{.Currency}} margin {{$.Period}}</td><td style="text-align:right;padding:4px">{{.End}}</td></tr>
 </table>
-{{end}}{{end}}<p style="margin:16px 0 0;color:#555">The workbook is attached.</p>
+{{end}}{{end}}<p style="margin:16px 0 0;color:#555">{{if .Bridge}}The workbook and the comparison workbook are attached.{{else}}The workbook is attached.{{end}}</p>
 </div>
 </body>
 </html>

@@ -33,31 +33,31 @@ const (
 
 // Settings configure the mail: the SMTP server, the addresses, the subject
 // and the limits. They come from the environment (RECONCILE_SMTP_*,
-// RECONCILE_MAIL_*) or from the config file's [email] table; the toml tags
-// name its keys. Password is a secret: it is never written to a message, a
-// log, an error or the ledger.
+// RECONCILE_MAIL_*) or from the config file's [email] table (cmd resolves
+// them through internal/config). Password is a secret: it is never written to
+// a message, a log, an error or the ledger.
 type Settings struct {
-	Host     string   `toml:"smtp_host"`
-	Port     int      `toml:"smtp_port"` // 0: 587 for starttls, 465 for tls, 25 for none
-	TLS      string   `toml:"smtp_tls"`  // TLSStartTLS (""), TLSImplicit or TLSNone
-	User     string   `toml:"smtp_user"`
-	Password string   `toml:"-"` // from RECONCILE_SMTP_PASSWORD(_FILE) only, never from the file
-	From     string   `toml:"from"`
-	To       []string `toml:"to"`
-	Cc       []string `toml:"cc"`
-	Bcc      []string `toml:"bcc"`
+	Host     string
+	Port     int    // 0: 587 for starttls, 465 for tls, 25 for none
+	TLS      string // TLSStartTLS (""), TLSImplicit or TLSNone
+	User     string
+	Password string // RECONCILE_SMTP_PASSWORD(_FILE) or email.password(_file)
+	From     string
+	To       []string
+	Cc       []string
+	Bcc      []string
 	// Subject is a text/template with .Period (YYYY-MM), .From, .To (the
 	// period's dates), .Status (COMPLETE or INCOMPLETE) and .RunID.
-	Subject string `toml:"subject"`
+	Subject string
 	// MaxBytes is the size limit of a whole message (0: DefaultMaxBytes).
-	MaxBytes int64 `toml:"max_bytes"`
+	MaxBytes int64
 	// OversizeFail makes a message over MaxBytes fail instead of being sent
 	// without the detail sheets.
-	OversizeFail bool `toml:"oversize_fail"`
+	OversizeFail bool
 	// Timeout bounds one connection attempt (0: DefaultTimeout).
-	Timeout time.Duration `toml:"timeout"`
+	Timeout time.Duration
 	// Retry is the backoff of transient failures.
-	Retry Retry `toml:"-"`
+	Retry Retry
 }
 
 // Retry is how transient SMTP failures are retried: Attempts in all (0: 4),
@@ -101,6 +101,9 @@ func SplitAddresses(s string) []string {
 	}
 	return out
 }
+
+// EffectivePort is the port used: Port, else the default of the TLS mode.
+func (s Settings) EffectivePort() int { return s.withDefaults().Port }
 
 // withDefaults fills in the defaults of unset fields.
 func (s Settings) withDefaults() Settings {

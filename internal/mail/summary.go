@@ -52,6 +52,7 @@ type Total struct {
 // KindCount is the number of findings of one kind.
 type KindCount struct {
 	Kind     string
+	Label    string // the kind in plain words (the workbook's label); "" shows the kind
 	Count    int
 	Open     int // with Summary.HasStatus
 	Accepted int // with Summary.HasStatus
@@ -60,6 +61,7 @@ type KindCount struct {
 // Finding is one open finding.
 type Finding struct {
 	Kind       string
+	Label      string // the kind in plain words; "" shows the kind
 	CustomerID string
 	Customer   string
 	SKU        string

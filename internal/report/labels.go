@@ -18,6 +18,7 @@ var kindLabels = map[string]string{
 	KindQuantityMismatch:     "Quantity billed to the customer differs from Sherweb's",
 	KindNegativeMargin:       "Sold below cost (negative margin)",
 	KindSubtotalIdentity:     "Sherweb line total differs from quantity × price",
+	KindLicenceMismatch:      "Seats subscribed differ from seats billed (licence check)",
 }
 
 // KindLabel is the plain-language label of a finding kind; an unknown kind

@@ -630,11 +630,15 @@ const attributionAttributed = "attributed"
 // a payable line.
 func attributePayable(attr Attributor, names map[string]string, c *billing.PayableCharge) (id, name, attribution string) {
 	var reason string
-	if attr != nil {
+	if ra, ok := attr.(RuleAttributor); ok {
+		id, name, reason = ra.AttributeRule(c)
+	} else if attr != nil {
 		id, name, reason = attr.Attribute(c)
 	}
 	attribution = reason
-	if id != "" {
+	// A rule-0 line (a [[mapping]] or [[internal]] entry) says so; a line
+	// the tags attributed says "attributed".
+	if id != "" && reason != report.RuleMapping {
 		attribution = attributionAttributed
 		if name == "" {
 			name = names[id]
