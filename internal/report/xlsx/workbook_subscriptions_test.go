@@ -36,9 +36,14 @@ func TestCommitmentsAndAmendmentsSheets(t *testing.T) {
 	}
 	f = wbOpen(t, wbRender(t, res, info, d, WorkbookOptions{}))
 	sheets := f.GetSheetList()
-	i := slices.Index(sheets, SheetMismatches)
+	// After Mismatches, Invoices (and Exceptions when a register applied),
+	// before the detail sheets.
+	i := slices.Index(sheets, SheetInvoices)
+	if slices.Contains(sheets, SheetExceptions) {
+		i = slices.Index(sheets, SheetExceptions)
+	}
 	if i < 0 || i+2 >= len(sheets) || sheets[i+1] != SheetCommitments || sheets[i+2] != SheetAmendments {
-		t.Fatalf("sheets %v: want Commitments and Amendments after Mismatches", sheets)
+		t.Fatalf("sheets %v: want Commitments and Amendments after Invoices/Exceptions", sheets)
 	}
 	c := SheetCommitments
 	wantText(t, f, c, "C2", "s1")
