@@ -3,6 +3,7 @@ package job
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"github.com/msp-reconcile/reconcile/internal/billing"
 	"github.com/msp-reconcile/reconcile/internal/ledger"
@@ -14,6 +15,8 @@ import (
 type Licences struct {
 	Findings    []report.LicenceFinding
 	Commitments report.Commitments
+	// Rows are the Commitments rows in the report order, in memory.
+	Rows []report.CommitmentRow
 }
 
 // LicenceReport computes the licence_mismatch findings and the Commitments
@@ -38,10 +41,8 @@ func LicenceReport(ctx context.Context, l AmendLedger, run ledger.Run) (Licences
 	if err != nil {
 		return Licences{}, fmt.Errorf("licence check of run %d: %w", run.ID, err)
 	}
-	return Licences{
-		Findings:    report.LicenceCheck(run.Period.To, in),
-		Commitments: report.ComputeCommitments(run.Period.To, in, prices),
-	}, nil
+	com, rows := report.ComputeCommitments(run.Period.To, in, prices)
+	return Licences{Findings: report.LicenceCheck(run.Period.To, in), Commitments: com, Rows: rows}, nil
 }
 
 // SubscriptionReader is what the report's licence check, Commitments and
@@ -55,16 +56,19 @@ type SubscriptionReader interface {
 
 // licenceCollector gathers, while a run's lines stream into the engine, what
 // the licence check and the commitments need: per customer and SKU the
-// subscribed and billed seats, the commitment rows, and the payable unit
-// prices. No subscription or line is kept (report.LicenceAccumulator).
+// subscribed and billed seats and the payable unit prices. No subscription
+// or line is kept (report.LicenceAccumulator): the Commitments rows are
+// computed again from the ledger's subscriptions when they are read
+// (commitmentRows), once for the summary and once for the sheet.
 type licenceCollector struct {
-	sr     SubscriptionReader
-	run    ledger.Run
-	acc    *report.LicenceAccumulator
-	any    bool // some customer has subscriptions
-	attr   *report.Attributor
-	prices *report.UnitPrices
-	names  map[string]string
+	sr        SubscriptionReader
+	run       ledger.Run
+	acc       *report.LicenceAccumulator
+	any       bool     // some customer has subscriptions
+	customers []string // those taking part, sorted
+	attr      *report.Attributor
+	prices    *report.UnitPrices
+	names     map[string]string
 }
 
 // newLicenceCollector returns nil (a no-op collector) when store cannot read
@@ -93,7 +97,10 @@ func newLicenceCollector(ctx context.Context, store RunReader, run ledger.Run, c
 		}
 		lc.any = lc.any || len(subs) > 0
 		lc.acc.AddSubscriptions(c.CustomerID, subs)
+		lc.customers = append(lc.customers, c.CustomerID)
 	}
+	slices.Sort(lc.customers)
+	lc.customers = slices.Compact(lc.customers)
 	return lc, nil
 }
 
@@ -123,7 +130,15 @@ func (lc *licenceCollector) finish(ctx context.Context, res *report.Result) erro
 	if err != nil {
 		return err
 	}
-	block := &report.SubscriptionsBlock{Commitments: lc.acc.Commitments(lc.prices)}
+	var rows report.CommitmentRows = report.CommitmentSlice(nil)
+	if lc.any {
+		rows = &commitmentRows{sr: lc.sr, run: lc.run, customers: lc.customers, seats: lc.acc.Seats(), prices: lc.prices}
+	}
+	com, err := report.Summarize(ctx, rows)
+	if err != nil {
+		return fmt.Errorf("commitments: %w", err)
+	}
+	block := &report.SubscriptionsBlock{Commitments: com}
 	for _, e := range events {
 		block.Amendments = append(block.Amendments, report.AmendmentLogRow{Seq: e.Seq, At: formatTime(e.At), Actor: e.Actor,
 			PlanHash: e.PlanHash, CustomerID: e.CustomerID, SubscriptionID: e.SubscriptionID, SKU: e.SKU,
@@ -131,5 +146,37 @@ func (lc *licenceCollector) finish(ctx context.Context, res *report.Result) erro
 			Status: e.Status, Detail: e.Detail})
 	}
 	res.Subscriptions = block
+	return nil
+}
+
+// commitmentRows streams a run's Commitments rows from the ledger, in the
+// report order: customer by customer (sorted by id), each customer's
+// subscriptions read again and turned into rows (report.CommitmentRowOf)
+// sorted by SKU and subscription id. Only one customer's rows are in memory
+// at a time.
+type commitmentRows struct {
+	sr        SubscriptionReader
+	run       ledger.Run
+	customers []string
+	seats     map[[2]string]*report.SeatCount
+	prices    *report.UnitPrices
+}
+
+// EachCommitment implements report.CommitmentRows.
+func (c *commitmentRows) EachCommitment(ctx context.Context, fn func(*report.CommitmentRow) error) error {
+	var rows []report.CommitmentRow
+	for _, id := range c.customers {
+		subs, err := c.sr.Subscriptions(ctx, c.run.ID, id)
+		if err != nil {
+			return fmt.Errorf("read subscriptions of customer %s in run %d: %w", id, c.run.ID, err)
+		}
+		rows = report.AppendCommitmentRows(rows[:0], c.run.Period.To, id, subs, c.seats, c.prices)
+		report.SortCommitmentRows(rows)
+		for i := range rows {
+			if err := fn(&rows[i]); err != nil {
+				return err
+			}
+		}
+	}
 	return nil
 }

@@ -2,6 +2,7 @@ package job_test
 
 import (
 	"context"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -74,7 +75,7 @@ func TestLicenceAndCommitmentsMatchSimulatorTruth(t *testing.T) {
 
 	lp := e.sim.LicenceScenarios()
 	rows := map[string]report.CommitmentRow{}
-	for _, r := range lr.Commitments.Rows {
+	for _, r := range lr.Rows {
 		rows[strings.ToLower(r.SubscriptionID)] = r
 	}
 	if _, ok := rows[lp.NoCommitmentSubscription]; ok || lp.NoCommitmentSubscription == "" {
@@ -126,7 +127,7 @@ func TestLicenceAndCommitmentsMatchSimulatorTruth(t *testing.T) {
 		return nil
 	})
 	totals := map[string]decimal.Decimal{}
-	for _, r := range lr.Commitments.Rows {
+	for _, r := range lr.Rows {
 		k := [2]string{r.CustomerID, r.SKU}
 		w := want[k]
 		if stranded := w[0].GreaterThan(w[1]); r.Stranded != stranded {
@@ -179,5 +180,53 @@ func TestLicenceAndCommitmentsMatchSimulatorTruth(t *testing.T) {
 	res, err := e.apply(t, below, afterMinimums, nil)
 	if err != nil || res[0].State != job.StateRefused || !strings.Contains(res[0].Detail, "below the committed minimum") {
 		t.Errorf("below the minimum: %v %+v", err, res)
+	}
+}
+
+// TestStreamedCommitmentsMatchInMemory: the close keeps no Commitments row
+// (it streams them from the ledger for the sheet); the streamed rows, and
+// the summary the close keeps, are those of the in-memory computation.
+func TestStreamedCommitmentsMatchInMemory(t *testing.T) {
+	e := newEnv(t, licenceConfig())
+	run, err := e.fetch(t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	lr, err := job.LicenceReport(ctx, e.store, run)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, err := job.Reconcile(ctx, e.store, run, report.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	com := rec.Result.Subscriptions.Commitments
+	if _, inMemory := com.Rows.(report.CommitmentSlice); inMemory {
+		t.Fatal("the close holds the Commitments rows in memory")
+	}
+	var got []report.CommitmentRow
+	for pass := range 2 { // the sheet can read them again
+		got = got[:0]
+		if err := com.Rows.EachCommitment(ctx, func(r *report.CommitmentRow) error {
+			got = append(got, *r)
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if len(got) == 0 || !reflect.DeepEqual(got, lr.Rows) {
+			t.Fatalf("pass %d: streamed %d rows, in memory %d; they differ", pass, len(got), len(lr.Rows))
+		}
+	}
+	want := lr.Commitments
+	if com.Subscriptions != want.Subscriptions || com.Renews30 != want.Renews30 || com.Renews60 != want.Renews60 ||
+		com.Renews90 != want.Renews90 || com.NoUnitCost != want.NoUnitCost || len(com.Totals) != len(want.Totals) ||
+		!reflect.DeepEqual(com.Stranded, want.Stranded) || len(com.Stranded) == 0 {
+		t.Errorf("summary %+v, want %+v", com, want)
+	}
+	for c, v := range want.Totals {
+		if !com.Totals[c].Equal(v) {
+			t.Errorf("total %s: %s, want %s", c, com.Totals[c], v)
+		}
 	}
 }

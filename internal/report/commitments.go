@@ -1,6 +1,7 @@
 package report
 
 import (
+	"context"
 	"sort"
 	"strings"
 	"time"
@@ -82,69 +83,152 @@ type CommitmentRow struct {
 	Unreadable   string
 }
 
-// Commitments is the Commitments block: the rows (by customer, SKU,
-// subscription id) and the remaining commitment per currency.
+// Commitments is the Commitments block's summary: the counts, the remaining
+// commitment per currency and the stranded rows (the ones to act on). Every
+// row is on the Commitments sheet, streamed from Rows at workbook time, so a
+// run's memory does not grow with its number of subscriptions.
 type Commitments struct {
-	Rows   []CommitmentRow
-	Totals map[string]decimal.Decimal
+	Subscriptions int // subscriptions with a commitmentTerm
+	Renews30      int
+	Renews60      int
+	Renews90      int
+	NoUnitCost    int
+	Totals        map[string]decimal.Decimal
+	Stranded      []CommitmentRow // in the report order
+	// Rows streams every row in the report order (by customer, SKU,
+	// subscription id); nil when there are none.
+	Rows CommitmentRows
+}
+
+// CommitmentRows streams the rows of a Commitments block, in the report
+// order. The job implements it from the ledger (re-reading the run's
+// subscriptions); CommitmentSlice from memory.
+type CommitmentRows interface {
+	EachCommitment(ctx context.Context, fn func(*CommitmentRow) error) error
+}
+
+// CommitmentSlice is CommitmentRows from memory, already in the report order.
+type CommitmentSlice []CommitmentRow
+
+// EachCommitment implements CommitmentRows.
+func (s CommitmentSlice) EachCommitment(ctx context.Context, fn func(*CommitmentRow) error) error {
+	for i := range s {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := fn(&s[i]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// NewCommitments returns an empty summary whose rows come from rows.
+func NewCommitments(rows CommitmentRows) Commitments {
+	return Commitments{Totals: map[string]decimal.Decimal{}, Rows: rows}
+}
+
+// Add counts one row into the summary (rows in the report order).
+func (c *Commitments) Add(r *CommitmentRow) {
+	c.Subscriptions++
+	c.Renews30 += b2i(r.Renews30)
+	c.Renews60 += b2i(r.Renews60)
+	c.Renews90 += b2i(r.Renews90)
+	c.NoUnitCost += b2i(!r.UnitCost.Valid)
+	if r.Remaining.Valid {
+		if c.Totals == nil {
+			c.Totals = map[string]decimal.Decimal{}
+		}
+		c.Totals[r.Currency] = c.Totals[r.Currency].Add(r.Remaining.Decimal)
+	}
+	if r.Stranded {
+		c.Stranded = append(c.Stranded, *r)
+	}
+}
+
+// Summarize reads every row of rows into a summary whose Rows is rows.
+func Summarize(ctx context.Context, rows CommitmentRows) (Commitments, error) {
+	out := NewCommitments(rows)
+	err := rows.EachCommitment(ctx, func(r *CommitmentRow) error {
+		out.Add(r)
+		return nil
+	})
+	return out, err
 }
 
 // ComputeCommitments builds the Commitments block of a run whose period ends
-// on periodEnd.
-func ComputeCommitments(periodEnd billing.Date, customers []LicenceCustomer, prices *UnitPrices) Commitments {
-	return accumulate(periodEnd, customers).Commitments(prices)
+// on periodEnd, with its rows in memory (also returned, in the report order).
+func ComputeCommitments(periodEnd billing.Date, customers []LicenceCustomer, prices *UnitPrices) (Commitments, []CommitmentRow) {
+	seats := accumulate(periodEnd, customers).Seats()
+	var rows []CommitmentRow
+	for _, c := range customers {
+		rows = AppendCommitmentRows(rows, periodEnd, c.ID, c.Subs, seats, prices)
+	}
+	SortCommitmentRows(rows)
+	out := NewCommitments(CommitmentSlice(rows))
+	for i := range rows {
+		out.Add(&rows[i])
+	}
+	return out, rows
 }
 
-// commitmentRow is the part of a row known from the subscription alone.
-func (a *LicenceAccumulator) commitmentRow(customerID string, s *billing.Subscription) CommitmentRow {
-	r := CommitmentRow{CustomerID: customerID, SubscriptionID: s.ID, SKU: a.str(s.SKU), Product: a.str(s.ProductName),
+// AppendCommitmentRows appends to rows one row per subscription of the
+// customer with a commitmentTerm, complete (stranded from seats, unit cost
+// and remaining from prices); the caller sorts them (SortCommitmentRows).
+func AppendCommitmentRows(rows []CommitmentRow, periodEnd billing.Date, customerID string, subs []billing.Subscription,
+	seats map[[2]string]*SeatCount, prices *UnitPrices) []CommitmentRow {
+	for i := range subs {
+		if len(subs[i].CommitmentTerm) > 0 {
+			rows = append(rows, CommitmentRowOf(periodEnd, customerID, &subs[i], seats, prices))
+		}
+	}
+	return rows
+}
+
+// CommitmentRowOf is the Commitments row of one subscription with a
+// commitmentTerm: what the subscription says, completed with the run's
+// payable prices and seat counts (Seats).
+func CommitmentRowOf(periodEnd billing.Date, customerID string, s *billing.Subscription,
+	seats map[[2]string]*SeatCount, prices *UnitPrices) CommitmentRow {
+	r := CommitmentRow{CustomerID: customerID, SubscriptionID: s.ID, SKU: s.SKU, Product: s.ProductName,
 		Quantity: s.Quantity.Decimal.IntPart()}
 	ct, err := billing.ParseCommitment(s.CommitmentTerm)
 	if err != nil {
 		r.Unreadable = err.Error()
 		return r
 	}
-	end := a.end.Time()
-	r.TermType, r.TermEnd = a.str(ct.Type), billing.Date(a.str(string(ct.TermEndDate)))
+	end := periodEnd.Time()
+	r.TermType, r.TermEnd = ct.Type, ct.TermEndDate
 	if ct.Renewal != nil {
-		r.RenewalDate, r.ScheduledQuantity = billing.Date(a.str(string(ct.Renewal.Date))), ct.Renewal.ScheduledQuantity
+		r.RenewalDate, r.ScheduledQuantity = ct.Renewal.Date, ct.Renewal.ScheduledQuantity
 		days := int(ct.Renewal.Date.Time().Sub(end).Hours() / 24)
 		r.Renews30, r.Renews60, r.Renews90 = days <= 30, days <= 60, days <= 90
 	}
-	r.MinimumInForce, _ = ct.MinimumOn(a.end)
+	r.MinimumInForce, _ = ct.MinimumOn(periodEnd)
 	r.DaysToTermEnd = int(ct.TermEndDate.Time().Sub(end).Hours() / 24)
 	r.Months = wholeMonths(end, ct.TermEndDate.Time())
+	if sc := seats[[2]string{r.CustomerID, r.SKU}]; sc != nil && sc.Subscribed.GreaterThan(sc.Billed) {
+		r.Stranded = true
+	}
+	switch price, cur, n := prices.unit(r.CustomerID, r.SKU); n {
+	case 1:
+		r.UnitCost = decimal.NullDecimal{Decimal: price, Valid: true}
+		r.Currency = cur
+		rem := price.Mul(decimal.NewFromInt(r.Quantity)).Mul(decimal.NewFromInt(int64(r.Months)))
+		r.Remaining = decimal.NullDecimal{Decimal: rem, Valid: true}
+	case 0:
+		r.UnitCostNote = "no payable line price for this customer and SKU in the run"
+	default:
+		r.UnitCostNote = "several payable line prices for this customer and SKU in the run"
+	}
 	return r
 }
 
-// Commitments completes the rows (stranded, unit cost, remaining) with the
-// run's payable prices, sorts them and totals them per currency.
-func (a *LicenceAccumulator) Commitments(prices *UnitPrices) Commitments {
-	seats := a.Seats()
-	out := Commitments{Rows: a.rows, Totals: map[string]decimal.Decimal{}}
-	for i := range out.Rows {
-		r := &out.Rows[i]
-		if r.Unreadable != "" {
-			continue
-		}
-		if sc := seats[[2]string{r.CustomerID, r.SKU}]; sc != nil && sc.Subscribed.GreaterThan(sc.Billed) {
-			r.Stranded = true
-		}
-		switch price, cur, n := prices.unit(r.CustomerID, r.SKU); n {
-		case 1:
-			r.UnitCost = decimal.NullDecimal{Decimal: price, Valid: true}
-			r.Currency = cur
-			rem := price.Mul(decimal.NewFromInt(r.Quantity)).Mul(decimal.NewFromInt(int64(r.Months)))
-			r.Remaining = decimal.NullDecimal{Decimal: rem, Valid: true}
-			out.Totals[cur] = out.Totals[cur].Add(rem)
-		case 0:
-			r.UnitCostNote = "no payable line price for this customer and SKU in the run"
-		default:
-			r.UnitCostNote = "several payable line prices for this customer and SKU in the run"
-		}
-	}
-	sort.Slice(out.Rows, func(i, j int) bool {
-		a, b := out.Rows[i], out.Rows[j]
+// SortCommitmentRows sorts rows in the report order: by customer, SKU and
+// subscription id (case-insensitive).
+func SortCommitmentRows(rows []CommitmentRow) {
+	sort.SliceStable(rows, func(i, j int) bool {
+		a, b := &rows[i], &rows[j]
 		if a.CustomerID != b.CustomerID {
 			return a.CustomerID < b.CustomerID
 		}
@@ -153,7 +237,6 @@ func (a *LicenceAccumulator) Commitments(prices *UnitPrices) Commitments {
 		}
 		return strings.ToLower(a.SubscriptionID) < strings.ToLower(b.SubscriptionID)
 	})
-	return out
 }
 
 // wholeMonths is the number of whole months from a to b (0 when b is not

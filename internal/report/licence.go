@@ -71,15 +71,15 @@ func accumulate(periodEnd billing.Date, customers []LicenceCustomer) *LicenceAcc
 	return a
 }
 
-// LicenceAccumulator computes the licence check and the commitments of a
-// run incrementally, so that neither the subscriptions nor the receivable
-// lines need to stay in memory: AddSubscriptions once per customer (before
-// its receivable lines), AddReceivable per line, then Findings and
-// Commitments.
+// LicenceAccumulator computes the licence check of a run incrementally, so
+// that neither the subscriptions nor the receivable lines need to stay in
+// memory: AddSubscriptions once per customer (before its receivable lines),
+// AddReceivable per line, then Findings and Seats. It keeps one entry per
+// customer and SKU, none per subscription (the Commitments rows are computed
+// from the subscriptions again when they are read: CommitmentRowOf).
 type LicenceAccumulator struct {
 	end    billing.Date
 	seats  map[[2]string]*seatAcc
-	rows   []CommitmentRow
 	intern map[string]string
 }
 
@@ -105,9 +105,6 @@ func (a *LicenceAccumulator) str(s string) string {
 func (a *LicenceAccumulator) AddSubscriptions(customerID string, subs []billing.Subscription) {
 	for i := range subs {
 		s := &subs[i]
-		if len(s.CommitmentTerm) > 0 {
-			a.rows = append(a.rows, a.commitmentRow(customerID, s))
-		}
 		if s.Fees == nil && len(s.CommitmentTerm) == 0 {
 			continue
 		}

@@ -131,16 +131,12 @@ func commitmentsJSON(b *SubscriptionsBlock) *jsonCommitments {
 	if b == nil {
 		return nil
 	}
-	out := &jsonCommitments{Subscriptions: len(b.Commitments.Rows), Totals: []jsonCommitmentTotal{},
+	c := &b.Commitments
+	out := &jsonCommitments{Subscriptions: c.Subscriptions, Renews30: c.Renews30, Renews60: c.Renews60,
+		Renews90: c.Renews90, NoUnitCost: c.NoUnitCost, Totals: []jsonCommitmentTotal{},
 		Stranded: []jsonCommitment{}, Amendments: []jsonAmendmentEvent{}}
-	for _, r := range b.Commitments.Rows {
-		out.Renews30 += b2i(r.Renews30)
-		out.Renews60 += b2i(r.Renews60)
-		out.Renews90 += b2i(r.Renews90)
-		out.NoUnitCost += b2i(!r.UnitCost.Valid)
-		if !r.Stranded {
-			continue
-		}
+	for i := range c.Stranded {
+		r := &c.Stranded[i]
 		note := r.UnitCostNote
 		if r.Unreadable != "" {
 			note = "unreadable commitment term: " + r.Unreadable

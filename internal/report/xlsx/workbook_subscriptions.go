@@ -2,6 +2,8 @@ package xlsx
 
 import (
 	"github.com/shopspring/decimal"
+
+	"github.com/msp-reconcile/reconcile/internal/report"
 )
 
 // Sheets of a run's subscriptions (docs/subscriptions-and-amendments.md):
@@ -41,35 +43,41 @@ func (b *builder) commitments() error {
 	if err != nil {
 		return err
 	}
+	// The rows are streamed (one subscription at a time from the ledger):
+	// none is kept for the sheet.
 	c := &b.res.Subscriptions.Commitments
-	for i := range c.Rows {
-		r := &c.Rows[i]
-		var ec errCollector
-		sched := cell{}
-		if r.ScheduledQuantity != nil {
-			sched = b.countCell(*r.ScheduledQuantity)
-		}
-		note := r.UnitCostNote
-		if r.Unreadable != "" {
-			note = "unreadable commitment term: " + r.Unreadable
-		}
-		t.row = append(t.row[:0],
-			textCell(r.CustomerID), textCell(b.names[r.CustomerID]), textCell(r.SubscriptionID), textCell(r.SKU), textCell(r.Product),
-			b.countCell(r.Quantity), textCell(r.TermType), textCell(string(r.TermEnd)), textCell(string(r.RenewalDate)), sched,
-			b.countCell(r.MinimumInForce), b.countCell(int64(r.DaysToTermEnd)), b.countCell(int64(r.Months)),
-			ec.c(b.optMoneyCell(r.UnitCost, r.Currency, true)), textCell(r.Currency),
-			ec.c(b.optMoneyCell(r.Remaining, r.Currency, false)),
-			yes(r.Renews30), yes(r.Renews60), yes(r.Renews90), yes(r.Stranded), textCell(note),
-		)
-		if ec.err != nil {
-			return ec.err
-		}
-		if err := t.add(); err != nil {
+	n := 0
+	if c.Rows != nil {
+		err = c.Rows.EachCommitment(b.ctx, func(r *report.CommitmentRow) error {
+			n++
+			var ec errCollector
+			sched := cell{}
+			if r.ScheduledQuantity != nil {
+				sched = b.countCell(*r.ScheduledQuantity)
+			}
+			note := r.UnitCostNote
+			if r.Unreadable != "" {
+				note = "unreadable commitment term: " + r.Unreadable
+			}
+			t.row = append(t.row[:0],
+				textCell(r.CustomerID), textCell(b.names[r.CustomerID]), textCell(r.SubscriptionID), textCell(r.SKU), textCell(r.Product),
+				b.countCell(r.Quantity), textCell(r.TermType), textCell(string(r.TermEnd)), textCell(string(r.RenewalDate)), sched,
+				b.countCell(r.MinimumInForce), b.countCell(int64(r.DaysToTermEnd)), b.countCell(int64(r.Months)),
+				ec.c(b.optMoneyCell(r.UnitCost, r.Currency, true)), textCell(r.Currency),
+				ec.c(b.optMoneyCell(r.Remaining, r.Currency, false)),
+				yes(r.Renews30), yes(r.Renews60), yes(r.Renews90), yes(r.Stranded), textCell(note),
+			)
+			if ec.err != nil {
+				return ec.err
+			}
+			return t.add()
+		})
+		if err != nil {
 			return err
 		}
 	}
 	// Totals per currency, after a blank row.
-	if len(c.Rows) > 0 {
+	if n > 0 {
 		t.row = t.row[:0]
 		if err := t.add(); err != nil {
 			return err
