@@ -38,7 +38,7 @@ func demoCompare(ctx context.Context, dir string, current billing.Period, opts r
 		_ = store.Close() // the client error is the one to report
 		return err
 	}
-	base, err := job.Fetch(ctx, client, store, fetchOptions(demoBaseDate, &bf, env, log, stderr))
+	base, err := job.Fetch(ctx, client, store, fetchOptions(demoBaseDate, &bf, env, log, nil))
 	if cerr := store.Close(); cerr != nil && err == nil {
 		err = cerr
 	}
