@@ -10,7 +10,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/msp-reconcile/reconcile/internal/billing"
-	"github.com/msp-reconcile/reconcile/internal/ledger/ledgertest"
+	"github.com/msp-reconcile/reconcile/internal/dbtest"
 )
 
 // storePayables stores charges in a new committed run and returns its id.
@@ -91,7 +91,7 @@ func TestPayableRoundTrip(t *testing.T) {
 }
 
 func TestMoneyColumnsAreText(t *testing.T) {
-	ledgertest.SQLiteOnly(t)
+	dbtest.SQLiteOnly(t)
 	s := MustOpen(t)
 	ctx := context.Background()
 	id := storePayables(t, s, []*billing.PayableCharge{samplePayable(1), samplePayable(4), {
@@ -408,7 +408,7 @@ func TestEachPayableStopsOnCallbackError(t *testing.T) {
 }
 
 func TestEachPayableUsesIndex(t *testing.T) {
-	ledgertest.SQLiteOnly(t)
+	dbtest.SQLiteOnly(t)
 	s := MustOpen(t)
 	var plan []struct {
 		ID      int    `db:"id"`

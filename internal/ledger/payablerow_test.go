@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/msp-reconcile/reconcile/internal/billing"
-	"github.com/msp-reconcile/reconcile/internal/ledger/ledgertest"
+	"github.com/msp-reconcile/reconcile/internal/dbtest"
 )
 
 // The detail object is valid JSON that encoding/json reads the same way, and
@@ -73,7 +73,7 @@ func TestPayableDetailEscapes(t *testing.T) {
 
 // The detail column holds decimals as exact JSON strings, readable in SQL.
 func TestPayableDetailColumn(t *testing.T) {
-	ledgertest.SQLiteOnly(t)
+	dbtest.SQLiteOnly(t)
 	s := MustOpen(t)
 	id := storePayables(t, s, []*billing.PayableCharge{{ChargeID: "x", Currency: "USD", Quantity: dec("1"),
 		ListPrice: dec("12.30"), Taxes: []billing.Tax{{Name: "GST", AppliedRate: dec("0.050")}}}})
@@ -148,7 +148,7 @@ func TestPayableBatchResetDiscardsQueuedLines(t *testing.T) {
 // A write error in the writer goroutine reaches the caller (a later Add or
 // Commit) and nothing is stored.
 func TestPayableBatchWriteErrorIsReported(t *testing.T) {
-	ledgertest.SQLiteOnly(t)
+	dbtest.SQLiteOnly(t)
 	s := MustOpen(t)
 	ctx := context.Background()
 	id := mustBeginRun(t, s)

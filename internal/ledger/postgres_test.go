@@ -8,7 +8,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/msp-reconcile/reconcile/internal/billing"
-	"github.com/msp-reconcile/reconcile/internal/ledger/ledgertest"
+	"github.com/msp-reconcile/reconcile/internal/dbtest"
 )
 
 func TestBackendFromTarget(t *testing.T) {
@@ -43,7 +43,7 @@ func TestBackendFromTarget(t *testing.T) {
 // Money on PostgreSQL is NUMERIC, and reads back with the scale it was sent
 // with ('45.00' stays '45.00').
 func TestMoneyColumnsArePostgresNumeric(t *testing.T) {
-	ledgertest.PostgresOnly(t)
+	dbtest.PostgresOnly(t)
 	s := MustOpen(t)
 	ctx := context.Background()
 	var pay []*billing.PayableCharge
@@ -109,9 +109,9 @@ func TestCanonicalOrderOfMoney(t *testing.T) {
 
 // The digest of the same run is identical on SQLite and PostgreSQL.
 func TestDigestSameOnBothBackends(t *testing.T) {
-	ledgertest.PostgresOnly(t)
+	dbtest.PostgresOnly(t)
 	ctx := context.Background()
-	lite := mustOpenPath(t, ledgertest.SQLiteDB(t), Options{})
+	lite := mustOpenPath(t, dbtest.SQLiteDB(t), Options{})
 	pg := MustOpen(t)
 	for seed := range uint64(3) {
 		a, b := storeRun(t, lite, seed, nil), storeRun(t, pg, seed, nil)

@@ -15,23 +15,23 @@ import (
 	"time"
 
 	"github.com/msp-reconcile/reconcile/internal/billing"
-	"github.com/msp-reconcile/reconcile/internal/ledger/ledgertest"
+	"github.com/msp-reconcile/reconcile/internal/dbtest"
 	"github.com/msp-reconcile/reconcile/queries"
 )
 
 var keepDB = flag.Bool("keepdb", false, "keep the test ledgers and print their paths (SQLite)")
 
 // TestMain runs the package's tests on SQLite and, when PostgreSQL is
-// available, again on PostgreSQL (see ledgertest).
-func TestMain(m *testing.M) { ledgertest.Main(m) }
+// available, again on PostgreSQL (see internal/dbtest).
+func TestMain(m *testing.M) { dbtest.Main(m) }
 
 // MustOpen opens a new ledger of the current backend pass (a file in
 // tb.TempDir(), or with -keepdb in a directory that is kept; or a fresh
 // PostgreSQL database) and closes it at the end of the test.
 func MustOpen(tb testing.TB) *Store {
 	tb.Helper()
-	if ledgertest.Backend() != ledgertest.SQLite {
-		return mustOpenPath(tb, ledgertest.DB(tb), Options{})
+	if dbtest.Backend() != dbtest.SQLite {
+		return mustOpenPath(tb, dbtest.DB(tb), Options{})
 	}
 	dir := tb.TempDir()
 	if *keepDB {
@@ -174,7 +174,7 @@ func TestMigrationsMatchAcrossDialects(t *testing.T) {
 }
 
 func TestMigrationsIdempotent(t *testing.T) {
-	path := ledgertest.DB(t)
+	path := dbtest.DB(t)
 	s1, err := Open(context.Background(), path, Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -204,7 +204,7 @@ func TestMigrationsIdempotent(t *testing.T) {
 }
 
 func TestOpenRefusesNewerLedger(t *testing.T) {
-	path := ledgertest.DB(t)
+	path := dbtest.DB(t)
 	s, err := Open(context.Background(), path, Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -222,7 +222,7 @@ func TestOpenRefusesNewerLedger(t *testing.T) {
 }
 
 func TestOpenSettings(t *testing.T) {
-	ledgertest.SQLiteOnly(t)
+	dbtest.SQLiteOnly(t)
 	s := MustOpen(t)
 	ctx := context.Background()
 	conn, err := s.db.Connx(ctx)
@@ -244,7 +244,7 @@ func TestOpenSettings(t *testing.T) {
 }
 
 func TestOddPath(t *testing.T) {
-	ledgertest.SQLiteOnly(t)
+	dbtest.SQLiteOnly(t)
 	dir := filepath.Join(t.TempDir(), "a dir?with#odd%chars")
 	if err := os.Mkdir(dir, 0o755); err != nil {
 		t.Fatal(err)
@@ -261,7 +261,7 @@ func TestOddPath(t *testing.T) {
 }
 
 func TestReadOnlyOpen(t *testing.T) {
-	ledgertest.SQLiteOnly(t) // PostgreSQL: TestReadOnlyOpenPostgres
+	dbtest.SQLiteOnly(t) // PostgreSQL: TestReadOnlyOpenPostgres
 	ctx := context.Background()
 	dir := t.TempDir()
 
@@ -318,7 +318,7 @@ func TestReadOnlyOpen(t *testing.T) {
 }
 
 func TestCheckWritable(t *testing.T) {
-	ledgertest.SQLiteOnly(t)
+	dbtest.SQLiteOnly(t)
 	ctx := context.Background()
 	s := MustOpen(t)
 	if err := s.CheckWritable(ctx); err != nil {
@@ -346,7 +346,7 @@ func TestCheckWritable(t *testing.T) {
 }
 
 func TestCheckWritablePermissions(t *testing.T) {
-	ledgertest.SQLiteOnly(t)
+	dbtest.SQLiteOnly(t)
 	if os.Geteuid() == 0 {
 		t.Skip("running as root: file permissions are not enforced")
 	}

@@ -1,4 +1,4 @@
-// Package ledgertest runs a package's tests against every ledger backend: one
+// Package dbtest runs a package's tests against every ledger backend: one
 // switch, not two copies of the tests.
 //
 // A package's TestMain calls Main, which runs the tests once on SQLite and,
@@ -19,10 +19,11 @@
 // When the process runs as root (CI containers), initdb and the server run
 // as an unprivileged user (postgres, else nobody) in a folder it owns:
 // PostgreSQL refuses to run as root.
-package ledgertest
+package dbtest
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"net/url"
 	"os"
@@ -34,8 +35,6 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/jackc/pgx/v5"
 )
 
 // Backend names.
@@ -55,7 +54,7 @@ func Backend() string { return backend }
 
 // Main runs the package's tests on each backend and exits. Use it as
 //
-//	func TestMain(m *testing.M) { ledgertest.Main(m) }
+//	func TestMain(m *testing.M) { dbtest.Main(m) }
 func Main(m *testing.M) {
 	os.Exit(run(m))
 }
@@ -77,17 +76,17 @@ func run(m *testing.M) int {
 	admin, stop, err := startPostgres()
 	if err != nil {
 		if required() {
-			fmt.Fprintf(os.Stderr, "ledgertest: PostgreSQL is required (CI or RECONCILE_REQUIRE_PG=1) but: %v\n", err)
+			fmt.Fprintf(os.Stderr, "dbtest: PostgreSQL is required (CI or RECONCILE_REQUIRE_PG=1) but: %v\n", err)
 			return 1
 		}
-		fmt.Fprintf(os.Stderr, "ledgertest: PostgreSQL pass skipped: %v\n", err)
+		fmt.Fprintf(os.Stderr, "dbtest: PostgreSQL pass skipped: %v\n", err)
 		return code
 	}
 	defer stop()
 	backend, pgURL = Postgres, admin
-	fmt.Fprintf(os.Stderr, "ledgertest: PostgreSQL pass\n")
+	fmt.Fprintf(os.Stderr, "dbtest: PostgreSQL pass\n")
 	if c := m.Run(); c != 0 {
-		fmt.Fprintf(os.Stderr, "ledgertest: the PostgreSQL pass FAILED\n")
+		fmt.Fprintf(os.Stderr, "dbtest: the PostgreSQL pass FAILED\n")
 		code = c
 	}
 	return code
@@ -130,7 +129,7 @@ var unsafeName = regexp.MustCompile(`[^a-z0-9_]+`)
 func NewDatabase(tb testing.TB) string {
 	tb.Helper()
 	if pgURL == "" {
-		tb.Fatal("ledgertest: no PostgreSQL server in this pass")
+		tb.Fatal("dbtest: no PostgreSQL server in this pass")
 	}
 	name := unsafeName.ReplaceAllString(strings.ToLower(tb.Name()), "_")
 	if len(name) > 40 {
@@ -139,11 +138,11 @@ func NewDatabase(tb testing.TB) string {
 	name = fmt.Sprintf("t%d_%s", dbSeq.Add(1), name)
 	ctx := context.Background()
 	if err := adminExec(ctx, `CREATE DATABASE "`+name+`"`); err != nil {
-		tb.Fatalf("ledgertest: create database %s: %v", name, err)
+		tb.Fatalf("dbtest: create database %s: %v", name, err)
 	}
 	tb.Cleanup(func() {
 		if err := adminExec(ctx, `DROP DATABASE IF EXISTS "`+name+`" WITH (FORCE)`); err != nil {
-			tb.Errorf("ledgertest: drop database %s: %v", name, err)
+			tb.Errorf("dbtest: drop database %s: %v", name, err)
 		}
 	})
 	u, _ := url.Parse(pgURL) // parsed when the server started
@@ -151,15 +150,19 @@ func NewDatabase(tb testing.TB) string {
 	return u.String()
 }
 
-func adminExec(ctx context.Context, sql string) error {
+// adminExec runs one statement on the server's "postgres" database. It uses
+// the "pgx" database/sql driver, which internal/ledger registers (every
+// package that uses this one imports the ledger): this leaf package imports
+// no driver itself.
+func adminExec(ctx context.Context, stmt string) error {
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	conn, err := pgx.Connect(ctx, pgURL)
+	db, err := sql.Open("pgx", pgURL)
 	if err != nil {
-		return err
+		return fmt.Errorf("%w (is internal/ledger imported by the test?)", err)
 	}
-	defer conn.Close(ctx) //nolint:errcheck // admin connection, result already taken
-	_, err = conn.Exec(ctx, sql)
+	defer db.Close() //nolint:errcheck // admin connection, the result is taken
+	_, err = db.ExecContext(ctx, stmt)
 	return err
 }
 
