@@ -153,7 +153,12 @@ func runFetch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 // openWritable opens the ledger and checks, before any API call, that it can
 // be written: the file itself, and its folder (SQLite's WAL and shared-memory
 // files live beside it).
-func openWritable(ctx context.Context, path string) (*ledger.Store, error) {
+func openWritable(ctx context.Context, target string) (*ledger.Store, error) {
+	path, isFile := ledger.SQLitePath(target)
+	if !isFile {
+		// PostgreSQL: the server checks; CheckWritable below proves a write.
+		return openWritableStore(ctx, target)
+	}
 	dir := filepath.Dir(path)
 	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
 		return nil, fmt.Errorf("ledger %s: its folder %s does not exist: create it (mkdir -p %s) or point --db (or $RECONCILE_DB) elsewhere", path, dir, dir)
@@ -173,7 +178,11 @@ func openWritable(ctx context.Context, path string) (*ledger.Store, error) {
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("ledger %s is not writable: %w", path, err)
 	}
-	store, err := ledger.Open(ctx, path, ledger.Options{})
+	return openWritableStore(ctx, path)
+}
+
+func openWritableStore(ctx context.Context, target string) (*ledger.Store, error) {
+	store, err := ledger.Open(ctx, target, ledger.Options{})
 	if err != nil {
 		return nil, err
 	}

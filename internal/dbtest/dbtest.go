@@ -24,6 +24,7 @@ package dbtest
 import (
 	"context"
 	"database/sql"
+	"flag"
 	"fmt"
 	"net/url"
 	"os"
@@ -56,15 +57,25 @@ func Backend() string { return backend }
 //
 //	func TestMain(m *testing.M) { dbtest.Main(m) }
 func Main(m *testing.M) {
-	os.Exit(run(m))
+	os.Exit(run(m, ""))
+}
+
+// MainWith is Main whose PostgreSQL pass runs only the tests matching
+// postgresRun (a -test.run pattern), unless -run was given: for packages
+// whose other tests do not touch the ledger, or only a SQLite file.
+func MainWith(m *testing.M, postgresRun string) {
+	os.Exit(run(m, postgresRun))
 }
 
 func required() bool {
 	return os.Getenv("RECONCILE_REQUIRE_PG") == "1" || (os.Getenv("CI") != "" && os.Getenv("CI") != "0" && os.Getenv("CI") != "false")
 }
 
-func run(m *testing.M) int {
+func run(m *testing.M, postgresRun string) int {
 	only := os.Getenv("RECONCILE_TEST_BACKENDS")
+	if !flag.Parsed() {
+		flag.Parse()
+	}
 	code := 0
 	if only == "" || only == SQLite {
 		backend = SQLite
@@ -84,6 +95,9 @@ func run(m *testing.M) int {
 	}
 	defer stop()
 	backend, pgURL = Postgres, admin
+	if f := flag.Lookup("test.run"); postgresRun != "" && f != nil && f.Value.String() == "" {
+		_ = f.Value.Set(postgresRun) // a valid pattern, set before the pass
+	}
 	fmt.Fprintf(os.Stderr, "dbtest: PostgreSQL pass\n")
 	if c := m.Run(); c != 0 {
 		fmt.Fprintf(os.Stderr, "dbtest: the PostgreSQL pass FAILED\n")

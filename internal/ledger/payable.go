@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jmoiron/sqlx"
@@ -398,7 +399,8 @@ func (w *payableWriter) commit(period billing.Period) error {
 	if err := w.flushCopy(); err != nil {
 		return err
 	}
-	res, err := w.conn.ExecContext(w.ctx, w.s.q[qSetRunPeriod], string(period.From), string(period.To), w.runID)
+	res, err := w.conn.ExecContext(w.ctx, w.s.q[qSetRunPeriod], string(period.From), string(period.To),
+		formatTime(time.Now().Add(w.s.leaseTTL)), w.runID) // the lease is renewed with the commit: the batch held the write lock
 	if err != nil {
 		return fmt.Errorf("set period: %w", err)
 	}

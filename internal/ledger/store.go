@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/jmoiron/sqlx"
 	_ "github.com/mattn/go-sqlite3" // registers the "sqlite3" driver (cgo)
@@ -34,6 +35,10 @@ type Options struct {
 	// migrate` applies them with Migrate); Open still refuses a ledger whose
 	// schema is newer than this version.
 	NoMigrate bool
+	// LeaseTTL is how long a running run's (and a period lock's) lease lasts
+	// without a heartbeat; 0 means DefaultLeaseTTL. Heartbeats renew it every
+	// LeaseTTL/4.
+	LeaseTTL time.Duration
 }
 
 // Store is a ledger: one SQLite file, or one PostgreSQL database. It is safe
@@ -48,6 +53,10 @@ type Store struct {
 	// wlock serialises write transactions (SQLite has one writer). It is a
 	// channel rather than a sync.Mutex so that waiting honours the context.
 	wlock chan struct{}
+
+	leaseTTL time.Duration
+	holder   string // who this store is, in leases and locks: "host pid N #nonce"
+	leases   leases
 
 	// testHook, when set (tests only), is called after each stage of
 	// SaveCustomerData; an error aborts the transaction.
@@ -104,6 +113,12 @@ const (
 	qDeleteRunPayables        = "delete_run_payables"
 	qDeleteRunSummary         = "delete_run_summary"
 	qDeleteRun                = "delete_run"
+	qRenewRunLease            = "renew_run_lease"
+	qAbandonExpiredRuns       = "abandon_expired_runs"
+	qAcquirePeriodLock        = "acquire_period_lock"
+	qGetPeriodLock            = "get_period_lock"
+	qRenewPeriodLock          = "renew_period_lock"
+	qReleasePeriodLock        = "release_period_lock"
 )
 
 var statementNames = []string{
@@ -118,6 +133,7 @@ var statementNames = []string{
 	qSetRunSettings, qPutRunSummary, qListRunSummaries, qColumnExists, qLedgerSize, qVacuum,
 	qDeleteRunSubscriptions, qDeleteRunReceivables, qDeleteRunCoverage, qDeleteRunCustomers,
 	qDeleteRunPayables, qDeleteRunSummary, qDeleteRun,
+	qRenewRunLease, qAbandonExpiredRuns, qAcquirePeriodLock, qGetPeriodLock, qRenewPeriodLock, qReleasePeriodLock,
 }
 
 // Open opens (creating it if needed, unless read-only) the ledger at path and
@@ -211,6 +227,11 @@ func (s *Store) open(ctx context.Context, opts Options) error {
 		}
 	}
 	s.q = q
+	s.leaseTTL = opts.LeaseTTL
+	if s.leaseTTL <= 0 {
+		s.leaseTTL = DefaultLeaseTTL
+	}
+	s.holder = holderName()
 	if s.readOnly {
 		return s.checkSchema(ctx)
 	}
@@ -309,8 +330,10 @@ func loadStatements(fsys fs.FS, rebind func(string) string) (map[string]string, 
 	return out, nil
 }
 
-// Close closes the database.
+// Close stops the heartbeats of the store's running runs and locks and
+// closes the database.
 func (s *Store) Close() error {
+	s.leases.stopAll()
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("close ledger %s: %w", s.path, err)
 	}
