@@ -106,3 +106,11 @@ DELETE FROM run_summaries WHERE run_id = ?;
 
 -- name: delete_run
 DELETE FROM runs WHERE id = ?;
+
+-- name: count_runs
+SELECT COUNT(*) FROM runs;
+
+-- name: reset_run_ids
+-- After `ledger copy` inserted runs with their ids: the next run id follows
+-- them (SQLite: INTEGER PRIMARY KEY takes max(id)+1 by itself).
+SELECT 1;

@@ -43,6 +43,8 @@ COMMANDS
   runs     list the fetch runs in the ledger
   compare  compare two stored runs: the margin bridge, movements, restatements
   trend    totals and customer margins month by month, from the ledger
+  migrate  apply the ledger's schema migrations (SQLite file or PostgreSQL)
+  ledger   ledger copy --from A --to B: move a ledger between SQLite and PostgreSQL
   demo     run the close against the built-in simulator (no credentials needed)
   sim      serve the built-in Sherweb simulator over HTTP
   version  print the version
@@ -54,7 +56,8 @@ ENVIRONMENT
   SHERWEB_CLIENT_ID         OAuth2 client id (Cumulus: Security > APIs)
   SHERWEB_CLIENT_SECRET     OAuth2 client secret (secret)
   SHERWEB_SUBSCRIPTION_KEY  API subscription key (secret)
-  RECONCILE_DB              ledger database path (default ./reconcile.db)
+  RECONCILE_DB              ledger: a SQLite file path (or sqlite:PATH), or a
+                            postgres:// URL (default ./reconcile.db)
 
 `
 
@@ -91,6 +94,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runCompare(ctx, rest, stdout, stderr)
 	case "trend":
 		return runTrend(ctx, rest, stdout, stderr)
+	case "migrate":
+		return runMigrate(ctx, rest, stdout, stderr)
+	case "ledger":
+		return runLedger(ctx, rest, stdout, stderr)
 	case "demo":
 		return runDemo(ctx, rest, stdout, stderr)
 	case "sim":

@@ -26,6 +26,7 @@ import (
 type fetchFlags struct {
 	periodFlags
 	db          string
+	lockWait    time.Duration
 	jsonOut     string
 	concurrency int
 	maxAttempts int
@@ -40,7 +41,8 @@ type fetchFlags struct {
 
 func (f *fetchFlags) register(fs *flag.FlagSet) {
 	f.periodFlags.register(fs)
-	fs.StringVar(&f.db, "db", dbDefault(), "ledger database `FILE` ($RECONCILE_DB)")
+	fs.StringVar(&f.db, "db", dbDefault(), "ledger: a SQLite `FILE` (or sqlite:FILE), or a postgres:// URL ($RECONCILE_DB)")
+	fs.DurationVar(&f.lockWait, "lock-wait", 0, "when another close of the same period holds its lock, wait up to this long for it (0: fail at once, naming who holds it)")
 	fs.StringVar(&f.jsonOut, "json", "", "write the JSON summary to `FILE` (- for stdout)")
 	fs.IntVar(&f.concurrency, "concurrency", 4, "per-customer API calls in flight")
 	fs.IntVar(&f.maxAttempts, "max-attempts", 6, "attempts per API request (429, 5xx, timeouts are retried)")
@@ -121,6 +123,11 @@ func runFetch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	warnLedgerMode(stderr, f.db)
 	defer store.Close() //nolint:errcheck // everything fetched is committed run by run; Close loses nothing
+	unlock, err := lockPeriod(ctx, store, date, f.lockWait)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	if err := job.PrepareOutputs(f.jsonOut); err != nil {
 		return err
 	}
@@ -279,4 +286,19 @@ func baseURLForRecord(env fetchEnv) string {
 		return env.displayURL
 	}
 	return env.api.BaseURL
+}
+
+// lockPeriod takes the ledger's lock on the month of date for the whole
+// close (see ledger.LockPeriod): two closes of one period at the same moment
+// queue, or the second fails naming who holds it.
+func lockPeriod(ctx context.Context, store *ledger.Store, date billing.Date, wait time.Duration) (unlock func(), err error) {
+	month := string(date)
+	if len(month) >= 7 {
+		month = month[:7]
+	}
+	lock, err := store.LockPeriod(ctx, month, wait)
+	if err != nil {
+		return nil, err
+	}
+	return func() { _ = lock.Release(ctx) }, nil //nolint:errcheck // an unreleased lock expires with its lease
 }

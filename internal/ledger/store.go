@@ -119,6 +119,8 @@ const (
 	qGetPeriodLock            = "get_period_lock"
 	qRenewPeriodLock          = "renew_period_lock"
 	qReleasePeriodLock        = "release_period_lock"
+	qCountRuns                = "count_runs"
+	qResetRunIDs              = "reset_run_ids"
 )
 
 var statementNames = []string{
@@ -134,6 +136,7 @@ var statementNames = []string{
 	qDeleteRunSubscriptions, qDeleteRunReceivables, qDeleteRunCoverage, qDeleteRunCustomers,
 	qDeleteRunPayables, qDeleteRunSummary, qDeleteRun,
 	qRenewRunLease, qAbandonExpiredRuns, qAcquirePeriodLock, qGetPeriodLock, qRenewPeriodLock, qReleasePeriodLock,
+	qCountRuns, qResetRunIDs,
 }
 
 // Open opens (creating it if needed, unless read-only) the ledger at path and

@@ -83,3 +83,6 @@ SELECT pg_advisory_lock(7233174368502130789);
 
 -- name: migration_unlock
 SELECT pg_advisory_unlock(7233174368502130789);
+
+-- name: reset_run_ids
+SELECT setval(pg_get_serial_sequence('runs', 'id'), COALESCE(max(id), 0) + 1, false) FROM runs;
