@@ -114,3 +114,13 @@ SELECT COUNT(*) FROM runs;
 -- After `ledger copy` inserted runs with their ids: the next run id follows
 -- them (SQLite: INTEGER PRIMARY KEY takes max(id)+1 by itself).
 SELECT 1;
+
+-- name: running_run_holders
+SELECT id, holder FROM runs WHERE status = 'running';
+
+-- name: abandon_run
+-- A running run whose process is known to be gone (same host, no such pid).
+UPDATE runs
+SET status = 'abandoned', finished_at = ?,
+    error = 'abandoned: its process (' || holder || ') is gone'
+WHERE id = ? AND status = 'running' AND holder = ?;

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -24,13 +25,40 @@ const DefaultLeaseTTL = 2 * time.Minute
 // the period's lock for longer than the caller would wait.
 var ErrPeriodLocked = errors.New("period is locked by another close")
 
+// hostName is this machine's name in holder names.
+func hostName() string {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		return "unknown-host"
+	}
+	return host
+}
+
+// holderGone reports whether holder names a process of this host that no
+// longer exists: its run or lock need not wait for the lease to expire (a
+// close killed a moment ago is re-run at once). Holders of other hosts are
+// judged by their lease only.
+func holderGone(holder string) bool {
+	var host, nonce string
+	var pid int
+	if n, err := fmt.Sscanf(holder, "%s pid %d #%s", &host, &pid, &nonce); err != nil || n != 3 {
+		return false
+	}
+	if host != hostName() || pid <= 0 || pid == os.Getpid() {
+		return false
+	}
+	p, err := os.FindProcess(pid)
+	if err != nil {
+		return true
+	}
+	err = p.Signal(syscall.Signal(0))
+	return errors.Is(err, os.ErrProcessDone) || errors.Is(err, syscall.ESRCH)
+}
+
 // holderName names this process in leases and locks: host, pid and a random
 // nonce (two stores of one process are two holders).
 func holderName() string {
-	host, err := os.Hostname()
-	if err != nil || host == "" {
-		host = "unknown-host"
-	}
+	host := hostName()
 	var b [4]byte
 	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+)
 	return fmt.Sprintf("%s pid %d #%s", host, os.Getpid(), hex.EncodeToString(b[:]))
@@ -140,7 +168,29 @@ func (s *Store) abandonExpired(ctx context.Context, tx *sqlx.Tx, now time.Time) 
 	if err != nil {
 		return 0, fmt.Errorf("mark abandoned runs: %w", err)
 	}
-	return res.RowsAffected()
+	n, err := res.RowsAffected()
+	if err != nil {
+		return n, err
+	}
+	var running []struct {
+		ID     int64  `db:"id"`
+		Holder string `db:"holder"`
+	}
+	if err := sqlx.SelectContext(ctx, tx, &running, s.q[qRunningRunHolders]); err != nil {
+		return n, fmt.Errorf("mark abandoned runs: %w", err)
+	}
+	for _, r := range running {
+		if !holderGone(r.Holder) {
+			continue
+		}
+		res, err := tx.ExecContext(ctx, s.q[qAbandonRun], formatTime(now), r.ID, r.Holder)
+		if err != nil {
+			return n, fmt.Errorf("mark run %d abandoned: %w", r.ID, err)
+		}
+		k, _ := res.RowsAffected()
+		n += k
+	}
+	return n, nil
 }
 
 // PeriodLock is a held lock on one period (see LockPeriod).
@@ -174,19 +224,26 @@ func (s *Store) LockPeriod(ctx context.Context, period string, wait time.Duratio
 			})
 			return l, nil
 		}
-		if time.Now().After(deadline) {
-			var row struct {
-				Holder     string `db:"holder"`
-				AcquiredAt string `db:"acquired_at"`
-				LeaseUntil string `db:"lease_until"`
-			}
-			err := sqlx.GetContext(ctx, s.db, &row, s.q[qGetPeriodLock], period)
-			if errors.Is(err, sql.ErrNoRows) {
-				continue // released meanwhile: try again
-			}
-			if err != nil {
+		var row struct {
+			Holder     string `db:"holder"`
+			AcquiredAt string `db:"acquired_at"`
+			LeaseUntil string `db:"lease_until"`
+		}
+		err = sqlx.GetContext(ctx, s.db, &row, s.q[qGetPeriodLock], period)
+		if errors.Is(err, sql.ErrNoRows) {
+			continue // released meanwhile: try again
+		}
+		if err != nil {
+			return nil, fmt.Errorf("lock period %s: %w", period, err)
+		}
+		if holderGone(row.Holder) {
+			// Its process is gone (killed a moment ago): take it over now.
+			if _, err := s.leaseWrite(ctx, qReleasePeriodLock, period, row.Holder); err != nil {
 				return nil, fmt.Errorf("lock period %s: %w", period, err)
 			}
+			continue
+		}
+		if time.Now().After(deadline) {
 			return nil, fmt.Errorf("%w: %s is being closed by %s since %s (lease until %s); waited %s: try again later, or wait longer with --lock-wait",
 				ErrPeriodLocked, period, row.Holder, row.AcquiredAt, row.LeaseUntil, wait.Round(time.Second))
 		}

@@ -3,6 +3,8 @@ package ledger
 import (
 	"context"
 	"errors"
+	"fmt"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -153,5 +155,36 @@ func TestMigration0003KeepsRuns(t *testing.T) {
 	mustBeginRun(t, s2)
 	if r, err := s2.Run(ctx, id); err != nil || r.Status != billing.RunAbandoned {
 		t.Fatalf("pre-upgrade running run = %s, %v; want abandoned", r.Status, err)
+	}
+}
+
+// A holder of this host whose process is gone need not wait for its lease:
+// a close killed a moment ago is re-run at once.
+func TestHolderGone(t *testing.T) {
+	cmd := exec.Command("true")
+	if err := cmd.Run(); err != nil {
+		t.Skip("no `true` command")
+	}
+	dead := fmt.Sprintf("%s pid %d #00000000", hostName(), cmd.Process.Pid)
+	for holder, want := range map[string]bool{
+		dead:                            true,
+		holderName():                    false, // this process
+		"elsewhere pid 1 #00000000":     false, // another host: only its lease counts
+		"not a holder":                  false,
+		hostName() + " pid 1 #00000000": false, // alive (init)
+	} {
+		if got := holderGone(holder); got != want {
+			t.Errorf("holderGone(%q) = %v, want %v", holder, got, want)
+		}
+	}
+	// The lock of a dead local holder is taken over at once, without waiting.
+	s := MustOpen(t)
+	ctx := context.Background()
+	if _, err := s.leaseWrite(ctx, qAcquirePeriodLock, "2026-10", dead, formatTime(time.Now()),
+		formatTime(time.Now().Add(time.Hour)), formatTime(time.Now())); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.LockPeriod(ctx, "2026-10", 0); err != nil {
+		t.Fatalf("LockPeriod over a dead holder: %v", err)
 	}
 }

@@ -121,6 +121,8 @@ const (
 	qReleasePeriodLock        = "release_period_lock"
 	qCountRuns                = "count_runs"
 	qResetRunIDs              = "reset_run_ids"
+	qRunningRunHolders        = "running_run_holders"
+	qAbandonRun               = "abandon_run"
 )
 
 var statementNames = []string{
@@ -136,7 +138,7 @@ var statementNames = []string{
 	qDeleteRunSubscriptions, qDeleteRunReceivables, qDeleteRunCoverage, qDeleteRunCustomers,
 	qDeleteRunPayables, qDeleteRunSummary, qDeleteRun,
 	qRenewRunLease, qAbandonExpiredRuns, qAcquirePeriodLock, qGetPeriodLock, qRenewPeriodLock, qReleasePeriodLock,
-	qCountRuns, qResetRunIDs,
+	qCountRuns, qResetRunIDs, qRunningRunHolders, qAbandonRun,
 }
 
 // Open opens (creating it if needed, unless read-only) the ledger at path and
