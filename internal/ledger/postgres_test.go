@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 
@@ -175,5 +176,29 @@ func TestCopyLedgerBetweenBackends(t *testing.T) {
 	}
 	if _, err := CopyLedger(ctx, src, mid); err == nil || !strings.Contains(err.Error(), "already holds") {
 		t.Fatalf("copy into a ledger with runs = %v, want a refusal", err)
+	}
+}
+
+// A read-only PostgreSQL store: reads work, writes fail in the store and in
+// the server (default_transaction_read_only), and a database that is not a
+// ledger is refused.
+func TestReadOnlyOpenPostgres(t *testing.T) {
+	dbtest.PostgresOnly(t)
+	ctx := context.Background()
+	if _, err := Open(ctx, dbtest.NewDatabase(t), Options{ReadOnly: true}); err == nil || !strings.Contains(err.Error(), "not a reconcile ledger") {
+		t.Fatalf("Open(empty database, ReadOnly) = %v, want 'not a reconcile ledger'", err)
+	}
+	url := dbtest.NewDatabase(t)
+	w := mustOpenPath(t, url, Options{})
+	id := storePayables(t, w, []*billing.PayableCharge{samplePayable(1)})
+	r := mustOpenPath(t, url, Options{ReadOnly: true})
+	if n, _, err := r.Counts(ctx, id); err != nil || n != 1 {
+		t.Fatalf("read-only Counts = %d, %v", n, err)
+	}
+	if _, err := r.BeginRun(ctx, Run{RequestedDate: "2026-10-01"}); !errors.Is(err, ErrReadOnly) {
+		t.Errorf("BeginRun on a read-only store = %v, want ErrReadOnly", err)
+	}
+	if _, err := r.db.Exec("INSERT INTO schema_migrations (name, applied_at) VALUES ('x', '')"); err == nil {
+		t.Errorf("a write through a read-only session succeeded")
 	}
 }
