@@ -374,6 +374,7 @@ type jsonSubscriptionFees struct {
 
 func insertSubscriptions(ctx context.Context, st *customerStmts, runID int64, customerID string, subs []billing.Subscription) error {
 	enc := &st.enc
+	var rows [][]any // PostgreSQL: one COPY for the customer's subscriptions
 	for i := range subs {
 		sub := &subs[i]
 		var (
@@ -392,13 +393,27 @@ func insertSubscriptions(ctx context.Context, st *customerStmts, runID int64, cu
 		}
 		enc.reset()
 		enc.subscription(customerID, sub)
+		if st.pg != nil {
+			rows = append(rows, []any{runID, customerID, int64(i + 1), sub.ID, sub.ProductName, sub.Description,
+				sub.SKU, money(sub.Quantity), sub.BillingCycle, string(sub.PurchaseDate), fees, term, enc.hash()})
+			continue
+		}
 		if err := st.exec(ctx, st.subscription, runID, customerID, int64(i+1), sub.ID, sub.ProductName, sub.Description,
 			sub.SKU, money(sub.Quantity), sub.BillingCycle, string(sub.PurchaseDate), fees, term, enc.hash()); err != nil {
 			return fmt.Errorf("subscription %s: %w", sub.ID, err)
 		}
 	}
+	if len(rows) > 0 {
+		if _, err := st.pg.CopyFrom(ctx, pgx.Identifier{"subscriptions"}, subscriptionColumns, pgx.CopyFromRows(rows)); err != nil {
+			return fmt.Errorf("subscriptions (COPY of %d): %w", len(rows), err)
+		}
+	}
 	return nil
 }
+
+// subscriptionColumns are the columns of insert_subscription, in its order (COPY).
+var subscriptionColumns = []string{"run_id", "customer_id", "line_no", "id", "product_name", "description", "sku",
+	"quantity", "billing_cycle", "purchase_date", "fees", "commitment_term", "content_hash"}
 
 // Coverage returns the stored coverage of the run's customers, sorted by
 // customer id. Customers whose data was never saved have no row.
