@@ -1,7 +1,34 @@
 -- name: insert_run
-INSERT INTO runs (requested_date, status, started_at, base_url, tool_version, settings, error)
-VALUES (?, ?, ?, ?, ?, ?, ?)
+INSERT INTO runs (requested_date, status, started_at, base_url, tool_version, settings, error, holder, lease_until)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
 RETURNING id;
+
+-- name: renew_run_lease
+UPDATE runs SET lease_until = ? WHERE id = ? AND status = 'running' AND holder = ?;
+
+-- name: abandon_expired_runs
+-- Running runs whose lease expired (their process died); a run from before
+-- 0003 (no lease) counts from its start.
+UPDATE runs
+SET status = 'abandoned', finished_at = ?,
+    error = 'abandoned: its process stopped renewing its lease (' || holder || ', last lease until ' || COALESCE(lease_until, started_at) || ')'
+WHERE status = 'running' AND COALESCE(lease_until, started_at) < ?;
+
+-- name: acquire_period_lock
+-- Takes the period's lock if it is free, expired, or already ours.
+INSERT INTO period_locks (period, holder, acquired_at, lease_until) VALUES (?, ?, ?, ?)
+ON CONFLICT (period) DO UPDATE SET
+    holder = excluded.holder, acquired_at = excluded.acquired_at, lease_until = excluded.lease_until
+WHERE period_locks.lease_until < ? OR period_locks.holder = excluded.holder;
+
+-- name: get_period_lock
+SELECT holder, acquired_at, lease_until FROM period_locks WHERE period = ?;
+
+-- name: renew_period_lock
+UPDATE period_locks SET lease_until = ? WHERE period = ? AND holder = ?;
+
+-- name: release_period_lock
+DELETE FROM period_locks WHERE period = ? AND holder = ?;
 
 -- name: finish_run
 UPDATE runs
@@ -9,7 +36,7 @@ SET status = ?, calls = ?, retries = ?, token_requests = ?, error = ?, finished_
 WHERE id = ? AND status = 'running';
 
 -- name: set_run_period
-UPDATE runs SET period_from = ?, period_to = ? WHERE id = ? AND status = 'running';
+UPDATE runs SET period_from = ?, period_to = ?, lease_until = ? WHERE id = ? AND status = 'running';
 
 -- name: get_run
 SELECT id, requested_date, period_from, period_to, status, started_at, finished_at,
@@ -79,3 +106,21 @@ DELETE FROM run_summaries WHERE run_id = ?;
 
 -- name: delete_run
 DELETE FROM runs WHERE id = ?;
+
+-- name: count_runs
+SELECT COUNT(*) FROM runs;
+
+-- name: reset_run_ids
+-- After `ledger copy` inserted runs with their ids: the next run id follows
+-- them (SQLite: INTEGER PRIMARY KEY takes max(id)+1 by itself).
+SELECT 1;
+
+-- name: running_run_holders
+SELECT id, holder FROM runs WHERE status = 'running';
+
+-- name: abandon_run
+-- A running run whose process is known to be gone (same host, no such pid).
+UPDATE runs
+SET status = 'abandoned', finished_at = ?,
+    error = 'abandoned: its process (' || holder || ') is gone'
+WHERE id = ? AND status = 'running' AND holder = ?;

@@ -32,3 +32,11 @@ COMMIT;
 
 -- name: rollback
 ROLLBACK;
+
+-- name: migration_lock
+-- Held while migrating (PostgreSQL: an advisory lock, see postgres/postgres.sql);
+-- SQLite needs none: each migration's BEGIN IMMEDIATE serialises the writers.
+SELECT 1;
+
+-- name: migration_unlock
+SELECT 1;

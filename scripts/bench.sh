@@ -14,6 +14,9 @@
 #   BENCH_MEMPROFILE  if set, `reconcile run --memprofile` writes there
 #   BENCH_KEEP        if set, keep the temporary folder (ledger, workbook, logs)
 #   BENCH_EXTRA       extra flags for `reconcile run` (e.g. "--concurrency 8")
+#   BENCH_DB          the ledger: default a new SQLite file in the temporary
+#                     folder; a postgres://… URL of an empty database runs the
+#                     workload against PostgreSQL (BENCHMARKS.md, PostgreSQL)
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -49,7 +52,8 @@ for _ in $(seq 1 100); do
 done
 
 export SHERWEB_BASE_URL=$BASE SHERWEB_CLIENT_ID=sim-client SHERWEB_CLIENT_SECRET=sim-secret SHERWEB_SUBSCRIPTION_KEY=sim-key
-ARGS=(run --period 2026-10 -v --db "$TMP/bench.db" --out "$TMP/w.xlsx" --json "$TMP/summary.json")
+DB=${BENCH_DB:-$TMP/bench.db}
+ARGS=(run --period 2026-10 -v --db "$DB" --out "$TMP/w.xlsx" --json "$TMP/summary.json")
 [ -n "${BENCH_CPUPROFILE:-}" ] && ARGS+=(--cpuprofile "$BENCH_CPUPROFILE")
 [ -n "${BENCH_MEMPROFILE:-}" ] && ARGS+=(--memprofile "$BENCH_MEMPROFILE")
 # shellcheck disable=SC2206

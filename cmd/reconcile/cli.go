@@ -45,6 +45,8 @@ COMMANDS
   email    mail a period's report (workbook attached, summary in the message)
   amend    plan, apply, track and list subscription quantity amendments
            (the only command that ever writes to Sherweb: amend apply)
+  migrate  apply the ledger's schema migrations (SQLite file or PostgreSQL)
+  ledger   ledger copy --from A --to B: move a ledger between SQLite and PostgreSQL
   demo     run the close against the built-in simulator (no credentials needed)
   sim      serve the built-in Sherweb simulator over HTTP
   config   print the effective configuration and where each value came from
@@ -61,7 +63,8 @@ ENVIRONMENT
   SHERWEB_CLIENT_ID         OAuth2 client id (Cumulus: Security > APIs)
   SHERWEB_CLIENT_SECRET     OAuth2 client secret (secret)
   SHERWEB_SUBSCRIPTION_KEY  API subscription key (secret)
-  RECONCILE_DB              ledger database path (default ./reconcile.db)
+  RECONCILE_DB              ledger: a SQLite file path (or sqlite:PATH), or a
+                            postgres:// URL (default ./reconcile.db)
 ` + emailEnvHelp + `
   RECONCILE_CONFIG          configuration file (default ./reconcile.toml if present)
 
@@ -104,6 +107,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return runEmail(ctx, rest, stdout, stderr)
 	case "amend":
 		return runAmend(ctx, rest, stdout, stderr)
+	case "migrate":
+		return runMigrate(ctx, rest, stdout, stderr)
+	case "ledger":
+		return runLedger(ctx, rest, stdout, stderr)
 	case "demo":
 		return runDemo(ctx, rest, stdout, stderr)
 	case "sim":

@@ -79,7 +79,7 @@ func runCompare(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	store, err := ledger.Open(ctx, *db, ledger.Options{ReadOnly: true})
 	if err != nil {
-		return fmt.Errorf("open ledger %s: %w", *db, err)
+		return fmt.Errorf("open ledger %s: %w", ledger.Redact(*db), err)
 	}
 	defer store.Close() //nolint:errcheck // read-only: nothing to lose
 	_, err = job.Compare(ctx, job.CompareOptions{
@@ -119,7 +119,7 @@ func runTrend(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	store, err := ledger.Open(ctx, *db, ledger.Options{ReadOnly: true})
 	if err != nil {
-		return fmt.Errorf("open ledger %s: %w", *db, err)
+		return fmt.Errorf("open ledger %s: %w", ledger.Redact(*db), err)
 	}
 	defer store.Close() //nolint:errcheck // read-only: nothing to lose
 	_, err = job.Trend(ctx, job.TrendOptions{

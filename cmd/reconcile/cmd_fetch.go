@@ -26,6 +26,7 @@ import (
 type fetchFlags struct {
 	periodFlags
 	db          string
+	lockWait    time.Duration
 	jsonOut     string
 	concurrency int
 	maxAttempts int
@@ -40,7 +41,8 @@ type fetchFlags struct {
 
 func (f *fetchFlags) register(fs *flag.FlagSet) {
 	f.periodFlags.register(fs)
-	fs.StringVar(&f.db, "db", dbDefault(), "ledger database `FILE` ($RECONCILE_DB)")
+	fs.StringVar(&f.db, "db", dbDefault(), "ledger: a SQLite `FILE` (or sqlite:FILE), or a postgres:// URL ($RECONCILE_DB)")
+	fs.DurationVar(&f.lockWait, "lock-wait", 0, "when another close of the same period holds its lock, wait up to this long for it (0: fail at once, naming who holds it)")
 	fs.StringVar(&f.jsonOut, "json", "", "write the JSON summary to `FILE` (- for stdout)")
 	fs.IntVar(&f.concurrency, "concurrency", 4, "per-customer API calls in flight")
 	fs.IntVar(&f.maxAttempts, "max-attempts", 6, "attempts per API request (429, 5xx, timeouts are retried)")
@@ -126,6 +128,11 @@ func runFetch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	warnLedgerMode(stderr, f.db)
 	defer store.Close() //nolint:errcheck // everything fetched is committed run by run; Close loses nothing
+	unlock, err := lockPeriod(ctx, store, date, f.lockWait)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	if err := job.PrepareOutputs(f.jsonOut); err != nil {
 		return err
 	}
@@ -158,7 +165,12 @@ func runFetch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 // openWritable opens the ledger and checks, before any API call, that it can
 // be written: the file itself, and its folder (SQLite's WAL and shared-memory
 // files live beside it).
-func openWritable(ctx context.Context, path string) (*ledger.Store, error) {
+func openWritable(ctx context.Context, target string) (*ledger.Store, error) {
+	path, isFile := ledger.SQLitePath(target)
+	if !isFile {
+		// PostgreSQL: the server checks; CheckWritable below proves a write.
+		return openWritableStore(ctx, target)
+	}
 	dir := filepath.Dir(path)
 	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
 		return nil, fmt.Errorf("ledger %s: its folder %s does not exist: create it (mkdir -p %s) or point --db (or $RECONCILE_DB) elsewhere", path, dir, dir)
@@ -178,7 +190,11 @@ func openWritable(ctx context.Context, path string) (*ledger.Store, error) {
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("ledger %s is not writable: %w", path, err)
 	}
-	store, err := ledger.Open(ctx, path, ledger.Options{})
+	return openWritableStore(ctx, path)
+}
+
+func openWritableStore(ctx context.Context, target string) (*ledger.Store, error) {
+	store, err := ledger.Open(ctx, target, ledger.Options{})
 	if err != nil {
 		return nil, err
 	}
@@ -275,4 +291,19 @@ func baseURLForRecord(env fetchEnv) string {
 		return env.displayURL
 	}
 	return env.api.BaseURL
+}
+
+// lockPeriod takes the ledger's lock on the month of date for the whole
+// close (see ledger.LockPeriod): two closes of one period at the same moment
+// queue, or the second fails naming who holds it.
+func lockPeriod(ctx context.Context, store *ledger.Store, date billing.Date, wait time.Duration) (unlock func(), err error) {
+	month := string(date)
+	if len(month) >= 7 {
+		month = month[:7]
+	}
+	lock, err := store.LockPeriod(ctx, month, wait)
+	if err != nil {
+		return nil, err
+	}
+	return func() { _ = lock.Release(ctx) }, nil //nolint:errcheck // an unreleased lock expires with its lease
 }

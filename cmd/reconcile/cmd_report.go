@@ -59,9 +59,9 @@ func runReport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	if errors.Is(err, ledger.ErrNotFound) {
 		if *runID != "" {
-			return fmt.Errorf("no run %s in %s", *runID, *db)
+			return fmt.Errorf("no run %s in %s", *runID, ledger.Redact(*db))
 		}
-		return fmt.Errorf("no complete or partial run for a period containing %s in %s: run 'reconcile fetch' first", date, *db)
+		return fmt.Errorf("no complete or partial run for a period containing %s in %s: run 'reconcile fetch' first", date, ledger.Redact(*db))
 	}
 	if err != nil {
 		return fmt.Errorf("find run: %w", err)

@@ -152,6 +152,11 @@ func closePeriod(ctx context.Context, p closeParams, stdout, stderr io.Writer) e
 	}
 	warnLedgerMode(stderr, p.fetch.db)
 	defer store.Close() //nolint:errcheck // everything fetched is committed run by run; Close loses nothing
+	unlock, err := lockPeriod(ctx, store, p.date, p.fetch.lockWait)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	fo := job.FetchOptions{}
 	if p.retryMissing {
 		base, reuse, err := retryBase(ctx, store, p.date)

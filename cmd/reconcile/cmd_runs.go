@@ -22,6 +22,18 @@ import (
 // openExisting opens a ledger that must already exist; a missing one gets
 // the next step in its message. readOnly opens it read-only.
 func openExisting(ctx context.Context, db string, readOnly bool) (*ledger.Store, error) {
+	if !ledger.IsPostgres(db) {
+		return openExistingFile(ctx, db, readOnly)
+	}
+	store, err := ledger.Open(ctx, db, ledger.Options{ReadOnly: readOnly})
+	if err != nil {
+		return nil, err // names the ledger, without its password
+	}
+	return store, nil
+}
+
+func openExistingFile(ctx context.Context, db string, readOnly bool) (*ledger.Store, error) {
+	db, _ = ledger.SQLitePath(db)
 	if _, err := os.Stat(db); errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("no ledger at %s: run 'reconcile run --period YYYY-MM' (or 'reconcile fetch') first to create it, or point --db (or $RECONCILE_DB) at your ledger", db)
 	}

@@ -32,6 +32,7 @@ import (
 	"github.com/xuri/excelize/v2"
 
 	"github.com/msp-reconcile/reconcile/internal/billing"
+	"github.com/msp-reconcile/reconcile/internal/dbtest"
 	"github.com/msp-reconcile/reconcile/internal/job"
 	"github.com/msp-reconcile/reconcile/internal/ledger"
 	"github.com/msp-reconcile/reconcile/internal/report/xlsx"
@@ -47,7 +48,9 @@ func TestMain(m *testing.M) {
 		main() // exits
 		return
 	}
-	os.Exit(m.Run())
+	// SQLite: every test. PostgreSQL (when available): the tests that take
+	// --db from dbtest.DB.
+	dbtest.MainWith(m, postgresCLITests)
 }
 
 // Knobs of the crash test. RECONCILE_CRASH_POINTS sets the number of kill
@@ -72,6 +75,9 @@ func crashSimConfig() sherwebsim.Config {
 }
 
 func crashDefaultPoints() int {
+	if dbtest.Backend() == dbtest.Postgres {
+		return 5 // the PostgreSQL pass: a few points, one per phase
+	}
 	if raceBuild() {
 		return 8
 	}
@@ -235,7 +241,7 @@ func newCrashEnv(t *testing.T) *crashEnv {
 			"SHERWEB_SUBSCRIPTION_KEY=sim-key",
 			"RECONCILE_DB=",
 		),
-		db:     filepath.Join(dir, "ledger", "reconcile.db"),
+		db:     crashDB(t, filepath.Join(dir, "ledger", "reconcile.db")),
 		outDir: filepath.Join(dir, "out"),
 	}
 	e.out = filepath.Join(e.outDir, "close.xlsx")
@@ -357,7 +363,7 @@ func (e *crashEnv) cleanRun() {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	db := filepath.Join(dir, "clean.db")
+	db := crashDB(t, filepath.Join(dir, "clean.db"))
 	out := filepath.Join(dir, "close.xlsx")
 	js := filepath.Join(dir, "close.json")
 	e.cleanOut, e.cleanJSONPath = out, js
@@ -438,6 +444,19 @@ func (e *crashEnv) cleanRun() {
 	}
 }
 
+// postgresCLITests are the tests of this package that run in the PostgreSQL
+// pass too (their ledger comes from dbtest.DB or crashDB).
+const postgresCLITests = `^(TestRunCompleteThenReportIsByteIdentical|TestCrashKillAndRerun|TestConcurrentClose.*|TestMigrateCommand|TestLedgerCopy.*|TestAbandonedRun.*)$`
+
+// crashDB is the crash test's ledger: the SQLite file path, or a fresh
+// PostgreSQL database in the PostgreSQL pass.
+func crashDB(t *testing.T, path string) string {
+	if dbtest.Backend() == dbtest.Postgres {
+		return dbtest.NewDatabase(t)
+	}
+	return path
+}
+
 func openLedger(t *testing.T, path string) *ledger.Store {
 	t.Helper()
 	store, err := ledger.Open(context.Background(), path, ledger.Options{})
@@ -450,6 +469,9 @@ func openLedger(t *testing.T, path string) *ledger.Store {
 // integrityCheck runs PRAGMA integrity_check on the ledger file as the
 // killed process left it (WAL included), before the ledger package touches it.
 func integrityCheck(path string) error {
+	if ledger.IsPostgres(path) {
+		return nil // the server's own crash recovery
+	}
 	db, err := sql.Open("sqlite3", "file:"+path)
 	if err != nil {
 		return err
@@ -753,7 +775,7 @@ func (e *crashEnv) ledgerState(digests map[int64]string) (newest ledger.Run, pha
 			if digests[r.ID] != e.cleanDigest {
 				return newest, "", fmt.Errorf("run %d is complete but its digest %s differs from the clean run's %s", r.ID, digests[r.ID], e.cleanDigest)
 			}
-		case billing.RunRunning:
+		case billing.RunRunning, billing.RunAbandoned:
 			if err := e.checkRunning(ctx, store, r); err != nil {
 				return newest, "", err
 			}

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/msp-reconcile/reconcile/internal/dbtest"
 	"github.com/msp-reconcile/reconcile/internal/sherwebsim"
 )
 
@@ -86,7 +87,7 @@ func TestHelpShowsExitCodes(t *testing.T) {
 func TestRunCompleteThenReportIsByteIdentical(t *testing.T) {
 	simEnv(t, sherwebsim.Config{Seed: 3, Customers: 12, Charges: 120})
 	dir := t.TempDir()
-	db := filepath.Join(dir, "l.db")
+	db := dbtest.DB(t) // a SQLite file, or a PostgreSQL database in that pass
 	out := filepath.Join(dir, "close.xlsx")
 	code, _, stderr := runCLI(t, "run", "--period", "2026-10", "--db", db, "--out", out, "--json", filepath.Join(dir, "close.json"))
 	if code != exitOK {

@@ -21,6 +21,9 @@ const (
 	RunComplete RunStatus = "complete" // payables, customers and every customer's receivables fetched
 	RunPartial  RunStatus = "partial"  // some customers' receivables could not be fetched
 	RunFailed   RunStatus = "failed"   // payables or customers could not be fetched, or interrupted
+	// RunAbandoned: the process running it died (killed, power loss): its
+	// heartbeat lease expired and a later run marked it. Never reportable.
+	RunAbandoned RunStatus = "abandoned"
 )
 
 // Reportable tells whether a run with this status can be reconciled: only

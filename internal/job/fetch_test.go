@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +11,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/msp-reconcile/reconcile/internal/billing"
+	"github.com/msp-reconcile/reconcile/internal/dbtest"
 	"github.com/msp-reconcile/reconcile/internal/fetch"
 	"github.com/msp-reconcile/reconcile/internal/job"
 	"github.com/msp-reconcile/reconcile/internal/ledger"
@@ -37,7 +37,7 @@ func newEnv(t *testing.T, cfg sherwebsim.Config) *env {
 
 func openStore(t *testing.T) *ledger.Store {
 	t.Helper()
-	s, err := ledger.Open(context.Background(), filepath.Join(t.TempDir(), "ledger.db"), ledger.Options{})
+	s, err := ledger.Open(context.Background(), dbtest.DB(t), ledger.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

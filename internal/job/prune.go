@@ -87,6 +87,8 @@ func PlanPrune(runs []ledger.Run, refs map[int64]string, p PrunePolicy) []PruneD
 			}
 		case r.Status == billing.RunFailed:
 			d.Delete, d.Why = true, "failed"
+		case r.Status == billing.RunAbandoned:
+			d.Delete, d.Why = true, "abandoned (its process died)"
 		case r.Status == billing.RunRunning:
 			if !p.Now.IsZero() && p.Stale > 0 && p.Now.Sub(r.StartedAt) > p.Stale {
 				d.Delete, d.Why = true, fmt.Sprintf("running since %s: killed", r.StartedAt.UTC().Format(time.RFC3339))

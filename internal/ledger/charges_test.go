@@ -10,6 +10,7 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/msp-reconcile/reconcile/internal/billing"
+	"github.com/msp-reconcile/reconcile/internal/dbtest"
 )
 
 // storePayables stores charges in a new committed run and returns its id.
@@ -90,6 +91,7 @@ func TestPayableRoundTrip(t *testing.T) {
 }
 
 func TestMoneyColumnsAreText(t *testing.T) {
+	dbtest.SQLiteOnly(t)
 	s := MustOpen(t)
 	ctx := context.Background()
 	id := storePayables(t, s, []*billing.PayableCharge{samplePayable(1), samplePayable(4), {
@@ -187,7 +189,7 @@ func TestPayableBatchReset(t *testing.T) {
 		}
 	}
 	var lineNos []int
-	if err := s.db.Select(&lineNos, "SELECT line_no FROM payable_charges WHERE run_id = ? ORDER BY line_no", id); err != nil {
+	if err := s.db.Select(&lineNos, s.db.Rebind("SELECT line_no FROM payable_charges WHERE run_id = ? ORDER BY line_no"), id); err != nil {
 		t.Fatal(err)
 	}
 	if len(lineNos) != 2 || lineNos[0] != 1 || lineNos[1] != 2 {
@@ -406,6 +408,7 @@ func TestEachPayableStopsOnCallbackError(t *testing.T) {
 }
 
 func TestEachPayableUsesIndex(t *testing.T) {
+	dbtest.SQLiteOnly(t)
 	s := MustOpen(t)
 	var plan []struct {
 		ID      int    `db:"id"`

@@ -7,7 +7,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/jmoiron/sqlx"
 
 	"github.com/msp-reconcile/reconcile/internal/billing"
@@ -155,8 +158,12 @@ type customerStmts struct {
 	copySubscriptions                  driver.StmtExecContext
 	enc                                canon
 	buf                                []byte // money texts, detail and content hash of the current row
-	args                               []driver.NamedValue
-	rargs                              [receivableCols]driver.NamedValue
+	// pg is the PostgreSQL connection under the transaction, nil on SQLite:
+	// a customer's receivable lines are written with one COPY instead of a
+	// round trip per line.
+	pg    *pgx.Conn
+	args  []driver.NamedValue
+	rargs [receivableCols]driver.NamedValue
 }
 
 // customerTx runs fn in one write transaction on a connection of its own,
@@ -181,6 +188,11 @@ func (s *Store) customerTx(ctx context.Context, fn func(st *customerStmts) error
 			return err
 		}
 		defer st.close()
+		if s.d.postgres() {
+			if c, ok := dc.(*stdlib.Conn); ok {
+				st.pg = c.Conn()
+			}
+		}
 		return fn(st)
 	})
 	if err == nil {
@@ -321,8 +333,30 @@ func (s *Store) hook(ctx context.Context, stage string) error {
 	return s.testHook(ctx, stage)
 }
 
+// receivableColumns are the columns of insert_receivable, in its order (COPY).
+var receivableColumns = []string{"run_id", "customer_id", "line_no", "sku", "charge_id", "charge_type", "period_from",
+	"period_to", "quantity", "cost_price", "cost_price_prorated", "currency", "detail", "content_hash"}
+
 func insertReceivables(ctx context.Context, st *customerStmts, runID int64, customerID string, cs []billing.ReceivableCharge) error {
 	run, customer := any(runID), any(customerID) // boxed once for all the lines
+	if st.pg != nil {
+		rows := make([][]any, len(cs))
+		for i := range cs {
+			args := st.receivableArgs(run, customer, int64(i+1), &cs[i])
+			row := make([]any, len(args))
+			for j, a := range args {
+				if str, ok := a.Value.(string); ok && j > 1 {
+					a.Value = strings.Clone(str) // the codec reuses its buffer
+				}
+				row[j] = a.Value
+			}
+			rows[i] = row
+		}
+		if _, err := st.pg.CopyFrom(ctx, pgx.Identifier{"receivable_charges"}, receivableColumns, pgx.CopyFromRows(rows)); err != nil {
+			return fmt.Errorf("receivable charges (COPY of %d lines): %w", len(cs), err)
+		}
+		return nil
+	}
 	for i := range cs {
 		c := &cs[i]
 		if _, err := st.receivable.ExecContext(ctx, st.receivableArgs(run, customer, int64(i+1), c)); err != nil {
@@ -340,6 +374,7 @@ type jsonSubscriptionFees struct {
 
 func insertSubscriptions(ctx context.Context, st *customerStmts, runID int64, customerID string, subs []billing.Subscription) error {
 	enc := &st.enc
+	var rows [][]any // PostgreSQL: one COPY for the customer's subscriptions
 	for i := range subs {
 		sub := &subs[i]
 		var (
@@ -358,13 +393,27 @@ func insertSubscriptions(ctx context.Context, st *customerStmts, runID int64, cu
 		}
 		enc.reset()
 		enc.subscription(customerID, sub)
+		if st.pg != nil {
+			rows = append(rows, []any{runID, customerID, int64(i + 1), sub.ID, sub.ProductName, sub.Description,
+				sub.SKU, money(sub.Quantity), sub.BillingCycle, string(sub.PurchaseDate), fees, term, enc.hash()})
+			continue
+		}
 		if err := st.exec(ctx, st.subscription, runID, customerID, int64(i+1), sub.ID, sub.ProductName, sub.Description,
 			sub.SKU, money(sub.Quantity), sub.BillingCycle, string(sub.PurchaseDate), fees, term, enc.hash()); err != nil {
 			return fmt.Errorf("subscription %s: %w", sub.ID, err)
 		}
 	}
+	if len(rows) > 0 {
+		if _, err := st.pg.CopyFrom(ctx, pgx.Identifier{"subscriptions"}, subscriptionColumns, pgx.CopyFromRows(rows)); err != nil {
+			return fmt.Errorf("subscriptions (COPY of %d): %w", len(rows), err)
+		}
+	}
 	return nil
 }
+
+// subscriptionColumns are the columns of insert_subscription, in its order (COPY).
+var subscriptionColumns = []string{"run_id", "customer_id", "line_no", "id", "product_name", "description", "sku",
+	"quantity", "billing_cycle", "purchase_date", "fees", "commitment_term", "content_hash"}
 
 // Coverage returns the stored coverage of the run's customers, sorted by
 // customer id. Customers whose data was never saved have no row.

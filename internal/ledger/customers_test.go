@@ -143,7 +143,7 @@ func TestSaveCustomerData(t *testing.T) {
 		t.Fatalf("Counts = %d, %d, %v; want 0, 5", pay, recv, err)
 	}
 	var stored int
-	if err := s.db.Get(&stored, "SELECT COUNT(*) FROM receivable_charges WHERE run_id = ?", id); err != nil || stored != 6 {
+	if err := s.db.Get(&stored, s.db.Rebind("SELECT COUNT(*) FROM receivable_charges WHERE run_id = ?"), id); err != nil || stored != 6 {
 		t.Fatalf("stored receivable lines = %d (%v), want 6 (period_differs kept, fetch_failed dropped)", stored, err)
 	}
 
@@ -158,7 +158,7 @@ func TestSaveCustomerData(t *testing.T) {
 		t.Fatalf("Subscriptions(b) = %v, %v; want none", subs, err)
 	}
 	var subsErr string
-	if err := s.db.Get(&subsErr, "SELECT subscriptions_error FROM customer_coverage WHERE run_id = ? AND customer_id = 'b'", id); err != nil || subsErr != "subs: 500" {
+	if err := s.db.Get(&subsErr, s.db.Rebind("SELECT subscriptions_error FROM customer_coverage WHERE run_id = ? AND customer_id = 'b'"), id); err != nil || subsErr != "subs: 500" {
 		t.Fatalf("subscriptions_error = %q (%v)", subsErr, err)
 	}
 }
@@ -182,7 +182,7 @@ func TestSaveCustomerDataRejects(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			err := s.SaveCustomerData(ctx, id, tt.d)
-			if err == nil || !strings.Contains(err.Error(), tt.want) {
+			if err == nil || !strings.Contains(strings.ToLower(err.Error()), strings.ToLower(tt.want)) { // "FOREIGN KEY" (SQLite), "foreign key" (PostgreSQL)
 				t.Fatalf("SaveCustomerData = %v, want error containing %q", err, tt.want)
 			}
 		})

@@ -66,14 +66,14 @@ func TestDigest(t *testing.T) {
 	}
 	// Receivable and coverage changes count too.
 	id := storeRun(t, s, 0, nil)
-	if _, err := s.db.Exec("UPDATE receivable_charges SET cost_price_prorated = '1843.2750' WHERE run_id = ? AND line_no = 1 AND customer_id = 'cust-01'", id); err != nil {
+	if _, err := s.db.Exec(s.db.Rebind("UPDATE receivable_charges SET cost_price_prorated = '1843.2750' WHERE run_id = ? AND line_no = 1 AND customer_id = 'cust-01'"), id); err != nil {
 		t.Fatal(err)
 	}
 	if digest(id) == base {
 		t.Error("Digest unchanged after changing a receivable amount's text")
 	}
 	id = storeRun(t, s, 0, nil)
-	if _, err := s.db.Exec("UPDATE customer_coverage SET coverage = 'period_differs' WHERE run_id = ? AND customer_id = 'cust-00'", id); err != nil {
+	if _, err := s.db.Exec(s.db.Rebind("UPDATE customer_coverage SET coverage = 'period_differs' WHERE run_id = ? AND customer_id = 'cust-00'"), id); err != nil {
 		t.Fatal(err)
 	}
 	if digest(id) == base {

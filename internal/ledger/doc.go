@@ -63,5 +63,31 @@
 // before it durable across power loss too.
 //
 // The SQL lives in the queries package (named statements and numbered
-// migrations) and is kept portable for a later PostgreSQL backend.
+// migrations).
+//
+// # Backends
+//
+// A Store is a SQLite file or a PostgreSQL database (Open takes a path,
+// "sqlite:PATH" or a postgres:// URL; driver pgx through database/sql and
+// sqlx). Everything backend-specific goes through one seam, the dialect
+// (dialect.go): statements in queries/postgres/*.sql replace the shared
+// statement of the same name; migrations/postgres/ holds the PostgreSQL
+// version of each migration; Go code asks s.d (never the driver) where
+// behaviour differs: COPY for the payable batch and a customer's receivable
+// lines, the isolation of writeTx, the read-only session. Adding a table is:
+// one migration file per folder (same name), its statements written portably
+// with "?" placeholders in queries/*.sql (an override only where the SQL must
+// differ), its name in copyTables (ledger copy) and, if it refers to runs, in
+// RunReferences. Its writes go through writeTx: serialisable on both backends
+// (PostgreSQL SERIALIZABLE, retried on a serialization failure), so two
+// machines writing at once lose nothing.
+//
+// On PostgreSQL money is NUMERIC (scale kept, read back as text), text
+// columns are COLLATE "C" and money is ordered as its text, NULL first: the
+// canonical order, and so Digest, are SQLite's, byte for byte.
+//
+// Runs hold a heartbeat lease (lease.go); BeginRun marks abandoned the
+// running runs whose lease expired or whose process (on this host) is gone.
+// LockPeriod serialises two closes of one period (a row in period_locks with
+// the same kind of lease), on both backends.
 package ledger

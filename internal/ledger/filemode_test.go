@@ -11,6 +11,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/msp-reconcile/reconcile/internal/dbtest"
 )
 
 // withUmask sets the process umask for the rest of the test. The umask is
@@ -33,6 +35,7 @@ func perm(t *testing.T, path string) fs.FileMode {
 // A new ledger and the -wal and -shm files SQLite makes beside it are 0600
 // whatever the umask, and get no warning.
 func TestNewLedgerIsOwnerOnly(t *testing.T) {
+	dbtest.SQLiteOnly(t) // file modes
 	for _, umask := range []int{0o022, 0o077, 0o002, 0} {
 		t.Run(fmt.Sprintf("umask%04o", umask), func(t *testing.T) {
 			withUmask(t, umask)
@@ -55,6 +58,7 @@ func TestNewLedgerIsOwnerOnly(t *testing.T) {
 // a warning naming every loose file and the chmod that fixes it, and is
 // still used.
 func TestExistingLooseLedgerWarns(t *testing.T) {
+	dbtest.SQLiteOnly(t) // file modes
 	withUmask(t, 0o022)
 	dir := t.TempDir()
 	path := filepath.Join(dir, "my books.db")
@@ -118,6 +122,7 @@ func TestExistingLooseLedgerWarns(t *testing.T) {
 // Open does not create a ledger in a folder that does not exist, and
 // leaves nothing behind when it cannot.
 func TestOpenMissingFolder(t *testing.T) {
+	dbtest.SQLiteOnly(t) // file modes
 	path := filepath.Join(t.TempDir(), "no", "reconcile.db")
 	if s, err := Open(context.Background(), path, Options{}); err == nil {
 		_ = s.Close()
@@ -128,6 +133,7 @@ func TestOpenMissingFolder(t *testing.T) {
 }
 
 func TestShellQuote(t *testing.T) {
+	dbtest.SQLiteOnly(t) // file modes
 	for in, want := range map[string]string{
 		"/var/lib/reconcile/reconcile.db": "/var/lib/reconcile/reconcile.db",
 		"my books.db":                     "'my books.db'",

@@ -103,10 +103,10 @@ func TestDeleteRunsAndReferences(t *testing.T) {
 	if err != nil || len(refs) != 0 {
 		t.Fatalf("refs %v, %v", refs, err)
 	}
-	if _, err := s.db.ExecContext(ctx, `CREATE TABLE comparisons (id INTEGER PRIMARY KEY, base_run_id INTEGER, run_id INTEGER)`); err != nil {
+	if _, err := s.db.ExecContext(ctx, `CREATE TABLE comparisons (base_run_id BIGINT, run_id BIGINT)`); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.db.ExecContext(ctx, `INSERT INTO comparisons (base_run_id, run_id) VALUES (?, NULL)`, keep); err != nil {
+	if _, err := s.db.ExecContext(ctx, s.db.Rebind(`INSERT INTO comparisons (base_run_id, run_id) VALUES (?, NULL)`), keep); err != nil {
 		t.Fatal(err)
 	}
 	refs, err = s.ReferencedRuns(ctx)

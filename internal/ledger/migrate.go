@@ -16,9 +16,35 @@ import (
 
 var migrationName = regexp.MustCompile(`^[0-9]{4}_[a-z0-9_]+\.sql$`)
 
-// migrations lists the embedded migration files in the order they apply.
-func migrations(fsys fs.FS) ([]string, error) {
-	files, err := fs.Glob(fsys, "migrations/*.sql")
+// migrations lists the embedded migration files of dialect d in the order
+// they apply. migrations/*.sql (SQLite) is the list; another dialect must
+// have a version of each, under the same name, in its folder.
+func migrations(fsys fs.FS, d *dialect) ([]string, error) {
+	names, err := migrationFiles(fsys, "migrations")
+	if err != nil || d.migrations == "migrations" {
+		return names, err
+	}
+	own, err := migrationFiles(fsys, d.migrations)
+	if err != nil {
+		return nil, err
+	}
+	has := make(map[string]bool, len(own))
+	for _, n := range own {
+		has[n] = true
+	}
+	for _, n := range names {
+		if !has[n] {
+			return nil, fmt.Errorf("migration %s has no %s version (queries/%s/%s): this build cannot hold a %s ledger", n, d.name, d.migrations, n, d.name)
+		}
+	}
+	if len(own) != len(names) {
+		return nil, fmt.Errorf("queries/%s has migrations that queries/migrations lacks", d.migrations)
+	}
+	return names, nil
+}
+
+func migrationFiles(fsys fs.FS, dir string) ([]string, error) {
+	files, err := fs.Glob(fsys, dir+"/*.sql")
 	if err != nil {
 		return nil, err
 	}
@@ -38,7 +64,7 @@ func migrations(fsys fs.FS) ([]string, error) {
 // lexical order, each in its own transaction. It refuses a ledger that has
 // migrations this version does not know (written by a newer version).
 func (s *Store) migrate(ctx context.Context) error {
-	names, err := migrations(queries.FS)
+	names, err := migrations(queries.FS, s.d)
 	if err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
@@ -46,26 +72,37 @@ func (s *Store) migrate(ctx context.Context) error {
 		return fmt.Errorf("migrate: %w", err)
 	}
 	defer s.unlockWrite()
-	if _, err := s.db.ExecContext(ctx, s.q[qCreateSchemaMigrations]); err != nil {
+	// Two processes opening a new PostgreSQL ledger at once: one migrates,
+	// the other waits (SQLite: no-op; BEGIN IMMEDIATE serialises them).
+	conn, err := s.db.Connx(ctx)
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, s.q[qMigrationLock]); err != nil {
+		return fmt.Errorf("migrate: lock: %w", err)
+	}
+	defer conn.ExecContext(context.WithoutCancel(ctx), s.q[qMigrationUnlock]) //nolint:errcheck // the session ends with the connection anyway
+	if _, err := conn.ExecContext(ctx, s.q[qCreateSchemaMigrations]); err != nil {
 		return fmt.Errorf("migrate: create schema_migrations: %w", err)
 	}
 	if err := s.checkUnknownMigrations(ctx, names); err != nil {
 		return err
 	}
 	for _, name := range names {
-		if err := s.migrateFile(ctx, name); err != nil {
+		if err := s.migrateFile(ctx, conn, name); err != nil {
 			return fmt.Errorf("migrate %s: %w", name, err)
 		}
 	}
 	return nil
 }
 
-func (s *Store) migrateFile(ctx context.Context, name string) error {
-	script, err := fs.ReadFile(queries.FS, "migrations/"+name)
+func (s *Store) migrateFile(ctx context.Context, conn *sqlx.Conn, name string) error {
+	script, err := fs.ReadFile(queries.FS, s.d.migrations+"/"+name)
 	if err != nil {
 		return err
 	}
-	tx, err := s.db.BeginTxx(ctx, nil)
+	tx, err := conn.BeginTxx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
@@ -128,7 +165,7 @@ func (s *Store) checkUnknownMigrations(ctx context.Context, known []string) erro
 // checkSchema verifies, for a read-only store, that the file is a ledger with
 // exactly the migrations this version knows.
 func (s *Store) checkSchema(ctx context.Context) error {
-	names, err := migrations(queries.FS)
+	names, err := migrations(queries.FS, s.d)
 	if err != nil {
 		return err
 	}
@@ -138,8 +175,35 @@ func (s *Store) checkSchema(ctx context.Context) error {
 	}
 	for _, n := range names {
 		if !applied[n] {
-			return fmt.Errorf("ledger lacks migration %s: open it once for writing (reconcile fetch) to upgrade it", n)
+			return fmt.Errorf("ledger lacks migration %s: run `reconcile migrate` (or open it once for writing, e.g. reconcile fetch) to upgrade it", n)
 		}
 	}
 	return s.checkUnknownMigrations(ctx, names)
+}
+
+// Migrate applies the migrations this version knows and the ledger lacks
+// (`reconcile migrate`; Open for writing does the same), and returns the
+// names it applied.
+func (s *Store) Migrate(ctx context.Context) ([]string, error) {
+	if s.readOnly {
+		return nil, fmt.Errorf("migrate: %w", ErrReadOnly)
+	}
+	before, err := s.appliedMigrations(ctx, s.db)
+	if err != nil {
+		before = map[string]bool{} // a new ledger: no schema_migrations yet
+	}
+	if err := s.migrate(ctx); err != nil {
+		return nil, err
+	}
+	names, err := migrations(queries.FS, s.d)
+	if err != nil {
+		return nil, err
+	}
+	var applied []string
+	for _, n := range names {
+		if !before[n] {
+			applied = append(applied, n)
+		}
+	}
+	return applied, nil
 }

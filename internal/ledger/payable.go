@@ -6,9 +6,12 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jmoiron/sqlx"
 
 	"github.com/msp-reconcile/reconcile/internal/billing"
@@ -209,7 +212,18 @@ type payableWriter struct {
 	codec  rowCodec
 	lineNo int64
 	err    error // the first write error of the batch
+
+	// PostgreSQL: lines are buffered and written with COPY (pgx CopyFrom),
+	// copyChunk rows at a time, in the batch's transaction.
+	copyRows [][]any
 }
+
+// copyChunk is how many payable rows one COPY writes (PostgreSQL).
+const copyChunk = 8192
+
+// payableColumns are the columns of insert_payable, in its order (COPY).
+var payableColumns = []string{"run_id", "line_no", "customer_key", "sku", "charge_type", "period_from", "period_to",
+	"currency", "charge_id", "sub_total", "quantity", "detail", "content_hash"}
 
 // newPayableWriter takes a connection, begins the transaction and checks the
 // run.
@@ -224,7 +238,7 @@ func (s *Store) newPayableWriter(ctx context.Context, runID int64) (*payableWrit
 		return nil, fmt.Errorf("begin: %w", err)
 	}
 	err = w.checkRun()
-	if err == nil {
+	if err == nil && !s.d.postgres() {
 		err = conn.Raw(func(dc any) error {
 			p, ok := dc.(driver.ConnPrepareContext)
 			if !ok {
@@ -304,6 +318,9 @@ func (w *payableWriter) insert(lines []*billing.PayableCharge) error {
 	if err := w.ctx.Err(); err != nil {
 		return fmt.Errorf("stage payable charge %s: %w", lines[0].Describe(), err)
 	}
+	if w.s.d.postgres() {
+		return w.bufferCopy(lines)
+	}
 	return w.conn.Raw(func(any) error {
 		// context.Background: the statement runs synchronously (go-sqlite3
 		// starts a goroutine per call for a cancellable context); the batch's
@@ -319,8 +336,49 @@ func (w *payableWriter) insert(lines []*billing.PayableCharge) error {
 	})
 }
 
+// bufferCopy adds the lines to the COPY buffer (their values copied: the
+// codec reuses its buffers) and writes the buffer once it is full.
+func (w *payableWriter) bufferCopy(lines []*billing.PayableCharge) error {
+	for _, c := range lines {
+		w.lineNo++
+		args := w.codec.payableArgs(w.runID, w.lineNo, c)
+		row := make([]any, len(args))
+		for i, a := range args {
+			if str, ok := a.Value.(string); ok {
+				a.Value = strings.Clone(str)
+			}
+			row[i] = a.Value
+		}
+		w.copyRows = append(w.copyRows, row)
+	}
+	if len(w.copyRows) >= copyChunk {
+		return w.flushCopy()
+	}
+	return nil
+}
+
+// flushCopy writes the buffered rows with one COPY.
+func (w *payableWriter) flushCopy() error {
+	if len(w.copyRows) == 0 {
+		return nil
+	}
+	rows := w.copyRows
+	w.copyRows = w.copyRows[:0:0]
+	return withPgConn(w.conn, func(pc *pgx.Conn) error {
+		n, err := pc.CopyFrom(w.ctx, pgx.Identifier{"payable_charges"}, payableColumns, pgx.CopyFromRows(rows))
+		if err != nil {
+			return fmt.Errorf("stage payable charges (COPY of %d lines from line %v): %w", len(rows), rows[0][1], err)
+		}
+		if n != int64(len(rows)) {
+			return fmt.Errorf("stage payable charges: COPY wrote %d of %d lines", n, len(rows))
+		}
+		return nil
+	})
+}
+
 // restart rolls the transaction back and begins a new one.
 func (w *payableWriter) restart() error {
+	w.copyRows = nil
 	if _, err := w.conn.ExecContext(w.ctx, w.s.q[qRollback]); err != nil {
 		return fmt.Errorf("roll back: %w", err)
 	}
@@ -338,7 +396,11 @@ func (w *payableWriter) commit(period billing.Period) error {
 	if !validDate(period.From) || !validDate(period.To) || period.From > period.To {
 		return fmt.Errorf("invalid period %s", period)
 	}
-	res, err := w.conn.ExecContext(w.ctx, w.s.q[qSetRunPeriod], string(period.From), string(period.To), w.runID)
+	if err := w.flushCopy(); err != nil {
+		return err
+	}
+	res, err := w.conn.ExecContext(w.ctx, w.s.q[qSetRunPeriod], string(period.From), string(period.To),
+		formatTime(time.Now().Add(w.s.leaseTTL)), w.runID) // the lease is renewed with the commit: the batch held the write lock
 	if err != nil {
 		return fmt.Errorf("set period: %w", err)
 	}

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/msp-reconcile/reconcile/internal/billing"
+	"github.com/msp-reconcile/reconcile/internal/dbtest"
 )
 
 // The detail object is valid JSON that encoding/json reads the same way, and
@@ -72,6 +73,7 @@ func TestPayableDetailEscapes(t *testing.T) {
 
 // The detail column holds decimals as exact JSON strings, readable in SQL.
 func TestPayableDetailColumn(t *testing.T) {
+	dbtest.SQLiteOnly(t)
 	s := MustOpen(t)
 	id := storePayables(t, s, []*billing.PayableCharge{{ChargeID: "x", Currency: "USD", Quantity: dec("1"),
 		ListPrice: dec("12.30"), Taxes: []billing.Tax{{Name: "GST", AppliedRate: dec("0.050")}}}})
@@ -135,7 +137,7 @@ func TestPayableBatchResetDiscardsQueuedLines(t *testing.T) {
 		}
 	}
 	var minNo, maxNo int
-	if err := s.db.QueryRow("SELECT MIN(line_no), MAX(line_no) FROM payable_charges WHERE run_id = ?", id).Scan(&minNo, &maxNo); err != nil {
+	if err := s.db.QueryRow(s.db.Rebind("SELECT MIN(line_no), MAX(line_no) FROM payable_charges WHERE run_id = ?"), id).Scan(&minNo, &maxNo); err != nil {
 		t.Fatal(err)
 	}
 	if minNo != 1 || maxNo != want {
@@ -146,6 +148,7 @@ func TestPayableBatchResetDiscardsQueuedLines(t *testing.T) {
 // A write error in the writer goroutine reaches the caller (a later Add or
 // Commit) and nothing is stored.
 func TestPayableBatchWriteErrorIsReported(t *testing.T) {
+	dbtest.SQLiteOnly(t)
 	s := MustOpen(t)
 	ctx := context.Background()
 	id := mustBeginRun(t, s)

@@ -54,7 +54,10 @@ func validDate(d billing.Date) bool {
 }
 
 // BeginRun inserts a new run with status "running" and returns its id. The
-// Status, Period, FinishedAt and counters of r are ignored.
+// Status, Period, FinishedAt and counters of r are ignored. The run holds a
+// lease renewed by a heartbeat until FinishRun (or Close); in the same
+// transaction, every running run whose lease expired (its process died) is
+// marked abandoned.
 func (s *Store) BeginRun(ctx context.Context, r Run) (int64, error) {
 	if !validDate(r.RequestedDate) {
 		return 0, fmt.Errorf("begin run: invalid requested date %q (want yyyy-MM-dd)", r.RequestedDate)
@@ -68,14 +71,19 @@ func (s *Store) BeginRun(ctx context.Context, r Run) (int64, error) {
 	}
 	var id int64
 	err := s.writeTx(ctx, func(tx *sqlx.Tx) error {
+		now := time.Now()
+		if _, err := s.abandonExpired(ctx, tx, now); err != nil {
+			return err
+		}
 		return tx.QueryRowxContext(ctx, s.q[qInsertRun],
 			string(r.RequestedDate), string(billing.RunRunning), formatTime(r.StartedAt),
-			r.BaseURL, r.ToolVersion, settings, r.Error,
+			r.BaseURL, r.ToolVersion, settings, r.Error, s.holder, formatTime(now.Add(s.leaseTTL)),
 		).Scan(&id)
 	})
 	if err != nil {
 		return 0, fmt.Errorf("begin run for %s: %w", r.RequestedDate, err)
 	}
+	s.startRunLease(id)
 	return id, nil
 }
 
@@ -92,6 +100,7 @@ func (s *Store) FinishRun(ctx context.Context, id int64, status billing.RunStatu
 	default:
 		return fmt.Errorf("finish run %d: invalid final status %q", id, status)
 	}
+	s.leases.end(fmt.Sprintf("run %d", id))
 	if err := s.lockWrite(ctx); err != nil {
 		return fmt.Errorf("finish run %d: %w", id, err)
 	}

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/jmoiron/sqlx"
 	_ "github.com/mattn/go-sqlite3" // registers the "sqlite3" driver (cgo)
@@ -30,18 +31,32 @@ type Options struct {
 	// ReadOnly opens the file with mode=ro (for `report`): no migrations are
 	// applied, every write fails, and Open fails if the file does not exist.
 	ReadOnly bool
+	// NoMigrate opens for writing but applies no migration (`reconcile
+	// migrate` applies them with Migrate); Open still refuses a ledger whose
+	// schema is newer than this version.
+	NoMigrate bool
+	// LeaseTTL is how long a running run's (and a period lock's) lease lasts
+	// without a heartbeat; 0 means DefaultLeaseTTL. Heartbeats renew it every
+	// LeaseTTL/4.
+	LeaseTTL time.Duration
 }
 
-// Store is a ledger in one SQLite file. It is safe for concurrent use.
+// Store is a ledger: one SQLite file, or one PostgreSQL database. It is safe
+// for concurrent use.
 type Store struct {
 	db       *sqlx.DB
-	path     string
+	d        *dialect
+	path     string // the SQLite file, or the PostgreSQL URL with its password redacted
 	readOnly bool
 	q        map[string]string // named statements, rebound for the driver
 
 	// wlock serialises write transactions (SQLite has one writer). It is a
 	// channel rather than a sync.Mutex so that waiting honours the context.
 	wlock chan struct{}
+
+	leaseTTL time.Duration
+	holder   string // who this store is, in leases and locks: "host pid N #nonce"
+	leases   leases
 
 	// testHook, when set (tests only), is called after each stage of
 	// SaveCustomerData; an error aborts the transaction.
@@ -54,6 +69,8 @@ const (
 	qCreateSchemaMigrations   = "create_schema_migrations"
 	qAppliedMigrations        = "applied_migrations"
 	qRecordMigration          = "record_migration"
+	qMigrationLock            = "migration_lock"
+	qMigrationUnlock          = "migration_unlock"
 	qProbeWrite               = "probe_write"
 	qSyncFull                 = "sync_full"
 	qSyncNormal               = "sync_normal"
@@ -106,10 +123,20 @@ const (
 	qListAmendmentEvents       = "list_amendment_events"
 	qListAmendmentEventsPeriod = "list_amendment_events_period"
 	qListSubscriptionsMissing  = "list_subscriptions_missing"
+	qRenewRunLease             = "renew_run_lease"
+	qAbandonExpiredRuns        = "abandon_expired_runs"
+	qAcquirePeriodLock         = "acquire_period_lock"
+	qGetPeriodLock             = "get_period_lock"
+	qRenewPeriodLock           = "renew_period_lock"
+	qReleasePeriodLock         = "release_period_lock"
+	qCountRuns                 = "count_runs"
+	qResetRunIDs               = "reset_run_ids"
+	qRunningRunHolders         = "running_run_holders"
+	qAbandonRun                = "abandon_run"
 )
 
 var statementNames = []string{
-	qCreateSchemaMigrations, qAppliedMigrations, qRecordMigration, qProbeWrite, qSyncFull, qSyncNormal,
+	qCreateSchemaMigrations, qAppliedMigrations, qRecordMigration, qMigrationLock, qMigrationUnlock, qProbeWrite, qSyncFull, qSyncNormal,
 	qBeginWrite, qCommit, qRollback,
 	qInsertRun, qFinishRun, qSetRunPeriod, qGetRun, qListRuns, qFindRun,
 	qInsertPayable, qCountPayable, qEachPayable,
@@ -123,6 +150,8 @@ var statementNames = []string{
 	qInsertDelivery, qFinishDelivery, qListDeliveries,
 	qInsertException, qListExceptions,
 	qInsertAmendmentEvent, qListAmendmentEvents, qListAmendmentEventsPeriod, qListSubscriptionsMissing,
+	qRenewRunLease, qAbandonExpiredRuns, qAcquirePeriodLock, qGetPeriodLock, qRenewPeriodLock, qReleasePeriodLock,
+	qCountRuns, qResetRunIDs, qRunningRunHolders, qAbandonRun,
 }
 
 // Open opens (creating it if needed, unless read-only) the ledger at path and
@@ -149,10 +178,19 @@ var statementNames = []string{
 // A read-only Open uses mode=ro and query_only instead, applies no
 // migrations, and fails if the file does not exist or its schema is not the one
 // this version writes.
-func Open(ctx context.Context, path string, opts Options) (*Store, error) {
-	if path == "" {
+//
+// target is a --db value: a file path or "sqlite:PATH" for SQLite, a
+// postgres:// (or postgresql://) URL for PostgreSQL (see IsPostgres). On
+// PostgreSQL the database must exist; Open creates the tables (migrations)
+// unless read-only. Errors never show a password of the URL.
+func Open(ctx context.Context, target string, opts Options) (*Store, error) {
+	if target == "" {
 		return nil, errors.New("open ledger: no path given")
 	}
+	if IsPostgres(target) {
+		return openPostgresStore(ctx, target, opts)
+	}
+	path, _ := SQLitePath(target)
 	if opts.ReadOnly {
 		if _, err := os.Stat(path); err != nil {
 			return nil, fmt.Errorf("open ledger %s read-only: %w", path, err)
@@ -168,19 +206,36 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open ledger %s: %w", path, err)
 	}
-	s := &Store{db: db, path: path, readOnly: opts.ReadOnly, wlock: make(chan struct{}, 1)}
-	if err := s.open(ctx); err != nil {
+	s := &Store{db: db, d: sqliteDialect, path: path, readOnly: opts.ReadOnly, wlock: make(chan struct{}, 1)}
+	if err := s.open(ctx, opts); err != nil {
 		_ = db.Close() // already failing with open's error
 		return nil, fmt.Errorf("open ledger %s: %w", path, err)
 	}
 	return s, nil
 }
 
-func (s *Store) open(ctx context.Context) error {
+func openPostgresStore(ctx context.Context, target string, opts Options) (*Store, error) {
+	shown := Redact(target)
+	db, err := openPostgres(target, opts.ReadOnly)
+	if err != nil {
+		return nil, fmt.Errorf("open ledger %s: %w", shown, err)
+	}
+	s := &Store{db: db, d: postgresDialect, path: shown, readOnly: opts.ReadOnly, wlock: make(chan struct{}, 1)}
+	if err := s.open(ctx, opts); err != nil {
+		_ = db.Close() // already failing with open's error
+		return nil, fmt.Errorf("open ledger %s: %w", shown, err)
+	}
+	return s, nil
+}
+
+// Backend is the ledger's database: "sqlite" or "postgres".
+func (s *Store) Backend() string { return s.d.name }
+
+func (s *Store) open(ctx context.Context, opts Options) error {
 	if err := s.db.PingContext(ctx); err != nil {
 		return err
 	}
-	q, err := loadStatements(queries.FS, s.db.Rebind)
+	q, err := loadDialectStatements(queries.FS, s.d, s.db.Rebind)
 	if err != nil {
 		return err
 	}
@@ -190,8 +245,22 @@ func (s *Store) open(ctx context.Context) error {
 		}
 	}
 	s.q = q
+	s.leaseTTL = opts.LeaseTTL
+	if s.leaseTTL <= 0 {
+		s.leaseTTL = DefaultLeaseTTL
+	}
+	s.holder = holderName()
 	if s.readOnly {
 		return s.checkSchema(ctx)
+	}
+	if opts.NoMigrate {
+		// Only refuse a newer schema; `reconcile migrate` applies the rest.
+		if names, err := migrations(queries.FS, s.d); err != nil {
+			return err
+		} else if _, err := s.appliedMigrations(ctx, s.db); err == nil {
+			return s.checkUnknownMigrations(ctx, names)
+		}
+		return nil
 	}
 	return s.migrate(ctx)
 }
@@ -279,15 +348,18 @@ func loadStatements(fsys fs.FS, rebind func(string) string) (map[string]string, 
 	return out, nil
 }
 
-// Close closes the database.
+// Close stops the heartbeats of the store's running runs and locks and
+// closes the database.
 func (s *Store) Close() error {
+	s.leases.stopAll()
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("close ledger %s: %w", s.path, err)
 	}
 	return nil
 }
 
-// Path is the path the store was opened with.
+// Path is the path the store was opened with (for PostgreSQL, the URL
+// without its password).
 func (s *Store) Path() string { return s.path }
 
 // CheckWritable verifies, before any network call, that the ledger can be
@@ -330,13 +402,30 @@ func (s *Store) lockWrite(ctx context.Context) error {
 func (s *Store) unlockWrite() { <-s.wlock }
 
 // writeTx runs fn in one write transaction, holding the store's write lock:
-// all or nothing.
+// all or nothing. The transaction is serialisable on both backends (SQLite:
+// one writer at a time, BEGIN IMMEDIATE; PostgreSQL: SERIALIZABLE), so two
+// processes writing the same rows at once (e.g. from two machines) never
+// lose an update: on PostgreSQL the loser's transaction fails with a
+// serialization failure and writeTx runs fn again, up to writeTxAttempts
+// times. fn must therefore only touch the database through tx.
 func (s *Store) writeTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
 	if err := s.lockWrite(ctx); err != nil {
 		return err
 	}
 	defer s.unlockWrite()
-	tx, err := s.db.BeginTxx(ctx, nil)
+	var err error
+	for attempt := 1; attempt <= writeTxAttempts; attempt++ {
+		if err = s.writeTxOnce(ctx, fn); err == nil || !retryable(err) {
+			return err
+		}
+	}
+	return fmt.Errorf("gave up after %d serialization failures: %w", writeTxAttempts, err)
+}
+
+const writeTxAttempts = 10
+
+func (s *Store) writeTxOnce(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
+	tx, err := s.db.BeginTxx(ctx, s.d.txOpts)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}

@@ -15,15 +15,24 @@ import (
 	"time"
 
 	"github.com/msp-reconcile/reconcile/internal/billing"
+	"github.com/msp-reconcile/reconcile/internal/dbtest"
 	"github.com/msp-reconcile/reconcile/queries"
 )
 
-var keepDB = flag.Bool("keepdb", false, "keep the test ledgers and print their paths")
+var keepDB = flag.Bool("keepdb", false, "keep the test ledgers and print their paths (SQLite)")
 
-// MustOpen opens a new ledger file in tb.TempDir() (or, with -keepdb, in a
-// directory that is kept) and closes it at the end of the test.
+// TestMain runs the package's tests on SQLite and, when PostgreSQL is
+// available, again on PostgreSQL (see internal/dbtest).
+func TestMain(m *testing.M) { dbtest.Main(m) }
+
+// MustOpen opens a new ledger of the current backend pass (a file in
+// tb.TempDir(), or with -keepdb in a directory that is kept; or a fresh
+// PostgreSQL database) and closes it at the end of the test.
 func MustOpen(tb testing.TB) *Store {
 	tb.Helper()
+	if dbtest.Backend() != dbtest.SQLite {
+		return mustOpenPath(tb, dbtest.DB(tb), Options{})
+	}
 	dir := tb.TempDir()
 	if *keepDB {
 		d, err := os.MkdirTemp("", "ledger-test-")
@@ -73,6 +82,10 @@ var october = billing.Period{From: "2026-10-01", To: "2026-10-31"}
 func TestStatementsUsedExist(t *testing.T) {
 	q, err := loadStatements(queries.FS, func(s string) string { return s })
 	if err != nil {
+		t.Fatal(err)
+	}
+	// The PostgreSQL overrides load (every name they redefine exists).
+	if _, err := loadDialectStatements(queries.FS, postgresDialect, func(s string) string { return s }); err != nil {
 		t.Fatal(err)
 	}
 	for _, name := range statementNames {
@@ -140,8 +153,28 @@ func TestLoadStatementsErrors(t *testing.T) {
 	}
 }
 
+// TestMigrationsMatchAcrossDialects: every migration has a PostgreSQL
+// version under the same name, and no other.
+func TestMigrationsMatchAcrossDialects(t *testing.T) {
+	lite, err := migrations(queries.FS, sqliteDialect)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pg, err := migrations(queries.FS, postgresDialect)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(lite, ",") != strings.Join(pg, ",") {
+		t.Fatalf("SQLite migrations %v, PostgreSQL %v", lite, pg)
+	}
+	fsys := fstest.MapFS{"migrations/0001_a.sql": {}, "migrations/0002_b.sql": {}, "migrations/postgres/0001_a.sql": {}}
+	if _, err := migrations(fsys, postgresDialect); err == nil || !strings.Contains(err.Error(), "0002_b.sql has no postgres version") {
+		t.Fatalf("missing PostgreSQL migration: %v", err)
+	}
+}
+
 func TestMigrationsIdempotent(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "ledger.db")
+	path := dbtest.DB(t)
 	s1, err := Open(context.Background(), path, Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -151,7 +184,7 @@ func TestMigrationsIdempotent(t *testing.T) {
 		t.Fatal(err)
 	}
 	s2 := mustOpenPath(t, path, Options{})
-	names, err := migrations(queries.FS)
+	names, err := migrations(queries.FS, s2.d)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -171,7 +204,7 @@ func TestMigrationsIdempotent(t *testing.T) {
 }
 
 func TestOpenRefusesNewerLedger(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "ledger.db")
+	path := dbtest.DB(t)
 	s, err := Open(context.Background(), path, Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -180,15 +213,16 @@ func TestOpenRefusesNewerLedger(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.Close()
-	for _, ro := range []bool{false, true} {
-		_, err = Open(context.Background(), path, Options{ReadOnly: ro})
-		if err == nil || !strings.Contains(err.Error(), "9999_future.sql") || !strings.Contains(err.Error(), path) {
-			t.Errorf("Open(ReadOnly=%v) = %v, want an error naming the unknown migration and the path", ro, err)
+	for _, opts := range []Options{{}, {ReadOnly: true}, {NoMigrate: true}} {
+		_, err = Open(context.Background(), path, opts)
+		if err == nil || !strings.Contains(err.Error(), "9999_future.sql") || !strings.Contains(err.Error(), Redact(path)) {
+			t.Errorf("Open(%+v) = %v, want an error naming the unknown migration and the ledger", opts, err)
 		}
 	}
 }
 
 func TestOpenSettings(t *testing.T) {
+	dbtest.SQLiteOnly(t)
 	s := MustOpen(t)
 	ctx := context.Background()
 	conn, err := s.db.Connx(ctx)
@@ -210,6 +244,7 @@ func TestOpenSettings(t *testing.T) {
 }
 
 func TestOddPath(t *testing.T) {
+	dbtest.SQLiteOnly(t)
 	dir := filepath.Join(t.TempDir(), "a dir?with#odd%chars")
 	if err := os.Mkdir(dir, 0o755); err != nil {
 		t.Fatal(err)
@@ -226,6 +261,7 @@ func TestOddPath(t *testing.T) {
 }
 
 func TestReadOnlyOpen(t *testing.T) {
+	dbtest.SQLiteOnly(t) // PostgreSQL: TestReadOnlyOpenPostgres
 	ctx := context.Background()
 	dir := t.TempDir()
 
@@ -282,6 +318,7 @@ func TestReadOnlyOpen(t *testing.T) {
 }
 
 func TestCheckWritable(t *testing.T) {
+	dbtest.SQLiteOnly(t)
 	ctx := context.Background()
 	s := MustOpen(t)
 	if err := s.CheckWritable(ctx); err != nil {
@@ -309,6 +346,7 @@ func TestCheckWritable(t *testing.T) {
 }
 
 func TestCheckWritablePermissions(t *testing.T) {
+	dbtest.SQLiteOnly(t)
 	if os.Geteuid() == 0 {
 		t.Skip("running as root: file permissions are not enforced")
 	}
