@@ -109,6 +109,9 @@ func (lc *licenceCollector) payable(c *billing.PayableCharge) {
 		return
 	}
 	id, _, _ := lc.attr.Attribute(c)
+	if id == "" || !lc.acc.Tracks(id, c.SKU) {
+		return // only seat subscriptions' keys need a unit price: memory stays with the subscriptions, not the lines
+	}
 	lc.prices.Add(id, c)
 }
 

@@ -121,6 +121,13 @@ func (a *LicenceAccumulator) AddSubscriptions(customerID string, subs []billing.
 	}
 }
 
+// Tracks reports whether the customer and SKU have a seat subscription, the
+// only keys the check (and the Commitments rows' unit prices) look at.
+func (a *LicenceAccumulator) Tracks(customerID, sku string) bool {
+	_, ok := a.seats[[2]string{customerID, sku}]
+	return ok
+}
+
 // AddReceivable adds one receivable line of a customer.
 func (a *LicenceAccumulator) AddReceivable(customerID string, r *billing.ReceivableCharge) {
 	if r.ChargeType != "Recurring" || r.PeriodFrom > a.end || r.PeriodTo < a.end || !r.Quantity.Valid {
