@@ -7,28 +7,10 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/shopspring/decimal"
-
 	"github.com/msp-reconcile/reconcile/internal/billing"
 	"github.com/msp-reconcile/reconcile/internal/mail"
 	"github.com/msp-reconcile/reconcile/internal/report"
 )
-
-// bridgeSteps are the margin bridge's buckets in order, labelled as on the
-// comparison workbook's Summary sheet.
-var bridgeSteps = []struct {
-	label string
-	get   func(*report.BridgeRow) decimal.Decimal
-}{
-	{"Coverage", func(r *report.BridgeRow) decimal.Decimal { return r.Coverage }},
-	{"New customers", func(r *report.BridgeRow) decimal.Decimal { return r.NewCustomers }},
-	{"Lost customers", func(r *report.BridgeRow) decimal.Decimal { return r.LostCustomers }},
-	{"New products", func(r *report.BridgeRow) decimal.Decimal { return r.NewProducts }},
-	{"Lost products", func(r *report.BridgeRow) decimal.Decimal { return r.LostProducts }},
-	{"Volume", func(r *report.BridgeRow) decimal.Decimal { return r.Volume }},
-	{"Rate", func(r *report.BridgeRow) decimal.Decimal { return r.Rate }},
-	{"Unattributed", func(r *report.BridgeRow) decimal.Decimal { return r.Unattributed }},
-}
 
 // MailBridgeOf is the comparison's margin bridge as the message shows it:
 // one per currency, every amount the exact decimal text of the comparison
@@ -38,8 +20,8 @@ func MailBridgeOf(c *report.Comparison) []mail.Bridge {
 	for i := range c.Bridge {
 		r := &c.Bridge[i]
 		b := mail.Bridge{Currency: r.Currency, Start: billing.Text(r.StartMargin), End: billing.Text(r.EndMargin)}
-		for _, s := range bridgeSteps {
-			b.Steps = append(b.Steps, mail.BridgeStep{Label: s.label, Amount: billing.Text(s.get(r))})
+		for _, s := range report.BridgeSteps {
+			b.Steps = append(b.Steps, mail.BridgeStep{Label: s.Label, Amount: billing.Text(s.Get(r))})
 		}
 		out = append(out, b)
 	}

@@ -637,3 +637,22 @@ func sameSums(a, b *lineRec) bool {
 	}
 	return true
 }
+
+// BridgeStep is one bucket of the margin bridge: its label (as the comparison
+// workbook and the e-mailed summary show it) and its amount in a row.
+type BridgeStep struct {
+	Label string
+	Get   func(*BridgeRow) decimal.Decimal
+}
+
+// BridgeSteps are the bridge's buckets in order.
+var BridgeSteps = []BridgeStep{
+	{"Coverage", func(r *BridgeRow) decimal.Decimal { return r.Coverage }},
+	{"New customers", func(r *BridgeRow) decimal.Decimal { return r.NewCustomers }},
+	{"Lost customers", func(r *BridgeRow) decimal.Decimal { return r.LostCustomers }},
+	{"New products", func(r *BridgeRow) decimal.Decimal { return r.NewProducts }},
+	{"Lost products", func(r *BridgeRow) decimal.Decimal { return r.LostProducts }},
+	{"Volume", func(r *BridgeRow) decimal.Decimal { return r.Volume }},
+	{"Rate", func(r *BridgeRow) decimal.Decimal { return r.Rate }},
+	{"Unattributed", func(r *BridgeRow) decimal.Decimal { return r.Unattributed }},
+}

@@ -47,21 +47,6 @@ const (
 	restatementNoteFmt = "Both runs are of the same period: a restatement check. %d restated line key(s), listed on the Restatements sheet."
 )
 
-// bridgeSteps are the bridge's buckets in order, with their labels.
-var bridgeSteps = []struct {
-	label string
-	get   func(*report.BridgeRow) decimal.Decimal
-}{
-	{"Coverage", func(r *report.BridgeRow) decimal.Decimal { return r.Coverage }},
-	{"New customers", func(r *report.BridgeRow) decimal.Decimal { return r.NewCustomers }},
-	{"Lost customers", func(r *report.BridgeRow) decimal.Decimal { return r.LostCustomers }},
-	{"New products", func(r *report.BridgeRow) decimal.Decimal { return r.NewProducts }},
-	{"Lost products", func(r *report.BridgeRow) decimal.Decimal { return r.LostProducts }},
-	{"Volume", func(r *report.BridgeRow) decimal.Decimal { return r.Volume }},
-	{"Rate", func(r *report.BridgeRow) decimal.Decimal { return r.Rate }},
-	{"Unattributed", func(r *report.BridgeRow) decimal.Decimal { return r.Unattributed }},
-}
-
 // WriteComparison renders the comparison workbook to path atomically.
 func WriteComparison(ctx context.Context, path string, c *report.Comparison, info ComparisonInfo, opts WorkbookOptions) error {
 	return writeAtomic(ctx, path, opts, "reconcile-compare", func(b *builder) error { return buildComparison(b, c, info) })
@@ -180,8 +165,8 @@ func compareSummary(b *builder, c *report.Comparison) error {
 		return err
 	}
 	head := []any{b.header("Currency"), b.header("Start margin")}
-	for _, s := range bridgeSteps {
-		head = append(head, b.header(s.label))
+	for _, s := range report.BridgeSteps {
+		head = append(head, b.header(s.Label))
 	}
 	head = append(head, b.header("End margin"))
 	if err := p.line(head...); err != nil {
@@ -191,8 +176,8 @@ func compareSummary(b *builder, c *report.Comparison) error {
 		r := &c.Bridge[i]
 		var ec errCollector
 		cells := []any{r.Currency, ec.cell(b.margin(r.StartMargin, r.Currency))}
-		for _, s := range bridgeSteps {
-			cells = append(cells, ec.cell(b.margin(s.get(r), r.Currency)))
+		for _, s := range report.BridgeSteps {
+			cells = append(cells, ec.cell(b.margin(s.Get(r), r.Currency)))
 		}
 		cells = append(cells, ec.cell(b.margin(r.EndMargin, r.Currency)))
 		if ec.err != nil {
@@ -252,8 +237,8 @@ type waterfallBar struct {
 func waterfallBars(r *report.BridgeRow) []waterfallBar {
 	bars := []waterfallBar{{total: num(r.StartMargin)}}
 	run := r.StartMargin
-	for _, s := range bridgeSteps {
-		d := s.get(r)
+	for _, s := range report.BridgeSteps {
+		d := s.Get(r)
 		next := run.Add(d)
 		lo, hi := decimal.Min(run, next), decimal.Max(run, next)
 		var bar waterfallBar
@@ -301,9 +286,9 @@ func compareWaterfalls(b *builder, p *page, c *report.Comparison) error {
 		first := p.row + 1
 		amounts := []decimal.Decimal{r.StartMargin}
 		labels := []string{"Start margin"}
-		for _, s := range bridgeSteps {
-			amounts = append(amounts, s.get(r))
-			labels = append(labels, s.label)
+		for _, s := range report.BridgeSteps {
+			amounts = append(amounts, s.Get(r))
+			labels = append(labels, s.Label)
 		}
 		amounts = append(amounts, r.EndMargin)
 		labels = append(labels, "End margin")
