@@ -142,6 +142,11 @@ func compareSummary(b *builder, c *report.Comparison) error {
 	if err := p.line(banner...); err != nil {
 		return err
 	}
+	// The banner's text spans the bridge table's width (B..L) instead of
+	// running over the cells beside it.
+	if err := f.MergeCell(SheetSummary, fmt.Sprintf("B%d", p.row), fmt.Sprintf("L%d", p.row)); err != nil {
+		return err
+	}
 	if c.BaseIsNewer {
 		if err := p.line("Direction", baseIsNewerNote); err != nil {
 			return err
@@ -292,12 +297,18 @@ func compareWaterfalls(b *builder, p *page, c *report.Comparison) error {
 		}
 		amounts = append(amounts, r.EndMargin)
 		labels = append(labels, "End margin")
+		style, err := b.st.money(r.Currency, moneyPlain)
+		if err != nil {
+			return err
+		}
+		cell := func(v float64) excelize.Cell { return excelize.Cell{StyleID: style, Value: v} }
 		for j, bar := range waterfallBars(r) {
 			m, err := b.money(amounts[j], r.Currency)
 			if err != nil {
 				return err
 			}
-			if err := p.line(labels[j], m, bar.base, bar.total, bar.incUp, bar.incDown, bar.decUp, bar.decDown); err != nil {
+			if err := p.line(labels[j], m, cell(bar.base), cell(bar.total), cell(bar.incUp),
+				cell(bar.incDown), cell(bar.decUp), cell(bar.decDown)); err != nil {
 				return err
 			}
 		}

@@ -104,6 +104,17 @@ func renderWith(ctx context.Context, w io.Writer, opts WorkbookOptions, label st
 	if err := build(b); err != nil {
 		return fmt.Errorf("render workbook: %w", err)
 	}
+	// Printed, every sheet is landscape and one page wide, like the close's.
+	for _, sheet := range f.GetSheetList() {
+		if err := f.SetPageLayout(sheet, &excelize.PageLayoutOptions{
+			Orientation: ptr("landscape"), FitToWidth: ptr(1), FitToHeight: ptr(0),
+		}); err != nil {
+			return fmt.Errorf("render workbook: sheet %q: page layout: %w", sheet, err)
+		}
+		if err := f.SetSheetProps(sheet, &excelize.SheetPropsOptions{FitToPage: ptr(true)}); err != nil {
+			return fmt.Errorf("render workbook: sheet %q: %w", sheet, err)
+		}
+	}
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("render workbook: %w", err)
 	}
