@@ -329,11 +329,13 @@ func compareWaterfalls(b *builder, p *page, c *report.Comparison) error {
 		format := moneyFormat(r.Currency, false)
 		anchor := "N" + strconv.Itoa(2+i*24)
 		if err := b.f.AddChart(SheetSummary, anchor, &excelize.Chart{
-			Type:      excelize.ColStacked,
-			Series:    series,
-			Title:     excelize.ChartTitle{Paragraph: []excelize.RichTextRun{{Text: title}}},
+			Type:   excelize.ColStacked,
+			Series: series,
+			Title: excelize.ChartTitle{Paragraph: []excelize.RichTextRun{{Text: title,
+				Font: &excelize.Font{Bold: true, Size: 10, Color: chartFont.Color}}}},
 			Legend:    excelize.ChartLegend{Position: "none"},
-			YAxis:     excelize.ChartAxis{MajorGridLines: true, NumFmt: excelize.ChartNumFmt{CustomNumFmt: format}},
+			XAxis:     excelize.ChartAxis{Font: chartFont},
+			YAxis:     excelize.ChartAxis{MajorGridLines: true, Font: chartFont, NumFmt: excelize.ChartNumFmt{CustomNumFmt: format}},
 			Dimension: excelize.ChartDimension{Width: 760, Height: 440},
 		}); err != nil {
 			return fmt.Errorf("waterfall chart %s: %w", r.Currency, err)
