@@ -3,7 +3,6 @@ package xlsx
 import (
 	"bufio"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -64,79 +63,30 @@ func writeAtomic(ctx context.Context, path string, opts WorkbookOptions, label s
 	return nil
 }
 
-// renderWith renders a workbook built by build to w, zipped deterministically.
-func renderWith(ctx context.Context, w io.Writer, opts WorkbookOptions, label string, build func(*builder) error) (err error) {
+// renderWith renders a comparison or trend workbook built by build to w
+// (renderBuilder, the close's engine), every sheet printed landscape and one
+// page wide.
+func renderWith(ctx context.Context, w io.Writer, opts WorkbookOptions, label string, build func(*builder) error) error {
 	if opts.TmpDir == "" {
 		opts.TmpDir = os.TempDir()
 	}
-	if opts.MaxRowsPerSheet == 0 {
-		opts.MaxRowsPerSheet = DefaultMaxRowsPerSheet
-	}
-	if opts.MaxRowsPerSheet < 1 || opts.MaxRowsPerSheet > DefaultMaxRowsPerSheet {
-		return fmt.Errorf("render workbook: max rows per sheet %d out of range 1..%d", opts.MaxRowsPerSheet, DefaultMaxRowsPerSheet)
-	}
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("render workbook: %w", err)
-	}
-	scratch, err := makeScratchDir(opts.TmpDir, label)
-	if err != nil {
-		return fmt.Errorf("render workbook: %w", err)
-	}
-	defer func() {
-		if rerr := os.RemoveAll(scratch); rerr != nil && err == nil {
-			err = fmt.Errorf("render workbook: remove scratch directory: %w", rerr)
+	b := &builder{res: &report.Result{}, names: map[string]string{}}
+	return renderBuilder(ctx, w, opts, label, b, func(b *builder) error {
+		if err := build(b); err != nil {
+			return err
 		}
-	}()
-	f := excelize.NewFile(excelize.Options{TmpDir: scratch})
-	defer func() {
-		if cerr := f.Close(); cerr != nil && err == nil {
-			err = fmt.Errorf("render workbook: close excelize file: %w", cerr)
+		for _, sheet := range b.f.GetSheetList() {
+			if err := b.f.SetPageLayout(sheet, &excelize.PageLayoutOptions{
+				Orientation: ptr("landscape"), FitToWidth: ptr(1), FitToHeight: ptr(0),
+			}); err != nil {
+				return fmt.Errorf("sheet %q: page layout: %w", sheet, err)
+			}
+			if err := b.f.SetSheetProps(sheet, &excelize.SheetPropsOptions{FitToPage: ptr(true)}); err != nil {
+				return fmt.Errorf("sheet %q: %w", sheet, err)
+			}
 		}
-	}()
-	b := &builder{ctx: ctx, f: f, res: &report.Result{}, maxRows: opts.MaxRowsPerSheet, names: map[string]string{}, opts: opts}
-	if b.rows, err = newRowSpool(scratch); err != nil {
-		return fmt.Errorf("render workbook: %w", err)
-	}
-	defer b.rows.close()
-	if b.st, err = newStyles(f); err != nil {
-		return fmt.Errorf("render workbook: %w", err)
-	}
-	if err := build(b); err != nil {
-		return fmt.Errorf("render workbook: %w", err)
-	}
-	// Printed, every sheet is landscape and one page wide, like the close's.
-	for _, sheet := range f.GetSheetList() {
-		if err := f.SetPageLayout(sheet, &excelize.PageLayoutOptions{
-			Orientation: ptr("landscape"), FitToWidth: ptr(1), FitToHeight: ptr(0),
-		}); err != nil {
-			return fmt.Errorf("render workbook: sheet %q: page layout: %w", sheet, err)
-		}
-		if err := f.SetSheetProps(sheet, &excelize.SheetPropsOptions{FitToPage: ptr(true)}); err != nil {
-			return fmt.Errorf("render workbook: sheet %q: %w", sheet, err)
-		}
-	}
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("render workbook: %w", err)
-	}
-	sortContentTypeDefaults(f)
-	z := newSortedZip(w, scratch)
-	defer z.cleanup()
-	if err := b.rows.flush(); err != nil {
-		return fmt.Errorf("render workbook: %w", err)
-	}
-	z.splice(b.rows)
-	f.SetZipWriter(func(io.Writer) excelize.ZipWriter { return z })
-	var outside countingWriter
-	if _, err := f.WriteTo(&outside); err != nil {
-		return fmt.Errorf("render workbook: write: %w", err)
-	}
-	if outside.n != 0 {
-		return fmt.Errorf("render workbook: excelize wrote %d bytes outside the zip writer", outside.n)
-	}
-	if !z.closed {
-		return errors.New("render workbook: excelize did not close the zip writer")
-	}
-	return nil
+		return nil
+	})
 }
 
 // page writes cells of a designed sheet (Summary) with the normal API.

@@ -122,7 +122,7 @@ func RenderWorkbook(ctx context.Context, w io.Writer, res *report.Result, attr A
 
 // render does the work of RenderWorkbook; label names the scratch directory
 // (".<label>-scratch-*.tmp", which atomicfile.CleanStale recognises).
-func render(ctx context.Context, w io.Writer, res *report.Result, attr Attributor, info RunInfo, detail Detail, opts WorkbookOptions, label string) (err error) {
+func render(ctx context.Context, w io.Writer, res *report.Result, attr Attributor, info RunInfo, detail Detail, opts WorkbookOptions, label string) error {
 	if res == nil {
 		return errors.New("render workbook: no result")
 	}
@@ -132,6 +132,15 @@ func render(ctx context.Context, w io.Writer, res *report.Result, attr Attributo
 	if detail == nil && opts.Detail != DetailCSV {
 		return errors.New("render workbook: no detail")
 	}
+	b := &builder{res: res, attr: attr, info: info, detail: detail, names: customerNames(res)}
+	return renderBuilder(ctx, w, opts, label, b, (*builder).build)
+}
+
+// renderBuilder is the one rendering engine of every workbook (close,
+// comparison, trend): it completes b (excelize file in a probed scratch
+// directory, styles, row spool), runs build, and writes the parts to w
+// through the sorted zip, so that the same inputs give the same bytes.
+func renderBuilder(ctx context.Context, w io.Writer, opts WorkbookOptions, label string, b *builder, build func(*builder) error) (err error) {
 	if opts.MaxRowsPerSheet == 0 {
 		opts.MaxRowsPerSheet = DefaultMaxRowsPerSheet
 	}
@@ -157,17 +166,7 @@ func render(ctx context.Context, w io.Writer, res *report.Result, attr Attributo
 			err = fmt.Errorf("render workbook: close excelize file: %w", cerr)
 		}
 	}()
-	b := &builder{
-		ctx:     ctx,
-		f:       f,
-		res:     res,
-		attr:    attr,
-		info:    info,
-		detail:  detail,
-		maxRows: opts.MaxRowsPerSheet,
-		names:   customerNames(res),
-		opts:    opts,
-	}
+	b.ctx, b.f, b.maxRows, b.opts = ctx, f, opts.MaxRowsPerSheet, opts
 	if !opts.excelizeRows {
 		if b.rows, err = newRowSpool(scratch); err != nil {
 			return fmt.Errorf("render workbook: %w", err)
@@ -178,7 +177,7 @@ func render(ctx context.Context, w io.Writer, res *report.Result, attr Attributo
 	if err != nil {
 		return fmt.Errorf("render workbook: %w", err)
 	}
-	if err := b.build(); err != nil {
+	if err := build(b); err != nil {
 		return fmt.Errorf("render workbook: %w", err)
 	}
 	if err := ctx.Err(); err != nil {
