@@ -3,6 +3,7 @@ package atomicfile
 import (
 	"bytes"
 	"errors"
+	"github.com/msp-reconcile/reconcile/internal/testkit"
 	"io"
 	"os"
 	"path/filepath"
@@ -34,7 +35,7 @@ func TestWrite(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := probePerm(t, dir); fi.Mode().Perm() != want {
+	if want := testkit.NewFilePerm(t, dir); fi.Mode().Perm() != want {
 		t.Errorf("new file mode = %v, want %v (0666 filtered by the umask)", fi.Mode().Perm(), want)
 	}
 	if err := os.Chmod(path, 0o600); err != nil {

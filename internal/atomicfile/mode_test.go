@@ -13,24 +13,6 @@ import (
 	"testing"
 )
 
-// probePerm is the mode a file created with 0666 in dir gets: 0666 filtered
-// by the umask (and a default ACL).
-func probePerm(t *testing.T, dir string) fs.FileMode {
-	t.Helper()
-	p := filepath.Join(dir, "probe-perm")
-	f, err := os.OpenFile(p, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o666)
-	if err != nil {
-		t.Fatal(err)
-	}
-	fi, err := f.Stat()
-	_ = f.Close()
-	_ = os.Remove(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return fi.Mode().Perm()
-}
-
 // withUmask sets the process umask for the rest of the test. The umask is
 // process-wide: no test of this package runs in parallel.
 func withUmask(t *testing.T, mask int) {

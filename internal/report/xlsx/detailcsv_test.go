@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/csv"
 	"errors"
+	"github.com/msp-reconcile/reconcile/internal/testkit"
 	"os"
 	"path/filepath"
 	"slices"
@@ -63,7 +64,7 @@ func TestWriteWorkbookDetailCSV(t *testing.T) {
 	if got, want := wbDirEntries(t, dir), []string{"recon-2026-10-payable.csv", "recon-2026-10-receivable.csv", "recon-2026-10.xlsx"}; !slices.Equal(got, want) {
 		t.Fatalf("dir holds %q, want %q", got, want)
 	}
-	wantPerm := wbNewFilePerm(t, dir)
+	wantPerm := testkit.NewFilePerm(t, dir)
 	for _, p := range []string{payPath, recPath, path} {
 		if fi, err := os.Stat(p); err != nil || fi.Mode().Perm() != wantPerm {
 			t.Errorf("%s: %v, %v; want mode %v", p, fi, err, wantPerm)

@@ -7,6 +7,7 @@ import (
 	"encoding/xml"
 	"errors"
 	"fmt"
+	"github.com/msp-reconcile/reconcile/internal/testkit"
 	"io"
 	"os"
 	"path/filepath"
@@ -758,7 +759,7 @@ func TestWriteWorkbookAtomic(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if want := wbNewFilePerm(t, dir); fi.Mode().Perm() != want {
+		if want := testkit.NewFilePerm(t, dir); fi.Mode().Perm() != want {
 			t.Errorf("mode = %v, want %v (0666 filtered by the umask)", fi.Mode().Perm(), want)
 		}
 		data, err := os.ReadFile(path)
