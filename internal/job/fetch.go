@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -128,101 +127,18 @@ func fetchInto(ctx context.Context, client Client, store RunWriter, runID int64,
 	}
 	LogStage(log, "customer list", start, int64(len(customers)), "customers")
 
-	// The customers fan-out starts while the payable body streams (with the
-	// first charge, so the payable call is the second API call): up to
-	// opts.Concurrency customers are fetched at a time and at most
-	// prefetchCustomers more wait, fetched, until the payable charges are
-	// committed. Only then are they classified against the payable period
-	// and stored (SQLite has one writer: the payable batch holds it).
-	// A retry (Reuse) needs the period to pick what it reuses: its fan-out
-	// starts after the commit.
-	total := len(customers)
-	var missing, done, recvLines, reused atomic.Int64
-	fanCtx, cancelFan := context.WithCancel(ctx)
-	defer cancelFan()
-	g, gctx := errgroup.WithContext(fanCtx)
-	g.SetLimit(opts.Concurrency + prefetchCustomers)
-	slots := make(chan struct{}, opts.Concurrency)
-	gate := make(chan struct{}) // closed once the payable charges are committed
-	var (
-		period     billing.Period // set before gate is closed
-		writer     *ledger.CustomerWriter
-		launchOnce sync.Once
-		launched   = make(chan struct{})
-		progress   = orNop(opts.Progress)
-	)
-	fetchOne := func(c billing.Customer) error {
-		// The launcher took a slot for c (so that customers are fetched in
-		// the list's order); it is given back once c is fetched.
-		var d ledger.CustomerData
-		if opts.Reuse != nil && opts.Reuse.reusable(c.ID) {
-			<-slots
-			d = opts.Reuse.copyOf(c.ID)
-			reused.Add(1)
-		} else {
-			var err error
-			d, err = fetchCustomer(gctx, client, c.ID, opts.Date, opts.Subscriptions)
-			<-slots
-			if err != nil {
-				return err // interrupted: stop the whole run
-			}
-			select {
-			case <-gate:
-			case <-gctx.Done():
-				return gctx.Err()
-			}
-			classify(&d, period)
-		}
-		if d.Coverage == billing.CoverageFetchFailed {
-			missing.Add(1)
-			log.Warn("receivables unavailable", "customer", c.ID, "error", d.Error)
-		}
-		lines := int64(len(d.Receivables))
-		if err := writer.Save(d); err != nil {
-			return fmt.Errorf("store receivables for customer %s: %w", c.ID, err)
-		}
-		recvLines.Add(lines)
-		progress.Rows(done.Add(1))
-		return nil
-	}
-	launch := func() {
-		launchOnce.Do(func() {
-			go func() {
-				defer close(launched)
-				for i := range customers {
-					c := customers[i]
-					select {
-					case slots <- struct{}{}:
-					case <-gctx.Done():
-						return
-					}
-					g.Go(func() error { return fetchOne(c) })
-				}
-			}()
-		})
-	}
-	stopFan := func() {
-		cancelFan()
-		launchOnce.Do(func() { close(launched) })
-		<-launched
-		_ = g.Wait() // the payable side failed: that is the error
-	}
-
 	start = time.Now()
+	progress := orNop(opts.Progress)
 	batch, err := store.NewPayableBatch(ctx, runID)
 	if err != nil {
 		return failed, fmt.Errorf("stage payable charges: %w", err)
 	}
 	sink := &payableSink{b: batch, progress: progress, feed: feed}
-	if opts.Reuse == nil {
-		sink.first = launch
-	}
 	progress.Phase(PhasePayable, "lines", 0)
-	period, err = client.PayableCharges(ctx, opts.Date, sink)
+	period, err := client.PayableCharges(ctx, opts.Date, sink)
 	if err != nil {
 		_ = batch.Rollback()
 		progress.Done()
-		stopFan()
 		return failed, fmt.Errorf("fetch payable charges for %s: %w", opts.Date, err)
 	}
 	progress.Rows(sink.n)
@@ -232,7 +148,6 @@ func fetchInto(ctx context.Context, client Client, store RunWriter, runID int64,
 	progress.Done()
 	if err != nil {
 		_ = batch.Rollback()
-		stopFan()
 		return failed, fmt.Errorf("store payable charges for %s: %w", period, err)
 	}
 	feed.payableStored(period)
@@ -240,21 +155,50 @@ func fetchInto(ctx context.Context, client Client, store RunWriter, runID int64,
 	LogStage(log, "payable fetch+store", start, sink.n, "lines")
 
 	start, callsBefore = time.Now(), client.Stats().Calls
+
 	if opts.Reuse != nil {
 		opts.Reuse.start(period)
 	}
+	var missing, done, recvLines, reused atomic.Int64
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(opts.Concurrency)
 	// One writer goroutine stores the customers, several per transaction
 	// (each customer still all or nothing), while the fetchers go on.
 	// The writer uses ctx, not gctx: gctx ends when Wait returns.
-	writer = store.NewCustomerWriter(ctx, runID)
+	writer := store.NewCustomerWriter(ctx, runID)
 	if feed != nil {
 		writer.OnCommit(feed.committed) // only committed customers count
 	}
+	total := len(customers)
 	progress.Phase(PhaseCustomers, "customers", int64(total))
 	defer progress.Done()
-	close(gate)
-	launch()
-	<-launched
+	for i := range customers {
+		c := customers[i]
+		g.Go(func() error {
+			var d ledger.CustomerData
+			if opts.Reuse != nil && opts.Reuse.reusable(c.ID) {
+				d = opts.Reuse.copyOf(c.ID)
+				reused.Add(1)
+			} else {
+				var err error
+				d, err = fetchCustomer(gctx, client, c.ID, opts.Date, period, opts.Subscriptions)
+				if err != nil {
+					return err // interrupted: stop the whole run
+				}
+			}
+			if d.Coverage == billing.CoverageFetchFailed {
+				missing.Add(1)
+				log.Warn("receivables unavailable", "customer", c.ID, "error", d.Error)
+			}
+			lines := int64(len(d.Receivables))
+			if err := writer.Save(d); err != nil {
+				return fmt.Errorf("store receivables for customer %s: %w", c.ID, err)
+			}
+			recvLines.Add(lines)
+			progress.Rows(done.Add(1))
+			return nil
+		})
+	}
 	werr := g.Wait()
 	// Close commits what is queued (all of it, when every fetch succeeded).
 	if err := writer.Close(); err != nil && werr == nil {
@@ -283,8 +227,7 @@ func fetchInto(ctx context.Context, client Client, store RunWriter, runID int64,
 // fetchCustomer fetches one customer's receivables (and subscriptions). A
 // fetch error is recorded as coverage, not returned: only an interruption of
 // the whole run is an error.
-// Its coverage is decided by classify, once the payable period is known.
-func fetchCustomer(ctx context.Context, client Client, customerID string, date billing.Date, withSubs bool) (ledger.CustomerData, error) {
+func fetchCustomer(ctx context.Context, client Client, customerID string, date billing.Date, period billing.Period, withSubs bool) (ledger.CustomerData, error) {
 	d := ledger.CustomerData{CustomerID: customerID}
 	p, lines, err := client.ReceivableCharges(ctx, customerID, date)
 	if err != nil {
@@ -297,6 +240,12 @@ func fetchCustomer(ctx context.Context, client Client, customerID string, date b
 	}
 	d.Period = p
 	d.Receivables = lines
+	if p.Equal(period) {
+		d.Coverage = billing.CoverageAvailable
+	} else {
+		d.Coverage = billing.CoveragePeriodDiffers
+		d.Error = fmt.Sprintf("receivables period %s differs from payable period %s", p, period)
+	}
 	if withSubs {
 		subs, err := client.Subscriptions(ctx, customerID)
 		if err != nil {
@@ -310,24 +259,6 @@ func fetchCustomer(ctx context.Context, client Client, customerID string, date b
 	}
 	return d, nil
 }
-
-// classify decides the coverage of fetched receivables (d.Coverage not set:
-// the fetch succeeded) against the payable period.
-func classify(d *ledger.CustomerData, period billing.Period) {
-	if d.Coverage != "" {
-		return // fetch_failed
-	}
-	if d.Period.Equal(period) {
-		d.Coverage = billing.CoverageAvailable
-	} else {
-		d.Coverage = billing.CoveragePeriodDiffers
-		d.Error = fmt.Sprintf("receivables period %s differs from payable period %s", d.Period, period)
-	}
-}
-
-// prefetchCustomers is how many fetched customers may wait for the payable
-// charges' commit: what the fan-out runs ahead of the payable stream.
-const prefetchCustomers = 128
 
 // settingsUpdater is the ledger's SetRunSettings (*ledger.Store).
 type settingsUpdater interface {
@@ -379,7 +310,6 @@ type payableSink struct {
 	n        int64
 	progress Progress
 	feed     *liveFeed // also fed each charge (nil: none)
-	first    func()    // called with the first charge (nil: none)
 }
 
 func (s *payableSink) Reset() error {
@@ -393,10 +323,6 @@ func (s *payableSink) Charge(c *billing.PayableCharge) error {
 	s.n++
 	if s.n%512 == 0 {
 		s.progress.Rows(s.n)
-	}
-	if s.first != nil {
-		s.first()
-		s.first = nil
 	}
 	s.feed.payable(c)
 	return s.b.Add(c)
