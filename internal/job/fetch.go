@@ -113,7 +113,7 @@ func fetchInto(ctx context.Context, client Client, store RunWriter, runID int64,
 
 	// The customer list first: the engine attributes the payable lines to
 	// its customers as they stream.
-	start, callsBefore := time.Now(), client.Stats().Calls
+	start := time.Now()
 	customers, err := client.Customers(ctx)
 	if err != nil {
 		return failed, fmt.Errorf("fetch customers: %w", err)
@@ -154,7 +154,14 @@ func fetchInto(ctx context.Context, client Client, store RunWriter, runID int64,
 	log.Info("payable charges stored", "run", runID, "period", period.String())
 	LogStage(log, "payable fetch+store", start, sink.n, "lines")
 
-	start, callsBefore = time.Now(), client.Stats().Calls
+	// The fan-out starts after the payable commit, not while the body
+	// streams: a customer is classified against the payable period and
+	// stored only after the payable batch (SQLite's one writer) committed,
+	// so fetching ahead means holding fetched customers in memory. Measured
+	// (issue 15, 2000 customers): with 128 customers fetched ahead only
+	// ~6% of the fan-out overlapped the stream, for ~13 MB more peak RSS and
+	// no measurable gain on 2 cores; see commit cd63892 for that variant.
+	start, callsBefore := time.Now(), client.Stats().Calls
 
 	if opts.Reuse != nil {
 		opts.Reuse.start(period)
