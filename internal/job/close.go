@@ -108,7 +108,13 @@ func Close(ctx context.Context, opts CloseOptions) error {
 	if err := opts.Sink.Prepare(ctx); err != nil {
 		return err
 	}
-	run, fetchErr := Fetch(ctx, opts.Client, opts.Ledger, opts.Fetch)
+	fopts := opts.Fetch
+	if fopts.Reuse == nil {
+		// The engine is fed while the run is fetched (a retry's reused
+		// customers are copied inside the ledger: it reads the run back).
+		fopts.feed = newLiveFeed(opts.Ledger, opts.Reconcile)
+	}
+	run, fetchErr := Fetch(ctx, opts.Client, opts.Ledger, fopts)
 	if run.ID == 0 || !run.Status.Reportable() {
 		if fetchErr == nil {
 			fetchErr = fmt.Errorf("run %d ended %s", run.ID, run.Status)
@@ -117,7 +123,7 @@ func Close(ctx context.Context, opts CloseOptions) error {
 	}
 	// The fetch settings are stored with the run, and RunInfo lists them
 	// from there: only the report's own settings are added here.
-	return publish(ctx, opts.Ledger, run, opts.ReportOptions, fetchErr)
+	return publish(ctx, opts.Ledger, run, opts.ReportOptions, fetchErr, fopts.feed)
 }
 
 // ReissueOptions configure the report of a stored run.
@@ -133,17 +139,18 @@ func Reissue(ctx context.Context, opts ReissueOptions) error {
 	if err := opts.Sink.Prepare(ctx); err != nil {
 		return err
 	}
-	return publish(ctx, opts.Ledger, opts.Run, opts.ReportOptions, nil)
+	return publish(ctx, opts.Ledger, opts.Run, opts.ReportOptions, nil, nil)
 }
 
 // publish reconciles a stored run, publishes its outputs and decides the
 // outcome: incomplete runs and findings (with FailOnFindings) are errors,
-// after the report was written. prior is the fetch's error, if any.
-func publish(ctx context.Context, store RunReader, run ledger.Run, opts ReportOptions, prior error) error {
+// after the report was written. prior is the fetch's error, if any; feed is
+// the engine the close fed while fetching (nil: read the run).
+func publish(ctx context.Context, store RunReader, run ledger.Run, opts ReportOptions, prior error, feed *liveFeed) error {
 	start := time.Now()
 	progress := orNop(opts.Progress)
 	progress.Phase(PhaseReconcile, "rows", 0)
-	rec, err := reconcile(ctx, store, run, opts.Reconcile, progress)
+	rec, err := reconcileRun(ctx, store, run, opts.Reconcile, progress, feed, opts.Logger)
 	progress.Done()
 	if err != nil {
 		return errors.Join(prior, err)

@@ -41,6 +41,14 @@ func Reconcile(ctx context.Context, store RunReader, run ledger.Run, opts report
 }
 
 func reconcile(ctx context.Context, store RunReader, run ledger.Run, opts report.Options, progress Progress) (*Reconciliation, error) {
+	return reconcileRun(ctx, store, run, opts, progress, nil, nil)
+}
+
+// reconcileRun is reconcile with the engine a close fed while it fetched
+// (feed, nil for none): it is used when what it was fed is what the ledger
+// recorded, else the run is read from the ledger. log, when set, is told
+// when a feed is not used.
+func reconcileRun(ctx context.Context, store RunReader, run ledger.Run, opts report.Options, progress Progress, feed *liveFeed, log *slog.Logger) (*Reconciliation, error) {
 	if !run.Status.Reportable() {
 		return nil, fmt.Errorf("run %d is %s: only complete or partial runs can be reported", run.ID, run.Status)
 	}
@@ -52,6 +60,21 @@ func reconcile(ctx context.Context, store RunReader, run ledger.Run, opts report
 	if err != nil {
 		return nil, fmt.Errorf("read coverage of run %d: %w", run.ID, err)
 	}
+	r, lc, why := feed.result(run, customers, cov)
+	if r == nil {
+		if feed != nil && log != nil {
+			log.Info("reading the run back from the ledger", "run", run.ID, "reason", why)
+		}
+		if r, lc, err = readRun(ctx, store, run, customers, cov, opts, progress); err != nil {
+			return nil, err
+		}
+	}
+	return buildResult(ctx, store, run, r, lc)
+}
+
+// readRun feeds a new engine (and licence collector) with the run's lines
+// read from the ledger.
+func readRun(ctx context.Context, store RunReader, run ledger.Run, customers []billing.Customer, cov []ledger.CustomerCoverage, opts report.Options, progress Progress) (*report.Reconciler, *licenceCollector, error) {
 	in := report.Input{
 		RunID:     RunID(run.ID),
 		Period:    run.Period,
@@ -69,7 +92,7 @@ func reconcile(ctx context.Context, store RunReader, run ledger.Run, opts report
 	r := report.NewReconciler(in, opts)
 	lc, err := newLicenceCollector(ctx, store, run, customers, cov) // licence.go; nil when store has no subscriptions
 	if err != nil {
-		return nil, fmt.Errorf("read subscriptions of run %d: %w", run.ID, err)
+		return nil, nil, fmt.Errorf("read subscriptions of run %d: %w", run.ID, err)
 	}
 	var rows int64
 	tick := func() {
@@ -84,7 +107,7 @@ func reconcile(ctx context.Context, store RunReader, run ledger.Run, opts report
 		lc.payable(c)
 		return nil
 	}); err != nil {
-		return nil, fmt.Errorf("read payable charges of run %d: %w", run.ID, err)
+		return nil, nil, fmt.Errorf("read payable charges of run %d: %w", run.ID, err)
 	}
 	if err := store.EachReceivable(ctx, run.ID, func(id string, c *billing.ReceivableCharge) error {
 		tick()
@@ -92,9 +115,16 @@ func reconcile(ctx context.Context, store RunReader, run ledger.Run, opts report
 		lc.receivable(id, c)
 		return nil
 	}); err != nil {
-		return nil, fmt.Errorf("read receivable charges of run %d: %w", run.ID, err)
+		return nil, nil, fmt.Errorf("read receivable charges of run %d: %w", run.ID, err)
 	}
 	progress.Rows(rows)
+	return r, lc, nil
+}
+
+// buildResult turns a fed engine into the run's Reconciliation: the one
+// way a Result is built, whether the engine was fed during the close or
+// from the ledger.
+func buildResult(ctx context.Context, store RunReader, run ledger.Run, r *report.Reconciler, lc *licenceCollector) (*Reconciliation, error) {
 	res := r.Result()
 	res.ToolVersion = run.ToolVersion
 	if err := lc.finish(ctx, res); err != nil {

@@ -205,7 +205,7 @@ func echoRows() []faultRow {
 			},
 		},
 		{
-			name: "non-JSON 500 echoing the key on the customers call", want: failed, errHas: []string{"customers", "500"}, afterPayables: true,
+			name: "non-JSON 500 echoing the key on the customers call", want: failed, errHas: []string{"customers", "500"},
 			fired: fired(2),
 			wrap: func([]billing.Customer) func(http.Handler) http.Handler {
 				return echoAPIError(&n[2], sherwebsim.PathCustomers, "", http.StatusInternalServerError, func(key, tok string) string {
@@ -262,7 +262,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 	assertNoSecrets(t, "clean", clean)
 
 	pick := map[string]bool{
-		"Retry-After 3600 on the payable call":   true,
+		"Retry-After 3600 on the first call":     true,
 		"customer failing persistently":          true,
 		"tokens revoked early":                   true,
 		"token endpoint 503 twice":               true,

@@ -33,6 +33,8 @@ type CustomerWriter struct {
 
 	failure atomic.Pointer[error] // the first write error
 	saved   atomic.Int64          // customers committed
+
+	onCommit func([]*CustomerData) // see OnCommit
 }
 
 const (
@@ -89,6 +91,13 @@ func (w *CustomerWriter) Close() error {
 	return nil
 }
 
+// OnCommit makes the writer call fn, from its goroutine, with the data of
+// the customers of each transaction right after the transaction committed,
+// in the order they were saved: only committed customers are passed, each
+// once. Call it before the first Save. fn must not keep the slice; while it
+// runs, the writer waits.
+func (w *CustomerWriter) OnCommit(fn func(committed []*CustomerData)) { w.onCommit = fn }
+
 // Saved is the number of customers committed so far.
 func (w *CustomerWriter) Saved() int64 { return w.saved.Load() }
 
@@ -108,11 +117,18 @@ func (w *CustomerWriter) run() {
 // one transaction.
 func (w *CustomerWriter) group(first *CustomerData) error {
 	current, n := first, 0
+	var group []*CustomerData
+	if w.onCommit != nil {
+		group = make([]*CustomerData, 0, customerGroupMax)
+	}
 	err := w.s.customerTx(w.ctx, func(st *customerStmts) error {
 		if err := w.s.saveCustomer(w.ctx, st, w.runID, first); err != nil {
 			return err
 		}
 		n = 1
+		if group != nil {
+			group = append(group, first)
+		}
 		timer := time.NewTimer(customerGroupDelay)
 		defer timer.Stop()
 		for n < customerGroupMax {
@@ -126,6 +142,9 @@ func (w *CustomerWriter) group(first *CustomerData) error {
 					return err
 				}
 				n++
+				if group != nil {
+					group = append(group, d)
+				}
 			case <-timer.C:
 				return nil
 			}
@@ -139,5 +158,8 @@ func (w *CustomerWriter) group(first *CustomerData) error {
 		return fmt.Errorf("store data of customer %s (run %d): %w", current.CustomerID, w.runID, err)
 	}
 	w.saved.Add(int64(n))
+	if w.onCommit != nil {
+		w.onCommit(group)
+	}
 	return nil
 }

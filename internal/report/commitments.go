@@ -39,6 +39,12 @@ func (u *UnitPrices) Add(customerID string, c *billing.PayableCharge) {
 		u.m[k] = &unitPrice{price: c.NetPrice.Decimal, currency: c.Currency}
 	case !p.price.Equal(c.NetPrice.Decimal) || p.currency != c.Currency:
 		p.several = true
+	case c.NetPrice.Decimal.Exponent() < p.price.Exponent():
+		// One price written two ways (1.5, 1.50): keep the one with more
+		// decimals, so the text kept does not depend on the order of the
+		// lines (the close adds them as the API sends them, a report in the
+		// ledger's order).
+		p.price = c.NetPrice.Decimal
 	}
 }
 

@@ -516,24 +516,41 @@ func NewReconciler(in Input, opts Options) *Reconciler {
 		r.coverage[i] = coverageState{status: billing.CoverageFetchFailed, err: notFetchedError}
 	}
 	for _, cv := range in.Coverage {
-		x := r.attr.canonical(cv.CustomerID)
-		if x < 0 {
-			continue // not a known customer: nothing of it is counted
-		}
-		next := classifyCoverage(cv, in.Period)
-		st := &r.coverage[x]
-		if !st.seen {
-			*st = next
-			continue
-		}
-		// Several entries for one customer: the worst one wins; ties keep the
-		// smaller error text, so the order of entries does not matter.
-		switch rn, rs := coverageRank(next.status), coverageRank(st.status); {
-		case rn > rs, rn == rs && next.err < st.err:
-			*st = next
-		}
+		r.addCoverage(cv)
 	}
 	return r
+}
+
+// SetPeriod sets Input.Period, for a reconciliation started before the
+// period was known (the close feeds the payable lines as they stream, and
+// the period comes with the end of the stream). Call it before AddCoverage.
+func (r *Reconciler) SetPeriod(p billing.Period) { r.in.Period = p }
+
+// AddCoverage adds one coverage entry, as if it had been given in
+// Input.Coverage. A customer's entry must be added before its receivable
+// lines: AddReceivable ignores the lines of a customer whose receivables are
+// not (yet) available.
+func (r *Reconciler) AddCoverage(cv Coverage) {
+	r.addCoverage(cv)
+}
+
+func (r *Reconciler) addCoverage(cv Coverage) {
+	x := r.attr.canonical(cv.CustomerID)
+	if x < 0 {
+		return // not a known customer: nothing of it is counted
+	}
+	next := classifyCoverage(cv, r.in.Period)
+	st := &r.coverage[x]
+	if !st.seen {
+		*st = next
+		return
+	}
+	// Several entries for one customer: the worst one wins; ties keep the
+	// smaller error text, so the order of entries does not matter.
+	switch rn, rs := coverageRank(next.status), coverageRank(st.status); {
+	case rn > rs, rn == rs && next.err < st.err:
+		*st = next
+	}
 }
 
 func classifyCoverage(cv Coverage, period billing.Period) coverageState {
