@@ -4,7 +4,10 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -218,4 +221,91 @@ func TestAppendNumericBytes(t *testing.T) {
 			t.Errorf("appendNumeric(%q) = %s, want %s", lit, got, want)
 		}
 	}
+}
+
+// cpuMeter measures the CPU time a benchmark spends in this process (the
+// client) and, on PostgreSQL, in the server's processes (the postmaster's
+// children, from /proc: Linux only), so that a benchmark on a shared machine
+// can say what each side costs per row, whatever the wall time.
+type cpuMeter struct {
+	postmaster       int
+	client0, server0 time.Duration
+}
+
+func startCPU(tb testing.TB, s *Store) *cpuMeter {
+	tb.Helper()
+	m := &cpuMeter{}
+	if s.d.postgres() {
+		var pid int
+		if err := s.db.Get(&pid, "SELECT pg_backend_pid()"); err != nil {
+			tb.Fatal(err)
+		}
+		if st, ok := procStat(pid); ok {
+			m.postmaster = st.ppid
+		}
+	}
+	m.client0, m.server0 = clientCPU(), m.serverCPU()
+	return m
+}
+
+// report adds client-µs/row and, on PostgreSQL, server-µs/row.
+func (m *cpuMeter) report(b *testing.B, rows int) {
+	b.ReportMetric(float64((clientCPU()-m.client0).Microseconds())/float64(rows), "client-µs/row")
+	if m.postmaster != 0 {
+		b.ReportMetric(float64((m.serverCPU()-m.server0).Microseconds())/float64(rows), "server-µs/row")
+	}
+}
+
+func (m *cpuMeter) serverCPU() time.Duration {
+	if m.postmaster == 0 {
+		return 0
+	}
+	pm, ok := procStat(m.postmaster)
+	if !ok {
+		return 0
+	}
+	total := pm.cpu + pm.childCPU // its own and its ended children's
+	dirs, _ := os.ReadDir("/proc")
+	for _, d := range dirs {
+		pid, err := strconv.Atoi(d.Name())
+		if err != nil {
+			continue
+		}
+		if st, ok := procStat(pid); ok && st.ppid == m.postmaster {
+			total += st.cpu
+		}
+	}
+	return total
+}
+
+type pstat struct {
+	ppid          int
+	cpu, childCPU time.Duration
+}
+
+// procStat reads /proc/pid/stat: parent, utime+stime, cutime+cstime.
+func procStat(pid int) (pstat, bool) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return pstat{}, false
+	}
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:]) // fields from 3 (state) on
+	if len(f) < 15 {
+		return pstat{}, false
+	}
+	n := func(i int) time.Duration {
+		v, _ := strconv.Atoi(f[i-3])
+		return time.Duration(v) * 10 * time.Millisecond
+	} // USER_HZ 100
+	ppid, _ := strconv.Atoi(f[4-3])
+	return pstat{ppid: ppid, cpu: n(14) + n(15), childCPU: n(16) + n(17)}, true
+}
+
+func clientCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
