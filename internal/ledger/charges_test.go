@@ -496,6 +496,7 @@ func BenchmarkPayableInsert(b *testing.B) {
 	defer batch.Rollback()
 	b.ReportAllocs()
 	b.ResetTimer()
+	cpu := startCPU(b, s)
 	start := time.Now()
 	for i := 0; i < b.N; i++ {
 		c := cs[i%len(cs)]
@@ -509,6 +510,7 @@ func BenchmarkPayableInsert(b *testing.B) {
 	elapsed := time.Since(start)
 	b.StopTimer()
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "rows/s")
+	cpu.report(b, b.N)
 }
 
 // BenchmarkEachPayable measures reading back (decoding included) in rows/s.

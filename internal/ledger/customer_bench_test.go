@@ -34,6 +34,7 @@ func BenchmarkCustomerWriter(b *testing.B) {
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
+	cpu := startCPU(b, s)
 	start := time.Now()
 	w := s.NewCustomerWriter(ctx, id)
 	for i := range cs {
@@ -48,4 +49,5 @@ func BenchmarkCustomerWriter(b *testing.B) {
 	elapsed := time.Since(start)
 	b.StopTimer()
 	b.ReportMetric(float64(b.N*len(recs))/elapsed.Seconds(), "receivable-rows/s")
+	cpu.report(b, b.N*len(recs))
 }

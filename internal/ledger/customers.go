@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
@@ -161,9 +160,10 @@ type customerStmts struct {
 	// pg is the PostgreSQL connection under the transaction, nil on SQLite:
 	// a customer's receivable lines are written with one COPY instead of a
 	// round trip per line.
-	pg    *pgx.Conn
-	args  []driver.NamedValue
-	rargs [receivableCols]driver.NamedValue
+	pg      *pgx.Conn
+	copyEnc copyEncoder // PostgreSQL: the COPY data of the current table
+	args    []driver.NamedValue
+	rargs   [receivableCols]driver.NamedValue
 }
 
 // customerTx runs fn in one write transaction on a connection of its own,
@@ -340,22 +340,7 @@ var receivableColumns = []string{"run_id", "customer_id", "line_no", "sku", "cha
 func insertReceivables(ctx context.Context, st *customerStmts, runID int64, customerID string, cs []billing.ReceivableCharge) error {
 	run, customer := any(runID), any(customerID) // boxed once for all the lines
 	if st.pg != nil {
-		rows := make([][]any, len(cs))
-		for i := range cs {
-			args := st.receivableArgs(run, customer, int64(i+1), &cs[i])
-			row := make([]any, len(args))
-			for j, a := range args {
-				if str, ok := a.Value.(string); ok && j > 1 {
-					a.Value = strings.Clone(str) // the codec reuses its buffer
-				}
-				row[j] = a.Value
-			}
-			rows[i] = row
-		}
-		if _, err := st.pg.CopyFrom(ctx, pgx.Identifier{"receivable_charges"}, receivableColumns, pgx.CopyFromRows(rows)); err != nil {
-			return fmt.Errorf("receivable charges (COPY of %d lines): %w", len(cs), err)
-		}
-		return nil
+		return copyReceivables(ctx, st, runID, customerID, cs) // pgcopy.go
 	}
 	for i := range cs {
 		c := &cs[i]
@@ -373,8 +358,10 @@ type jsonSubscriptionFees struct {
 }
 
 func insertSubscriptions(ctx context.Context, st *customerStmts, runID int64, customerID string, subs []billing.Subscription) error {
+	if st.pg != nil {
+		return copySubscriptions(ctx, st, runID, customerID, subs) // pgcopy.go
+	}
 	enc := &st.enc
-	var rows [][]any // PostgreSQL: one COPY for the customer's subscriptions
 	for i := range subs {
 		sub := &subs[i]
 		var (
@@ -393,19 +380,9 @@ func insertSubscriptions(ctx context.Context, st *customerStmts, runID int64, cu
 		}
 		enc.reset()
 		enc.subscription(customerID, sub)
-		if st.pg != nil {
-			rows = append(rows, []any{runID, customerID, int64(i + 1), sub.ID, sub.ProductName, sub.Description,
-				sub.SKU, money(sub.Quantity), sub.BillingCycle, string(sub.PurchaseDate), fees, term, enc.hash()})
-			continue
-		}
 		if err := st.exec(ctx, st.subscription, runID, customerID, int64(i+1), sub.ID, sub.ProductName, sub.Description,
 			sub.SKU, money(sub.Quantity), sub.BillingCycle, string(sub.PurchaseDate), fees, term, enc.hash()); err != nil {
 			return fmt.Errorf("subscription %s: %w", sub.ID, err)
-		}
-	}
-	if len(rows) > 0 {
-		if _, err := st.pg.CopyFrom(ctx, pgx.Identifier{"subscriptions"}, subscriptionColumns, pgx.CopyFromRows(rows)); err != nil {
-			return fmt.Errorf("subscriptions (COPY of %d): %w", len(rows), err)
 		}
 	}
 	return nil

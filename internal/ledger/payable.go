@@ -6,12 +6,10 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jmoiron/sqlx"
 
 	"github.com/msp-reconcile/reconcile/internal/billing"
@@ -213,17 +211,10 @@ type payableWriter struct {
 	lineNo int64
 	err    error // the first write error of the batch
 
-	// PostgreSQL: lines are buffered and written with COPY (pgx CopyFrom),
-	// copyChunk rows at a time, in the batch's transaction.
-	copyRows [][]any
+	// PostgreSQL: the attempt's lines are streamed with one COPY, in the
+	// batch's transaction (pgcopy.go); nil until its first line.
+	copy *copyStream
 }
-
-// copyChunk is how many payable rows one COPY writes (PostgreSQL).
-const copyChunk = 8192
-
-// payableColumns are the columns of insert_payable, in its order (COPY).
-var payableColumns = []string{"run_id", "line_no", "customer_key", "sku", "charge_type", "period_from", "period_to",
-	"currency", "charge_id", "sub_total", "quantity", "detail", "content_hash"}
 
 // newPayableWriter takes a connection, begins the transaction and checks the
 // run.
@@ -319,7 +310,7 @@ func (w *payableWriter) insert(lines []*billing.PayableCharge) error {
 		return fmt.Errorf("stage payable charge %s: %w", lines[0].Describe(), err)
 	}
 	if w.s.d.postgres() {
-		return w.bufferCopy(lines)
+		return w.copyLines(lines)
 	}
 	return w.conn.Raw(func(any) error {
 		// context.Background: the statement runs synchronously (go-sqlite3
@@ -336,49 +327,9 @@ func (w *payableWriter) insert(lines []*billing.PayableCharge) error {
 	})
 }
 
-// bufferCopy adds the lines to the COPY buffer (their values copied: the
-// codec reuses its buffers) and writes the buffer once it is full.
-func (w *payableWriter) bufferCopy(lines []*billing.PayableCharge) error {
-	for _, c := range lines {
-		w.lineNo++
-		args := w.codec.payableArgs(w.runID, w.lineNo, c)
-		row := make([]any, len(args))
-		for i, a := range args {
-			if str, ok := a.Value.(string); ok {
-				a.Value = strings.Clone(str)
-			}
-			row[i] = a.Value
-		}
-		w.copyRows = append(w.copyRows, row)
-	}
-	if len(w.copyRows) >= copyChunk {
-		return w.flushCopy()
-	}
-	return nil
-}
-
-// flushCopy writes the buffered rows with one COPY.
-func (w *payableWriter) flushCopy() error {
-	if len(w.copyRows) == 0 {
-		return nil
-	}
-	rows := w.copyRows
-	w.copyRows = w.copyRows[:0:0]
-	return withPgConn(w.conn, func(pc *pgx.Conn) error {
-		n, err := pc.CopyFrom(w.ctx, pgx.Identifier{"payable_charges"}, payableColumns, pgx.CopyFromRows(rows))
-		if err != nil {
-			return fmt.Errorf("stage payable charges (COPY of %d lines from line %v): %w", len(rows), rows[0][1], err)
-		}
-		if n != int64(len(rows)) {
-			return fmt.Errorf("stage payable charges: COPY wrote %d of %d lines", n, len(rows))
-		}
-		return nil
-	})
-}
-
 // restart rolls the transaction back and begins a new one.
 func (w *payableWriter) restart() error {
-	w.copyRows = nil
+	w.abortCopy()
 	if _, err := w.conn.ExecContext(w.ctx, w.s.q[qRollback]); err != nil {
 		return fmt.Errorf("roll back: %w", err)
 	}
@@ -396,7 +347,7 @@ func (w *payableWriter) commit(period billing.Period) error {
 	if !validDate(period.From) || !validDate(period.To) || period.From > period.To {
 		return fmt.Errorf("invalid period %s", period)
 	}
-	if err := w.flushCopy(); err != nil {
+	if err := w.endCopy(); err != nil {
 		return err
 	}
 	res, err := w.conn.ExecContext(w.ctx, w.s.q[qSetRunPeriod], string(period.From), string(period.To),
@@ -419,6 +370,7 @@ func (w *payableWriter) commit(period billing.Period) error {
 func (w *payableWriter) close(committed bool) error {
 	var err error
 	if !committed {
+		w.abortCopy()
 		if _, rerr := w.conn.ExecContext(context.WithoutCancel(w.ctx), w.s.q[qRollback]); rerr != nil {
 			err = fmt.Errorf("roll back: %w", rerr)
 		}
