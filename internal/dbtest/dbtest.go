@@ -46,6 +46,7 @@ const (
 
 var (
 	backend = SQLite // the current pass
+	first   = true   // the current pass is the first one of the test binary
 	pgURL   string   // the server's admin URL (database "postgres") in the PostgreSQL pass
 	dbSeq   atomic.Int64
 )
@@ -95,6 +96,7 @@ func run(m *testing.M, postgresRun string) int {
 	}
 	defer stop()
 	backend, pgURL = Postgres, admin
+	first = only == Postgres
 	if f := flag.Lookup("test.run"); postgresRun != "" && f != nil && f.Value.String() == "" {
 		_ = f.Value.Set(postgresRun) // a valid pattern, set before the pass
 	}
@@ -111,6 +113,16 @@ func SQLiteOnly(tb testing.TB) {
 	tb.Helper()
 	if backend != SQLite {
 		tb.Skip("SQLite only")
+	}
+}
+
+// NoLedger marks a test that opens no ledger (usage errors, help, pure
+// functions): it runs in the first pass only, so that the PostgreSQL pass
+// does not repeat what does not depend on the backend.
+func NoLedger(tb testing.TB) {
+	tb.Helper()
+	if !first {
+		tb.Skip("opens no ledger: runs in the first (SQLite) pass only")
 	}
 }
 
@@ -161,6 +173,7 @@ func NewDatabase(tb testing.TB) string {
 	})
 	u, _ := url.Parse(pgURL) // parsed when the server started
 	u.Path = "/" + name
+	tb.Logf("dbtest: ledger in PostgreSQL database %s", name)
 	return u.String()
 }
 
