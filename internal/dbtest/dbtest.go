@@ -34,6 +34,7 @@ import (
 	"sort"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -223,26 +224,43 @@ func startPostgres() (string, func(), error) {
 // listening on a unix socket in that folder only, and returns the URL of its
 // "postgres" database and a function that stops the server and removes the
 // folder. Also used by the benchmarks.
+//
+// The server dies with the process that started it, even when that process
+// is SIGKILLed and its cleanup never runs: the postmaster is a child of this
+// process with a parent-death signal (SIGQUIT: immediate shutdown). The
+// folder records its owner (pid and start time); StartServer first sweeps
+// the folders of owners that are gone, stopping any server still running in
+// them (see sweepStale).
 func StartServer() (string, func(), error) {
 	bin, err := binDir()
 	if err != nil {
 		return "", nil, err
 	}
-	dir, err := os.MkdirTemp("", "reconcile-pg-")
+	sweepStale()
+	dir, err := os.MkdirTemp("", serverDirPrefix)
 	if err != nil {
 		return "", nil, err
 	}
 	cleanup := func() { _ = os.RemoveAll(dir) }
+	if err := writeOwner(dir); err != nil {
+		cleanup()
+		return "", nil, err
+	}
 	// Short socket path: unix socket paths are limited to ~107 bytes.
 	if err := os.Chmod(dir, 0o755); err != nil {
 		cleanup()
 		return "", nil, err
 	}
 	var asUser []string
-	user := "reconcile"
+	var cred *syscall.Credential
+	role := "reconcile"
 	if os.Geteuid() == 0 {
 		u, err := unprivilegedUser()
 		if err != nil {
+			cleanup()
+			return "", nil, err
+		}
+		if cred, err = lookupUser(u); err != nil {
 			cleanup()
 			return "", nil, err
 		}
@@ -258,27 +276,22 @@ func StartServer() (string, func(), error) {
 		asUser = []string{runuser, "-u", u, "--"}
 	}
 	data := filepath.Join(dir, "data")
-	command := func(args ...string) *exec.Cmd {
-		all := append(append([]string{}, asUser...), args...)
-		return exec.Command(all[0], all[1:]...) //nolint:gosec // test helper: fixed binaries
-	}
-	if out, err := command(filepath.Join(bin, "initdb"), "-D", data, "-U", user, "-A", "trust",
-		"-E", "UTF8", "--locale", "C", "--no-sync").CombinedOutput(); err != nil {
+	all := append(append([]string{}, asUser...), filepath.Join(bin, "initdb"), "-D", data, "-U", role, "-A", "trust",
+		"-E", "UTF8", "--locale", "C", "--no-sync")
+	if out, err := exec.Command(all[0], all[1:]...).CombinedOutput(); err != nil { //nolint:gosec // test helper: fixed binaries
 		cleanup()
 		return "", nil, fmt.Errorf("initdb: %v: %s", err, out)
 	}
-	opts := "-k " + dir + " -c listen_addresses='' -c fsync=off -c full_page_writes=off -c max_connections=200"
-	if out, err := command(filepath.Join(bin, "pg_ctl"), "-D", data, "-o", opts, "-l", filepath.Join(dir, "log"),
-		"-w", "-t", "60", "start").CombinedOutput(); err != nil {
-		log, _ := os.ReadFile(filepath.Join(dir, "log"))
+	srv, err := startPostmaster(bin, dir, cred)
+	if err != nil {
 		cleanup()
-		return "", nil, fmt.Errorf("pg_ctl start: %v: %s\n%s", err, out, log)
+		return "", nil, err
 	}
 	stop := func() {
-		_ = command(filepath.Join(bin, "pg_ctl"), "-D", data, "-m", "immediate", "-w", "stop").Run()
+		srv.stop()
 		cleanup()
 	}
-	u := url.URL{Scheme: "postgres", User: url.User(user), Path: "/postgres", RawQuery: "host=" + url.QueryEscape(dir)}
+	u := url.URL{Scheme: "postgres", User: url.User(role), Path: "/postgres", RawQuery: "host=" + url.QueryEscape(dir)}
 	return u.String(), stop, nil
 }
 
