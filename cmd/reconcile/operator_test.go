@@ -241,6 +241,9 @@ func TestMissingLedgerSuggestsNextStep(t *testing.T) {
 			t.Errorf("%v: exit %d: %s", args, code, stderr)
 		}
 	}
+	if ledgerExists(t, db) {
+		t.Error("a command that reads created the ledger")
+	}
 }
 
 func openRO(t *testing.T, db string) *ledger.Store {

@@ -185,18 +185,28 @@ func TestOutputDiskFull(t *testing.T) {
 func TestInterruptExits130(t *testing.T) {
 	cfg := sherwebsim.Config{Seed: 3, Customers: 40, Charges: 200}
 	cfg.Faults.Latency = 50 * time.Millisecond
-	simEnv(t, cfg)
+	sim := simEnv(t, cfg)
 	dir := t.TempDir()
 	db := dbtest.DB(t)
 	ctx, cancel := context.WithCancel(context.Background())
-	time.AfterFunc(400*time.Millisecond, cancel)
+	// Interrupted 400ms into the fetch (the run has begun: the ledger is
+	// open, the API called; opening a new PostgreSQL ledger takes a while).
+	var cancelled time.Time
+	go func() {
+		for sim.Stats().Calls == 0 && ctx.Err() == nil {
+			time.Sleep(5 * time.Millisecond)
+		}
+		time.Sleep(400 * time.Millisecond)
+		cancelled = time.Now()
+		cancel()
+	}()
 	var out, errb strings.Builder
-	start := time.Now()
 	err := run(ctx, []string{"run", "--period", "2026-10", "--db", db, "--out", filepath.Join(dir, "c.xlsx")}, &out, &errb)
 	if code := exitCode(err, &errb); code != exitInterrupted {
+		cancel()
 		t.Fatalf("exit %d, want %d: %v", code, exitInterrupted, err)
 	}
-	if d := time.Since(start); d > 5*time.Second {
+	if d := time.Since(cancelled); d > 5*time.Second {
 		t.Errorf("interrupt took %v to stop the run", d)
 	}
 	s, err := ledger.Open(context.Background(), db, ledger.Options{ReadOnly: true})

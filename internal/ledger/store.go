@@ -28,6 +28,10 @@ var ErrNotFound = errors.New("not found")
 // ErrReadOnly is returned by write methods of a Store opened with ReadOnly.
 var ErrReadOnly = errors.New("ledger is open read-only")
 
+// ErrNotLedger is the error of a read-only Open of a file or database that
+// holds no ledger (no migration applied): PostgreSQL's "missing file".
+var ErrNotLedger = errors.New("not a reconcile ledger")
+
 // Options configure Open.
 type Options struct {
 	// ReadOnly opens the file with mode=ro (for `report`): no migrations are
