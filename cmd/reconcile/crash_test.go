@@ -444,10 +444,6 @@ func (e *crashEnv) cleanRun() {
 	}
 }
 
-// postgresCLITests are the tests of this package that run in the PostgreSQL
-// pass too (their ledger comes from dbtest.DB or crashDB).
-const postgresCLITests = `^(TestRunCompleteThenReportIsByteIdentical|TestCrashKillAndRerun|TestConcurrentClose.*|TestMigrateCommand|TestLedgerCopy.*|TestAbandonedRun.*)$`
-
 // crashDB is the crash test's ledger: the SQLite file path, or a fresh
 // PostgreSQL database in the PostgreSQL pass.
 func crashDB(t *testing.T, path string) string {

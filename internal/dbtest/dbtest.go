@@ -3,7 +3,7 @@
 //
 // A package's TestMain calls Main, which runs the tests once on SQLite and,
 // when PostgreSQL is available, once more on a throwaway PostgreSQL server it
-// starts for the package (initdb + pg_ctl in a temporary folder, listening on
+// starts for the package (initdb + postgres in a temporary folder, listening on
 // a unix socket only). Tests get their ledger from DB: a new SQLite file in
 // t.TempDir(), or a fresh PostgreSQL database (created for the test and
 // dropped after it). Tests that only make sense for one backend call
@@ -11,7 +11,7 @@
 //
 // PostgreSQL is found through RECONCILE_TEST_PG (a postgres:// URL of a server
 // whose user may CREATE DATABASE; nothing is started), else the initdb and
-// pg_ctl binaries (PATH, then /usr/lib/postgresql/*/bin). When neither is
+// postgres binaries (PATH, then /usr/lib/postgresql/*/bin). When neither is
 // there the PostgreSQL pass is skipped, unless RECONCILE_REQUIRE_PG=1 or CI is
 // set: then its absence fails the test binary. RECONCILE_TEST_BACKENDS=sqlite
 // (or =postgres) runs one pass only.
@@ -194,21 +194,21 @@ func adminExec(ctx context.Context, stmt string) error {
 	return err
 }
 
-// binDir finds the folder of initdb and pg_ctl.
+// binDir finds the folder of initdb and postgres.
 func binDir() (string, error) {
 	if p, err := exec.LookPath("initdb"); err == nil {
-		if _, err := exec.LookPath("pg_ctl"); err == nil {
+		if _, err := exec.LookPath("postgres"); err == nil {
 			return filepath.Dir(p), nil
 		}
 	}
 	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
 	sort.Sort(sort.Reverse(sort.StringSlice(dirs)))
 	for _, d := range dirs {
-		if _, err := os.Stat(filepath.Join(d, "pg_ctl")); err == nil {
+		if _, err := os.Stat(filepath.Join(d, "postgres")); err == nil {
 			return d, nil
 		}
 	}
-	return "", fmt.Errorf("initdb/pg_ctl not found (PATH, /usr/lib/postgresql/*/bin); install PostgreSQL or set RECONCILE_TEST_PG")
+	return "", fmt.Errorf("initdb/postgres not found (PATH, /usr/lib/postgresql/*/bin); install PostgreSQL or set RECONCILE_TEST_PG")
 }
 
 // startPostgres returns the admin URL of a server and a function that stops
