@@ -321,7 +321,7 @@ func TestEmailDryRunWritesTheExactMessage(t *testing.T) {
 }
 
 func TestEmailOverTheSizeLimit(t *testing.T) {
-	simEnv(t, sherwebsim.Config{Seed: 9, Customers: 20, Charges: 4000})
+	simEnv(t, sherwebsim.Config{Seed: 9, Customers: 20, Charges: 1500})
 	mp := testkit.StartMailpit(t, testkit.MailpitOptions{User: smtpUser, Password: smtpPassword})
 	mailEnv(t, mp.SMTPHost, mp.SMTPPort)
 	dir := t.TempDir()
