@@ -9,6 +9,7 @@ import (
 
 	"github.com/xuri/excelize/v2"
 
+	"github.com/msp-reconcile/reconcile/internal/dbtest"
 	"github.com/msp-reconcile/reconcile/internal/sherwebsim"
 )
 
@@ -16,7 +17,7 @@ import (
 func TestCompareAndTrendCLI(t *testing.T) {
 	simEnv(t, sherwebsim.Config{Seed: 7, Customers: 20, Charges: 200, History: true})
 	dir := t.TempDir()
-	db := filepath.Join(dir, "l.db")
+	db := dbtest.DB(t)
 	for _, p := range []string{"2026-10", "2026-11"} {
 		if code, _, stderr := runCLI(t, "fetch", "--period", p, "--db", db); code != exitOK {
 			t.Fatalf("fetch %s: exit %d: %s", p, code, stderr)

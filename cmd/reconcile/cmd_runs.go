@@ -25,11 +25,19 @@ func openExisting(ctx context.Context, db string, readOnly bool) (*ledger.Store,
 	if !ledger.IsPostgres(db) {
 		return openExistingFile(ctx, db, readOnly)
 	}
-	store, err := ledger.Open(ctx, db, ledger.Options{ReadOnly: readOnly})
-	if err != nil {
-		return nil, err // names the ledger, without its password
+	// A database without a ledger in it is PostgreSQL's missing file: say
+	// what to do, and do not create the tables from a command that reads.
+	ro, err := ledger.Open(ctx, db, ledger.Options{ReadOnly: true})
+	if errors.Is(err, ledger.ErrNotLedger) {
+		return nil, fmt.Errorf("no ledger in %s: run 'reconcile run --period YYYY-MM' (or 'reconcile fetch') first to create it, or point --db (or $RECONCILE_DB) at your ledger", ledger.Redact(db))
 	}
-	return store, nil
+	if readOnly {
+		return ro, err // the error names the ledger, without its password
+	}
+	if err == nil {
+		_ = ro.Close()
+	}
+	return ledger.Open(ctx, db, ledger.Options{}) // migrates an older ledger
 }
 
 func openExistingFile(ctx context.Context, db string, readOnly bool) (*ledger.Store, error) {

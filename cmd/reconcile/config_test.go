@@ -6,10 +6,12 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/msp-reconcile/reconcile/internal/dbtest"
 	"github.com/msp-reconcile/reconcile/internal/sherwebsim"
 )
 
 func TestConfigCommandNeverPrintsSecrets(t *testing.T) {
+	dbtest.NoLedger(t)
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "reconcile.toml")
 	if err := os.WriteFile(cfg, []byte("client_id = \"from-file\"\nsubscription_key = \"inline-key-xyz\"\ndb = \"file.db\"\n"), 0o600); err != nil {
@@ -54,7 +56,8 @@ func TestConfigFileDrivesRun(t *testing.T) {
 	t.Setenv("SHERWEB_SUBSCRIPTION_KEY", "")
 	t.Setenv("RECONCILE_DB", "")
 	cfg := filepath.Join(dir, "c.toml")
-	text := "db = \"" + filepath.Join(dir, "file.db") + "\"\nsubscription_key_file = \"" + keyFile + "\"\nconcurrency = 2\n"
+	fileDB, flagDB := dbtest.DB(t), dbtest.DB(t)
+	text := "db = \"" + fileDB + "\"\nsubscription_key_file = \"" + keyFile + "\"\nconcurrency = 2\n"
 	if err := os.WriteFile(cfg, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -63,15 +66,15 @@ func TestConfigFileDrivesRun(t *testing.T) {
 	if code != exitOK {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
-	if _, err := os.Stat(filepath.Join(dir, "file.db")); err != nil {
-		t.Errorf("the file's db was not used: %v", err)
+	if !ledgerExists(t, fileDB) || ledgerExists(t, flagDB) {
+		t.Errorf("the file's db was not used")
 	}
-	code, _, stderr = runCLI(t, "run", "--period", "2026-10", "--db", filepath.Join(dir, "flag.db"), "--out", filepath.Join(dir, "b.xlsx"))
+	code, _, stderr = runCLI(t, "run", "--period", "2026-10", "--db", flagDB, "--out", filepath.Join(dir, "b.xlsx"))
 	if code != exitOK {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
-	if _, err := os.Stat(filepath.Join(dir, "flag.db")); err != nil {
-		t.Errorf("--db did not beat the file: %v", err)
+	if !ledgerExists(t, flagDB) {
+		t.Errorf("--db did not beat the file")
 	}
 }
 
@@ -80,7 +83,7 @@ func TestConfigFileDrivesRun(t *testing.T) {
 func TestEmailSettingsFromConfigFile(t *testing.T) {
 	simEnv(t, sherwebsim.Config{Seed: 3, Customers: 4, Charges: 20})
 	dir := t.TempDir()
-	db := filepath.Join(dir, "l.db")
+	db := dbtest.DB(t)
 	mailEnv(t, "", 0)
 	for _, k := range []string{"RECONCILE_SMTP_HOST", "RECONCILE_SMTP_PORT", "RECONCILE_SMTP_TLS", "RECONCILE_SMTP_USER",
 		"RECONCILE_SMTP_PASSWORD", "RECONCILE_MAIL_FROM", "RECONCILE_MAIL_TO", "RECONCILE_SMTP_RETRIES", "RECONCILE_SMTP_RETRY_DELAY"} {

@@ -48,9 +48,9 @@ func TestMain(m *testing.M) {
 		main() // exits
 		return
 	}
-	// SQLite: every test. PostgreSQL (when available): the tests that take
-	// --db from dbtest.DB.
-	dbtest.MainWith(m, postgresCLITests)
+	// Every test on SQLite, then on PostgreSQL when available (see
+	// backend_test.go).
+	dbtest.Main(m)
 }
 
 // Knobs of the crash test. RECONCILE_CRASH_POINTS sets the number of kill
@@ -443,10 +443,6 @@ func (e *crashEnv) cleanRun() {
 		t.Fatalf("clean run left temporary files: %v", l)
 	}
 }
-
-// postgresCLITests are the tests of this package that run in the PostgreSQL
-// pass too (their ledger comes from dbtest.DB or crashDB).
-const postgresCLITests = `^(TestRunCompleteThenReportIsByteIdentical|TestCrashKillAndRerun|TestConcurrentClose.*|TestMigrateCommand|TestLedgerCopy.*|TestAbandonedRun.*)$`
 
 // crashDB is the crash test's ledger: the SQLite file path, or a fresh
 // PostgreSQL database in the PostgreSQL pass.
@@ -1082,14 +1078,26 @@ func TestCrashCheckersCatchDamage(t *testing.T) {
 		t.Logf("attempt %d: the kill came after the fan-out (run %d %s, %s); aiming again", attempt, killed.ID, killed.Status, phase)
 	}
 	t.Logf("killed run %d: %s", killed.ID, phase)
-	db, err := sql.Open("sqlite3", "file:"+e.db)
+	// The damage is done with SQL through the backend's own driver
+	// (PostgreSQL: $n placeholders, ctid for SQLite's rowid).
+	driver, dsn, rowid := "sqlite3", "file:"+e.db, "rowid"
+	if ledger.IsPostgres(e.db) {
+		driver, dsn, rowid = "pgx", e.db, "ctid"
+	}
+	db, err := sql.Open(driver, dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
+	bind := func(q string) string {
+		if driver == "pgx" {
+			return strings.ReplaceAll(strings.ReplaceAll(q, "?", "$1"), "rowid", rowid)
+		}
+		return q
+	}
 	execSQL := func(q string, args ...any) {
 		t.Helper()
-		if _, err := db.ExecContext(ctx, q, args...); err != nil {
+		if _, err := db.ExecContext(ctx, bind(q), args...); err != nil {
 			t.Fatalf("%s: %v", q, err)
 		}
 	}
@@ -1104,11 +1112,11 @@ func TestCrashCheckersCatchDamage(t *testing.T) {
 		t.Fatalf("ledger restored: %v", err)
 	}
 	var covered int
-	if err := db.QueryRowContext(ctx, `SELECT count(*) FROM customer_coverage WHERE run_id = ?`, killed.ID).Scan(&covered); err != nil {
+	if err := db.QueryRowContext(ctx, bind(`SELECT count(*) FROM customer_coverage WHERE run_id = ?`), killed.ID).Scan(&covered); err != nil {
 		t.Fatal(err)
 	}
 	if covered > 0 {
-		execSQL(`DELETE FROM receivable_charges WHERE rowid = (SELECT min(rowid) FROM receivable_charges WHERE run_id = ?)`, killed.ID)
+		execSQL(`DELETE FROM receivable_charges WHERE rowid = (SELECT rowid FROM receivable_charges WHERE run_id = ? ORDER BY rowid LIMIT 1)`, killed.ID)
 		if _, _, err := e.ledgerState(digests); err == nil || !strings.Contains(err.Error(), "torn") {
 			t.Errorf("receivable line deleted from a stored customer: got %v, want a torn transaction", err)
 		}

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/msp-reconcile/reconcile/internal/dbtest"
 	"github.com/msp-reconcile/reconcile/internal/job"
 	"github.com/msp-reconcile/reconcile/internal/ledger"
 	"github.com/msp-reconcile/reconcile/internal/sherwebsim"
@@ -27,7 +28,7 @@ func doctorEnv(t *testing.T) *sherwebsim.Server {
 	t.Helper()
 	sim := simEnv(t, sherwebsim.Config{Seed: 3, Customers: 5, Charges: 30})
 	dir := t.TempDir()
-	t.Setenv("RECONCILE_DB", filepath.Join(dir, "l.db"))
+	t.Setenv("RECONCILE_DB", dbtest.DB(t))
 	t.Setenv("RECONCILE_OUTPUT_DIR", dir)
 	t.Setenv("RECONCILE_CONFIG", "")
 	return sim
@@ -94,7 +95,7 @@ func TestDoctorAllPassAgainstSimulator(t *testing.T) {
 	}
 	// An existing, current ledger passes too; doctor creates nothing.
 	db := os.Getenv("RECONCILE_DB")
-	if _, err := os.Stat(db); err == nil {
+	if ledgerExists(t, db) {
 		t.Fatalf("doctor created the ledger %s", db)
 	}
 	st, err := ledger.Open(context.Background(), db, ledger.Options{})
@@ -151,6 +152,7 @@ func TestDoctorSkewedClock(t *testing.T) {
 }
 
 func TestDoctorReadOnlyLedger(t *testing.T) {
+	dbtest.SQLiteOnly(t) // a ledger file on a read-only mount
 	doctorEnv(t)
 	dir := mountTmpfs(t, "8m")
 	db := filepath.Join(dir, "l.db")

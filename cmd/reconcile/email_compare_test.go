@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"github.com/msp-reconcile/reconcile/internal/dbtest"
 	"github.com/msp-reconcile/reconcile/internal/report"
 	"html"
 	"os"
@@ -41,7 +42,7 @@ func inOrder(t *testing.T, what, s string, snippets ...string) {
 func TestEmailCompareBaseAndFindingStatuses(t *testing.T) {
 	simEnv(t, sherwebsim.Config{Seed: 7, Customers: 12, Charges: 120, History: true})
 	dir := t.TempDir()
-	db := filepath.Join(dir, "l.db")
+	db := dbtest.DB(t)
 	t.Setenv("RECONCILE_DB", db)
 	t.Setenv("RECONCILE_CONFIG", "")
 	cli := func(want int, args ...string) string {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/xuri/excelize/v2"
 
+	"github.com/msp-reconcile/reconcile/internal/dbtest"
 	"github.com/msp-reconcile/reconcile/internal/ledger"
 	"github.com/msp-reconcile/reconcile/internal/sherwebsim"
 	"github.com/msp-reconcile/reconcile/internal/testkit"
@@ -75,7 +76,7 @@ func TestRunEmailDeliversTheWorkbookOnDisk(t *testing.T) {
 	mp := testkit.StartMailpit(t, testkit.MailpitOptions{User: smtpUser, Password: smtpPassword})
 	mailEnv(t, mp.SMTPHost, mp.SMTPPort)
 	dir := t.TempDir()
-	db, out, js := filepath.Join(dir, "l.db"), filepath.Join(dir, "close.xlsx"), filepath.Join(dir, "close.json")
+	db, out, js := dbtest.DB(t), filepath.Join(dir, "close.xlsx"), filepath.Join(dir, "close.json")
 	code, _, stderr := runCLI(t, "run", "--period", "2026-10", "--db", db, "--out", out, "--json", js, "--email")
 	if code != exitOK {
 		t.Fatalf("run --email: exit %d: %s", code, stderr)
@@ -129,8 +130,7 @@ func TestRunEmailDeliversTheWorkbookOnDisk(t *testing.T) {
 		"<"+m.MessageID+">" != ds[0].MessageID || len(ds[0].Recipients) != 2 {
 		t.Errorf("ledger deliveries %+v, want one delivered with the workbook's sha256 and message id <%s>", ds, m.MessageID)
 	}
-	raw, _ := os.ReadFile(db)
-	if bytes.Contains(raw, []byte(smtpPassword)) {
+	if ledgerContains(t, db, smtpPassword) {
 		t.Error("the ledger contains the SMTP password")
 	}
 }
@@ -138,7 +138,7 @@ func TestRunEmailDeliversTheWorkbookOnDisk(t *testing.T) {
 func TestEmailServerDownThenCronDeliversOnce(t *testing.T) {
 	simEnv(t, sherwebsim.Config{Seed: 5, Customers: 10, Charges: 100})
 	dir := t.TempDir()
-	db, out := filepath.Join(dir, "l.db"), filepath.Join(dir, "close.xlsx")
+	db, out := dbtest.DB(t), filepath.Join(dir, "close.xlsx")
 	// The server is down: nothing listens on the port.
 	mailEnv(t, "127.0.0.1", testkit.FreePort(t))
 	code, _, stderr := runCLI(t, "run", "--period", "2026-10", "--db", db, "--out", out, "--email", "-v")
@@ -208,7 +208,7 @@ func TestEmailWrongPasswordFailsAtOnce(t *testing.T) {
 	simEnv(t, sherwebsim.Config{Seed: 3, Customers: 8, Charges: 60})
 	mp := testkit.StartMailpit(t, testkit.MailpitOptions{User: smtpUser, Password: smtpPassword})
 	dir := t.TempDir()
-	db, out := filepath.Join(dir, "l.db"), filepath.Join(dir, "close.xlsx")
+	db, out := dbtest.DB(t), filepath.Join(dir, "close.xlsx")
 	code, _, stderr := runCLI(t, "run", "--period", "2026-10", "--db", db, "--out", out)
 	if code != exitOK {
 		t.Fatalf("run: exit %d: %s", code, stderr)
@@ -242,15 +242,15 @@ func TestEmailTransientRepliesDeliverOnce(t *testing.T) {
 	host, port, _ := strings.Cut(front.Addr, ":")
 	p, _ := strconv.Atoi(port)
 	mailEnv(t, host, p)
-	dir := t.TempDir()
-	code, _, stderr := runCLI(t, "run", "--period", "2026-10", "--db", filepath.Join(dir, "l.db"), "--out", filepath.Join(dir, "c.xlsx"), "--email")
+	dir, db := t.TempDir(), dbtest.DB(t)
+	code, _, stderr := runCLI(t, "run", "--period", "2026-10", "--db", db, "--out", filepath.Join(dir, "c.xlsx"), "--email")
 	if code != exitOK {
 		t.Fatalf("run --email through a front answering 421 twice: exit %d: %s", code, stderr)
 	}
 	if n := len(mp.Messages(t)); n != 1 || front.Connections() != 3 {
 		t.Errorf("%d messages after %d connections, want 1 after 3", n, front.Connections())
 	}
-	if ds := deliveries(t, filepath.Join(dir, "l.db"), 1); len(ds) != 1 || ds[0].Attempts != 3 || ds[0].Outcome != ledger.DeliveryDelivered {
+	if ds := deliveries(t, db, 1); len(ds) != 1 || ds[0].Attempts != 3 || ds[0].Outcome != ledger.DeliveryDelivered {
 		t.Errorf("deliveries %+v, want one delivered on attempt 3", ds)
 	}
 }
@@ -258,13 +258,13 @@ func TestEmailTransientRepliesDeliverOnce(t *testing.T) {
 func TestEmailConfigurationIsCheckedBeforeTheRun(t *testing.T) {
 	simEnv(t, sherwebsim.Config{Seed: 3, Customers: 8, Charges: 60})
 	dir := t.TempDir()
-	db := filepath.Join(dir, "l.db")
+	db := dbtest.DB(t)
 	mailEnv(t, "smtp.example.com", 25)
 	code, _, stderr := runCLI(t, "run", "--period", "2026-10", "--db", db, "--out", filepath.Join(dir, "c.xlsx"), "--email")
 	if code != exitUsage || !strings.Contains(stderr, "only allowed to a loopback host") {
 		t.Fatalf("RECONCILE_SMTP_TLS=none to a remote host: exit %d, want %d naming loopback: %s", code, exitUsage, stderr)
 	}
-	if _, err := os.Stat(db); err == nil {
+	if ledgerExists(t, db) {
 		t.Error("the run started although the mail settings were refused")
 	}
 	t.Setenv("RECONCILE_SMTP_TLS", "starttls")
@@ -283,7 +283,7 @@ func TestEmailConfigurationIsCheckedBeforeTheRun(t *testing.T) {
 func TestEmailDryRunWritesTheExactMessage(t *testing.T) {
 	simEnv(t, sherwebsim.Config{Seed: 3, Customers: 8, Charges: 60})
 	dir := t.TempDir()
-	db, out, eml := filepath.Join(dir, "l.db"), filepath.Join(dir, "c.xlsx"), filepath.Join(dir, "m.eml")
+	db, out, eml := dbtest.DB(t), filepath.Join(dir, "c.xlsx"), filepath.Join(dir, "m.eml")
 	if code, _, stderr := runCLI(t, "run", "--period", "2026-10", "--db", db, "--out", filepath.Join(dir, "run.xlsx")); code != exitOK {
 		t.Fatalf("run: exit %d: %s", code, stderr)
 	}
@@ -321,11 +321,11 @@ func TestEmailDryRunWritesTheExactMessage(t *testing.T) {
 }
 
 func TestEmailOverTheSizeLimit(t *testing.T) {
-	simEnv(t, sherwebsim.Config{Seed: 9, Customers: 20, Charges: 4000})
+	simEnv(t, sherwebsim.Config{Seed: 9, Customers: 20, Charges: 1500})
 	mp := testkit.StartMailpit(t, testkit.MailpitOptions{User: smtpUser, Password: smtpPassword})
 	mailEnv(t, mp.SMTPHost, mp.SMTPPort)
 	dir := t.TempDir()
-	db, out := filepath.Join(dir, "l.db"), filepath.Join(dir, "c.xlsx")
+	db, out := dbtest.DB(t), filepath.Join(dir, "c.xlsx")
 	if code, _, stderr := runCLI(t, "run", "--period", "2026-10", "--db", db, "--out", out); code != exitOK {
 		t.Fatalf("run: exit %d: %s", code, stderr)
 	}
@@ -384,6 +384,7 @@ func b64(b []byte) string {
 func base64Std(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
 
 func TestEmailHelpAndExitTableShowCode5(t *testing.T) {
+	dbtest.NoLedger(t)
 	code, _, stderr := runCLI(t, "email", "-h")
 	if code != exitOK || !strings.Contains(stderr, "--resend") || !strings.Contains(stderr, "--dry-run") || !strings.Contains(stderr, "--compare-base") {
 		t.Errorf("email -h: exit %d:\n%s", code, stderr)
@@ -407,7 +408,7 @@ func TestRunEmailIncompleteSaysWhoIsMissing(t *testing.T) {
 	mp := testkit.StartMailpit(t, testkit.MailpitOptions{User: smtpUser, Password: smtpPassword})
 	mailEnv(t, mp.SMTPHost, mp.SMTPPort)
 	dir := t.TempDir()
-	code, _, stderr := runCLI(t, "run", "--period", "2026-10", "--db", filepath.Join(dir, "l.db"), "--out", filepath.Join(dir, "c.xlsx"), "--email", "--max-attempts", "2")
+	code, _, stderr := runCLI(t, "run", "--period", "2026-10", "--db", dbtest.DB(t), "--out", filepath.Join(dir, "c.xlsx"), "--email", "--max-attempts", "2")
 	if code != exitIncomplete {
 		t.Fatalf("run --email, one customer failing: exit %d, want %d (incomplete, mailed): %s", code, exitIncomplete, stderr)
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/shopspring/decimal"
 
+	"github.com/msp-reconcile/reconcile/internal/dbtest"
 	"github.com/msp-reconcile/reconcile/internal/ledger"
 	"github.com/msp-reconcile/reconcile/internal/sherwebsim"
 )
@@ -52,7 +53,7 @@ func readRunJSON(t *testing.T, path string) (groups map[string]decimal.Decimal, 
 func TestExceptionsAcrossPeriods(t *testing.T) {
 	simEnv(t, sherwebsim.Config{Seed: 7, Customers: 12, Charges: 120, History: true})
 	dir := t.TempDir()
-	db := filepath.Join(dir, "l.db")
+	db := dbtest.DB(t)
 	t.Setenv("RECONCILE_DB", db)
 	cli := func(want int, args ...string) string {
 		t.Helper()
@@ -191,7 +192,7 @@ func entryOf(t *testing.T, out, fp string) string {
 func TestConcurrentAcceptCommands(t *testing.T) {
 	simEnv(t, sherwebsim.Config{Seed: 3, Customers: 8, Charges: 60})
 	dir := t.TempDir()
-	t.Setenv("RECONCILE_DB", filepath.Join(dir, "l.db"))
+	t.Setenv("RECONCILE_DB", dbtest.DB(t))
 	j := filepath.Join(dir, "s.json")
 	if code, _, stderr := runCLI(t, "run", "--period", "2026-10", "--out", filepath.Join(dir, "c.xlsx"), "--json", j); code != exitOK {
 		t.Fatalf("run: exit %d: %s", code, stderr)

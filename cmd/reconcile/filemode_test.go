@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/msp-reconcile/reconcile/internal/dbtest"
 	"github.com/msp-reconcile/reconcile/internal/sherwebsim"
 )
 
@@ -86,6 +87,7 @@ func permOf(t *testing.T, path string) fs.FileMode {
 // the next run warns with the chmod that fixes it and still uses the
 // ledger, and a replaced workbook keeps its mode.
 func TestRunFileModesUnderUmask(t *testing.T) {
+	dbtest.SQLiteOnly(t) // the modes of the ledger file and its -wal/-shm
 	for _, tc := range []struct {
 		umask  int
 		report fs.FileMode

@@ -19,6 +19,7 @@ var update = flag.Bool("update", false, "rewrite sample-output/ from the demo")
 // runCLI runs the program as main would and returns its exit code and output.
 func runCLI(t *testing.T, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
+	checkBackend(t, args)
 	var out, errb bytes.Buffer
 	err := run(context.Background(), args, &out, &errb)
 	code = exitCode(err, &errb)
@@ -39,6 +40,7 @@ func simEnv(t *testing.T, cfg sherwebsim.Config) *sherwebsim.Server {
 }
 
 func TestUsageErrors(t *testing.T) {
+	dbtest.NoLedger(t)
 	t.Setenv("SHERWEB_CLIENT_ID", "")
 	t.Setenv("SHERWEB_CLIENT_SECRET", "")
 	t.Setenv("SHERWEB_SUBSCRIPTION_KEY", "")
@@ -69,6 +71,7 @@ func TestUsageErrors(t *testing.T) {
 // The exit-code table is on the main help only; a subcommand's -h points
 // to it and lists its flags as they are typed ("--db FILE").
 func TestHelpShowsExitCodes(t *testing.T) {
+	dbtest.NoLedger(t)
 	code, stdout, _ := runCLI(t, "-h")
 	if code != 0 || !strings.Contains(stdout, "EXIT STATUS") {
 		t.Errorf("reconcile -h: exit %d, output lacks EXIT STATUS", code)
@@ -128,7 +131,7 @@ func TestRunIncompleteWritesMarkedReport(t *testing.T) {
 	simEnv(t, cfg)
 	dir := t.TempDir()
 	js := filepath.Join(dir, "s.json")
-	code, _, stderr := runCLI(t, "run", "--period", "2026-10", "--db", filepath.Join(dir, "l.db"), "--out", filepath.Join(dir, "c.xlsx"), "--json", js, "--max-attempts", "2")
+	code, _, stderr := runCLI(t, "run", "--period", "2026-10", "--db", dbtest.DB(t), "--out", filepath.Join(dir, "c.xlsx"), "--json", js, "--max-attempts", "2")
 	if code != exitIncomplete {
 		t.Fatalf("exit %d, want %d (incomplete): %s", code, exitIncomplete, stderr)
 	}
@@ -147,7 +150,7 @@ func TestRunIncompleteWritesMarkedReport(t *testing.T) {
 func TestFailOnFindings(t *testing.T) {
 	simEnv(t, sherwebsim.Config{Seed: 3, Customers: 12, Charges: 120})
 	dir := t.TempDir()
-	code, _, stderr := runCLI(t, "run", "--period", "2026-10", "--db", filepath.Join(dir, "l.db"), "--out", filepath.Join(dir, "c.xlsx"), "--fail-on-findings")
+	code, _, stderr := runCLI(t, "run", "--period", "2026-10", "--db", dbtest.DB(t), "--out", filepath.Join(dir, "c.xlsx"), "--fail-on-findings")
 	if code != exitFindings {
 		t.Fatalf("exit %d, want %d: %s", code, exitFindings, stderr)
 	}
@@ -155,8 +158,7 @@ func TestFailOnFindings(t *testing.T) {
 
 func TestFetchTruncatedPayableExitsFailure(t *testing.T) {
 	simEnv(t, sherwebsim.Config{Seed: 3, Customers: 5, Charges: 50, Faults: sherwebsim.Faults{TruncatePayable: "always"}})
-	dir := t.TempDir()
-	code, _, stderr := runCLI(t, "fetch", "--period", "2026-10", "--db", filepath.Join(dir, "l.db"), "--max-attempts", "2")
+	code, _, stderr := runCLI(t, "fetch", "--period", "2026-10", "--db", dbtest.DB(t), "--max-attempts", "2")
 	if code != exitFailure {
 		t.Fatalf("exit %d, want %d: %s", code, exitFailure, stderr)
 	}
@@ -167,6 +169,7 @@ func TestFetchTruncatedPayableExitsFailure(t *testing.T) {
 
 // The committed sample-output/ is what the demo produces now.
 func TestSampleOutputIsCurrent(t *testing.T) {
+	dbtest.SQLiteOnly(t) // the demo keeps its own temporary SQLite ledger (it takes no --db)
 	dir := t.TempDir()
 	var out, errb bytes.Buffer
 	if err := demo(context.Background(), dir, false, &out, &errb); err != nil {
@@ -214,7 +217,7 @@ func TestSecretFilesAndPermissionWarning(t *testing.T) {
 	t.Setenv("SHERWEB_SUBSCRIPTION_KEY", "")
 	t.Setenv("SHERWEB_CLIENT_SECRET_FILE", secret)
 	t.Setenv("SHERWEB_SUBSCRIPTION_KEY_FILE", key)
-	code, _, stderr := runCLI(t, "fetch", "--period", "2026-10", "--db", filepath.Join(dir, "l.db"))
+	code, _, stderr := runCLI(t, "fetch", "--period", "2026-10", "--db", dbtest.DB(t))
 	if code != exitOK {
 		t.Fatalf("fetch with secrets from files: exit %d: %s", code, stderr)
 	}
@@ -233,7 +236,7 @@ func TestDetailCSV(t *testing.T) {
 	simEnv(t, sherwebsim.Config{Seed: 3, Customers: 8, Charges: 60})
 	dir := t.TempDir()
 	out := filepath.Join(dir, "close.xlsx")
-	code, _, stderr := runCLI(t, "run", "--period", "2026-10", "--db", filepath.Join(dir, "l.db"), "--out", out, "--detail", "csv")
+	code, _, stderr := runCLI(t, "run", "--period", "2026-10", "--db", dbtest.DB(t), "--out", out, "--detail", "csv")
 	if code != exitOK {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}

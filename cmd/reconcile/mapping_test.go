@@ -8,6 +8,7 @@ import (
 
 	"github.com/shopspring/decimal"
 
+	"github.com/msp-reconcile/reconcile/internal/dbtest"
 	"github.com/msp-reconcile/reconcile/internal/sherwebsim"
 )
 
@@ -18,7 +19,7 @@ import (
 func TestMappingAgainstSimulator(t *testing.T) {
 	sim := simEnv(t, sherwebsim.Config{Seed: 3, Customers: 8, Charges: 80})
 	dir := t.TempDir()
-	t.Setenv("RECONCILE_DB", filepath.Join(dir, "l.db"))
+	t.Setenv("RECONCILE_DB", dbtest.DB(t))
 	target := sim.Customers()[0].ID
 	type summary struct {
 		Customers []struct {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/msp-reconcile/reconcile/internal/billing"
+	"github.com/msp-reconcile/reconcile/internal/dbtest"
 	"github.com/msp-reconcile/reconcile/internal/job"
 	"github.com/msp-reconcile/reconcile/internal/ledger"
 	"github.com/msp-reconcile/reconcile/internal/sherwebsim"
@@ -25,7 +26,7 @@ func TestNumericFlagsRejected(t *testing.T) {
 	t.Setenv("SHERWEB_CLIENT_ID", "x")
 	t.Setenv("SHERWEB_CLIENT_SECRET", "x")
 	t.Setenv("SHERWEB_SUBSCRIPTION_KEY", "x")
-	db := filepath.Join(t.TempDir(), "l.db")
+	db := dbtest.DB(t)
 	for _, tc := range []struct {
 		args []string
 		want string
@@ -53,7 +54,7 @@ func TestNumericFlagsRejected(t *testing.T) {
 			t.Errorf("%v: exit %d, want %d with %q: %s", tc.args, code, exitUsage, tc.want, stderr)
 		}
 	}
-	if _, err := os.Stat(db); err == nil {
+	if ledgerExists(t, db) {
 		t.Error("a rejected flag still created the ledger (something was recorded)")
 	}
 	// 0 is a valid rate (no client-side limit): it passes the check and fails
@@ -64,6 +65,7 @@ func TestNumericFlagsRejected(t *testing.T) {
 }
 
 func TestDateThatDoesNotExist(t *testing.T) {
+	dbtest.NoLedger(t)
 	for _, tc := range []struct{ arg, want string }{
 		{"2026-02-30", "day 30 does not exist: February 2026 has 28 days"},
 		{"2028-02-30", "February 2028 has 29 days"},
@@ -80,6 +82,7 @@ func TestDateThatDoesNotExist(t *testing.T) {
 
 // A bad flag prints its error once and a one-line hint, not the whole usage.
 func TestUnknownFlagPrintsOnce(t *testing.T) {
+	dbtest.NoLedger(t)
 	code, _, stderr := runCLI(t, "run", "--bogus")
 	if code != exitUsage {
 		t.Fatalf("exit %d", code)
@@ -96,6 +99,7 @@ func TestUnknownFlagPrintsOnce(t *testing.T) {
 }
 
 func TestResolveOut(t *testing.T) {
+	dbtest.NoLedger(t)
 	dir := t.TempDir()
 	for _, tc := range []struct{ in, file, dir string }{
 		{"", "", ""},
@@ -117,7 +121,7 @@ func TestResolveOut(t *testing.T) {
 func TestOutFolderAndExtension(t *testing.T) {
 	simEnv(t, sherwebsim.Config{Seed: 3, Customers: 4, Charges: 30})
 	dir := t.TempDir()
-	db := filepath.Join(dir, "l.db")
+	db := dbtest.DB(t)
 	reports := filepath.Join(dir, "reports")
 	if err := os.Mkdir(reports, 0o755); err != nil {
 		t.Fatal(err)
@@ -151,7 +155,7 @@ func TestOutFolderAndExtension(t *testing.T) {
 func TestJSONFolderReplacesNothing(t *testing.T) {
 	simEnv(t, sherwebsim.Config{Seed: 3, Customers: 4, Charges: 30})
 	dir := t.TempDir()
-	db := filepath.Join(dir, "l.db")
+	db := dbtest.DB(t)
 	out := filepath.Join(dir, "c.xlsx")
 	if code, _, stderr := runCLI(t, "run", "--period", "2026-10", "--db", db, "--out", out); code != exitOK {
 		t.Fatalf("run: exit %d: %s", code, stderr)
@@ -184,7 +188,7 @@ func TestFetchJSONCoverageKeys(t *testing.T) {
 	cfg.Faults.FailCustomerAlways = []string{bad}
 	simEnv(t, cfg)
 	dir := t.TempDir()
-	db := filepath.Join(dir, "l.db")
+	db := dbtest.DB(t)
 	_, fetchOut, _ := runCLI(t, "fetch", "--period", "2026-10", "--db", db, "--json", "-", "--max-attempts", "1")
 	_, runOut, _ := runCLI(t, "run", "--period", "2026-10", "--db", db, "--out", filepath.Join(dir, "c.xlsx"), "--json", "-", "--max-attempts", "1")
 	var f, r struct {
@@ -207,6 +211,7 @@ func TestFetchJSONCoverageKeys(t *testing.T) {
 }
 
 func TestFuturePeriodWarning(t *testing.T) {
+	dbtest.NoLedger(t)
 	now := time.Date(2026, 11, 15, 0, 0, 0, 0, time.UTC)
 	for _, tc := range []struct {
 		date billing.Date
@@ -227,11 +232,17 @@ func TestFuturePeriodWarning(t *testing.T) {
 // A missing ledger suggests what to do.
 func TestMissingLedgerSuggestsNextStep(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "none.db")
+	if dbtest.Backend() == dbtest.Postgres {
+		db = dbtest.NewDatabase(t) // a database without a ledger in it
+	}
 	for _, args := range [][]string{{"runs", "--db", db}, {"report", "--period", "2026-10", "--db", db}} {
 		code, _, stderr := runCLI(t, args...)
 		if code != exitFailure || !strings.Contains(stderr, "reconcile run") || !strings.Contains(stderr, "--db") {
 			t.Errorf("%v: exit %d: %s", args, code, stderr)
 		}
+	}
+	if ledgerExists(t, db) {
+		t.Error("a command that reads created the ledger")
 	}
 }
 
@@ -285,7 +296,7 @@ func TestRetryMissingEndToEnd(t *testing.T) {
 	t.Setenv("SHERWEB_CLIENT_SECRET", "sim-secret")
 	t.Setenv("SHERWEB_SUBSCRIPTION_KEY", "sim-key")
 	dir := t.TempDir()
-	db := filepath.Join(dir, "l.db")
+	db := dbtest.DB(t)
 	code, _, stderr := runCLI(t, "run", "--period", "2026-10", "--db", db, "--out", dir+"/", "--max-attempts", "1")
 	if code != exitIncomplete {
 		t.Fatalf("first run: exit %d, want %d: %s", code, exitIncomplete, stderr)
@@ -321,7 +332,7 @@ func TestRetryMissingEndToEnd(t *testing.T) {
 	}
 
 	// A clean full fetch of the same period in a fresh ledger.
-	clean := filepath.Join(dir, "clean.db")
+	clean := dbtest.DB(t)
 	if code, _, stderr := runCLI(t, "fetch", "--period", "2026-10", "--db", clean); code != exitOK {
 		t.Fatalf("clean fetch: exit %d: %s", code, stderr)
 	}
@@ -350,7 +361,7 @@ func TestRunsListing(t *testing.T) {
 	cfg := sherwebsim.Config{Seed: 3, Customers: 5, Charges: 40}
 	simEnv(t, cfg)
 	dir := t.TempDir()
-	db := filepath.Join(dir, "l.db")
+	db := dbtest.DB(t)
 	if code, _, stderr := runCLI(t, "run", "--period", "2026-10", "--db", db, "--out", dir+"/"); code != exitOK {
 		t.Fatalf("run: exit %d: %s", code, stderr)
 	}
@@ -397,7 +408,7 @@ func TestRunsListing(t *testing.T) {
 func TestRunsPrune(t *testing.T) {
 	simEnv(t, sherwebsim.Config{Seed: 3, Customers: 4, Charges: 30})
 	dir := t.TempDir()
-	db := filepath.Join(dir, "l.db")
+	db := dbtest.DB(t)
 	for i := 0; i < 3; i++ {
 		if code, _, stderr := runCLI(t, "fetch", "--period", "2026-10", "--db", db); code != exitOK {
 			t.Fatalf("fetch: exit %d: %s", code, stderr)
@@ -482,7 +493,7 @@ func TestProgressRenderer(t *testing.T) {
 	}
 	simEnv(t, sherwebsim.Config{Seed: 3, Customers: 4, Charges: 30})
 	dir := t.TempDir()
-	code, _, stderr := runCLI(t, "run", "--period", "2026-10", "--db", filepath.Join(dir, "l.db"), "--out", dir+"/")
+	code, _, stderr := runCLI(t, "run", "--period", "2026-10", "--db", dbtest.DB(t), "--out", dir+"/")
 	if code != exitOK {
 		t.Fatalf("run: exit %d: %s", code, stderr)
 	}
@@ -513,14 +524,16 @@ func (w *lockedWriter) String() string {
 func TestFetchOutputsCheckedFirst(t *testing.T) {
 	sim := simEnv(t, sherwebsim.Config{Seed: 3, Customers: 3, Charges: 20})
 	dir := t.TempDir()
-	code, _, stderr := runCLI(t, "fetch", "--period", "2026-10", "--db", filepath.Join(dir, "l.db"), "--json", dir)
+	code, _, stderr := runCLI(t, "fetch", "--period", "2026-10", "--db", dbtest.DB(t), "--json", dir)
 	if code != exitFailure || !strings.Contains(stderr, "is a folder") {
 		t.Errorf("fetch --json DIR: exit %d: %s", code, stderr)
 	}
-	missing := filepath.Join(dir, "nope")
-	code, _, stderr = runCLI(t, "fetch", "--period", "2026-10", "--db", filepath.Join(missing, "l.db"))
-	if code != exitFailure || !strings.Contains(stderr, missing+" does not exist") || strings.Contains(stderr, "preflight") {
-		t.Errorf("ledger in a missing folder: exit %d: %s", code, stderr)
+	if dbtest.Backend() == dbtest.SQLite { // the folder of a SQLite ledger file
+		missing := filepath.Join(dir, "nope")
+		code, _, stderr = runCLI(t, "fetch", "--period", "2026-10", "--db", filepath.Join(missing, "l.db"))
+		if code != exitFailure || !strings.Contains(stderr, missing+" does not exist") || strings.Contains(stderr, "preflight") {
+			t.Errorf("ledger in a missing folder: exit %d: %s", code, stderr)
+		}
 	}
 	if st := sim.Stats(); st.Calls != 0 {
 		t.Errorf("API called before the checks failed: %+v", st)

@@ -4,6 +4,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/msp-reconcile/reconcile/internal/dbtest"
 	"github.com/msp-reconcile/reconcile/internal/sherwebsim"
 	"github.com/xuri/excelize/v2"
 )
@@ -35,7 +36,7 @@ func runSheetSettings(t *testing.T, path string) map[string]int {
 func TestRunSheetListsEachSettingOnce(t *testing.T) {
 	simEnv(t, sherwebsim.Config{Seed: 5, Customers: 4, Charges: 20})
 	dir := t.TempDir()
-	db := filepath.Join(dir, "l.db")
+	db := dbtest.DB(t)
 	closeBook := filepath.Join(dir, "close.xlsx")
 	if code, _, stderr := runCLI(t, "run", "--period", "2026-10", "--db", db, "--out", closeBook); code != exitOK {
 		t.Fatalf("run: exit %d: %s", code, stderr)

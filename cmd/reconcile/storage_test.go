@@ -12,6 +12,7 @@ import (
 
 	_ "github.com/mattn/go-sqlite3"
 
+	"github.com/msp-reconcile/reconcile/internal/dbtest"
 	"github.com/msp-reconcile/reconcile/internal/ledger"
 	"github.com/msp-reconcile/reconcile/internal/sherwebsim"
 )
@@ -76,6 +77,7 @@ func completeDigest(t *testing.T, db string) (string, int) {
 
 // A read-only ledger fails in the preflight, before any API call.
 func TestReadOnlyLedgerFailsBeforeAnyCall(t *testing.T) {
+	dbtest.SQLiteOnly(t) // a ledger file on a read-only mount
 	dir := mountTmpfs(t, "8m")
 	db := filepath.Join(dir, "l.db")
 	s, err := ledger.Open(context.Background(), db, ledger.Options{})
@@ -102,7 +104,7 @@ func TestUnwritableOutputFailsBeforeAnyCall(t *testing.T) {
 	dir := mountTmpfs(t, "1m")
 	remount(t, dir, "ro")
 	sim := simEnv(t, sherwebsim.Config{Seed: 3, Customers: 5, Charges: 50})
-	db := filepath.Join(t.TempDir(), "l.db")
+	db := dbtest.DB(t)
 	for _, args := range [][]string{
 		{"run", "--period", "2026-10", "--db", db, "--out", filepath.Join(dir, "c.xlsx")},
 		{"run", "--period", "2026-10", "--db", db, "--out", filepath.Join(t.TempDir(), "c.xlsx"), "--json", filepath.Join(dir, "s.json")},
@@ -124,6 +126,7 @@ func TestUnwritableOutputFailsBeforeAnyCall(t *testing.T) {
 // A full disk under the ledger surfaces as a clear error and leaves the
 // previous complete run intact and the output path untouched.
 func TestLedgerDiskFull(t *testing.T) {
+	dbtest.SQLiteOnly(t) // a ledger file on a full tmpfs
 	dir := mountTmpfs(t, "1200k")
 	db := filepath.Join(dir, "l.db")
 	out := filepath.Join(t.TempDir(), "c.xlsx")
@@ -165,7 +168,7 @@ func TestOutputDiskFull(t *testing.T) {
 	dir := mountTmpfs(t, "64k")
 	simEnv(t, sherwebsim.Config{Seed: 3, Customers: 30, Charges: 2000})
 	out := filepath.Join(dir, "c.xlsx")
-	code, _, stderr := runCLI(t, "run", "--period", "2026-10", "--db", filepath.Join(t.TempDir(), "l.db"), "--out", out)
+	code, _, stderr := runCLI(t, "run", "--period", "2026-10", "--db", dbtest.DB(t), "--out", out)
 	if code != exitFailure {
 		t.Fatalf("exit %d, want %d: %s", code, exitFailure, stderr)
 	}
@@ -182,18 +185,28 @@ func TestOutputDiskFull(t *testing.T) {
 func TestInterruptExits130(t *testing.T) {
 	cfg := sherwebsim.Config{Seed: 3, Customers: 40, Charges: 200}
 	cfg.Faults.Latency = 50 * time.Millisecond
-	simEnv(t, cfg)
+	sim := simEnv(t, cfg)
 	dir := t.TempDir()
-	db := filepath.Join(dir, "l.db")
+	db := dbtest.DB(t)
 	ctx, cancel := context.WithCancel(context.Background())
-	time.AfterFunc(400*time.Millisecond, cancel)
+	// Interrupted 400ms into the fetch (the run has begun: the ledger is
+	// open, the API called; opening a new PostgreSQL ledger takes a while).
+	var cancelled time.Time
+	go func() {
+		for sim.Stats().Calls == 0 && ctx.Err() == nil {
+			time.Sleep(5 * time.Millisecond)
+		}
+		time.Sleep(400 * time.Millisecond)
+		cancelled = time.Now()
+		cancel()
+	}()
 	var out, errb strings.Builder
-	start := time.Now()
 	err := run(ctx, []string{"run", "--period", "2026-10", "--db", db, "--out", filepath.Join(dir, "c.xlsx")}, &out, &errb)
 	if code := exitCode(err, &errb); code != exitInterrupted {
+		cancel()
 		t.Fatalf("exit %d, want %d: %v", code, exitInterrupted, err)
 	}
-	if d := time.Since(start); d > 5*time.Second {
+	if d := time.Since(cancelled); d > 5*time.Second {
 		t.Errorf("interrupt took %v to stop the run", d)
 	}
 	s, err := ledger.Open(context.Background(), db, ledger.Options{ReadOnly: true})

@@ -122,7 +122,8 @@ func TestMigrateCommand(t *testing.T) {
 func TestLedgerCopyCLI(t *testing.T) {
 	simEnv(t, sherwebsim.Config{Seed: 3, Customers: 12, Charges: 120})
 	dir := t.TempDir()
-	src := filepath.Join(dir, "old.db")
+	src := filepath.Join(dir, "old.db") // the copy's source is a SQLite ledger in both passes
+	allowSQLite(t)
 	if code, _, stderr := runCLI(t, "fetch", "--period", "2026-10", "--db", src); code != exitOK {
 		t.Fatalf("fetch: exit %d: %s", code, stderr)
 	}

@@ -3,7 +3,7 @@
 //
 // A package's TestMain calls Main, which runs the tests once on SQLite and,
 // when PostgreSQL is available, once more on a throwaway PostgreSQL server it
-// starts for the package (initdb + pg_ctl in a temporary folder, listening on
+// starts for the package (initdb + postgres in a temporary folder, listening on
 // a unix socket only). Tests get their ledger from DB: a new SQLite file in
 // t.TempDir(), or a fresh PostgreSQL database (created for the test and
 // dropped after it). Tests that only make sense for one backend call
@@ -11,7 +11,7 @@
 //
 // PostgreSQL is found through RECONCILE_TEST_PG (a postgres:// URL of a server
 // whose user may CREATE DATABASE; nothing is started), else the initdb and
-// pg_ctl binaries (PATH, then /usr/lib/postgresql/*/bin). When neither is
+// postgres binaries (PATH, then /usr/lib/postgresql/*/bin). When neither is
 // there the PostgreSQL pass is skipped, unless RECONCILE_REQUIRE_PG=1 or CI is
 // set: then its absence fails the test binary. RECONCILE_TEST_BACKENDS=sqlite
 // (or =postgres) runs one pass only.
@@ -34,6 +34,7 @@ import (
 	"sort"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -46,6 +47,7 @@ const (
 
 var (
 	backend = SQLite // the current pass
+	first   = true   // the current pass is the first one of the test binary
 	pgURL   string   // the server's admin URL (database "postgres") in the PostgreSQL pass
 	dbSeq   atomic.Int64
 )
@@ -95,6 +97,7 @@ func run(m *testing.M, postgresRun string) int {
 	}
 	defer stop()
 	backend, pgURL = Postgres, admin
+	first = only == Postgres
 	if f := flag.Lookup("test.run"); postgresRun != "" && f != nil && f.Value.String() == "" {
 		_ = f.Value.Set(postgresRun) // a valid pattern, set before the pass
 	}
@@ -111,6 +114,16 @@ func SQLiteOnly(tb testing.TB) {
 	tb.Helper()
 	if backend != SQLite {
 		tb.Skip("SQLite only")
+	}
+}
+
+// NoLedger marks a test that opens no ledger (usage errors, help, pure
+// functions): it runs in the first pass only, so that the PostgreSQL pass
+// does not repeat what does not depend on the backend.
+func NoLedger(tb testing.TB) {
+	tb.Helper()
+	if !first {
+		tb.Skip("opens no ledger: runs in the first (SQLite) pass only")
 	}
 }
 
@@ -161,6 +174,7 @@ func NewDatabase(tb testing.TB) string {
 	})
 	u, _ := url.Parse(pgURL) // parsed when the server started
 	u.Path = "/" + name
+	tb.Logf("dbtest: ledger in PostgreSQL database %s", name)
 	return u.String()
 }
 
@@ -180,21 +194,21 @@ func adminExec(ctx context.Context, stmt string) error {
 	return err
 }
 
-// binDir finds the folder of initdb and pg_ctl.
+// binDir finds the folder of initdb and postgres.
 func binDir() (string, error) {
 	if p, err := exec.LookPath("initdb"); err == nil {
-		if _, err := exec.LookPath("pg_ctl"); err == nil {
+		if _, err := exec.LookPath("postgres"); err == nil {
 			return filepath.Dir(p), nil
 		}
 	}
 	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
 	sort.Sort(sort.Reverse(sort.StringSlice(dirs)))
 	for _, d := range dirs {
-		if _, err := os.Stat(filepath.Join(d, "pg_ctl")); err == nil {
+		if _, err := os.Stat(filepath.Join(d, "postgres")); err == nil {
 			return d, nil
 		}
 	}
-	return "", fmt.Errorf("initdb/pg_ctl not found (PATH, /usr/lib/postgresql/*/bin); install PostgreSQL or set RECONCILE_TEST_PG")
+	return "", fmt.Errorf("initdb/postgres not found (PATH, /usr/lib/postgresql/*/bin); install PostgreSQL or set RECONCILE_TEST_PG")
 }
 
 // startPostgres returns the admin URL of a server and a function that stops
@@ -210,26 +224,43 @@ func startPostgres() (string, func(), error) {
 // listening on a unix socket in that folder only, and returns the URL of its
 // "postgres" database and a function that stops the server and removes the
 // folder. Also used by the benchmarks.
+//
+// The server dies with the process that started it, even when that process
+// is SIGKILLed and its cleanup never runs: the postmaster is a child of this
+// process with a parent-death signal (SIGQUIT: immediate shutdown). The
+// folder records its owner (pid and start time); StartServer first sweeps
+// the folders of owners that are gone, stopping any server still running in
+// them (see sweepStale).
 func StartServer() (string, func(), error) {
 	bin, err := binDir()
 	if err != nil {
 		return "", nil, err
 	}
-	dir, err := os.MkdirTemp("", "reconcile-pg-")
+	sweepStale()
+	dir, err := os.MkdirTemp("", serverDirPrefix)
 	if err != nil {
 		return "", nil, err
 	}
 	cleanup := func() { _ = os.RemoveAll(dir) }
+	if err := writeOwner(dir); err != nil {
+		cleanup()
+		return "", nil, err
+	}
 	// Short socket path: unix socket paths are limited to ~107 bytes.
 	if err := os.Chmod(dir, 0o755); err != nil {
 		cleanup()
 		return "", nil, err
 	}
 	var asUser []string
-	user := "reconcile"
+	var cred *syscall.Credential
+	role := "reconcile"
 	if os.Geteuid() == 0 {
 		u, err := unprivilegedUser()
 		if err != nil {
+			cleanup()
+			return "", nil, err
+		}
+		if cred, err = lookupUser(u); err != nil {
 			cleanup()
 			return "", nil, err
 		}
@@ -245,27 +276,22 @@ func StartServer() (string, func(), error) {
 		asUser = []string{runuser, "-u", u, "--"}
 	}
 	data := filepath.Join(dir, "data")
-	command := func(args ...string) *exec.Cmd {
-		all := append(append([]string{}, asUser...), args...)
-		return exec.Command(all[0], all[1:]...) //nolint:gosec // test helper: fixed binaries
-	}
-	if out, err := command(filepath.Join(bin, "initdb"), "-D", data, "-U", user, "-A", "trust",
-		"-E", "UTF8", "--locale", "C", "--no-sync").CombinedOutput(); err != nil {
+	all := append(append([]string{}, asUser...), filepath.Join(bin, "initdb"), "-D", data, "-U", role, "-A", "trust",
+		"-E", "UTF8", "--locale", "C", "--no-sync")
+	if out, err := exec.Command(all[0], all[1:]...).CombinedOutput(); err != nil { //nolint:gosec // test helper: fixed binaries
 		cleanup()
 		return "", nil, fmt.Errorf("initdb: %v: %s", err, out)
 	}
-	opts := "-k " + dir + " -c listen_addresses='' -c fsync=off -c full_page_writes=off -c max_connections=200"
-	if out, err := command(filepath.Join(bin, "pg_ctl"), "-D", data, "-o", opts, "-l", filepath.Join(dir, "log"),
-		"-w", "-t", "60", "start").CombinedOutput(); err != nil {
-		log, _ := os.ReadFile(filepath.Join(dir, "log"))
+	srv, err := startPostmaster(bin, dir, cred)
+	if err != nil {
 		cleanup()
-		return "", nil, fmt.Errorf("pg_ctl start: %v: %s\n%s", err, out, log)
+		return "", nil, err
 	}
 	stop := func() {
-		_ = command(filepath.Join(bin, "pg_ctl"), "-D", data, "-m", "immediate", "-w", "stop").Run()
+		srv.stop()
 		cleanup()
 	}
-	u := url.URL{Scheme: "postgres", User: url.User(user), Path: "/postgres", RawQuery: "host=" + url.QueryEscape(dir)}
+	u := url.URL{Scheme: "postgres", User: url.User(role), Path: "/postgres", RawQuery: "host=" + url.QueryEscape(dir)}
 	return u.String(), stop, nil
 }
 

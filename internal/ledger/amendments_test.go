@@ -2,15 +2,16 @@ package ledger
 
 import (
 	"context"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/msp-reconcile/reconcile/internal/dbtest"
 )
 
 func TestAmendmentLogIsAppendOnly(t *testing.T) {
 	ctx := context.Background()
-	s, err := Open(ctx, filepath.Join(t.TempDir(), "l.db"), Options{})
+	s, err := Open(ctx, dbtest.DB(t), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

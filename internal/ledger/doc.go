@@ -79,8 +79,10 @@
 // with "?" placeholders in queries/*.sql (an override only where the SQL must
 // differ), its name in copyTables (ledger copy) and, if it refers to runs, in
 // RunReferences. Its writes go through writeTx: serialisable on both backends
-// (PostgreSQL SERIALIZABLE, retried on a serialization failure), so two
-// machines writing at once lose nothing.
+// (PostgreSQL SERIALIZABLE, retried after a random, growing wait on a
+// serialization failure), so two machines writing at once lose nothing. The
+// function given to writeTx may run more than once: it must start from
+// scratch each time (no results appended across attempts).
 //
 // On PostgreSQL money is NUMERIC (scale kept, read back as text), text
 // columns are COLLATE "C" and money is ordered as its text, NULL first: the

@@ -73,6 +73,9 @@ func (s *Store) RecordExceptions(ctx context.Context, entries []Exception) ([]in
 	}
 	ids := make([]int64, 0, len(entries))
 	err := s.writeTx(ctx, func(tx *sqlx.Tx) error {
+		// writeTx may run this again after a serialization failure: the ids
+		// of a rolled-back attempt are not the entries' ids.
+		ids = ids[:0]
 		var existing []Exception
 		if hasRevoke(entries) {
 			var err error

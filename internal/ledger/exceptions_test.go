@@ -2,18 +2,19 @@ package ledger
 
 import (
 	"context"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/shopspring/decimal"
+
+	"github.com/msp-reconcile/reconcile/internal/dbtest"
 )
 
 func openExceptionsLedger(t *testing.T) (string, *Store, int64) {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), "l.db")
+	path := dbtest.DB(t) // a SQLite file, or a PostgreSQL database in that pass
 	s, err := Open(context.Background(), path, Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -32,7 +33,7 @@ func acceptance(fp string, run int64) Exception {
 }
 
 // TestConcurrentAcceptsLoseNothing: two processes' worth of stores accepting
-// at once on one SQLite file; every acceptance is in the register.
+// at once on one ledger; every acceptance is in the register.
 func TestConcurrentAcceptsLoseNothing(t *testing.T) {
 	path, _, run := openExceptionsLedger(t)
 	const perWriter = 20

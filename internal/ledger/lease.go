@@ -149,6 +149,10 @@ func (s *Store) leaseWrite(ctx context.Context, name string, args ...any) (int64
 			if err == nil || !retryable(err) || attempt == writeTxAttempts {
 				return n, err
 			}
+			serializationRetries.Add(1)
+			if err := retryWait(ctx, attempt); err != nil {
+				return n, err
+			}
 		}
 	}
 	return n, s.writeTx(ctx, fn)

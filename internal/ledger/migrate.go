@@ -171,7 +171,10 @@ func (s *Store) checkSchema(ctx context.Context) error {
 	}
 	applied, err := s.appliedMigrations(ctx, s.db)
 	if err != nil {
-		return fmt.Errorf("not a reconcile ledger: %w", err)
+		return fmt.Errorf("%w: %w", ErrNotLedger, err)
+	}
+	if len(applied) == 0 { // e.g. a first open for writing was interrupted before its first migration
+		return fmt.Errorf("%w: no migration applied", ErrNotLedger)
 	}
 	for _, n := range names {
 		if !applied[n] {

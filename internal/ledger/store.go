@@ -7,11 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math/rand/v2"
 	"net/url"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -25,6 +27,10 @@ var ErrNotFound = errors.New("not found")
 
 // ErrReadOnly is returned by write methods of a Store opened with ReadOnly.
 var ErrReadOnly = errors.New("ledger is open read-only")
+
+// ErrNotLedger is the error of a read-only Open of a file or database that
+// holds no ledger (no migration applied): PostgreSQL's "missing file".
+var ErrNotLedger = errors.New("not a reconcile ledger")
 
 // Options configure Open.
 type Options struct {
@@ -418,11 +424,37 @@ func (s *Store) writeTx(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
 		if err = s.writeTxOnce(ctx, fn); err == nil || !retryable(err) {
 			return err
 		}
+		serializationRetries.Add(1)
+		if attempt < writeTxAttempts {
+			if werr := retryWait(ctx, attempt); werr != nil {
+				return werr
+			}
+		}
 	}
 	return fmt.Errorf("gave up after %d serialization failures: %w", writeTxAttempts, err)
 }
 
 const writeTxAttempts = 10
+
+// retryWait waits before attempt+1 of a transaction that failed with a
+// serialization failure: a random time up to 2ms·2^attempt (at most ~1s), so
+// that writers that collided do not collide again at once (without it, three
+// writers revoking at the same moment could fail ten times in a row).
+func retryWait(ctx context.Context, attempt int) error {
+	ceiling := 2 * time.Millisecond << min(attempt, 9)
+	t := time.NewTimer(time.Duration(rand.Int64N(int64(ceiling))) + time.Millisecond)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// serializationRetries counts the write transactions that failed with a
+// serialization failure and were run again (the tests show the retry ran).
+var serializationRetries atomic.Int64
 
 func (s *Store) writeTxOnce(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
 	tx, err := s.db.BeginTxx(ctx, s.d.txOpts)
