@@ -67,7 +67,7 @@ func reconcile(ctx context.Context, store RunReader, run ledger.Run, opts report
 		})
 	}
 	r := report.NewReconciler(in, opts)
-	lc, err := newLicenceCollector(ctx, store, run, customers, cov) // licence.go; nil when store has no subscriptions
+	lc, err := newLicenceCollector(ctx, store, run, customers, cov, r) // licence.go; nil when store has no subscriptions
 	if err != nil {
 		return nil, fmt.Errorf("read subscriptions of run %d: %w", run.ID, err)
 	}
@@ -81,7 +81,6 @@ func reconcile(ctx context.Context, store RunReader, run ledger.Run, opts report
 	if err := store.EachPayable(ctx, run.ID, func(c *billing.PayableCharge) error {
 		tick()
 		r.AddPayable(c)
-		lc.payable(c)
 		return nil
 	}); err != nil {
 		return nil, fmt.Errorf("read payable charges of run %d: %w", run.ID, err)
@@ -89,7 +88,6 @@ func reconcile(ctx context.Context, store RunReader, run ledger.Run, opts report
 	if err := store.EachReceivable(ctx, run.ID, func(id string, c *billing.ReceivableCharge) error {
 		tick()
 		r.AddReceivable(id, c)
-		lc.receivable(id, c)
 		return nil
 	}); err != nil {
 		return nil, fmt.Errorf("read receivable charges of run %d: %w", run.ID, err)

@@ -484,6 +484,8 @@ type Reconciler struct {
 	invoices      map[invoiceKey]*invoiceAgg
 
 	payableLines, receivableLines int
+
+	lic *LicenceCollector // CollectLicences; nil when not collecting
 }
 
 // NewReconciler starts a reconciliation of one period. Input.Customers are the
@@ -693,6 +695,9 @@ func (r *Reconciler) AddPayable(c *billing.PayableCharge) {
 	if entry >= 0 {
 		r.attr.ruleEntries[entry].matched++
 	}
+	if r.lic != nil {
+		r.lic.addPayable(c, x, entry)
+	}
 	if x == internalUse {
 		r.internal(cur).add(amt)
 		r.internalLines[cur]++
@@ -819,6 +824,9 @@ func TagsText(tags []billing.Tag) string {
 // The amount is quantity × costPriceProrated, exactly.
 func (r *Reconciler) AddReceivable(customerID string, c *billing.ReceivableCharge) {
 	r.receivableLines++
+	if r.lic != nil {
+		r.lic.addReceivable(customerID, c)
+	}
 	if customerID != r.lastRec || r.lastIdx < 0 {
 		r.lastRec, r.lastIdx = customerID, r.attr.canonical(customerID)
 	}
