@@ -94,6 +94,7 @@ func reconcile(ctx context.Context, store RunReader, run ledger.Run, opts report
 	}
 	progress.Rows(rows)
 	res := r.Result()
+	attr := r.Attributor() // r, the engine's per-key state, is garbage from here on
 	res.ToolVersion = run.ToolVersion
 	if err := lc.finish(ctx, res); err != nil {
 		return nil, fmt.Errorf("licence check of run %d: %w", run.ID, err)
@@ -108,7 +109,7 @@ func reconcile(ctx context.Context, store RunReader, run ledger.Run, opts report
 	return &Reconciliation{
 		Run:        run,
 		Result:     res,
-		Attributor: r.Attributor(),
+		Attributor: attr,
 		Detail:     Detail{Store: store, RunID: run.ID},
 		Info:       RunInfo(run, nil),
 	}, nil

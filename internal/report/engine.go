@@ -468,7 +468,7 @@ type Reconciler struct {
 	lastRec string            // customer id of the last AddReceivable
 	lastIdx int32             // its customer index
 
-	lineIDs       map[lineKey]int32
+	lineIDs       lineIndex // line key → index in lines
 	lines         lineStore
 	bigLines      map[int32]*[numSlots]decimal.Decimal // sums of keys flagged lineBig
 	totals        map[uint32]*currencyAgg              // by currency
@@ -500,7 +500,6 @@ func NewReconciler(in Input, opts Options) *Reconciler {
 		strIDs:        map[string]uint32{"": 0},
 		curIDs:        make(map[string]uint32),
 		lastIdx:       -1,
-		lineIDs:       make(map[lineKey]int32),
 		bigLines:      make(map[int32]*[numSlots]decimal.Decimal),
 		totals:        make(map[uint32]*currencyAgg),
 		custIDs:       make(map[pairKey]int32),
@@ -637,10 +636,9 @@ func (r *Reconciler) product(sku, cur uint32) *productAgg {
 }
 
 func (r *Reconciler) line(k lineKey) (int32, *lineAgg) {
-	i, ok := r.lineIDs[k]
-	if !ok {
-		i = r.lines.add()
-		r.lineIDs[k] = i
+	i, added := r.lineIDs.index(k)
+	if added {
+		r.lines.add() // numbered alike: i
 	}
 	return i, r.lines.at(i)
 }
@@ -1062,7 +1060,8 @@ func (r *Reconciler) Result() *Result {
 	}
 
 	// Findings: per line key, available customers only.
-	for k, i := range r.lineIDs {
+	for i := range int32(r.lineIDs.len()) {
+		k := r.lineIDs.key(i)
 		x := int32(k.customer)
 		if !r.available(x) {
 			continue

@@ -25,8 +25,9 @@ import (
 // The Commitments sheet reads the subscriptions again when it is written
 // (CustomerRows), with the same rules.
 //
-// Memory: one 24-byte entry per customer × SKU seen on a Recurring line, in
-// fixed-size chunks, addressed by a map from (customer, SKU) numbers; the
+// Memory: one 32-byte entry per customer × SKU seen on a Recurring line, in
+// fixed-size chunks, addressed by an open-addressing table of int32 (≈ 8
+// bytes per entry) over the (customer, SKU) numbers; the
 // sums and the price are int64 coefficients with the exponent of
 // decimal.Decimal (engine_sum.go), with a decimal fallback in side maps for
 // the rare values that do not fit.
@@ -41,7 +42,7 @@ type LicenceCollector struct {
 	lastRec string
 	lastCus uint32
 
-	keys    map[uint64]int32 // customer << 32 | SKU → entry
+	slots   []int32 // open addressing: entry index + 1 by hash of its key, 0 empty
 	entries licenceStore
 	bigB    map[int32]decimal.Decimal // billed sums that do not fit an entry
 	bigP    map[int32]decimal.Decimal // unit prices that do not fit an entry
@@ -65,8 +66,9 @@ const (
 
 // licenceEntry is B and the unit price of one customer × SKU.
 type licenceEntry struct {
-	b, p       int64 // B and the price: coefficients
-	bExp, pExp int8  // their exponents
+	key        uint64 // customer << 32 | SKU
+	b, p       int64  // B and the price: coefficients
+	bExp, pExp int8   // their exponents
 	cur        uint16
 	flags      uint8
 }
@@ -92,7 +94,7 @@ func (s *licenceStore) add() int32 {
 // periodEnd.
 func NewLicenceCollector(periodEnd billing.Date) *LicenceCollector {
 	return &LicenceCollector{end: periodEnd, custIDs: map[string]uint32{}, skuIDs: map[string]uint32{},
-		keys: map[uint64]int32{}, bigB: map[int32]decimal.Decimal{}, bigP: map[int32]decimal.Decimal{},
+		bigB: map[int32]decimal.Decimal{}, bigP: map[int32]decimal.Decimal{},
 		com: NewCommitments(nil)}
 }
 
@@ -130,15 +132,47 @@ func (lc *LicenceCollector) sku(s string) uint32 {
 // (else -1 when there is none).
 func (lc *LicenceCollector) entry(cust, sku uint32, add bool) int32 {
 	k := uint64(cust)<<32 | uint64(sku)
-	if i, ok := lc.keys[k]; ok {
-		return i
+	if add && 4*(int(lc.entries.n)+1) > 3*len(lc.slots) {
+		lc.grow()
 	}
-	if !add {
+	if len(lc.slots) == 0 {
 		return -1
 	}
-	i := lc.entries.add()
-	lc.keys[k] = i
-	return i
+	mask := uint64(len(lc.slots) - 1)
+	for p := hashKey64(k) & mask; ; p = (p + 1) & mask {
+		s := lc.slots[p]
+		if s == 0 {
+			if !add {
+				return -1
+			}
+			i := lc.entries.add()
+			lc.entries.at(i).key = k
+			lc.slots[p] = i + 1
+			return i
+		}
+		if lc.entries.at(s-1).key == k {
+			return s - 1
+		}
+	}
+}
+
+func (lc *LicenceCollector) grow() {
+	n := max(1024, 2*len(lc.slots))
+	lc.slots = make([]int32, n)
+	mask := uint64(n - 1)
+	for i := range lc.entries.n {
+		p := hashKey64(lc.entries.at(i).key) & mask
+		for lc.slots[p] != 0 {
+			p = (p + 1) & mask
+		}
+		lc.slots[p] = i + 1
+	}
+}
+
+func hashKey64(h uint64) uint64 {
+	h = (h ^ h>>30) * 0xbf58476d1ce4e5b9
+	h = (h ^ h>>27) * 0x94d049bb133111eb
+	return h ^ h>>31
 }
 
 func (lc *LicenceCollector) lookup(customerID, sku string) (*licenceEntry, int32) {
