@@ -881,6 +881,9 @@ func (r *Reconciler) Attributor() *Attributor { return r.attr }
 // Result returns the reconciliation so far, sorted deterministically. It does
 // not change the Reconciler and may be called more than once.
 func (r *Reconciler) Result() *Result {
+	// No key is looked up from here on (a line added later rebuilds the
+	// table): its slots are garbage while the findings are built.
+	r.lineIDs.release()
 	res := &Result{
 		RunID:           r.in.RunID,
 		Period:          r.in.Period,

@@ -54,6 +54,9 @@ func (t *lineIndex) index(k lineKey) (i int32, added bool) {
 
 func (t *lineIndex) grow() {
 	n := max(1024, 2*len(t.slots))
+	for 4*(int(t.n)+1) > 3*n {
+		n *= 2
+	}
 	t.slots = make([]int32, n)
 	mask := uint64(n - 1)
 	for i := range t.n {
@@ -65,5 +68,6 @@ func (t *lineIndex) grow() {
 	}
 }
 
-// release drops the hash table (the keys stay readable by index).
+// release drops the hash table (the keys stay readable by index; the next
+// index call rebuilds it).
 func (t *lineIndex) release() { t.slots = nil }
