@@ -318,8 +318,7 @@ type seatScratch struct {
 
 // seatsOf computes S (and B, from the lines) of one customer's seat
 // subscriptions, as LicenceAccumulator does for a whole run.
-func (lc *LicenceCollector) seatsOf(customerID string, subs []billing.Subscription) *customerSeats {
-	cs := &lc.scratch
+func (lc *LicenceCollector) seatsOf(cs *customerSeats, customerID string, subs []billing.Subscription) {
 	if cs.seats == nil {
 		cs.seats = map[string]*seatScratch{}
 	}
@@ -359,14 +358,18 @@ func (lc *LicenceCollector) seatsOf(customerID string, subs []billing.Subscripti
 			sc.Billed, sc.part = b, true
 		}
 	}
-	return cs
 }
 
 // CustomerRows appends to rows the Commitments rows of one customer's
 // subscriptions (read after every line was fed), sorted in the report
-// order.
+// order. Once the subscriptions pass is done it only reads the collector,
+// so concurrent calls are safe.
 func (lc *LicenceCollector) CustomerRows(rows []CommitmentRow, customerID string, subs []billing.Subscription) []CommitmentRow {
-	cs := lc.seatsOf(customerID, subs)
+	return lc.customerRows(&customerSeats{}, rows, customerID, subs)
+}
+
+func (lc *LicenceCollector) customerRows(cs *customerSeats, rows []CommitmentRow, customerID string, subs []billing.Subscription) []CommitmentRow {
+	lc.seatsOf(cs, customerID, subs)
 	start := len(rows)
 	for i := range subs {
 		s := &subs[i]
@@ -391,7 +394,7 @@ func (lc *LicenceCollector) CustomerRows(rows []CommitmentRow, customerID string
 // findings and Commitments rows (customers in ascending id order).
 func (lc *LicenceCollector) AddCustomer(customerID string, subs []billing.Subscription) {
 	lc.any = lc.any || len(subs) > 0
-	lc.rows = lc.CustomerRows(lc.rows[:0], customerID, subs)
+	lc.rows = lc.customerRows(&lc.scratch, lc.rows[:0], customerID, subs)
 	for i := range lc.rows {
 		lc.com.Add(&lc.rows[i])
 	}
