@@ -54,26 +54,24 @@ type SubscriptionReader interface {
 	AmendmentLog(ctx context.Context, periodFrom string) ([]ledger.AmendmentEvent, error)
 }
 
-// licenceCollector gathers, while a run's lines stream into the engine, what
-// the licence check and the commitments need: per customer and SKU the
-// subscribed and billed seats and the payable unit prices. No subscription
-// or line is kept (report.LicenceAccumulator): the Commitments rows are
-// computed again from the ledger's subscriptions when they are read
-// (commitmentRows), once for the summary and once for the sheet.
+// licenceCollector is the close's licence check and Commitments
+// (report.LicenceCollector): the Reconciler hands it what it needs of each
+// line (its attribution reused), then finish reads the subscriptions once,
+// customer by customer, for the findings and the Commitments summary. The
+// Commitments sheet reads them again when it is written (commitmentRows):
+// no subscription and no row is kept.
 type licenceCollector struct {
 	sr        SubscriptionReader
 	run       ledger.Run
-	acc       *report.LicenceAccumulator
-	any       bool     // some customer has subscriptions
+	lc        *report.LicenceCollector
 	customers []string // those taking part, sorted
-	attr      *report.Attributor
-	prices    *report.UnitPrices
 	names     map[string]string
 }
 
 // newLicenceCollector returns nil (a no-op collector) when store cannot read
-// subscriptions.
-func newLicenceCollector(ctx context.Context, store RunReader, run ledger.Run, customers []billing.Customer, cov []ledger.CustomerCoverage) (*licenceCollector, error) {
+// subscriptions. When some customer takes part, it makes r collect what the
+// check needs of the lines.
+func newLicenceCollector(ctx context.Context, store RunReader, run ledger.Run, customers []billing.Customer, cov []ledger.CustomerCoverage, r *report.Reconciler) (*licenceCollector, error) {
 	sr, ok := store.(SubscriptionReader)
 	if !ok {
 		return nil, nil
@@ -82,66 +80,48 @@ func newLicenceCollector(ctx context.Context, store RunReader, run ledger.Run, c
 	if err != nil {
 		return nil, err
 	}
-	lc := &licenceCollector{sr: sr, run: run, acc: report.NewLicenceAccumulator(run.Period.To),
-		attr: report.NewAttributor(customers), prices: report.NewUnitPrices(), names: map[string]string{}}
+	lc := &licenceCollector{sr: sr, run: run, lc: report.NewLicenceCollector(run.Period.To), names: make(map[string]string, len(customers))}
 	for _, c := range customers {
-		lc.names[c.ID] = c.DisplayName
+		if _, ok := lc.names[c.ID]; !ok {
+			lc.names[c.ID] = c.DisplayName
+		}
 	}
 	for _, c := range cov {
-		if c.Coverage != billing.CoverageAvailable || missing[c.CustomerID] {
-			continue
+		if c.Coverage == billing.CoverageAvailable && !missing[c.CustomerID] {
+			lc.customers = append(lc.customers, c.CustomerID)
 		}
-		subs, err := sr.Subscriptions(ctx, run.ID, c.CustomerID)
-		if err != nil {
-			return nil, err
-		}
-		lc.any = lc.any || len(subs) > 0
-		lc.acc.AddSubscriptions(c.CustomerID, subs)
-		lc.customers = append(lc.customers, c.CustomerID)
 	}
 	slices.Sort(lc.customers)
 	lc.customers = slices.Compact(lc.customers)
+	if len(lc.customers) > 0 {
+		r.CollectLicences(lc.lc)
+	}
 	return lc, nil
 }
 
-func (lc *licenceCollector) payable(c *billing.PayableCharge) {
-	if lc == nil || !lc.any || c.ChargeType != "Recurring" {
-		return
-	}
-	id, _, _ := lc.attr.Attribute(c)
-	if id == "" || !lc.acc.Tracks(id, c.SKU) {
-		return // only seat subscriptions' keys need a unit price: memory stays with the subscriptions, not the lines
-	}
-	lc.prices.Add(id, c)
-}
-
-func (lc *licenceCollector) receivable(customerID string, c *billing.ReceivableCharge) {
-	if lc == nil || !lc.any {
-		return
-	}
-	lc.acc.AddReceivable(customerID, c)
-}
-
-// finish adds the licence findings, the commitments and the period's
-// amendments log to res.
+// finish reads the subscriptions (the one pass) and adds the licence
+// findings, the commitments and the period's amendments log to res.
 func (lc *licenceCollector) finish(ctx context.Context, res *report.Result) error {
 	if lc == nil {
 		return nil
 	}
-	report.AddLicenceFindings(res, lc.acc.Findings(), lc.names)
+	for _, id := range lc.customers {
+		subs, err := lc.sr.Subscriptions(ctx, lc.run.ID, id)
+		if err != nil {
+			return fmt.Errorf("read subscriptions of customer %s in run %d: %w", id, lc.run.ID, err)
+		}
+		lc.lc.AddCustomer(id, subs)
+	}
+	report.AddLicenceFindings(res, lc.lc.Findings(), lc.names)
 	events, err := lc.sr.AmendmentLog(ctx, string(lc.run.Period.From))
 	if err != nil {
 		return err
 	}
 	var rows report.CommitmentRows = report.CommitmentSlice(nil)
-	if lc.any {
-		rows = &commitmentRows{sr: lc.sr, run: lc.run, customers: lc.customers, seats: lc.acc.Seats(), prices: lc.prices}
+	if lc.lc.Any() {
+		rows = &commitmentRows{sr: lc.sr, run: lc.run, customers: lc.customers, lc: lc.lc}
 	}
-	com, err := report.Summarize(ctx, rows)
-	if err != nil {
-		return fmt.Errorf("commitments: %w", err)
-	}
-	block := &report.SubscriptionsBlock{Commitments: com}
+	block := &report.SubscriptionsBlock{Commitments: lc.lc.Commitments(rows)}
 	for _, e := range events {
 		block.Amendments = append(block.Amendments, report.AmendmentLogRow{Seq: e.Seq, At: formatTime(e.At), Actor: e.Actor,
 			PlanHash: e.PlanHash, CustomerID: e.CustomerID, SubscriptionID: e.SubscriptionID, SKU: e.SKU,
@@ -154,15 +134,14 @@ func (lc *licenceCollector) finish(ctx context.Context, res *report.Result) erro
 
 // commitmentRows streams a run's Commitments rows from the ledger, in the
 // report order: customer by customer (sorted by id), each customer's
-// subscriptions read again and turned into rows (report.CommitmentRowOf)
-// sorted by SKU and subscription id. Only one customer's rows are in memory
-// at a time.
+// subscriptions read again and turned into rows
+// (report.LicenceCollector.CustomerRows). Only one customer's rows are in
+// memory at a time.
 type commitmentRows struct {
 	sr        SubscriptionReader
 	run       ledger.Run
 	customers []string
-	seats     map[[2]string]*report.SeatCount
-	prices    *report.UnitPrices
+	lc        *report.LicenceCollector
 }
 
 // EachCommitment implements report.CommitmentRows.
@@ -173,8 +152,7 @@ func (c *commitmentRows) EachCommitment(ctx context.Context, fn func(*report.Com
 		if err != nil {
 			return fmt.Errorf("read subscriptions of customer %s in run %d: %w", id, c.run.ID, err)
 		}
-		rows = report.AppendCommitmentRows(rows[:0], c.run.Period.To, id, subs, c.seats, c.prices)
-		report.SortCommitmentRows(rows)
+		rows = c.lc.CustomerRows(rows[:0], id, subs)
 		for i := range rows {
 			if err := fn(&rows[i]); err != nil {
 				return err

@@ -90,7 +90,7 @@ func readRun(ctx context.Context, store RunReader, run ledger.Run, customers []b
 		})
 	}
 	r := report.NewReconciler(in, opts)
-	lc, err := newLicenceCollector(ctx, store, run, customers, cov) // licence.go; nil when store has no subscriptions
+	lc, err := newLicenceCollector(ctx, store, run, customers, cov, r) // licence.go; nil when store has no subscriptions
 	if err != nil {
 		return nil, nil, fmt.Errorf("read subscriptions of run %d: %w", run.ID, err)
 	}
@@ -104,7 +104,6 @@ func readRun(ctx context.Context, store RunReader, run ledger.Run, customers []b
 	if err := store.EachPayable(ctx, run.ID, func(c *billing.PayableCharge) error {
 		tick()
 		r.AddPayable(c)
-		lc.payable(c)
 		return nil
 	}); err != nil {
 		return nil, nil, fmt.Errorf("read payable charges of run %d: %w", run.ID, err)
@@ -112,7 +111,6 @@ func readRun(ctx context.Context, store RunReader, run ledger.Run, customers []b
 	if err := store.EachReceivable(ctx, run.ID, func(id string, c *billing.ReceivableCharge) error {
 		tick()
 		r.AddReceivable(id, c)
-		lc.receivable(id, c)
 		return nil
 	}); err != nil {
 		return nil, nil, fmt.Errorf("read receivable charges of run %d: %w", run.ID, err)
@@ -126,6 +124,7 @@ func readRun(ctx context.Context, store RunReader, run ledger.Run, customers []b
 // from the ledger.
 func buildResult(ctx context.Context, store RunReader, run ledger.Run, r *report.Reconciler, lc *licenceCollector) (*Reconciliation, error) {
 	res := r.Result()
+	attr := r.Attributor() // r, the engine's per-key state, is garbage from here on
 	res.ToolVersion = run.ToolVersion
 	if err := lc.finish(ctx, res); err != nil {
 		return nil, fmt.Errorf("licence check of run %d: %w", run.ID, err)
@@ -140,7 +139,7 @@ func buildResult(ctx context.Context, store RunReader, run ledger.Run, r *report
 	return &Reconciliation{
 		Run:        run,
 		Result:     res,
-		Attributor: r.Attributor(),
+		Attributor: attr,
 		Detail:     Detail{Store: store, RunID: run.ID},
 		Info:       RunInfo(run, nil),
 	}, nil

@@ -196,6 +196,16 @@ func AppendCommitmentRows(rows []CommitmentRow, periodEnd billing.Date, customer
 // payable prices and seat counts (Seats).
 func CommitmentRowOf(periodEnd billing.Date, customerID string, s *billing.Subscription,
 	seats map[[2]string]*SeatCount, prices *UnitPrices) CommitmentRow {
+	sc := seats[[2]string{customerID, s.SKU}]
+	stranded := sc != nil && sc.Subscribed.GreaterThan(sc.Billed)
+	price, cur, n := prices.unit(customerID, s.SKU)
+	return commitmentRow(periodEnd, customerID, s, stranded, price, cur, n)
+}
+
+// commitmentRow is CommitmentRowOf given the customer and SKU's stranded
+// state and unit price (n as UnitPrices.unit returns it).
+func commitmentRow(periodEnd billing.Date, customerID string, s *billing.Subscription,
+	stranded bool, price decimal.Decimal, cur string, n int) CommitmentRow {
 	r := CommitmentRow{CustomerID: customerID, SubscriptionID: s.ID, SKU: s.SKU, Product: s.ProductName,
 		Quantity: s.Quantity.Decimal.IntPart()}
 	ct, err := billing.ParseCommitment(s.CommitmentTerm)
@@ -213,10 +223,8 @@ func CommitmentRowOf(periodEnd billing.Date, customerID string, s *billing.Subsc
 	r.MinimumInForce, _ = ct.MinimumOn(periodEnd)
 	r.DaysToTermEnd = int(ct.TermEndDate.Time().Sub(end).Hours() / 24)
 	r.Months = wholeMonths(end, ct.TermEndDate.Time())
-	if sc := seats[[2]string{r.CustomerID, r.SKU}]; sc != nil && sc.Subscribed.GreaterThan(sc.Billed) {
-		r.Stranded = true
-	}
-	switch price, cur, n := prices.unit(r.CustomerID, r.SKU); n {
+	r.Stranded = stranded
+	switch n {
 	case 1:
 		r.UnitCost = decimal.NullDecimal{Decimal: price, Valid: true}
 		r.Currency = cur

@@ -468,7 +468,7 @@ type Reconciler struct {
 	lastRec string            // customer id of the last AddReceivable
 	lastIdx int32             // its customer index
 
-	lineIDs       map[lineKey]int32
+	lineIDs       lineIndex // line key → index in lines
 	lines         lineStore
 	bigLines      map[int32]*[numSlots]decimal.Decimal // sums of keys flagged lineBig
 	totals        map[uint32]*currencyAgg              // by currency
@@ -484,6 +484,8 @@ type Reconciler struct {
 	invoices      map[invoiceKey]*invoiceAgg
 
 	payableLines, receivableLines int
+
+	lic *LicenceCollector // CollectLicences; nil when not collecting
 }
 
 // NewReconciler starts a reconciliation of one period. Input.Customers are the
@@ -498,7 +500,6 @@ func NewReconciler(in Input, opts Options) *Reconciler {
 		strIDs:        map[string]uint32{"": 0},
 		curIDs:        make(map[string]uint32),
 		lastIdx:       -1,
-		lineIDs:       make(map[lineKey]int32),
 		bigLines:      make(map[int32]*[numSlots]decimal.Decimal),
 		totals:        make(map[uint32]*currencyAgg),
 		custIDs:       make(map[pairKey]int32),
@@ -652,10 +653,9 @@ func (r *Reconciler) product(sku, cur uint32) *productAgg {
 }
 
 func (r *Reconciler) line(k lineKey) (int32, *lineAgg) {
-	i, ok := r.lineIDs[k]
-	if !ok {
-		i = r.lines.add()
-		r.lineIDs[k] = i
+	i, added := r.lineIDs.index(k)
+	if added {
+		r.lines.add() // numbered alike: i
 	}
 	return i, r.lines.at(i)
 }
@@ -709,6 +709,9 @@ func (r *Reconciler) AddPayable(c *billing.PayableCharge) {
 	x, reason, entry := r.attr.attributeRule(c)
 	if entry >= 0 {
 		r.attr.ruleEntries[entry].matched++
+	}
+	if r.lic != nil {
+		r.lic.addPayable(c, x, entry)
 	}
 	if x == internalUse {
 		r.internal(cur).add(amt)
@@ -836,6 +839,9 @@ func TagsText(tags []billing.Tag) string {
 // The amount is quantity × costPriceProrated, exactly.
 func (r *Reconciler) AddReceivable(customerID string, c *billing.ReceivableCharge) {
 	r.receivableLines++
+	if r.lic != nil {
+		r.lic.addReceivable(customerID, c)
+	}
 	if customerID != r.lastRec || r.lastIdx < 0 {
 		r.lastRec, r.lastIdx = customerID, r.attr.canonical(customerID)
 	}
@@ -892,6 +898,9 @@ func (r *Reconciler) Attributor() *Attributor { return r.attr }
 // Result returns the reconciliation so far, sorted deterministically. It does
 // not change the Reconciler and may be called more than once.
 func (r *Reconciler) Result() *Result {
+	// No key is looked up from here on (a line added later rebuilds the
+	// table): its slots are garbage while the findings are built.
+	r.lineIDs.release()
 	res := &Result{
 		RunID:           r.in.RunID,
 		Period:          r.in.Period,
@@ -1071,7 +1080,8 @@ func (r *Reconciler) Result() *Result {
 	}
 
 	// Findings: per line key, available customers only.
-	for k, i := range r.lineIDs {
+	for i := range int32(r.lineIDs.len()) {
+		k := r.lineIDs.key(i)
 		x := int32(k.customer)
 		if !r.available(x) {
 			continue

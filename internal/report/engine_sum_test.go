@@ -142,8 +142,8 @@ func TestReconcileExactFallback(t *testing.T) {
 			r.AddReceivable(id, &recs[id][i])
 		}
 	}
-	if len(r.bigLines) == 0 || len(r.bigLines) == len(r.lineIDs) {
-		t.Fatalf("%d of %d keys fell back to decimals: the test does not cover both paths", len(r.bigLines), len(r.lineIDs))
+	if len(r.bigLines) == 0 || len(r.bigLines) == r.lineIDs.len() {
+		t.Fatalf("%d of %d keys fell back to decimals: the test does not cover both paths", len(r.bigLines), r.lineIDs.len())
 	}
 	res := r.Result()
 

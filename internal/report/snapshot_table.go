@@ -59,12 +59,13 @@ type tableEntry struct {
 // first).
 func (r *Reconciler) lineTable(unattributed bool) lineTable {
 	t := lineTable{ids: r.attr.ids, strs: r.strs}
-	entries := make([]tableEntry, 0, len(r.lineIDs))
-	for k, i := range r.lineIDs {
+	entries := make([]tableEntry, 0, r.lineIDs.len())
+	for i := range int32(r.lineIDs.len()) {
+		k := r.lineIDs.key(i)
 		k.customer++
 		entries = append(entries, tableEntry{k, i})
 	}
-	r.lineIDs = nil // the largest part of the engine's state; lines stay for the sums
+	r.lineIDs = lineIndex{} // the largest part of the engine's state; lines stay for the sums
 	var un [][numSlots]sum
 	if unattributed {
 		at := map[lineKey]int32{}

@@ -1,0 +1,133 @@
+package report
+
+import (
+	"fmt"
+	"reflect"
+	"testing"
+
+	"github.com/shopspring/decimal"
+
+	"github.com/msp-reconcile/reconcile/internal/billing"
+)
+
+func nd(s string) decimal.NullDecimal {
+	return decimal.NullDecimal{Decimal: decimal.RequireFromString(s), Valid: true}
+}
+
+// TestLicenceCollectorMatchesInMemory: the close's compact collector (fed
+// through the Reconciler, one pass over the subscriptions) gives the
+// findings, rows and summary of the in-memory computation, on values that
+// take its decimal fallbacks (a 25-digit quantity and price), several
+// prices or currencies, fractional seats and a mapped line (rule 0 decides
+// for the engine; the licence check attributes by the tags).
+func TestLicenceCollectorMatchesInMemory(t *testing.T) {
+	end := billing.Date("2026-10-31")
+	period := billing.Period{From: "2026-10-01", To: end}
+	customers := []billing.Customer{{ID: "c1", DisplayName: "One"}, {ID: "c2", DisplayName: "Two"}, {ID: "c3", DisplayName: "Three"}}
+	term := billing.RawJSON(`{"type":"Annual","termEndDate":"2027-03-31","renewalConfiguration":{"renewalDate":"2026-11-15","scheduledQuantity":null}}`)
+	fees := &billing.SubscriptionFees{Currency: "Usd"}
+	subs := map[string][]billing.Subscription{
+		"c1": {
+			{ID: "s1", SKU: "A", ProductName: "Alpha", Quantity: nd("10"), BillingCycle: "monthly", Fees: fees, CommitmentTerm: term},
+			{ID: "s2", SKU: "A", ProductName: "Alpha 2", Quantity: nd("2.5"), BillingCycle: "Monthly", Fees: fees},
+			{ID: "s3", SKU: "B", ProductName: "Beta", Quantity: nd("1234567890123456789012345"), BillingCycle: "yearly", CommitmentTerm: term},
+			{ID: "s4", SKU: "C", ProductName: "Gamma", Quantity: nd("3"), BillingCycle: "monthly", CommitmentTerm: billing.RawJSON(`{"type":`)},
+			{ID: "s5", SKU: "D", ProductName: "Delta", Quantity: nd("4"), BillingCycle: "monthly"}, // no seats
+		},
+		"c2": {
+			{ID: "t1", SKU: "A", ProductName: "Alpha", Quantity: nd("5"), BillingCycle: "monthly", CommitmentTerm: term},
+			{ID: "t2", SKU: "E", ProductName: "Eps", Quantity: nd("7"), BillingCycle: "monthly", CommitmentTerm: term},
+		},
+		"c3": nil,
+	}
+	pay := func(cust, sku, price, cur string, mapped bool) *billing.PayableCharge {
+		c := &billing.PayableCharge{SKU: sku, ChargeType: "Recurring", NetPrice: nd(price), Currency: cur, Quantity: nd("1"),
+			Tags: []billing.Tag{{Name: TagCustomerID, Value: cust}}}
+		if mapped {
+			c.Tags = append(c.Tags, billing.Tag{Name: "Site", Value: "x"})
+		}
+		return c
+	}
+	payables := []*billing.PayableCharge{
+		pay("c1", "A", "3.10", "USD", false), pay("c1", "A", "3.1", "USD", false), // one price (equal values)
+		pay("c1", "B", "98765432109876543210.12345", "USD", false),
+		pay("c2", "A", "4", "USD", false), pay("c2", "A", "4", "EUR", false), // several currencies
+		pay("c2", "E", "1", "USD", false), pay("c1", "A", "3.2", "EUR", false), // c1 A: several prices
+		pay("c1", "E", "9", "USD", true), // mapped to c2 by rule 0; the tags say c1
+	}
+	rec := func(sku, qty, from, to string) billing.ReceivableCharge {
+		return billing.ReceivableCharge{SKU: sku, ChargeType: "Recurring", Quantity: nd(qty), PeriodFrom: billing.Date(from),
+			PeriodTo: billing.Date(to), Currency: "USD", CostPriceProrated: nd("1")}
+	}
+	recs := map[string][]billing.ReceivableCharge{
+		"c1": {rec("A", "11.50", "2026-10-01", "2026-10-31"), rec("B", "99999999999999999999999", "2026-01-01", "2026-12-31"),
+			rec("A", "1", "2026-09-01", "2026-09-30")},
+		"c2": {rec("A", "5", "2026-10-01", "2026-10-31"), rec("E", "3", "2026-10-01", "2026-10-31")},
+	}
+	var in []LicenceCustomer
+	prices := NewUnitPrices()
+	attr := NewAttributor(customers)
+	for _, c := range payables {
+		id, _, _ := attr.Attribute(c)
+		prices.Add(id, c)
+	}
+	for _, id := range []string{"c1", "c2", "c3"} {
+		in = append(in, LicenceCustomer{ID: id, Subs: subs[id], Receivables: recs[id]})
+	}
+	wantCom, wantRows := ComputeCommitments(end, in, prices)
+	wantFind := LicenceCheck(end, in)
+
+	r := NewReconciler(Input{Period: period, Customers: customers, PayableOK: true,
+		Coverage: []Coverage{{CustomerID: "c1", Status: billing.CoverageAvailable, Period: period},
+			{CustomerID: "c2", Status: billing.CoverageAvailable, Period: period}}},
+		Options{Mapping: []MapEntry{{Tag: "Site", Value: "x", CustomerID: "c2"}}})
+	lc := NewLicenceCollector(end)
+	r.CollectLicences(lc)
+	for _, c := range payables {
+		r.AddPayable(c)
+	}
+	for _, id := range []string{"c1", "c2"} {
+		for i := range recs[id] {
+			r.AddReceivable(id, &recs[id][i])
+		}
+	}
+	var rows []CommitmentRow
+	for _, id := range []string{"c1", "c2", "c3"} {
+		lc.AddCustomer(id, subs[id])
+		rows = lc.CustomerRows(rows, id, subs[id])
+	}
+	if !reflect.DeepEqual(rows, wantRows) {
+		t.Errorf("rows:\n%+v\nwant\n%+v", rows, wantRows)
+	}
+	if got := lc.Findings(); fmt.Sprint(got) != fmt.Sprint(wantFind) || len(got) == 0 {
+		t.Errorf("findings:\n%v\nwant\n%v", got, wantFind)
+	}
+	com := lc.Commitments(nil)
+	wantCom.Rows = nil
+	if fmt.Sprint(com) != fmt.Sprint(wantCom) || len(com.Stranded) == 0 || com.NoUnitCost == 0 {
+		t.Errorf("summary:\n%+v\nwant\n%+v", com, wantCom)
+	}
+	if len(lc.bigB) == 0 || len(lc.bigP) == 0 {
+		t.Error("the test does not reach the decimal fallbacks")
+	}
+}
+
+// TestLineIndex: keys keep their index through growth and a release.
+func TestLineIndex(t *testing.T) {
+	var ix lineIndex
+	key := func(i int) lineKey { return lineKey{uint32(i % 97), uint32(i), uint32(i / 7), 1, 2, uint32(i % 3)} }
+	for i := range 5000 {
+		if got, added := ix.index(key(i)); got != int32(i) || !added {
+			t.Fatalf("key %d: index %d added %v", i, got, added)
+		}
+		if i == 3000 {
+			ix.release()
+		}
+	}
+	for i := range 6000 {
+		got, added := ix.index(key(i))
+		if got != int32(i) || added != (i >= 5000) || ix.key(got) != key(i) {
+			t.Fatalf("key %d: index %d added %v", i, got, added)
+		}
+	}
+}
