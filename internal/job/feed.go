@@ -4,10 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"strings"
 	"sync"
-
-	"github.com/shopspring/decimal"
 
 	"github.com/msp-reconcile/reconcile/internal/billing"
 	"github.com/msp-reconcile/reconcile/internal/ledger"
@@ -41,7 +38,7 @@ type liveFeed struct {
 	runID        int64
 	customers    []billing.Customer // as the ledger recorded them
 	r            *report.Reconciler
-	lic          *liveLicence // nil when the store has no subscriptions
+	lic          *report.LicenceCollector // nil when the store has no subscriptions
 	cov          []ledger.CustomerCoverage
 	payableLines int64
 	period       billing.Period
@@ -67,15 +64,20 @@ func (f *liveFeed) start(ctx context.Context, runID int64) error {
 	defer f.mu.Unlock()
 	f.runID, f.customers = runID, customers
 	f.newEngine()
-	if sr, ok := f.store.(SubscriptionReader); ok {
-		f.lic = newLiveLicence(sr, customers)
-	}
 	return nil
 }
 
+// newEngine starts the engine and, when the store keeps subscriptions, the
+// licence collector it hands each line to (report.LicenceCollector; which
+// customers take part is known at the end, from the ledger: licenceOf).
 func (f *liveFeed) newEngine() {
 	f.r = report.NewReconciler(report.Input{RunID: RunID(f.runID), Customers: f.customers, PayableOK: true}, f.opts)
 	f.payableLines = 0
+	f.lic = nil
+	if _, ok := f.store.(SubscriptionReader); ok {
+		f.lic = report.NewLicenceCollector("")
+		f.r.CollectLicences(f.lic)
+	}
 }
 
 // resetPayable discards the payable lines fed so far (a retried stream).
@@ -93,7 +95,6 @@ func (f *liveFeed) resetPayable() {
 		return
 	}
 	f.newEngine()
-	f.lic.resetPayable()
 }
 
 func (f *liveFeed) payable(c *billing.PayableCharge) {
@@ -107,7 +108,6 @@ func (f *liveFeed) payable(c *billing.PayableCharge) {
 	}
 	f.payableLines++
 	f.r.AddPayable(c)
-	f.lic.payable(c)
 }
 
 // payableStored records the period the payable batch committed.
@@ -122,7 +122,9 @@ func (f *liveFeed) payableStored(period billing.Period) {
 	}
 	f.period, f.payableDone = period, true
 	f.r.SetPeriod(period)
-	f.lic.start(period)
+	if f.lic != nil {
+		f.lic.SetPeriodEnd(period.To)
+	}
 }
 
 // committed feeds the customers of one committed transaction.
@@ -152,14 +154,13 @@ func (f *liveFeed) committed(ds []*ledger.CustomerData) {
 		for i := range d.Receivables {
 			f.r.AddReceivable(d.CustomerID, &d.Receivables[i])
 		}
-		f.lic.customer(d)
 	}
 }
 
-// result returns the fed engine and licence collector of run when what was
-// fed is what the ledger recorded (customers, coverage, period); otherwise
-// nil and why not.
-func (f *liveFeed) result(run ledger.Run, customers []billing.Customer, cov []ledger.CustomerCoverage) (*report.Reconciler, *licenceCollector, string) {
+// result returns the fed engine and its licence collector (nil when the
+// store keeps no subscriptions) when what was fed is what the ledger
+// recorded (customers, coverage, period); otherwise nil and why not.
+func (f *liveFeed) result(run ledger.Run, customers []billing.Customer, cov []ledger.CustomerCoverage) (*report.Reconciler, *report.LicenceCollector, string) {
 	if f == nil {
 		return nil, nil, "no live feed"
 	}
@@ -190,181 +191,9 @@ func (f *liveFeed) result(run ledger.Run, customers []billing.Customer, cov []le
 	}) {
 		return nil, nil, fmt.Sprintf("the coverage fed (%d customers) differs from the ledger's (%d)", len(fed), len(cov))
 	}
-	return f.r, f.lic.collector(run), ""
+	return f.r, f.lic, ""
 }
 
 func sameCustomer(a, b billing.Customer) bool {
 	return a.ID == b.ID && a.DisplayName == b.DisplayName && a.SuspendedOn == b.SuspendedOn && slices.Equal(a.Path, b.Path)
-}
-
-// liveLicence gathers during a close what newLicenceCollector and the
-// licence collector's line feed gather from the ledger: the subscriptions
-// and receivable seats of the committed customers, and the payable unit
-// prices. The payable lines stream before any subscription is known, so the
-// unit price of every attributed Recurring (customer, SKU) is kept, in a
-// compact form, and only those of the subscriptions' keys are handed to the
-// collector (report.UnitPrices) at the end: the same prices the read path
-// keeps.
-//
-// It is the close's hook for the licence check: it sees each payable line
-// (payable) and each committed customer (customer). Not safe for
-// concurrent use (liveFeed serialises it).
-type liveLicence struct {
-	sr        SubscriptionReader
-	attr      *report.Attributor
-	names     map[string]string
-	acc       *report.LicenceAccumulator // from the period's end
-	any       bool
-	customers []string
-
-	ids    map[string]uint32 // interned customer ids, SKUs and currencies
-	strs   []string
-	prices map[[2]uint32]livePrice // (customer, SKU)
-	big    map[[2]uint32]decimal.Decimal
-}
-
-// livePrice is a unit price: coef × 10^exp in currency cur, unless big (the
-// price is then in liveLicence.big), or several prices.
-type livePrice struct {
-	coef    int64
-	exp     int32
-	cur     uint32
-	several bool
-	big     bool
-}
-
-func newLiveLicence(sr SubscriptionReader, customers []billing.Customer) *liveLicence {
-	l := &liveLicence{sr: sr, attr: report.NewAttributor(customers), names: map[string]string{}}
-	for _, c := range customers {
-		l.names[c.ID] = c.DisplayName
-	}
-	l.resetPayable()
-	return l
-}
-
-func (l *liveLicence) resetPayable() {
-	if l == nil {
-		return
-	}
-	l.ids, l.strs = map[string]uint32{}, nil
-	l.prices, l.big = map[[2]uint32]livePrice{}, map[[2]uint32]decimal.Decimal{}
-}
-
-func (l *liveLicence) intern(s string) uint32 {
-	if id, ok := l.ids[s]; ok {
-		return id
-	}
-	s = strings.Clone(s) // not the decoder's buffer
-	id := uint32(len(l.strs))
-	l.strs = append(l.strs, s)
-	l.ids[s] = id
-	return id
-}
-
-// payable keeps the unit price of a Recurring line attributed to a customer
-// (what report.UnitPrices.Add keeps: one price, or "several").
-func (l *liveLicence) payable(c *billing.PayableCharge) {
-	if l == nil || c.ChargeType != "Recurring" || !c.NetPrice.Valid {
-		return
-	}
-	id, _, _ := l.attr.Attribute(c)
-	if id == "" {
-		return
-	}
-	k := [2]uint32{l.intern(id), l.intern(c.SKU)}
-	cur := l.intern(c.Currency)
-	d := c.NetPrice.Decimal
-	fits := d.NumDigits() <= 18
-	p, ok := l.prices[k]
-	if !ok {
-		p = livePrice{cur: cur, exp: d.Exponent()}
-		if fits {
-			p.coef = d.CoefficientInt64()
-		} else {
-			p.big = true
-			l.big[k] = d
-		}
-		l.prices[k] = p
-		return
-	}
-	if p.several {
-		return
-	}
-	old := l.price(k, p)
-	switch {
-	case p.cur != cur || !old.Equal(d):
-		p.several = true
-		delete(l.big, k)
-		p.big = false
-	case d.Exponent() < p.exp: // the same price with more decimals: keep it (as UnitPrices does)
-		p.exp = d.Exponent()
-		if fits {
-			p.coef, p.big = d.CoefficientInt64(), false
-			delete(l.big, k)
-		} else {
-			p.big = true
-			l.big[k] = d
-		}
-	default:
-		return
-	}
-	l.prices[k] = p
-}
-
-func (l *liveLicence) price(k [2]uint32, p livePrice) decimal.Decimal {
-	if p.big {
-		return l.big[k]
-	}
-	return decimal.New(p.coef, p.exp)
-}
-
-// start begins the subscriptions' side, once the period is known.
-func (l *liveLicence) start(period billing.Period) {
-	if l == nil {
-		return
-	}
-	l.acc = report.NewLicenceAccumulator(period.To)
-}
-
-// customer adds one committed customer whose receivables are available:
-// its subscriptions (unless their call failed) and its receivable lines.
-func (l *liveLicence) customer(d *ledger.CustomerData) {
-	if l == nil || l.acc == nil {
-		return
-	}
-	if d.SubscriptionsError == "" {
-		l.any = l.any || len(d.Subscriptions) > 0
-		l.acc.AddSubscriptions(d.CustomerID, d.Subscriptions)
-		l.customers = append(l.customers, d.CustomerID)
-	}
-	for i := range d.Receivables {
-		l.acc.AddReceivable(d.CustomerID, &d.Receivables[i])
-	}
-}
-
-// collector is the licence collector of run, as newLicenceCollector and the
-// line feed of reconcile would have built it from the ledger.
-func (l *liveLicence) collector(run ledger.Run) *licenceCollector {
-	if l == nil || l.acc == nil {
-		return nil
-	}
-	customers := slices.Clone(l.customers)
-	slices.Sort(customers)
-	prices := report.NewUnitPrices()
-	for k, p := range l.prices {
-		id, sku := l.strs[k[0]], l.strs[k[1]]
-		if !l.acc.Tracks(id, sku) {
-			continue
-		}
-		c := billing.PayableCharge{ChargeType: "Recurring", SKU: sku, Currency: l.strs[p.cur],
-			NetPrice: decimal.NullDecimal{Decimal: l.price(k, p), Valid: true}}
-		prices.Add(id, &c)
-		if p.several {
-			// Several prices: a second, different one marks the key so.
-			c.NetPrice.Decimal = c.NetPrice.Decimal.Add(decimal.New(1, 0))
-			prices.Add(id, &c)
-		}
-	}
-	return &licenceCollector{sr: l.sr, run: run, acc: l.acc, any: l.any, customers: slices.Compact(customers),
-		attr: l.attr, prices: prices, names: l.names}
 }

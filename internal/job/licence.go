@@ -72,15 +72,26 @@ type licenceCollector struct {
 // subscriptions. When some customer takes part, it makes r collect what the
 // check needs of the lines.
 func newLicenceCollector(ctx context.Context, store RunReader, run ledger.Run, customers []billing.Customer, cov []ledger.CustomerCoverage, r *report.Reconciler) (*licenceCollector, error) {
+	lc, err := licenceOf(ctx, store, run, customers, cov, report.NewLicenceCollector(run.Period.To))
+	if lc != nil && len(lc.customers) > 0 {
+		r.CollectLicences(lc.lc)
+	}
+	return lc, err
+}
+
+// licenceOf is the licence check of run over the line collector col: the
+// customers taking part (receivables available, subscriptions not missing)
+// and their names. nil when store cannot read subscriptions.
+func licenceOf(ctx context.Context, store RunReader, run ledger.Run, customers []billing.Customer, cov []ledger.CustomerCoverage, col *report.LicenceCollector) (*licenceCollector, error) {
 	sr, ok := store.(SubscriptionReader)
-	if !ok {
+	if !ok || col == nil {
 		return nil, nil
 	}
 	missing, err := sr.SubscriptionsMissing(ctx, run.ID)
 	if err != nil {
 		return nil, err
 	}
-	lc := &licenceCollector{sr: sr, run: run, lc: report.NewLicenceCollector(run.Period.To), names: make(map[string]string, len(customers))}
+	lc := &licenceCollector{sr: sr, run: run, lc: col, names: make(map[string]string, len(customers))}
 	for _, c := range customers {
 		if _, ok := lc.names[c.ID]; !ok {
 			lc.names[c.ID] = c.DisplayName
@@ -93,9 +104,6 @@ func newLicenceCollector(ctx context.Context, store RunReader, run ledger.Run, c
 	}
 	slices.Sort(lc.customers)
 	lc.customers = slices.Compact(lc.customers)
-	if len(lc.customers) > 0 {
-		r.CollectLicences(lc.lc)
-	}
 	return lc, nil
 }
 

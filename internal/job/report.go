@@ -60,8 +60,13 @@ func reconcileRun(ctx context.Context, store RunReader, run ledger.Run, opts rep
 	if err != nil {
 		return nil, fmt.Errorf("read coverage of run %d: %w", run.ID, err)
 	}
-	r, lc, why := feed.result(run, customers, cov)
-	if r == nil {
+	var lc *licenceCollector
+	r, fedLic, why := feed.result(run, customers, cov)
+	if r != nil {
+		if lc, err = licenceOf(ctx, store, run, customers, cov, fedLic); err != nil {
+			return nil, fmt.Errorf("read subscriptions of run %d: %w", run.ID, err)
+		}
+	} else {
 		if feed != nil && log != nil {
 			log.Info("reading the run back from the ledger", "run", run.ID, "reason", why)
 		}

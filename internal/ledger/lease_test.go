@@ -28,12 +28,15 @@ func twoStores(t *testing.T, ttl time.Duration) (a, b *Store) {
 // heartbeat keeps it running however long it takes.
 func TestAbandonedRunIsMarkedByTheNextRun(t *testing.T) {
 	ctx := context.Background()
-	a, b := twoStores(t, 400*time.Millisecond)
+	// The lease is short, but long enough that a live heartbeat (every
+	// quarter lease, with its retry back-off) is never late on a loaded
+	// machine.
+	a, b := twoStores(t, 2*time.Second)
 	dead := mustBeginRun(t, a)
 	storePayablesInto(t, a, dead)
 	live := mustBeginRun(t, b)
 	a.leases.stopAll() // a's process "dies": no more heartbeats, no FinishRun
-	time.Sleep(600 * time.Millisecond)
+	time.Sleep(2500 * time.Millisecond)
 	next := mustBeginRun(t, b)
 	r, err := b.Run(ctx, dead)
 	if err != nil {

@@ -98,6 +98,11 @@ func NewLicenceCollector(periodEnd billing.Date) *LicenceCollector {
 		com: NewCommitments(nil)}
 }
 
+// SetPeriodEnd sets the period's end, for a collector started before the
+// period was known (the close feeds the payable lines as they stream); call
+// it before the first receivable line.
+func (lc *LicenceCollector) SetPeriodEnd(end billing.Date) { lc.end = end }
+
 // CollectLicences makes the Reconciler hand lc what the licence check needs
 // of each line it is fed (its own attribution is reused for the payable
 // lines). Call it before the first line.
