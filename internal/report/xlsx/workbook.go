@@ -168,10 +168,10 @@ func renderBuilder(ctx context.Context, w io.Writer, opts WorkbookOptions, label
 	}()
 	b.ctx, b.f, b.maxRows, b.opts = ctx, f, opts.MaxRowsPerSheet, opts
 	if !opts.excelizeRows {
-		if b.rows, err = newRowSpool(scratch); err != nil {
+		if b.parts, err = newPartSet(scratch); err != nil {
 			return fmt.Errorf("render workbook: %w", err)
 		}
-		defer b.rows.close()
+		defer b.parts.cleanup()
 	}
 	b.st, err = newStyles(f)
 	if err != nil {
@@ -187,11 +187,8 @@ func renderBuilder(ctx context.Context, w io.Writer, opts WorkbookOptions, label
 	sortContentTypeDefaults(f)
 	z := newSortedZip(w, scratch)
 	defer z.cleanup()
-	if b.rows != nil {
-		if err := b.rows.flush(); err != nil {
-			return fmt.Errorf("render workbook: %w", err)
-		}
-		z.splice(b.rows)
+	if b.parts != nil {
+		z.splice(b.parts)
 	}
 	f.SetZipWriter(func(io.Writer) excelize.ZipWriter { return z })
 	var outside countingWriter
@@ -221,7 +218,7 @@ type builder struct {
 	maxRows int
 	names   map[string]string // customer id → name
 	opts    WorkbookOptions
-	rows    *rowSpool // nil: rows through excelize (reference output)
+	parts   *partSet // nil: rows through excelize (reference output)
 	// measure, when set, makes tables measure their rows instead of writing
 	// them; widths, when set, are the column widths the next table uses.
 	measure *widthMeasure
@@ -779,8 +776,9 @@ type table struct {
 	part    int // 1 for the base sheet, 2 for "<base> (2)", …
 	sheet   string
 	sw      *excelize.StreamWriter
-	rows    int   // data rows on the current sheet
-	from    int64 // row spool offset of the current sheet's first data row
+	rows    int       // data rows on the current sheet
+	pipe    *partPipe // the current sheet's compressed part, from its first data row
+	prefix  []byte    // the opening of the table's sheets (sheetPrefix)
 	header  []any
 	lastCol string
 	row     []cell // the row being built, reused
@@ -819,32 +817,11 @@ func (t *table) start() error {
 	if t.part > 1 {
 		t.sheet = t.base + " (" + strconv.Itoa(t.part) + ")"
 	}
-	if _, err := t.b.f.NewSheet(t.sheet); err != nil {
-		return fmt.Errorf("create sheet %q: %w", t.sheet, err)
-	}
-	// The sheet properties are written when the stream writer is created.
-	if err := t.b.f.SetSheetProps(t.sheet, &excelize.SheetPropsOptions{FitToPage: ptr(true)}); err != nil {
-		return fmt.Errorf("sheet %q: fit to page: %w", t.sheet, err)
-	}
-	sw, err := t.b.f.NewStreamWriter(t.sheet)
+	sw, err := openSheet(t.b.f, t.sheet, t.widths, t.header)
 	if err != nil {
-		return fmt.Errorf("stream sheet %q: %w", t.sheet, err)
+		return err
 	}
-	for i := range t.cols {
-		if err := sw.SetColWidth(i+1, i+1, t.widths[i]); err != nil {
-			return fmt.Errorf("sheet %q: column width: %w", t.sheet, err)
-		}
-	}
-	if err := sw.SetPanes(frozenHeader()); err != nil {
-		return fmt.Errorf("sheet %q: freeze header: %w", t.sheet, err)
-	}
-	if err := sw.SetRow("A1", t.header); err != nil {
-		return fmt.Errorf("sheet %q: header: %w", t.sheet, err)
-	}
-	t.sw, t.rows = sw, 0
-	if t.b.rows != nil {
-		t.from = t.b.rows.off
-	}
+	t.sw, t.rows, t.pipe = sw, 0, nil
 	return nil
 }
 
@@ -865,7 +842,7 @@ func (t *table) add() error {
 	}
 	t.rows++
 	r := t.rows + 1
-	if t.b.rows == nil { // reference output
+	if t.b.parts == nil { // reference output
 		t.values = t.values[:0]
 		for _, c := range t.row {
 			t.values = append(t.values, c.value())
@@ -875,7 +852,19 @@ func (t *table) add() error {
 		}
 		return nil
 	}
-	if err := t.b.rows.write(r, t.row); err != nil {
+	if t.pipe == nil {
+		if t.prefix == nil {
+			var err error
+			if t.prefix, err = sheetPrefix(t.widths, t.header); err != nil {
+				return fmt.Errorf("sheet %q: %w", t.sheet, err)
+			}
+		}
+		var err error
+		if t.pipe, err = t.b.parts.start(t.prefix); err != nil {
+			return fmt.Errorf("sheet %q: %w", t.sheet, err)
+		}
+	}
+	if err := t.pipe.row(r, t.row); err != nil {
 		return fmt.Errorf("sheet %q row %d: %w", t.sheet, r, err)
 	}
 	return nil
@@ -885,13 +874,13 @@ func (t *table) add() error {
 // must be set before Flush: the stream writer writes the sheet's autoFilter
 // element from its worksheet at Flush, and a filter set afterwards only
 // reaches the workbook's defined names, so Excel would show no filter.
-// Spooled data rows are represented by one marker row.
+// Compressed data rows are represented by one marker row.
 func (t *table) finish() error {
 	if t.b.measure != nil {
 		return nil
 	}
-	if t.b.rows != nil && t.rows > 0 {
-		if err := t.sw.SetRow("A2", []any{t.b.rows.marker(t.from)}); err != nil {
+	if t.pipe != nil {
+		if err := t.sw.SetRow("A2", []any{t.b.parts.marker(t.pipe)}); err != nil {
 			return fmt.Errorf("sheet %q: rows marker: %w", t.sheet, err)
 		}
 	}

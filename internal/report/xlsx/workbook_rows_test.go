@@ -194,25 +194,27 @@ func TestAppendCellFloat(t *testing.T) {
 	}
 }
 
-func TestWorkbookRowSpoolMarkerMissing(t *testing.T) {
-	// A marker that never reaches the zip must fail the render.
+func TestWorkbookPartMarkerMissing(t *testing.T) {
+	// A compressed part whose marker never reaches the zip must fail the
+	// render.
 	var out bytes.Buffer
 	dir := t.TempDir()
-	rows, err := newRowSpool(dir)
+	parts, err := newPartSet(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer rows.close()
-	if err := rows.write(2, []cell{textCell("x")}); err != nil {
+	defer parts.cleanup()
+	p, err := parts.start([]byte("<worksheet><sheetData>"))
+	if err != nil {
 		t.Fatal(err)
 	}
-	rows.marker(0)
-	if err := rows.flush(); err != nil {
+	if err := p.row(2, []cell{textCell("x")}); err != nil {
 		t.Fatal(err)
 	}
+	parts.marker(p)
 	z := newSortedZip(&out, dir)
 	defer z.cleanup()
-	z.splice(rows)
+	z.splice(parts)
 	w, err := z.Create("xl/worksheets/sheet1.xml")
 	if err != nil {
 		t.Fatal(err)
@@ -222,6 +224,36 @@ func TestWorkbookRowSpoolMarkerMissing(t *testing.T) {
 	}
 	if err := z.Close(); err == nil || !strings.Contains(err.Error(), "not written") {
 		t.Fatalf("Close = %v, want an error about unwritten rows", err)
+	}
+}
+
+func TestWorkbookPartOpeningDiffers(t *testing.T) {
+	// A sheet whose opening is not the one its rows were compressed with
+	// must fail the render, never give a different sheet.
+	var out bytes.Buffer
+	dir := t.TempDir()
+	parts, err := newPartSet(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer parts.cleanup()
+	p, err := parts.start([]byte("<worksheet><sheetData>"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.row(2, []cell{textCell("x")}); err != nil {
+		t.Fatal(err)
+	}
+	marker := markerRow(parts.marker(p))
+	z := newSortedZip(&out, dir)
+	defer z.cleanup()
+	z.splice(parts)
+	w, err := z.Create("xl/worksheets/sheet1.xml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Write([]byte(`<worksheet x="1"><sheetData>` + marker + `</sheetData></worksheet>`)); err == nil || !strings.Contains(err.Error(), "opening differs") {
+		t.Fatalf("Write = %v, want an error about the sheet's opening", err)
 	}
 }
 
