@@ -124,6 +124,9 @@ func (p *partPipe) compress() {
 		}
 		p.free <- b
 	}
+	for len(p.free) > 0 { // the encoder is done with them
+		<-p.free
+	}
 }
 
 func (p *partPipe) write(b []byte) {
@@ -176,9 +179,6 @@ func (p *partPipe) end() {
 func (p *partPipe) wait() error {
 	p.end()
 	<-p.done
-	for len(p.free) > 0 {
-		<-p.free
-	}
 	return p.err
 }
 

@@ -270,3 +270,25 @@ func TestWorkbookNoTempFilesLeft(t *testing.T) {
 		t.Errorf("tmp dir holds %q", got)
 	}
 }
+
+func TestAppendTextMatchesBillingText(t *testing.T) {
+	lits := []string{"0", "0.00", "-0.05", "15.20", "45", "-1.69", "0.000001", "123456789012345678", "-123456789012.345678",
+		"1234567890123456789", "0.1234567890123456789", "1e3", "-1e-20", "9.975", "100", "-100.000"}
+	r := rand.New(rand.NewPCG(5, 6))
+	for i := 0; i < 2000; i++ {
+		lits = append(lits, decimal.New(r.Int64N(1<<62)-1<<61, -int32(r.IntN(22))).String())
+	}
+	for _, lit := range lits {
+		d, err := decimal.NewFromString(lit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := billing.Text(d)
+		if got := string(appendText([]byte("x"), d)); got != "x"+want {
+			t.Errorf("appendText(%s) = %q, want %q", lit, got[1:], want)
+		}
+	}
+	if n := testing.AllocsPerRun(100, func() { _ = appendText(make([]byte, 0, 64), decimal.New(-169, -2)) }); n > 1 {
+		t.Errorf("appendText allocates %.0f times, want at most the destination", n)
+	}
+}
