@@ -855,7 +855,7 @@ func (t *table) add() error {
 	if t.pipe == nil {
 		if t.prefix == nil {
 			var err error
-			if t.prefix, err = sheetPrefix(t.widths, t.header); err != nil {
+			if t.prefix, _, err = sheetProbe(t.widths, t.header, nil); err != nil {
 				return fmt.Errorf("sheet %q: %w", t.sheet, err)
 			}
 		}
@@ -885,21 +885,43 @@ func (t *table) finish() error {
 		}
 	}
 	ref := "A1:" + t.lastCol + strconv.Itoa(t.rows+1)
-	if err := t.b.f.AutoFilter(t.sheet, ref, nil); err != nil {
-		return fmt.Errorf("sheet %q: auto-filter: %w", t.sheet, err)
+	if err := t.b.closeSheet(t.b.f, t.sw, t.sheet, ref); err != nil {
+		return err
+	}
+	if t.pipe != nil {
+		// The closing excelize wrote is known now: complete the part.
+		_, closing, err := sheetProbe(t.widths, t.header, func(f *excelize.File, sw *excelize.StreamWriter, sheet string) error {
+			return t.b.closeSheet(f, sw, sheet, ref)
+		})
+		if err != nil {
+			return fmt.Errorf("sheet %q: %w", t.sheet, err)
+		}
+		t.pipe.end(closing)
+	}
+	return nil
+}
+
+// closeSheet sets a table sheet's auto-filter over ref and its print set-up,
+// and flushes its stream writer. The filter must be set before Flush: the
+// stream writer writes the sheet's autoFilter element from its worksheet at
+// Flush, and a filter set afterwards only reaches the workbook's defined
+// names, so Excel would show no filter.
+func (b *builder) closeSheet(f *excelize.File, sw *excelize.StreamWriter, sheet, ref string) error {
+	if err := f.AutoFilter(sheet, ref, nil); err != nil {
+		return fmt.Errorf("sheet %q: auto-filter: %w", sheet, err)
 	}
 	// Print set-up, also written at Flush: landscape, one page wide, the
 	// header row on every page.
-	if err := t.b.printSetup(t.sheet, 0); err != nil {
+	if err := b.printSetupOn(f, sheet, 0); err != nil {
 		return err
 	}
-	if err := t.b.f.SetDefinedName(&excelize.DefinedName{
-		Name: "_xlnm.Print_Titles", RefersTo: quoteSheet(t.sheet) + "!$1:$1", Scope: t.sheet,
+	if err := f.SetDefinedName(&excelize.DefinedName{
+		Name: "_xlnm.Print_Titles", RefersTo: quoteSheet(sheet) + "!$1:$1", Scope: sheet,
 	}); err != nil {
-		return fmt.Errorf("sheet %q: print titles: %w", t.sheet, err)
+		return fmt.Errorf("sheet %q: print titles: %w", sheet, err)
 	}
-	if err := t.sw.Flush(); err != nil {
-		return fmt.Errorf("flush sheet %q: %w", t.sheet, err)
+	if err := sw.Flush(); err != nil {
+		return fmt.Errorf("flush sheet %q: %w", sheet, err)
 	}
 	return nil
 }
@@ -915,17 +937,23 @@ func quoteSheet(name string) string {
 // high (0: as many as needed), the report, period and run id in the header
 // and the sheet name and page number in the footer.
 func (b *builder) printSetup(sheet string, tall int) error {
-	if err := b.f.SetPageLayout(sheet, &excelize.PageLayoutOptions{
+	return b.printSetupOn(b.f, sheet, tall)
+}
+
+// printSetupOn is printSetup on f (the workbook, or a probe of one of its
+// sheets).
+func (b *builder) printSetupOn(f *excelize.File, sheet string, tall int) error {
+	if err := f.SetPageLayout(sheet, &excelize.PageLayoutOptions{
 		Orientation: ptr("landscape"), FitToWidth: ptr(1), FitToHeight: ptr(tall),
 	}); err != nil {
 		return fmt.Errorf("sheet %q: page layout: %w", sheet, err)
 	}
-	if err := b.f.SetPageMargins(sheet, &excelize.PageLayoutMarginsOptions{
+	if err := f.SetPageMargins(sheet, &excelize.PageLayoutMarginsOptions{
 		Left: ptr(0.4), Right: ptr(0.4), Top: ptr(0.6), Bottom: ptr(0.6), Header: ptr(0.25), Footer: ptr(0.25),
 	}); err != nil {
 		return fmt.Errorf("sheet %q: page margins: %w", sheet, err)
 	}
-	if err := b.f.SetHeaderFooter(sheet, &excelize.HeaderFooterOptions{
+	if err := f.SetHeaderFooter(sheet, &excelize.HeaderFooterOptions{
 		OddHeader: "&L" + headerText(summaryTitle) + "&C" + headerText(b.periodText()) + "&R" + headerText("Run "+b.runID()),
 		OddFooter: "&L&A&RPage &P of &N",
 	}); err != nil {

@@ -62,6 +62,7 @@ type partPipe struct {
 	inClosed  bool
 	failed    atomic.Bool
 	prefix    []byte // the sheet's opening, as excelize writes it
+	closing   []byte // the sheet's closing, as excelize writes it (set by end)
 
 	// Owned by the compressor goroutine until done is closed, then by the
 	// zip writer.
@@ -83,7 +84,7 @@ func newPartPipe(dir string, prefix []byte) (*partPipe, error) {
 	}
 	p := &partPipe{
 		in:     make(chan []byte, pipeBuffers),
-		free:   make(chan []byte, pipeBuffers+1),
+		free:   make(chan []byte, pipeBuffers+2), // every chunk and the closing: never blocks
 		done:   make(chan struct{}),
 		prefix: prefix,
 		f:      f,
@@ -127,6 +128,14 @@ func (p *partPipe) compress() {
 	for len(p.free) > 0 { // the encoder is done with them
 		<-p.free
 	}
+	if p.err == nil && p.closing != nil {
+		if err := p.fw.Close(); err != nil {
+			p.err = fmt.Errorf("write part spool: %w", err)
+		} else if err := p.bw.Flush(); err != nil {
+			p.err = fmt.Errorf("write part spool: %w", err)
+		}
+	}
+	p.fw, p.bw = nil, nil // the part is complete: free the compressor
 }
 
 func (p *partPipe) write(b []byte) {
@@ -161,48 +170,36 @@ func (p *partPipe) row(r int, cells []cell) error {
 	return nil
 }
 
-// end hands the last rows to the compressor; the part is compressed in the
-// background from then on.
-func (p *partPipe) end() {
+// end hands the last rows and the sheet's closing (nil when the part is
+// abandoned) to the compressor, which completes the part in the background.
+func (p *partPipe) end(closing []byte) {
 	if p.inClosed {
 		return
 	}
-	if len(p.buf) > 0 {
-		p.in <- p.buf
+	if closing != nil {
+		p.closing = closing
+		if len(p.buf) > 0 {
+			p.in <- p.buf
+		}
+		p.in <- closing
 	}
 	p.buf = nil
 	p.inClosed = true
 	close(p.in)
 }
 
-// wait waits for the compressor and drops the chunks.
+// wait waits for the compressor to complete the part.
 func (p *partPipe) wait() error {
-	p.end()
+	if !p.inClosed {
+		return errors.New("write part spool: part not ended")
+	}
 	<-p.done
 	return p.err
 }
 
-// finish compresses the part's closing bytes (after wait) and completes the
-// compressed stream.
-func (p *partPipe) finish(closing []byte) error {
-	if p.err == nil {
-		p.write(closing)
-	}
-	if p.err != nil {
-		return p.err
-	}
-	if err := p.fw.Close(); err != nil {
-		return fmt.Errorf("write part spool: %w", err)
-	}
-	if err := p.bw.Flush(); err != nil {
-		return fmt.Errorf("write part spool: %w", err)
-	}
-	return nil
-}
-
 // cleanup stops the compressor and removes the part's file.
 func (p *partPipe) cleanup() {
-	p.end()
+	p.end(nil)
 	<-p.done
 	_ = p.f.Close()
 	_ = os.Remove(p.f.Name())
@@ -235,10 +232,8 @@ func (s *partSet) start(prefix []byte) (*partPipe, error) {
 	return p, nil
 }
 
-// marker ends p's rows and returns the text of the marker row standing for
-// it in its sheet.
+// marker returns the text of the marker row standing for p in its sheet.
 func (s *partSet) marker(p *partPipe) string {
-	p.end()
 	text := "reconcile-rows-" + s.nonce + "-" + fmt.Sprintf("%06d", len(s.pipes)+1)
 	s.pipes[markerRow(text)] = p
 	return text
@@ -288,36 +283,43 @@ func openSheet(f *excelize.File, sheet string, widths []float64, header []any) (
 	return sw, nil
 }
 
-// sheetPrefix returns the bytes excelize writes for a table sheet before
-// its data rows: it opens the same sheet in a throwaway file, marks row 2
-// and saves it. sortedZip checks the real sheet's opening against it.
-func sheetPrefix(widths []float64, header []any) ([]byte, error) {
+// sheetProbe returns the bytes excelize writes for a table sheet before
+// its data rows (opening) and after them (closing): it opens the same sheet
+// in a throwaway file, marks row 2, closes the sheet with closing (nil: only
+// flush it) and saves the file. sortedZip checks the real sheet's bytes
+// against them.
+func sheetProbe(widths []float64, header []any, closing func(*excelize.File, *excelize.StreamWriter, string) error) (opening, closed []byte, err error) {
 	f := excelize.NewFile()
 	defer f.Close()
 	const sheet = "Probe"
 	sw, err := openSheet(f, sheet, widths, header)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	const text = "reconcile-probe"
 	if err := sw.SetRow("A2", []any{text}); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	if err := sw.Flush(); err != nil {
-		return nil, err
+	if closing == nil {
+		err = sw.Flush()
+	} else {
+		err = closing(f, sw, sheet)
+	}
+	if err != nil {
+		return nil, nil, err
 	}
 	parts := &captureZip{parts: make(map[string]*bytes.Buffer)}
 	f.SetZipWriter(func(io.Writer) excelize.ZipWriter { return parts })
 	if _, err := f.WriteTo(io.Discard); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	marker := []byte(markerRow(text))
 	for _, b := range parts.parts {
 		if i := bytes.Index(b.Bytes(), marker); i >= 0 {
-			return bytes.Clone(b.Bytes()[:i]), nil
+			return bytes.Clone(b.Bytes()[:i]), bytes.Clone(b.Bytes()[i+len(marker):]), nil
 		}
 	}
-	return nil, errors.New("sheet prefix: marker row not found in the probe workbook")
+	return nil, nil, errors.New("sheet probe: marker row not found in the probe workbook")
 }
 
 // captureZip keeps the parts of a (small) workbook in memory.

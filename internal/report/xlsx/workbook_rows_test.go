@@ -212,6 +212,7 @@ func TestWorkbookPartMarkerMissing(t *testing.T) {
 		t.Fatal(err)
 	}
 	parts.marker(p)
+	p.end([]byte("</sheetData></worksheet>"))
 	z := newSortedZip(&out, dir)
 	defer z.cleanup()
 	z.splice(parts)
@@ -245,6 +246,7 @@ func TestWorkbookPartOpeningDiffers(t *testing.T) {
 		t.Fatal(err)
 	}
 	marker := markerRow(parts.marker(p))
+	p.end([]byte("</sheetData></worksheet>"))
 	z := newSortedZip(&out, dir)
 	defer z.cleanup()
 	z.splice(parts)
@@ -290,5 +292,51 @@ func TestAppendTextMatchesBillingText(t *testing.T) {
 	}
 	if n := testing.AllocsPerRun(100, func() { _ = appendText(make([]byte, 0, 64), decimal.New(-169, -2)) }); n > 1 {
 		t.Errorf("appendText allocates %.0f times, want at most the destination", n)
+	}
+}
+
+func TestWorkbookPartClosingDiffers(t *testing.T) {
+	// A sheet whose closing is not the one its part was completed with must
+	// fail the render.
+	var out bytes.Buffer
+	dir := t.TempDir()
+	parts, err := newPartSet(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer parts.cleanup()
+	p, err := parts.start([]byte("<worksheet><sheetData>"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.row(2, []cell{textCell("x")}); err != nil {
+		t.Fatal(err)
+	}
+	marker := markerRow(parts.marker(p))
+	p.end([]byte("</sheetData></worksheet>"))
+	z := newSortedZip(&out, dir)
+	defer z.cleanup()
+	z.splice(parts)
+	w, err := z.Create("xl/worksheets/sheet1.xml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Write([]byte(`<worksheet><sheetData>` + marker + `</sheetData><autoFilter/></worksheet>`)); err != nil {
+		t.Fatal(err)
+	}
+	if err := z.Close(); err == nil || !strings.Contains(err.Error(), "closing differs") {
+		t.Fatalf("Close = %v, want an error about the sheet's closing", err)
+	}
+}
+
+func TestWorkbookManyChunksMatchExcelize(t *testing.T) {
+	// Enough rows for many compressor chunks and a continuation sheet.
+	res, info, _ := wbFixture(true)
+	d := wbGenDetail{n: 12000}
+	opts := WorkbookOptions{MaxRowsPerSheet: 7000}
+	got := wbRender(t, res, info, d, opts)
+	want := wbRenderRef(t, res, info, d, opts)
+	if !bytes.Equal(got, want) {
+		t.Fatalf("compressed parts give %d bytes, excelize SetRow %d: the files differ", len(got), len(want))
 	}
 }

@@ -220,12 +220,11 @@ func (z *sortedZip) endEntry() error {
 		return nil
 	}
 	if z.pipe != nil {
-		err := z.pipe.finish(z.carry)
-		z.carry = z.carry[:0]
-		if err != nil {
-			z.err = err
-			return err
+		if !bytes.Equal(z.carry, z.pipe.closing) {
+			z.err = fmt.Errorf("zip: part %s: the sheet's closing differs from the one its part was completed with", z.cur.name)
+			return z.err
 		}
+		z.carry = z.carry[:0]
 		z.cur.src, z.cur.off, z.cur.size = z.pipe.f, 0, z.pipe.size
 		z.cur.crc, z.cur.uncompressed = z.pipe.crc.Sum32(), z.pipe.uncompressed
 		z.entries = append(z.entries, *z.cur)
