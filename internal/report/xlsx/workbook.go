@@ -37,9 +37,12 @@ package xlsx
 // Output is deterministic: the same inputs give byte-identical files. excelize
 // writes fixed docProps timestamps, but it walks its streamed sheets in Go map
 // order when zipping, so the workbook is zipped through sortedZip, which
-// spools the compressed parts to a scratch file and writes them sorted by
-// name. That also keeps the finished zip out of memory (excelize would
-// otherwise build it in a bytes.Buffer before writing a byte).
+// spools the compressed parts to scratch files and writes them sorted by
+// name; that also keeps the finished zip out of memory (excelize would
+// otherwise build it in a bytes.Buffer before writing a byte). The table
+// sheets' parts are compressed while their rows are read, each on its own
+// goroutine (workbook_parts.go), into the same bytes as one compressor over
+// the whole part.
 
 import (
 	"context"
@@ -99,7 +102,8 @@ type WorkbookOptions struct {
 	Detail string
 
 	// excelizeRows renders the data rows through excelize's SetRow instead
-	// of the row spool: the reference output of the tests.
+	// of the row encoder and the compressed parts: the reference output of
+	// the tests.
 	excelizeRows bool
 	// csvNames are the CSV files' names for the Summary sheet (set by
 	// WriteWorkbook).
@@ -138,7 +142,7 @@ func render(ctx context.Context, w io.Writer, res *report.Result, attr Attributo
 
 // renderBuilder is the one rendering engine of every workbook (close,
 // comparison, trend): it completes b (excelize file in a probed scratch
-// directory, styles, row spool), runs build, and writes the parts to w
+// directory, styles, compressed table parts), runs build, and writes the parts to w
 // through the sorted zip, so that the same inputs give the same bytes.
 func renderBuilder(ctx context.Context, w io.Writer, opts WorkbookOptions, label string, b *builder, build func(*builder) error) (err error) {
 	if opts.MaxRowsPerSheet == 0 {

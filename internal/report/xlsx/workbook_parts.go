@@ -46,9 +46,9 @@ import (
 const (
 	// pipeChunk is the size of the chunks of encoded rows handed to a
 	// part's compressor.
-	pipeChunk = 128 << 10
+	pipeChunk = 64 << 10
 	// pipeBuffers is how many chunks a part may have in flight.
-	pipeBuffers = 4
+	pipeBuffers = 3
 )
 
 // partPipe compresses one table sheet's zip part on its own goroutine.

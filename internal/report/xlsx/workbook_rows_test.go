@@ -17,7 +17,7 @@ import (
 )
 
 // wbRenderRef renders with the data rows through excelize's SetRow: the
-// reference bytes for the row spool.
+// reference bytes for the row encoder and the compressed parts.
 func wbRenderRef(t testing.TB, res *report.Result, info RunInfo, d Detail, opts WorkbookOptions) []byte {
 	t.Helper()
 	opts.excelizeRows = true
