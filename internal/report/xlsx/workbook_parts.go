@@ -290,7 +290,7 @@ func openSheet(f *excelize.File, sheet string, widths []float64, header []any) (
 // against them.
 func sheetProbe(widths []float64, header []any, closing func(*excelize.File, *excelize.StreamWriter, string) error) (opening, closed []byte, err error) {
 	f := excelize.NewFile()
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	const sheet = "Probe"
 	sw, err := openSheet(f, sheet, widths, header)
 	if err != nil {
