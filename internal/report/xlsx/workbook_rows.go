@@ -207,6 +207,15 @@ func decodeRune[S string | []byte](s S) (rune, int) {
 // appendEscaped is encoding/xml's EscapeText, except that "\n" is kept as
 // it is (excelize replaces "&#xA;" back with "\n").
 func appendEscaped[S string | []byte](dst []byte, s S) []byte {
+	// Fast path: printable ASCII without XML specials is copied as it is
+	// (most identifiers, SKUs, names and dates).
+	i := 0
+	for i < len(s) && plainXML[s[i]] {
+		i++
+	}
+	if i == len(s) {
+		return append(dst, s...)
+	}
 	last := 0
 	for i := 0; i < len(s); {
 		b := s[i]
@@ -254,6 +263,19 @@ func appendEscaped[S string | []byte](dst []byte, s S) []byte {
 	}
 	return append(dst, s[last:]...)
 }
+
+// plainXML marks the bytes appendEscaped copies as they are without a
+// further look: printable ASCII other than the five XML specials, and "\n".
+var plainXML = func() (t [256]bool) {
+	for b := 0x20; b < 0x7f; b++ {
+		t[b] = true
+	}
+	for _, b := range []byte{'"', '\'', '&', '<', '>'} {
+		t[b] = false
+	}
+	t['\n'] = true
+	return t
+}()
 
 // isInCharacterRange is encoding/xml's test for a character XML allows.
 func isInCharacterRange(r rune) bool {
