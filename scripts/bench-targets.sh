@@ -77,7 +77,7 @@ close() {
 		awk -v u="$user" -v s="$sys" 'BEGIN{print u+s}' >>"$TMP/$name.cpu"
 		echo "$rss" >>"$TMP/$name.rss"
 		awk -v n="$label" -v i="$i" -v w="$wall" -v u="$user" -v s="$sys" -v k="$rss" -v l="$(cut -d' ' -f1 /proc/loadavg)" \
-			'BEGIN{printf "%s run %d: wall %.1f s, CPU %.1f s (user %.1f, sys %.1f), peak RSS %.1f MiB (load %s)\n", n, i, w, u+s, u, s, k/1024, l}'
+			'BEGIN{printf "%s (run %d): wall %.1f s, CPU %.1f s (user %.1f, sys %.1f), peak RSS %.1f MiB (load %s)\n", n, i, w, u+s, u, s, k/1024, l}'
 		grep -E 'msg="stage done"' "$TMP/$name.log" | sed 's/^.*msg="stage done" /    /' || true
 	done
 }
