@@ -60,9 +60,9 @@ type partPipe struct {
 	free      chan []byte // compressed chunks, for reuse
 	done      chan struct{}
 	inClosed  bool
-	failed    atomic.Bool
-	prefix    []byte // the sheet's opening, as excelize writes it
-	closing   []byte // the sheet's closing, as excelize writes it (set by end)
+	failed    atomic.Pointer[error] // the compressor's error, for the encoder
+	prefix    []byte                // the sheet's opening, as excelize writes it
+	closing   []byte                // the sheet's closing, as excelize writes it (set by end)
 
 	// Owned by the compressor goroutine until done is closed, then by the
 	// zip writer.
@@ -120,7 +120,8 @@ func (p *partPipe) compress() {
 		if p.err == nil {
 			p.write(b)
 			if p.err != nil {
-				p.failed.Store(true)
+				err := p.err
+				p.failed.Store(&err)
 			}
 		}
 		p.free <- b
@@ -152,8 +153,8 @@ func (p *partPipe) row(r int, cells []cell) error {
 	if len(p.buf) < pipeChunk {
 		return nil
 	}
-	if p.failed.Load() {
-		return errors.New("write part spool: compressor failed")
+	if err := p.failed.Load(); err != nil {
+		return *err
 	}
 	p.in <- p.buf
 	select {
