@@ -14,7 +14,7 @@ import (
 )
 
 // The comparison and trend workbooks share the close workbook's machinery:
-// the builder's styles and table sheets (rows through the row spool), the
+// the builder's styles and table sheets (rows compressed as they come, workbook_parts.go), the
 // sorted zip (deterministic bytes) and the atomic write.
 
 // writeAtomic renders a workbook to path atomically (temp file in path's

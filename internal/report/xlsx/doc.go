@@ -4,8 +4,10 @@
 // It holds everything that knows excelize: the sheets (Summary, Customers,
 // Products, Mismatches, Invoices, Payable, Receivable, Run), their styles and text
 // rules, the fast row encoder of the table sheets (workbook_rows.go, which
-// writes the bytes excelize's StreamWriter would), the sorted zip that makes
-// the file byte-identical for the same inputs, and the CSV detail. Outputs
+// writes the bytes excelize's StreamWriter would), the table sheets' zip
+// parts compressed on their own goroutines while the rows are read
+// (workbook_parts.go), the sorted zip that makes the file byte-identical for
+// the same inputs, and the CSV detail. Outputs
 // are written atomically through package atomicfile (WriteWorkbook); the
 // rows of the detail are streamed from a Detail, and the attribution of
 // each payable line comes from an Attributor (the engine's
@@ -18,6 +20,7 @@
 // sample-output/; the row encoder copies excelize's encoding. An excelize
 // bump is only acceptable with the byte-equality tests green:
 // TestWorkbookGolden, TestRowEncoderMatchesExcelize,
-// TestWorkbookFastRowsMatchExcelize, TestWorkbookDeterministic
+// TestWorkbookFastRowsMatchExcelize, TestWorkbookManyChunksMatchExcelize,
+// TestWorkbookDeterministic
 // and TestSampleOutputIsCurrent in cmd/reconcile.
 package xlsx

@@ -37,9 +37,12 @@ package xlsx
 // Output is deterministic: the same inputs give byte-identical files. excelize
 // writes fixed docProps timestamps, but it walks its streamed sheets in Go map
 // order when zipping, so the workbook is zipped through sortedZip, which
-// spools the compressed parts to a scratch file and writes them sorted by
-// name. That also keeps the finished zip out of memory (excelize would
-// otherwise build it in a bytes.Buffer before writing a byte).
+// spools the compressed parts to scratch files and writes them sorted by
+// name; that also keeps the finished zip out of memory (excelize would
+// otherwise build it in a bytes.Buffer before writing a byte). The table
+// sheets' parts are compressed while their rows are read, each on its own
+// goroutine (workbook_parts.go), into the same bytes as one compressor over
+// the whole part.
 
 import (
 	"context"
@@ -99,7 +102,8 @@ type WorkbookOptions struct {
 	Detail string
 
 	// excelizeRows renders the data rows through excelize's SetRow instead
-	// of the row spool: the reference output of the tests.
+	// of the row encoder and the compressed parts: the reference output of
+	// the tests.
 	excelizeRows bool
 	// csvNames are the CSV files' names for the Summary sheet (set by
 	// WriteWorkbook).
@@ -138,7 +142,7 @@ func render(ctx context.Context, w io.Writer, res *report.Result, attr Attributo
 
 // renderBuilder is the one rendering engine of every workbook (close,
 // comparison, trend): it completes b (excelize file in a probed scratch
-// directory, styles, row spool), runs build, and writes the parts to w
+// directory, styles, compressed table parts), runs build, and writes the parts to w
 // through the sorted zip, so that the same inputs give the same bytes.
 func renderBuilder(ctx context.Context, w io.Writer, opts WorkbookOptions, label string, b *builder, build func(*builder) error) (err error) {
 	if opts.MaxRowsPerSheet == 0 {
@@ -168,10 +172,10 @@ func renderBuilder(ctx context.Context, w io.Writer, opts WorkbookOptions, label
 	}()
 	b.ctx, b.f, b.maxRows, b.opts = ctx, f, opts.MaxRowsPerSheet, opts
 	if !opts.excelizeRows {
-		if b.rows, err = newRowSpool(scratch); err != nil {
+		if b.parts, err = newPartSet(scratch); err != nil {
 			return fmt.Errorf("render workbook: %w", err)
 		}
-		defer b.rows.close()
+		defer b.parts.cleanup()
 	}
 	b.st, err = newStyles(f)
 	if err != nil {
@@ -187,11 +191,8 @@ func renderBuilder(ctx context.Context, w io.Writer, opts WorkbookOptions, label
 	sortContentTypeDefaults(f)
 	z := newSortedZip(w, scratch)
 	defer z.cleanup()
-	if b.rows != nil {
-		if err := b.rows.flush(); err != nil {
-			return fmt.Errorf("render workbook: %w", err)
-		}
-		z.splice(b.rows)
+	if b.parts != nil {
+		z.splice(b.parts)
 	}
 	f.SetZipWriter(func(io.Writer) excelize.ZipWriter { return z })
 	var outside countingWriter
@@ -221,7 +222,7 @@ type builder struct {
 	maxRows int
 	names   map[string]string // customer id → name
 	opts    WorkbookOptions
-	rows    *rowSpool // nil: rows through excelize (reference output)
+	parts   *partSet // nil: rows through excelize (reference output)
 	// measure, when set, makes tables measure their rows instead of writing
 	// them; widths, when set, are the column widths the next table uses.
 	measure *widthMeasure
@@ -779,8 +780,9 @@ type table struct {
 	part    int // 1 for the base sheet, 2 for "<base> (2)", …
 	sheet   string
 	sw      *excelize.StreamWriter
-	rows    int   // data rows on the current sheet
-	from    int64 // row spool offset of the current sheet's first data row
+	rows    int       // data rows on the current sheet
+	pipe    *partPipe // the current sheet's compressed part, from its first data row
+	prefix  []byte    // the opening of the table's sheets (sheetPrefix)
 	header  []any
 	lastCol string
 	row     []cell // the row being built, reused
@@ -819,32 +821,11 @@ func (t *table) start() error {
 	if t.part > 1 {
 		t.sheet = t.base + " (" + strconv.Itoa(t.part) + ")"
 	}
-	if _, err := t.b.f.NewSheet(t.sheet); err != nil {
-		return fmt.Errorf("create sheet %q: %w", t.sheet, err)
-	}
-	// The sheet properties are written when the stream writer is created.
-	if err := t.b.f.SetSheetProps(t.sheet, &excelize.SheetPropsOptions{FitToPage: ptr(true)}); err != nil {
-		return fmt.Errorf("sheet %q: fit to page: %w", t.sheet, err)
-	}
-	sw, err := t.b.f.NewStreamWriter(t.sheet)
+	sw, err := openSheet(t.b.f, t.sheet, t.widths, t.header)
 	if err != nil {
-		return fmt.Errorf("stream sheet %q: %w", t.sheet, err)
+		return err
 	}
-	for i := range t.cols {
-		if err := sw.SetColWidth(i+1, i+1, t.widths[i]); err != nil {
-			return fmt.Errorf("sheet %q: column width: %w", t.sheet, err)
-		}
-	}
-	if err := sw.SetPanes(frozenHeader()); err != nil {
-		return fmt.Errorf("sheet %q: freeze header: %w", t.sheet, err)
-	}
-	if err := sw.SetRow("A1", t.header); err != nil {
-		return fmt.Errorf("sheet %q: header: %w", t.sheet, err)
-	}
-	t.sw, t.rows = sw, 0
-	if t.b.rows != nil {
-		t.from = t.b.rows.off
-	}
+	t.sw, t.rows, t.pipe = sw, 0, nil
 	return nil
 }
 
@@ -865,7 +846,7 @@ func (t *table) add() error {
 	}
 	t.rows++
 	r := t.rows + 1
-	if t.b.rows == nil { // reference output
+	if t.b.parts == nil { // reference output
 		t.values = t.values[:0]
 		for _, c := range t.row {
 			t.values = append(t.values, c.value())
@@ -875,7 +856,19 @@ func (t *table) add() error {
 		}
 		return nil
 	}
-	if err := t.b.rows.write(r, t.row); err != nil {
+	if t.pipe == nil {
+		if t.prefix == nil {
+			var err error
+			if t.prefix, _, err = sheetProbe(t.widths, t.header, nil); err != nil {
+				return fmt.Errorf("sheet %q: %w", t.sheet, err)
+			}
+		}
+		var err error
+		if t.pipe, err = t.b.parts.start(t.prefix); err != nil {
+			return fmt.Errorf("sheet %q: %w", t.sheet, err)
+		}
+	}
+	if err := t.pipe.row(r, t.row); err != nil {
 		return fmt.Errorf("sheet %q row %d: %w", t.sheet, r, err)
 	}
 	return nil
@@ -885,32 +878,54 @@ func (t *table) add() error {
 // must be set before Flush: the stream writer writes the sheet's autoFilter
 // element from its worksheet at Flush, and a filter set afterwards only
 // reaches the workbook's defined names, so Excel would show no filter.
-// Spooled data rows are represented by one marker row.
+// Compressed data rows are represented by one marker row.
 func (t *table) finish() error {
 	if t.b.measure != nil {
 		return nil
 	}
-	if t.b.rows != nil && t.rows > 0 {
-		if err := t.sw.SetRow("A2", []any{t.b.rows.marker(t.from)}); err != nil {
+	if t.pipe != nil {
+		if err := t.sw.SetRow("A2", []any{t.b.parts.marker(t.pipe)}); err != nil {
 			return fmt.Errorf("sheet %q: rows marker: %w", t.sheet, err)
 		}
 	}
 	ref := "A1:" + t.lastCol + strconv.Itoa(t.rows+1)
-	if err := t.b.f.AutoFilter(t.sheet, ref, nil); err != nil {
-		return fmt.Errorf("sheet %q: auto-filter: %w", t.sheet, err)
+	if err := t.b.closeSheet(t.b.f, t.sw, t.sheet, ref); err != nil {
+		return err
+	}
+	if t.pipe != nil {
+		// The closing excelize wrote is known now: complete the part.
+		_, closing, err := sheetProbe(t.widths, t.header, func(f *excelize.File, sw *excelize.StreamWriter, sheet string) error {
+			return t.b.closeSheet(f, sw, sheet, ref)
+		})
+		if err != nil {
+			return fmt.Errorf("sheet %q: %w", t.sheet, err)
+		}
+		t.pipe.end(closing)
+	}
+	return nil
+}
+
+// closeSheet sets a table sheet's auto-filter over ref and its print set-up,
+// and flushes its stream writer. The filter must be set before Flush: the
+// stream writer writes the sheet's autoFilter element from its worksheet at
+// Flush, and a filter set afterwards only reaches the workbook's defined
+// names, so Excel would show no filter.
+func (b *builder) closeSheet(f *excelize.File, sw *excelize.StreamWriter, sheet, ref string) error {
+	if err := f.AutoFilter(sheet, ref, nil); err != nil {
+		return fmt.Errorf("sheet %q: auto-filter: %w", sheet, err)
 	}
 	// Print set-up, also written at Flush: landscape, one page wide, the
 	// header row on every page.
-	if err := t.b.printSetup(t.sheet, 0); err != nil {
+	if err := b.printSetupOn(f, sheet, 0); err != nil {
 		return err
 	}
-	if err := t.b.f.SetDefinedName(&excelize.DefinedName{
-		Name: "_xlnm.Print_Titles", RefersTo: quoteSheet(t.sheet) + "!$1:$1", Scope: t.sheet,
+	if err := f.SetDefinedName(&excelize.DefinedName{
+		Name: "_xlnm.Print_Titles", RefersTo: quoteSheet(sheet) + "!$1:$1", Scope: sheet,
 	}); err != nil {
-		return fmt.Errorf("sheet %q: print titles: %w", t.sheet, err)
+		return fmt.Errorf("sheet %q: print titles: %w", sheet, err)
 	}
-	if err := t.sw.Flush(); err != nil {
-		return fmt.Errorf("flush sheet %q: %w", t.sheet, err)
+	if err := sw.Flush(); err != nil {
+		return fmt.Errorf("flush sheet %q: %w", sheet, err)
 	}
 	return nil
 }
@@ -926,17 +941,23 @@ func quoteSheet(name string) string {
 // high (0: as many as needed), the report, period and run id in the header
 // and the sheet name and page number in the footer.
 func (b *builder) printSetup(sheet string, tall int) error {
-	if err := b.f.SetPageLayout(sheet, &excelize.PageLayoutOptions{
+	return b.printSetupOn(b.f, sheet, tall)
+}
+
+// printSetupOn is printSetup on f (the workbook, or a probe of one of its
+// sheets).
+func (b *builder) printSetupOn(f *excelize.File, sheet string, tall int) error {
+	if err := f.SetPageLayout(sheet, &excelize.PageLayoutOptions{
 		Orientation: ptr("landscape"), FitToWidth: ptr(1), FitToHeight: ptr(tall),
 	}); err != nil {
 		return fmt.Errorf("sheet %q: page layout: %w", sheet, err)
 	}
-	if err := b.f.SetPageMargins(sheet, &excelize.PageLayoutMarginsOptions{
+	if err := f.SetPageMargins(sheet, &excelize.PageLayoutMarginsOptions{
 		Left: ptr(0.4), Right: ptr(0.4), Top: ptr(0.6), Bottom: ptr(0.6), Header: ptr(0.25), Footer: ptr(0.25),
 	}); err != nil {
 		return fmt.Errorf("sheet %q: page margins: %w", sheet, err)
 	}
-	if err := b.f.SetHeaderFooter(sheet, &excelize.HeaderFooterOptions{
+	if err := f.SetHeaderFooter(sheet, &excelize.HeaderFooterOptions{
 		OddHeader: "&L" + headerText(summaryTitle) + "&C" + headerText(b.periodText()) + "&R" + headerText("Run "+b.runID()),
 		OddFooter: "&L&A&RPage &P of &N",
 	}); err != nil {

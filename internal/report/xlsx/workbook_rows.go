@@ -45,22 +45,12 @@ package xlsx
 // So the data rows of the table sheets are encoded here instead, into the
 // very bytes SetRow would write (TestRowEncoderMatchesExcelize and
 // TestWorkbookFastRowsMatchExcelize compare them with excelize's own output),
-// and appended to a spool file in the scratch directory. Through excelize,
-// each table sheet gets only its header row and, when it has data rows, one
-// marker row 2 holding a unique text; sortedZip replaces that marker row,
-// byte for byte, with the spooled rows when excelize writes the sheet into
-// the zip. A marker that is not found is an error, never a silently short
-// sheet.
+// and compressed into the sheet's zip part as they come (workbook_parts.go).
 
 import (
-	"bufio"
 	"bytes"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
-	"io"
 	"math"
-	"os"
 	"regexp"
 	"strconv"
 	"unicode/utf16"
@@ -217,6 +207,15 @@ func decodeRune[S string | []byte](s S) (rune, int) {
 // appendEscaped is encoding/xml's EscapeText, except that "\n" is kept as
 // it is (excelize replaces "&#xA;" back with "\n").
 func appendEscaped[S string | []byte](dst []byte, s S) []byte {
+	// Fast path: printable ASCII without XML specials is copied as it is
+	// (most identifiers, SKUs, names and dates).
+	i := 0
+	for i < len(s) && plainXML[s[i]] {
+		i++
+	}
+	if i == len(s) {
+		return append(dst, s...)
+	}
 	last := 0
 	for i := 0; i < len(s); {
 		b := s[i]
@@ -264,6 +263,19 @@ func appendEscaped[S string | []byte](dst []byte, s S) []byte {
 	}
 	return append(dst, s[last:]...)
 }
+
+// plainXML marks the bytes appendEscaped copies as they are without a
+// further look: printable ASCII other than the five XML specials, and "\n".
+var plainXML = func() (t [256]bool) {
+	for b := 0x20; b < 0x7f; b++ {
+		t[b] = true
+	}
+	for _, b := range []byte{'"', '\'', '&', '<', '>'} {
+		t[b] = false
+	}
+	t['\n'] = true
+	return t
+}()
 
 // isInCharacterRange is encoding/xml's test for a character XML allows.
 func isInCharacterRange(r rune) bool {
@@ -350,84 +362,4 @@ func appendCellFloat(dst []byte, v float64) []byte {
 		return dst[:start+dot]
 	}
 	return dst
-}
-
-// rowSpool is the scratch file that holds the encoded rows of the table
-// sheets until sortedZip splices them into their sheets.
-type rowSpool struct {
-	f     *os.File
-	bw    *bufio.Writer
-	off   int64
-	buf   []byte // one encoded row
-	enc   rowEncoder
-	nonce string
-	n     int // markers handed out
-	segs  map[string]spoolSegment
-}
-
-// spoolSegment is a byte range of the row spool.
-type spoolSegment struct{ off, size int64 }
-
-func newRowSpool(dir string) (*rowSpool, error) {
-	var nonce [8]byte
-	if _, err := rand.Read(nonce[:]); err != nil {
-		return nil, fmt.Errorf("row spool marker: %w", err)
-	}
-	f, err := os.CreateTemp(dir, "rows-spool-*")
-	if err != nil {
-		return nil, fmt.Errorf("create row spool: %w", err)
-	}
-	return &rowSpool{
-		f:     f,
-		bw:    bufio.NewWriterSize(f, 1<<20),
-		nonce: hex.EncodeToString(nonce[:]),
-		segs:  make(map[string]spoolSegment),
-	}, nil
-}
-
-// write appends row r.
-func (s *rowSpool) write(r int, cells []cell) error {
-	s.buf = s.enc.appendRow(s.buf[:0], r, cells)
-	n, err := s.bw.Write(s.buf)
-	s.off += int64(n)
-	if err != nil {
-		return fmt.Errorf("write row spool: %w", err)
-	}
-	return nil
-}
-
-// marker returns a new marker text for the rows written since from and
-// registers them under the marker row excelize will write for it.
-func (s *rowSpool) marker(from int64) string {
-	s.n++
-	text := "reconcile-rows-" + s.nonce + "-" + fmt.Sprintf("%06d", s.n)
-	s.segs[markerRow(text)] = spoolSegment{off: from, size: s.off - from}
-	return text
-}
-
-// markerPrefix is what every marker row of this spool starts with.
-func (s *rowSpool) markerPrefix() string {
-	return `<row r="2"><c r="A2" t="inlineStr"><is><t>reconcile-rows-` + s.nonce + "-"
-}
-
-// markerRow is the XML excelize writes for row 2 holding only text in A2.
-func markerRow(text string) string {
-	return `<row r="2"><c r="A2" t="inlineStr"><is><t>` + text + `</t></is></c></row>`
-}
-
-// flush makes the spooled rows readable.
-func (s *rowSpool) flush() error {
-	if err := s.bw.Flush(); err != nil {
-		return fmt.Errorf("write row spool: %w", err)
-	}
-	return nil
-}
-
-func (s *rowSpool) reader(seg spoolSegment) io.Reader {
-	return io.NewSectionReader(s.f, seg.off, seg.size)
-}
-
-func (s *rowSpool) close() {
-	_ = s.f.Close()
-	_ = os.Remove(s.f.Name())
 }

@@ -17,7 +17,7 @@ import (
 )
 
 // wbRenderRef renders with the data rows through excelize's SetRow: the
-// reference bytes for the row spool.
+// reference bytes for the row encoder and the compressed parts.
 func wbRenderRef(t testing.TB, res *report.Result, info RunInfo, d Detail, opts WorkbookOptions) []byte {
 	t.Helper()
 	opts.excelizeRows = true
@@ -194,25 +194,28 @@ func TestAppendCellFloat(t *testing.T) {
 	}
 }
 
-func TestWorkbookRowSpoolMarkerMissing(t *testing.T) {
-	// A marker that never reaches the zip must fail the render.
+func TestWorkbookPartMarkerMissing(t *testing.T) {
+	// A compressed part whose marker never reaches the zip must fail the
+	// render.
 	var out bytes.Buffer
 	dir := t.TempDir()
-	rows, err := newRowSpool(dir)
+	parts, err := newPartSet(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer rows.close()
-	if err := rows.write(2, []cell{textCell("x")}); err != nil {
+	defer parts.cleanup()
+	p, err := parts.start([]byte("<worksheet><sheetData>"))
+	if err != nil {
 		t.Fatal(err)
 	}
-	rows.marker(0)
-	if err := rows.flush(); err != nil {
+	if err := p.row(2, []cell{textCell("x")}); err != nil {
 		t.Fatal(err)
 	}
+	parts.marker(p)
+	p.end([]byte("</sheetData></worksheet>"))
 	z := newSortedZip(&out, dir)
 	defer z.cleanup()
-	z.splice(rows)
+	z.splice(parts)
 	w, err := z.Create("xl/worksheets/sheet1.xml")
 	if err != nil {
 		t.Fatal(err)
@@ -222,6 +225,37 @@ func TestWorkbookRowSpoolMarkerMissing(t *testing.T) {
 	}
 	if err := z.Close(); err == nil || !strings.Contains(err.Error(), "not written") {
 		t.Fatalf("Close = %v, want an error about unwritten rows", err)
+	}
+}
+
+func TestWorkbookPartOpeningDiffers(t *testing.T) {
+	// A sheet whose opening is not the one its rows were compressed with
+	// must fail the render, never give a different sheet.
+	var out bytes.Buffer
+	dir := t.TempDir()
+	parts, err := newPartSet(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer parts.cleanup()
+	p, err := parts.start([]byte("<worksheet><sheetData>"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.row(2, []cell{textCell("x")}); err != nil {
+		t.Fatal(err)
+	}
+	marker := markerRow(parts.marker(p))
+	p.end([]byte("</sheetData></worksheet>"))
+	z := newSortedZip(&out, dir)
+	defer z.cleanup()
+	z.splice(parts)
+	w, err := z.Create("xl/worksheets/sheet1.xml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Write([]byte(`<worksheet x="1"><sheetData>` + marker + `</sheetData></worksheet>`)); err == nil || !strings.Contains(err.Error(), "opening differs") {
+		t.Fatalf("Write = %v, want an error about the sheet's opening", err)
 	}
 }
 
@@ -236,5 +270,73 @@ func TestWorkbookNoTempFilesLeft(t *testing.T) {
 	}
 	if got := wbDirEntries(t, tmp); len(got) != 0 {
 		t.Errorf("tmp dir holds %q", got)
+	}
+}
+
+func TestAppendTextMatchesBillingText(t *testing.T) {
+	lits := []string{"0", "0.00", "-0.05", "15.20", "45", "-1.69", "0.000001", "123456789012345678", "-123456789012.345678",
+		"1234567890123456789", "0.1234567890123456789", "1e3", "-1e-20", "9.975", "100", "-100.000"}
+	r := rand.New(rand.NewPCG(5, 6))
+	for i := 0; i < 2000; i++ {
+		lits = append(lits, decimal.New(r.Int64N(1<<62)-1<<61, -int32(r.IntN(22))).String())
+	}
+	for _, lit := range lits {
+		d, err := decimal.NewFromString(lit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := billing.Text(d)
+		if got := string(appendText([]byte("x"), d)); got != "x"+want {
+			t.Errorf("appendText(%s) = %q, want %q", lit, got[1:], want)
+		}
+	}
+	if n := testing.AllocsPerRun(100, func() { _ = appendText(make([]byte, 0, 64), decimal.New(-169, -2)) }); n > 1 {
+		t.Errorf("appendText allocates %.0f times, want at most the destination", n)
+	}
+}
+
+func TestWorkbookPartClosingDiffers(t *testing.T) {
+	// A sheet whose closing is not the one its part was completed with must
+	// fail the render.
+	var out bytes.Buffer
+	dir := t.TempDir()
+	parts, err := newPartSet(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer parts.cleanup()
+	p, err := parts.start([]byte("<worksheet><sheetData>"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.row(2, []cell{textCell("x")}); err != nil {
+		t.Fatal(err)
+	}
+	marker := markerRow(parts.marker(p))
+	p.end([]byte("</sheetData></worksheet>"))
+	z := newSortedZip(&out, dir)
+	defer z.cleanup()
+	z.splice(parts)
+	w, err := z.Create("xl/worksheets/sheet1.xml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Write([]byte(`<worksheet><sheetData>` + marker + `</sheetData><autoFilter/></worksheet>`)); err != nil {
+		t.Fatal(err)
+	}
+	if err := z.Close(); err == nil || !strings.Contains(err.Error(), "closing differs") {
+		t.Fatalf("Close = %v, want an error about the sheet's closing", err)
+	}
+}
+
+func TestWorkbookManyChunksMatchExcelize(t *testing.T) {
+	// Enough rows for many compressor chunks and a continuation sheet.
+	res, info, _ := wbFixture(true)
+	d := wbGenDetail{n: 12000}
+	opts := WorkbookOptions{MaxRowsPerSheet: 7000}
+	got := wbRender(t, res, info, d, opts)
+	want := wbRenderRef(t, res, info, d, opts)
+	if !bytes.Equal(got, want) {
+		t.Fatalf("compressed parts give %d bytes, excelize SetRow %d: the files differ", len(got), len(want))
 	}
 }

@@ -2,6 +2,7 @@ package xlsx
 
 import (
 	"bytes"
+	"strconv"
 
 	"github.com/msp-reconcile/reconcile/internal/billing"
 	"github.com/shopspring/decimal"
@@ -24,10 +25,41 @@ const itemSep = "; "
 func appendDec(dst []byte, ds ...decimal.NullDecimal) []byte {
 	for _, d := range ds {
 		if d.Valid {
-			return append(dst, billing.Text(d.Decimal)...)
+			return appendText(dst, d.Decimal)
 		}
 	}
 	return append(dst, "null"...)
+}
+
+// appendText appends billing.Text(d) without making a string when the
+// coefficient fits in an int64 and the exponent is not positive (every
+// amount the API sends in practice).
+func appendText(dst []byte, d decimal.Decimal) []byte {
+	exp := d.Exponent()
+	if exp > 0 || exp < -18 || d.NumDigits() > 18 {
+		return append(dst, billing.Text(d)...)
+	}
+	c := d.CoefficientInt64()
+	if c < 0 {
+		dst = append(dst, '-')
+		c = -c
+	}
+	var digits [20]byte
+	ds := strconv.AppendInt(digits[:0], c, 10)
+	scale := int(-exp)
+	if len(ds) > scale {
+		dst = append(dst, ds[:len(ds)-scale]...)
+	} else {
+		dst = append(dst, '0')
+	}
+	if scale == 0 {
+		return dst
+	}
+	dst = append(dst, '.')
+	for i := len(ds); i < scale; i++ {
+		dst = append(dst, '0')
+	}
+	return append(dst, ds[max(0, len(ds)-scale):]...)
 }
 
 func appendInvoice(dst []byte, inv *billing.Invoice) []byte {

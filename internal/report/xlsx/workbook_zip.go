@@ -39,18 +39,21 @@ type sortedZip struct {
 	err     error
 	closed  bool
 
-	// Splicing of spooled table rows (workbook_rows.go).
-	rows    *rowSpool
+	// Table parts compressed while their rows were produced
+	// (workbook_parts.go).
+	parts   *partSet
 	prefix  []byte          // what every marker row starts with
-	scan    bool            // the current part is scanned for marker rows
+	scan    bool            // the current part is scanned for a marker row
 	carry   []byte          // bytes of the current part held back while scanning
-	spliced map[string]bool // marker rows replaced
-	copyBuf []byte
+	emitted bool            // bytes of the current part went to the spool
+	pipe    *partPipe       // the current part is this compressed part
+	used    map[string]bool // marker rows found
 }
 
 type spoolEntry struct {
 	name         string
-	off, size    int64 // compressed bytes in the spool
+	src          *os.File // the spool, or a compressed table part's file
+	off, size    int64    // compressed bytes in src
 	uncompressed uint64
 	crc          uint32
 }
@@ -97,18 +100,20 @@ func (z *sortedZip) Create(name string) (io.Writer, error) {
 		z.fw.Reset(spoolWriter{z})
 	}
 	z.crc.Reset()
-	z.cur = &spoolEntry{name: name, off: z.off}
-	z.scan = z.rows != nil && len(z.rows.segs) > 0 && strings.HasPrefix(name, "xl/worksheets/")
+	z.cur = &spoolEntry{name: name, src: z.spool, off: z.off}
+	z.scan = z.parts != nil && len(z.parts.pipes) > 0 && strings.HasPrefix(name, "xl/worksheets/")
 	z.carry = z.carry[:0]
+	z.emitted = false
+	z.pipe = nil
 	return entryWriter{z}, nil
 }
 
-// splice makes the zip replace the marker rows of rows with their spooled
-// rows.
-func (z *sortedZip) splice(rows *rowSpool) {
-	z.rows = rows
-	z.prefix = []byte(rows.markerPrefix())
-	z.spliced = make(map[string]bool)
+// splice makes the zip write the compressed table parts of parts in place
+// of the sheets holding their marker rows.
+func (z *sortedZip) splice(parts *partSet) {
+	z.parts = parts
+	z.prefix = []byte(parts.markerPrefix())
+	z.used = make(map[string]bool)
 }
 
 type entryWriter struct{ z *sortedZip }
@@ -120,6 +125,14 @@ func (w entryWriter) Write(p []byte) (int, error) {
 	}
 	if z.cur == nil {
 		return 0, errors.New("zip: write to a closed part")
+	}
+	if z.pipe != nil {
+		z.carry = append(z.carry, p...)
+		if len(z.carry) > maxHeld {
+			z.err = fmt.Errorf("zip: part %s: more than %d bytes after the rows", z.cur.name, maxHeld)
+			return 0, z.err
+		}
+		return len(p), nil
 	}
 	if z.scan {
 		if err := z.scanWrite(p); err != nil {
@@ -133,71 +146,57 @@ func (w entryWriter) Write(p []byte) (int, error) {
 // maxMarkerRow bounds the length of a marker row.
 const maxMarkerRow = 256
 
-// scanWrite writes p, replacing marker rows with their spooled rows. Bytes
-// that may be the start of a marker row are held back until the next write
-// or the end of the part.
+// maxHeld bounds the bytes of a sheet held back while looking for its
+// marker row (a table sheet's opening is a few kilobytes), and the bytes
+// after the marker row (the sheet's closing).
+const maxHeld = 1 << 20
+
+// scanWrite looks for a marker row in the current part. The bytes before it
+// are held back (up to maxHeld): when a marker row is found, they must be
+// the opening its compressed part started with, and the part becomes that
+// compressed part. A part without a marker row is compressed here.
 func (z *sortedZip) scanWrite(p []byte) error {
 	z.carry = append(z.carry, p...)
-	for {
-		i := bytes.Index(z.carry, z.prefix)
-		if i < 0 {
-			keep := min(len(z.carry), len(z.prefix)-1)
+	i := bytes.Index(z.carry, z.prefix)
+	if i < 0 {
+		if len(z.carry) > maxHeld {
+			keep := len(z.prefix) - 1
 			if err := z.emit(z.carry[:len(z.carry)-keep]); err != nil {
 				return err
 			}
+			z.emitted = true
 			z.carry = append(z.carry[:0], z.carry[len(z.carry)-keep:]...)
-			return nil
 		}
-		end := bytes.Index(z.carry[i:], []byte("</row>"))
-		if end < 0 {
-			if len(z.carry)-i > maxMarkerRow {
-				z.err = fmt.Errorf("zip: part %s: malformed rows marker", z.cur.name)
-				return z.err
-			}
-			if err := z.emit(z.carry[:i]); err != nil {
-				return err
-			}
-			z.carry = append(z.carry[:0], z.carry[i:]...)
-			return nil
-		}
-		end += i + len("</row>")
-		marker := string(z.carry[i:end])
-		seg, ok := z.rows.segs[marker]
-		if !ok || z.spliced[marker] {
-			z.err = fmt.Errorf("zip: part %s: unknown or repeated rows marker", z.cur.name)
+		return nil
+	}
+	end := bytes.Index(z.carry[i:], []byte("</row>"))
+	if end < 0 {
+		if len(z.carry)-i > maxMarkerRow {
+			z.err = fmt.Errorf("zip: part %s: malformed rows marker", z.cur.name)
 			return z.err
 		}
-		z.spliced[marker] = true
-		if err := z.emit(z.carry[:i]); err != nil {
-			return err
-		}
-		if err := z.emitFrom(z.rows.reader(seg)); err != nil {
-			return err
-		}
-		z.carry = append(z.carry[:0], z.carry[end:]...)
+		return nil
 	}
-}
-
-// emitFrom writes everything r holds into the current part.
-func (z *sortedZip) emitFrom(r io.Reader) error {
-	if z.copyBuf == nil {
-		z.copyBuf = make([]byte, 256<<10)
+	end += i + len("</row>")
+	marker := string(z.carry[i:end])
+	pipe, ok := z.parts.pipes[marker]
+	if !ok || z.used[marker] {
+		z.err = fmt.Errorf("zip: part %s: unknown or repeated rows marker", z.cur.name)
+		return z.err
 	}
-	for {
-		n, err := r.Read(z.copyBuf)
-		if n > 0 {
-			if werr := z.emit(z.copyBuf[:n]); werr != nil {
-				return werr
-			}
-		}
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			z.err = fmt.Errorf("read row spool: %w", err)
-			return z.err
-		}
+	z.used[marker] = true
+	if z.emitted || !bytes.Equal(z.carry[:i], pipe.prefix) {
+		z.err = fmt.Errorf("zip: part %s: the sheet's opening differs from the one its rows were compressed with", z.cur.name)
+		return z.err
 	}
+	if err := pipe.wait(); err != nil {
+		z.err = err
+		return z.err
+	}
+	z.pipe = pipe
+	z.scan = false
+	z.carry = append(z.carry[:0], z.carry[end:]...)
+	return nil
 }
 
 func (z *sortedZip) emit(p []byte) error {
@@ -218,6 +217,18 @@ func (z *sortedZip) write(p []byte) (int, error) {
 
 func (z *sortedZip) endEntry() error {
 	if z.cur == nil {
+		return nil
+	}
+	if z.pipe != nil {
+		if !bytes.Equal(z.carry, z.pipe.closing) {
+			z.err = fmt.Errorf("zip: part %s: the sheet's closing differs from the one its part was completed with", z.cur.name)
+			return z.err
+		}
+		z.carry = z.carry[:0]
+		z.cur.src, z.cur.off, z.cur.size = z.pipe.f, 0, z.pipe.size
+		z.cur.crc, z.cur.uncompressed = z.pipe.crc.Sum32(), z.pipe.uncompressed
+		z.entries = append(z.entries, *z.cur)
+		z.cur, z.pipe = nil, nil
 		return nil
 	}
 	if z.scan && len(z.carry) > 0 {
@@ -254,8 +265,8 @@ func (z *sortedZip) Close() error {
 	if err := z.endEntry(); err != nil {
 		return err
 	}
-	if z.rows != nil && len(z.spliced) != len(z.rows.segs) {
-		z.err = fmt.Errorf("zip: %d of %d spooled row blocks were not written into their sheets", len(z.rows.segs)-len(z.spliced), len(z.rows.segs))
+	if z.parts != nil && len(z.used) != len(z.parts.pipes) {
+		z.err = fmt.Errorf("zip: %d of %d compressed table parts were not written into their sheets", len(z.parts.pipes)-len(z.used), len(z.parts.pipes))
 		return z.err
 	}
 	if z.bw != nil {
@@ -284,7 +295,7 @@ func (z *sortedZip) Close() error {
 			z.err = fmt.Errorf("write zip part %s: %w", e.name, err)
 			return z.err
 		}
-		if _, err := io.Copy(w, io.NewSectionReader(z.spool, e.off, e.size)); err != nil {
+		if _, err := io.Copy(w, io.NewSectionReader(e.src, e.off, e.size)); err != nil {
 			z.err = fmt.Errorf("write zip part %s: %w", e.name, err)
 			return z.err
 		}
