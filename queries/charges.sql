@@ -8,7 +8,9 @@ INSERT INTO payable_charges (
 SELECT COUNT(*) FROM payable_charges WHERE run_id = ?;
 
 -- name: each_payable
--- Deterministic order on business columns (index payable_charges_order), then the content hash.
+-- Deterministic order on business columns, then the content hash. SQLite reads the run's range
+-- of the table's primary key (0006: the table is stored in this order up to charge_id) and
+-- sorts only lines equal up to charge_id.
 SELECT sku, charge_type, period_from, period_to, currency, charge_id, sub_total, quantity, detail
 FROM payable_charges
 WHERE run_id = ?
@@ -29,7 +31,7 @@ WHERE r.run_id = ? AND c.coverage = 'available';
 
 -- name: each_receivable_available
 -- Receivable lines of customers whose coverage is 'available', in a deterministic order
--- (index receivable_charges_order).
+-- (the table's primary key up to charge_id, see 0006, then a sort of the ties).
 SELECT r.customer_id, r.sku, r.charge_id, r.charge_type, r.period_from, r.period_to,
        r.quantity, r.cost_price, r.cost_price_prorated, r.currency, r.detail
 FROM receivable_charges r
