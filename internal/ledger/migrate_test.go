@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
 
@@ -28,6 +29,46 @@ func tiedPayables() []*billing.PayableCharge {
 	}
 	dup := *out[0]
 	return append(out, &dup) // an exact duplicate
+}
+
+// tiedReceivables are receivable lines equal up to charge_id, as tiedPayables.
+func tiedReceivables() []billing.ReceivableCharge {
+	var out []billing.ReceivableCharge
+	for i, v := range []struct{ pro, qty string }{
+		{"5.00", "2"}, {"", "2"}, {"5.0", "2"}, {"5.00", ""}, {"4.99", "3"}, {"5.00", "2"}, {"", ""},
+	} {
+		c := sampleReceivable(3)
+		c.CostPriceProrated, c.Quantity = nullDec(v.pro), nullDec(v.qty)
+		if i == 5 {
+			c.ChargeName = "other name"
+		}
+		out = append(out, c)
+	}
+	return append(out, out[0]) // an exact duplicate
+}
+
+// storeTiedRun stores a run of tied payable and receivable lines, in the
+// order given or reversed.
+func storeTiedRun(t *testing.T, s *Store, reverse bool) int64 {
+	t.Helper()
+	ctx := context.Background()
+	pay, rec := tiedPayables(), tiedReceivables()
+	if reverse {
+		slices.Reverse(pay)
+		slices.Reverse(rec)
+	}
+	id := storePayables(t, s, pay)
+	if err := s.SaveCustomers(ctx, id, []billing.Customer{{ID: "cust-t", DisplayName: "Tied"}}); err != nil {
+		t.Fatal(err)
+	}
+	d := CustomerData{CustomerID: "cust-t", Coverage: billing.CoverageAvailable, Period: october, Receivables: rec}
+	if err := s.SaveCustomerData(ctx, id, d); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.FinishRun(ctx, id, billing.RunComplete, RunStats{}, "", t0); err != nil {
+		t.Fatal(err)
+	}
+	return id
 }
 
 func nullDec(s string) decimal.NullDecimal {
@@ -73,13 +114,7 @@ func TestMigrateChargesClustered(t *testing.T) {
 	path := dbtest.DB(t)
 	old := mustOpenPath(t, path, Options{migrateThrough: "0005_amendments.sql"})
 	ids := []int64{storeRun(t, old, 0, nil), storeRun(t, old, 3, nil)}
-	pay := tiedPayables()
-	ids = append(ids, storePayables(t, old, pay))
-	rev := append([]*billing.PayableCharge(nil), pay...)
-	for i, j := 0, len(rev)-1; i < j; i, j = i+1, j-1 {
-		rev[i], rev[j] = rev[j], rev[i]
-	}
-	ids = append(ids, storePayables(t, old, rev))
+	ids = append(ids, storeTiedRun(t, old, false), storeTiedRun(t, old, true))
 	if old.Backend() == "sqlite" {
 		if n := objectCount(t, old, "payable_charges_order"); n != 1 {
 			t.Fatalf("old schema: payable_charges_order count %d", n)
@@ -136,14 +171,24 @@ func TestMigrateChargesClustered(t *testing.T) {
 			t.Errorf("run %d receivables: %s", id, d)
 		}
 	}
+	// The reader's order of the ties is the ORDER BY of 0001 (SQLite sorting
+	// every column), checked independently of the reader.
+	if s.Backend() == "sqlite" {
+		for _, id := range ids[2:] {
+			checkCanonicalOrder(t, s, id)
+		}
+	}
 	// Runs written after the migration read back as those written before.
-	for i, id := range []int64{storeRun(t, s, 0, nil), storePayables(t, s, rev)} {
+	for i, id := range []int64{storeRun(t, s, 0, nil), storeTiedRun(t, s, true)} {
 		got, want := readRun(t, s, id), before[ids[2*i]]
 		if got.digest != want.digest {
 			t.Errorf("run %d written after 0006: digest %s, %s before", id, got.digest, want.digest)
 		}
 		for _, d := range diff(want.payables, got.payables) {
 			t.Errorf("run %d written after 0006, payables: %s", id, d)
+		}
+		for _, d := range diff(want.charges, got.charges) {
+			t.Errorf("run %d written after 0006, receivables: %s", id, d)
 		}
 	}
 }
@@ -155,4 +200,43 @@ func objectCount(t *testing.T, s *Store, name string) int {
 		t.Fatal(err)
 	}
 	return n
+}
+
+func text(d decimal.NullDecimal) string {
+	if !d.Valid {
+		return "NULL"
+	}
+	return billing.Text(d.Decimal)
+}
+
+// checkCanonicalOrder compares the order EachPayable and EachReceivable yield
+// with the full ORDER BY of 0001 run by SQLite itself.
+func checkCanonicalOrder(t *testing.T, s *Store, id int64) {
+	t.Helper()
+	var want []string
+	if err := s.db.Select(&want, `SELECT COALESCE(sub_total, 'NULL') || '|' || COALESCE(quantity, 'NULL') || '|' || json_extract(detail, '$.chargeName')
+		FROM payable_charges WHERE run_id = ?
+		ORDER BY run_id, customer_key, sku, charge_type, period_from, period_to, currency, charge_id, sub_total, quantity, content_hash`, id); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, c := range readPayables(t, s, id) {
+		got = append(got, text(c.SubTotal)+"|"+text(c.Quantity)+"|"+c.ChargeName)
+	}
+	for _, d := range diff(want, got) {
+		t.Errorf("run %d: payable order: %s", id, d)
+	}
+	want = nil
+	if err := s.db.Select(&want, `SELECT COALESCE(cost_price_prorated, 'NULL') || '|' || COALESCE(quantity, 'NULL') || '|' || json_extract(detail, '$.chargeName')
+		FROM receivable_charges WHERE run_id = ?
+		ORDER BY run_id, customer_id, sku, charge_type, period_from, period_to, currency, charge_id, cost_price_prorated, quantity, content_hash`, id); err != nil {
+		t.Fatal(err)
+	}
+	got = nil
+	for _, c := range readRun(t, s, id).charges {
+		got = append(got, text(c.CostPriceProrated)+"|"+text(c.Quantity)+"|"+c.ChargeName)
+	}
+	for _, d := range diff(want, got) {
+		t.Errorf("run %d: receivable order: %s", id, d)
+	}
 }
