@@ -8,12 +8,16 @@ INSERT INTO payable_charges (
 SELECT COUNT(*) FROM payable_charges WHERE run_id = ?;
 
 -- name: each_payable
--- Deterministic order on business columns (index payable_charges_order), then the content hash.
-SELECT sku, charge_type, period_from, period_to, currency, charge_id, sub_total, quantity, detail
+-- Canonical order: customer_key, sku, charge_type, period_from, period_to, currency,
+-- charge_id, then sub_total, quantity (NULL first, exact text in byte order) and the
+-- content hash. Since 0006 the table is stored in the order of its primary key, which is
+-- the canonical order up to charge_id: the run's range is read as stored (no sort), and
+-- EachPayable orders the lines equal up to charge_id by the last three columns (ties.go).
+SELECT sku, charge_type, period_from, period_to, currency, charge_id, sub_total, quantity, detail,
+       customer_key, content_hash
 FROM payable_charges
 WHERE run_id = ?
-ORDER BY run_id, customer_key, sku, charge_type, period_from, period_to, currency,
-         charge_id, sub_total, quantity, content_hash;
+ORDER BY run_id, customer_key, sku, charge_type, period_from, period_to, currency, charge_id, line_no;
 
 -- name: insert_receivable
 INSERT INTO receivable_charges (
@@ -28,21 +32,23 @@ JOIN customer_coverage c ON c.run_id = r.run_id AND c.customer_id = r.customer_i
 WHERE r.run_id = ? AND c.coverage = 'available';
 
 -- name: each_receivable_available
--- Receivable lines of customers whose coverage is 'available', in a deterministic order
--- (index receivable_charges_order).
+-- Receivable lines of customers whose coverage is 'available', in the canonical order
+-- (customer_id, sku, charge_type, period_from, period_to, currency, charge_id, then
+-- cost_price_prorated, quantity and the content hash): read in the table's primary key
+-- order (0006), the ties up to charge_id ordered by EachReceivable (ties.go).
 SELECT r.customer_id, r.sku, r.charge_id, r.charge_type, r.period_from, r.period_to,
-       r.quantity, r.cost_price, r.cost_price_prorated, r.currency, r.detail
+       r.quantity, r.cost_price, r.cost_price_prorated, r.currency, r.detail, r.content_hash
 FROM receivable_charges r
 JOIN customer_coverage c ON c.run_id = r.run_id AND c.customer_id = r.customer_id
 WHERE r.run_id = ? AND c.coverage = 'available'
 ORDER BY r.run_id, r.customer_id, r.sku, r.charge_type, r.period_from, r.period_to, r.currency,
-         r.charge_id, r.cost_price_prorated, r.quantity, r.content_hash;
+         r.charge_id, r.line_no;
 
 -- name: each_receivable_all
 -- Every stored receivable line of the run (also 'period_differs', kept for audit); for Digest.
 SELECT r.customer_id, r.sku, r.charge_id, r.charge_type, r.period_from, r.period_to,
-       r.quantity, r.cost_price, r.cost_price_prorated, r.currency, r.detail
+       r.quantity, r.cost_price, r.cost_price_prorated, r.currency, r.detail, r.content_hash
 FROM receivable_charges r
 WHERE r.run_id = ?
 ORDER BY r.run_id, r.customer_id, r.sku, r.charge_type, r.period_from, r.period_to, r.currency,
-         r.charge_id, r.cost_price_prorated, r.quantity, r.content_hash;
+         r.charge_id, r.line_no;

@@ -62,6 +62,9 @@ func runCompare(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	jsonOut := fs.String("json", "", "write the comparison JSON to `FILE` (- for stdout)")
 	tolerance := fs.String("tolerance", "0.01", "negative-margin tolerance per line key, for both runs")
 	verbose := fs.Bool("v", false, "verbose structured logs on stderr")
+	var prof fetchFlags
+	fs.StringVar(&prof.cpuProfile, "cpuprofile", "", "write a CPU profile (runtime/pprof) to `FILE`")
+	fs.StringVar(&prof.memProfile, "memprofile", "", "write a heap profile (runtime/pprof) to `FILE` at the end")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -82,6 +85,11 @@ func runCompare(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return fmt.Errorf("open ledger %s: %w", ledger.Redact(*db), err)
 	}
 	defer store.Close() //nolint:errcheck // read-only: nothing to lose
+	stopProfiles, err := prof.startProfiles()
+	if err != nil {
+		return err
+	}
+	defer stopProfiles()
 	_, err = job.Compare(ctx, job.CompareOptions{
 		Ledger: store, Base: bp, Current: cp, Reconcile: opts,
 		Workbook: *out, JSON: *jsonOut, Stdout: stdout,

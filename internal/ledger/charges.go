@@ -31,14 +31,16 @@ func (s *Store) eachReceivable(ctx context.Context, query string, runID int64, f
 	}
 	defer rows.Close()
 	var (
-		customerID, from, to, detail string
-		qty, costPrice, costProrated sql.NullString
+		customerID, from, to, detail, hash string
+		qty, costPrice, costProrated       sql.NullString
+		g                                  tieGroup[receivableLine]
 	)
+	emit := func(l receivableLine) error { return fn(l.customerID, l.c) }
 	for rows.Next() {
 		c := new(billing.ReceivableCharge)
 		qty, costPrice, costProrated = sql.NullString{}, sql.NullString{}, sql.NullString{}
 		if err := rows.Scan(&customerID, &c.SKU, &c.ChargeID, &c.ChargeType, &from, &to,
-			&qty, &costPrice, &costProrated, &c.Currency, &detail); err != nil {
+			&qty, &costPrice, &costProrated, &c.Currency, &detail, &hash); err != nil {
 			return err
 		}
 		c.PeriodFrom, c.PeriodTo = billing.Date(from), billing.Date(to)
@@ -54,11 +56,21 @@ func (s *Store) eachReceivable(ctx context.Context, query string, runID int64, f
 		if err := receivableDetail(detail, c); err != nil {
 			return fmt.Errorf("customer %s charge %s: %w", customerID, c.Describe(), err)
 		}
-		if err := fn(customerID, c); err != nil {
+		cols := [...]string{customerID, c.SKU, c.ChargeType, from, to, c.Currency, c.ChargeID}
+		if err := g.next(cols[:], tieKey{costProrated, qty, hash}, receivableLine{customerID, c}, emit); err != nil {
 			return err
 		}
 	}
-	return rows.Err()
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	return g.flush(emit)
+}
+
+// receivableLine is a receivable line with its customer, waiting in a tieGroup.
+type receivableLine struct {
+	customerID string
+	c          *billing.ReceivableCharge
 }
 
 // Counts returns how many payable lines the run has and how many receivable

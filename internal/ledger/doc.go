@@ -46,7 +46,11 @@
 // not depend on the order the API sent the lines in: the business columns
 // (customer, sku, charge type, period, currency, charge id, amount, quantity)
 // and finally content_hash, a hash of every business column of the line.
-// Indexes support these orders. Digest hashes a run's business data in that
+// On SQLite the charge tables are stored in that order (migration 0006:
+// WITHOUT ROWID tables keyed by the order columns up to charge id, then
+// line_no), so a run's lines are read as stored, and the few lines equal up
+// to charge id are ordered by the reader (ties.go); on PostgreSQL the
+// statements sort. Digest hashes a run's business data in that
 // order, so the same data fetched twice, in any order, has the same digest.
 //
 // # Concurrency and durability

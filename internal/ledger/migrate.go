@@ -93,6 +93,9 @@ func (s *Store) migrate(ctx context.Context) error {
 		if err := s.migrateFile(ctx, conn, name); err != nil {
 			return fmt.Errorf("migrate %s: %w", name, err)
 		}
+		if name == s.migrateThrough {
+			break
+		}
 	}
 	return nil
 }

@@ -402,31 +402,34 @@ func (s *Store) EachPayable(ctx context.Context, runID int64, fn func(*billing.P
 	}
 	defer rows.Close()
 	var r payableScan
+	var g tieGroup[*billing.PayableCharge]
 	for rows.Next() {
 		c := new(billing.PayableCharge)
 		if err := r.scan(rows, c); err != nil {
 			return fmt.Errorf("read payable charges of run %d: %w", runID, err)
 		}
-		if err := fn(c); err != nil {
+		cols := [...]string{r.customerKey, c.SKU, c.ChargeType, r.from, r.to, c.Currency, c.ChargeID}
+		if err := g.next(cols[:], tieKey{r.subTotal, r.qty, r.hash}, c, fn); err != nil {
 			return err
 		}
 	}
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("read payable charges of run %d: %w", runID, err)
 	}
-	return nil
+	return g.flush(fn)
 }
 
 // payableScan scans rows of each_payable; its fields are reused per row.
 type payableScan struct {
-	from, to, detail string
-	subTotal, qty    sql.NullString
+	from, to, detail  string
+	customerKey, hash string
+	subTotal, qty     sql.NullString
 }
 
 func (r *payableScan) scan(rows *sql.Rows, c *billing.PayableCharge) error {
 	r.subTotal, r.qty = sql.NullString{}, sql.NullString{}
 	if err := rows.Scan(&c.SKU, &c.ChargeType, &r.from, &r.to, &c.Currency, &c.ChargeID,
-		&r.subTotal, &r.qty, &r.detail); err != nil {
+		&r.subTotal, &r.qty, &r.detail, &r.customerKey, &r.hash); err != nil {
 		return err
 	}
 	c.PeriodFrom, c.PeriodTo = billing.Date(r.from), billing.Date(r.to)

@@ -45,6 +45,10 @@ type Options struct {
 	// without a heartbeat; 0 means DefaultLeaseTTL. Heartbeats renew it every
 	// LeaseTTL/4.
 	LeaseTTL time.Duration
+
+	// migrateThrough, when set, stops the migrations after the one of that
+	// name (tests: a ledger written by an older schema).
+	migrateThrough string
 }
 
 // Store is a ledger: one SQLite file, or one PostgreSQL database. It is safe
@@ -59,6 +63,8 @@ type Store struct {
 	// wlock serialises write transactions (SQLite has one writer). It is a
 	// channel rather than a sync.Mutex so that waiting honours the context.
 	wlock chan struct{}
+
+	migrateThrough string // see Options.migrateThrough
 
 	leaseTTL time.Duration
 	holder   string // who this store is, in leases and locks: "host pid N #nonce"
@@ -256,6 +262,7 @@ func (s *Store) open(ctx context.Context, opts Options) error {
 		s.leaseTTL = DefaultLeaseTTL
 	}
 	s.holder = holderName()
+	s.migrateThrough = opts.migrateThrough
 	if s.readOnly {
 		return s.checkSchema(ctx)
 	}

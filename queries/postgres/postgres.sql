@@ -32,9 +32,11 @@ WHERE table_schema = current_schema() AND table_name = ? AND column_name = ?;
 -- The canonical order of SQLite (see queries/charges.sql): text columns are
 -- COLLATE "C" in the schema (byte order, like SQLite's BINARY); the NUMERIC
 -- money columns are ordered as their exact text, in byte order, NULL first,
--- as SQLite orders the TEXT it stores. Money is read as text (scale kept).
+-- as SQLite orders the TEXT it stores. Money is read as text (scale kept). The
+-- customer key and content hash are read too: the reader orders the lines
+-- equal up to charge_id itself (ties.go; here they arrive in order already).
 SELECT sku, charge_type, period_from, period_to, currency, charge_id,
-       sub_total::text AS sub_total, quantity::text AS quantity, detail
+       sub_total::text AS sub_total, quantity::text AS quantity, detail, customer_key, content_hash
 FROM payable_charges
 WHERE run_id = ?
 ORDER BY run_id, customer_key, sku, charge_type, period_from, period_to, currency,
@@ -44,7 +46,7 @@ ORDER BY run_id, customer_key, sku, charge_type, period_from, period_to, currenc
 -- name: each_receivable_available
 SELECT r.customer_id, r.sku, r.charge_id, r.charge_type, r.period_from, r.period_to,
        r.quantity::text AS quantity, r.cost_price::text AS cost_price,
-       r.cost_price_prorated::text AS cost_price_prorated, r.currency, r.detail
+       r.cost_price_prorated::text AS cost_price_prorated, r.currency, r.detail, r.content_hash
 FROM receivable_charges r
 JOIN customer_coverage c ON c.run_id = r.run_id AND c.customer_id = r.customer_id
 WHERE r.run_id = ? AND c.coverage = 'available'
@@ -55,7 +57,7 @@ ORDER BY r.run_id, r.customer_id, r.sku, r.charge_type, r.period_from, r.period_
 -- name: each_receivable_all
 SELECT r.customer_id, r.sku, r.charge_id, r.charge_type, r.period_from, r.period_to,
        r.quantity::text AS quantity, r.cost_price::text AS cost_price,
-       r.cost_price_prorated::text AS cost_price_prorated, r.currency, r.detail
+       r.cost_price_prorated::text AS cost_price_prorated, r.currency, r.detail, r.content_hash
 FROM receivable_charges r
 WHERE r.run_id = ?
 ORDER BY r.run_id, r.customer_id, r.sku, r.charge_type, r.period_from, r.period_to, r.currency,
