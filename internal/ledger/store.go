@@ -218,6 +218,13 @@ func Open(ctx context.Context, target string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open ledger %s: %w", path, err)
 	}
+	// All connections together keep at most sqliteHeapLimit of page cache
+	// (process-wide; each connection may still grow its own cache up to
+	// _cache_size while the others hold little, as the payable writer does).
+	if _, err := db.ExecContext(ctx, fmt.Sprintf("PRAGMA soft_heap_limit = %d", sqliteHeapLimit)); err != nil {
+		_ = db.Close() // already failing
+		return nil, fmt.Errorf("open ledger %s: %w", path, err)
+	}
 	s := &Store{db: db, d: sqliteDialect, path: path, readOnly: opts.ReadOnly, wlock: make(chan struct{}, 1)}
 	if err := s.open(ctx, opts); err != nil {
 		_ = db.Close() // already failing with open's error
@@ -277,6 +284,11 @@ func (s *Store) open(ctx context.Context, opts Options) error {
 	}
 	return s.migrate(ctx)
 }
+
+// sqliteHeapLimit is SQLite's soft heap limit (PRAGMA soft_heap_limit): the
+// memory all ledger connections of the process may hold together, page
+// caches included, before SQLite recycles cache pages instead of growing.
+const sqliteHeapLimit = 64 << 20
 
 // dataSourceName builds the go-sqlite3 DSN: a file: URI (so that mode=ro is
 // understood and odd characters in the path are escaped) plus the options
