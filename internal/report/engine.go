@@ -369,20 +369,23 @@ type lineAgg struct {
 	product uint32 // interned smallest non-empty product name; 0 is ""
 }
 
-// lineChunkSize is the number of lineAgg per chunk (48 KiB).
+// lineChunkSize is the number of entries per chunk of a chunkStore (48 KiB
+// of lineAgg).
 const lineChunkSize = 1024
 
-// lineStore holds the lineAgg of every key, addressed by a dense index.
-type lineStore struct {
-	chunks []*[lineChunkSize]lineAgg
+// chunkStore holds entries addressed by a dense index, in fixed-size chunks:
+// growing never copies what is stored, and the chunks hold no pointers
+// when T has none (nothing for the collector to scan).
+type chunkStore[T any] struct {
+	chunks []*[lineChunkSize]T
 	n      int32
 }
 
-func (s *lineStore) at(i int32) *lineAgg { return &s.chunks[i/lineChunkSize][i%lineChunkSize] }
+func (s *chunkStore[T]) at(i int32) *T { return &s.chunks[i/lineChunkSize][i%lineChunkSize] }
 
-func (s *lineStore) add() int32 {
+func (s *chunkStore[T]) add() int32 {
 	if s.n%lineChunkSize == 0 {
-		s.chunks = append(s.chunks, new([lineChunkSize]lineAgg))
+		s.chunks = append(s.chunks, new([lineChunkSize]T))
 	}
 	s.n++
 	return s.n - 1
@@ -468,8 +471,8 @@ type Reconciler struct {
 	lastRec string            // customer id of the last AddReceivable
 	lastIdx int32             // its customer index
 
-	lineIDs       lineIndex // line key → index in lines
-	lines         lineStore
+	lineIDs       lineIndex                            // line key → index in lines
+	lines         chunkStore[lineAgg]                  // the lineAgg of every key
 	bigLines      map[int32]*[numSlots]decimal.Decimal // sums of keys flagged lineBig
 	totals        map[uint32]*currencyAgg              // by currency
 	custIDs       map[pairKey]int32                    // → index in customers

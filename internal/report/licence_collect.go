@@ -43,7 +43,7 @@ type LicenceCollector struct {
 	lastCus uint32
 
 	slots   []int32 // open addressing: entry index + 1 by hash of its key, 0 empty
-	entries licenceStore
+	entries chunkStore[licenceEntry]
 	bigB    map[int32]decimal.Decimal // billed sums that do not fit an entry
 	bigP    map[int32]decimal.Decimal // unit prices that do not fit an entry
 
@@ -71,23 +71,6 @@ type licenceEntry struct {
 	bExp, pExp int8   // their exponents
 	cur        uint16
 	flags      uint8
-}
-
-const licenceChunk = 2048
-
-type licenceStore struct {
-	chunks []*[licenceChunk]licenceEntry
-	n      int32
-}
-
-func (s *licenceStore) at(i int32) *licenceEntry { return &s.chunks[i/licenceChunk][i%licenceChunk] }
-
-func (s *licenceStore) add() int32 {
-	if s.n%licenceChunk == 0 {
-		s.chunks = append(s.chunks, new([licenceChunk]licenceEntry))
-	}
-	s.n++
-	return s.n - 1
 }
 
 // NewLicenceCollector starts the licence check of a period ending on
