@@ -206,19 +206,31 @@ func (lc *LicenceCollector) addPayable(c *billing.PayableCharge, x int32, entry 
 	case e.flags&licPrice == 0:
 		e.flags |= licPrice
 		e.cur = lc.currency(c.Currency)
-		v := valueOf(price)
-		if v.fixed && v.exp >= math.MinInt8 && v.exp <= math.MaxInt8 {
-			e.p, e.pExp = v.coef, int8(v.exp)
-		} else {
-			e.flags |= licBigP
-			lc.bigP[i] = price
-		}
+		lc.setPrice(e, i, price)
 	case lc.curs[e.cur] != c.Currency || !lc.price(e, i).Equal(price):
 		e.flags |= licSeveral
 		if e.flags&licBigP != 0 {
 			delete(lc.bigP, i)
 			e.flags &^= licBigP
 		}
+	case price.Exponent() < lc.price(e, i).Exponent():
+		// The same price written with more decimals (1.50 after 1.5): keep
+		// that one, so the price kept does not depend on the lines' order
+		// (a close feeds them in API order, a report in ledger order).
+		lc.setPrice(e, i, price)
+	}
+}
+
+// setPrice stores price as entry i's unit price.
+func (lc *LicenceCollector) setPrice(e *licenceEntry, i int32, price decimal.Decimal) {
+	delete(lc.bigP, i)
+	e.flags &^= licBigP
+	v := valueOf(price)
+	if v.fixed && v.exp >= math.MinInt8 && v.exp <= math.MaxInt8 {
+		e.p, e.pExp = v.coef, int8(v.exp)
+	} else {
+		e.flags |= licBigP
+		lc.bigP[i] = price
 	}
 }
 

@@ -3,6 +3,7 @@ package report
 import (
 	"fmt"
 	"reflect"
+	"slices"
 	"testing"
 
 	"github.com/shopspring/decimal"
@@ -52,8 +53,9 @@ func TestLicenceCollectorMatchesInMemory(t *testing.T) {
 		pay("c1", "A", "3.10", "USD", false), pay("c1", "A", "3.1", "USD", false), // one price (equal values)
 		pay("c1", "B", "98765432109876543210.12345", "USD", false),
 		pay("c2", "A", "4", "USD", false), pay("c2", "A", "4", "EUR", false), // several currencies
-		pay("c2", "E", "1", "USD", false), pay("c1", "A", "3.2", "EUR", false), // c1 A: several prices
-		pay("c1", "E", "9", "USD", true), // mapped to c2 by rule 0; the tags say c1
+		pay("c2", "E", "1", "USD", false), pay("c2", "E", "1.00", "USD", false), // one price, kept with its decimals
+		pay("c1", "A", "3.2", "EUR", false), // c1 A: several prices
+		pay("c1", "E", "9", "USD", true),    // mapped to c2 by rule 0; the tags say c1
 	}
 	rec := func(sku, qty, from, to string) billing.ReceivableCharge {
 		return billing.ReceivableCharge{SKU: sku, ChargeType: "Recurring", Quantity: nd(qty), PeriodFrom: billing.Date(from),
@@ -77,24 +79,35 @@ func TestLicenceCollectorMatchesInMemory(t *testing.T) {
 	wantCom, wantRows := ComputeCommitments(end, in, prices)
 	wantFind := LicenceCheck(end, in)
 
-	r := NewReconciler(Input{Period: period, Customers: customers, PayableOK: true,
-		Coverage: []Coverage{{CustomerID: "c1", Status: billing.CoverageAvailable, Period: period},
-			{CustomerID: "c2", Status: billing.CoverageAvailable, Period: period}}},
-		Options{Mapping: []MapEntry{{Tag: "Site", Value: "x", CustomerID: "c2"}}})
-	lc := NewLicenceCollector(end)
-	r.CollectLicences(lc)
-	for _, c := range payables {
-		r.AddPayable(c)
-	}
-	for _, id := range []string{"c1", "c2"} {
-		for i := range recs[id] {
-			r.AddReceivable(id, &recs[id][i])
+	collect := func(payables []*billing.PayableCharge) (*LicenceCollector, []CommitmentRow) {
+		r := NewReconciler(Input{Period: period, Customers: customers, PayableOK: true,
+			Coverage: []Coverage{{CustomerID: "c1", Status: billing.CoverageAvailable, Period: period},
+				{CustomerID: "c2", Status: billing.CoverageAvailable, Period: period}}},
+			Options{Mapping: []MapEntry{{Tag: "Site", Value: "x", CustomerID: "c2"}}})
+		lc := NewLicenceCollector(end)
+		r.CollectLicences(lc)
+		for _, c := range payables {
+			r.AddPayable(c)
 		}
+		for _, id := range []string{"c1", "c2"} {
+			for i := range recs[id] {
+				r.AddReceivable(id, &recs[id][i])
+			}
+		}
+		var rows []CommitmentRow
+		for _, id := range []string{"c1", "c2", "c3"} {
+			lc.AddCustomer(id, subs[id])
+			rows = lc.CustomerRows(rows, id, subs[id])
+		}
+		return lc, rows
 	}
-	var rows []CommitmentRow
-	for _, id := range []string{"c1", "c2", "c3"} {
-		lc.AddCustomer(id, subs[id])
-		rows = lc.CustomerRows(rows, id, subs[id])
+	lc, rows := collect(payables)
+	// The lines in the other order (a close feeds them in API order, a
+	// report in ledger order): the same rows, the same price texts.
+	reversed := slices.Clone(payables)
+	slices.Reverse(reversed)
+	if _, back := collect(reversed); fmt.Sprintf("%+v", back) != fmt.Sprintf("%+v", rows) {
+		t.Errorf("rows with the lines reversed:\n%+v\nwant\n%+v", back, rows)
 	}
 	if !reflect.DeepEqual(rows, wantRows) {
 		t.Errorf("rows:\n%+v\nwant\n%+v", rows, wantRows)
