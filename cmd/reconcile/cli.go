@@ -74,13 +74,14 @@ ENVIRONMENT
 // otherwise. The close streams everything, so most of its heap is short-lived
 // garbage; without a limit the collector lets it grow well past the live data
 // (369 MiB peak RSS on the 1M-line reference run, 246 MiB with it; see
-// BENCHMARKS.md). It is a soft limit: a larger live heap still works.
+// BENCHMARKS.md). It is a soft limit, and it follows a larger live heap
+// (memlimit.go).
 const defaultMemoryLimit = 160 << 20
 
 // run is the whole program behind main: it parses args and runs a command.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if os.Getenv("GOMEMLIMIT") == "" {
-		debug.SetMemoryLimit(defaultMemoryLimit)
+		setDefaultMemoryLimit(defaultMemoryLimit)
 	}
 	if len(args) == 0 {
 		fmt.Fprint(stderr, mainUsage+exitTable)
