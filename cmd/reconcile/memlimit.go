@@ -1,6 +1,7 @@
 package main
 
 import (
+	"math"
 	"runtime"
 	"runtime/debug"
 	"runtime/metrics"
@@ -12,13 +13,13 @@ import (
 // with the distinct line keys, and once the live heap passes a fixed limit
 // the collector runs almost continuously (a 3M-line close took more than
 // ten times the CPU of W1M; BENCHMARKS.md, "Scaling curve"). So after each
-// collection, when the live heap has reached memLimitHigh of the limit, the
-// limit is raised to memLimitGrowth times the live heap: the collector then
+// collection, when the live heap has reached memLimitHighPct of the limit, the
+// limit is raised to memLimitGrowthPct of the live heap: the collector then
 // runs when the heap has grown by half, as with GOGC=50, never without
 // pause. An explicit GOMEMLIMIT is left alone.
 const (
-	memLimitHigh   = 0.85
-	memLimitGrowth = 1.5
+	memLimitHighPct   = 85  // raise when live >= 85 % of the limit
+	memLimitGrowthPct = 150 // to 150 % of live
 )
 
 var adaptOnce sync.Once
@@ -49,9 +50,11 @@ func adaptMemoryLimit() {
 	if s[0].Value.Kind() != metrics.KindUint64 {
 		return
 	}
-	live := float64(s[0].Value.Uint64())
-	limit := float64(debug.SetMemoryLimit(-1))
-	if live >= memLimitHigh*limit {
-		debug.SetMemoryLimit(int64(memLimitGrowth * live))
+	live, limit := int64(s[0].Value.Uint64()), debug.SetMemoryLimit(-1)
+	if limit > math.MaxInt64/100 {
+		return // no limit (math.MaxInt64) or one too large to matter
+	}
+	if live*100 >= limit*memLimitHighPct {
+		debug.SetMemoryLimit(live * memLimitGrowthPct / 100)
 	}
 }

@@ -80,16 +80,26 @@ func (f *liveFeed) newEngine() {
 	}
 }
 
-// resetPayable discards the payable lines fed so far (a retried stream).
-func (f *liveFeed) resetPayable() {
+// feeding locks f and reports whether it has an engine to feed; when it
+// reports true the caller unlocks f.mu.
+func (f *liveFeed) feeding() bool {
 	if f == nil {
-		return
+		return false
 	}
 	f.mu.Lock()
-	defer f.mu.Unlock()
 	if f.r == nil {
+		f.mu.Unlock()
+		return false
+	}
+	return true
+}
+
+// resetPayable discards the payable lines fed so far (a retried stream).
+func (f *liveFeed) resetPayable() {
+	if !f.feeding() {
 		return
 	}
+	defer f.mu.Unlock()
 	if len(f.cov) > 0 {
 		f.broken = "payable stream reset after customers were committed"
 		return
@@ -98,28 +108,20 @@ func (f *liveFeed) resetPayable() {
 }
 
 func (f *liveFeed) payable(c *billing.PayableCharge) {
-	if f == nil {
+	if !f.feeding() {
 		return
 	}
-	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.r == nil {
-		return
-	}
 	f.payableLines++
 	f.r.AddPayable(c)
 }
 
 // payableStored records the period the payable batch committed.
 func (f *liveFeed) payableStored(period billing.Period) {
-	if f == nil {
+	if !f.feeding() {
 		return
 	}
-	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.r == nil {
-		return
-	}
 	f.period, f.payableDone = period, true
 	f.r.SetPeriod(period)
 	if f.lic != nil {
@@ -129,14 +131,10 @@ func (f *liveFeed) payableStored(period billing.Period) {
 
 // committed feeds the customers of one committed transaction.
 func (f *liveFeed) committed(ds []*ledger.CustomerData) {
-	if f == nil {
+	if !f.feeding() {
 		return
 	}
-	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.r == nil {
-		return
-	}
 	for _, d := range ds {
 		if !f.payableDone {
 			f.broken = "customer committed before the payable charges"
