@@ -399,10 +399,7 @@ func copyBuffer(ctx context.Context, pc *pgx.Conn, sql string, enc *copyEncoder,
 
 // copyReceivables writes a customer's receivable lines with one COPY.
 func copyReceivables(ctx context.Context, st *customerStmts, runID int64, customerID string, cs []billing.ReceivableCharge) error {
-	e := &st.copyEnc
-	e.buf = e.buf[:0]
-	e.header()
-	for i := range cs {
+	return copyRows(ctx, st, copyReceivableSQL, "receivable charges", "lines", len(cs), func(e *copyEncoder, i int) error {
 		c := &cs[i]
 		e.row(receivableCols)
 		e.int8(runID)
@@ -430,19 +427,30 @@ func copyReceivables(ctx context.Context, st *customerStmts, runID int64, custom
 		start = e.begin()
 		e.buf = appendContentHash(e.buf, st.enc.buf)
 		e.end(start)
+		return nil
+	})
+}
+
+// copyRows writes n rows, each encoded by row, with one COPY of sql; what
+// (and unit) name the rows in an error.
+func copyRows(ctx context.Context, st *customerStmts, sql, what, unit string, n int, row func(e *copyEncoder, i int) error) error {
+	e := &st.copyEnc
+	e.buf = e.buf[:0]
+	e.header()
+	for i := range n {
+		if err := row(e, i); err != nil {
+			return err
+		}
 	}
-	if err := copyBuffer(ctx, st.pg, copyReceivableSQL, e, len(cs)); err != nil {
-		return copyError(fmt.Sprintf("receivable charges (COPY of %d lines)", len(cs)), err)
+	if err := copyBuffer(ctx, st.pg, sql, e, n); err != nil {
+		return copyError(fmt.Sprintf("%s (COPY of %d %s)", what, n, unit), err)
 	}
 	return nil
 }
 
 // copySubscriptions writes a customer's subscriptions with one COPY.
 func copySubscriptions(ctx context.Context, st *customerStmts, runID int64, customerID string, subs []billing.Subscription) error {
-	e := &st.copyEnc
-	e.buf = e.buf[:0]
-	e.header()
-	for i := range subs {
+	return copyRows(ctx, st, copySubscriptionSQL, "subscriptions", "rows", len(subs), func(e *copyEncoder, i int) error {
 		sub := &subs[i]
 		e.row(len(subscriptionColumns))
 		e.int8(runID)
@@ -473,9 +481,6 @@ func copySubscriptions(ctx context.Context, st *customerStmts, runID int64, cust
 		start := e.begin()
 		e.buf = appendContentHash(e.buf, st.enc.buf)
 		e.end(start)
-	}
-	if err := copyBuffer(ctx, st.pg, copySubscriptionSQL, e, len(subs)); err != nil {
-		return copyError(fmt.Sprintf("subscriptions (COPY of %d)", len(subs)), err)
-	}
-	return nil
+		return nil
+	})
 }
