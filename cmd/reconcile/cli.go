@@ -208,6 +208,19 @@ func (p *periodFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&p.date, "date", "", "any `date` (YYYY-MM-DD) inside the billing period")
 }
 
+// resolveOrRun is resolve for the commands that take a period or a run:
+// exactly one of --period, --date and --run (runID) must be given.
+func (p *periodFlags) resolveOrRun(cmd, runID string) (billing.Date, error) {
+	date, err := p.resolve()
+	if err != nil {
+		return "", err
+	}
+	if (date == "") == (runID == "") {
+		return "", usagef("%s: give exactly one of --period, --date or --run", cmd)
+	}
+	return date, nil
+}
+
 // resolve returns the date to ask the API for.
 func (p *periodFlags) resolve() (billing.Date, error) {
 	switch {

@@ -89,7 +89,7 @@ func runAmendPlan(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	db := fs.String("db", dbDefault(), "ledger database `path` ($RECONCILE_DB)")
 	out := fs.String("out", "-", "write the plan to `FILE` (- for stdout)")
 	format := fs.String("format", "json", "plan format: json (for apply) or csv (for review)")
-	if err := parseFlags(fs, args); err != nil {
+	if _, err := parseConfigured(fs, args, stderr); err != nil {
 		return err
 	}
 	date, err := p.resolve()
@@ -169,7 +169,6 @@ type amendFlags struct {
 	pollInterval time.Duration
 	pollDeadline time.Duration
 	verbose      bool
-	config       string
 }
 
 func (f *amendFlags) register(fs *flag.FlagSet) {
@@ -177,24 +176,12 @@ func (f *amendFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&f.pollInterval, "poll-interval", time.Second, "first wait between amendment status polls (doubles up to 8x)")
 	fs.DurationVar(&f.pollDeadline, "poll-deadline", 2*time.Minute, "how long to track an amendment before leaving it pending (resume with 'amend status')")
 	fs.BoolVar(&f.verbose, "v", false, "verbose structured logs on stderr")
-	fs.StringVar(&f.config, "config", "", "configuration `FILE` (TOML; default $RECONCILE_CONFIG, else ./reconcile.toml if present)")
+	registerConfigFlag(fs)
 }
 
-func (f *amendFlags) client(ctx context.Context, stderr io.Writer) (*fetch.Client, error) {
-	var file *config.File
-	if path := config.Locate(f.config, os.Getenv); path != "" {
-		var err error
-		if file, err = config.Load(path); err != nil {
-			return nil, &usageError{msg: err.Error()}
-		}
-	}
-	eff, err := config.Resolve(file, os.Getenv, nil)
-	if err != nil {
-		return nil, &usageError{msg: err.Error()}
-	}
-	for _, w := range eff.Warnings {
-		fmt.Fprintf(stderr, "reconcile: warning: %s\n", w)
-	}
+// client is the Sherweb client of the effective configuration eff (the
+// flags parsed and applyConfig applied).
+func (f *amendFlags) client(ctx context.Context, eff *config.Effective, stderr io.Writer) (*fetch.Client, error) {
 	api, err := apiConfigFrom(eff)
 	if err != nil {
 		return nil, err
@@ -214,6 +201,10 @@ func runAmendApply(ctx context.Context, args []string, stdout, stderr io.Writer)
 	yes := fs.Bool("yes", false, "apply without asking (for scripts)")
 	dry := fs.Bool("dry-run", false, "show the requests and send nothing")
 	path, err := parseWithArg(fs, args)
+	if err != nil {
+		return err
+	}
+	eff, err := applyConfig(fs, stderr)
 	if err != nil {
 		return err
 	}
@@ -242,7 +233,7 @@ func runAmendApply(ctx context.Context, args []string, stdout, stderr io.Writer)
 		return err
 	}
 	defer store.Close() //nolint:errcheck // every event is committed as it happens
-	client, err := f.client(ctx, stderr)
+	client, err := f.client(ctx, eff, stderr)
 	if err != nil {
 		return err
 	}
@@ -321,12 +312,16 @@ func runAmendStatus(ctx context.Context, args []string, stdout, stderr io.Writer
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
+	eff, err := applyConfig(fs, stderr)
+	if err != nil {
+		return err
+	}
 	store, err := openWritable(ctx, f.db)
 	if err != nil {
 		return err
 	}
 	defer store.Close() //nolint:errcheck // every event is committed as it happens
-	client, err := f.client(ctx, stderr)
+	client, err := f.client(ctx, eff, stderr)
 	if err != nil {
 		return err
 	}
@@ -345,7 +340,7 @@ func runAmendLog(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	p.register(fs)
 	db := fs.String("db", dbDefault(), "ledger database `path` ($RECONCILE_DB)")
 	asJSON := fs.Bool("json", false, "one JSON object per event")
-	if err := parseFlags(fs, args); err != nil {
+	if _, err := parseConfigured(fs, args, stderr); err != nil {
 		return err
 	}
 	date, err := p.resolve()

@@ -8,8 +8,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/shopspring/decimal"
-
 	"github.com/msp-reconcile/reconcile/internal/job"
 	"github.com/msp-reconcile/reconcile/internal/ledger"
 	"github.com/msp-reconcile/reconcile/internal/report"
@@ -44,14 +42,6 @@ func (p *runPickFlags) pick() (job.RunPick, error) {
 	return job.RunPick{ID: id}, nil
 }
 
-func toleranceOption(s string) (report.Options, error) {
-	tol, err := decimal.NewFromString(s)
-	if err != nil || tol.IsNegative() {
-		return report.Options{}, usagef("--tolerance %q: want a non-negative decimal", s)
-	}
-	return report.Options{Tolerance: tol}, nil
-}
-
 func runCompare(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("compare", "reconcile compare (--base YYYY-MM | --base-run ID) (--period YYYY-MM | --run ID) [--db PATH] [--out FILE.xlsx] [--json FILE|-] [--tolerance 0.01]", stderr)
 	var base, cur runPickFlags
@@ -60,12 +50,14 @@ func runCompare(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	db := fs.String("db", dbDefault(), "ledger database `path` ($RECONCILE_DB)")
 	out := fs.String("out", "", "workbook `FILE.xlsx` (default comparison-<baseFrom>_<baseTo>-vs-<from>_<to>.xlsx)")
 	jsonOut := fs.String("json", "", "write the comparison JSON to `FILE` (- for stdout)")
-	tolerance := fs.String("tolerance", "0.01", "negative-margin tolerance per line key, for both runs")
+	var rules ruleFlags
+	rules.register(fs)
 	verbose := fs.Bool("v", false, "verbose structured logs on stderr")
 	var prof fetchFlags
 	fs.StringVar(&prof.cpuProfile, "cpuprofile", "", "write a CPU profile (runtime/pprof) to `FILE`")
 	fs.StringVar(&prof.memProfile, "memprofile", "", "write a heap profile (runtime/pprof) to `FILE` at the end")
-	if err := parseFlags(fs, args); err != nil {
+	eff, err := parseConfigured(fs, args, stderr)
+	if err != nil {
 		return err
 	}
 	bp, err := base.pick()
@@ -76,7 +68,7 @@ func runCompare(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
-	opts, err := toleranceOption(*tolerance)
+	opts, err := rules.options(eff)
 	if err != nil {
 		return err
 	}
@@ -106,8 +98,10 @@ func runTrend(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	db := fs.String("db", dbDefault(), "ledger database `path` ($RECONCILE_DB)")
 	out := fs.String("out", "", "workbook `FILE.xlsx` (default trend-<from>_<to>.xlsx)")
 	jsonOut := fs.String("json", "", "write the trend JSON to `FILE` (- for stdout)")
-	tolerance := fs.String("tolerance", "0.01", "negative-margin tolerance per line key")
-	if err := parseFlags(fs, args); err != nil {
+	var rules ruleFlags
+	rules.register(fs)
+	eff, err := parseConfigured(fs, args, stderr)
+	if err != nil {
 		return err
 	}
 	if *from == "" || *to == "" {
@@ -121,7 +115,7 @@ func runTrend(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if *to < *from {
 		return usagef("trend: --to %s is before --from %s", *to, *from)
 	}
-	opts, err := toleranceOption(*tolerance)
+	opts, err := rules.options(eff)
 	if err != nil {
 		return err
 	}

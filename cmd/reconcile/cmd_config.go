@@ -11,11 +11,7 @@ import (
 // from; secrets are shown as (set) or (not set), never their value.
 func runConfig(_ context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("config", "reconcile config [--config FILE]", stderr)
-	registerConfigFlag(fs)
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	eff, err := applyConfig(fs, stderr)
+	eff, err := parseConfigured(fs, args, stderr)
 	if err != nil {
 		return err
 	}

@@ -122,7 +122,8 @@ func runEmail(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	db := fs.String("db", dbDefault(), "ledger database `path` ($RECONCILE_DB)")
 	runID := fs.String("run", "", "mail the report of this fetch run `ID` instead of the latest complete one")
 	out := fs.String("out", "", "the report's workbook `FILE.xlsx` (default reconciliation-<from>_<to>.xlsx); written first if it does not exist")
-	tolerance := fs.String("tolerance", "0.01", "negative-margin tolerance, as for 'report'")
+	var rules ruleFlags
+	rules.register(fs)
 	detail := fs.String("detail", "xlsx", "where the workbook's detail is: `xlsx` (sheets) or csv, as for 'report'")
 	var to stringList
 	fs.Var(&to, "to", "recipient `ADDR` (repeatable; replaces $RECONCILE_MAIL_TO)")
@@ -130,32 +131,24 @@ func runEmail(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	dryRun := fs.String("dry-run", "", "write the exact message to `FILE.eml` instead of sending it")
 	compareBase := fs.String("compare-base", "", "attach the comparison with base period `YYYY-MM` (written beside the workbook) and include the margin bridge")
 	verbose := fs.Bool("v", false, "verbose: log the SMTP attempts")
-	registerConfigFlag(fs)
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	eff, err := applyConfig(fs, stderr)
+	eff, err := parseConfigured(fs, args, stderr)
 	if err != nil {
 		return err
 	}
-	date, err := p.resolve()
+	date, err := p.resolveOrRun("email", *runID)
 	if err != nil {
 		return err
-	}
-	if (date == "") == (*runID == "") {
-		return usagef("email: give exactly one of --period, --date or --run")
 	}
 	if *compareBase != "" {
 		if _, err := report.ParseMonth(*compareBase); err != nil || len(*compareBase) != 7 {
 			return usagef("--compare-base %q: want YYYY-MM", *compareBase)
 		}
 	}
-	r := reportFlags{out: *out, tolerance: *tolerance, detail: *detail}
-	opts, err := r.options()
+	r := reportFlags{ruleFlags: rules, out: *out, detail: *detail}
+	opts, err := r.options(eff)
 	if err != nil {
 		return err
 	}
-	opts = withRules(opts, eff)
 	settings, err := mailSettingsOf(eff)
 	if err != nil {
 		return err

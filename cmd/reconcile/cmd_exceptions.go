@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/user"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -37,16 +36,6 @@ func parseInterspersed(fs *flag.FlagSet, args []string) (positional []string, er
 		positional = append(positional, fs.Arg(0))
 		args = fs.Args()[1:]
 	}
-}
-
-func osUser() string {
-	if u, err := user.Current(); err == nil && u.Username != "" {
-		return u.Username
-	}
-	if v := os.Getenv("USER"); v != "" {
-		return v
-	}
-	return "unknown"
 }
 
 func runAccept(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -93,14 +82,13 @@ func runAccept(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	default:
 		return usagef("accept: give one FINGERPRINT (see the Mismatches sheet) or --file")
 	}
-	opts, err := r.options()
+	opts, err := r.options(eff)
 	if err != nil {
 		return err
 	}
-	opts = withRules(opts, eff)
 	who := *by
 	if who == "" {
-		who = osUser()
+		who = actor()
 	}
 	store, err := ledger.Open(ctx, *db, ledger.Options{})
 	if err != nil {
@@ -193,7 +181,7 @@ func runUnaccept(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	}
 	who := *by
 	if who == "" {
-		who = osUser()
+		who = actor()
 	}
 	store, err := ledger.Open(ctx, *db, ledger.Options{})
 	if err != nil {
@@ -212,11 +200,7 @@ func runExceptions(ctx context.Context, args []string, stdout, stderr io.Writer)
 	fs := newFlagSet("exceptions", "reconcile exceptions [--all] [--db PATH]", stderr)
 	db := fs.String("db", dbDefault(), "ledger database `path` ($RECONCILE_DB)")
 	all := fs.Bool("all", false, "list every register entry, revoked acceptances and revocations included")
-	registerConfigFlag(fs)
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	if _, err := applyConfig(fs, stderr); err != nil {
+	if _, err := parseConfigured(fs, args, stderr); err != nil {
 		return err
 	}
 	store, err := ledger.Open(ctx, *db, ledger.Options{ReadOnly: true})

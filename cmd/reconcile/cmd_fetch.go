@@ -55,6 +55,25 @@ func (f *fetchFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.memProfile, "memprofile", "", "write a heap profile (runtime/pprof) to `FILE` at the end")
 }
 
+// prepare is the opening shared by fetch and run once the flags are parsed:
+// it checks the numeric flags, resolves the period (required) and starts
+// the profiles; the caller defers stop.
+func (f *fetchFlags) prepare(cmd string) (date billing.Date, stop func(), err error) {
+	if err := f.validate(); err != nil {
+		return "", nil, err
+	}
+	if date, err = f.resolve(); err != nil {
+		return "", nil, err
+	}
+	if date == "" {
+		return "", nil, usagef("%s: --period or --date is required", cmd)
+	}
+	if stop, err = f.startProfiles(); err != nil {
+		return "", nil, err
+	}
+	return date, stop, nil
+}
+
 // validate checks the numeric flags (exit 2 before anything is recorded).
 func (f *fetchFlags) validate() error {
 	return checkNumbers(
@@ -91,25 +110,11 @@ func runFetch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs := newFlagSet("fetch", "reconcile fetch (--period YYYY-MM | --date YYYY-MM-DD) [--db FILE] [--json FILE|-]", stderr)
 	var f fetchFlags
 	f.register(fs)
-	registerConfigFlag(fs)
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	eff, err := applyConfig(fs, stderr)
+	eff, err := parseConfigured(fs, args, stderr)
 	if err != nil {
 		return err
 	}
-	if err := f.validate(); err != nil {
-		return err
-	}
-	date, err := f.resolve()
-	if err != nil {
-		return err
-	}
-	if date == "" {
-		return usagef("fetch: --period or --date is required")
-	}
-	stopProfiles, err := f.startProfiles()
+	date, stopProfiles, err := f.prepare("fetch")
 	if err != nil {
 		return err
 	}

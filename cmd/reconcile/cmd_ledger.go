@@ -15,7 +15,7 @@ import (
 func runMigrate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("migrate", "reconcile migrate [--db FILE|URL]", stderr)
 	db := fs.String("db", dbDefault(), "ledger: a SQLite `FILE` (or sqlite:FILE), or a postgres:// URL ($RECONCILE_DB)")
-	if err := parseFlags(fs, args); err != nil {
+	if _, err := parseConfigured(fs, args, stderr); err != nil {
 		return err
 	}
 	store, err := ledger.Open(ctx, *db, ledger.Options{NoMigrate: true})

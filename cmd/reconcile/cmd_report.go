@@ -20,26 +20,18 @@ func runReport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	db := fs.String("db", dbDefault(), "ledger database `FILE` ($RECONCILE_DB)")
 	runID := fs.String("run", "", "report this fetch run `ID` instead of the latest complete one")
 	jsonOut := fs.String("json", "", "write the JSON summary to `FILE` (- for stdout)")
-	registerConfigFlag(fs)
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	eff, err := applyConfig(fs, stderr)
+	eff, err := parseConfigured(fs, args, stderr)
 	if err != nil {
 		return err
 	}
-	date, err := p.resolve()
+	date, err := p.resolveOrRun("report", *runID)
 	if err != nil {
 		return err
 	}
-	if (date == "") == (*runID == "") {
-		return usagef("report: give exactly one of --period, --date or --run")
-	}
-	opts, err := r.options()
+	opts, err := r.options(eff)
 	if err != nil {
 		return err
 	}
-	opts = withRules(opts, eff)
 	store, err := openExisting(ctx, *db, true)
 	if err != nil {
 		return err

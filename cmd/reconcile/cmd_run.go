@@ -17,36 +17,32 @@ import (
 	"github.com/shopspring/decimal"
 
 	"github.com/msp-reconcile/reconcile/internal/billing"
+	"github.com/msp-reconcile/reconcile/internal/config"
 	"github.com/msp-reconcile/reconcile/internal/job"
 	"github.com/msp-reconcile/reconcile/internal/ledger"
 	"github.com/msp-reconcile/reconcile/internal/report"
 	"github.com/msp-reconcile/reconcile/internal/report/xlsx"
 )
 
-// reportFlags are the flags shared by `run` and `report`.
-type reportFlags struct {
-	out            string
-	tolerance      string
-	failOnFindings bool
-	detail         string
-	lowMargin      string
+// ruleFlags are the reconciliation rules' flags of every command that
+// reconciles runs (run, report, accept, compare, trend): with the
+// configuration's mapping (withRules) they make the report.Options, so a
+// comparison reconciles each run exactly as its report did.
+type ruleFlags struct {
+	tolerance string
+	lowMargin string
 }
 
-func (r *reportFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&r.out, "out", "", "the workbook: a `FILE.xlsx` (.xlsx is added to a name without extension), or a folder (DIR/ or an existing folder) for reconciliation-<from>_<to>.xlsx in it (default: that name in the current folder)")
+func (r *ruleFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&r.tolerance, "tolerance", "0.01", "negative-margin tolerance per line key, in the line's currency")
-	fs.BoolVar(&r.failOnFindings, "fail-on-findings", false, "exit 4 when a complete run has findings")
 	fs.StringVar(&r.lowMargin, "low-margin", "", "low_margin finding for every customer × currency row whose margin % is below this `PERCENT` (default off)")
-	fs.StringVar(&r.detail, "detail", xlsx.DetailXLSX, "where the Payable and Receivable detail goes: `xlsx` (sheets) or csv (files beside the workbook)")
 }
 
-func (r *reportFlags) options() (report.Options, error) {
+// options are the rules of the flags and of the configuration eff.
+func (r *ruleFlags) options(eff *config.Effective) (report.Options, error) {
 	tol, err := decimal.NewFromString(r.tolerance)
 	if err != nil || tol.IsNegative() {
 		return report.Options{}, usagef("--tolerance %q: want a non-negative decimal", r.tolerance)
-	}
-	if r.detail != xlsx.DetailXLSX && r.detail != xlsx.DetailCSV {
-		return report.Options{}, usagef("--detail %q: want xlsx or csv", r.detail)
 	}
 	opts := report.Options{Tolerance: tol}
 	if r.lowMargin != "" {
@@ -55,6 +51,32 @@ func (r *reportFlags) options() (report.Options, error) {
 			return report.Options{}, usagef("--low-margin %q: want a decimal percentage such as 5", r.lowMargin)
 		}
 		opts.LowMarginPercent = decimal.NullDecimal{Decimal: lm, Valid: true}
+	}
+	return withRules(opts, eff), nil
+}
+
+// reportFlags are the flags shared by `run` and `report`.
+type reportFlags struct {
+	ruleFlags
+	out            string
+	failOnFindings bool
+	detail         string
+}
+
+func (r *reportFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&r.out, "out", "", "the workbook: a `FILE.xlsx` (.xlsx is added to a name without extension), or a folder (DIR/ or an existing folder) for reconciliation-<from>_<to>.xlsx in it (default: that name in the current folder)")
+	r.ruleFlags.register(fs)
+	fs.BoolVar(&r.failOnFindings, "fail-on-findings", false, "exit 4 when a complete run has findings")
+	fs.StringVar(&r.detail, "detail", xlsx.DetailXLSX, "where the Payable and Receivable detail goes: `xlsx` (sheets) or csv (files beside the workbook)")
+}
+
+func (r *reportFlags) options(eff *config.Effective) (report.Options, error) {
+	opts, err := r.ruleFlags.options(eff)
+	if err != nil {
+		return report.Options{}, err
+	}
+	if r.detail != xlsx.DetailXLSX && r.detail != xlsx.DetailCSV {
+		return report.Options{}, usagef("--detail %q: want xlsx or csv", r.detail)
 	}
 	return opts, nil
 }
@@ -75,34 +97,19 @@ func runClose(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	r.register(fs)
 	retry := fs.Bool("retry-missing", false, "complete the period's latest incomplete run: fetch again only the customers whose receivables it misses (and new customers), reuse the stored receivables of the others, and write a new, complete run")
 	emailFlag := fs.Bool("email", false, "mail the report after it was written (RECONCILE_SMTP_*, RECONCILE_MAIL_*; exit 5 when the mail fails)")
-	registerConfigFlag(fs)
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	eff, err := applyConfig(fs, stderr)
+	eff, err := parseConfigured(fs, args, stderr)
 	if err != nil {
 		return err
 	}
-	if err := f.validate(); err != nil {
-		return err
-	}
-	date, err := f.resolve()
-	if err != nil {
-		return err
-	}
-	if date == "" {
-		return usagef("run: --period or --date is required")
-	}
-	stopProfiles, err := f.startProfiles()
+	date, stopProfiles, err := f.prepare("run")
 	if err != nil {
 		return err
 	}
 	defer stopProfiles()
-	opts, err := r.options()
+	opts, err := r.options(eff)
 	if err != nil {
 		return err
 	}
-	opts = withRules(opts, eff)
 	api, err := apiConfigFrom(eff)
 	if err != nil {
 		return err

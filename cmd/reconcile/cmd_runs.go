@@ -78,11 +78,7 @@ func runRuns(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	db := fs.String("db", dbDefault(), "ledger database `FILE` ($RECONCILE_DB)")
 	asJSON := fs.Bool("json", false, "print the runs as JSON (one array) instead of a table")
 	tolerance := fs.String("tolerance", "0.01", "tolerance for the findings of complete runs that have no stored summary yet")
-	registerConfigFlag(fs)
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	if _, err := applyConfig(fs, stderr); err != nil {
+	if _, err := parseConfigured(fs, args, stderr); err != nil {
 		return err
 	}
 	tol, err := decimal.NewFromString(*tolerance)
@@ -183,11 +179,7 @@ func runPrune(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	stale := fs.Duration("stale", 24*time.Hour, "a run still 'running' after this long was killed and is pruned")
 	yes := fs.Bool("yes", false, "delete (default: only print what would be deleted)")
 	apply := fs.Bool("apply", false, "same as --yes")
-	registerConfigFlag(fs)
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	if _, err := applyConfig(fs, stderr); err != nil {
+	if _, err := parseConfigured(fs, args, stderr); err != nil {
 		return err
 	}
 	if err := checkNumbers(intCheck("keep", *keep, false, "1 or more complete runs per period"),

@@ -140,8 +140,8 @@ func demo(ctx context.Context, dir string, verbose bool, stdout, stderr io.Write
 		db: filepath.Join(tmp, "demo.db"), jsonOut: filepath.Join(dir, base+".json"),
 		concurrency: 4, maxAttempts: 6, maxWait: 60 * time.Second, timeout: 60 * time.Second, verbose: verbose,
 	}
-	r := &reportFlags{out: filepath.Join(dir, base+".xlsx"), tolerance: "0.01", detail: xlsx.DetailXLSX}
-	opts, err := r.options()
+	r := &reportFlags{ruleFlags: ruleFlags{tolerance: "0.01"}, out: filepath.Join(dir, base+".xlsx"), detail: xlsx.DetailXLSX}
+	opts, err := r.options(&config.Effective{})
 	if err != nil {
 		return err
 	}

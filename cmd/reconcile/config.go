@@ -60,6 +60,16 @@ func registerConfigFlag(fs *flag.FlagSet) {
 	fs.String("config", "", "configuration `FILE` (TOML; default $RECONCILE_CONFIG, else ./reconcile.toml if present)")
 }
 
+// parseConfigured is the opening of most commands: it adds --config to fs,
+// parses args (no positional arguments) and applies the configuration.
+func parseConfigured(fs *flag.FlagSet, args []string, stderr io.Writer) (*config.Effective, error) {
+	registerConfigFlag(fs)
+	if err := parseFlags(fs, args); err != nil {
+		return nil, err
+	}
+	return applyConfig(fs, stderr)
+}
+
 // apiConfigFrom is the Sherweb connection configuration of the effective
 // configuration; credentials missing is a usage error naming what to set.
 func apiConfigFrom(eff *config.Effective) (apiConfig, error) {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -133,5 +134,69 @@ func TestEmailSettingsFromConfigFile(t *testing.T) {
 	code, _, stderr = runCLI(t, "email", "--period", "2026-10", "--db", db, "--dry-run", eml)
 	if code != exitUsage || !strings.Contains(stderr, "email.password") || strings.Contains(stderr, "file-pw-123") {
 		t.Errorf("inline password in a 0644 file: exit %d: %s", code, stderr)
+	}
+}
+
+// TestEveryLedgerCommandFollowsTheConfigFile: the file's db reaches every
+// command that opens the ledger (none falls back to ./reconcile.db), and its
+// rules (tolerance, low margin) reach compare and trend, so a comparison
+// reconciles each run as its report did.
+func TestEveryLedgerCommandFollowsTheConfigFile(t *testing.T) {
+	simEnv(t, sherwebsim.Config{Seed: 5, Customers: 6, Charges: 60, History: true})
+	dir := t.TempDir()
+	t.Chdir(dir) // a stray ./reconcile.db would be created here
+	t.Setenv("RECONCILE_DB", "")
+	db := dbtest.DB(t)
+	cfg := filepath.Join(dir, "c.toml")
+	text := "db = \"" + db + "\"\ntolerance = \"0.50\"\nlow_margin_percent = \"100\"\n"
+	if err := os.WriteFile(cfg, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("RECONCILE_CONFIG", cfg)
+	for _, p := range []string{"2026-10", "2026-11"} {
+		if code, _, stderr := runCLI(t, "run", "--period", p, "--out", filepath.Join(dir, p+".xlsx")); code != exitOK {
+			t.Fatalf("run %s: exit %d: %s", p, code, stderr)
+		}
+	}
+	for _, args := range [][]string{
+		{"migrate"},
+		{"runs"},
+		{"report", "--period", "2026-11", "--out", filepath.Join(dir, "r.xlsx")},
+		{"compare", "--base", "2026-10", "--period", "2026-11", "--out", filepath.Join(dir, "c.xlsx")},
+		{"trend", "--from", "2026-10", "--to", "2026-11", "--out", filepath.Join(dir, "t.xlsx")},
+		{"exceptions"},
+		{"amend", "plan", "--period", "2026-11", "--out", filepath.Join(dir, "plan.json")},
+		{"amend", "log"},
+		{"runs", "prune", "--keep", "1"},
+	} {
+		if code, _, stderr := runCLI(t, args...); code != exitOK {
+			t.Errorf("%s without --db: exit %d: %s", strings.Join(args, " "), code, stderr)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "reconcile.db")); err == nil {
+		t.Error("a command opened ./reconcile.db instead of the file's db")
+	}
+
+	code, stdout, stderr := runCLI(t, "compare", "--base", "2026-10", "--period", "2026-11", "--out", filepath.Join(dir, "c2.xlsx"), "--json", "-")
+	if code != exitOK {
+		t.Fatalf("compare: exit %d: %s", code, stderr)
+	}
+	var c struct {
+		Tolerance string `json:"tolerance"`
+		Findings  []struct {
+			Kind string `json:"kind"`
+		} `json:"findings"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &c); err != nil {
+		t.Fatal(err)
+	}
+	lowMargin := 0
+	for _, f := range c.Findings {
+		if f.Kind == "low_margin" {
+			lowMargin++
+		}
+	}
+	if c.Tolerance != "0.50" || lowMargin == 0 {
+		t.Errorf("compare used tolerance %s and found %d low_margin movements: the file's rules did not reach it", c.Tolerance, lowMargin)
 	}
 }
