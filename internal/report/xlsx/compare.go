@@ -274,7 +274,25 @@ const (
 	colorDecrease = "C00000"
 )
 
+// Summary charts are stacked under the tables, one per slot of chartRows
+// rows (a 400 px chart over rows of 15 pt, or of LibreOffice's 12.8 pt), so
+// the Summary prints one page wide at a readable size.
+const (
+	chartRows   = 26
+	chartHeight = 400
+)
+
+// compareWaterfalls writes one waterfall chart per currency under the tables
+// above it, then the data each chart draws. Printed, each chart after the
+// first starts a page, and so does the data.
 func compareWaterfalls(b *builder, p *page, c *report.Comparison) error {
+	chartRow := p.row + 2
+	p.row += len(c.Bridge) * chartRows
+	for i := 1; i <= len(c.Bridge); i++ {
+		if err := b.f.InsertPageBreak(SheetSummary, "A"+strconv.Itoa(chartRow+i*chartRows)); err != nil {
+			return fmt.Errorf("summary page break: %w", err)
+		}
+	}
 	for i := range c.Bridge {
 		r := &c.Bridge[i]
 		p.row++
@@ -327,7 +345,7 @@ func compareWaterfalls(b *builder, p *page, c *report.Comparison) error {
 		}
 		title := fmt.Sprintf("Margin bridge %s: %s → %s (green up, red down)", r.Currency, periodText(c.Base), periodText(c.Current))
 		format := moneyFormat(r.Currency, false)
-		anchor := "N" + strconv.Itoa(2+i*24)
+		anchor := "A" + strconv.Itoa(chartRow+i*chartRows)
 		if err := b.f.AddChart(SheetSummary, anchor, &excelize.Chart{
 			Type:   excelize.ColStacked,
 			Series: series,
@@ -336,7 +354,7 @@ func compareWaterfalls(b *builder, p *page, c *report.Comparison) error {
 			Legend:    excelize.ChartLegend{Position: "none"},
 			XAxis:     excelize.ChartAxis{Font: chartFont},
 			YAxis:     excelize.ChartAxis{MajorGridLines: true, Font: chartFont, NumFmt: excelize.ChartNumFmt{CustomNumFmt: format}},
-			Dimension: excelize.ChartDimension{Width: 760, Height: 440},
+			Dimension: excelize.ChartDimension{Width: 760, Height: chartHeight},
 		}); err != nil {
 			return fmt.Errorf("waterfall chart %s: %w", r.Currency, err)
 		}

@@ -153,7 +153,12 @@ func trendSummary(b *builder, t *report.Trend) error {
 		if err != nil {
 			return err
 		}
-		anchor := "J" + strconv.Itoa(2+i*24)
+		anchor := "A" + strconv.Itoa(p.row+2+i*chartRows) // under the table, as the comparison's
+		if i > 0 {
+			if err := f.InsertPageBreak(SheetSummary, anchor); err != nil {
+				return fmt.Errorf("summary page break: %w", err)
+			}
+		}
 		if err := f.AddChart(SheetSummary, anchor, &excelize.Chart{
 			Type: excelize.Line,
 			Series: []excelize.ChartSeries{{
@@ -166,7 +171,7 @@ func trendSummary(b *builder, t *report.Trend) error {
 			Title:        excelize.ChartTitle{Paragraph: []excelize.RichTextRun{{Text: "Margin per month (" + c + "); gaps are months without a run"}}},
 			Legend:       excelize.ChartLegend{Position: "none"},
 			YAxis:        excelize.ChartAxis{MajorGridLines: true, NumFmt: excelize.ChartNumFmt{CustomNumFmt: moneyFormat(c, false)}},
-			Dimension:    excelize.ChartDimension{Width: 720, Height: 420},
+			Dimension:    excelize.ChartDimension{Width: 720, Height: chartHeight},
 			ShowBlanksAs: "gap",
 		}); err != nil {
 			return fmt.Errorf("line chart %s: %w", c, err)
