@@ -158,13 +158,22 @@ type customerStmts struct {
 	enc                                canon
 	buf                                []byte // money texts, detail and content hash of the current row
 	// pg is the PostgreSQL connection under the transaction, nil on SQLite:
-	// a customer's receivable lines are written with one COPY instead of a
-	// round trip per line.
-	pg      *pgx.Conn
-	copyEnc copyEncoder // PostgreSQL: the COPY data of the current table
-	args    []driver.NamedValue
+	// the transaction's coverage rows, receivable lines and subscriptions
+	// are encoded into pgCopies and written with one COPY per table before
+	// the commit (pgcopy.go) instead of a round trip per row.
+	pg       *pgx.Conn
+	pgCopies *customerCopies
+	args     []driver.NamedValue
 	rargs   [receivableCols]driver.NamedValue
 }
+
+// writeRowsError is a failure to write the rows fn staged (PostgreSQL: the
+// COPYs of the transaction), after fn returned: it names the customer itself
+// when it can.
+type writeRowsError struct{ err error }
+
+func (e *writeRowsError) Error() string { return e.err.Error() }
+func (e *writeRowsError) Unwrap() error { return e.err }
 
 // customerTx runs fn in one write transaction on a connection of its own,
 // with the customer inserts prepared, and commits if fn succeeds and ctx has
@@ -193,7 +202,17 @@ func (s *Store) customerTx(ctx context.Context, fn func(st *customerStmts) error
 				st.pg = c.Conn()
 			}
 		}
-		return fn(st)
+		defer st.releaseCopies()
+		if err := fn(st); err != nil {
+			return err
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := st.flushCopies(context.WithoutCancel(ctx)); err != nil {
+			return &writeRowsError{err}
+		}
+		return nil
 	})
 	if err == nil {
 		err = ctx.Err()
@@ -268,7 +287,11 @@ func (s *Store) saveCustomer(ctx context.Context, st *customerStmts, runID int64
 	if d.CopyFrom != 0 {
 		return s.copyCustomer(ctx, st, runID, d)
 	}
-	if err := st.exec(ectx, st.coverage, runID, d.CustomerID, string(d.Coverage), d.Error,
+	if st.pg != nil {
+		if err := copyCoverage(st, runID, d); err != nil { // pgcopy.go: written with the transaction's other rows
+			return fmt.Errorf("coverage: %w", err)
+		}
+	} else if err := st.exec(ectx, st.coverage, runID, d.CustomerID, string(d.Coverage), d.Error,
 		string(d.Period.From), string(d.Period.To), d.SubscriptionsError); err != nil {
 		return fmt.Errorf("coverage: %w", err)
 	}
