@@ -164,7 +164,7 @@ type customerStmts struct {
 	pg       *pgx.Conn
 	pgCopies *customerCopies
 	args     []driver.NamedValue
-	rargs   [receivableCols]driver.NamedValue
+	rargs    [receivableCols]driver.NamedValue
 }
 
 // writeRowsError is a failure to write the rows fn staged (PostgreSQL: the
