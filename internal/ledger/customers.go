@@ -202,7 +202,10 @@ func (s *Store) customerTx(ctx context.Context, fn func(st *customerStmts) error
 				st.pg = c.Conn()
 			}
 		}
-		defer st.releaseCopies()
+		if st.pg != nil {
+			st.pgCopies = s.customerCopies()
+			defer s.releaseCopies(st)
+		}
 		if err := fn(st); err != nil {
 			return err
 		}

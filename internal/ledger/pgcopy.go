@@ -9,7 +9,6 @@ import (
 	"io"
 	"regexp"
 	"strconv"
-	"sync"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -422,18 +421,18 @@ type copyOwner struct {
 	end      int
 }
 
-var customerCopiesPool = sync.Pool{New: func() any {
+func newCustomerCopies() *customerCopies {
 	return &customerCopies{
 		coverage:      tableCopy{sql: copyCoverageSQL, what: "coverage", unit: "rows"},
 		receivables:   tableCopy{sql: copyReceivableSQL, what: "receivable charges", unit: "lines"},
 		subscriptions: tableCopy{sql: copySubscriptionSQL, what: "subscriptions", unit: "rows"},
 	}
-}}
+}
 
-// copies returns the transaction's COPY data, taken from the pool on first use.
+// copies returns the transaction's COPY data.
 func (st *customerStmts) copies() *customerCopies {
 	if st.pgCopies == nil {
-		st.pgCopies = customerCopiesPool.Get().(*customerCopies)
+		st.pgCopies = newCustomerCopies()
 	}
 	return st.pgCopies
 }
@@ -449,14 +448,26 @@ func (c *customerCopies) reset() {
 	}
 }
 
-// releaseCopies returns the transaction's COPY data to the pool.
-func (st *customerStmts) releaseCopies() {
-	if c := st.pgCopies; c != nil {
-		st.pgCopies = nil
-		c.reset()
-		if cap(c.receivables.enc.buf) <= 64<<20 { // an unusually large group is not kept
-			customerCopiesPool.Put(c)
-		}
+// customerCopies lends the store's COPY buffers to a customer transaction
+// (which holds the write lock), so that a run's groups reuse one set.
+func (s *Store) customerCopies() *customerCopies {
+	if s.custCopies == nil {
+		s.custCopies = newCustomerCopies()
+	}
+	return s.custCopies
+}
+
+// releaseCopies takes the COPY buffers back from a customer transaction:
+// emptied, and dropped when an unusually large group made them large.
+func (s *Store) releaseCopies(st *customerStmts) {
+	c := st.pgCopies
+	st.pgCopies = nil
+	if c == nil || c != s.custCopies {
+		return
+	}
+	c.reset()
+	if cap(c.receivables.enc.buf) > 64<<20 {
+		s.custCopies = nil
 	}
 }
 
