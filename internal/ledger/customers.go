@@ -314,6 +314,13 @@ func (s *Store) saveCustomer(ctx context.Context, st *customerStmts, runID int64
 			return err
 		}
 	}
+	if st.pgCopies != nil && st.pgCopies.size() >= customerCopyFlush {
+		// A group of large customers: write what is encoded so far (same
+		// transaction) rather than hold it all in memory.
+		if err := st.flushCopies(ectx); err != nil {
+			return &writeRowsError{err}
+		}
+	}
 	return s.stageDone(ctx, stageSubscriptions)
 }
 

@@ -398,8 +398,8 @@ var coverageColumns = []string{"run_id", "customer_id", "coverage", "error", "pe
 
 // customerCopies are the rows of one customer transaction on PostgreSQL (a
 // group of the CustomerWriter, or one SaveCustomerData), encoded as each
-// customer is saved and written by flushCopies before the commit: one COPY
-// per table, coverage first (the receivable lines and subscriptions refer to
+// customer is saved and written by flushCopies before the commit (or once
+// they reach customerCopyFlush bytes): one COPY per table, coverage first (the receivable lines and subscriptions refer to
 // it), instead of a coverage INSERT and two COPYs per customer. The
 // transaction stays all or nothing; the rows are the same.
 type customerCopies struct {
@@ -437,6 +437,16 @@ func (st *customerStmts) copies() *customerCopies {
 	return st.pgCopies
 }
 
+// customerCopyFlush is how much encoded data a customer transaction
+// collects before it writes it (customers with many lines): the buffers stay
+// about this size whatever the group's customers hold. A variable for tests.
+var customerCopyFlush = 8 << 20
+
+// size is the encoded data held, in bytes.
+func (c *customerCopies) size() int {
+	return len(c.coverage.enc.buf) + len(c.receivables.enc.buf) + len(c.subscriptions.enc.buf)
+}
+
 func (c *customerCopies) tables() [3]*tableCopy {
 	return [3]*tableCopy{&c.coverage, &c.receivables, &c.subscriptions}
 }
@@ -466,7 +476,7 @@ func (s *Store) releaseCopies(st *customerStmts) {
 		return
 	}
 	c.reset()
-	if cap(c.receivables.enc.buf) > 64<<20 {
+	if cap(c.receivables.enc.buf) > 4*customerCopyFlush { // a customer with that many lines
 		s.custCopies = nil
 	}
 }

@@ -3,6 +3,7 @@ package ledger
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -216,4 +217,65 @@ func TestMigrateReferenceTriggers(t *testing.T) {
 	}
 	_, err := s.db.ExecContext(ctx, `DELETE FROM runs WHERE id = $1`, ids[0])
 	wantFKViolation(t, "DELETE of a migrated run with payable lines", err, "payable_charges")
+}
+
+// A group whose encoded rows pass customerCopyFlush is written in several
+// COPYs of the same transaction: the same rows and digest as one by one.
+func TestCustomerWriterFlushesLargeGroups(t *testing.T) {
+	dbtest.PostgresOnly(t)
+	s := MustOpen(t)
+	ctx := context.Background()
+	defer func(n int) { customerCopyFlush = n }(customerCopyFlush)
+	customerCopyFlush = 4000 // a few customers per COPY
+	var cs []billing.Customer
+	for i := range 20 {
+		cs = append(cs, billing.Customer{ID: fmt.Sprintf("c%02d", i)})
+	}
+	data := func(i int) CustomerData {
+		d := CustomerData{CustomerID: cs[i].ID, Coverage: billing.CoverageAvailable, Period: october,
+			Subscriptions: []billing.Subscription{sampleSubscription(i)}}
+		for k := range i % 7 {
+			d.Receivables = append(d.Receivables, sampleReceivable(10*i+k))
+		}
+		return d
+	}
+	var digests []string
+	for _, writer := range []bool{true, false} {
+		id := storePayables(t, s, []*billing.PayableCharge{samplePayable(1)})
+		if err := s.SaveCustomers(ctx, id, cs); err != nil {
+			t.Fatal(err)
+		}
+		if writer {
+			w := s.NewCustomerWriter(ctx, id)
+			for i := range cs {
+				if err := w.Save(data(i)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := w.Close(); err != nil {
+				t.Fatal(err)
+			}
+		} else {
+			customerCopyFlush = 8 << 20
+			for i := range cs {
+				if err := s.SaveCustomerData(ctx, id, data(i)); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		if err := s.FinishRun(ctx, id, billing.RunComplete, RunStats{}, "", t0); err != nil {
+			t.Fatal(err)
+		}
+		d, err := s.Digest(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		digests = append(digests, d)
+		if _, n, err := s.Counts(ctx, id); err != nil || n != 57 {
+			t.Fatalf("receivable lines = %d, %v; want 57", n, err)
+		}
+	}
+	if digests[0] != digests[1] {
+		t.Fatalf("digest with flushes %s, one by one %s", digests[0], digests[1])
+	}
 }
