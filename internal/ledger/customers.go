@@ -167,9 +167,10 @@ type customerStmts struct {
 	rargs    [receivableCols]driver.NamedValue
 }
 
-// writeRowsError is a failure to write the rows fn staged (PostgreSQL: the
-// COPYs of the transaction), after fn returned: it names the customer itself
-// when it can.
+// writeRowsError is a failure to write the rows a customer transaction
+// collected (PostgreSQL: its COPYs, at the commit or when the buffers are
+// full), which may be another customer's than the one being saved: the error
+// names the customer itself.
 type writeRowsError struct{ err error }
 
 func (e *writeRowsError) Error() string { return e.err.Error() }

@@ -153,9 +153,10 @@ func (w *CustomerWriter) group(first *CustomerData) error {
 	})
 	if err != nil {
 		var rowsErr *writeRowsError
-		if (errors.Is(err, w.ctx.Err()) && w.ctx.Err() != nil) || (errors.As(err, &rowsErr) && n > 1) {
-			// Not one customer's failure (the rows of the group's customers are
-			// written together on PostgreSQL, and the error names the customer).
+		if (errors.Is(err, w.ctx.Err()) && w.ctx.Err() != nil) || errors.As(err, &rowsErr) {
+			// Not the current customer's failure: the rows of the group's
+			// customers are written together on PostgreSQL (the error names
+			// the customer whose row failed).
 			return fmt.Errorf("store customer data (run %d): %w", w.runID, err)
 		}
 		return fmt.Errorf("store data of customer %s (run %d): %w", current.CustomerID, w.runID, err)
