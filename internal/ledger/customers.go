@@ -158,13 +158,23 @@ type customerStmts struct {
 	enc                                canon
 	buf                                []byte // money texts, detail and content hash of the current row
 	// pg is the PostgreSQL connection under the transaction, nil on SQLite:
-	// a customer's receivable lines are written with one COPY instead of a
-	// round trip per line.
-	pg      *pgx.Conn
-	copyEnc copyEncoder // PostgreSQL: the COPY data of the current table
-	args    []driver.NamedValue
-	rargs   [receivableCols]driver.NamedValue
+	// the transaction's coverage rows, receivable lines and subscriptions
+	// are encoded into pgCopies and written with one COPY per table before
+	// the commit (pgcopy.go) instead of a round trip per row.
+	pg       *pgx.Conn
+	pgCopies *customerCopies
+	args     []driver.NamedValue
+	rargs    [receivableCols]driver.NamedValue
 }
+
+// writeRowsError is a failure to write the rows a customer transaction
+// collected (PostgreSQL: its COPYs, at the commit or when the buffers are
+// full), which may be another customer's than the one being saved: the error
+// names the customer itself.
+type writeRowsError struct{ err error }
+
+func (e *writeRowsError) Error() string { return e.err.Error() }
+func (e *writeRowsError) Unwrap() error { return e.err }
 
 // customerTx runs fn in one write transaction on a connection of its own,
 // with the customer inserts prepared, and commits if fn succeeds and ctx has
@@ -193,7 +203,20 @@ func (s *Store) customerTx(ctx context.Context, fn func(st *customerStmts) error
 				st.pg = c.Conn()
 			}
 		}
-		return fn(st)
+		if st.pg != nil {
+			st.pgCopies = s.customerCopies()
+			defer s.releaseCopies(st)
+		}
+		if err := fn(st); err != nil {
+			return err
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := st.flushCopies(context.WithoutCancel(ctx)); err != nil {
+			return &writeRowsError{err}
+		}
+		return nil
 	})
 	if err == nil {
 		err = ctx.Err()
@@ -268,7 +291,11 @@ func (s *Store) saveCustomer(ctx context.Context, st *customerStmts, runID int64
 	if d.CopyFrom != 0 {
 		return s.copyCustomer(ctx, st, runID, d)
 	}
-	if err := st.exec(ectx, st.coverage, runID, d.CustomerID, string(d.Coverage), d.Error,
+	if st.pg != nil {
+		if err := copyCoverage(st, runID, d); err != nil { // pgcopy.go: written with the transaction's other rows
+			return fmt.Errorf("coverage: %w", err)
+		}
+	} else if err := st.exec(ectx, st.coverage, runID, d.CustomerID, string(d.Coverage), d.Error,
 		string(d.Period.From), string(d.Period.To), d.SubscriptionsError); err != nil {
 		return fmt.Errorf("coverage: %w", err)
 	}
@@ -286,6 +313,13 @@ func (s *Store) saveCustomer(ctx context.Context, st *customerStmts, runID int64
 	if len(d.Subscriptions) > 0 {
 		if err := insertSubscriptions(ectx, st, runID, d.CustomerID, d.Subscriptions); err != nil {
 			return err
+		}
+	}
+	if st.pgCopies != nil && st.pgCopies.size() >= customerCopyFlush {
+		// A group of large customers: write what is encoded so far (same
+		// transaction) rather than hold it all in memory.
+		if err := st.flushCopies(ectx); err != nil {
+			return &writeRowsError{err}
 		}
 	}
 	return s.stageDone(ctx, stageSubscriptions)

@@ -152,7 +152,11 @@ func (w *CustomerWriter) group(first *CustomerData) error {
 		return nil
 	})
 	if err != nil {
-		if errors.Is(err, w.ctx.Err()) && w.ctx.Err() != nil {
+		var rowsErr *writeRowsError
+		if (errors.Is(err, w.ctx.Err()) && w.ctx.Err() != nil) || errors.As(err, &rowsErr) {
+			// Not the current customer's failure: the rows of the group's
+			// customers are written together on PostgreSQL (the error names
+			// the customer whose row failed).
 			return fmt.Errorf("store customer data (run %d): %w", w.runID, err)
 		}
 		return fmt.Errorf("store data of customer %s (run %d): %w", current.CustomerID, w.runID, err)

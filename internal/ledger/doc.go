@@ -77,8 +77,9 @@
 // (dialect.go): statements in queries/postgres/*.sql replace the shared
 // statement of the same name; migrations/postgres/ holds the PostgreSQL
 // version of each migration; Go code asks s.d (never the driver) where
-// behaviour differs: COPY for the payable batch and a customer's receivable
-// lines, the isolation of writeTx, the read-only session. Adding a table is:
+// behaviour differs: COPY for the payable batch and for the rows of a
+// customer transaction (one COPY per table per group of customers), the
+// isolation of writeTx, the read-only session. Adding a table is:
 // one migration file per folder (same name), its statements written portably
 // with "?" placeholders in queries/*.sql (an override only where the SQL must
 // differ), its name in copyTables (ledger copy) and, if it refers to runs, in
@@ -90,7 +91,11 @@
 //
 // On PostgreSQL money is NUMERIC (scale kept, read back as text), text
 // columns are COLLATE "C" and money is ordered as its text, NULL first: the
-// canonical order, and so Digest, are SQLite's, byte for byte.
+// canonical order, and so Digest, are SQLite's, byte for byte. The references
+// of the bulk-loaded tables (payable_charges -> runs, receivable_charges and
+// subscriptions -> customer_coverage) are checked by statement-level triggers
+// (migration 0007: once per COPY, not once per row; SQLSTATE 23503 as a
+// foreign key), the other references by foreign keys.
 //
 // Runs hold a heartbeat lease (lease.go); BeginRun marks abandoned the
 // running runs whose lease expired or whose process (on this host) is gone.

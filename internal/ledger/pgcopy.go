@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"regexp"
+	"strconv"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -29,8 +31,9 @@ import (
 // 45.00: money stays exact and keeps its scale, as with the text it replaces.
 //
 // The payable batch streams one COPY for the whole batch (copyStream): its
-// writer goroutine encodes while the server ingests. A customer's receivable
-// lines and subscriptions are one COPY each, from a buffer (copyBuffer).
+// writer goroutine encodes while the server ingests. A customer transaction
+// (a group of customers) writes one COPY per table from buffers
+// (customerCopies, copyBuffer).
 
 // copyEncoder appends rows in the binary COPY format to buf.
 type copyEncoder struct {
@@ -206,11 +209,17 @@ func quoteColumns(columns []string) string {
 }
 
 // copyError wraps a COPY failure with what the server said about where it
-// happened (the line of the COPY data), which pgconn's message leaves out.
+// happened (the line of the COPY data) and its detail (a foreign key's key),
+// which pgconn's message leaves out.
 func copyError(what string, err error) error {
 	var pe *pgconn.PgError
-	if errors.As(err, &pe) && pe.Where != "" {
-		return fmt.Errorf("%s (%s): %w", what, pe.Where, err)
+	if errors.As(err, &pe) {
+		if pe.Where != "" {
+			what += " (" + pe.Where + ")"
+		}
+		if pe.Detail != "" {
+			return fmt.Errorf("%s: %w: %s", what, err, pe.Detail)
+		}
 	}
 	return fmt.Errorf("%s: %w", what, err)
 }
@@ -376,12 +385,163 @@ func (r *rowCodec) copyPayable(e *copyEncoder, runID, lineNo int64, c *billing.P
 	return nil
 }
 
-// ---- a customer's receivable lines and subscriptions: one COPY each ----
+// ---- customers' rows: one COPY per table per transaction ----
 
 var (
+	copyCoverageSQL     = copySQL("customer_coverage", coverageColumns)
 	copyReceivableSQL   = copySQL("receivable_charges", receivableColumns)
 	copySubscriptionSQL = copySQL("subscriptions", subscriptionColumns)
 )
+
+// coverageColumns are the columns of insert_coverage, in its order (COPY).
+var coverageColumns = []string{"run_id", "customer_id", "coverage", "error", "period_from", "period_to", "subscriptions_error"}
+
+// customerCopies are the rows of one customer transaction on PostgreSQL (a
+// group of the CustomerWriter, or one SaveCustomerData), encoded as each
+// customer is saved and written by flushCopies before the commit (or once
+// they reach customerCopyFlush bytes): one COPY per table, coverage first (the receivable lines and subscriptions refer to
+// it), instead of a coverage INSERT and two COPYs per customer. The
+// transaction stays all or nothing; the rows are the same.
+type customerCopies struct {
+	coverage, receivables, subscriptions tableCopy
+}
+
+// tableCopy is the COPY data of one table.
+type tableCopy struct {
+	sql, what, unit string
+	enc             copyEncoder
+	rows            int
+	owners          []copyOwner // whose rows they are, in order (errors name the customer)
+}
+
+// copyOwner: the rows before end (counted from the first row of the COPY,
+// from 1) that are not an earlier owner's are customer's.
+type copyOwner struct {
+	customer string
+	end      int
+}
+
+func newCustomerCopies() *customerCopies {
+	return &customerCopies{
+		coverage:      tableCopy{sql: copyCoverageSQL, what: "coverage", unit: "rows"},
+		receivables:   tableCopy{sql: copyReceivableSQL, what: "receivable charges", unit: "lines"},
+		subscriptions: tableCopy{sql: copySubscriptionSQL, what: "subscriptions", unit: "rows"},
+	}
+}
+
+// copies returns the transaction's COPY data.
+func (st *customerStmts) copies() *customerCopies {
+	if st.pgCopies == nil {
+		st.pgCopies = newCustomerCopies()
+	}
+	return st.pgCopies
+}
+
+// customerCopyFlush is how much encoded data a customer transaction
+// collects before it writes it (customers with many lines): the buffers stay
+// about this size whatever the group's customers hold. A variable for tests.
+var customerCopyFlush = 8 << 20
+
+// size is the encoded data held, in bytes.
+func (c *customerCopies) size() int {
+	return len(c.coverage.enc.buf) + len(c.receivables.enc.buf) + len(c.subscriptions.enc.buf)
+}
+
+func (c *customerCopies) tables() [3]*tableCopy {
+	return [3]*tableCopy{&c.coverage, &c.receivables, &c.subscriptions}
+}
+
+// reset empties the tables (their buffers are kept for the next transaction).
+func (c *customerCopies) reset() {
+	for _, t := range c.tables() {
+		t.enc.buf, t.rows, t.owners = t.enc.buf[:0], 0, t.owners[:0]
+	}
+}
+
+// customerCopies lends the store's COPY buffers to a customer transaction
+// (which holds the write lock), so that a run's groups reuse one set.
+func (s *Store) customerCopies() *customerCopies {
+	if s.custCopies == nil {
+		s.custCopies = newCustomerCopies()
+	}
+	return s.custCopies
+}
+
+// releaseCopies takes the COPY buffers back from a customer transaction:
+// emptied, and dropped when an unusually large group made them large.
+func (s *Store) releaseCopies(st *customerStmts) {
+	c := st.pgCopies
+	st.pgCopies = nil
+	if c == nil || c != s.custCopies {
+		return
+	}
+	c.reset()
+	if cap(c.receivables.enc.buf) > 4*customerCopyFlush { // a customer with that many lines
+		s.custCopies = nil
+	}
+}
+
+// add encodes the n rows of customer, each by row, at the end of t's data.
+func (t *tableCopy) add(customer string, n int, row func(e *copyEncoder, i int) error) error {
+	if len(t.enc.buf) == 0 {
+		t.enc.header()
+	}
+	for i := range n {
+		if err := row(&t.enc, i); err != nil {
+			return err
+		}
+	}
+	t.rows += n
+	t.owners = append(t.owners, copyOwner{customer: customer, end: t.rows})
+	return nil
+}
+
+// customerOfLine is the customer of the line-th row of the COPY (from 1), or "".
+func (t *tableCopy) customerOfLine(line int) string {
+	for _, o := range t.owners {
+		if line <= o.end {
+			return o.customer
+		}
+	}
+	return ""
+}
+
+// copyLine is the line number in a COPY error's context ("COPY t, line 17,
+// column x: ..."), or 0.
+var copyLine = regexp.MustCompile(`^COPY [^,]+, line ([0-9]+)`)
+
+// flushCopies writes the transaction's encoded rows, one COPY per table, and
+// empties them.
+func (st *customerStmts) flushCopies(ctx context.Context) error {
+	c := st.pgCopies
+	if c == nil {
+		return nil
+	}
+	defer c.reset()
+	for _, t := range c.tables() {
+		if t.rows == 0 {
+			continue
+		}
+		if err := copyBuffer(ctx, st.pg, t.sql, &t.enc, t.rows); err != nil {
+			what := fmt.Sprintf("%s (COPY of %d %s", t.what, t.rows, t.unit)
+			if len(t.owners) == 1 {
+				what += " of customer " + t.owners[0].customer
+			} else {
+				what += fmt.Sprintf(" of %d customers", len(t.owners))
+			}
+			var pe *pgconn.PgError
+			if errors.As(err, &pe) {
+				if m := copyLine.FindStringSubmatch(pe.Where); m != nil {
+					if line, _ := strconv.Atoi(m[1]); line > 0 && len(t.owners) > 1 {
+						what += ", the failing row of customer " + t.customerOfLine(line)
+					}
+				}
+			}
+			return copyError(what+")", err)
+		}
+	}
+	return nil
+}
 
 // copyBuffer runs one COPY of the rows encoded in enc on pc and checks the
 // row count.
@@ -397,9 +557,25 @@ func copyBuffer(ctx context.Context, pc *pgx.Conn, sql string, enc *copyEncoder,
 	return nil
 }
 
-// copyReceivables writes a customer's receivable lines with one COPY.
-func copyReceivables(ctx context.Context, st *customerStmts, runID int64, customerID string, cs []billing.ReceivableCharge) error {
-	return copyRows(ctx, st, copyReceivableSQL, "receivable charges", "lines", len(cs), func(e *copyEncoder, i int) error {
+// copyCoverage encodes a customer's coverage row for the transaction's COPY.
+func copyCoverage(st *customerStmts, runID int64, d *CustomerData) error {
+	return st.copies().coverage.add(d.CustomerID, 1, func(e *copyEncoder, _ int) error {
+		e.row(len(coverageColumns))
+		e.int8(runID)
+		e.text(d.CustomerID)
+		e.text(string(d.Coverage))
+		e.text(d.Error)
+		e.text(string(d.Period.From))
+		e.text(string(d.Period.To))
+		e.text(d.SubscriptionsError)
+		return nil
+	})
+}
+
+// copyReceivables encodes a customer's receivable lines for the
+// transaction's COPY.
+func copyReceivables(_ context.Context, st *customerStmts, runID int64, customerID string, cs []billing.ReceivableCharge) error {
+	return st.copies().receivables.add(customerID, len(cs), func(e *copyEncoder, i int) error {
 		c := &cs[i]
 		e.row(receivableCols)
 		e.int8(runID)
@@ -431,26 +607,10 @@ func copyReceivables(ctx context.Context, st *customerStmts, runID int64, custom
 	})
 }
 
-// copyRows writes n rows, each encoded by row, with one COPY of sql; what
-// (and unit) name the rows in an error.
-func copyRows(ctx context.Context, st *customerStmts, sql, what, unit string, n int, row func(e *copyEncoder, i int) error) error {
-	e := &st.copyEnc
-	e.buf = e.buf[:0]
-	e.header()
-	for i := range n {
-		if err := row(e, i); err != nil {
-			return err
-		}
-	}
-	if err := copyBuffer(ctx, st.pg, sql, e, n); err != nil {
-		return copyError(fmt.Sprintf("%s (COPY of %d %s)", what, n, unit), err)
-	}
-	return nil
-}
-
-// copySubscriptions writes a customer's subscriptions with one COPY.
-func copySubscriptions(ctx context.Context, st *customerStmts, runID int64, customerID string, subs []billing.Subscription) error {
-	return copyRows(ctx, st, copySubscriptionSQL, "subscriptions", "rows", len(subs), func(e *copyEncoder, i int) error {
+// copySubscriptions encodes a customer's subscriptions for the transaction's
+// COPY.
+func copySubscriptions(_ context.Context, st *customerStmts, runID int64, customerID string, subs []billing.Subscription) error {
+	return st.copies().subscriptions.add(customerID, len(subs), func(e *copyEncoder, i int) error {
 		sub := &subs[i]
 		e.row(len(subscriptionColumns))
 		e.int8(runID)

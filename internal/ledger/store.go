@@ -63,6 +63,9 @@ type Store struct {
 	// wlock serialises write transactions (SQLite has one writer). It is a
 	// channel rather than a sync.Mutex so that waiting honours the context.
 	wlock chan struct{}
+	// custCopies are the COPY buffers of the customer transactions on
+	// PostgreSQL (pgcopy.go), used under wlock.
+	custCopies *customerCopies
 
 	migrateThrough string // see Options.migrateThrough
 
