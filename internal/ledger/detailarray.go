@@ -168,156 +168,164 @@ func appendReceivableDetail(b []byte, c *billing.ReceivableCharge) []byte {
 	return append(b, ']')
 }
 
-// tuple reads a fixed-length array: open, the elements (read by fields,
-// which calls next between them), close.
-type tuple struct{ r *jsonscan.Scanner }
-
-func (t tuple) open()  { t.r.Expect('[') }
-func (t tuple) next()  { t.r.Expect(',') }
-func (t tuple) close() { t.r.Expect(']') }
-
 // openDetail reads the '[' and the format number of a positional detail.
-func openDetail(r *jsonscan.Scanner) tuple {
-	t := tuple{r}
-	t.open()
+func openDetail(r *jsonscan.Scanner) {
+	r.Expect('[')
 	if r.Err() != nil {
-		return t
+		return
 	}
 	if f := r.Raw(); r.Err() == nil && f != detailFormat {
 		r.Fail("detail format %s is unknown to this version of reconcile", f)
 	}
-	return t
 }
 
-// list reads null (nil, false) or an array of tuples, calling elem for each.
-func list(r *jsonscan.Scanner, elem func(t tuple)) bool {
+// next reads the ',' before the next element of a fixed-length array.
+func next(r *jsonscan.Scanner) { r.Expect(',') }
+
+// openList reads null (false) or the '[' of a list (true).
+func openList(r *jsonscan.Scanner) bool {
 	if r.Null() {
 		return false
 	}
-	t := tuple{r}
-	r.Array(func() {
-		t.open()
-		elem(t)
-		t.close()
-	})
+	r.Expect('[')
 	return true
+}
+
+// item moves to element i of a list opened by openList and reports whether
+// there is one; at the end it consumes the ']'.
+func item(r *jsonscan.Scanner, i int) bool {
+	if r.Peek() == ']' {
+		r.Expect(']')
+		return false
+	}
+	if i > 0 {
+		next(r)
+	}
+	return r.Err() == nil
 }
 
 // payableDetailArray fills c's fields from a positional detail.
 func payableDetailArray(s string, c *billing.PayableCharge) error {
 	r := jsonscan.New(s)
-	t := openDetail(r)
-	t.next()
+	openDetail(r)
+	next(r)
 	c.ProductID = r.Str()
-	t.next()
+	next(r)
 	c.ProductName = r.Str()
-	t.next()
+	next(r)
 	c.ChargeName = r.Str()
-	t.next()
+	next(r)
 	c.BillingCycleType = r.Str()
-	t.next()
+	next(r)
 	c.ListPrice = readMoney(r)
-	t.next()
+	next(r)
 	c.NetPrice = readMoney(r)
-	t.next()
+	next(r)
 	c.NetPriceProrated = readMoney(r)
-	t.next()
+	next(r)
 	c.IsBilled = r.Bool()
-	t.next()
+	next(r)
 	c.IsProratable = r.Bool()
-	t.next()
-	var ds []billing.Deduction
-	if list(r, func(t tuple) {
-		var d billing.Deduction
-		d.Code = r.Str()
-		t.next()
-		d.Name = r.Str()
-		t.next()
-		d.DeductionType = r.Str()
-		t.next()
-		d.Value = readMoney(r)
-		t.next()
-		d.UnitValue = readMoney(r)
-		t.next()
-		d.TotalValue = readMoney(r)
-		ds = append(ds, d)
-	}) && ds == nil {
-		ds = []billing.Deduction{}
+	next(r)
+	c.Deductions = nil
+	if openList(r) {
+		c.Deductions = []billing.Deduction{}
+		for i := 0; item(r, i); i++ {
+			var d billing.Deduction
+			r.Expect('[')
+			d.Code = r.Str()
+			next(r)
+			d.Name = r.Str()
+			next(r)
+			d.DeductionType = r.Str()
+			next(r)
+			d.Value = readMoney(r)
+			next(r)
+			d.UnitValue = readMoney(r)
+			next(r)
+			d.TotalValue = readMoney(r)
+			r.Expect(']')
+			c.Deductions = append(c.Deductions, d)
+		}
 	}
-	c.Deductions = ds
-	t.next()
-	var fs []billing.Fee
-	if list(r, func(t tuple) {
-		var f billing.Fee
-		f.Name = r.Str()
-		t.next()
-		f.UnitValue = readMoney(r)
-		t.next()
-		f.TotalValue = readMoney(r)
-		t.next()
-		f.IsTaxable = r.Bool()
-		fs = append(fs, f)
-	}) && fs == nil {
-		fs = []billing.Fee{}
+	next(r)
+	c.Fees = nil
+	if openList(r) {
+		c.Fees = []billing.Fee{}
+		for i := 0; item(r, i); i++ {
+			var f billing.Fee
+			r.Expect('[')
+			f.Name = r.Str()
+			next(r)
+			f.UnitValue = readMoney(r)
+			next(r)
+			f.TotalValue = readMoney(r)
+			next(r)
+			f.IsTaxable = r.Bool()
+			r.Expect(']')
+			c.Fees = append(c.Fees, f)
+		}
 	}
-	c.Fees = fs
-	t.next()
-	var ts []billing.Tax
-	if list(r, func(t tuple) {
-		var x billing.Tax
-		x.Name = r.Str()
-		t.next()
-		x.AppliedRate = readMoney(r)
-		ts = append(ts, x)
-	}) && ts == nil {
-		ts = []billing.Tax{}
+	next(r)
+	c.Taxes = nil
+	if openList(r) {
+		c.Taxes = []billing.Tax{}
+		for i := 0; item(r, i); i++ {
+			var x billing.Tax
+			r.Expect('[')
+			x.Name = r.Str()
+			next(r)
+			x.AppliedRate = readMoney(r)
+			r.Expect(']')
+			c.Taxes = append(c.Taxes, x)
+		}
 	}
-	c.Taxes = ts
-	t.next()
-	var tags []billing.Tag
-	if list(r, func(t tuple) {
-		var x billing.Tag
-		x.Name = r.Str()
-		t.next()
-		x.Value = r.Str()
-		tags = append(tags, x)
-	}) && tags == nil {
-		tags = []billing.Tag{}
+	next(r)
+	c.Tags = nil
+	if openList(r) {
+		c.Tags = make([]billing.Tag, 0, 2)
+		for i := 0; item(r, i); i++ {
+			var x billing.Tag
+			r.Expect('[')
+			x.Name = r.Str()
+			next(r)
+			x.Value = r.Str()
+			r.Expect(']')
+			c.Tags = append(c.Tags, x)
+		}
 	}
-	c.Tags = tags
-	t.next()
-	if r.Null() {
-		c.Invoice = nil
-	} else {
+	next(r)
+	c.Invoice = nil
+	if !r.Null() {
 		inv := &billing.Invoice{}
-		t.open()
+		r.Expect('[')
 		inv.Number = r.Str()
-		t.next()
+		next(r)
 		inv.Date = billing.Date(r.Str())
-		t.next()
+		next(r)
 		inv.PeriodFrom = billing.Date(r.Str())
-		t.next()
+		next(r)
 		inv.PeriodTo = billing.Date(r.Str())
-		t.close()
+		r.Expect(']')
 		c.Invoice = inv
 	}
-	t.close()
+	r.Expect(']')
 	return detailEnd(r)
 }
 
 // receivableDetailArray fills c's fields from a positional detail.
 func receivableDetailArray(s string, c *billing.ReceivableCharge) error {
 	r := jsonscan.New(s)
-	t := openDetail(r)
-	t.next()
+	openDetail(r)
+	next(r)
 	c.ProductName = r.Str()
-	t.next()
+	next(r)
 	c.ChargeName = r.Str()
-	t.next()
+	next(r)
 	c.BillingCycleType = r.Str()
-	t.next()
+	next(r)
 	c.IsProratable = r.Bool()
-	t.close()
+	r.Expect(']')
 	return detailEnd(r)
 }
 

@@ -195,17 +195,49 @@ func TestPayableBatchWriteErrorIsReported(t *testing.T) {
 }
 
 // BenchmarkPayableDetail parses the detail column of a full payable line
-// (nested lists, invoice, escapes): the ledger read path's parser alone.
+// (nested lists, invoice, escapes): the ledger read path's parser alone, on
+// the positional form new lines are stored in and on the object of the lines
+// written before 0008.
 func BenchmarkPayableDetail(b *testing.B) {
-	c := samplePayable(7)
+	c := samplePayable(5)
 	c.ProductName = "Société \"Générale\" \\ 東京"
-	detail := string(appendPayableDetail(nil, c))
-	b.SetBytes(int64(len(detail)))
-	b.ReportAllocs()
-	for b.Loop() {
-		var got billing.PayableCharge
-		if err := payableDetail(detail, &got); err != nil {
-			b.Fatal(err)
-		}
+	for _, form := range []struct {
+		name   string
+		detail string
+	}{{"array", string(appendPayableDetail(nil, c))}, {"object", string(appendPayableObject(nil, c))}} {
+		b.Run(form.name, func(b *testing.B) {
+			b.SetBytes(int64(len(form.detail)))
+			b.ReportAllocs()
+			cpu := clientCPU()
+			for b.Loop() {
+				var got billing.PayableCharge
+				if err := payableDetail(form.detail, &got); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(clientCPU()-cpu)/float64(b.N), "cpu-ns/op")
+		})
+	}
+}
+
+// BenchmarkAppendPayableDetail writes the detail column of a full payable
+// line, in both forms.
+func BenchmarkAppendPayableDetail(b *testing.B) {
+	c := samplePayable(5)
+	c.ProductName = "Société \"Générale\" \\ 東京"
+	for _, form := range []struct {
+		name string
+		fn   func([]byte, *billing.PayableCharge) []byte
+	}{{"array", appendPayableDetail}, {"object", appendPayableObject}} {
+		b.Run(form.name, func(b *testing.B) {
+			var buf []byte
+			b.ReportAllocs()
+			cpu := clientCPU()
+			for b.Loop() {
+				buf = form.fn(buf[:0], c)
+			}
+			b.ReportMetric(float64(clientCPU()-cpu)/float64(b.N), "cpu-ns/op")
+			b.SetBytes(int64(len(buf)))
+		})
 	}
 }
