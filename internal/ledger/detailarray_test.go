@@ -3,6 +3,7 @@ package ledger
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -422,5 +423,57 @@ func TestOldDetailBytes(t *testing.T) {
 	}
 	if got := string(appendReceivableObject(nil, &r)); got != oldRecv {
 		t.Errorf("receivable object %s, want %s", got, oldRecv)
+	}
+}
+
+// The digests and content hashes of the test runs are those the previous
+// version (ec54ffe, object detail) computed for the same data on both
+// backends: the positional detail changed no hash, whichever form the lines
+// are stored in.
+func TestDigestAndContentHashGolden(t *testing.T) {
+	ctx := context.Background()
+	s := MustOpen(t)
+	hashes := func(id int64) []string {
+		t.Helper()
+		var out []string
+		for _, q := range []string{"SELECT content_hash FROM payable_charges WHERE run_id = ? ORDER BY line_no",
+			"SELECT content_hash FROM receivable_charges WHERE run_id = ? ORDER BY customer_id, line_no"} {
+			var hs []string
+			if err := s.db.Select(&hs, s.db.Rebind(q), id); err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, fmt.Sprintf("%d %x", len(hs), sha256.Sum256([]byte(strings.Join(hs, ",")))))
+		}
+		return out
+	}
+	digest := func(id int64) string {
+		t.Helper()
+		d, err := s.Digest(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	const (
+		runDigest  = "589c3d8e8799f9a4950fa4409905a7795cd8ac0fe1373fee8a1a5c39ee846df7"
+		tiedDigest = "32e0c70ac6723312fd574902ce649aba4930171cc9d32d4ff3d553c104ee1b92"
+	)
+	wantHashes := []string{"120 3c5225d74b847560718f5d18a8ec6496d6048f4ee107f0804ebbf8a0ec572f9c",
+		"25 1b49b62e2137628465622fa45b195efac5f55008666695c62faa3a38bb4d367d"}
+	run, tied := storeRun(t, s, 0, nil), storeTiedRun(t, s, false)
+	for _, form := range []string{"positional", "object"} {
+		if form == "object" {
+			objectDetails(t, s, run, 1)
+			objectDetails(t, s, tied, 1)
+		}
+		if got := digest(run); got != runDigest {
+			t.Errorf("%s detail: run digest %s, want %s", form, got, runDigest)
+		}
+		if got := digest(tied); got != tiedDigest {
+			t.Errorf("%s detail: tied run digest %s, want %s", form, got, tiedDigest)
+		}
+		for _, d := range diff(wantHashes, hashes(run)) {
+			t.Errorf("%s detail: content hashes: %s", form, d)
+		}
 	}
 }
