@@ -1091,7 +1091,17 @@ func TestCrashCheckersCatchDamage(t *testing.T) {
 	defer db.Close()
 	bind := func(q string) string {
 		if driver == "pgx" {
-			return strings.ReplaceAll(strings.ReplaceAll(q, "?", "$1"), "rowid", rowid)
+			var b strings.Builder
+			n := 0
+			for _, r := range strings.ReplaceAll(q, "rowid", rowid) {
+				if r == '?' {
+					n++
+					fmt.Fprintf(&b, "$%d", n)
+					continue
+				}
+				b.WriteRune(r)
+			}
+			return b.String()
 		}
 		return q
 	}

@@ -530,6 +530,7 @@ func BenchmarkEachPayable(b *testing.B) {
 	}
 	id := storePayables(b, s, cs)
 	b.ResetTimer()
+	cpu := startCPU(b, s)
 	start := time.Now()
 	rows := 0
 	for i := 0; i < b.N; i++ {
@@ -541,4 +542,5 @@ func BenchmarkEachPayable(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(rows)/time.Since(start).Seconds(), "rows/s")
+	cpu.report(b, rows)
 }

@@ -84,13 +84,16 @@ func appendContentHash(dst, encoding []byte) []byte {
 }
 
 // payable encodes every field of a payable line: the key columns, the
-// amounts and the detail object (written into *scratch).
+// amounts and the detail object (written into *scratch). The detail is
+// always hashed as the object of the first layouts (appendPayableObject),
+// whichever form the line is stored in, so digests did not change with
+// migration 0008.
 func (e *canon) payable(c *billing.PayableCharge, scratch *[]byte) {
 	e.str(customerKey(c.Tags))
 	e.payableKey(c)
 	e.dec(c.SubTotal)
 	e.dec(c.Quantity)
-	*scratch = appendPayableDetail((*scratch)[:0], c)
+	*scratch = appendPayableObject((*scratch)[:0], c)
 	e.str(view(*scratch))
 }
 

@@ -34,11 +34,16 @@
 //   - Subscription commitment terms are the raw JSON the API sent.
 //   - A payable line keeps as columns only what is ordered on (customer key,
 //     sku, charge type, period, currency, charge id, subTotal, quantity); every
-//     other field and list is one JSON object, the detail column, written and
-//     read by hand (payablerow.go), with the same rules for decimals, null and [].
-//     A receivable line likewise keeps as columns what is ordered on and its
-//     money (quantity, costPrice, costPriceProrated); productName, chargeName,
-//     billingCycleType and isProratable are its detail object (receivablerow.go).
+//     other field and list is the detail column, written and read by hand, with
+//     the same rules for decimals, null and []. Since migration 0008 it is a
+//     positional JSON array led by a format number ([1, productId, ...];
+//     detailarray.go has the field order); lines written before hold a JSON
+//     object with the field names (payablerow.go), never rewritten, and the
+//     reader tells the two apart by the first character. A receivable line
+//     likewise keeps as columns what is ordered on and its money (quantity,
+//     costPrice, costPriceProrated); productName, chargeName, billingCycleType
+//     and isProratable are its detail ([1, productName, chargeName,
+//     billingCycleType, isProratable], or the object of older lines).
 //
 // # Order and digest
 //
@@ -52,6 +57,10 @@
 // to charge id are ordered by the reader (ties.go); on PostgreSQL the
 // statements sort. Digest hashes a run's business data in that
 // order, so the same data fetched twice, in any order, has the same digest.
+// Neither content_hash nor Digest depends on how the detail column is stored:
+// both are computed from the decoded fields (the payable detail is hashed as
+// the object of the first layouts), so a line has the same hash, and a run
+// the same digest, in either detail form and on either backend.
 //
 // # Concurrency and durability
 //

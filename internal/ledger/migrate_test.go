@@ -115,6 +115,9 @@ func TestMigrateChargesClustered(t *testing.T) {
 	old := mustOpenPath(t, path, Options{migrateThrough: "0005_amendments.sql"})
 	ids := []int64{storeRun(t, old, 0, nil), storeRun(t, old, 3, nil)}
 	ids = append(ids, storeTiedRun(t, old, false), storeTiedRun(t, old, true))
+	for _, id := range ids {
+		objectDetails(t, old, id, 1) // the detail form of that schema (before 0008)
+	}
 	if old.Backend() == "sqlite" {
 		if n := objectCount(t, old, "payable_charges_order"); n != 1 {
 			t.Fatalf("old schema: payable_charges_order count %d", n)
@@ -136,8 +139,8 @@ func TestMigrateChargesClustered(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !applied["0006_charges_clustered.sql"] {
-		t.Fatalf("0006 not applied: %v", applied)
+	if !applied["0006_charges_clustered.sql"] || !applied["0008_detail_positional.sql"] {
+		t.Fatalf("0006 or 0008 not applied: %v", applied)
 	}
 	if s.Backend() == "sqlite" {
 		for _, name := range []string{"payable_charges_order", "receivable_charges_order"} {
@@ -181,6 +184,9 @@ func TestMigrateChargesClustered(t *testing.T) {
 	// Runs written after the migration read back as those written before.
 	for i, id := range []int64{storeRun(t, s, 0, nil), storeTiedRun(t, s, true)} {
 		got, want := readRun(t, s, id), before[ids[2*i]]
+		if objects, _ := detailForms(t, s, id); objects != 0 {
+			t.Errorf("run %d written after 0008: %d lines with the object detail", id, objects)
+		}
 		if got.digest != want.digest {
 			t.Errorf("run %d written after 0006: digest %s, %s before", id, got.digest, want.digest)
 		}
@@ -214,7 +220,7 @@ func text(d decimal.NullDecimal) string {
 func checkCanonicalOrder(t *testing.T, s *Store, id int64) {
 	t.Helper()
 	var want []string
-	if err := s.db.Select(&want, `SELECT COALESCE(sub_total, 'NULL') || '|' || COALESCE(quantity, 'NULL') || '|' || json_extract(detail, '$.chargeName')
+	if err := s.db.Select(&want, `SELECT COALESCE(sub_total, 'NULL') || '|' || COALESCE(quantity, 'NULL') || '|' || CASE json_type(detail) WHEN 'array' THEN json_extract(detail, '$[3]') ELSE json_extract(detail, '$.chargeName') END
 		FROM payable_charges WHERE run_id = ?
 		ORDER BY run_id, customer_key, sku, charge_type, period_from, period_to, currency, charge_id, sub_total, quantity, content_hash`, id); err != nil {
 		t.Fatal(err)
@@ -227,7 +233,7 @@ func checkCanonicalOrder(t *testing.T, s *Store, id int64) {
 		t.Errorf("run %d: payable order: %s", id, d)
 	}
 	want = nil
-	if err := s.db.Select(&want, `SELECT COALESCE(cost_price_prorated, 'NULL') || '|' || COALESCE(quantity, 'NULL') || '|' || json_extract(detail, '$.chargeName')
+	if err := s.db.Select(&want, `SELECT COALESCE(cost_price_prorated, 'NULL') || '|' || COALESCE(quantity, 'NULL') || '|' || CASE json_type(detail) WHEN 'array' THEN json_extract(detail, '$[2]') ELSE json_extract(detail, '$.chargeName') END
 		FROM receivable_charges WHERE run_id = ?
 		ORDER BY run_id, customer_id, sku, charge_type, period_from, period_to, currency, charge_id, cost_price_prorated, quantity, content_hash`, id); err != nil {
 		t.Fatal(err)

@@ -13,7 +13,9 @@ import (
 
 // A payable line is stored as the columns it is ordered by (customer_key,
 // sku, charge_type, period_from, period_to, currency, charge_id, sub_total,
-// quantity) and one JSON object, the detail column, holding every other field:
+// quantity) and the detail column holding every other field. Since migration
+// 0008 the column is a positional JSON array (detailarray.go); rows written
+// before hold one JSON object, read forever, and still the form Digest hashes:
 //
 //	{"productId":"..","productName":"..","chargeName":"..","billingCycleType":"..",
 //	 "listPrice":"12.50"|null,"netPrice":..,"netPriceProrated":..,
@@ -24,9 +26,9 @@ import (
 //	 "tags":[{"name","value"}]|null,
 //	 "invoice":{"number","date","periodFrom","periodTo"}|null}
 //
-// The object is written by hand in that key order (no reflection) and read
-// back by a small parser (payableDetail, on the shared jsonscan scanner) that accepts any key order and
-// whitespace. Decimals are JSON strings in billing.Text form, so they are as
+// The object is written by hand in that key order (no reflection,
+// appendPayableObject) and read back by a small parser (payableDetail, on the
+// shared jsonscan scanner) that accepts any key order and whitespace. Decimals are JSON strings in billing.Text form, so they are as
 // exact as the columns; null is an absent value or a null list, [] an empty
 // list.
 
@@ -165,8 +167,10 @@ func (e *canon) payableKey(c *billing.PayableCharge) {
 	e.str(c.ChargeID)
 }
 
-// appendPayableDetail appends the detail object of c.
-func appendPayableDetail(b []byte, c *billing.PayableCharge) []byte {
+// appendPayableObject appends the detail object of c: the detail column of
+// the rows written before migration 0008, and what Digest hashes for the
+// detail of every line (whichever form it is stored in).
+func appendPayableObject(b []byte, c *billing.PayableCharge) []byte {
 	b = append(b, `{"productId":`...)
 	b = billing.AppendJSONString(b, c.ProductID)
 	b = append(b, `,"productName":`...)
@@ -325,8 +329,12 @@ func detailEnd(r *jsonscan.Scanner) error {
 	return nil
 }
 
-// payableDetail fills c's fields from a detail object.
+// payableDetail fills c's fields from a detail column: the positional array
+// (detailarray.go) or the object of the rows written before 0008.
 func payableDetail(s string, c *billing.PayableCharge) error {
+	if isDetailArray(s) {
+		return payableDetailArray(s, c)
+	}
 	r := jsonscan.New(s)
 	r.Object(func(key string) {
 		switch key {

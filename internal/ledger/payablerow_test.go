@@ -11,14 +11,15 @@ import (
 	"github.com/msp-reconcile/reconcile/internal/dbtest"
 )
 
-// The detail object is valid JSON that encoding/json reads the same way, and
-// the hand-written reader accepts what any JSON writer could have produced
-// (other key order, whitespace, every escape).
+// The detail object (the rows written before 0008, and what Digest hashes)
+// is valid JSON that encoding/json reads the same way, and the hand-written
+// reader accepts what any JSON writer could have produced (other key order,
+// whitespace, every escape).
 func TestPayableDetailJSON(t *testing.T) {
 	for i := 0; i < 20; i++ {
 		c := samplePayable(i)
 		c.ProductName = fmt.Sprintf("name \"%d\" \\ \n\t\x01 é 日本 \U0001F600", i)
-		b := appendPayableDetail(nil, c)
+		b := appendPayableObject(nil, c)
 		if !json.Valid(b) {
 			t.Fatalf("line %d: detail is not valid JSON: %s", i, b)
 		}
@@ -71,26 +72,36 @@ func TestPayableDetailEscapes(t *testing.T) {
 	}
 }
 
-// The detail column holds decimals as exact JSON strings, readable in SQL.
+// The detail column holds decimals as exact JSON strings, readable in SQL by
+// position (format 1, detailarray.go); a query can read both forms.
 func TestPayableDetailColumn(t *testing.T) {
 	dbtest.SQLiteOnly(t)
 	s := MustOpen(t)
 	id := storePayables(t, s, []*billing.PayableCharge{{ChargeID: "x", Currency: "USD", Quantity: dec("1"),
 		ListPrice: dec("12.30"), Taxes: []billing.Tax{{Name: "GST", AppliedRate: dec("0.050")}}}})
 	var row struct {
-		Valid int     `db:"v"`
-		List  string  `db:"list"`
-		Rate  string  `db:"rate"`
-		Net   *string `db:"net"`
-		Ty    string  `db:"ty"`
+		Valid  int     `db:"v"`
+		Format int     `db:"format"`
+		List   string  `db:"list"`
+		Rate   string  `db:"rate"`
+		Net    *string `db:"net"`
+		Ty     string  `db:"ty"`
 	}
-	if err := s.db.Get(&row, `SELECT json_valid(detail) AS v, json_extract(detail, '$.listPrice') AS list,
-		json_extract(detail, '$.taxes[0].appliedRate') AS rate, json_extract(detail, '$.netPrice') AS net,
-		json_type(detail, '$.listPrice') AS ty FROM payable_charges WHERE run_id = ?`, id); err != nil {
+	query := `SELECT json_valid(detail) AS v, json_extract(detail, '$[0]') AS format, json_extract(detail, '$[5]') AS list,
+		json_extract(detail, '$[12][0][1]') AS rate, json_extract(detail, '$[6]') AS net,
+		json_type(detail, '$[5]') AS ty FROM payable_charges WHERE run_id = ?`
+	if err := s.db.Get(&row, query, id); err != nil {
 		t.Fatal(err)
 	}
-	if row.Valid != 1 || row.List != "12.30" || row.Rate != "0.050" || row.Net != nil || row.Ty != "text" {
-		t.Fatalf("detail column = %+v, want valid JSON with listPrice \"12.30\" (text), rate \"0.050\", netPrice null", row)
+	if row.Valid != 1 || row.Format != 1 || row.List != "12.30" || row.Rate != "0.050" || row.Net != nil || row.Ty != "text" {
+		t.Fatalf("detail column = %+v, want valid JSON format 1 with listPrice \"12.30\" (text), rate \"0.050\", netPrice null", row)
+	}
+	// The same query on the object form, branching on the form as the migration suggests.
+	objectDetails(t, s, id, 1)
+	var list string
+	if err := s.db.Get(&list, `SELECT CASE json_type(detail) WHEN 'array' THEN json_extract(detail, '$[5]')
+		ELSE json_extract(detail, '$.listPrice') END FROM payable_charges WHERE run_id = ?`, id); err != nil || list != "12.30" {
+		t.Fatalf("listPrice of the object form = %q (%v), want 12.30", list, err)
 	}
 }
 
@@ -184,17 +195,49 @@ func TestPayableBatchWriteErrorIsReported(t *testing.T) {
 }
 
 // BenchmarkPayableDetail parses the detail column of a full payable line
-// (nested lists, invoice, escapes): the ledger read path's parser alone.
+// (nested lists, invoice, escapes): the ledger read path's parser alone, on
+// the positional form new lines are stored in and on the object of the lines
+// written before 0008.
 func BenchmarkPayableDetail(b *testing.B) {
-	c := samplePayable(7)
+	c := samplePayable(5)
 	c.ProductName = "Société \"Générale\" \\ 東京"
-	detail := string(appendPayableDetail(nil, c))
-	b.SetBytes(int64(len(detail)))
-	b.ReportAllocs()
-	for b.Loop() {
-		var got billing.PayableCharge
-		if err := payableDetail(detail, &got); err != nil {
-			b.Fatal(err)
-		}
+	for _, form := range []struct {
+		name   string
+		detail string
+	}{{"array", string(appendPayableDetail(nil, c))}, {"object", string(appendPayableObject(nil, c))}} {
+		b.Run(form.name, func(b *testing.B) {
+			b.SetBytes(int64(len(form.detail)))
+			b.ReportAllocs()
+			cpu := clientCPU()
+			for b.Loop() {
+				var got billing.PayableCharge
+				if err := payableDetail(form.detail, &got); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(clientCPU()-cpu)/float64(b.N), "cpu-ns/op")
+		})
+	}
+}
+
+// BenchmarkAppendPayableDetail writes the detail column of a full payable
+// line, in both forms.
+func BenchmarkAppendPayableDetail(b *testing.B) {
+	c := samplePayable(5)
+	c.ProductName = "Société \"Générale\" \\ 東京"
+	for _, form := range []struct {
+		name string
+		fn   func([]byte, *billing.PayableCharge) []byte
+	}{{"array", appendPayableDetail}, {"object", appendPayableObject}} {
+		b.Run(form.name, func(b *testing.B) {
+			var buf []byte
+			b.ReportAllocs()
+			cpu := clientCPU()
+			for b.Loop() {
+				buf = form.fn(buf[:0], c)
+			}
+			b.ReportMetric(float64(clientCPU()-cpu)/float64(b.N), "cpu-ns/op")
+			b.SetBytes(int64(len(buf)))
+		})
 	}
 }

@@ -11,13 +11,15 @@ import (
 // columns it is ordered or filtered by (customer_id, sku, charge_type,
 // period_from, period_to, currency, charge_id, cost_price_prorated, quantity),
 // its money (quantity, cost_price, cost_price_prorated: exact billing.Text,
-// NULL when absent) and one JSON object, the detail column, holding the other
-// fields:
+// NULL when absent) and the detail column holding the other fields: since
+// migration 0008 the positional array [1,productName,chargeName,
+// billingCycleType,isProratable] (detailarray.go); rows written before hold
+// the object
 //
 //	{"productName":"..","chargeName":"..","billingCycleType":"..","isProratable":true|false|null}
 //
-// The object is written by hand in that key order and read back by the
-// payable detail's parser (any key order and whitespace).
+// written by hand in that key order and read back by a parser that accepts
+// any key order and whitespace.
 
 // receivableCols is the number of values of insert_receivable.
 const receivableCols = 14
@@ -69,8 +71,9 @@ func (st *customerStmts) receivableArgs(runID, customerID any, lineNo int64, c *
 	return st.rargs[:]
 }
 
-// appendReceivableDetail appends the detail object of c.
-func appendReceivableDetail(b []byte, c *billing.ReceivableCharge) []byte {
+// appendReceivableObject appends the detail object of c, the detail column of
+// the rows written before migration 0008 (tests write such rows with it).
+func appendReceivableObject(b []byte, c *billing.ReceivableCharge) []byte {
 	b = append(b, `{"productName":`...)
 	b = billing.AppendJSONString(b, c.ProductName)
 	b = append(b, `,"chargeName":`...)
@@ -82,8 +85,12 @@ func appendReceivableDetail(b []byte, c *billing.ReceivableCharge) []byte {
 	return append(b, '}')
 }
 
-// receivableDetail fills c's fields from a detail object.
+// receivableDetail fills c's fields from a detail column: the positional
+// array (detailarray.go) or the object of the rows written before 0008.
 func receivableDetail(s string, c *billing.ReceivableCharge) error {
+	if isDetailArray(s) {
+		return receivableDetailArray(s, c)
+	}
 	r := jsonscan.New(s)
 	r.Object(func(key string) {
 		switch key {

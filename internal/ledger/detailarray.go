@@ -1,0 +1,346 @@
+package ledger
+
+import (
+	"github.com/msp-reconcile/reconcile/internal/billing"
+	"github.com/msp-reconcile/reconcile/internal/jsonscan"
+)
+
+// The detail column of the charge tables is written, since migration 0008
+// (queries/migrations/0008_detail_positional.sql), as a JSON array whose
+// first element is the format number 1 and whose other elements are the
+// fields in a fixed order, instead of a JSON object with the field names
+// repeated on every line (about 270 of the ≈ 520 bytes of a payable line, 60
+// of a receivable line). Everything else is as in the object: strings are
+// JSON strings (billing.AppendJSONString), decimals are JSON strings in
+// billing.Text form (exact; json_extract returns them as text), booleans
+// are true/false/null, a list is null (the API sent null) or an array ([]
+// for an empty list). Every position is always present.
+//
+// Payable line (15 elements; $[n] is the json_extract path):
+//
+//	$[0] 1 (format)       $[5] listPrice         $[10] deductions: [[code,name,deductionType,value,unitValue,totalValue],…]
+//	$[1] productId        $[6] netPrice          $[11] fees:       [[name,unitValue,totalValue,isTaxable],…]
+//	$[2] productName      $[7] netPriceProrated  $[12] taxes:      [[name,appliedRate],…]
+//	$[3] chargeName       $[8] isBilled          $[13] tags:       [[name,value],…]
+//	$[4] billingCycleType $[9] isProratable      $[14] invoice:    [number,date,periodFrom,periodTo]
+//
+// Receivable line (5 elements): [1, productName, chargeName, billingCycleType, isProratable].
+//
+// Rows written before 0008 hold the object (payablerow.go, receivablerow.go)
+// and are never rewritten: the readers tell the two apart by the first byte
+// ('[' or '{'). The content_hash and Digest do not depend on the stored
+// form: both are computed from the decoded fields (Digest re-encodes the
+// payable detail as the object, appendPayableObject), so a run has the same
+// digest whichever form its rows are stored in.
+
+// detailFormat is the format number leading a positional detail array.
+const detailFormat = "1"
+
+// appendPayableDetail appends the stored detail column of c: the positional
+// array (format 1).
+func appendPayableDetail(b []byte, c *billing.PayableCharge) []byte {
+	b = append(b, '[', '1', ',')
+	b = billing.AppendJSONString(b, c.ProductID)
+	b = append(b, ',')
+	b = billing.AppendJSONString(b, c.ProductName)
+	b = append(b, ',')
+	b = billing.AppendJSONString(b, c.ChargeName)
+	b = append(b, ',')
+	b = billing.AppendJSONString(b, c.BillingCycleType)
+	b = append(b, ',')
+	b = appendJSONDecimal(b, c.ListPrice)
+	b = append(b, ',')
+	b = appendJSONDecimal(b, c.NetPrice)
+	b = append(b, ',')
+	b = appendJSONDecimal(b, c.NetPriceProrated)
+	b = append(b, ',')
+	b = appendJSONBool(b, c.IsBilled)
+	b = append(b, ',')
+	b = appendJSONBool(b, c.IsProratable)
+	b = append(b, ',')
+	if c.Deductions == nil {
+		b = append(b, "null"...)
+	} else {
+		b = append(b, '[')
+		for i, d := range c.Deductions {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, '[')
+			b = billing.AppendJSONString(b, d.Code)
+			b = append(b, ',')
+			b = billing.AppendJSONString(b, d.Name)
+			b = append(b, ',')
+			b = billing.AppendJSONString(b, d.DeductionType)
+			b = append(b, ',')
+			b = appendJSONDecimal(b, d.Value)
+			b = append(b, ',')
+			b = appendJSONDecimal(b, d.UnitValue)
+			b = append(b, ',')
+			b = appendJSONDecimal(b, d.TotalValue)
+			b = append(b, ']')
+		}
+		b = append(b, ']')
+	}
+	b = append(b, ',')
+	if c.Fees == nil {
+		b = append(b, "null"...)
+	} else {
+		b = append(b, '[')
+		for i, f := range c.Fees {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, '[')
+			b = billing.AppendJSONString(b, f.Name)
+			b = append(b, ',')
+			b = appendJSONDecimal(b, f.UnitValue)
+			b = append(b, ',')
+			b = appendJSONDecimal(b, f.TotalValue)
+			b = append(b, ',')
+			b = appendJSONBool(b, f.IsTaxable)
+			b = append(b, ']')
+		}
+		b = append(b, ']')
+	}
+	b = append(b, ',')
+	if c.Taxes == nil {
+		b = append(b, "null"...)
+	} else {
+		b = append(b, '[')
+		for i, t := range c.Taxes {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, '[')
+			b = billing.AppendJSONString(b, t.Name)
+			b = append(b, ',')
+			b = appendJSONDecimal(b, t.AppliedRate)
+			b = append(b, ']')
+		}
+		b = append(b, ']')
+	}
+	b = append(b, ',')
+	if c.Tags == nil {
+		b = append(b, "null"...)
+	} else {
+		b = append(b, '[')
+		for i, t := range c.Tags {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, '[')
+			b = billing.AppendJSONString(b, t.Name)
+			b = append(b, ',')
+			b = billing.AppendJSONString(b, t.Value)
+			b = append(b, ']')
+		}
+		b = append(b, ']')
+	}
+	b = append(b, ',')
+	if inv := c.Invoice; inv == nil {
+		b = append(b, "null"...)
+	} else {
+		b = append(b, '[')
+		b = billing.AppendJSONString(b, inv.Number)
+		b = append(b, ',')
+		b = billing.AppendJSONString(b, string(inv.Date))
+		b = append(b, ',')
+		b = billing.AppendJSONString(b, string(inv.PeriodFrom))
+		b = append(b, ',')
+		b = billing.AppendJSONString(b, string(inv.PeriodTo))
+		b = append(b, ']')
+	}
+	return append(b, ']')
+}
+
+// appendReceivableDetail appends the stored detail column of c: the
+// positional array (format 1).
+func appendReceivableDetail(b []byte, c *billing.ReceivableCharge) []byte {
+	b = append(b, '[', '1', ',')
+	b = billing.AppendJSONString(b, c.ProductName)
+	b = append(b, ',')
+	b = billing.AppendJSONString(b, c.ChargeName)
+	b = append(b, ',')
+	b = billing.AppendJSONString(b, c.BillingCycleType)
+	b = append(b, ',')
+	b = appendJSONBool(b, c.IsProratable)
+	return append(b, ']')
+}
+
+// openDetail reads the '[' and the format number of a positional detail.
+func openDetail(r *jsonscan.Scanner) {
+	r.Expect('[')
+	if r.Err() != nil {
+		return
+	}
+	if f := r.Raw(); r.Err() == nil && f != detailFormat {
+		r.Fail("detail format %s is unknown to this version of reconcile", f)
+	}
+}
+
+// next reads the ',' before the next element of a fixed-length array.
+func next(r *jsonscan.Scanner) { r.Expect(',') }
+
+// openList reads null (false) or the '[' of a list (true).
+func openList(r *jsonscan.Scanner) bool {
+	if r.Null() {
+		return false
+	}
+	r.Expect('[')
+	return true
+}
+
+// item moves to element i of a list opened by openList and reports whether
+// there is one; at the end it consumes the ']'.
+func item(r *jsonscan.Scanner, i int) bool {
+	if r.Peek() == ']' {
+		r.Expect(']')
+		return false
+	}
+	if i > 0 {
+		next(r)
+	}
+	return r.Err() == nil
+}
+
+// payableDetailArray fills c's fields from a positional detail.
+func payableDetailArray(s string, c *billing.PayableCharge) error {
+	r := jsonscan.New(s)
+	openDetail(r)
+	next(r)
+	c.ProductID = r.Str()
+	next(r)
+	c.ProductName = r.Str()
+	next(r)
+	c.ChargeName = r.Str()
+	next(r)
+	c.BillingCycleType = r.Str()
+	next(r)
+	c.ListPrice = readMoney(r)
+	next(r)
+	c.NetPrice = readMoney(r)
+	next(r)
+	c.NetPriceProrated = readMoney(r)
+	next(r)
+	c.IsBilled = r.Bool()
+	next(r)
+	c.IsProratable = r.Bool()
+	next(r)
+	c.Deductions = nil
+	if openList(r) {
+		c.Deductions = []billing.Deduction{}
+		for i := 0; item(r, i); i++ {
+			var d billing.Deduction
+			r.Expect('[')
+			d.Code = r.Str()
+			next(r)
+			d.Name = r.Str()
+			next(r)
+			d.DeductionType = r.Str()
+			next(r)
+			d.Value = readMoney(r)
+			next(r)
+			d.UnitValue = readMoney(r)
+			next(r)
+			d.TotalValue = readMoney(r)
+			r.Expect(']')
+			c.Deductions = append(c.Deductions, d)
+		}
+	}
+	next(r)
+	c.Fees = nil
+	if openList(r) {
+		c.Fees = []billing.Fee{}
+		for i := 0; item(r, i); i++ {
+			var f billing.Fee
+			r.Expect('[')
+			f.Name = r.Str()
+			next(r)
+			f.UnitValue = readMoney(r)
+			next(r)
+			f.TotalValue = readMoney(r)
+			next(r)
+			f.IsTaxable = r.Bool()
+			r.Expect(']')
+			c.Fees = append(c.Fees, f)
+		}
+	}
+	next(r)
+	c.Taxes = nil
+	if openList(r) {
+		c.Taxes = []billing.Tax{}
+		for i := 0; item(r, i); i++ {
+			var x billing.Tax
+			r.Expect('[')
+			x.Name = r.Str()
+			next(r)
+			x.AppliedRate = readMoney(r)
+			r.Expect(']')
+			c.Taxes = append(c.Taxes, x)
+		}
+	}
+	next(r)
+	c.Tags = nil
+	if openList(r) {
+		c.Tags = make([]billing.Tag, 0, 2)
+		for i := 0; item(r, i); i++ {
+			var x billing.Tag
+			r.Expect('[')
+			x.Name = r.Str()
+			next(r)
+			x.Value = r.Str()
+			r.Expect(']')
+			c.Tags = append(c.Tags, x)
+		}
+	}
+	next(r)
+	c.Invoice = nil
+	if !r.Null() {
+		inv := &billing.Invoice{}
+		r.Expect('[')
+		inv.Number = r.Str()
+		next(r)
+		inv.Date = billing.Date(r.Str())
+		next(r)
+		inv.PeriodFrom = billing.Date(r.Str())
+		next(r)
+		inv.PeriodTo = billing.Date(r.Str())
+		r.Expect(']')
+		c.Invoice = inv
+	}
+	r.Expect(']')
+	return detailEnd(r)
+}
+
+// receivableDetailArray fills c's fields from a positional detail.
+func receivableDetailArray(s string, c *billing.ReceivableCharge) error {
+	r := jsonscan.New(s)
+	openDetail(r)
+	next(r)
+	c.ProductName = r.Str()
+	next(r)
+	c.ChargeName = r.Str()
+	next(r)
+	c.BillingCycleType = r.Str()
+	next(r)
+	c.IsProratable = r.Bool()
+	r.Expect(']')
+	return detailEnd(r)
+}
+
+// isDetailArray reports whether a detail column holds the positional array
+// (format 1 or later) rather than the object of the rows written before 0008.
+func isDetailArray(s string) bool {
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case ' ', '\t', '\n', '\r':
+			continue
+		case '[':
+			return true
+		default:
+			return false
+		}
+	}
+	return false
+}

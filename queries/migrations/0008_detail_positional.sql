@@ -1,0 +1,41 @@
+-- 0008_detail_positional: the detail column of new payable and receivable
+-- lines is a positional JSON array instead of a JSON object. Nothing in the
+-- schema changes and no row is rewritten; this migration marks the ledger so
+-- that a reconcile older than the new format refuses to open it (it could not
+-- read the new rows) instead of failing on the first such row.
+--
+-- Why: the object repeated its key names on every line ("productId":,
+-- "netPriceProrated":, "deductions":[{"code": ...): about 270 of the ≈ 520
+-- bytes of a payable line's detail and 60 of the ≈ 130 of a receivable line's.
+--
+-- The format (internal/ledger/detailarray.go): a JSON array (valid UTF-8 text,
+-- so TEXT on both backends and readable with json_extract), first element the
+-- format number 1, then every field in a fixed order, always all of them.
+-- Strings are JSON strings; decimals are JSON strings holding the exact text
+-- (json_extract returns them as TEXT, never a float); booleans true/false/null;
+-- a list is null when the API sent null, [] when it sent an empty list.
+--
+--   payable_charges.detail ($[n] = json_extract path):
+--     $[0]  1 (format)          $[8]  isBilled
+--     $[1]  productId           $[9]  isProratable
+--     $[2]  productName         $[10] deductions: null | [[code, name, deductionType, value, unitValue, totalValue], ...]
+--     $[3]  chargeName          $[11] fees:       null | [[name, unitValue, totalValue, isTaxable], ...]
+--     $[4]  billingCycleType    $[12] taxes:      null | [[name, appliedRate], ...]
+--     $[5]  listPrice           $[13] tags:       null | [[name, value], ...]
+--     $[6]  netPrice            $[14] invoice:    null | [number, date, periodFrom, periodTo]
+--     $[7]  netPriceProrated
+--   receivable_charges.detail:
+--     [1, productName, chargeName, billingCycleType, isProratable]
+--
+-- e.g. SELECT json_extract(detail, '$[5]') AS list_price,
+--             json_extract(detail, '$[12][0][1]') AS first_tax_rate
+--      FROM payable_charges WHERE run_id = 1;
+--
+-- Lines written before this migration keep the object form
+-- ({"productId":..,"productName":..,...}, see 0001_init) and are read as they
+-- are: the reader tells the forms apart by the first character ('[' or '{').
+-- content_hash and the run digest are computed from the decoded fields, not
+-- from the stored text, so they are the same for either form. An auditor's
+-- query that must read both forms can branch on json_type(detail) = 'array'.
+
+SELECT 1;
