@@ -112,7 +112,9 @@ func inputOf(ctx context.Context, store RunReader, run ledger.Run) (report.Input
 // Snapshot reconciles a stored run from the ledger alone into the Snapshot a
 // comparison needs (lines streamed; memory grows with the line keys). The
 // ledger is read on a goroutine of its own while the engine consumes the
-// lines (Prefetch).
+// lines: when store is a RowReader (the ledger), that goroutine only steps
+// through the stored rows and this one decodes just the fields the engine
+// reads (reconcileRows); otherwise the lines are read whole (Prefetch).
 func Snapshot(ctx context.Context, store RunReader, run ledger.Run, opts report.Options, sopts report.SnapshotOptions) (report.Snapshot, error) {
 	if !run.Status.Reportable() {
 		return report.Snapshot{}, fmt.Errorf("run %d is %s: only complete or partial runs can be compared", run.ID, run.Status)
@@ -121,7 +123,11 @@ func Snapshot(ctx context.Context, store RunReader, run ledger.Run, opts report.
 	if err != nil {
 		return report.Snapshot{}, err
 	}
-	return report.BuildSnapshot(ctx, in, opts, sopts, Prefetch{Detail{Store: store, RunID: run.ID}})
+	var d report.Detail = Prefetch{Detail{Store: store, RunID: run.ID}}
+	if rr, ok := store.(RowReader); ok {
+		d = reconcileRows{rows: rr, runID: run.ID}
+	}
+	return report.BuildSnapshot(ctx, in, opts, sopts, d)
 }
 
 // CompareOptions configure a comparison of two stored runs.
