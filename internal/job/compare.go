@@ -116,18 +116,28 @@ func inputOf(ctx context.Context, store RunReader, run ledger.Run) (report.Input
 // through the stored rows and this one decodes just the fields the engine
 // reads (reconcileRows); otherwise the lines are read whole (Prefetch).
 func Snapshot(ctx context.Context, store RunReader, run ledger.Run, opts report.Options, sopts report.SnapshotOptions) (report.Snapshot, error) {
+	b, err := feedSnapshot(ctx, store, run, opts, sopts)
+	if err != nil {
+		return report.Snapshot{}, err
+	}
+	return b.Snapshot(), nil
+}
+
+// feedSnapshot is Snapshot up to the last step: every line of the run added
+// to the builder (report.FeedSnapshot).
+func feedSnapshot(ctx context.Context, store RunReader, run ledger.Run, opts report.Options, sopts report.SnapshotOptions) (*report.SnapshotBuilder, error) {
 	if !run.Status.Reportable() {
-		return report.Snapshot{}, fmt.Errorf("run %d is %s: only complete or partial runs can be compared", run.ID, run.Status)
+		return nil, fmt.Errorf("run %d is %s: only complete or partial runs can be compared", run.ID, run.Status)
 	}
 	in, err := inputOf(ctx, store, run)
 	if err != nil {
-		return report.Snapshot{}, err
+		return nil, err
 	}
 	var d report.Detail = Prefetch{Detail{Store: store, RunID: run.ID}}
 	if rr, ok := store.(RowReader); ok {
 		d = reconcileRows{rows: rr, runID: run.ID}
 	}
-	return report.BuildSnapshot(ctx, in, opts, sopts, d)
+	return report.FeedSnapshot(ctx, in, opts, sopts, d)
 }
 
 // CompareOptions configure a comparison of two stored runs.
@@ -180,14 +190,21 @@ func Compare(ctx context.Context, opts CompareOptions) (*report.Comparison, erro
 	}
 	start := time.Now()
 	sopts := report.SnapshotOptions{LineKeys: base.Period.Equal(cur.Period)}
-	sb, err := Snapshot(ctx, opts.Ledger, base, opts.Reconcile, sopts)
+	// The base run's Snapshot is made (its Result, the sort and encoding of
+	// its line table) on a goroutine of its own while the current run is
+	// read: one engine is still fed at a time.
+	bb, err := feedSnapshot(ctx, opts.Ledger, base, opts.Reconcile, sopts)
 	if err != nil {
 		return nil, fmt.Errorf("base: %w", err)
 	}
-	sc, err := Snapshot(ctx, opts.Ledger, cur, opts.Reconcile, sopts)
+	baseSnap := make(chan report.Snapshot, 1)
+	go func() { baseSnap <- bb.Snapshot() }()
+	cb, err := feedSnapshot(ctx, opts.Ledger, cur, opts.Reconcile, sopts)
+	sb := <-baseSnap
 	if err != nil {
 		return nil, fmt.Errorf("current: %w", err)
 	}
+	sc := cb.Snapshot()
 	LogStage(opts.Logger, "reconcile both runs", start, int64(sb.Result.PayableLines+sb.Result.ReceivableLines+sc.Result.PayableLines+sc.Result.ReceivableLines), "rows")
 	c, err := report.Compare(sb, sc)
 	if err != nil {

@@ -35,8 +35,8 @@ func (s *Store) EachPayableRow(ctx context.Context, runID int64, fn func(Payable
 	}
 	defer rows.Close()
 	var g tieGroup[PayableRow]
+	var r PayableRow // copied into fn's argument and the tie group: one for all rows
 	for rows.Next() {
-		var r PayableRow
 		if err := rows.Scan(&r.sku, &r.chargeType, &r.from, &r.to, &r.currency, &r.chargeID,
 			&r.subTotal, &r.qty, &r.detail, &r.customerKey, &r.hash); err != nil {
 			return fmt.Errorf("read payable charges of run %d: %w", runID, err)
@@ -119,8 +119,8 @@ func (s *Store) EachReceivableRow(ctx context.Context, runID int64, fn func(Rece
 	}
 	defer rows.Close()
 	var g tieGroup[ReceivableRow]
+	var r ReceivableRow // copied into fn's argument and the tie group: one for all rows
 	for rows.Next() {
-		var r ReceivableRow
 		if err := rows.Scan(&r.CustomerID, &r.sku, &r.chargeID, &r.chargeType, &r.from, &r.to,
 			&r.qty, &r.costPrice, &r.costProrated, &r.currency, &r.detail, &r.hash); err != nil {
 			return fmt.Errorf("read receivable charges of run %d: %w", runID, err)
