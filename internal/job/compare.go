@@ -135,7 +135,13 @@ func feedSnapshot(ctx context.Context, store RunReader, run ledger.Run, opts rep
 	}
 	var d report.Detail = Prefetch{Detail{Store: store, RunID: run.ID}}
 	if rr, ok := store.(RowReader); ok {
-		d = reconcileRows{rows: rr, runID: run.ID}
+		available := map[string]bool{}
+		for _, c := range in.Coverage {
+			if c.Status == billing.CoverageAvailable {
+				available[c.CustomerID] = true
+			}
+		}
+		d = reconcileRows{rows: rr, runID: run.ID, available: available}
 	}
 	return report.FeedSnapshot(ctx, in, opts, sopts, d)
 }

@@ -457,18 +457,48 @@ func TestSnapshotFromRowsMatchesFullRead(t *testing.T) {
 	runs := []ledger.Run{e.fetchMonth(t, "2026-09-01"), e.fetchMonth(t, "2026-10-01")}
 	e.sim.SetRestated(true)
 	runs = append(runs, e.fetchMonth(t, "2026-10-01"))
+	// A customer whose receivables are of another period (stored, not
+	// counted) and one whose fetch fails.
+	cfg := historyConfig()
+	cs := sherwebsim.New(cfg).Customers()
+	cfg.Faults = sherwebsim.Faults{PeriodDiffersFor: []string{cs[4].ID}, FailCustomerAlways: []string{cs[1].ID}}
+	fe := newEnv(t, cfg)
+	faulted := fe.fetchMonth(t, "2026-10-01")
 	ctx := context.Background()
-	for _, run := range runs {
-		run, err := e.store.Run(ctx, run.ID)
+	cov, err := fe.store.Coverage(ctx, faulted.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	differs := 0
+	for _, c := range cov {
+		if c.Coverage == billing.CoveragePeriodDiffers {
+			differs++
+		}
+	}
+	if differs != 1 {
+		t.Fatalf("the faulted run has %d period_differs customers, want 1", differs)
+	}
+	type stored struct {
+		store *ledger.Store
+		run   ledger.Run
+	}
+	var all []stored
+	for _, r := range runs {
+		all = append(all, stored{e.store, r})
+	}
+	all = append(all, stored{fe.store, faulted})
+	for _, sr := range all {
+		run, err := sr.store.Run(ctx, sr.run.ID)
 		if err != nil {
 			t.Fatal(err)
 		}
+		store := sr.store
 		sopts := report.SnapshotOptions{LineKeys: true}
-		fast, err := job.Snapshot(ctx, e.store, run, tolerance, sopts)
+		fast, err := job.Snapshot(ctx, store, run, tolerance, sopts)
 		if err != nil {
 			t.Fatal(err)
 		}
-		full, err := job.Snapshot(ctx, runReaderOnly{e.store}, run, tolerance, sopts)
+		full, err := job.Snapshot(ctx, runReaderOnly{store}, run, tolerance, sopts)
 		if err != nil {
 			t.Fatal(err)
 		}

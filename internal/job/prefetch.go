@@ -121,6 +121,9 @@ var _ RowReader = (*ledger.Store)(nil)
 type reconcileRows struct {
 	rows  RowReader
 	runID int64
+	// available are the customers whose receivables count (coverage
+	// "available"): EachReceivableRow yields every stored line.
+	available map[string]bool
 }
 
 var _ report.Detail = reconcileRows{}
@@ -146,6 +149,9 @@ func (d reconcileRows) EachReceivable(ctx context.Context, fn func(string, *bill
 	return pipeline(ctx, func(ctx context.Context, emit func(ledger.ReceivableRow) error) error {
 		return d.rows.EachReceivableRow(ctx, d.runID, emit)
 	}, func(r ledger.ReceivableRow) error {
+		if !d.available[r.CustomerID] {
+			return nil // as EachReceivable: only the lines of available customers
+		}
 		c = billing.ReceivableCharge{}
 		if err := r.DecodeForReconcile(&c); err != nil {
 			return fmt.Errorf("read receivable charges of run %d: %w", d.runID, err)

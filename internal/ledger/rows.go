@@ -109,11 +109,15 @@ type ReceivableRow struct {
 	detail, hash                                  string
 }
 
-// EachReceivableRow calls fn for every receivable line of the customers whose
-// coverage is "available", in EachReceivable's order, without decoding it.
-// An error from fn stops the iteration and is returned as is.
+// EachReceivableRow calls fn for every stored receivable line of the run, in
+// EachReceivable's order, without decoding it. Unlike EachReceivable it does
+// not join the customers' coverage (two b-tree seeks a line in SQLite): the
+// lines of customers whose coverage is not "available" (period_differs, kept
+// for audit) are yielded too, and the caller, who has the coverage
+// (Store.Coverage), skips them. An error from fn stops the iteration and is
+// returned as is.
 func (s *Store) EachReceivableRow(ctx context.Context, runID int64, fn func(ReceivableRow) error) error {
-	rows, err := s.db.QueryContext(ctx, s.q[qEachReceivableAvailable], runID)
+	rows, err := s.db.QueryContext(ctx, s.q[qEachReceivableAll], runID)
 	if err != nil {
 		return fmt.Errorf("read receivable charges of run %d: %w", runID, err)
 	}
