@@ -112,16 +112,38 @@ func inputOf(ctx context.Context, store RunReader, run ledger.Run) (report.Input
 // Snapshot reconciles a stored run from the ledger alone into the Snapshot a
 // comparison needs (lines streamed; memory grows with the line keys). The
 // ledger is read on a goroutine of its own while the engine consumes the
-// lines (Prefetch).
+// lines: when store is a RowReader (the ledger), that goroutine only steps
+// through the stored rows and this one decodes just the fields the engine
+// reads (reconcileRows); otherwise the lines are read whole (Prefetch).
 func Snapshot(ctx context.Context, store RunReader, run ledger.Run, opts report.Options, sopts report.SnapshotOptions) (report.Snapshot, error) {
-	if !run.Status.Reportable() {
-		return report.Snapshot{}, fmt.Errorf("run %d is %s: only complete or partial runs can be compared", run.ID, run.Status)
-	}
-	in, err := inputOf(ctx, store, run)
+	b, err := feedSnapshot(ctx, store, run, opts, sopts)
 	if err != nil {
 		return report.Snapshot{}, err
 	}
-	return report.BuildSnapshot(ctx, in, opts, sopts, Prefetch{Detail{Store: store, RunID: run.ID}})
+	return b.Snapshot(), nil
+}
+
+// feedSnapshot is Snapshot up to the last step: every line of the run added
+// to the builder (report.FeedSnapshot).
+func feedSnapshot(ctx context.Context, store RunReader, run ledger.Run, opts report.Options, sopts report.SnapshotOptions) (*report.SnapshotBuilder, error) {
+	if !run.Status.Reportable() {
+		return nil, fmt.Errorf("run %d is %s: only complete or partial runs can be compared", run.ID, run.Status)
+	}
+	in, err := inputOf(ctx, store, run)
+	if err != nil {
+		return nil, err
+	}
+	var d report.Detail = Prefetch{Detail{Store: store, RunID: run.ID}}
+	if rr, ok := store.(RowReader); ok {
+		available := map[string]bool{}
+		for _, c := range in.Coverage {
+			if c.Status == billing.CoverageAvailable {
+				available[c.CustomerID] = true
+			}
+		}
+		d = reconcileRows{rows: rr, runID: run.ID, available: available}
+	}
+	return report.FeedSnapshot(ctx, in, opts, sopts, d)
 }
 
 // CompareOptions configure a comparison of two stored runs.
@@ -174,14 +196,21 @@ func Compare(ctx context.Context, opts CompareOptions) (*report.Comparison, erro
 	}
 	start := time.Now()
 	sopts := report.SnapshotOptions{LineKeys: base.Period.Equal(cur.Period)}
-	sb, err := Snapshot(ctx, opts.Ledger, base, opts.Reconcile, sopts)
+	// The base run's Snapshot is made (its Result, the sort and encoding of
+	// its line table) on a goroutine of its own while the current run is
+	// read: one engine is still fed at a time.
+	bb, err := feedSnapshot(ctx, opts.Ledger, base, opts.Reconcile, sopts)
 	if err != nil {
 		return nil, fmt.Errorf("base: %w", err)
 	}
-	sc, err := Snapshot(ctx, opts.Ledger, cur, opts.Reconcile, sopts)
+	baseSnap := make(chan report.Snapshot, 1)
+	go func() { baseSnap <- bb.Snapshot() }()
+	cb, err := feedSnapshot(ctx, opts.Ledger, cur, opts.Reconcile, sopts)
+	sb := <-baseSnap
 	if err != nil {
 		return nil, fmt.Errorf("current: %w", err)
 	}
+	sc := cb.Snapshot()
 	LogStage(opts.Logger, "reconcile both runs", start, int64(sb.Result.PayableLines+sb.Result.ReceivableLines+sc.Result.PayableLines+sc.Result.ReceivableLines), "rows")
 	c, err := report.Compare(sb, sc)
 	if err != nil {

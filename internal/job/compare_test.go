@@ -7,6 +7,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -441,3 +442,85 @@ func TestComparisonWorkbookReadBack(t *testing.T) {
 }
 
 func strconvItoa(i int) string { return strconv.Itoa(i) }
+
+// runReaderOnly hides the store's row reader: job.Snapshot then reads the
+// run through EachPayable/EachReceivable (every field decoded), as before
+// the comparison had a reader of its own.
+type runReaderOnly struct{ job.RunReader }
+
+// TestSnapshotFromRowsMatchesFullRead: the comparison's snapshots, read with
+// the row reader (only the fields the engine reads decoded, one charge
+// reused), are those of the full read: the same Result, bridge lines and
+// line key totals, bit for bit.
+func TestSnapshotFromRowsMatchesFullRead(t *testing.T) {
+	e := newEnv(t, historyConfig())
+	runs := []ledger.Run{e.fetchMonth(t, "2026-09-01"), e.fetchMonth(t, "2026-10-01")}
+	e.sim.SetRestated(true)
+	runs = append(runs, e.fetchMonth(t, "2026-10-01"))
+	// A customer whose receivables are of another period (stored, not
+	// counted) and one whose fetch fails.
+	cfg := historyConfig()
+	cs := sherwebsim.New(cfg).Customers()
+	cfg.Faults = sherwebsim.Faults{PeriodDiffersFor: []string{cs[4].ID}, FailCustomerAlways: []string{cs[1].ID}}
+	fe := newEnv(t, cfg)
+	faulted := fe.fetchMonth(t, "2026-10-01")
+	ctx := context.Background()
+	cov, err := fe.store.Coverage(ctx, faulted.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	differs := 0
+	for _, c := range cov {
+		if c.Coverage == billing.CoveragePeriodDiffers {
+			differs++
+		}
+	}
+	if differs != 1 {
+		t.Fatalf("the faulted run has %d period_differs customers, want 1", differs)
+	}
+	type stored struct {
+		store *ledger.Store
+		run   ledger.Run
+	}
+	var all []stored
+	for _, r := range runs {
+		all = append(all, stored{e.store, r})
+	}
+	all = append(all, stored{fe.store, faulted})
+	for _, sr := range all {
+		run, err := sr.store.Run(ctx, sr.run.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		store := sr.store
+		sopts := report.SnapshotOptions{LineKeys: true}
+		fast, err := job.Snapshot(ctx, store, run, tolerance, sopts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		full, err := job.Snapshot(ctx, runReaderOnly{store}, run, tolerance, sopts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if full.Result.PayableLines == 0 || full.Result.ReceivableLines == 0 || len(full.Result.Mismatches) == 0 {
+			t.Fatalf("run %d: %d payable, %d receivable lines, %d findings: the test needs all three", run.ID,
+				full.Result.PayableLines, full.Result.ReceivableLines, len(full.Result.Mismatches))
+		}
+		var a, b bytes.Buffer
+		if err := full.Result.WriteJSON(&a); err != nil {
+			t.Fatal(err)
+		}
+		if err := fast.Result.WriteJSON(&b); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(a.Bytes(), b.Bytes()) || !reflect.DeepEqual(full.Result, fast.Result) {
+			t.Errorf("run %d: the Results differ", run.ID)
+		}
+		if !reflect.DeepEqual(full.BridgeLines(), fast.BridgeLines()) {
+			t.Errorf("run %d: the bridge lines differ", run.ID)
+		}
+		if !reflect.DeepEqual(full.LineKeyTotals(), fast.LineKeyTotals()) {
+			t.Errorf("run %d: the line key totals differ", run.ID)
+		}
+	}
+}

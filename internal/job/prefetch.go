@@ -2,8 +2,10 @@ package job
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/msp-reconcile/reconcile/internal/billing"
+	"github.com/msp-reconcile/reconcile/internal/ledger"
 	"github.com/msp-reconcile/reconcile/internal/report"
 )
 
@@ -98,4 +100,62 @@ func pipeline[T any](ctx context.Context, produce func(context.Context, func(T) 
 		return cerr
 	}
 	return perr
+}
+
+// RowReader streams a stored run's rows undecoded (*ledger.Store implements
+// it): what compare reads.
+type RowReader interface {
+	EachPayableRow(ctx context.Context, runID int64, fn func(ledger.PayableRow) error) error
+	EachReceivableRow(ctx context.Context, runID int64, fn func(ledger.ReceivableRow) error) error
+}
+
+var _ RowReader = (*ledger.Store)(nil)
+
+// reconcileRows is a report.Detail for a run that is only reconciled (a
+// comparison's snapshots): like Prefetch{Detail{...}} it reads the ledger on a
+// goroutine of its own, but that goroutine only steps through the rows; the
+// caller's goroutine decodes each row, only the fields the engine reads
+// (DecodeForReconcile), into one charge that it reuses for every line. So
+// fn must not keep the charge after it returns: report.SnapshotBuilder does
+// not.
+type reconcileRows struct {
+	rows  RowReader
+	runID int64
+	// available are the customers whose receivables count (coverage
+	// "available"): EachReceivableRow yields every stored line.
+	available map[string]bool
+}
+
+var _ report.Detail = reconcileRows{}
+
+// EachPayable streams the run's payable lines to fn, decoded for the engine.
+func (d reconcileRows) EachPayable(ctx context.Context, fn func(*billing.PayableCharge) error) error {
+	var c billing.PayableCharge
+	return pipeline(ctx, func(ctx context.Context, emit func(ledger.PayableRow) error) error {
+		return d.rows.EachPayableRow(ctx, d.runID, emit)
+	}, func(r ledger.PayableRow) error {
+		c = billing.PayableCharge{}
+		if err := r.DecodeForReconcile(&c); err != nil {
+			return fmt.Errorf("read payable charges of run %d: %w", d.runID, err)
+		}
+		return fn(&c)
+	})
+}
+
+// EachReceivable streams the run's receivable lines (customers with
+// coverage "available") to fn, decoded for the engine.
+func (d reconcileRows) EachReceivable(ctx context.Context, fn func(string, *billing.ReceivableCharge) error) error {
+	var c billing.ReceivableCharge
+	return pipeline(ctx, func(ctx context.Context, emit func(ledger.ReceivableRow) error) error {
+		return d.rows.EachReceivableRow(ctx, d.runID, emit)
+	}, func(r ledger.ReceivableRow) error {
+		if !d.available[r.CustomerID] {
+			return nil // as EachReceivable: only the lines of available customers
+		}
+		c = billing.ReceivableCharge{}
+		if err := r.DecodeForReconcile(&c); err != nil {
+			return fmt.Errorf("read receivable charges of run %d: %w", d.runID, err)
+		}
+		return fn(r.CustomerID, &c)
+	})
 }

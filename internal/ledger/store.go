@@ -190,7 +190,10 @@ var statementNames = []string{
 //   - _cache_size=-65536: up to 64 MiB of page cache per connection (grown on
 //     demand), so the payable batch's index updates stay in memory longer.
 //
-// A read-only Open uses mode=ro and query_only instead, applies no
+// A read-only Open uses mode=ro and query_only instead, and _mutex=no
+// (SQLITE_OPEN_NOMUTEX: database/sql hands a connection to one goroutine at
+// a time, so SQLite's per-connection mutex, taken on every sqlite3_column_*
+// call of a read, only costs time: ≈ 8 % of a compare's CPU), applies no
 // migrations, and fails if the file does not exist or its schema is not the one
 // this version writes.
 //
@@ -304,7 +307,7 @@ func dataSourceName(path string, readOnly bool) (string, error) {
 	u := url.URL{Path: filepath.ToSlash(abs)}
 	params := "_foreign_keys=on&_busy_timeout=5000"
 	if readOnly {
-		params = "mode=ro&_query_only=1&" + params
+		params = "mode=ro&_query_only=1&_mutex=no&" + params
 	} else {
 		params += "&_journal_mode=WAL&_synchronous=NORMAL&_txlock=immediate&_cache_size=-65536"
 	}

@@ -118,12 +118,14 @@ func NewSnapshotBuilder(in Input, opts Options, sopts SnapshotOptions) *Snapshot
 	return &SnapshotBuilder{rec: NewReconciler(in, opts), opts: sopts}
 }
 
-// AddPayable counts one payable charge line (see Reconciler.AddPayable).
+// AddPayable counts one payable charge line (see Reconciler.AddPayable). It
+// does not keep c or anything c points to once it returns (the comparison's
+// reader reuses one charge for every line: job.reconcileRows).
 func (b *SnapshotBuilder) AddPayable(c *billing.PayableCharge) { b.rec.AddPayable(c) }
 
 // AddReceivable counts one receivable charge line of a customer (see
 // Reconciler.AddReceivable: lines of customers whose receivables are not
-// available are not counted).
+// available are not counted). Like AddPayable, it does not keep c.
 func (b *SnapshotBuilder) AddReceivable(customerID string, c *billing.ReceivableCharge) {
 	b.rec.AddReceivable(customerID, c)
 }
@@ -153,20 +155,33 @@ type Detail interface {
 // receivable lines) and returns its Snapshot. The job layer feeds it from the
 // ledger with job.Detail{Store, RunID}.
 func BuildSnapshot(ctx context.Context, in Input, opts Options, sopts SnapshotOptions, d Detail) (Snapshot, error) {
+	b, err := FeedSnapshot(ctx, in, opts, sopts, d)
+	if err != nil {
+		return Snapshot{}, err
+	}
+	return b.Snapshot(), nil
+}
+
+// FeedSnapshot is BuildSnapshot without the last step: it returns the
+// builder with every line of d added, so that the caller can make the
+// Snapshot (SnapshotBuilder.Snapshot: the Result, the sort and encoding of
+// the line table) where it suits it, e.g. on another goroutine while the
+// next run is read.
+func FeedSnapshot(ctx context.Context, in Input, opts Options, sopts SnapshotOptions, d Detail) (*SnapshotBuilder, error) {
 	b := NewSnapshotBuilder(in, opts, sopts)
 	if err := d.EachPayable(ctx, func(c *billing.PayableCharge) error {
 		b.AddPayable(c)
 		return nil
 	}); err != nil {
-		return Snapshot{}, fmt.Errorf("read payable charges of run %s: %w", in.RunID, err)
+		return nil, fmt.Errorf("read payable charges of run %s: %w", in.RunID, err)
 	}
 	if err := d.EachReceivable(ctx, func(id string, c *billing.ReceivableCharge) error {
 		b.AddReceivable(id, c)
 		return nil
 	}); err != nil {
-		return Snapshot{}, fmt.Errorf("read receivable charges of run %s: %w", in.RunID, err)
+		return nil, fmt.Errorf("read receivable charges of run %s: %w", in.RunID, err)
 	}
-	return b.Snapshot(), nil
+	return b, nil
 }
 
 // SnapshotOf is the convenience form of SnapshotBuilder, like Reconcile:
