@@ -281,34 +281,73 @@ func payableDetailArray(s string, c *billing.PayableCharge) error {
 		}
 	}
 	next(r)
-	c.Tags = nil
-	if openList(r) {
-		c.Tags = make([]billing.Tag, 0, 2)
-		for i := 0; item(r, i); i++ {
-			var x billing.Tag
-			r.Expect('[')
-			x.Name = r.Str()
-			next(r)
-			x.Value = r.Str()
-			r.Expect(']')
-			c.Tags = append(c.Tags, x)
-		}
+	c.Tags = readTagsArray(r)
+	next(r)
+	c.Invoice = readInvoiceArray(r)
+	r.Expect(']')
+	return detailEnd(r)
+}
+
+// readTagsArray reads the tags element of a positional payable detail.
+func readTagsArray(r *jsonscan.Scanner) []billing.Tag {
+	if !openList(r) {
+		return nil
+	}
+	tags := make([]billing.Tag, 0, 2)
+	for i := 0; item(r, i); i++ {
+		var x billing.Tag
+		r.Expect('[')
+		x.Name = r.Str()
+		next(r)
+		x.Value = r.Str()
+		r.Expect(']')
+		tags = append(tags, x)
+	}
+	return tags
+}
+
+// readInvoiceArray reads the invoice element of a positional payable detail.
+func readInvoiceArray(r *jsonscan.Scanner) *billing.Invoice {
+	if r.Null() {
+		return nil
+	}
+	inv := &billing.Invoice{}
+	r.Expect('[')
+	inv.Number = r.Str()
+	next(r)
+	inv.Date = billing.Date(r.Str())
+	next(r)
+	inv.PeriodFrom = billing.Date(r.Str())
+	next(r)
+	inv.PeriodTo = billing.Date(r.Str())
+	r.Expect(']')
+	return inv
+}
+
+// payableDetailArrayForReconcile is payableDetailArray reading only what the
+// engine needs (see PayableRow.DecodeForReconcile); the other elements are
+// checked as JSON and skipped.
+func payableDetailArrayForReconcile(s string, c *billing.PayableCharge) error {
+	r := jsonscan.New(s)
+	openDetail(r)
+	next(r)
+	r.Raw() // productId
+	next(r)
+	c.ProductName = r.Str()
+	for range 4 { // chargeName, billingCycleType, listPrice, netPrice
+		next(r)
+		r.Raw()
 	}
 	next(r)
-	c.Invoice = nil
-	if !r.Null() {
-		inv := &billing.Invoice{}
-		r.Expect('[')
-		inv.Number = r.Str()
+	c.NetPriceProrated = readMoney(r)
+	for range 5 { // isBilled, isProratable, deductions, fees, taxes
 		next(r)
-		inv.Date = billing.Date(r.Str())
-		next(r)
-		inv.PeriodFrom = billing.Date(r.Str())
-		next(r)
-		inv.PeriodTo = billing.Date(r.Str())
-		r.Expect(']')
-		c.Invoice = inv
+		r.Raw()
 	}
+	next(r)
+	c.Tags = readTagsArray(r)
+	next(r)
+	c.Invoice = readInvoiceArray(r)
 	r.Expect(']')
 	return detailEnd(r)
 }

@@ -80,6 +80,9 @@ func (r *PayableRow) DecodeForReconcile(c *billing.PayableCharge) error {
 // payableDetailForReconcile is payableDetail reading only what the engine
 // needs (see DecodeForReconcile).
 func payableDetailForReconcile(s string, c *billing.PayableCharge) error {
+	if isDetailArray(s) {
+		return payableDetailArrayForReconcile(s, c)
+	}
 	r := jsonscan.New(s)
 	r.Object(func(key string) {
 		switch key {
@@ -156,7 +159,27 @@ func (r *ReceivableRow) DecodeForReconcile(c *billing.ReceivableCharge) error {
 	if c.CostPriceProrated, err = parseMoney(r.costProrated); err != nil {
 		return fmt.Errorf("customer %s charge %s: costPriceProrated: %w", r.CustomerID, c.Describe(), err)
 	}
-	d := jsonscan.New(r.detail)
+	if err := receivableDetailForReconcile(r.detail, c); err != nil {
+		return fmt.Errorf("customer %s charge %s: %w", r.CustomerID, c.Describe(), err)
+	}
+	return nil
+}
+
+// receivableDetailForReconcile reads the detail's productName and checks
+// the rest as JSON, in either stored form (see ReceivableRow.DecodeForReconcile).
+func receivableDetailForReconcile(s string, c *billing.ReceivableCharge) error {
+	d := jsonscan.New(s)
+	if isDetailArray(s) {
+		openDetail(d)
+		next(d)
+		c.ProductName = d.Str()
+		for range 3 { // chargeName, billingCycleType, isProratable
+			next(d)
+			d.Raw()
+		}
+		d.Expect(']')
+		return detailEnd(d)
+	}
 	d.Object(func(key string) {
 		switch key {
 		case "productName":
@@ -167,8 +190,5 @@ func (r *ReceivableRow) DecodeForReconcile(c *billing.ReceivableCharge) error {
 			unknownKey(d, key)
 		}
 	})
-	if err := detailEnd(d); err != nil {
-		return fmt.Errorf("customer %s charge %s: %w", r.CustomerID, c.Describe(), err)
-	}
-	return nil
+	return detailEnd(d)
 }

@@ -52,68 +52,76 @@ func TestRowsDecodeForReconcile(t *testing.T) {
 	saveCustomerWithData(t, s, id, "b", billing.CoveragePeriodDiffers, []billing.ReceivableCharge{sampleReceivable(20)}, nil)
 	saveCustomerWithData(t, s, id, "c", billing.CoverageAvailable, []billing.ReceivableCharge{sampleReceivable(21), sampleReceivable(22)}, nil)
 
-	full := readPayables(t, s, id)
-	var lean []billing.PayableCharge
-	if err := s.EachPayableRow(ctx, id, func(r PayableRow) error {
-		var c billing.PayableCharge
-		if err := r.DecodeForReconcile(&c); err != nil {
-			return err
+	// Both stored forms of the detail: the positional array of new lines,
+	// then every other line as the object of the rows written before 0008.
+	for _, form := range []string{"positional", "mixed"} {
+		if form == "mixed" {
+			objectDetails(t, s, id, 2)
 		}
-		lean = append(lean, c)
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
-	if len(lean) != len(full) || len(full) != len(pays) {
-		t.Fatalf("EachPayableRow yielded %d lines, EachPayable %d, stored %d", len(lean), len(full), len(pays))
-	}
-	for i := range full {
-		for _, d := range diff(payableForReconcile(full[i]), lean[i]) {
-			t.Errorf("payable line %d: %s", i, d)
-		}
-	}
-
-	type rline struct {
-		id string
-		c  billing.ReceivableCharge
-	}
-	var fullR, leanR []rline
-	if err := s.EachReceivable(ctx, id, func(cid string, c *billing.ReceivableCharge) error {
-		fullR = append(fullR, rline{cid, receivableForReconcile(c)})
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
-	var others []string
-	if err := s.EachReceivableRow(ctx, id, func(r ReceivableRow) error {
-		if r.CustomerID != "a" && r.CustomerID != "c" {
-			others = append(others, r.CustomerID) // period_differs: the caller skips them
+		t.Logf("detail form: %s", form)
+		full := readPayables(t, s, id)
+		var lean []billing.PayableCharge
+		if err := s.EachPayableRow(ctx, id, func(r PayableRow) error {
+			var c billing.PayableCharge
+			if err := r.DecodeForReconcile(&c); err != nil {
+				return err
+			}
+			lean = append(lean, c)
 			return nil
+		}); err != nil {
+			t.Fatal(err)
 		}
-		var c billing.ReceivableCharge
-		if err := r.DecodeForReconcile(&c); err != nil {
-			return err
+		if len(lean) != len(full) || len(full) != len(pays) {
+			t.Fatalf("EachPayableRow yielded %d lines, EachPayable %d, stored %d", len(lean), len(full), len(pays))
 		}
-		leanR = append(leanR, rline{r.CustomerID, c})
-		return nil
-	}); err != nil {
-		t.Fatal(err)
-	}
-	if len(fullR) != 14 {
-		t.Fatalf("EachReceivable yielded %d lines, want 14 (12 of a, 2 of c)", len(fullR))
-	}
-	if len(others) != 1 || others[0] != "b" {
-		t.Errorf("EachReceivableRow yielded lines of %v beside a and c, want the one line of b (period_differs)", others)
-	}
-	for _, d := range diff(len(fullR), len(leanR)) {
-		t.Fatal(d)
-	}
-	for i := range fullR {
-		if fullR[i].id != leanR[i].id {
-			t.Errorf("receivable line %d: customer %q, want %q", i, leanR[i].id, fullR[i].id)
+		for i := range full {
+			for _, d := range diff(payableForReconcile(full[i]), lean[i]) {
+				t.Errorf("payable line %d: %s", i, d)
+			}
 		}
-		for _, d := range diff(fullR[i].c, leanR[i].c) {
-			t.Errorf("receivable line %d: %s", i, d)
+
+		type rline struct {
+			id string
+			c  billing.ReceivableCharge
+		}
+		var fullR, leanR []rline
+		if err := s.EachReceivable(ctx, id, func(cid string, c *billing.ReceivableCharge) error {
+			fullR = append(fullR, rline{cid, receivableForReconcile(c)})
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		var others []string
+		if err := s.EachReceivableRow(ctx, id, func(r ReceivableRow) error {
+			if r.CustomerID != "a" && r.CustomerID != "c" {
+				others = append(others, r.CustomerID) // period_differs: the caller skips them
+				return nil
+			}
+			var c billing.ReceivableCharge
+			if err := r.DecodeForReconcile(&c); err != nil {
+				return err
+			}
+			leanR = append(leanR, rline{r.CustomerID, c})
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if len(fullR) != 14 {
+			t.Fatalf("EachReceivable yielded %d lines, want 14 (12 of a, 2 of c)", len(fullR))
+		}
+		if len(others) != 1 || others[0] != "b" {
+			t.Errorf("EachReceivableRow yielded lines of %v beside a and c, want the one line of b (period_differs)", others)
+		}
+		for _, d := range diff(len(fullR), len(leanR)) {
+			t.Fatal(d)
+		}
+		for i := range fullR {
+			if fullR[i].id != leanR[i].id {
+				t.Errorf("receivable line %d: customer %q, want %q", i, leanR[i].id, fullR[i].id)
+			}
+			for _, d := range diff(fullR[i].c, leanR[i].c) {
+				t.Errorf("receivable line %d: %s", i, d)
+			}
 		}
 	}
 }
