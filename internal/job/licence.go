@@ -69,7 +69,7 @@ type licenceCollector struct {
 	lc        *report.LicenceCollector
 	customers []string // those taking part, sorted
 	names     map[string]string
-	fed       bool              // the customers were added while the close fetched
+	fed       bool             // the customers were added while the close fetched
 	spool     *commitmentSpool // nil: the sheet reads the subscriptions again
 }
 

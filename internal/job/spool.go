@@ -339,4 +339,3 @@ func (d *spoolDecoder) row(customerID string) report.CommitmentRow {
 	r.Stranded = fl&spStranded != 0
 	return r
 }
-
