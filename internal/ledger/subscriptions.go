@@ -41,7 +41,36 @@ func (s *Store) SubscriptionsMissing(ctx context.Context, runID int64) (map[stri
 // strings and the commitment term are stored as they are; the fees' amounts
 // get the quantity's treatment).
 func SubscriptionsAsRead(dst []billing.Subscription, customerID string, subs []billing.Subscription) []billing.Subscription {
-	dst = append(dst[:0], subs...)
+	dst = dst[:0]
+	sorted := true
+	for i := 1; i < len(subs) && sorted; i++ {
+		sorted = subs[i-1].ID < subs[i].ID
+	}
+	if sorted {
+		dst = append(dst, subs...)
+	} else {
+		// Sort the indexes (cheaper to move than the subscriptions).
+		order := make([]int32, len(subs))
+		for i := range order {
+			order[i] = int32(i)
+		}
+		var enc canon
+		hash := func(s *billing.Subscription) string {
+			enc.reset()
+			enc.subscription(customerID, s)
+			return enc.hash()
+		}
+		slices.SortFunc(order, func(i, j int32) int {
+			a, b := &subs[i], &subs[j]
+			if c := strings.Compare(a.ID, b.ID); c != 0 {
+				return c
+			}
+			return strings.Compare(hash(a), hash(b)) // rare: two subscriptions with one id (equal hashes: equal contents)
+		})
+		for _, i := range order {
+			dst = append(dst, subs[i])
+		}
+	}
 	for i := range dst {
 		s := &dst[i]
 		s.Quantity = asStored(s.Quantity)
@@ -51,25 +80,6 @@ func SubscriptionsAsRead(dst []billing.Subscription, customerID string, subs []b
 			}
 		}
 	}
-	sorted := true
-	for i := 1; i < len(dst) && sorted; i++ {
-		sorted = dst[i-1].ID < dst[i].ID
-	}
-	if sorted {
-		return dst
-	}
-	var enc canon
-	hash := func(s *billing.Subscription) string {
-		enc.reset()
-		enc.subscription(customerID, s)
-		return enc.hash()
-	}
-	slices.SortStableFunc(dst, func(a, b billing.Subscription) int {
-		if c := strings.Compare(a.ID, b.ID); c != 0 {
-			return c
-		}
-		return strings.Compare(hash(&a), hash(&b)) // rare: two subscriptions with one id
-	})
 	return dst
 }
 
