@@ -20,8 +20,8 @@ func TestParseCommitmentFastEqualsJSON(t *testing.T) {
 		`{"committedMinimalQuantities":[]}`,
 		`{"termEndDate":""}`,
 		`{"termEndDate":" 2026-10-31 "}`,
-		`{"termEndDate":"2026-02-30"}`,                              // an error, from dateOf
-		`{"termEndDate":"31/10/2026"}`,                              // an error, from dateOf
+		`{"termEndDate":"2026-02-30"}`, // an error, from dateOf
+		`{"termEndDate":"31/10/2026"}`, // an error, from dateOf
 		`{"committedMinimalQuantities":[{"committedUntil":"2026-10-08"}]}`, // quantity missing
 		`{"committedMinimalQuantities":[{"committedUntil":"2026-10-08","quantity":null}]}`,
 		`{"renewalConfiguration":{"renewalDate":"2026-11-01","scheduledQuantity":999999999999999999}}`,
