@@ -189,7 +189,7 @@ func (s *commitmentSpool) spooledRows(customers []string) report.CommitmentRows 
 // close releases the file (the rows cannot be read afterwards).
 func (s *commitmentSpool) close() {
 	if s != nil && s.f != nil {
-		s.f.Close()
+		_ = s.f.Close() // unlinked, read only from here: nothing to lose
 		s.f, s.err = nil, errors.New("commitments spool closed")
 	}
 }
