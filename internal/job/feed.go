@@ -30,10 +30,10 @@ import (
 //
 // At the end (result) the coverage it was fed is checked against the
 // coverage the ledger recorded (and, by reconcileRun, the customers whose
-// subscriptions it added against those taking part); when they differ, or when a customer was
-// copied inside the ledger (run --retry-missing), the close falls back to
-// reading the run from the ledger (reconcile), so the Result is always the
-// ledger's. Either way the Result is built by one function (buildResult).
+// subscriptions it added against those taking part); when they differ, or
+// when a customer was copied inside the ledger (run --retry-missing), the
+// close falls back to reading the run from the ledger (reconcile), so the
+// Result is always the ledger's. Either way the Result is built by one function (buildResult).
 //
 // Its methods are safe for concurrent use.
 type liveFeed struct {

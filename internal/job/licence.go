@@ -123,15 +123,16 @@ func licenceOf(ctx context.Context, store RunReader, run ledger.Run, customers [
 	return lc, nil
 }
 
-// finish reads the subscriptions (the one pass) and adds the licence
-// findings, the commitments and the period's amendments log to res.
+// finish reads the subscriptions (the one pass; none when the close fed
+// them) and adds the licence findings, the commitments and the period's
+// amendments log to res.
 func (lc *licenceCollector) finish(ctx context.Context, res *report.Result) error {
 	if lc == nil {
 		return nil
 	}
 	for _, id := range lc.customers {
 		if lc.fed {
-			break
+			break // the close added them as they committed
 		}
 		subs, err := lc.sr.Subscriptions(ctx, lc.run.ID, id)
 		if err != nil {
