@@ -150,7 +150,7 @@ func publish(ctx context.Context, store RunReader, run ledger.Run, opts ReportOp
 	start := time.Now()
 	progress := orNop(opts.Progress)
 	progress.Phase(PhaseReconcile, "rows", 0)
-	rec, err := reconcileRun(ctx, store, run, opts.Reconcile, progress, feed, opts.Logger)
+	rec, err := reconcileRun(ctx, store, run, opts.Reconcile, progress, feed, true, opts.Logger)
 	progress.Done()
 	if err != nil {
 		return errors.Join(prior, err)

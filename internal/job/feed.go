@@ -18,16 +18,22 @@ import (
 //     commits all of them or the run fails (and is never reported); a
 //     retried stream (Reset) starts a new engine (no receivable is in it
 //     yet: customers are committed after the payable batch);
-//   - each customer's coverage and receivable lines (and subscriptions, for
-//     the licence check) once its transaction committed
-//     (ledger.CustomerWriter.OnCommit): a customer whose transaction failed
-//     or was rolled back is never counted.
+//   - each customer's coverage and receivable lines once its transaction
+//     committed (ledger.CustomerWriter.OnCommit): a customer whose
+//     transaction failed or was rolled back is never counted; and, right
+//     after its lines, its subscriptions (as the ledger reads them back:
+//     ledger.SubscriptionsAsRead), for its licence check and Commitments
+//     rows (report.LicenceCollector.AddCustomer: it needs the run's payable
+//     lines, all fed before any customer commits, and the customer's own
+//     receivable lines), the rows going to a spool for the Commitments
+//     sheet. So a close reads no subscription back.
 //
 // At the end (result) the coverage it was fed is checked against the
-// coverage the ledger recorded; when they differ, or when a customer was
-// copied inside the ledger (run --retry-missing), the close falls back to
-// reading the run from the ledger (reconcile), so the Result is always the
-// ledger's. Either way the Result is built by one function (buildResult).
+// coverage the ledger recorded (and, by reconcileRun, the customers whose
+// subscriptions it added against those taking part); when they differ, or
+// when a customer was copied inside the ledger (run --retry-missing), the
+// close falls back to reading the run from the ledger (reconcile), so the
+// Result is always the ledger's. Either way the Result is built by one function (buildResult).
 //
 // Its methods are safe for concurrent use.
 type liveFeed struct {
@@ -39,6 +45,9 @@ type liveFeed struct {
 	customers    []billing.Customer // as the ledger recorded them
 	r            *report.Reconciler
 	lic          *report.LicenceCollector // nil when the store has no subscriptions
+	licCustomers []string                 // the customers added to lic, in commit order
+	spool        *commitmentSpool         // their Commitments rows
+	subs         []billing.Subscription   // scratch of committed
 	cov          []ledger.CustomerCoverage
 	payableLines int64
 	period       billing.Period
@@ -73,7 +82,9 @@ func (f *liveFeed) start(ctx context.Context, runID int64) error {
 func (f *liveFeed) newEngine() {
 	f.r = report.NewReconciler(report.Input{RunID: RunID(f.runID), Customers: f.customers, PayableOK: true}, f.opts)
 	f.payableLines = 0
-	f.lic = nil
+	f.lic, f.licCustomers = nil, nil
+	f.spool.close()
+	f.spool = nil
 	if _, ok := f.store.(SubscriptionReader); ok {
 		f.lic = report.NewLicenceCollector("")
 		f.r.CollectLicences(f.lic)
@@ -152,27 +163,44 @@ func (f *liveFeed) committed(ds []*ledger.CustomerData) {
 		for i := range d.Receivables {
 			f.r.AddReceivable(d.CustomerID, &d.Receivables[i])
 		}
+		if f.lic != nil && d.SubscriptionsError == "" {
+			if f.spool == nil {
+				f.spool = newCommitmentSpool()
+			}
+			f.subs = ledger.SubscriptionsAsRead(f.subs, d.CustomerID, d.Subscriptions)
+			f.spool.add(d.CustomerID, f.lic.AddCustomer(d.CustomerID, f.subs))
+			clear(f.subs) // keep no subscription's strings
+			f.licCustomers = append(f.licCustomers, d.CustomerID)
+		}
 	}
 }
 
-// result returns the fed engine and its licence collector (nil when the
-// store keeps no subscriptions) when what was fed is what the ledger
-// recorded (customers, coverage, period); otherwise nil and why not.
-func (f *liveFeed) result(run ledger.Run, customers []billing.Customer, cov []ledger.CustomerCoverage) (*report.Reconciler, *report.LicenceCollector, string) {
+// fedLicences is what the feed added to its licence collector: the
+// customers (in commit order) and the spool of their Commitments rows.
+type fedLicences struct {
+	lc        *report.LicenceCollector // nil when the store keeps no subscriptions
+	customers []string
+	spool     *commitmentSpool
+}
+
+// result returns the fed engine and its licence check when what was fed is
+// what the ledger recorded (customers, coverage, period); otherwise nil and
+// why not.
+func (f *liveFeed) result(run ledger.Run, customers []billing.Customer, cov []ledger.CustomerCoverage) (*report.Reconciler, fedLicences, string) {
 	if f == nil {
-		return nil, nil, "no live feed"
+		return nil, fedLicences{}, "no live feed"
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	switch {
 	case f.broken != "":
-		return nil, nil, f.broken
+		return nil, fedLicences{}, f.broken
 	case f.r == nil || f.runID != run.ID:
-		return nil, nil, "the feed is of another run"
+		return nil, fedLicences{}, "the feed is of another run"
 	case !f.payableDone || !f.period.Equal(run.Period):
-		return nil, nil, fmt.Sprintf("fed payable period %s, the ledger's is %s", f.period, run.Period)
+		return nil, fedLicences{}, fmt.Sprintf("fed payable period %s, the ledger's is %s", f.period, run.Period)
 	case !slices.EqualFunc(f.customers, customers, sameCustomer):
-		return nil, nil, "the customer list differs from the ledger's"
+		return nil, fedLicences{}, "the customer list differs from the ledger's"
 	}
 	fed := slices.Clone(f.cov)
 	slices.SortFunc(fed, func(a, b ledger.CustomerCoverage) int {
@@ -187,9 +215,20 @@ func (f *liveFeed) result(run ledger.Run, customers []billing.Customer, cov []le
 	if !slices.EqualFunc(fed, cov, func(a, b ledger.CustomerCoverage) bool {
 		return a.CustomerID == b.CustomerID && a.Coverage == b.Coverage && a.Error == b.Error && a.Period.Equal(b.Period)
 	}) {
-		return nil, nil, fmt.Sprintf("the coverage fed (%d customers) differs from the ledger's (%d)", len(fed), len(cov))
+		return nil, fedLicences{}, fmt.Sprintf("the coverage fed (%d customers) differs from the ledger's (%d)", len(fed), len(cov))
 	}
-	return f.r, f.lic, ""
+	return f.r, fedLicences{lc: f.lic, customers: f.licCustomers, spool: f.spool}, ""
+}
+
+// release closes the spool of a feed that is not used.
+func (f *liveFeed) release() {
+	if f == nil {
+		return
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.spool.close()
+	f.spool = nil
 }
 
 func sameCustomer(a, b billing.Customer) bool {

@@ -22,21 +22,29 @@ import (
 // run read from the ledger, whatever the API's order, retries and faults.
 func TestCloseFedWhileFetchingEqualsLedgerRead(t *testing.T) {
 	rows := []struct {
-		name   string
-		faults func(cs []billing.Customer) sherwebsim.Faults
+		name    string
+		faults  func(cs []billing.Customer) sherwebsim.Faults
+		licence bool // plant the licence scenarios (a committed minimum, a renewal within 30 days)
+		noSpool bool // the Commitments rows cannot be spooled: the sheet reads the subscriptions again
 	}{
-		{"clean", noFault},
-		{"shuffled", faults(sherwebsim.Faults{Shuffle: true})},
-		{"payable stream retried", faults(sherwebsim.Faults{TruncatePayable: "once"})},
+		{"clean", noFault, false, false},
+		{"licence scenarios, shuffled", faults(sherwebsim.Faults{Shuffle: true}), true, false},
+		{"no spool for the commitments", noFault, true, true},
+		{"shuffled", faults(sherwebsim.Faults{Shuffle: true}), false, false},
+		{"payable stream retried", faults(sherwebsim.Faults{TruncatePayable: "once"}), false, false},
 		{"one customer failing, one of another period", func(cs []billing.Customer) sherwebsim.Faults {
 			return sherwebsim.Faults{FailCustomerAlways: []string{cs[3].ID}, PeriodDiffersFor: []string{cs[5].ID}, FailCustomerOnce: []string{cs[7].ID}}
-		}},
+		}, false, false},
 	}
 	opts := report.Options{LowMarginPercent: decimal.NullDecimal{Decimal: decimal.RequireFromString("12.5"), Valid: true}}
 	for _, row := range rows {
 		t.Run(row.name, func(t *testing.T) {
 			ctx := context.Background()
 			cfg := baseConfig()
+			cfg.LicenceScenarios = row.licence
+			if row.noSpool {
+				t.Cleanup(job.SetSpoolDir(filepath.Join(t.TempDir(), "missing")))
+			}
 			cfg.Faults = row.faults(sherwebsim.New(cfg).Customers())
 			e := newEnv(t, cfg)
 			var logs bytes.Buffer
@@ -57,22 +65,52 @@ func TestCloseFedWhileFetchingEqualsLedgerRead(t *testing.T) {
 				t.Errorf("the close read the run back from the ledger:\n%s", logs.String())
 			}
 			fed := sink.published[0]
-			if s := fed.Result.Subscriptions; s == nil || s.Commitments.Subscriptions == 0 || len(s.Commitments.Totals) == 0 {
-				t.Error("no commitments with a unit cost: the licence side is not exercised")
+			// The licence side is exercised: commitments with a unit cost,
+			// stranded ones (the licence findings' S > B) and findings.
+			if s := fed.Result.Subscriptions; s == nil || s.Commitments.Subscriptions == 0 || len(s.Commitments.Totals) == 0 ||
+				len(s.Commitments.Stranded) == 0 || s.Commitments.Renews30 == 0 {
+				t.Error("no commitments with a unit cost, stranded or renewing: the licence side is not exercised")
 			}
+			if n := countKind(fed.Result, report.KindLicenceMismatch); n == 0 {
+				t.Error("no licence_mismatch finding: the licence check is not exercised")
+			}
+			// Read back from the ledger: the Commitments sheet reads the
+			// subscriptions again (Reconcile) or the report's spool
+			// (Reissue, as 'reconcile report' does).
 			read, err := job.Reconcile(ctx, e.store, fed.Run, opts)
 			if err != nil {
 				t.Fatal(err)
 			}
-			read.Info = fed.Info
-			fb, fj := writeRec(t, fed)
-			rb, rj := writeRec(t, read)
-			if !bytes.Equal(fj, rj) {
-				t.Errorf("JSON of the close differs from the ledger's at %s", firstDiff(fj, rj))
+			reissued := &recordingSink{}
+			if err := job.Reissue(ctx, job.ReissueOptions{Ledger: e.store, Run: fed.Run,
+				ReportOptions: job.ReportOptions{Sink: reissued, Reconcile: opts}}); err != nil && len(reissued.published) != 1 {
+				t.Fatalf("reissue: %v", err)
 			}
-			if !bytes.Equal(fb, rb) {
-				t.Error("workbook of the close differs from the ledger's")
-				sameSheets(t, fb, rb, nil)
+			if job.CommitmentsSpooled(fed) == row.noSpool || job.CommitmentsSpooled(reissued.published[0]) == row.noSpool {
+				t.Errorf("commitments spooled: close %v, reissue %v; want %v", job.CommitmentsSpooled(fed),
+					job.CommitmentsSpooled(reissued.published[0]), !row.noSpool)
+			}
+			if job.CommitmentsSpooled(read) {
+				t.Error("a report read from the ledger spooled its commitments")
+			}
+			fb, fj := writeRec(t, fed)
+			for _, other := range []struct {
+				name string
+				rec  *job.Reconciliation
+			}{{"a report read from the ledger", read}, {"a reissue", reissued.published[0]}} {
+				other.rec.Info = fed.Info
+				rb, rj := writeRec(t, other.rec)
+				if !bytes.Equal(fj, rj) {
+					t.Errorf("JSON of the close differs from %s at %s", other.name, firstDiff(fj, rj))
+				}
+				if !bytes.Equal(fb, rb) {
+					t.Errorf("workbook of the close differs from %s", other.name)
+					sameSheets(t, fb, rb, nil)
+				}
+			}
+			// The spooled rows can be read again (a second workbook).
+			if fb2, _ := writeRec(t, fed); !bytes.Equal(fb, fb2) {
+				t.Error("a second workbook of the close differs from the first")
 			}
 		})
 	}
@@ -86,4 +124,14 @@ func writeRec(t *testing.T, rec *job.Reconciliation) (book, js []byte) {
 		t.Fatal(err)
 	}
 	return readFile(t, out.Workbook), readFile(t, out.JSON)
+}
+
+func countKind(res *report.Result, kind string) int {
+	n := 0
+	for _, f := range res.Mismatches {
+		if f.Kind == kind {
+			n++
+		}
+	}
+	return n
 }

@@ -56,16 +56,21 @@ type SubscriptionReader interface {
 
 // licenceCollector is the close's licence check and Commitments
 // (report.LicenceCollector): the Reconciler hands it what it needs of each
-// line (its attribution reused), then finish reads the subscriptions once,
-// customer by customer, for the findings and the Commitments summary. The
-// Commitments sheet reads them again when it is written (commitmentRows):
-// no subscription and no row is kept.
+// line (its attribution reused), and each taking-part customer's
+// subscriptions are added once (AddCustomer): by the close's live feed as
+// each customer commits (fed), else by finish, which reads them from the
+// ledger customer by customer. The Commitments rows AddCustomer computes go
+// to a spool (spool.go) the Commitments sheet reads; without one (a report
+// that does not ask for it, or a spool that failed) the sheet reads the
+// subscriptions again (commitmentRows). No subscription is kept in memory.
 type licenceCollector struct {
 	sr        SubscriptionReader
 	run       ledger.Run
 	lc        *report.LicenceCollector
 	customers []string // those taking part, sorted
 	names     map[string]string
+	fed       bool             // the customers were added while the close fetched
+	spool     *commitmentSpool // nil: the sheet reads the subscriptions again
 }
 
 // newLicenceCollector returns nil (a no-op collector) when store cannot read
@@ -77,6 +82,17 @@ func newLicenceCollector(ctx context.Context, store RunReader, run ledger.Run, c
 		r.CollectLicences(lc.lc)
 	}
 	return lc, err
+}
+
+// sameCustomers reports whether the customers the feed added (in commit
+// order) are those taking part, each once.
+func (lc *licenceCollector) sameCustomers(fed []string) bool {
+	if len(fed) != len(lc.customers) {
+		return false
+	}
+	sorted := slices.Clone(fed)
+	slices.Sort(sorted)
+	return slices.Equal(sorted, lc.customers)
 }
 
 // licenceOf is the licence check of run over the line collector col: the
@@ -107,18 +123,22 @@ func licenceOf(ctx context.Context, store RunReader, run ledger.Run, customers [
 	return lc, nil
 }
 
-// finish reads the subscriptions (the one pass) and adds the licence
-// findings, the commitments and the period's amendments log to res.
+// finish reads the subscriptions (the one pass; none when the close fed
+// them) and adds the licence findings, the commitments and the period's
+// amendments log to res.
 func (lc *licenceCollector) finish(ctx context.Context, res *report.Result) error {
 	if lc == nil {
 		return nil
 	}
 	for _, id := range lc.customers {
+		if lc.fed {
+			break // the close added them as they committed
+		}
 		subs, err := lc.sr.Subscriptions(ctx, lc.run.ID, id)
 		if err != nil {
 			return fmt.Errorf("read subscriptions of customer %s in run %d: %w", id, lc.run.ID, err)
 		}
-		lc.lc.AddCustomer(id, subs)
+		lc.spool.add(id, lc.lc.AddCustomer(id, subs))
 	}
 	report.AddLicenceFindings(res, lc.lc.Findings(), lc.names)
 	events, err := lc.sr.AmendmentLog(ctx, string(lc.run.Period.From))
@@ -127,7 +147,12 @@ func (lc *licenceCollector) finish(ctx context.Context, res *report.Result) erro
 	}
 	var rows report.CommitmentRows = report.CommitmentSlice(nil)
 	if lc.lc.Any() {
-		rows = &commitmentRows{sr: lc.sr, run: lc.run, customers: lc.customers, lc: lc.lc}
+		if rows = lc.spool.spooledRows(lc.customers); rows == nil {
+			lc.spool.close()
+			rows = &commitmentRows{sr: lc.sr, run: lc.run, customers: lc.customers, lc: lc.lc}
+		}
+	} else {
+		lc.spool.close()
 	}
 	block := &report.SubscriptionsBlock{Commitments: lc.lc.Commitments(rows)}
 	for _, e := range events {

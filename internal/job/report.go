@@ -41,14 +41,16 @@ func Reconcile(ctx context.Context, store RunReader, run ledger.Run, opts report
 }
 
 func reconcile(ctx context.Context, store RunReader, run ledger.Run, opts report.Options, progress Progress) (*Reconciliation, error) {
-	return reconcileRun(ctx, store, run, opts, progress, nil, nil)
+	return reconcileRun(ctx, store, run, opts, progress, nil, false, nil)
 }
 
 // reconcileRun is reconcile with the engine a close fed while it fetched
 // (feed, nil for none): it is used when what it was fed is what the ledger
-// recorded, else the run is read from the ledger. log, when set, is told
-// when a feed is not used.
-func reconcileRun(ctx context.Context, store RunReader, run ledger.Run, opts report.Options, progress Progress, feed *liveFeed, log *slog.Logger) (*Reconciliation, error) {
+// recorded, else the run is read from the ledger. spool asks that a run
+// read from the ledger keep its Commitments rows for the workbook (spool.go:
+// its sheet then reads no subscription again; a feed spools its own). log,
+// when set, is told when a feed is not used.
+func reconcileRun(ctx context.Context, store RunReader, run ledger.Run, opts report.Options, progress Progress, feed *liveFeed, spool bool, log *slog.Logger) (*Reconciliation, error) {
 	if !run.Status.Reportable() {
 		return nil, fmt.Errorf("run %d is %s: only complete or partial runs can be reported", run.ID, run.Status)
 	}
@@ -61,17 +63,30 @@ func reconcileRun(ctx context.Context, store RunReader, run ledger.Run, opts rep
 		return nil, fmt.Errorf("read coverage of run %d: %w", run.ID, err)
 	}
 	var lc *licenceCollector
-	r, fedLic, why := feed.result(run, customers, cov)
+	r, fed, why := feed.result(run, customers, cov)
 	if r != nil {
-		if lc, err = licenceOf(ctx, store, run, customers, cov, fedLic); err != nil {
+		if lc, err = licenceOf(ctx, store, run, customers, cov, fed.lc); err != nil {
+			feed.release()
 			return nil, fmt.Errorf("read subscriptions of run %d: %w", run.ID, err)
 		}
-	} else {
+		if lc != nil {
+			if lc.sameCustomers(fed.customers) {
+				lc.fed, lc.spool = true, fed.spool
+			} else {
+				r, lc, why = nil, nil, fmt.Sprintf("the subscriptions fed (%d customers) are not those the ledger checks", len(fed.customers))
+			}
+		}
+	}
+	if r == nil {
+		feed.release()
 		if feed != nil && log != nil {
 			log.Info("reading the run back from the ledger", "run", run.ID, "reason", why)
 		}
 		if r, lc, err = readRun(ctx, store, run, customers, cov, opts, progress); err != nil {
 			return nil, err
+		}
+		if spool && lc != nil && len(lc.customers) > 0 {
+			lc.spool = newCommitmentSpool()
 		}
 	}
 	return buildResult(ctx, store, run, r, lc)

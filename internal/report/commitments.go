@@ -1,8 +1,9 @@
 package report
 
 import (
+	"cmp"
 	"context"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 
@@ -241,16 +242,47 @@ func commitmentRow(periodEnd billing.Date, customerID string, s *billing.Subscri
 // SortCommitmentRows sorts rows in the report order: by customer, SKU and
 // subscription id (case-insensitive).
 func SortCommitmentRows(rows []CommitmentRow) {
-	sort.SliceStable(rows, func(i, j int) bool {
-		a, b := &rows[i], &rows[j]
-		if a.CustomerID != b.CustomerID {
-			return a.CustomerID < b.CustomerID
+	slices.SortStableFunc(rows, func(a, b CommitmentRow) int {
+		if c := strings.Compare(a.CustomerID, b.CustomerID); c != 0 {
+			return c
 		}
-		if a.SKU != b.SKU {
-			return a.SKU < b.SKU
+		if c := strings.Compare(a.SKU, b.SKU); c != 0 {
+			return c
 		}
-		return strings.ToLower(a.SubscriptionID) < strings.ToLower(b.SubscriptionID)
+		return compareFolded(a.SubscriptionID, b.SubscriptionID)
 	})
+}
+
+// compareFolded compares strings.ToLower(a) and strings.ToLower(b), without
+// allocating when both are ASCII.
+func compareFolded(a, b string) int {
+	n := min(len(a), len(b))
+	for i := 0; i < n; i++ {
+		x, y := a[i], b[i]
+		if x >= 0x80 || y >= 0x80 {
+			return strings.Compare(strings.ToLower(a), strings.ToLower(b))
+		}
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			if x < y {
+				return -1
+			}
+			return 1
+		}
+	}
+	for _, s := range [2]string{a[n:], b[n:]} {
+		for i := 0; i < len(s); i++ {
+			if s[i] >= 0x80 {
+				return strings.Compare(strings.ToLower(a), strings.ToLower(b))
+			}
+		}
+	}
+	return cmp.Compare(len(a), len(b))
 }
 
 // wholeMonths is the number of whole months from a to b (0 when b is not

@@ -21,9 +21,10 @@ import (
 // subscriptions are read once, customer by customer (AddCustomer): the
 // subscribed quantity S of a customer is computed from its own
 // subscriptions, so no per-subscription state is kept, and the findings,
-// the Commitments counts and totals and the stranded rows are done there.
-// The Commitments sheet reads the subscriptions again when it is written
-// (CustomerRows), with the same rules.
+// the Commitments counts and totals and the stranded rows are done there;
+// AddCustomer returns the customer's Commitments rows for the sheet (the
+// job spools them). CustomerRows computes them again from the
+// subscriptions, with the same rules, for a sheet that reads them again.
 //
 // Memory: one 32-byte entry per customer × SKU seen on a Recurring line, in
 // fixed-size chunks, addressed by an open-addressing table of int32 (≈ 8
@@ -391,8 +392,11 @@ func (lc *LicenceCollector) customerRows(cs *customerSeats, rows []CommitmentRow
 }
 
 // AddCustomer is the one pass of the subscriptions: it adds one customer's
-// findings and Commitments rows (customers in ascending id order).
-func (lc *LicenceCollector) AddCustomer(customerID string, subs []billing.Subscription) {
+// findings and Commitments rows, and returns the rows (in the report order,
+// valid until the next call), for the Commitments sheet. Customers may come
+// in any order (the close adds them as they commit), each once, after every
+// payable line and the customer's receivable lines were fed.
+func (lc *LicenceCollector) AddCustomer(customerID string, subs []billing.Subscription) []CommitmentRow {
 	lc.any = lc.any || len(subs) > 0
 	lc.rows = lc.customerRows(&lc.scratch, lc.rows[:0], customerID, subs)
 	for i := range lc.rows {
@@ -409,6 +413,7 @@ func (lc *LicenceCollector) AddCustomer(customerID string, subs []billing.Subscr
 			Subscribed: sc.Subscribed, Billed: sc.Billed, Excess: sc.Subscribed.Sub(sc.Billed)})
 	}
 	slices.SortFunc(lc.findings[start:], func(a, b LicenceFinding) int { return strings.Compare(a.SKU, b.SKU) })
+	return lc.rows
 }
 
 // Findings returns the licence_mismatch findings of the customers added,
@@ -427,6 +432,7 @@ func (lc *LicenceCollector) Findings() []LicenceFinding {
 // rows stream from rows; Any reports whether some customer had
 // subscriptions.
 func (lc *LicenceCollector) Commitments(rows CommitmentRows) Commitments {
+	SortCommitmentRows(lc.com.Stranded) // each customer's are in order; the customers may not be
 	c := lc.com
 	c.Rows = rows
 	return c

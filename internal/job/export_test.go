@@ -1,0 +1,19 @@
+package job
+
+// CommitmentsSpooled reports whether rec's Commitments sheet reads its rows
+// from a spool (spool.go) rather than from the ledger.
+func CommitmentsSpooled(rec *Reconciliation) bool {
+	if rec.Result.Subscriptions == nil {
+		return false
+	}
+	_, ok := rec.Result.Subscriptions.Commitments.Rows.(*spooledRows)
+	return ok
+}
+
+// SetSpoolDir makes the spools be created in dir; the returned function
+// restores the default.
+func SetSpoolDir(dir string) func() {
+	old := spoolDir
+	spoolDir = dir
+	return func() { spoolDir = old }
+}
