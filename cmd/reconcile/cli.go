@@ -76,7 +76,7 @@ ENVIRONMENT
 // (369 MiB peak RSS on the 1M-line reference run, 246 MiB with it; see
 // BENCHMARKS.md). It is a soft limit, and it follows a larger live heap
 // (memlimit.go).
-const defaultMemoryLimit = 160 << 20
+const defaultMemoryLimit = 144 << 20
 
 // run is the whole program behind main: it parses args and runs a command.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
