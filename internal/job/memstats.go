@@ -15,7 +15,8 @@ import (
 // for the "stage done" lines: the Go heap's live bytes after the latest
 // collection (heap_live_mib) and the memory the Go runtime holds
 // (go_mib: heap, stacks and metadata, less what it returned to the OS),
-// SQLite's own allocations (sqlite_mib: page caches, statements), and the
+// SQLite's own allocations (sqlite_mib: page caches, statements), the
+// process's CPU time so far (cpu_total: user + system; Unix only), and the
 // resident set now and at its peak (rss_mib, rss_peak_mib; Linux only).
 func memoryAttrs() []any {
 	s := []metrics.Sample{
@@ -33,7 +34,7 @@ func memoryAttrs() []any {
 	sq, _ := ledger.SQLiteMemory()
 	attrs := []any{"heap_live_mib", mib(u(0)), "go_mib", mib(u(1) - u(2)), "sqlite_mib", mib(sq)}
 	if cpu, ok := processCPU(); ok {
-		attrs = append(attrs, "cpu", cpu.Round(time.Millisecond))
+		attrs = append(attrs, "cpu_total", cpu.Round(time.Millisecond))
 	}
 	if rss, peak, ok := residentSet(); ok {
 		attrs = append(attrs, "rss_mib", mib(rss), "rss_peak_mib", mib(peak))
