@@ -1089,11 +1089,21 @@ func TestCrashCheckersCatchDamage(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	bind := func(q string) string {
-		if driver == "pgx" {
-			return strings.ReplaceAll(strings.ReplaceAll(q, "?", "$1"), "rowid", rowid)
+	bind := func(q string) string { // ? → $1, $2, … on PostgreSQL
+		if driver != "pgx" {
+			return q
 		}
-		return q
+		var b strings.Builder
+		n := 0
+		for _, c := range q {
+			if c == '?' {
+				n++
+				fmt.Fprintf(&b, "$%d", n)
+				continue
+			}
+			b.WriteRune(c)
+		}
+		return strings.ReplaceAll(b.String(), "rowid", rowid)
 	}
 	execSQL := func(q string, args ...any) {
 		t.Helper()
