@@ -6,27 +6,33 @@ import (
 	"runtime/debug"
 	"runtime/metrics"
 	"sync"
+	"sync/atomic"
 )
 
-// The default soft limit adapts to the live heap. A fixed 160 MiB is right
-// for closes up to about a million line keys, but the engine's state grows
-// with the distinct line keys, and once the live heap passes a fixed limit
-// the collector runs almost continuously (a 3M-line close took more than
-// ten times the CPU of W1M; BENCHMARKS.md, "Scaling curve"). So after each
-// collection, when the live heap has reached memLimitHighPct of the limit, the
-// limit is raised to memLimitGrowthPct of the live heap: the collector then
-// runs when the heap has grown by half, as with GOGC=50, never without
-// pause. An explicit GOMEMLIMIT is left alone.
-const (
-	memLimitHighPct   = 85  // raise when live >= 85 % of the limit
-	memLimitGrowthPct = 150 // to 150 % of live
-)
+// The default soft limit adapts to the live heap. A fixed limit is right for
+// closes up to about a million line keys, but the engine's state grows with
+// the distinct line keys, and once the live heap passes a fixed limit the
+// collector runs almost continuously (a 3M-line close took more than ten
+// times the CPU of W1M; BENCHMARKS.md, "Scaling curve"). So after each
+// collection the room the limit leaves the heap to grow in (the limit less
+// the live heap and the runtime's own memory: stacks, metadata, fragments)
+// is checked: when it is less than an eighth of the live heap, the limit is
+// raised to leave half the live heap (the collector then runs when the heap
+// has grown by half, as with GOGC=50, never without pause); when a raised
+// limit leaves more than the live heap (the engine's state is freed once the
+// Result is built), it comes back down the same way, never below the
+// default, so that a peak of the live heap does not leave the rest of the
+// close with its limit. An explicit GOMEMLIMIT is left alone.
 
-var adaptOnce sync.Once
+var (
+	adaptOnce sync.Once
+	baseLimit atomic.Int64 // the default limit: the adaptive limit's floor
+)
 
 // setDefaultMemoryLimit sets limit as the soft limit and makes it follow the
 // live heap (once per process).
 func setDefaultMemoryLimit(limit int64) {
+	baseLimit.Store(limit)
 	debug.SetMemoryLimit(limit)
 	adaptOnce.Do(func() { armMemoryLimit() })
 }
@@ -42,19 +48,49 @@ func armMemoryLimit() {
 	})
 }
 
-// adaptMemoryLimit raises the soft limit when the live heap nears it; it
-// never lowers it.
+var memSamples = [...]string{
+	"/gc/heap/live:bytes",
+	"/memory/classes/total:bytes",
+	"/memory/classes/heap/released:bytes",
+	"/memory/classes/heap/free:bytes",
+	"/memory/classes/heap/objects:bytes",
+}
+
+// adaptMemoryLimit raises the soft limit when it leaves the heap too little
+// room, and lowers a raised limit that leaves much more than needed.
 func adaptMemoryLimit() {
-	s := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
-	metrics.Read(s)
-	if s[0].Value.Kind() != metrics.KindUint64 {
-		return
+	s := make([]metrics.Sample, len(memSamples))
+	for i, name := range memSamples {
+		s[i].Name = name
 	}
-	live, limit := int64(s[0].Value.Uint64()), debug.SetMemoryLimit(-1)
-	if limit > math.MaxInt64/100 {
+	metrics.Read(s)
+	var v [len(memSamples)]int64
+	for i := range s {
+		if s[i].Value.Kind() != metrics.KindUint64 || s[i].Value.Uint64() > math.MaxInt64/4 {
+			return
+		}
+		v[i] = int64(s[i].Value.Uint64())
+	}
+	live, overhead := v[0], max(0, v[1]-v[2]-v[3]-v[4])
+	limit := debug.SetMemoryLimit(-1)
+	if limit > math.MaxInt64/4 {
 		return // no limit (math.MaxInt64) or one too large to matter
 	}
-	if live*100 >= limit*memLimitHighPct {
-		debug.SetMemoryLimit(live * memLimitGrowthPct / 100)
+	if next, ok := nextMemoryLimit(limit, baseLimit.Load(), live, overhead); ok {
+		debug.SetMemoryLimit(next)
 	}
+}
+
+// nextMemoryLimit is the soft limit that should follow limit (ok false: keep
+// it), given the live heap and the runtime's memory other than the heap.
+func nextMemoryLimit(limit, base, live, overhead int64) (int64, bool) {
+	room := limit - overhead - live
+	want := overhead + live + live/2
+	switch {
+	case room < live/8:
+		return want, want != limit
+	case limit > base && room > live:
+		return max(base, want), true
+	}
+	return 0, false
 }

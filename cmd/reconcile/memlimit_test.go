@@ -8,10 +8,12 @@ import (
 )
 
 // TestMemoryLimitFollowsTheLiveHeap: a live heap above the default soft
-// limit raises the limit (so the collector does not run without pause),
-// and the limit is never lowered again.
+// limit raises the limit (so the collector does not run without pause);
+// once that heap is garbage the limit comes back down, to the default and
+// never below it.
 func TestMemoryLimitFollowsTheLiveHeap(t *testing.T) {
 	defer debug.SetMemoryLimit(debug.SetMemoryLimit(-1))
+	defer baseLimit.Store(baseLimit.Load())
 	const small = 8 << 20
 	setDefaultMemoryLimit(small)
 	live := make([][]byte, 0, 32)
@@ -29,11 +31,46 @@ func TestMemoryLimitFollowsTheLiveHeap(t *testing.T) {
 	}
 	runtime.KeepAlive(live)
 	live = nil
-	runtime.GC()
-	runtime.GC()
-	time.Sleep(50 * time.Millisecond)
-	if now := debug.SetMemoryLimit(-1); now < got {
-		t.Fatalf("soft limit lowered from %d to %d MiB", got>>20, now>>20)
+	deadline = time.Now().Add(10 * time.Second)
+	for debug.SetMemoryLimit(-1) >= got && time.Now().Before(deadline) {
+		runtime.GC()
+		time.Sleep(10 * time.Millisecond)
+	}
+	now := debug.SetMemoryLimit(-1)
+	if now >= got {
+		t.Fatalf("soft limit still %d MiB with the 32 MiB freed, want it lowered", now>>20)
+	}
+	if now < small {
+		t.Fatalf("soft limit lowered to %d MiB, below the default %d MiB", now>>20, small>>20)
 	}
 	_ = live
+}
+
+// TestNextMemoryLimit pins the rule: raise when the room left is under an
+// eighth of the live heap (to half of it), lower a raised limit that leaves
+// more than the live heap, never below the default, else keep it.
+func TestNextMemoryLimit(t *testing.T) {
+	const M = 1 << 20
+	for _, c := range []struct {
+		limit, base, live, overhead int64
+		want                        int64 // 0: kept
+	}{
+		{144 * M, 144 * M, 110 * M, 14 * M, 0},              // W1M: 20 MiB room, 18 % of live
+		{144 * M, 144 * M, 120 * M, 14 * M, 14*M + 180*M},   // 10 MiB room: raised to half the live heap
+		{24 * M, 24 * M, 23 * M, 10 * M, 10*M + 34*M + M/2}, // the limit below live + overhead
+		{194 * M, 144 * M, 120 * M, 14 * M, 0},              // raised, 60 MiB room: kept
+		{194 * M, 144 * M, 60 * M, 14 * M, 144 * M},         // the state freed: back to the default
+		{400 * M, 144 * M, 200 * M, 14 * M, 0},              // 186 MiB room, less than live: kept
+		{600 * M, 144 * M, 200 * M, 14 * M, 314 * M},        // lowered to half the live heap of room
+		{144 * M, 144 * M, 10 * M, 14 * M, 0},               // small close: the default
+	} {
+		got, ok := nextMemoryLimit(c.limit, c.base, c.live, c.overhead)
+		if !ok {
+			got = 0
+		}
+		if got != c.want {
+			t.Errorf("nextMemoryLimit(limit %d, base %d, live %d, overhead %d MiB) = %d MiB, want %d MiB",
+				c.limit/M, c.base/M, c.live/M, c.overhead/M, got/M, c.want/M)
+		}
+	}
 }

@@ -347,5 +347,6 @@ func LogStage(log *slog.Logger, name string, start time.Time, n int64, unit stri
 		rate = float64(n) / s
 	}
 	args := []any{"stage", name, "elapsed", d.Round(time.Millisecond), unit, n, unit + "_per_s", int64(rate + 0.5)}
-	log.Info("stage done", append(args, extra...)...)
+	args = append(args, extra...)
+	log.Info("stage done", append(args, memoryAttrs()...)...)
 }

@@ -143,8 +143,8 @@ func readRun(ctx context.Context, store RunReader, run ledger.Run, customers []b
 // way a Result is built, whether the engine was fed during the close or
 // from the ledger.
 func buildResult(ctx context.Context, store RunReader, run ledger.Run, r *report.Reconciler, lc *licenceCollector) (*Reconciliation, error) {
-	res := r.Result()
-	attr := r.Attributor() // r, the engine's per-key state, is garbage from here on
+	res := r.FinalResult() // frees the engine's per-key state as it goes
+	attr := r.Attributor() // r is garbage from here on
 	res.ToolVersion = run.ToolVersion
 	if err := lc.finish(ctx, res); err != nil {
 		return nil, fmt.Errorf("licence check of run %d: %w", run.ID, err)

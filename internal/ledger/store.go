@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -187,8 +188,8 @@ var statementNames = []string{
 //     up to 5 s instead of failing at once with SQLITE_BUSY.
 //   - _txlock=immediate: write transactions take the write lock at BEGIN, so two
 //     writers queue instead of deadlocking on a read-to-write upgrade.
-//   - _cache_size=-65536: up to 64 MiB of page cache per connection (grown on
-//     demand), so the payable batch's index updates stay in memory longer.
+//   - _cache_size: up to sqliteHeapLimit (16 MiB) of page cache per connection
+//     (grown on demand).
 //
 // A read-only Open uses mode=ro and query_only instead, and _mutex=no
 // (SQLITE_OPEN_NOMUTEX: database/sql hands a connection to one goroutine at
@@ -293,8 +294,13 @@ func (s *Store) open(ctx context.Context, opts Options) error {
 
 // sqliteHeapLimit is SQLite's soft heap limit (PRAGMA soft_heap_limit): the
 // memory all ledger connections of the process may hold together, page
-// caches included, before SQLite recycles cache pages instead of growing.
-const sqliteHeapLimit = 64 << 20
+// caches included, before SQLite recycles cache pages instead of growing;
+// it is also each connection's cache_size. 16 MiB: the close writes each
+// page about once (the charge tables are clustered by their read order and
+// filled run by run) and reads the run once per sheet, so a larger cache
+// mostly holds pages that are not needed again; at W1M 64 MiB cost 48 MiB
+// of peak RSS for no measurable CPU (BENCHMARKS.md, "Peak RSS").
+const sqliteHeapLimit = 16 << 20
 
 // dataSourceName builds the go-sqlite3 DSN: a file: URI (so that mode=ro is
 // understood and odd characters in the path are escaped) plus the options
@@ -309,7 +315,7 @@ func dataSourceName(path string, readOnly bool) (string, error) {
 	if readOnly {
 		params = "mode=ro&_query_only=1&_mutex=no&" + params
 	} else {
-		params += "&_journal_mode=WAL&_synchronous=NORMAL&_txlock=immediate&_cache_size=-65536"
+		params += "&_journal_mode=WAL&_synchronous=NORMAL&_txlock=immediate&_cache_size=" + strconv.Itoa(-sqliteHeapLimit>>10)
 	}
 	return "file:" + u.EscapedPath() + "?" + params, nil
 }

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -232,6 +233,7 @@ func TestOpenSettings(t *testing.T) {
 	defer conn.Close()
 	for pragma, want := range map[string]string{
 		"journal_mode": "wal", "foreign_keys": "1", "busy_timeout": "5000", "synchronous": "1", // NORMAL
+		"cache_size": strconv.Itoa(-sqliteHeapLimit >> 10), "soft_heap_limit": strconv.Itoa(sqliteHeapLimit),
 	} {
 		var got string
 		if err := conn.GetContext(ctx, &got, "PRAGMA "+pragma); err != nil {
@@ -240,6 +242,23 @@ func TestOpenSettings(t *testing.T) {
 		if got != want {
 			t.Errorf("PRAGMA %s = %s, want %s", pragma, got, want)
 		}
+	}
+}
+
+// TestSQLiteMemory: SQLite's own allocation counters are read, and a ledger
+// in use holds some memory, within its soft heap limit plus a margin.
+func TestSQLiteMemory(t *testing.T) {
+	dbtest.SQLiteOnly(t)
+	s := MustOpen(t)
+	if _, err := s.Runs(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	used, peak := SQLiteMemory()
+	if used <= 0 || peak < used {
+		t.Fatalf("SQLiteMemory() = %d, %d: want 0 < used <= peak", used, peak)
+	}
+	if used > 2*sqliteHeapLimit {
+		t.Errorf("SQLite holds %d bytes, more than twice its soft heap limit %d", used, sqliteHeapLimit)
 	}
 }
 

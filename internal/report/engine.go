@@ -327,9 +327,9 @@ func (a *Attributor) attribute(c *billing.PayableCharge) (customer int32, reason
 //     has few distinct dates); a customer is its index in the Attributor. A
 //     line key is then a 24-byte struct of six numbers (lineKey) and the map
 //     holds key → index.
-//   - The aggregates of a key (lineAgg, 48 bytes) live in fixed-size chunks,
+//   - The aggregates of a key (lineAgg, 40 bytes) live in fixed-size chunks,
 //     so the store never copies itself while it grows. Its four sums are
-//     exact int64 coefficients with an int8 exponent (see engine_sum.go); a
+//     exact int64 coefficients with a 7-bit scale (see engine_sum.go); a
 //     key whose sums do not fit moves, all four sums at once, to
 //     decimal.Decimal in Reconciler.bigLines.
 //   - Findings and rows are built only in Result, from these numbers.
@@ -347,11 +347,11 @@ const (
 	numSlots
 )
 
-// lineAgg flags.
+// lineAgg flags (numbers of lineAgg.meta bytes whose top bit is the flag).
 const (
-	lineHasPay uint8 = 1 << iota
+	lineHasPay = iota
 	lineHasRec
-	lineBig // the sums are in Reconciler.bigLines, not in coef/exp
+	lineBig // the sums are in Reconciler.bigLines, not in coef/meta
 )
 
 // lineKey is a line key: customer index and interned strings.
@@ -361,15 +361,41 @@ type lineKey struct {
 }
 
 // lineAgg is the side-by-side aggregate of one line key: slot i holds the sum
-// coef[i] × 10^exp[i], unless the lineBig flag is set.
+// coef[i] × 10^exp(i), unless the lineBig flag is set. It is 40 bytes: a
+// sum's exponent is never positive (sums start at 10^0) and the fast path
+// keeps it ≥ −maxLineScale, so −exponent takes the low 7 bits of a meta byte
+// and the top bits of meta[0..2] are the three flags.
 type lineAgg struct {
 	coef    [numSlots]int64
-	exp     [numSlots]int8
-	flags   uint8
-	product uint32 // interned smallest non-empty product name; 0 is ""
+	meta    [numSlots]uint8 // low 7 bits: −exponent of slot i; top bit of meta[f]: flag f
+	product uint32          // interned smallest non-empty product name; 0 is ""
 }
 
-// lineChunkSize is the number of entries per chunk of a chunkStore (48 KiB
+// maxLineScale is the most decimal places a lineAgg sum keeps on the fast
+// path; a sum with more moves the key to Reconciler.bigLines.
+const maxLineScale = 127
+
+const (
+	lineScaleBits = 0x7f
+	lineFlagBit   = 0x80
+)
+
+// exp is the exponent of slot s (fast path).
+func (l *lineAgg) exp(s int) int32 { return -int32(l.meta[s] & lineScaleBits) }
+
+// set stores coef × 10^exp in slot s; −maxLineScale ≤ exp ≤ 0.
+func (l *lineAgg) set(s int, coef int64, exp int32) {
+	l.coef[s] = coef
+	l.meta[s] = l.meta[s]&lineFlagBit | uint8(-exp)
+}
+
+// has reports flag f (lineHasPay, lineHasRec, lineBig).
+func (l *lineAgg) has(f int) bool { return l.meta[f]&lineFlagBit != 0 }
+
+// mark sets flag f.
+func (l *lineAgg) mark(f int) { l.meta[f] |= lineFlagBit }
+
+// lineChunkSize is the number of entries per chunk of a chunkStore (40 KiB
 // of lineAgg).
 const lineChunkSize = 1024
 
@@ -665,22 +691,24 @@ func (r *Reconciler) line(k lineKey) (int32, *lineAgg) {
 
 // addLine adds v to sum slot of line i.
 func (r *Reconciler) addLine(i int32, l *lineAgg, slot int, v value) {
-	if l.flags&lineBig == 0 {
+	if !l.has(lineBig) {
 		if v.fixed {
-			c, e, ok := fixedAdd(l.coef[slot], int32(l.exp[slot]), v.coef, v.exp)
-			if ok && e >= math.MinInt8 { // e ≤ 0 always: sums start at 10^0
-				l.coef[slot], l.exp[slot] = c, int8(e)
+			c, e, ok := fixedAdd(l.coef[slot], l.exp(slot), v.coef, v.exp)
+			if ok && e >= -maxLineScale { // e ≤ 0 always: sums start at 10^0
+				l.set(slot, c, e)
 				return
 			}
 		}
 		// Move this key's sums to decimals for good.
 		big := new([numSlots]decimal.Decimal)
 		for s := range big {
-			big[s] = fixedDecimal(l.coef[s], int32(l.exp[s]))
+			big[s] = fixedDecimal(l.coef[s], l.exp(s))
 		}
 		r.bigLines[i] = big
-		l.coef, l.exp = [numSlots]int64{}, [numSlots]int8{}
-		l.flags |= lineBig
+		for s := range numSlots {
+			l.set(s, 0, 0)
+		}
+		l.mark(lineBig)
 	}
 	big := r.bigLines[i]
 	big[slot] = big[slot].Add(v.decimal())
@@ -688,12 +716,12 @@ func (r *Reconciler) addLine(i int32, l *lineAgg, slot int, v value) {
 
 // lineSums returns the four sums of line i as decimals.
 func (r *Reconciler) lineSums(i int32, l *lineAgg) [numSlots]decimal.Decimal {
-	if l.flags&lineBig != 0 {
+	if l.has(lineBig) {
 		return *r.bigLines[i]
 	}
 	var d [numSlots]decimal.Decimal
 	for s := range d {
-		d[s] = fixedDecimal(l.coef[s], int32(l.exp[s]))
+		d[s] = fixedDecimal(l.coef[s], l.exp(s))
 	}
 	return d
 }
@@ -745,7 +773,7 @@ func (r *Reconciler) AddPayable(c *billing.PayableCharge) {
 	r.skuNames[sku] = r.smaller(r.skuNames[sku], name)
 
 	i, l := r.line(lineKey{uint32(x), sku, r.intern(c.ChargeType), r.intern(string(c.PeriodFrom)), r.intern(string(c.PeriodTo)), cur})
-	l.flags |= lineHasPay
+	l.mark(lineHasPay)
 	r.addLine(i, l, slotPayQty, qty)
 	r.addLine(i, l, slotPay, amt)
 	l.product = r.smaller(l.product, name)
@@ -867,7 +895,7 @@ func (r *Reconciler) AddReceivable(customerID string, c *billing.ReceivableCharg
 	r.skuNames[sku] = r.smaller(r.skuNames[sku], name)
 
 	i, l := r.line(lineKey{uint32(x), sku, r.intern(c.ChargeType), r.intern(string(c.PeriodFrom)), r.intern(string(c.PeriodTo)), cur})
-	l.flags |= lineHasRec
+	l.mark(lineHasRec)
 	r.addLine(i, l, slotRecQty, qty)
 	r.addLine(i, l, slotRec, amt)
 	l.product = r.smaller(l.product, name)
@@ -877,11 +905,11 @@ func (r *Reconciler) AddReceivable(customerID string, c *billing.ReceivableCharg
 // mismatch (payable and receivable quantities differ) and negative margin
 // (receivable − payable < −tolerance).
 func (r *Reconciler) lineKinds(i int32, l *lineAgg) (qtyMismatch, negMargin bool) {
-	if l.flags&lineBig == 0 && r.negTol.fixed {
-		q, ok1 := fixedCmp(l.coef[slotPayQty], int32(l.exp[slotPayQty]), l.coef[slotRecQty], int32(l.exp[slotRecQty]))
+	if !l.has(lineBig) && r.negTol.fixed {
+		q, ok1 := fixedCmp(l.coef[slotPayQty], l.exp(slotPayQty), l.coef[slotRecQty], l.exp(slotRecQty))
 		pay := l.coef[slotPay]
 		if pay != math.MinInt64 {
-			m, me, ok2 := fixedAdd(l.coef[slotRec], int32(l.exp[slotRec]), -pay, int32(l.exp[slotPay]))
+			m, me, ok2 := fixedAdd(l.coef[slotRec], l.exp(slotRec), -pay, l.exp(slotPay))
 			if ok2 {
 				n, ok3 := fixedCmp(m, me, r.negTol.coef, r.negTol.exp)
 				if ok1 && ok3 {
@@ -900,7 +928,16 @@ func (r *Reconciler) Attributor() *Attributor { return r.attr }
 
 // Result returns the reconciliation so far, sorted deterministically. It does
 // not change the Reconciler and may be called more than once.
-func (r *Reconciler) Result() *Result {
+func (r *Reconciler) Result() *Result { return r.result(false) }
+
+// FinalResult is Result for the last use of the Reconciler: it frees the
+// per-key state (line keys and aggregates, the bulk of the engine's memory)
+// chunk by chunk while it builds the findings from it, so that the findings
+// and the state are not held together at their full sizes. Nothing may be
+// fed to the Reconciler afterwards, nor another Result asked of it.
+func (r *Reconciler) FinalResult() *Result { return r.result(true) }
+
+func (r *Reconciler) result(release bool) *Result {
 	// No key is looked up from here on (a line added later rebuilds the
 	// table): its slots are garbage while the findings are built.
 	r.lineIDs.release()
@@ -1083,7 +1120,11 @@ func (r *Reconciler) Result() *Result {
 	}
 
 	// Findings: per line key, available customers only.
-	for i := range int32(r.lineIDs.len()) {
+	n := int32(r.lineIDs.len())
+	for i := range n {
+		if release && i%lineChunkSize == 0 && i > 0 {
+			r.releaseLineChunk(i/lineChunkSize - 1)
+		}
 		k := r.lineIDs.key(i)
 		x := int32(k.customer)
 		if !r.available(x) {
@@ -1092,9 +1133,9 @@ func (r *Reconciler) Result() *Result {
 		l := r.lines.at(i)
 		var kinds [2]string
 		switch {
-		case l.flags&lineHasRec == 0:
+		case !l.has(lineHasRec):
 			kinds[0] = KindUnbilled
-		case l.flags&lineHasPay == 0:
+		case !l.has(lineHasPay):
 			kinds[0] = KindUnexpectedReceivable
 		default:
 			qm, nm := r.lineKinds(i, l)
@@ -1123,8 +1164,23 @@ func (r *Reconciler) Result() *Result {
 			})
 		}
 	}
+	if release {
+		r.lineIDs, r.lines, r.bigLines = lineIndex{}, chunkStore[lineAgg]{}, nil
+	}
 	sortFindings(res.Mismatches)
 	return res
+}
+
+// releaseLineChunk frees chunk c of the line keys and aggregates (and the
+// decimal sums of its keys) once the findings of its keys are built.
+func (r *Reconciler) releaseLineChunk(c int32) {
+	r.lineIDs.keys[c], r.lines.chunks[c] = nil, nil
+	if len(r.bigLines) == 0 {
+		return
+	}
+	for i := c * lineChunkSize; i < (c+1)*lineChunkSize; i++ {
+		delete(r.bigLines, i)
+	}
 }
 
 // noInvoiceRank sorts the no-invoice row after the invoices.

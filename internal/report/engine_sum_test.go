@@ -281,3 +281,79 @@ func TestAddAllocationFree(t *testing.T) {
 		t.Errorf("findings: %v", fmt.Sprint(engFindings(r.Result())))
 	}
 }
+
+// TestLineAggScaleEdge pins the edge of lineAgg's 7-bit scale: a key whose
+// sums have 127 decimals stays on the fast path, one with 128 moves to
+// decimals; both keep the exact text, and the flags sharing the scale bytes
+// are unharmed.
+func TestLineAggScaleEdge(t *testing.T) {
+	for _, c := range []struct {
+		places int
+		big    bool
+	}{{0, false}, {2, false}, {127, false}, {128, true}, {130, true}} {
+		amt := "1"
+		if c.places > 0 {
+			amt = "0." + strings.Repeat("0", c.places-1) + "1"
+		}
+		in := Input{RunID: "x", Period: engPeriod, Customers: engCustomers("A"), Coverage: engAvailable("A"), PayableOK: true}
+		r := NewReconciler(in, Options{})
+		p := engPay("A", "S1", "1", amt, "USD")
+		r.AddPayable(&p)
+		r.AddPayable(&p)
+		l := r.lines.at(0)
+		if l.has(lineBig) != c.big || !l.has(lineHasPay) || l.has(lineHasRec) {
+			t.Errorf("%d places: big %v pay %v rec %v, want big %v, pay only", c.places, l.has(lineBig), l.has(lineHasPay), l.has(lineHasRec), c.big)
+		}
+		want := engDec(amt).Add(engDec(amt))
+		if got := r.lineSums(0, l); billing.Text(got[slotPay]) != billing.Text(want) || billing.Text(got[slotPayQty]) != "2" {
+			t.Errorf("%d places: sums %s, %s, want 2, %s", c.places, billing.Text(got[slotPayQty]), billing.Text(got[slotPay]), billing.Text(want))
+		}
+		q := engRecv("S1", "2", amt, "USD")
+		r.AddReceivable("A", &q)
+		if !l.has(lineHasRec) || l.has(lineBig) != c.big {
+			t.Errorf("%d places: after the receivable: rec %v big %v", c.places, l.has(lineHasRec), l.has(lineBig))
+		}
+		if got := r.lineSums(0, l); billing.Text(got[slotRec]) != billing.Text(engDec("2").Mul(engDec(amt))) {
+			t.Errorf("%d places: receivable sum %s", c.places, billing.Text(got[slotRec]))
+		}
+	}
+}
+
+// TestFinalResultEqualsResult: FinalResult frees the per-key state chunk by
+// chunk while it builds the findings; across several chunks, with keys on
+// the decimal fallback among them, it must give the Result byte for byte.
+func TestFinalResultEqualsResult(t *testing.T) {
+	feed := func() *Reconciler {
+		in := Input{RunID: "x", Period: engPeriod, Customers: engCustomers("A", "B"), Coverage: engAvailable("A", "B"), PayableOK: true}
+		r := NewReconciler(in, Options{})
+		tiny := "0." + strings.Repeat("0", 129) + "1"
+		for i := range 3*lineChunkSize + 17 {
+			sku := fmt.Sprintf("S%05d", i)
+			amt := fmt.Sprintf("%d.%02d", i%97, i%100)
+			if i%500 == 7 {
+				amt = tiny // a key on the decimal fallback
+			}
+			p := engPay("A", sku, "1", amt, "USD")
+			r.AddPayable(&p)
+			if i%3 != 0 {
+				q := engRecv(sku, fmt.Sprint(1+i%2), amt, "USD")
+				r.AddReceivable("A", &q)
+			}
+		}
+		q := engRecv("ONLY-REC", "1", "5.00", "USD")
+		r.AddReceivable("B", &q)
+		return r
+	}
+	want := engJSON(t, feed().Result())
+	r := feed()
+	if len(r.bigLines) == 0 {
+		t.Fatal("no key on the decimal fallback: the test does not cover it")
+	}
+	got := engJSON(t, r.FinalResult())
+	if got != want {
+		t.Errorf("FinalResult differs from Result")
+	}
+	if r.lines.chunks != nil || r.lineIDs.keys != nil || r.bigLines != nil {
+		t.Error("FinalResult kept the per-key state")
+	}
+}

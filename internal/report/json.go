@@ -1,6 +1,7 @@
 package report
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -215,7 +216,7 @@ func (r *Result) WriteJSON(w io.Writer) error {
 		Complete:        r.Complete,
 		Totals:          make([]jsonTotal, 0, len(r.Totals)),
 		Customers:       make([]jsonCustomer, 0, len(r.Customers)),
-		Mismatches:      make([]jsonFinding, 0, len(r.Mismatches)),
+		Mismatches:      []jsonFinding{}, // streamed: see below
 		Products:        make([]jsonProduct, 0, len(r.Products)),
 		FindingCounts:   []jsonFindingKind{},
 		StatusCounts:    []jsonStatusCount{},
@@ -247,23 +248,6 @@ func (r *Result) WriteJSON(w io.Writer) error {
 			Payable: jsonAmount(c.Payable), Receivable: jsonAmount(c.Receivable),
 			Margin: jsonAmount(c.Margin), Available: c.Available,
 		})
-	}
-	for i := range r.Mismatches {
-		f := &r.Mismatches[i]
-		jf := jsonFinding{
-			Kind: f.Kind, CustomerID: f.CustomerID, SKU: f.SKU, ChargeType: f.ChargeType,
-			PeriodFrom: f.PeriodFrom, PeriodTo: f.PeriodTo, Currency: f.Currency,
-			PayableQuantity: jsonAmount(f.PayableQty), ReceivableQuantity: jsonAmount(f.ReceivableQty),
-			PayableAmount: jsonAmount(f.PayableAmount), ReceivableAmount: jsonAmount(f.ReceivableAmount),
-			Reason: f.Reason, CustomerName: f.CustomerName, Product: f.Product,
-			Difference: jsonAmount(f.Difference()), Status: f.StatusOrOpen(),
-			Label: KindLabel(f.Kind), Fingerprint: Fingerprint(f),
-			ChargeID: f.ChargeID, Invoice: f.Invoice, Tags: f.Tags,
-		}
-		if a := f.Acceptance; a != nil {
-			jf.AcceptanceID, jf.AcceptedReason, jf.AcceptedAmount = a.ID, a.Reason, jsonAmount(a.Amount)
-		}
-		s.Mismatches = append(s.Mismatches, jf)
 	}
 	for _, a := range r.InternalUse {
 		s.InternalUse = append(s.InternalUse, jsonCurrencyAmount{Currency: a.Currency, Count: a.Count, Amount: jsonAmount(a.Amount)})
@@ -312,13 +296,78 @@ func (r *Result) WriteJSON(w io.Writer) error {
 
 	s.Commitments = commitmentsJSON(r.Subscriptions)
 
-	enc := json.NewEncoder(w)
+	// Everything but the mismatches is encoded at once; the mismatches (one
+	// per line key at worst) are encoded one at a time into the place of the
+	// empty array, with the indent the whole document would give them, so
+	// that the summary is never held in memory twice (W1M: 50,000 findings,
+	// ≈ 110 MiB of live heap when encoded at once).
+	var head bytes.Buffer
+	enc := json.NewEncoder(&head)
 	enc.SetIndent("", "  ")
 	enc.SetEscapeHTML(false)
 	if err := enc.Encode(&s); err != nil {
 		return fmt.Errorf("write json summary for run %s: %w", r.RunID, err)
 	}
+	doc := head.Bytes()
+	at := bytes.Index(doc, []byte(mismatchesKey))
+	if at < 0 {
+		return fmt.Errorf("write json summary for run %s: no %q in the encoded summary", r.RunID, mismatchesKey)
+	}
+	at += len(mismatchesKey) - 1 // at the ']' of "[]"
+	if _, err := w.Write(doc[:at]); err != nil {
+		return fmt.Errorf("write json summary for run %s: %w", r.RunID, err)
+	}
+	if len(r.Mismatches) > 0 {
+		var elem bytes.Buffer
+		fe := json.NewEncoder(&elem)
+		fe.SetIndent("    ", "  ") // an element of an array of the top-level object
+		fe.SetEscapeHTML(false)
+		for i := range r.Mismatches {
+			elem.Reset()
+			if i == 0 {
+				elem.WriteString("\n    ")
+			} else {
+				elem.WriteString(",\n    ")
+			}
+			if err := fe.Encode(jsonFindingOf(&r.Mismatches[i])); err != nil {
+				return fmt.Errorf("write json summary for run %s: %w", r.RunID, err)
+			}
+			elem.Truncate(elem.Len() - 1) // Encode's newline
+			if _, err := w.Write(elem.Bytes()); err != nil {
+				return fmt.Errorf("write json summary for run %s: %w", r.RunID, err)
+			}
+		}
+		if _, err := io.WriteString(w, "\n  "); err != nil {
+			return fmt.Errorf("write json summary for run %s: %w", r.RunID, err)
+		}
+	}
+	if _, err := w.Write(doc[at:]); err != nil {
+		return fmt.Errorf("write json summary for run %s: %w", r.RunID, err)
+	}
 	return nil
+}
+
+// mismatchesKey is the empty mismatches array as the indented encoding of a
+// jsonSummary holds it: a key of the top-level object starts a line with two
+// spaces, which no string value can hold (a newline in a string is escaped).
+const mismatchesKey = "\n  \"mismatches\": []"
+
+// jsonFindingOf is the JSON form of one finding.
+func jsonFindingOf(f *Finding) *jsonFinding {
+	jf := &jsonFinding{
+		Kind: f.Kind, CustomerID: f.CustomerID, SKU: f.SKU, ChargeType: f.ChargeType,
+		PeriodFrom: f.PeriodFrom, PeriodTo: f.PeriodTo, Currency: f.Currency,
+		PayableQuantity: jsonAmount(f.PayableQty), ReceivableQuantity: jsonAmount(f.ReceivableQty),
+		PayableAmount: jsonAmount(f.PayableAmount), ReceivableAmount: jsonAmount(f.ReceivableAmount),
+		Reason: f.Reason, CustomerName: f.CustomerName, Product: f.Product,
+		Difference: jsonAmount(f.Difference()), Status: f.StatusOrOpen(),
+		Label: KindLabel(f.Kind), Fingerprint: Fingerprint(f),
+		ChargeID: f.ChargeID, Invoice: f.Invoice, Tags: f.Tags,
+	}
+	if a := f.Acceptance; a != nil {
+		jf.AcceptanceID, jf.AcceptedReason, jf.AcceptedAmount = a.ID, a.Reason, jsonAmount(a.Amount)
+	}
+	return jf
 }
 
 // jsonAmount is the exact text of a decimal (billing.Text), keeping its scale.

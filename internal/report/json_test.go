@@ -181,3 +181,39 @@ func TestWriteJSONKeepsScale(t *testing.T) {
 		}
 	}
 }
+
+// TestWriteJSONStreamsLikeOneEncode: the mismatches are streamed one at a
+// time; the bytes must be those of encoding the whole summary at once (the
+// summary read back into its struct and encoded in one piece), with HTML
+// characters, non-ASCII text, acceptances and an empty mismatches array.
+func TestWriteJSONStreamsLikeOneEncode(t *testing.T) {
+	res := engGoldenResult()
+	res.Mismatches[0].Tags = "Note=<a & b> \"quoted\" é\t\u2028"
+	res.ApplyExceptions([]Acceptance{{ID: 7, Fingerprint: Fingerprint(&res.Mismatches[1]), Reason: "ok <&>",
+		Amount: res.Mismatches[1].Difference(), Band: engDec("0.01")}})
+	if res.Mismatches[1].Acceptance == nil {
+		t.Fatal("the acceptance did not apply")
+	}
+	empty := engGoldenResult()
+	empty.Mismatches = nil
+	for name, r := range map[string]*Result{"findings": res, "no findings": empty} {
+		got := engJSON(t, r)
+		var s jsonSummary
+		if err := json.Unmarshal([]byte(got), &s); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if name == "findings" && len(s.Mismatches) != len(res.Mismatches) {
+			t.Fatalf("%s: %d mismatches read back, want %d", name, len(s.Mismatches), len(res.Mismatches))
+		}
+		var want bytes.Buffer
+		enc := json.NewEncoder(&want)
+		enc.SetIndent("", "  ")
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(&s); err != nil {
+			t.Fatal(err)
+		}
+		if got != want.String() {
+			t.Errorf("%s: streamed summary differs from one encoding:\n%s\nwant:\n%s", name, got, want.String())
+		}
+	}
+}

@@ -113,11 +113,11 @@ func (r *Reconciler) lineTable(unattributed bool) lineTable {
 		switch {
 		case e.i >= 0:
 			l := r.lines.at(e.i)
-			if l.flags&lineBig != 0 {
+			if l.has(lineBig) {
 				fixed, dec = false, *r.bigLines[e.i]
 			} else {
 				for s := range coef {
-					coef[s], exp[s] = l.coef[s], int32(l.exp[s])
+					coef[s], exp[s] = l.coef[s], l.exp(s)
 				}
 			}
 		default:
