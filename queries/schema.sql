@@ -27,6 +27,15 @@ PRAGMA synchronous = NORMAL;
 -- dedicated connection; other write transactions get it from the _txlock=immediate DSN option).
 BEGIN IMMEDIATE;
 
+-- name: bulk_checkpoint
+-- SQLite only: the customers' group transactions (thousands of rows each, in
+-- key order within a customer but not across customers) let the WAL grow to
+-- 64 MiB (16384 pages) before a commit copies it into the database file, instead of
+-- 4 MiB: a page rewritten by several groups is copied once, and the commits
+-- checkpoint 16x less often. A setting of the connection, not of the ledger;
+-- crash safety is the WAL's, unchanged.
+PRAGMA wal_autocheckpoint = 16384;
+
 -- name: commit
 COMMIT;
 

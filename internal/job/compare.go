@@ -197,16 +197,16 @@ func Compare(ctx context.Context, opts CompareOptions) (*report.Comparison, erro
 	start := time.Now()
 	sopts := report.SnapshotOptions{LineKeys: base.Period.Equal(cur.Period)}
 	// The base run's Snapshot is made (its Result, the sort and encoding of
-	// its line table) on a goroutine of its own while the current run is
-	// read: one engine is still fed at a time.
+	// its line table) before the current run is read, so its engine's state
+	// is gone first: made on a goroutine of its own while the current run is
+	// read it saved about 1 s at W1M but held both engines' state together,
+	// and the peak RSS went over 256 MiB (BENCHMARKS.md, "compare").
 	bb, err := feedSnapshot(ctx, opts.Ledger, base, opts.Reconcile, sopts)
 	if err != nil {
 		return nil, fmt.Errorf("base: %w", err)
 	}
-	baseSnap := make(chan report.Snapshot, 1)
-	go func() { baseSnap <- bb.Snapshot() }()
+	sb := bb.Snapshot()
 	cb, err := feedSnapshot(ctx, opts.Ledger, cur, opts.Reconcile, sopts)
-	sb := <-baseSnap
 	if err != nil {
 		return nil, fmt.Errorf("current: %w", err)
 	}

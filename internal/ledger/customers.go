@@ -189,6 +189,9 @@ func (s *Store) customerTx(ctx context.Context, fn func(st *customerStmts) error
 		return err
 	}
 	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, s.q[qBulkCheckpoint]); err != nil {
+		return fmt.Errorf("checkpoint setting: %w", err)
+	}
 	if _, err := conn.ExecContext(ctx, s.q[qBeginWrite]); err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}

@@ -91,6 +91,7 @@ const (
 	qSyncFull                 = "sync_full"
 	qSyncNormal               = "sync_normal"
 	qBeginWrite               = "begin_write"
+	qBulkCheckpoint           = "bulk_checkpoint"
 	qCommit                   = "commit"
 	qRollback                 = "rollback"
 	qInsertRun                = "insert_run"
@@ -153,7 +154,7 @@ const (
 
 var statementNames = []string{
 	qCreateSchemaMigrations, qAppliedMigrations, qRecordMigration, qMigrationLock, qMigrationUnlock, qProbeWrite, qSyncFull, qSyncNormal,
-	qBeginWrite, qCommit, qRollback,
+	qBeginWrite, qBulkCheckpoint, qCommit, qRollback,
 	qInsertRun, qFinishRun, qSetRunPeriod, qGetRun, qListRuns, qFindRun,
 	qInsertPayable, qCountPayable, qEachPayable,
 	qInsertReceivable, qCountReceivableAvailable, qEachReceivableAvailable, qEachReceivableAll,

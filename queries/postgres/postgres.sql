@@ -12,6 +12,10 @@ SET synchronous_commit TO on;
 -- name: sync_normal
 RESET synchronous_commit;
 
+-- name: bulk_checkpoint
+-- PostgreSQL checkpoints on its own (see ../schema.sql).
+SELECT 1;
+
 -- name: begin_write
 -- The payable batch and customer writer transactions: their rows are keyed by
 -- their own run, so READ COMMITTED (the default) is enough; the run row they
