@@ -58,85 +58,41 @@ func appendPayableDetail(b []byte, c *billing.PayableCharge) []byte {
 	b = append(b, ',')
 	b = appendJSONBool(b, c.IsProratable)
 	b = append(b, ',')
-	if c.Deductions == nil {
-		b = append(b, "null"...)
-	} else {
-		b = append(b, '[')
-		for i, d := range c.Deductions {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = append(b, '[')
-			b = billing.AppendJSONString(b, d.Code)
-			b = append(b, ',')
-			b = billing.AppendJSONString(b, d.Name)
-			b = append(b, ',')
-			b = billing.AppendJSONString(b, d.DeductionType)
-			b = append(b, ',')
-			b = appendJSONDecimal(b, d.Value)
-			b = append(b, ',')
-			b = appendJSONDecimal(b, d.UnitValue)
-			b = append(b, ',')
-			b = appendJSONDecimal(b, d.TotalValue)
-			b = append(b, ']')
-		}
-		b = append(b, ']')
-	}
+	b = appendTuples(b, c.Deductions, func(b []byte, d billing.Deduction) []byte {
+		b = billing.AppendJSONString(b, d.Code)
+		b = append(b, ',')
+		b = billing.AppendJSONString(b, d.Name)
+		b = append(b, ',')
+		b = billing.AppendJSONString(b, d.DeductionType)
+		b = append(b, ',')
+		b = appendJSONDecimal(b, d.Value)
+		b = append(b, ',')
+		b = appendJSONDecimal(b, d.UnitValue)
+		b = append(b, ',')
+		return appendJSONDecimal(b, d.TotalValue)
+	})
 	b = append(b, ',')
-	if c.Fees == nil {
-		b = append(b, "null"...)
-	} else {
-		b = append(b, '[')
-		for i, f := range c.Fees {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = append(b, '[')
-			b = billing.AppendJSONString(b, f.Name)
-			b = append(b, ',')
-			b = appendJSONDecimal(b, f.UnitValue)
-			b = append(b, ',')
-			b = appendJSONDecimal(b, f.TotalValue)
-			b = append(b, ',')
-			b = appendJSONBool(b, f.IsTaxable)
-			b = append(b, ']')
-		}
-		b = append(b, ']')
-	}
+	b = appendTuples(b, c.Fees, func(b []byte, f billing.Fee) []byte {
+		b = billing.AppendJSONString(b, f.Name)
+		b = append(b, ',')
+		b = appendJSONDecimal(b, f.UnitValue)
+		b = append(b, ',')
+		b = appendJSONDecimal(b, f.TotalValue)
+		b = append(b, ',')
+		return appendJSONBool(b, f.IsTaxable)
+	})
 	b = append(b, ',')
-	if c.Taxes == nil {
-		b = append(b, "null"...)
-	} else {
-		b = append(b, '[')
-		for i, t := range c.Taxes {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = append(b, '[')
-			b = billing.AppendJSONString(b, t.Name)
-			b = append(b, ',')
-			b = appendJSONDecimal(b, t.AppliedRate)
-			b = append(b, ']')
-		}
-		b = append(b, ']')
-	}
+	b = appendTuples(b, c.Taxes, func(b []byte, t billing.Tax) []byte {
+		b = billing.AppendJSONString(b, t.Name)
+		b = append(b, ',')
+		return appendJSONDecimal(b, t.AppliedRate)
+	})
 	b = append(b, ',')
-	if c.Tags == nil {
-		b = append(b, "null"...)
-	} else {
-		b = append(b, '[')
-		for i, t := range c.Tags {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = append(b, '[')
-			b = billing.AppendJSONString(b, t.Name)
-			b = append(b, ',')
-			b = billing.AppendJSONString(b, t.Value)
-			b = append(b, ']')
-		}
-		b = append(b, ']')
-	}
+	b = appendTuples(b, c.Tags, func(b []byte, t billing.Tag) []byte {
+		b = billing.AppendJSONString(b, t.Name)
+		b = append(b, ',')
+		return billing.AppendJSONString(b, t.Value)
+	})
 	b = append(b, ',')
 	if inv := c.Invoice; inv == nil {
 		b = append(b, "null"...)
@@ -149,6 +105,25 @@ func appendPayableDetail(b []byte, c *billing.PayableCharge) []byte {
 		b = billing.AppendJSONString(b, string(inv.PeriodFrom))
 		b = append(b, ',')
 		b = billing.AppendJSONString(b, string(inv.PeriodTo))
+		b = append(b, ']')
+	}
+	return append(b, ']')
+}
+
+// appendTuples appends a list element of a positional detail: null for a
+// nil list (the API's null), else an array of one tuple (an array written by
+// item) per element, [] for an empty list.
+func appendTuples[T any](b []byte, xs []T, item func([]byte, T) []byte) []byte {
+	if xs == nil {
+		return append(b, "null"...)
+	}
+	b = append(b, '[')
+	for i, x := range xs {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, '[')
+		b = item(b, x)
 		b = append(b, ']')
 	}
 	return append(b, ']')
