@@ -43,6 +43,7 @@ func (p *runPickFlags) pick() (job.RunPick, error) {
 }
 
 func runCompare(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	setMemoryRoomShare(4) // see memlimit.go
 	fs := newFlagSet("compare", "reconcile compare (--base YYYY-MM | --base-run ID) (--period YYYY-MM | --run ID) [--db PATH] [--out FILE.xlsx] [--json FILE|-] [--tolerance 0.01]", stderr)
 	var base, cur runPickFlags
 	base.register(fs, "base", "base-run", "base")

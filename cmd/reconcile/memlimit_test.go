@@ -54,17 +54,23 @@ func TestNextMemoryLimit(t *testing.T) {
 	for _, c := range []struct {
 		limit, base, live, overhead int64
 		want                        int64 // 0: kept
+		share                       int64 // 0: 2, the default
 	}{
-		{144 * M, 144 * M, 110 * M, 14 * M, 0},              // W1M: 20 MiB room, 18 % of live
-		{144 * M, 144 * M, 120 * M, 14 * M, 14*M + 180*M},   // 10 MiB room: raised to half the live heap
-		{24 * M, 24 * M, 23 * M, 10 * M, 10*M + 34*M + M/2}, // the limit below live + overhead
-		{194 * M, 144 * M, 120 * M, 14 * M, 0},              // raised, 60 MiB room: kept
-		{194 * M, 144 * M, 60 * M, 14 * M, 144 * M},         // the state freed: back to the default
-		{400 * M, 144 * M, 200 * M, 14 * M, 0},              // 186 MiB room, less than live: kept
-		{600 * M, 144 * M, 200 * M, 14 * M, 314 * M},        // lowered to half the live heap of room
-		{144 * M, 144 * M, 10 * M, 14 * M, 0},               // small close: the default
+		{144 * M, 144 * M, 110 * M, 14 * M, 0, 0},              // W1M: 20 MiB room, 18 % of live
+		{144 * M, 144 * M, 120 * M, 14 * M, 14*M + 180*M, 0},   // 10 MiB room: raised to half the live heap
+		{24 * M, 24 * M, 23 * M, 10 * M, 10*M + 34*M + M/2, 0}, // the limit below live + overhead
+		{194 * M, 144 * M, 120 * M, 14 * M, 0, 0},              // raised, 60 MiB room: kept
+		{194 * M, 144 * M, 60 * M, 14 * M, 144 * M, 0},         // the state freed: back to the default
+		{400 * M, 144 * M, 200 * M, 14 * M, 0, 0},              // 186 MiB room, less than live: kept
+		{600 * M, 144 * M, 200 * M, 14 * M, 314 * M, 0},        // lowered to half the live heap of room
+		{144 * M, 144 * M, 10 * M, 14 * M, 0, 0},               // small close: the default
+		{144 * M, 144 * M, 164 * M, 14 * M, 14*M + 205*M, 4},   // compare: a quarter of the live heap of room
+		{300 * M, 144 * M, 100 * M, 14 * M, 144 * M, 4},        // compare, the snapshots freed: back down
 	} {
-		got, ok := nextMemoryLimit(c.limit, c.base, c.live, c.overhead)
+		if c.share == 0 {
+			c.share = 2
+		}
+		got, ok := nextMemoryLimit(c.limit, c.base, c.live, c.overhead, c.share)
 		if !ok {
 			got = 0
 		}
