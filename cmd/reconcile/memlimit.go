@@ -35,11 +35,11 @@ var (
 func init() { roomShare.Store(2) }
 
 // setMemoryRoomShare makes a raised limit leave the heap live/share to grow
-// in instead of half of it. compare sets 4: its live heap peaks when both
-// runs' snapshots are held and it allocates little after that, so a quarter
-// costs it no measurable CPU and keeps its peak RSS about 50 MiB lower
-// (BENCHMARKS.md, "Round three results"); the close keeps half, which keeps
-// a 3M-line close linear.
+// in (share 2 at the least: half) instead of half of it. compare sets 4: its
+// live heap peaks when both runs' snapshots are held and it allocates little
+// after that, so a quarter costs it a few CPU-seconds at most at W1M and keeps
+// its peak RSS 20–40 MiB lower (BENCHMARKS.md, "Round three results"); the
+// close keeps half, which keeps a 3M-line close linear.
 func setMemoryRoomShare(share int64) { roomShare.Store(max(share, 2)) }
 
 // setDefaultMemoryLimit sets limit as the soft limit and makes it follow the
