@@ -179,106 +179,126 @@ func item(r *jsonscan.Scanner, i int) bool {
 	return r.Err() == nil
 }
 
-// payableDetailArray fills c's fields from a positional detail.
-func payableDetailArray(s string, c *billing.PayableCharge) error {
+// payableDetailArray fills c's fields from a positional detail. lean reads
+// only what the engine needs (see PayableRow.DecodeForReconcile): productName,
+// netPriceProrated, tags and invoice; the other elements are checked as JSON
+// and skipped.
+func payableDetailArray(s string, c *billing.PayableCharge, lean bool) error {
 	r := jsonscan.New(s)
 	openDetail(r)
 	next(r)
-	c.ProductID = r.Str()
+	if !skipped(r, lean) {
+		c.ProductID = r.Str()
+	}
 	next(r)
 	c.ProductName = r.Str()
 	next(r)
-	c.ChargeName = r.Str()
+	if !skipped(r, lean) {
+		c.ChargeName = r.Str()
+	}
 	next(r)
-	c.BillingCycleType = r.Str()
+	if !skipped(r, lean) {
+		c.BillingCycleType = r.Str()
+	}
 	next(r)
-	c.ListPrice = readMoney(r)
+	if !skipped(r, lean) {
+		c.ListPrice = readMoney(r)
+	}
 	next(r)
-	c.NetPrice = readMoney(r)
+	if !skipped(r, lean) {
+		c.NetPrice = readMoney(r)
+	}
 	next(r)
 	c.NetPriceProrated = readMoney(r)
 	next(r)
-	c.IsBilled = r.Bool()
-	next(r)
-	c.IsProratable = r.Bool()
-	next(r)
-	c.Deductions = nil
-	if openList(r) {
-		c.Deductions = []billing.Deduction{}
-		for i := 0; item(r, i); i++ {
-			var d billing.Deduction
-			r.Expect('[')
-			d.Code = r.Str()
-			next(r)
-			d.Name = r.Str()
-			next(r)
-			d.DeductionType = r.Str()
-			next(r)
-			d.Value = readMoney(r)
-			next(r)
-			d.UnitValue = readMoney(r)
-			next(r)
-			d.TotalValue = readMoney(r)
-			r.Expect(']')
-			c.Deductions = append(c.Deductions, d)
-		}
+	if !skipped(r, lean) {
+		c.IsBilled = r.Bool()
 	}
 	next(r)
-	c.Fees = nil
-	if openList(r) {
-		c.Fees = []billing.Fee{}
-		for i := 0; item(r, i); i++ {
-			var f billing.Fee
-			r.Expect('[')
-			f.Name = r.Str()
-			next(r)
-			f.UnitValue = readMoney(r)
-			next(r)
-			f.TotalValue = readMoney(r)
-			next(r)
-			f.IsTaxable = r.Bool()
-			r.Expect(']')
-			c.Fees = append(c.Fees, f)
-		}
+	if !skipped(r, lean) {
+		c.IsProratable = r.Bool()
 	}
 	next(r)
-	c.Taxes = nil
-	if openList(r) {
-		c.Taxes = []billing.Tax{}
-		for i := 0; item(r, i); i++ {
-			var x billing.Tax
-			r.Expect('[')
-			x.Name = r.Str()
-			next(r)
-			x.AppliedRate = readMoney(r)
-			r.Expect(']')
-			c.Taxes = append(c.Taxes, x)
-		}
+	if !skipped(r, lean) {
+		c.Deductions = readTuples(r, readDeduction)
 	}
 	next(r)
-	c.Tags = readTagsArray(r)
+	if !skipped(r, lean) {
+		c.Fees = readTuples(r, readFee)
+	}
+	next(r)
+	if !skipped(r, lean) {
+		c.Taxes = readTuples(r, readTax)
+	}
+	next(r)
+	c.Tags = readTuples(r, readTag)
 	next(r)
 	c.Invoice = readInvoiceArray(r)
 	r.Expect(']')
 	return detailEnd(r)
 }
 
-// readTagsArray reads the tags element of a positional payable detail.
-func readTagsArray(r *jsonscan.Scanner) []billing.Tag {
+// skipped skips the next value (checked as JSON) when lean, and says so.
+func skipped(r *jsonscan.Scanner, lean bool) bool {
+	if lean {
+		r.Raw()
+	}
+	return lean
+}
+
+// readTuples reads a list element of a positional detail (appendTuples):
+// nil for null, else one item per tuple, an empty list for [].
+func readTuples[T any](r *jsonscan.Scanner, read func(*jsonscan.Scanner) T) []T {
 	if !openList(r) {
 		return nil
 	}
-	tags := make([]billing.Tag, 0, 2)
+	xs := make([]T, 0, 2)
 	for i := 0; item(r, i); i++ {
-		var x billing.Tag
 		r.Expect('[')
-		x.Name = r.Str()
-		next(r)
-		x.Value = r.Str()
+		xs = append(xs, read(r))
 		r.Expect(']')
-		tags = append(tags, x)
 	}
-	return tags
+	return xs
+}
+
+func readDeduction(r *jsonscan.Scanner) (d billing.Deduction) {
+	d.Code = r.Str()
+	next(r)
+	d.Name = r.Str()
+	next(r)
+	d.DeductionType = r.Str()
+	next(r)
+	d.Value = readMoney(r)
+	next(r)
+	d.UnitValue = readMoney(r)
+	next(r)
+	d.TotalValue = readMoney(r)
+	return d
+}
+
+func readFee(r *jsonscan.Scanner) (f billing.Fee) {
+	f.Name = r.Str()
+	next(r)
+	f.UnitValue = readMoney(r)
+	next(r)
+	f.TotalValue = readMoney(r)
+	next(r)
+	f.IsTaxable = r.Bool()
+	return f
+}
+
+func readTax(r *jsonscan.Scanner) (x billing.Tax) {
+	x.Name = r.Str()
+	next(r)
+	x.AppliedRate = readMoney(r)
+	return x
+}
+
+func readTag(r *jsonscan.Scanner) (x billing.Tag) {
+	x.Name = r.Str()
+	next(r)
+	x.Value = r.Str()
+	return x
 }
 
 // readInvoiceArray reads the invoice element of a positional payable detail.
@@ -297,34 +317,6 @@ func readInvoiceArray(r *jsonscan.Scanner) *billing.Invoice {
 	inv.PeriodTo = billing.Date(r.Str())
 	r.Expect(']')
 	return inv
-}
-
-// payableDetailArrayForReconcile is payableDetailArray reading only what the
-// engine needs (see PayableRow.DecodeForReconcile); the other elements are
-// checked as JSON and skipped.
-func payableDetailArrayForReconcile(s string, c *billing.PayableCharge) error {
-	r := jsonscan.New(s)
-	openDetail(r)
-	next(r)
-	r.Raw() // productId
-	next(r)
-	c.ProductName = r.Str()
-	for range 4 { // chargeName, billingCycleType, listPrice, netPrice
-		next(r)
-		r.Raw()
-	}
-	next(r)
-	c.NetPriceProrated = readMoney(r)
-	for range 5 { // isBilled, isProratable, deductions, fees, taxes
-		next(r)
-		r.Raw()
-	}
-	next(r)
-	c.Tags = readTagsArray(r)
-	next(r)
-	c.Invoice = readInvoiceArray(r)
-	r.Expect(']')
-	return detailEnd(r)
 }
 
 // receivableDetailArray fills c's fields from a positional detail.

@@ -331,12 +331,21 @@ func detailEnd(r *jsonscan.Scanner) error {
 
 // payableDetail fills c's fields from a detail column: the positional array
 // (detailarray.go) or the object of the rows written before 0008.
-func payableDetail(s string, c *billing.PayableCharge) error {
+func payableDetail(s string, c *billing.PayableCharge) error { return readPayableDetail(s, c, false) }
+
+// readPayableDetail is payableDetail; lean reads only the fields the engine
+// needs (productName, netPriceProrated, tags, invoice) and checks the others
+// as JSON without decoding them (PayableRow.DecodeForReconcile).
+func readPayableDetail(s string, c *billing.PayableCharge, lean bool) error {
 	if isDetailArray(s) {
-		return payableDetailArray(s, c)
+		return payableDetailArray(s, c, lean)
 	}
 	r := jsonscan.New(s)
 	r.Object(func(key string) {
+		if lean && leanSkips(key) {
+			r.Raw()
+			return
+		}
 		switch key {
 		case "productId":
 			c.ProductID = r.Str()
@@ -371,6 +380,17 @@ func payableDetail(s string, c *billing.PayableCharge) error {
 		}
 	})
 	return detailEnd(r)
+}
+
+// leanSkips reports whether a lean read skips this detail key: a known key
+// the engine does not read.
+func leanSkips(key string) bool {
+	switch key {
+	case "productId", "chargeName", "billingCycleType", "listPrice", "netPrice",
+		"isBilled", "isProratable", "deductions", "fees", "taxes":
+		return true
+	}
+	return false
 }
 
 func readDeductions(r *jsonscan.Scanner) []billing.Deduction {

@@ -63,45 +63,7 @@ func (s *Store) EachPayableRow(ctx context.Context, runID int64, fn func(Payable
 // memory with the row.
 func (r *PayableRow) DecodeForReconcile(c *billing.PayableCharge) error {
 	c.SKU, c.ChargeType, c.Currency, c.ChargeID = r.sku, r.chargeType, r.currency, r.chargeID
-	c.PeriodFrom, c.PeriodTo = billing.Date(r.from), billing.Date(r.to)
-	var err error
-	if c.SubTotal, err = parseMoney(r.subTotal); err != nil {
-		return fmt.Errorf("charge %s: subTotal: %w", c.Describe(), err)
-	}
-	if c.Quantity, err = parseMoney(r.qty); err != nil {
-		return fmt.Errorf("charge %s: quantity: %w", c.Describe(), err)
-	}
-	if err := payableDetailForReconcile(r.detail, c); err != nil {
-		return fmt.Errorf("charge %s: %w", c.Describe(), err)
-	}
-	return nil
-}
-
-// payableDetailForReconcile is payableDetail reading only what the engine
-// needs (see DecodeForReconcile).
-func payableDetailForReconcile(s string, c *billing.PayableCharge) error {
-	if isDetailArray(s) {
-		return payableDetailArrayForReconcile(s, c)
-	}
-	r := jsonscan.New(s)
-	r.Object(func(key string) {
-		switch key {
-		case "productName":
-			c.ProductName = r.Str()
-		case "netPriceProrated":
-			c.NetPriceProrated = readMoney(r)
-		case "tags":
-			c.Tags = readTags(r)
-		case "invoice":
-			c.Invoice = readInvoice(r)
-		case "productId", "chargeName", "billingCycleType", "listPrice", "netPrice",
-			"isBilled", "isProratable", "deductions", "fees", "taxes":
-			r.Raw()
-		default:
-			unknownKey(r, key)
-		}
-	})
-	return detailEnd(r)
+	return decodePayable(c, r.from, r.to, r.subTotal, r.qty, r.detail, true)
 }
 
 // ReceivableRow is one stored receivable line as read (EachReceivableRow).
