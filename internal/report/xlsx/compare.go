@@ -275,11 +275,13 @@ const (
 )
 
 // Summary charts are stacked under the tables, one per slot of chartRows
-// rows (a 400 px chart over rows of 15 pt, or of LibreOffice's 12.8 pt), so
-// the Summary prints one page wide at a readable size.
+// rows (a 360 px chart over rows of 15 pt, or of LibreOffice's 12.8 pt), so
+// the Summary prints one page wide at a readable size; a slot this short
+// keeps the tables and the first chart on one printed page, up to the page
+// break before the next chart.
 const (
-	chartRows   = 26
-	chartHeight = 400
+	chartRows   = 22
+	chartHeight = 360
 )
 
 // compareWaterfalls writes one waterfall chart per currency under the tables

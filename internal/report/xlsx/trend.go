@@ -168,9 +168,11 @@ func trendSummary(b *builder, t *report.Trend) error {
 				Fill:       solidFill(colorTotal),
 				Marker:     excelize.ChartMarker{Symbol: "circle", Size: 6},
 			}},
-			Title:        excelize.ChartTitle{Paragraph: []excelize.RichTextRun{{Text: "Margin per month (" + c + "); gaps are months without a run"}}},
+			Title: excelize.ChartTitle{Paragraph: []excelize.RichTextRun{{Text: "Margin per month (" + c + "); gaps are months without a run",
+				Font: &excelize.Font{Bold: true, Size: 10, Color: chartFont.Color}}}},
 			Legend:       excelize.ChartLegend{Position: "none"},
-			YAxis:        excelize.ChartAxis{MajorGridLines: true, NumFmt: excelize.ChartNumFmt{CustomNumFmt: moneyFormat(c, false)}},
+			XAxis:        excelize.ChartAxis{Font: chartFont},
+			YAxis:        excelize.ChartAxis{MajorGridLines: true, Font: chartFont, NumFmt: excelize.ChartNumFmt{CustomNumFmt: moneyFormat(c, false)}},
 			Dimension:    excelize.ChartDimension{Width: 720, Height: chartHeight},
 			ShowBlanksAs: "gap",
 		}); err != nil {
