@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/msp-reconcile/reconcile/internal/atomicfile"
@@ -238,36 +240,69 @@ func (d Detail) EachReceivable(ctx context.Context, fn func(string, *billing.Rec
 var _ xlsx.Detail = Detail{}
 
 // countingDetail counts the detail lines a workbook writer reads, and
-// reports them as the workbook's progress.
+// reports them as the workbook's progress. The writer reads the payable and
+// the receivable lines at the same time (xlsx.Detail): each read counts its
+// own lines and adds them to the shared count every progressEvery lines and
+// at its end; the progress only ever moves forward.
 type countingDetail struct {
 	d        xlsx.Detail
-	rows     int64
 	progress Progress
+
+	rows     atomic.Int64 // lines read (up to progressEvery-1 per read not yet added)
+	mu       sync.Mutex
+	reported int64 // last count reported, under mu
 }
 
-func (c *countingDetail) row() {
-	c.rows++
-	if c.progress != nil && c.rows%256 == 0 {
-		c.progress.Rows(c.rows)
+// progressEvery is how many lines a read counts before adding them.
+const progressEvery = 256
+
+// add adds n lines read and reports the count.
+func (c *countingDetail) add(n int64) {
+	total := c.rows.Add(n)
+	if c.progress == nil {
+		return
+	}
+	c.mu.Lock()
+	if total > c.reported {
+		c.reported = total
+		c.progress.Rows(total)
+	}
+	c.mu.Unlock()
+}
+
+// counter counts one read's lines.
+type counter struct {
+	c *countingDetail
+	n int64
+}
+
+func (k *counter) row() {
+	if k.n++; k.n == progressEvery {
+		k.c.add(k.n)
+		k.n = 0
 	}
 }
 
+// end adds the read's last lines: the read that ends last reports the
+// total.
+func (k *counter) end() { k.c.add(k.n) }
+
 func (c *countingDetail) EachPayable(ctx context.Context, fn func(*billing.PayableCharge) error) error {
+	k := counter{c: c}
+	defer k.end()
 	return c.d.EachPayable(ctx, func(p *billing.PayableCharge) error {
-		c.row()
+		k.row()
 		return fn(p)
 	})
 }
 
 func (c *countingDetail) EachReceivable(ctx context.Context, fn func(string, *billing.ReceivableCharge) error) error {
-	err := c.d.EachReceivable(ctx, func(id string, r *billing.ReceivableCharge) error {
-		c.row()
+	k := counter{c: c}
+	defer k.end()
+	return c.d.EachReceivable(ctx, func(id string, r *billing.ReceivableCharge) error {
+		k.row()
 		return fn(id, r)
 	})
-	if c.progress != nil {
-		c.progress.Rows(c.rows)
-	}
-	return err
 }
 
 // Outputs says where to write a reconciliation.
@@ -319,8 +354,9 @@ func WriteOutputs(ctx context.Context, rec *Reconciliation, out Outputs) (err er
 			return fmt.Errorf("write workbook %s: %w", out.Workbook, err)
 		}
 		summary := int64(len(res.Customers) + len(res.Products) + len(res.Mismatches))
-		LogStage(out.Logger, "workbook write", start, d.rows+summary, "rows",
-			"detail_rows", d.rows, "summary_rows", summary)
+		rows := d.rows.Load()
+		LogStage(out.Logger, "workbook write", start, rows+summary, "rows",
+			"detail_rows", rows, "summary_rows", summary)
 	}
 	switch {
 	case out.JSON == "-":

@@ -21,6 +21,9 @@ type RunInfo struct {
 
 // Detail streams the fetched lines for the workbook's Payable and Receivable
 // sheets, in a deterministic order. The ledger implements it for one run.
+// The workbook (and WriteWorkbook's CSV files) read the payable and the
+// receivable lines at the same time, on two goroutines: an implementation
+// must allow both calls at once, neither waiting for the other to end.
 type Detail interface {
 	EachPayable(ctx context.Context, fn func(*billing.PayableCharge) error) error
 	EachReceivable(ctx context.Context, fn func(customerID string, c *billing.ReceivableCharge) error) error

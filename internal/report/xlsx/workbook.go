@@ -42,7 +42,9 @@ package xlsx
 // otherwise build it in a bytes.Buffer before writing a byte). The table
 // sheets' parts are compressed while their rows are read, each on its own
 // goroutine (workbook_parts.go), into the same bytes as one compressor over
-// the whole part.
+// the whole part. The Payable and Receivable sheets are read and encoded at
+// the same time, on two goroutines (workbook_detail.go), into the same bytes
+// as one after the other.
 
 import (
 	"context"
@@ -269,11 +271,8 @@ func (b *builder) build() error {
 		return fmt.Errorf("commitments and amendments sheets: %w", err)
 	}
 	if b.opts.Detail != DetailCSV {
-		if err := b.payable(); err != nil {
-			return fmt.Errorf("payable sheet: %w", err)
-		}
-		if err := b.receivable(); err != nil {
-			return fmt.Errorf("receivable sheet: %w", err)
+		if err := b.detailSheets(); err != nil { // workbook_detail.go
+			return err
 		}
 	}
 	if err := b.fitted(b.run); err != nil {
@@ -647,23 +646,22 @@ func attributePayable(attr Attributor, names map[string]string, c *billing.Payab
 	return id, name, attribution
 }
 
-func (b *builder) payable() error {
-	t, err := b.newTable(SheetPayable, payableColumns)
-	if err != nil {
-		return err
-	}
+// payableRows reads the payable lines and hands each one's row to emit
+// (the row is reused for the next line).
+func (b *builder) payableRows(ctx context.Context, emit func([]cell) error) error {
 	var ct compactTexts
+	row := make([]cell, 0, len(payableColumns))
 	n := 0
-	err = b.detail.EachPayable(b.ctx, func(c *billing.PayableCharge) error {
+	err := b.detail.EachPayable(ctx, func(c *billing.PayableCharge) error {
 		if n++; n%ctxCheckEvery == 0 {
-			if err := b.ctx.Err(); err != nil {
+			if err := ctx.Err(); err != nil {
 				return err
 			}
 		}
 		id, name, attribution := attributePayable(b.attr, b.names, c)
 		ct.set(c)
 		var ec errCollector
-		t.row = append(t.row[:0],
+		row = append(row[:0],
 			textCell(id), textCell(name), textCell(attribution),
 			textCell(c.ProductID), textCell(c.ProductName), textCell(c.SKU), textCell(c.ChargeID), textCell(c.ChargeName),
 			textCell(c.ChargeType), textCell(c.BillingCycleType), textCell(string(c.PeriodFrom)), textCell(string(c.PeriodTo)),
@@ -679,12 +677,12 @@ func (b *builder) payable() error {
 		if ec.err != nil {
 			return ec.err
 		}
-		return t.add()
+		return emit(row)
 	})
 	if err != nil {
 		return fmt.Errorf("payable line %d: %w", n, err)
 	}
-	return t.finish()
+	return nil
 }
 
 var receivableColumns = []column{
@@ -694,15 +692,14 @@ var receivableColumns = []column{
 	{"Amount", 16}, {"Currency", 10}, {"Proratable", 11},
 }
 
-func (b *builder) receivable() error {
-	t, err := b.newTable(SheetReceivable, receivableColumns)
-	if err != nil {
-		return err
-	}
+// receivableRows reads the receivable lines and hands each one's row to
+// emit (the row is reused for the next line).
+func (b *builder) receivableRows(ctx context.Context, emit func([]cell) error) error {
+	row := make([]cell, 0, len(receivableColumns))
 	n := 0
-	err = b.detail.EachReceivable(b.ctx, func(customerID string, c *billing.ReceivableCharge) error {
+	err := b.detail.EachReceivable(ctx, func(customerID string, c *billing.ReceivableCharge) error {
 		if n++; n%ctxCheckEvery == 0 {
-			if err := b.ctx.Err(); err != nil {
+			if err := ctx.Err(); err != nil {
 				return err
 			}
 		}
@@ -711,7 +708,7 @@ func (b *builder) receivable() error {
 		if c.Quantity.Valid && c.CostPriceProrated.Valid {
 			amount = ec.c(b.moneyCell(c.Amount(), c.Currency))
 		}
-		t.row = append(t.row[:0],
+		row = append(row[:0],
 			textCell(customerID), textCell(b.names[customerID]), textCell(c.ProductName), textCell(c.SKU), textCell(c.ChargeID),
 			textCell(c.ChargeName), textCell(c.ChargeType), textCell(c.BillingCycleType), textCell(string(c.PeriodFrom)),
 			textCell(string(c.PeriodTo)), b.optQtyCell(c.Quantity),
@@ -722,12 +719,12 @@ func (b *builder) receivable() error {
 		if ec.err != nil {
 			return ec.err
 		}
-		return t.add()
+		return emit(row)
 	})
 	if err != nil {
 		return fmt.Errorf("receivable line %d: %w", n, err)
 	}
-	return t.finish()
+	return nil
 }
 
 func (b *builder) run() error {
@@ -791,11 +788,20 @@ type table struct {
 }
 
 func (b *builder) newTable(base string, cols []column) (*table, error) {
-	t := &table{b: b, base: base, cols: cols, row: make([]cell, 0, len(cols))}
 	if b.measure != nil {
 		b.measure.start(b, cols)
-		return t, nil
+		return &table{b: b, base: base, cols: cols, row: make([]cell, 0, len(cols))}, nil
 	}
+	t, err := b.tableOf(base, cols)
+	if err != nil {
+		return nil, err
+	}
+	return t, t.start()
+}
+
+// tableOf is newTable without opening the table's first sheet.
+func (b *builder) tableOf(base string, cols []column) (*table, error) {
+	t := &table{b: b, base: base, cols: cols, row: make([]cell, 0, len(cols))}
 	t.widths = make([]float64, len(cols))
 	for i, c := range cols {
 		t.widths[i] = c.width
@@ -811,22 +817,40 @@ func (b *builder) newTable(base string, cols []column) (*table, error) {
 	if t.lastCol, err = excelize.ColumnNumberToName(len(cols)); err != nil {
 		return nil, err
 	}
-	return t, t.start()
+	return t, nil
 }
 
 // start opens the next sheet of the table and writes its header.
 func (t *table) start() error {
 	t.part++
-	t.sheet = t.base
-	if t.part > 1 {
-		t.sheet = t.base + " (" + strconv.Itoa(t.part) + ")"
-	}
+	t.sheet = sheetName(t.base, t.part)
 	sw, err := openSheet(t.b.f, t.sheet, t.widths, t.header)
 	if err != nil {
 		return err
 	}
 	t.sw, t.rows, t.pipe = sw, 0, nil
 	return nil
+}
+
+// sheetName is the name of sheet part (1, 2, …) of a table: "<base>",
+// "<base> (2)", ….
+func sheetName(base string, part int) string {
+	if part > 1 {
+		return base + " (" + strconv.Itoa(part) + ")"
+	}
+	return base
+}
+
+// opening returns the opening of the table's sheets (sheetPrefix), probed
+// once.
+func (t *table) opening() ([]byte, error) {
+	if t.prefix == nil {
+		var err error
+		if t.prefix, _, err = sheetProbe(t.widths, t.header, nil); err != nil {
+			return nil, err
+		}
+	}
+	return t.prefix, nil
 }
 
 // add writes t.row as the next data row, continuing on a new sheet when
@@ -857,14 +881,11 @@ func (t *table) add() error {
 		return nil
 	}
 	if t.pipe == nil {
-		if t.prefix == nil {
-			var err error
-			if t.prefix, _, err = sheetProbe(t.widths, t.header, nil); err != nil {
-				return fmt.Errorf("sheet %q: %w", t.sheet, err)
-			}
+		prefix, err := t.opening()
+		if err != nil {
+			return fmt.Errorf("sheet %q: %w", t.sheet, err)
 		}
-		var err error
-		if t.pipe, err = t.b.parts.start(t.prefix); err != nil {
+		if t.pipe, err = t.b.parts.start(prefix); err != nil {
 			return fmt.Errorf("sheet %q: %w", t.sheet, err)
 		}
 	}

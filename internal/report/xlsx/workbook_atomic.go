@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"sync"
 
 	"github.com/msp-reconcile/reconcile/internal/atomicfile"
 	"github.com/msp-reconcile/reconcile/internal/report"
@@ -52,28 +53,19 @@ func WriteWorkbook(ctx context.Context, path string, res *report.Result, attr At
 		}
 		payPath, recPath := DetailCSVPaths(path)
 		opts.csvPayable, opts.csvReceivable = filepath.Base(payPath), filepath.Base(recPath)
-		for _, c := range []struct {
-			what, path string
-			write      func(context.Context, io.Writer) error
-		}{
-			{"payable", payPath, func(ctx context.Context, w io.Writer) error { return WritePayableCSV(ctx, w, res, attr, detail) }},
-			{"receivable", recPath, func(ctx context.Context, w io.Writer) error { return WriteReceivableCSV(ctx, w, res, detail) }},
-		} {
-			a, err := atomicfile.Create(c.path)
-			if err != nil {
+		csvs := []detailCSV{
+			{what: "payable", path: payPath, write: func(ctx context.Context, w io.Writer) error { return WritePayableCSV(ctx, w, res, attr, detail) }},
+			{what: "receivable", path: recPath, write: func(ctx context.Context, w io.Writer) error { return WriteReceivableCSV(ctx, w, res, detail) }},
+		}
+		for i := range csvs {
+			c := &csvs[i]
+			if c.file, err = atomicfile.Create(c.path); err != nil {
 				return fmt.Errorf("write %s csv %s: %w", c.what, c.path, err)
 			}
-			files = append(files, a)
-			bw := bufio.NewWriterSize(a, 1<<20)
-			if err := c.write(ctx, bw); err != nil {
-				return fmt.Errorf("write %s csv %s: %w", c.what, c.path, err)
-			}
-			if err := bw.Flush(); err != nil {
-				return fmt.Errorf("write %s csv %s: %w", c.what, c.path, err)
-			}
-			if err := a.Finish(); err != nil {
-				return fmt.Errorf("write %s csv %s: %w", c.what, c.path, err)
-			}
+			files = append(files, c.file)
+		}
+		if err := writeDetailCSVs(ctx, csvs); err != nil {
+			return err
 		}
 	}
 
@@ -105,4 +97,54 @@ func WriteWorkbook(ctx context.Context, path string, res *report.Result, attr At
 		return fmt.Errorf("write workbook %s: sync directory: %w", path, err)
 	}
 	return nil
+}
+
+// detailCSV is one of the detail CSV files of WriteWorkbook.
+type detailCSV struct {
+	what, path string
+	write      func(context.Context, io.Writer) error
+	file       *atomicfile.File
+}
+
+// writeDetailCSVs writes the CSV files at the same time, each on a
+// goroutine of its own reading its own lines (see Detail), and finishes
+// them (not renamed yet). It returns the first error, naming its file; that
+// error stops the other writers, and all of them are waited for.
+func writeDetailCSVs(ctx context.Context, csvs []detailCSV) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		firstErr error
+	)
+	for i := range csvs {
+		c := &csvs[i]
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := c.finish(ctx); err != nil {
+				mu.Lock()
+				if firstErr == nil {
+					firstErr = fmt.Errorf("write %s csv %s: %w", c.what, c.path, err)
+					cancel() // stop the other writers
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	return firstErr
+}
+
+// finish writes the file and finishes it.
+func (c *detailCSV) finish(ctx context.Context) error {
+	bw := bufio.NewWriterSize(c.file, 1<<20)
+	if err := c.write(ctx, bw); err != nil {
+		return err
+	}
+	if err := bw.Flush(); err != nil {
+		return err
+	}
+	return c.file.Finish()
 }

@@ -38,6 +38,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"sync"
 	"sync/atomic"
 
 	"github.com/xuri/excelize/v2"
@@ -211,7 +212,8 @@ func (p *partPipe) cleanup() {
 type partSet struct {
 	dir   string
 	nonce string
-	pipes map[string]*partPipe
+	pipes map[string]*partPipe // by marker row; the builder's goroutine only
+	mu    sync.Mutex           // guards all: the detail sheets start parts concurrently
 	all   []*partPipe
 }
 
@@ -229,7 +231,9 @@ func (s *partSet) start(prefix []byte) (*partPipe, error) {
 	if err != nil {
 		return nil, err
 	}
+	s.mu.Lock()
 	s.all = append(s.all, p)
+	s.mu.Unlock()
 	return p, nil
 }
 
@@ -251,6 +255,8 @@ func markerRow(text string) string {
 }
 
 func (s *partSet) cleanup() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	for _, p := range s.all {
 		p.cleanup()
 	}

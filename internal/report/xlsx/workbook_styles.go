@@ -2,6 +2,7 @@ package xlsx
 
 import (
 	"fmt"
+	"sync"
 
 	"github.com/xuri/excelize/v2"
 )
@@ -46,6 +47,11 @@ type styles struct {
 	factLabel int // grey, right-aligned label of a fact
 	note      int // grey, wrapped
 	moneyBy   map[moneyKey]int
+	// shared, when set, makes this a detail sheet producer's view of the
+	// workbook's styles (moneyBy is then the view's own cache): see
+	// sharedMoney.
+	shared *sharedMoney
+	leader bool
 }
 
 type moneyKey struct {
@@ -109,6 +115,19 @@ func (s *styles) money(cur string, v moneyVariant) (int, error) {
 	if id, ok := s.moneyBy[k]; ok {
 		return id, nil
 	}
+	if s.shared != nil {
+		id, err := s.shared.get(k, s.leader)
+		if err == nil {
+			s.moneyBy[k] = id
+		}
+		return id, err
+	}
+	return s.newMoney(k)
+}
+
+// newMoney creates the money style k.
+func (s *styles) newMoney(k moneyKey) (int, error) {
+	cur, v := k.currency, k.variant
 	format := moneyFormat(cur, v == moneyUnit)
 	st := excelize.Style{CustomNumFmt: &format}
 	if v == moneyNegative {
@@ -121,6 +140,67 @@ func (s *styles) money(cur string, v moneyVariant) (int, error) {
 	}
 	s.moneyBy[k] = id
 	return id, nil
+}
+
+// sharedMoney hands out the workbook's money styles to the two detail sheet
+// producers, which run at the same time (workbook_detail.go), so that every
+// style gets the id it gets when the sheets are produced one after the
+// other: style ids follow creation order, and the Payable rows come first.
+// The leader (Payable) creates the styles it lacks at once; the follower
+// (Receivable) uses the styles that exist and, for one that does not, waits
+// until the leader creates it or is done, and only then creates it. The
+// styles are created (excelize's NewStyle) under mu, one at a time, while
+// the builder's goroutine waits for the producers: nothing else touches the
+// excelize file meanwhile.
+type sharedMoney struct {
+	mu         sync.Mutex
+	changed    *sync.Cond // a style was created, or the leader is done
+	s          *styles    // the workbook's styles
+	leaderDone bool
+}
+
+// shareMoney returns the producers' views of s, the leader's and the
+// follower's, and their sharedMoney, whose done the leader must call when it
+// is done (also when it fails: the follower may be waiting).
+func (s *styles) shareMoney() (leader, follower *styles, m *sharedMoney) {
+	m = &sharedMoney{s: s}
+	m.changed = sync.NewCond(&m.mu)
+	view := func(lead bool) *styles {
+		v := *s
+		v.moneyBy = make(map[moneyKey]int, len(s.moneyBy))
+		for k, id := range s.moneyBy {
+			v.moneyBy[k] = id
+		}
+		v.shared, v.leader = m, lead
+		return &v
+	}
+	return view(true), view(false), m
+}
+
+func (m *sharedMoney) get(k moneyKey, leader bool) (int, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for {
+		if id, ok := m.s.moneyBy[k]; ok {
+			return id, nil
+		}
+		if leader || m.leaderDone {
+			id, err := m.s.newMoney(k)
+			if err == nil {
+				m.changed.Broadcast()
+			}
+			return id, err
+		}
+		m.changed.Wait()
+	}
+}
+
+// leaderDone says that the leader creates no more styles.
+func (m *sharedMoney) done() {
+	m.mu.Lock()
+	m.leaderDone = true
+	m.mu.Unlock()
+	m.changed.Broadcast()
 }
 
 // moneyFormat is the number format of an amount in currency cur, e.g.
