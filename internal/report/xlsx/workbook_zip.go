@@ -5,7 +5,6 @@ import (
 	"bufio"
 	"bytes"
 	"cmp"
-	"compress/flate"
 	"errors"
 	"fmt"
 	"hash"
@@ -15,6 +14,8 @@ import (
 	"os"
 	"slices"
 	"strings"
+
+	"github.com/klauspost/compress/flate"
 )
 
 // sortedZip is the excelize.ZipWriter of the workbook. excelize adds its
@@ -89,9 +90,18 @@ func (z *sortedZip) Create(name string) (io.Writer, error) {
 			return nil, z.err
 		}
 		z.spool, z.bw = f, bufio.NewWriterSize(f, 256<<10)
-		// BestSpeed: about 30% faster for the whole workbook than
-		// archive/zip's level 5, for an about 18% larger file
-		// (BenchmarkWorkbookPayable).
+		// Every part is deflated at BestSpeed (level 1), here and in the
+		// table parts (workbook_parts.go), with klauspost/compress's flate
+		// rather than compress/flate: on a 274 MB Payable sheet XML,
+		// compress/flate BestSpeed ran at 317 MB/s into 34.55 MB,
+		// klauspost level 1 at 526 MB/s into 33.63 MB (1.66x faster,
+		// 2.7% smaller); BenchmarkWorkbookPayable (100k rows) went from
+		// 9.07 MB to 8.56 MB per file. (compress/flate BestSpeed itself was
+		// about 30% faster for the whole workbook than archive/zip's
+		// level 5, for an about 18% larger file.) The output stays
+		// deterministic: the same input and library version give the same
+		// bytes, whatever the sizes of the writes (a new version of the
+		// library may change them: make golden).
 		if z.fw, err = flate.NewWriter(spoolWriter{z}, flate.BestSpeed); err != nil {
 			z.err = err
 			return nil, err
