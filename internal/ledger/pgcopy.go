@@ -33,7 +33,8 @@ import (
 // The payable batch streams one COPY for the whole batch (copyStream): its
 // writer goroutine encodes while the server ingests. A customer transaction
 // (a group of customers) writes one COPY per table from buffers
-// (customerCopies, copyBuffer).
+// (customerCopies, copyBuffer) to which each customer's rows, encoded by
+// CustomerWriter.Save on the caller's goroutine (customerRows), are appended.
 
 // copyEncoder appends rows in the binary COPY format to buf.
 type copyEncoder struct {
@@ -397,8 +398,8 @@ var (
 var coverageColumns = []string{"run_id", "customer_id", "coverage", "error", "period_from", "period_to", "subscriptions_error"}
 
 // customerCopies are the rows of one customer transaction on PostgreSQL (a
-// group of the CustomerWriter, or one SaveCustomerData), encoded as each
-// customer is saved and written by flushCopies before the commit (or once
+// group of the CustomerWriter, or one SaveCustomerData), each customer's
+// encoded up front (customerRows) and appended as it is saved, written by flushCopies before the commit (or once
 // they reach customerCopyFlush bytes): one COPY per table, coverage first (the receivable lines and subscriptions refer to
 // it), instead of a coverage INSERT and two COPYs per customer. The
 // transaction stays all or nothing; the rows are the same.
