@@ -170,8 +170,12 @@ func fetchInto(ctx context.Context, client Client, store RunWriter, runID int64,
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(opts.Concurrency)
 	// One writer goroutine stores the customers, several per transaction
-	// (each customer still all or nothing), while the fetchers go on.
-	// The writer uses ctx, not gctx: gctx ends when Wait returns.
+	// (each customer still all or nothing), while the fetchers go on: each
+	// fetcher encodes its customer's rows in Save, and the feed is fed the
+	// committed customers from a goroutine of the writer's (in commit
+	// order; writer.Close returns once it has all of them, before the
+	// feed's result is read). The writer uses ctx, not gctx: gctx ends when
+	// Wait returns.
 	writer := store.NewCustomerWriter(ctx, runID)
 	if feed != nil {
 		writer.OnCommit(feed.committed) // only committed customers count

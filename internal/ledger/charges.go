@@ -102,15 +102,6 @@ func customerKey(tags []billing.Tag) string {
 	return ""
 }
 
-// money is the column value of a decimal: its exact text (billing.Text), or
-// NULL when absent.
-func money(d decimal.NullDecimal) any {
-	if !d.Valid {
-		return nil
-	}
-	return string(appendDecimal(nil, d.Decimal))
-}
-
 func parseMoney(ns sql.NullString) (decimal.NullDecimal, error) {
 	if !ns.Valid {
 		return decimal.NullDecimal{}, nil

@@ -126,8 +126,9 @@ func (s *Store) SaveCustomerData(ctx context.Context, runID int64, d CustomerDat
 	if err := validateCustomerData(runID, &d); err != nil {
 		return err
 	}
+	rows := s.encodeCustomer(runID, &d)
 	err := s.customerTx(ctx, func(st *customerStmts) error {
-		return s.saveCustomer(ctx, st, runID, &d)
+		return s.saveCustomer(ctx, st, runID, &d, rows)
 	})
 	if err != nil {
 		return fmt.Errorf("store data of customer %s (run %d): %w", d.CustomerID, runID, err)
@@ -155,8 +156,6 @@ type customerStmts struct {
 	coverage, receivable, subscription driver.StmtExecContext
 	copyCoverage, copyReceivables      driver.StmtExecContext
 	copySubscriptions                  driver.StmtExecContext
-	enc                                canon
-	buf                                []byte // money texts, detail and content hash of the current row
 	// pg is the PostgreSQL connection under the transaction, nil on SQLite:
 	// the transaction's coverage rows, receivable lines and subscriptions
 	// are encoded into pgCopies and written with one COPY per table before
@@ -164,7 +163,6 @@ type customerStmts struct {
 	pg       *pgx.Conn
 	pgCopies *customerCopies
 	args     []driver.NamedValue
-	rargs    [receivableCols]driver.NamedValue
 }
 
 // writeRowsError is a failure to write the rows a customer transaction
@@ -283,21 +281,31 @@ func (st *customerStmts) exec(ctx context.Context, stmt driver.StmtExecContext, 
 	return err
 }
 
-// saveCustomer writes one customer's rows in the current transaction. The
-// statements run without ctx's cancellation (go-sqlite3 starts a goroutine per
-// call for a cancellable context); ctx is checked between the stages instead.
-func (s *Store) saveCustomer(ctx context.Context, st *customerStmts, runID int64, d *CustomerData) error {
+// saveCustomer writes one customer's rows in the current transaction: rows,
+// d's rows encoded by encodeCustomer (on the caller's goroutine; encoded here
+// when nil), which it releases. The statements run without ctx's
+// cancellation (go-sqlite3 starts a goroutine per call for a cancellable
+// context); ctx is checked between the stages instead.
+func (s *Store) saveCustomer(ctx context.Context, st *customerStmts, runID int64, d *CustomerData, rows *customerRows) error {
 	ectx := context.WithoutCancel(ctx)
 	if err := ctx.Err(); err != nil {
+		rows.release()
 		return err
 	}
 	if d.CopyFrom != 0 {
+		rows.release()
 		return s.copyCustomer(ctx, st, runID, d)
 	}
+	if rows == nil || rows.pg != (st.pg != nil) {
+		rows.release()
+		rows = customerRowsPool.Get().(*customerRows)
+		rows.pg = st.pg != nil
+		rows.encode(runID, d)
+	}
+	defer rows.release()
 	if st.pg != nil {
-		if err := copyCoverage(st, runID, d); err != nil { // pgcopy.go: written with the transaction's other rows
-			return fmt.Errorf("coverage: %w", err)
-		}
+		// pgcopy.go: written with the transaction's other rows
+		st.copies().coverage.addRows(d.CustomerID, 1, rows.cov.buf)
 	} else if err := st.exec(ectx, st.coverage, runID, d.CustomerID, string(d.Coverage), d.Error,
 		string(d.Period.From), string(d.Period.To), d.SubscriptionsError); err != nil {
 		return fmt.Errorf("coverage: %w", err)
@@ -306,7 +314,7 @@ func (s *Store) saveCustomer(ctx context.Context, st *customerStmts, runID int64
 		return err
 	}
 	if d.Coverage != billing.CoverageFetchFailed && len(d.Receivables) > 0 {
-		if err := insertReceivables(ectx, st, runID, d.CustomerID, d.Receivables); err != nil {
+		if err := insertReceivables(ectx, st, d, rows); err != nil {
 			return err
 		}
 	}
@@ -314,7 +322,7 @@ func (s *Store) saveCustomer(ctx context.Context, st *customerStmts, runID int64
 		return err
 	}
 	if len(d.Subscriptions) > 0 {
-		if err := insertSubscriptions(ectx, st, runID, d.CustomerID, d.Subscriptions); err != nil {
+		if err := insertSubscriptions(ectx, st, d, rows); err != nil {
 			return err
 		}
 	}
@@ -374,15 +382,18 @@ func (s *Store) hook(ctx context.Context, stage string) error {
 var receivableColumns = []string{"run_id", "customer_id", "line_no", "sku", "charge_id", "charge_type", "period_from",
 	"period_to", "quantity", "cost_price", "cost_price_prorated", "currency", "detail", "content_hash"}
 
-func insertReceivables(ctx context.Context, st *customerStmts, runID int64, customerID string, cs []billing.ReceivableCharge) error {
-	run, customer := any(runID), any(customerID) // boxed once for all the lines
-	if st.pg != nil {
-		return copyReceivables(ctx, st, runID, customerID, cs) // pgcopy.go
+// insertReceivables writes d's receivable lines, encoded in rows.
+func insertReceivables(ctx context.Context, st *customerStmts, d *CustomerData, rows *customerRows) error {
+	if rows.recvErr != nil {
+		return rows.recvErr
 	}
-	for i := range cs {
-		c := &cs[i]
-		if _, err := st.receivable.ExecContext(ctx, st.receivableArgs(run, customer, int64(i+1), c)); err != nil {
-			return fmt.Errorf("receivable charge %s: %w", c.Describe(), err)
+	if st.pg != nil {
+		st.copies().receivables.addRows(d.CustomerID, rows.nRecv, rows.pgRecv.buf) // pgcopy.go
+		return nil
+	}
+	for i := range rows.nRecv {
+		if _, err := st.receivable.ExecContext(ctx, rows.receivableRow(i)); err != nil {
+			return fmt.Errorf("receivable charge %s: %w", d.Receivables[i].Describe(), err)
 		}
 	}
 	return nil
@@ -394,32 +405,18 @@ type jsonSubscriptionFees struct {
 	Currency     string  `json:"currency"`
 }
 
-func insertSubscriptions(ctx context.Context, st *customerStmts, runID int64, customerID string, subs []billing.Subscription) error {
-	if st.pg != nil {
-		return copySubscriptions(ctx, st, runID, customerID, subs) // pgcopy.go
+// insertSubscriptions writes d's subscriptions, encoded in rows.
+func insertSubscriptions(ctx context.Context, st *customerStmts, d *CustomerData, rows *customerRows) error {
+	if rows.subsErr != nil {
+		return rows.subsErr
 	}
-	enc := &st.enc
-	for i := range subs {
-		sub := &subs[i]
-		var (
-			fees any
-			err  error
-		)
-		if sub.Fees != nil {
-			if fees, err = jsonColumn(false, jsonSubscriptionFees{RecurringFee: moneyText(sub.Fees.RecurringFee),
-				SetupFee: moneyText(sub.Fees.SetupFee), Currency: sub.Fees.Currency}); err != nil {
-				return fmt.Errorf("subscription %s: encode fees: %w", sub.ID, err)
-			}
-		}
-		var term any
-		if len(sub.CommitmentTerm) > 0 {
-			term = string(sub.CommitmentTerm)
-		}
-		enc.reset()
-		enc.subscription(customerID, sub)
-		if err := st.exec(ctx, st.subscription, runID, customerID, int64(i+1), sub.ID, sub.ProductName, sub.Description,
-			sub.SKU, money(sub.Quantity), sub.BillingCycle, string(sub.PurchaseDate), fees, term, enc.hash()); err != nil {
-			return fmt.Errorf("subscription %s: %w", sub.ID, err)
+	if st.pg != nil {
+		st.copies().subscriptions.addRows(d.CustomerID, rows.nSubs, rows.pgSubs.buf) // pgcopy.go
+		return nil
+	}
+	for i := range rows.nSubs {
+		if _, err := st.subscription.ExecContext(ctx, rows.subscriptionRow(i)); err != nil {
+			return fmt.Errorf("subscription %s: %w", d.Subscriptions[i].ID, err)
 		}
 	}
 	return nil

@@ -17,7 +17,9 @@ import (
 // one (their coverage, receivable lines and subscriptions are written
 // together, in one transaction).
 //
-// Save queues and returns at once, so the fetchers never wait for SQLite; a
+// Save encodes the customer's rows (the values the writer binds, or its COPY
+// data on PostgreSQL) on the caller's goroutine, queues them and returns, so
+// the fetchers never wait for SQLite and the writer goroutine only writes; a
 // write error is returned by a later Save and by Close. Close must be called:
 // it commits what is queued (unless the context has ended) and reports the
 // first error. Save is safe for concurrent use.
@@ -28,26 +30,37 @@ type CustomerWriter struct {
 
 	mu     sync.Mutex
 	closed bool
-	queue  chan *CustomerData
+	queue  chan queuedCustomer
 	done   chan struct{}
 
 	failure atomic.Pointer[error] // the first write error
 	saved   atomic.Int64          // customers committed
 
-	onCommit func([]*CustomerData) // see OnCommit
+	committed chan []*CustomerData // groups for OnCommit's function, in commit order
+	delivered chan struct{}        // closed when every committed group was delivered
+}
+
+// queuedCustomer is a customer's data and its encoded rows (nil when
+// copied inside the ledger).
+type queuedCustomer struct {
+	d    *CustomerData
+	rows *customerRows
 }
 
 const (
 	customerGroupMax   = 64
 	customerGroupDelay = 50 * time.Millisecond
 	customerQueue      = 16
+	// commitQueue is how many committed groups may wait for OnCommit's
+	// function while the writer goes on: a few groups of memory at most.
+	commitQueue = 2
 )
 
 // NewCustomerWriter starts a writer for the run's customer data. The context
 // bounds every write; once it ends, queued data is discarded.
 func (s *Store) NewCustomerWriter(ctx context.Context, runID int64) *CustomerWriter {
 	w := &CustomerWriter{s: s, ctx: ctx, runID: runID,
-		queue: make(chan *CustomerData, customerQueue), done: make(chan struct{})}
+		queue: make(chan queuedCustomer, customerQueue), done: make(chan struct{})}
 	go w.run()
 	return w
 }
@@ -59,23 +72,29 @@ func (w *CustomerWriter) Save(d CustomerData) error {
 	if err := validateCustomerData(w.runID, &d); err != nil {
 		return err
 	}
+	// Encoded before the lock: the callers encode in parallel.
+	q := queuedCustomer{d: &d, rows: w.s.encodeCustomer(w.runID, &d)}
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.closed {
+		q.rows.release()
 		return fmt.Errorf("store data of customer %s (run %d): customer writer is closed", d.CustomerID, w.runID)
 	}
 	if p := w.failure.Load(); p != nil {
+		q.rows.release()
 		return *p
 	}
 	select {
-	case w.queue <- &d:
+	case w.queue <- q:
 		return nil
 	case <-w.ctx.Done():
+		q.rows.release()
 		return fmt.Errorf("store data of customer %s (run %d): %w", d.CustomerID, w.runID, w.ctx.Err())
 	}
 }
 
-// Close commits the queued data, stops the writer and returns the first
+// Close commits the queued data, stops the writer, waits until OnCommit's
+// function was called with every committed group, and returns the first
 // write error. Later calls return the same error.
 func (w *CustomerWriter) Close() error {
 	w.mu.Lock()
@@ -91,38 +110,55 @@ func (w *CustomerWriter) Close() error {
 	return nil
 }
 
-// OnCommit makes the writer call fn, from its goroutine, with the data of
-// the customers of each transaction right after the transaction committed,
-// in the order they were saved: only committed customers are passed, each
-// once. Call it before the first Save. fn must not keep the slice; while it
-// runs, the writer waits.
-func (w *CustomerWriter) OnCommit(fn func(committed []*CustomerData)) { w.onCommit = fn }
+// OnCommit makes the writer call fn with the data of the customers of each
+// transaction after the transaction committed, in the order they were saved:
+// only committed customers are passed, each once. The calls are made one at
+// a time, in commit order, from a goroutine of their own, so the writer goes
+// on writing meanwhile (up to commitQueue committed groups ahead of fn; then
+// it waits for fn). Close returns after the last call. Call it once, before
+// the first Save. fn must not keep the slice.
+func (w *CustomerWriter) OnCommit(fn func(committed []*CustomerData)) {
+	w.committed = make(chan []*CustomerData, commitQueue)
+	w.delivered = make(chan struct{})
+	go func() {
+		defer close(w.delivered)
+		for group := range w.committed {
+			fn(group)
+		}
+	}()
+}
 
 // Saved is the number of customers committed so far.
 func (w *CustomerWriter) Saved() int64 { return w.saved.Load() }
 
 func (w *CustomerWriter) run() {
 	defer close(w.done)
-	for d := range w.queue {
+	for q := range w.queue {
 		if w.failure.Load() != nil {
+			q.rows.release()
 			continue // drain: the run has failed
 		}
-		if err := w.group(d); err != nil {
+		if err := w.group(q); err != nil {
 			w.failure.Store(&err)
 		}
+	}
+	if w.committed != nil {
+		close(w.committed)
+		<-w.delivered
 	}
 }
 
 // group writes first and whatever else is queued within the group limits in
 // one transaction.
-func (w *CustomerWriter) group(first *CustomerData) error {
+func (w *CustomerWriter) group(firstQ queuedCustomer) error {
+	first := firstQ.d
 	current, n := first, 0
 	var group []*CustomerData
-	if w.onCommit != nil {
+	if w.committed != nil {
 		group = make([]*CustomerData, 0, customerGroupMax)
 	}
 	err := w.s.customerTx(w.ctx, func(st *customerStmts) error {
-		if err := w.s.saveCustomer(w.ctx, st, w.runID, first); err != nil {
+		if err := w.s.saveCustomer(w.ctx, st, w.runID, first, firstQ.rows); err != nil {
 			return err
 		}
 		n = 1
@@ -133,12 +169,13 @@ func (w *CustomerWriter) group(first *CustomerData) error {
 		defer timer.Stop()
 		for n < customerGroupMax {
 			select {
-			case d, ok := <-w.queue:
+			case q, ok := <-w.queue:
 				if !ok {
 					return nil // closed: commit what we have
 				}
+				d := q.d
 				current = d
-				if err := w.s.saveCustomer(w.ctx, st, w.runID, d); err != nil {
+				if err := w.s.saveCustomer(w.ctx, st, w.runID, d, q.rows); err != nil {
 					return err
 				}
 				n++
@@ -162,8 +199,8 @@ func (w *CustomerWriter) group(first *CustomerData) error {
 		return fmt.Errorf("store data of customer %s (run %d): %w", current.CustomerID, w.runID, err)
 	}
 	w.saved.Add(int64(n))
-	if w.onCommit != nil {
-		w.onCommit(group)
+	if w.committed != nil {
+		w.committed <- group // delivered in commit order (OnCommit)
 	}
 	return nil
 }

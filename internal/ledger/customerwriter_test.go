@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/msp-reconcile/reconcile/internal/billing"
 )
@@ -135,5 +136,79 @@ func TestCustomerWriterCancelled(t *testing.T) {
 	}
 	if cov, err := s.Coverage(context.Background(), id); err != nil || len(cov) != 0 {
 		t.Fatalf("coverage = %v (%v), want none", cov, err)
+	}
+}
+
+// OnCommit's function gets every committed customer once, in the order
+// they were saved, from a goroutine of its own: the writer goes on
+// committing while it runs, and Close returns after its last call. A
+// customer whose transaction failed is never passed.
+func TestCustomerWriterOnCommit(t *testing.T) {
+	s := MustOpen(t)
+	ctx := context.Background()
+	id := storePayables(t, s, []*billing.PayableCharge{samplePayable(1)})
+	var cs []billing.Customer
+	for i := range 200 {
+		cs = append(cs, billing.Customer{ID: fmt.Sprintf("c%03d", i)})
+	}
+	if err := s.SaveCustomers(ctx, id, cs); err != nil {
+		t.Fatal(err)
+	}
+	w := s.NewCustomerWriter(ctx, id)
+	var (
+		passed     []string
+		calls      int
+		overlapped bool
+	)
+	w.OnCommit(func(ds []*CustomerData) {
+		calls++
+		if calls == 1 {
+			// The writer commits more groups while this call waits.
+			first := int64(len(ds))
+			deadline := time.Now().Add(20 * time.Second)
+			for w.Saved() == first && time.Now().Before(deadline) {
+				time.Sleep(time.Millisecond)
+			}
+			overlapped = w.Saved() > first
+		}
+		for _, d := range ds {
+			passed = append(passed, d.CustomerID)
+		}
+	})
+	var saved []string
+	for i := range 150 {
+		d := CustomerData{CustomerID: cs[i].ID, Coverage: billing.CoverageAvailable, Period: october,
+			Receivables: []billing.ReceivableCharge{sampleReceivable(i)}, Subscriptions: []billing.Subscription{sampleSubscription(i)}}
+		if err := w.Save(d); err != nil {
+			t.Fatal(err)
+		}
+		saved = append(saved, d.CustomerID)
+	}
+	// A customer outside the run's list fails its transaction; what comes
+	// after it is not stored either.
+	_ = w.Save(CustomerData{CustomerID: "zzz", Coverage: billing.CoverageAvailable, Period: october})
+	for i := 150; i < len(cs); i++ {
+		if w.Save(CustomerData{CustomerID: cs[i].ID, Coverage: billing.CoverageAvailable, Period: october}) != nil {
+			break
+		}
+	}
+	if err := w.Close(); err == nil || !strings.Contains(err.Error(), "zzz") {
+		t.Fatalf("Close = %v, want the error of customer zzz", err)
+	}
+	// Close returned: every call was made (no more come).
+	if !overlapped {
+		t.Fatal("the writer waited for OnCommit's function")
+	}
+	cov, err := s.Coverage(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cov) != len(passed) || int64(len(passed)) != w.Saved() || len(passed) > len(saved) {
+		t.Fatalf("passed %d customers, the ledger has %d, Saved = %d", len(passed), len(cov), w.Saved())
+	}
+	for i, c := range passed {
+		if c != saved[i] || cov[i].CustomerID != c {
+			t.Fatalf("customer %d passed is %s, saved %s, stored %s", i, c, saved[i], cov[i].CustomerID)
+		}
 	}
 }

@@ -70,7 +70,10 @@
 // for it); a goroutine of the batch writes the lines on its own connection
 // while the caller decodes the next ones. CustomerWriter stores customers'
 // data from a goroutine that commits several customers per transaction (each
-// customer still all or nothing). Readers run concurrently (WAL). The journal is WAL with
+// customer still all or nothing); the rows are encoded by the goroutines that
+// save them, and the committed customers are handed to OnCommit's function
+// from another goroutine, so the writer goroutine only binds, steps and
+// commits. Readers run concurrently (WAL). The journal is WAL with
 // synchronous=NORMAL: every commit survives a crash of the process, and the
 // run's final status is committed with synchronous=FULL, which makes everything
 // before it durable across power loss too.

@@ -33,7 +33,8 @@ import (
 // The payable batch streams one COPY for the whole batch (copyStream): its
 // writer goroutine encodes while the server ingests. A customer transaction
 // (a group of customers) writes one COPY per table from buffers
-// (customerCopies, copyBuffer).
+// (customerCopies, copyBuffer) to which each customer's rows, encoded by
+// CustomerWriter.Save on the caller's goroutine (customerRows), are appended.
 
 // copyEncoder appends rows in the binary COPY format to buf.
 type copyEncoder struct {
@@ -397,8 +398,8 @@ var (
 var coverageColumns = []string{"run_id", "customer_id", "coverage", "error", "period_from", "period_to", "subscriptions_error"}
 
 // customerCopies are the rows of one customer transaction on PostgreSQL (a
-// group of the CustomerWriter, or one SaveCustomerData), encoded as each
-// customer is saved and written by flushCopies before the commit (or once
+// group of the CustomerWriter, or one SaveCustomerData), each customer's
+// encoded up front (customerRows) and appended as it is saved, written by flushCopies before the commit (or once
 // they reach customerCopyFlush bytes): one COPY per table, coverage first (the receivable lines and subscriptions refer to
 // it), instead of a coverage INSERT and two COPYs per customer. The
 // transaction stays all or nothing; the rows are the same.
@@ -481,19 +482,18 @@ func (s *Store) releaseCopies(st *customerStmts) {
 	}
 }
 
-// add encodes the n rows of customer, each by row, at the end of t's data.
-func (t *tableCopy) add(customer string, n int, row func(e *copyEncoder, i int) error) error {
+// addRows appends rows, the n encoded rows of customer (no header or
+// trailer: customerRows), to t's data.
+func (t *tableCopy) addRows(customer string, n int, rows []byte) {
+	if n == 0 {
+		return
+	}
 	if len(t.enc.buf) == 0 {
 		t.enc.header()
 	}
-	for i := range n {
-		if err := row(&t.enc, i); err != nil {
-			return err
-		}
-	}
+	t.enc.buf = append(t.enc.buf, rows...)
 	t.rows += n
 	t.owners = append(t.owners, copyOwner{customer: customer, end: t.rows})
-	return nil
 }
 
 // customerOfLine is the customer of the line-th row of the COPY (from 1), or "".
@@ -558,24 +558,23 @@ func copyBuffer(ctx context.Context, pc *pgx.Conn, sql string, enc *copyEncoder,
 }
 
 // copyCoverage encodes a customer's coverage row for the transaction's COPY.
-func copyCoverage(st *customerStmts, runID int64, d *CustomerData) error {
-	return st.copies().coverage.add(d.CustomerID, 1, func(e *copyEncoder, _ int) error {
-		e.row(len(coverageColumns))
-		e.int8(runID)
-		e.text(d.CustomerID)
-		e.text(string(d.Coverage))
-		e.text(d.Error)
-		e.text(string(d.Period.From))
-		e.text(string(d.Period.To))
-		e.text(d.SubscriptionsError)
-		return nil
-	})
+func (r *customerRows) copyCoverage(runID int64, d *CustomerData) {
+	e := &r.cov
+	e.row(len(coverageColumns))
+	e.int8(runID)
+	e.text(d.CustomerID)
+	e.text(string(d.Coverage))
+	e.text(d.Error)
+	e.text(string(d.Period.From))
+	e.text(string(d.Period.To))
+	e.text(d.SubscriptionsError)
 }
 
 // copyReceivables encodes a customer's receivable lines for the
 // transaction's COPY.
-func copyReceivables(_ context.Context, st *customerStmts, runID int64, customerID string, cs []billing.ReceivableCharge) error {
-	return st.copies().receivables.add(customerID, len(cs), func(e *copyEncoder, i int) error {
+func (r *customerRows) copyReceivables(runID int64, customerID string, cs []billing.ReceivableCharge) error {
+	e := &r.pgRecv
+	for i := range cs {
 		c := &cs[i]
 		e.row(receivableCols)
 		e.int8(runID)
@@ -598,19 +597,21 @@ func copyReceivables(_ context.Context, st *customerStmts, runID int64, customer
 		start := e.begin()
 		e.buf = appendReceivableDetail(e.buf, c)
 		e.end(start)
-		st.enc.reset()
-		st.enc.receivable(customerID, c)
+		r.enc.reset()
+		r.enc.receivable(customerID, c)
 		start = e.begin()
-		e.buf = appendContentHash(e.buf, st.enc.buf)
+		e.buf = appendContentHash(e.buf, r.enc.buf)
 		e.end(start)
-		return nil
-	})
+	}
+	r.nRecv = len(cs)
+	return nil
 }
 
 // copySubscriptions encodes a customer's subscriptions for the transaction's
 // COPY.
-func copySubscriptions(_ context.Context, st *customerStmts, runID int64, customerID string, subs []billing.Subscription) error {
-	return st.copies().subscriptions.add(customerID, len(subs), func(e *copyEncoder, i int) error {
+func (r *customerRows) copySubscriptions(runID int64, customerID string, subs []billing.Subscription) error {
+	e := &r.pgSubs
+	for i := range subs {
 		sub := &subs[i]
 		e.row(len(subscriptionColumns))
 		e.int8(runID)
@@ -636,11 +637,12 @@ func copySubscriptions(_ context.Context, st *customerStmts, runID int64, custom
 			e.null()
 		}
 		e.textOrNull(string(sub.CommitmentTerm), len(sub.CommitmentTerm) == 0)
-		st.enc.reset()
-		st.enc.subscription(customerID, sub)
+		r.enc.reset()
+		r.enc.subscription(customerID, sub)
 		start := e.begin()
-		e.buf = appendContentHash(e.buf, st.enc.buf)
+		e.buf = appendContentHash(e.buf, r.enc.buf)
 		e.end(start)
-		return nil
-	})
+	}
+	r.nSubs = len(subs)
+	return nil
 }

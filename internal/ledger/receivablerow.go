@@ -1,8 +1,6 @@
 package ledger
 
 import (
-	"database/sql/driver"
-
 	"github.com/msp-reconcile/reconcile/internal/billing"
 	"github.com/msp-reconcile/reconcile/internal/jsonscan"
 )
@@ -23,53 +21,6 @@ import (
 
 // receivableCols is the number of values of insert_receivable.
 const receivableCols = 14
-
-// receivableArgs returns the insert_receivable values of c, the lineNo-th
-// receivable line of customerID in run runID (run and customer are boxed once
-// by the caller, for all the customer's lines). The money texts, the detail
-// object and the content hash are written to st.buf; the values are valid
-// until the next call (the driver copies bound text).
-func (st *customerStmts) receivableArgs(runID, customerID any, lineNo int64, c *billing.ReceivableCharge) []driver.NamedValue {
-	b := st.buf[:0]
-	qtyStart := len(b)
-	if c.Quantity.Valid {
-		b = appendDecimal(b, c.Quantity.Decimal)
-	}
-	costStart := len(b)
-	if c.CostPrice.Valid {
-		b = appendDecimal(b, c.CostPrice.Decimal)
-	}
-	proStart := len(b)
-	if c.CostPriceProrated.Valid {
-		b = appendDecimal(b, c.CostPriceProrated.Decimal)
-	}
-	detStart := len(b)
-	b = appendReceivableDetail(b, c)
-	hashStart := len(b)
-	enc := &st.enc
-	enc.reset()
-	enc.receivable(customerID.(string), c)
-	b = appendContentHash(b, enc.buf)
-	st.buf = b
-	// The views are taken after the last append: b is not reallocated any more.
-	var qty, cost, pro any
-	if c.Quantity.Valid {
-		qty = view(b[qtyStart:costStart])
-	}
-	if c.CostPrice.Valid {
-		cost = view(b[costStart:proStart])
-	}
-	if c.CostPriceProrated.Valid {
-		pro = view(b[proStart:detStart])
-	}
-	vals := [receivableCols]any{runID, customerID, lineNo, c.SKU, c.ChargeID, c.ChargeType,
-		string(c.PeriodFrom), string(c.PeriodTo), qty, cost, pro, c.Currency,
-		view(b[detStart:hashStart]), view(b[hashStart:])}
-	for i, v := range vals {
-		st.rargs[i] = driver.NamedValue{Ordinal: i + 1, Value: v}
-	}
-	return st.rargs[:]
-}
 
 // appendReceivableObject appends the detail object of c, the detail column of
 // the rows written before migration 0008 (tests write such rows with it).

@@ -77,9 +77,11 @@ func TestReferencesCheckedPerStatement(t *testing.T) {
 	}
 	err = withPgConn(conn, func(pc *pgx.Conn) error {
 		st := &customerStmts{pg: pc}
-		if err := copyReceivables(ctx, st, id, "nobody", []billing.ReceivableCharge{sampleReceivable(1)}); err != nil {
+		r := &customerRows{pg: true}
+		if err := r.copyReceivables(id, "nobody", []billing.ReceivableCharge{sampleReceivable(1)}); err != nil {
 			t.Fatalf("encode: %v", err)
 		}
+		st.copies().receivables.addRows("nobody", r.nRecv, r.pgRecv.buf)
 		return st.flushCopies(ctx)
 	})
 	conn.Close()
@@ -94,9 +96,11 @@ func TestReferencesCheckedPerStatement(t *testing.T) {
 	}
 	err = withPgConn(conn, func(pc *pgx.Conn) error {
 		st := &customerStmts{pg: pc}
-		if err := copySubscriptions(ctx, st, id, "nobody", []billing.Subscription{sampleSubscription(1)}); err != nil {
+		r := &customerRows{pg: true}
+		if err := r.copySubscriptions(id, "nobody", []billing.Subscription{sampleSubscription(1)}); err != nil {
 			t.Fatalf("encode: %v", err)
 		}
+		st.copies().subscriptions.addRows("nobody", r.nSubs, r.pgSubs.buf)
 		return st.flushCopies(ctx)
 	})
 	conn.Close()

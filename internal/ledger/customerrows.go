@@ -1,0 +1,204 @@
+package ledger
+
+import (
+	"database/sql/driver"
+	"fmt"
+	"sync"
+
+	"github.com/msp-reconcile/reconcile/internal/billing"
+)
+
+// customerRows is one customer's rows encoded for its transaction: on SQLite
+// the bind values of every receivable line and subscription insert (money
+// texts, detail, content hashes: the texts share buf's bytes), on PostgreSQL
+// its rows in the binary COPY format, ready to be appended to the
+// transaction's COPY data. CustomerWriter.Save encodes them on the caller's
+// goroutine (the fetchers), so the writer goroutine only binds and steps
+// (or copies bytes): the same stored bytes as encoding in the writer.
+//
+// An encoding error is kept (recvErr, subsErr) and returned by the writer
+// where encoding in the writer would have returned it, after the same
+// stages.
+type customerRows struct {
+	pg    bool   // encoded for PostgreSQL (COPY) rather than SQLite (bind values)
+	enc   canon  // scratch: a row's canonical encoding
+	buf   []byte // SQLite: the texts the values view (never written under a view)
+	recv  []driver.NamedValue
+	subs  []driver.NamedValue
+	nRecv int // receivable lines encoded (recv has receivableCols values per line)
+	nSubs int
+
+	cov, pgRecv, pgSubs copyEncoder // PostgreSQL: rows without header or trailer
+
+	recvErr, subsErr error
+}
+
+// subscriptionCols is the number of values of insert_subscription.
+const subscriptionCols = 13
+
+var customerRowsPool = sync.Pool{New: func() any { return new(customerRows) }}
+
+// customerRowsKeep is the largest buffer a released customerRows keeps for
+// reuse (an unusually large customer's is dropped).
+const customerRowsKeep = 1 << 20
+
+// encodeCustomer encodes d's rows for a transaction of s (see customerRows);
+// nil for a customer copied inside the ledger (CopyFrom), which has none.
+func (s *Store) encodeCustomer(runID int64, d *CustomerData) *customerRows {
+	if d.CopyFrom != 0 {
+		return nil
+	}
+	r := customerRowsPool.Get().(*customerRows)
+	r.pg = s.d.postgres()
+	r.encode(runID, d)
+	return r
+}
+
+func (r *customerRows) encode(runID int64, d *CustomerData) {
+	r.buf, r.recv, r.subs, r.nRecv, r.nSubs = r.buf[:0], r.recv[:0], r.subs[:0], 0, 0
+	r.cov.buf, r.pgRecv.buf, r.pgSubs.buf = r.cov.buf[:0], r.pgRecv.buf[:0], r.pgSubs.buf[:0]
+	r.recvErr, r.subsErr = nil, nil
+	withLines := d.Coverage != billing.CoverageFetchFailed && len(d.Receivables) > 0
+	if r.pg {
+		r.copyCoverage(runID, d)
+		if withLines {
+			r.recvErr = r.copyReceivables(runID, d.CustomerID, d.Receivables)
+		}
+		if len(d.Subscriptions) > 0 {
+			r.subsErr = r.copySubscriptions(runID, d.CustomerID, d.Subscriptions)
+		}
+		return
+	}
+	if withLines {
+		r.receivables(runID, d.CustomerID, d.Receivables)
+	}
+	if len(d.Subscriptions) > 0 {
+		r.subsErr = r.subscriptions(runID, d.CustomerID, d.Subscriptions)
+	}
+}
+
+// release hands r back for another customer's rows. The writer calls it once
+// the rows are written (bound, so copied by SQLite, or appended to the COPY
+// data).
+func (r *customerRows) release() {
+	if r == nil {
+		return
+	}
+	if cap(r.buf) > customerRowsKeep || cap(r.recv) > customerRowsKeep/64 || cap(r.subs) > customerRowsKeep/64 ||
+		cap(r.pgRecv.buf) > customerRowsKeep || cap(r.pgSubs.buf) > customerRowsKeep {
+		return
+	}
+	customerRowsPool.Put(r)
+}
+
+// receivables appends the insert_receivable values of the customer's lines
+// to r.recv.
+func (r *customerRows) receivables(runID int64, customerID string, cs []billing.ReceivableCharge) {
+	run, customer := any(runID), any(customerID) // boxed once for all the lines
+	for i := range cs {
+		r.recv = r.receivableValues(r.recv, run, customer, int64(i+1), &cs[i])
+	}
+	r.nRecv = len(cs)
+}
+
+// receivableValues appends the insert_receivable values of c, the lineNo-th
+// receivable line of customerID in run runID, to vals. The money texts, the
+// detail and the content hash are appended to r.buf; the values view them
+// (bytes a later append never writes: appends go past them, or to a new
+// array).
+func (r *customerRows) receivableValues(vals []driver.NamedValue, runID, customerID any, lineNo int64, c *billing.ReceivableCharge) []driver.NamedValue {
+	b := r.buf
+	qtyStart := len(b)
+	if c.Quantity.Valid {
+		b = appendDecimal(b, c.Quantity.Decimal)
+	}
+	costStart := len(b)
+	if c.CostPrice.Valid {
+		b = appendDecimal(b, c.CostPrice.Decimal)
+	}
+	proStart := len(b)
+	if c.CostPriceProrated.Valid {
+		b = appendDecimal(b, c.CostPriceProrated.Decimal)
+	}
+	detStart := len(b)
+	b = appendReceivableDetail(b, c)
+	hashStart := len(b)
+	enc := &r.enc
+	enc.reset()
+	enc.receivable(customerID.(string), c)
+	b = appendContentHash(b, enc.buf)
+	r.buf = b
+	// The views are taken after the row's last append.
+	var qty, cost, pro any
+	if c.Quantity.Valid {
+		qty = view(b[qtyStart:costStart])
+	}
+	if c.CostPrice.Valid {
+		cost = view(b[costStart:proStart])
+	}
+	if c.CostPriceProrated.Valid {
+		pro = view(b[proStart:detStart])
+	}
+	row := [receivableCols]any{runID, customerID, lineNo, c.SKU, c.ChargeID, c.ChargeType,
+		string(c.PeriodFrom), string(c.PeriodTo), qty, cost, pro, c.Currency,
+		view(b[detStart:hashStart]), view(b[hashStart:])}
+	for i, v := range row {
+		vals = append(vals, driver.NamedValue{Ordinal: i + 1, Value: v})
+	}
+	return vals
+}
+
+// subscriptions appends the insert_subscription values of the customer's
+// subscriptions to r.subs.
+func (r *customerRows) subscriptions(runID int64, customerID string, subs []billing.Subscription) error {
+	run, customer := any(runID), any(customerID)
+	enc := &r.enc
+	for i := range subs {
+		sub := &subs[i]
+		var (
+			fees any
+			err  error
+		)
+		if sub.Fees != nil {
+			if fees, err = jsonColumn(false, jsonSubscriptionFees{RecurringFee: moneyText(sub.Fees.RecurringFee),
+				SetupFee: moneyText(sub.Fees.SetupFee), Currency: sub.Fees.Currency}); err != nil {
+				return fmt.Errorf("subscription %s: encode fees: %w", sub.ID, err)
+			}
+		}
+		var term any
+		if len(sub.CommitmentTerm) > 0 {
+			term = string(sub.CommitmentTerm)
+		}
+		b := r.buf
+		qtyStart := len(b)
+		if sub.Quantity.Valid {
+			b = appendDecimal(b, sub.Quantity.Decimal)
+		}
+		hashStart := len(b)
+		enc.reset()
+		enc.subscription(customerID, sub)
+		b = appendContentHash(b, enc.buf)
+		r.buf = b
+		var qty any
+		if sub.Quantity.Valid {
+			qty = view(b[qtyStart:hashStart])
+		}
+		row := [subscriptionCols]any{run, customer, int64(i + 1), sub.ID, sub.ProductName, sub.Description,
+			sub.SKU, qty, sub.BillingCycle, string(sub.PurchaseDate), fees, term, view(b[hashStart:])}
+		for k, v := range row {
+			r.subs = append(r.subs, driver.NamedValue{Ordinal: k + 1, Value: v})
+		}
+		r.nSubs++
+	}
+	return nil
+}
+
+// receivableRow is the values of the i-th encoded receivable line.
+func (r *customerRows) receivableRow(i int) []driver.NamedValue {
+	return r.recv[i*receivableCols : (i+1)*receivableCols]
+}
+
+// subscriptionRow is the values of the i-th encoded subscription.
+func (r *customerRows) subscriptionRow(i int) []driver.NamedValue {
+	return r.subs[i*subscriptionCols : (i+1)*subscriptionCols]
+}
