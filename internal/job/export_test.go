@@ -1,5 +1,7 @@
 package job
 
+import "github.com/msp-reconcile/reconcile/internal/billing"
+
 // CommitmentsSpooled reports whether rec's Commitments sheet reads its rows
 // from a spool (spool.go) rather than from the ledger.
 func CommitmentsSpooled(rec *Reconciliation) bool {
@@ -17,3 +19,7 @@ func SetSpoolDir(dir string) func() {
 	spoolDir = dir
 	return func() { spoolDir = old }
 }
+
+// FetchOrder is the order the fan-out fetches customers in (indexes into
+// customers).
+func FetchOrder(customers []billing.Customer) []int { return fetchOrder(customers) }
