@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"context"
+	"maps"
 	"slices"
 	"strings"
 	"testing"
@@ -244,5 +245,111 @@ func checkCanonicalOrder(t *testing.T, s *Store, id int64) {
 	}
 	for _, d := range diff(want, got) {
 		t.Errorf("run %d: receivable order: %s", id, d)
+	}
+}
+
+// A ledger written with the schema before 0009 (subscriptions in API order
+// with an order index) migrates to the clustered table with every customer's
+// subscriptions reading back the same, in the same order, and the same
+// digest; subscriptions stored after the migration read back as before.
+func TestMigrateSubscriptionsClustered(t *testing.T) {
+	ctx := context.Background()
+	path := dbtest.DB(t)
+	mk := func(i int, sid, product string) billing.Subscription {
+		sub := sampleSubscription(i)
+		sub.ID, sub.ProductName = sid, product
+		return sub
+	}
+	// Ids out of order, two subscriptions with one id and different contents
+	// (in both orders), an exact duplicate, and a customer with none.
+	cases := map[string][]billing.Subscription{
+		"cust-a": {mk(0, "sub-c", "C"), mk(1, "Sub-b", "B"), mk(2, "sub-a", "A")},
+		"cust-b": {mk(0, "sub-x", "First"), mk(1, "sub-x", "Second"), mk(2, "sub-w", "W"), mk(0, "sub-x", "First")},
+		"cust-c": {mk(1, "sub-x", "Second"), mk(0, "sub-x", "First"), mk(2, "sub-w", "W")},
+		"cust-d": nil,
+	}
+	customers := slices.Sorted(maps.Keys(cases))
+	store := func(s *Store) int64 {
+		id := mustBeginRun(t, s)
+		for _, c := range customers {
+			saveCustomerWithData(t, s, id, c, billing.CoverageAvailable, nil, cases[c])
+		}
+		return id
+	}
+	type content struct {
+		digest string
+		subs   map[string][]billing.Subscription
+	}
+	read := func(s *Store, id int64) content {
+		digest, err := s.Digest(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := content{digest: digest, subs: map[string][]billing.Subscription{}}
+		for _, customer := range customers {
+			if c.subs[customer], err = s.Subscriptions(ctx, id, customer); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return c
+	}
+	same := func(what string, got, want content) {
+		t.Helper()
+		if got.digest != want.digest {
+			t.Errorf("%s: digest %s, %s before", what, got.digest, want.digest)
+		}
+		for _, customer := range customers {
+			if len(got.subs[customer]) != len(want.subs[customer]) {
+				t.Errorf("%s, %s: %d subscriptions, %d before", what, customer, len(got.subs[customer]), len(want.subs[customer]))
+				continue
+			}
+			for _, d := range diff(want.subs[customer], got.subs[customer]) {
+				t.Errorf("%s, %s: %s", what, customer, d)
+			}
+		}
+	}
+
+	old := mustOpenPath(t, path, Options{migrateThrough: "0008_detail_positional.sql"})
+	oldID := store(old)
+	before := read(old, oldID)
+	if len(before.subs["cust-b"]) != 4 || before.subs["cust-b"][0].ID != "sub-w" {
+		t.Fatalf("old schema: cust-b read back as %+v", before.subs["cust-b"])
+	}
+	if old.Backend() == "sqlite" {
+		if n := objectCount(t, old, "subscriptions_order"); n != 1 {
+			t.Fatalf("old schema: subscriptions_order count %d", n)
+		}
+	}
+	if err := old.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	s := mustOpenPath(t, path, Options{})
+	applied, err := s.appliedMigrations(ctx, s.db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !applied["0009_subscriptions_clustered.sql"] {
+		t.Fatalf("0009 not applied: %v", applied)
+	}
+	if s.Backend() == "sqlite" {
+		if n := objectCount(t, s, "subscriptions_order"); n != 0 {
+			t.Error("index subscriptions_order still there after 0009")
+		}
+		var sql string
+		if err := s.db.Get(&sql, "SELECT sql FROM sqlite_master WHERE name = 'subscriptions'"); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(sql, "WITHOUT ROWID") {
+			t.Errorf("subscriptions not clustered after 0009: %s", sql)
+		}
+	}
+	same("migrated run", read(s, oldID), before)
+	same("run written after 0009", read(s, store(s)), before)
+	// The foreign key to customer_coverage still holds.
+	if _, err := s.db.ExecContext(ctx, s.db.Rebind(`INSERT INTO subscriptions (run_id, customer_id, line_no, id,
+		product_name, description, sku, quantity, billing_cycle, purchase_date, fees, commitment_term, content_hash)
+		VALUES (?, 'no-such-customer', 1, 'x', 'p', 'd', 's', NULL, 'monthly', '2026-10-01', NULL, NULL, 'h')`), oldID); err == nil {
+		t.Error("a subscription of a customer without coverage was stored")
 	}
 }
