@@ -1,8 +1,11 @@
 package ledger
 
 import (
+	"cmp"
 	"database/sql/driver"
 	"fmt"
+	"slices"
+	"strings"
 	"sync"
 
 	"github.com/msp-reconcile/reconcile/internal/billing"
@@ -27,14 +30,21 @@ type customerRows struct {
 	subs  []driver.NamedValue
 	nRecv int // receivable lines encoded (recv has receivableCols values per line)
 	nSubs int
+	// SQLite: the order to insert the lines and subscriptions in (indexes
+	// of the encoded rows): their tables' key order (see insertionOrder).
+	recvOrder, subsOrder []int
 
 	cov, pgRecv, pgSubs copyEncoder // PostgreSQL: rows without header or trailer
 
 	recvErr, subsErr error
 }
 
-// subscriptionCols is the number of values of insert_subscription.
-const subscriptionCols = 13
+// subscriptionCols is the number of values of insert_subscription, and
+// subscriptionHashCol the index of content_hash among them.
+const (
+	subscriptionCols    = 13
+	subscriptionHashCol = 12
+)
 
 var customerRowsPool = sync.Pool{New: func() any { return new(customerRows) }}
 
@@ -58,6 +68,7 @@ func (r *customerRows) encode(runID int64, d *CustomerData) {
 	r.buf, r.recv, r.subs, r.nRecv, r.nSubs = r.buf[:0], r.recv[:0], r.subs[:0], 0, 0
 	r.cov.buf, r.pgRecv.buf, r.pgSubs.buf = r.cov.buf[:0], r.pgRecv.buf[:0], r.pgSubs.buf[:0]
 	r.recvErr, r.subsErr = nil, nil
+	r.recvOrder, r.subsOrder = r.recvOrder[:0], r.subsOrder[:0]
 	withLines := d.Coverage != billing.CoverageFetchFailed && len(d.Receivables) > 0
 	if r.pg {
 		r.copyCoverage(runID, d)
@@ -75,6 +86,40 @@ func (r *customerRows) encode(runID int64, d *CustomerData) {
 	if len(d.Subscriptions) > 0 {
 		r.subsErr = r.subscriptions(runID, d.CustomerID, d.Subscriptions)
 	}
+	r.insertionOrder(d)
+}
+
+// insertionOrder sets the order the SQLite rows are inserted in: the order of
+// their clustered tables' primary keys after run and customer (receivable
+// lines: sku, charge_type, period_from, period_to, currency, charge_id,
+// line_no; subscriptions: id, content_hash, line_no), compared as SQLite's
+// BINARY collation does (byte order). Rows inserted in key order are appended
+// to the customer's range of the table, which fills its pages; in the API's
+// order they land at random places in it and split pages, leaving them about
+// 80 % full (BENCHMARKS.md, "Rows appended, not inserted"). Which rows are
+// stored, and their line_no, do not depend on the order.
+func (r *customerRows) insertionOrder(d *CustomerData) {
+	r.recvOrder = order(r.recvOrder, r.nRecv, func(a, b int) int {
+		x, y := &d.Receivables[a], &d.Receivables[b]
+		return cmp.Or(strings.Compare(x.SKU, y.SKU), strings.Compare(x.ChargeType, y.ChargeType),
+			strings.Compare(string(x.PeriodFrom), string(y.PeriodFrom)), strings.Compare(string(x.PeriodTo), string(y.PeriodTo)),
+			strings.Compare(x.Currency, y.Currency), strings.Compare(x.ChargeID, y.ChargeID), cmp.Compare(a, b))
+	})
+	r.subsOrder = order(r.subsOrder, r.nSubs, func(a, b int) int {
+		return cmp.Or(strings.Compare(d.Subscriptions[a].ID, d.Subscriptions[b].ID),
+			strings.Compare(r.subscriptionRow(a)[subscriptionHashCol].Value.(string), r.subscriptionRow(b)[subscriptionHashCol].Value.(string)),
+			cmp.Compare(a, b))
+	})
+}
+
+// order returns 0..n-1 (in dst's array) sorted by compare.
+func order(dst []int, n int, compare func(a, b int) int) []int {
+	dst = dst[:0]
+	for i := range n {
+		dst = append(dst, i)
+	}
+	slices.SortFunc(dst, compare)
+	return dst
 }
 
 // release hands r back for another customer's rows. The writer calls it once

@@ -391,7 +391,7 @@ func insertReceivables(ctx context.Context, st *customerStmts, d *CustomerData, 
 		st.copies().receivables.addRows(d.CustomerID, rows.nRecv, rows.pgRecv.buf) // pgcopy.go
 		return nil
 	}
-	for i := range rows.nRecv {
+	for _, i := range rows.recvOrder {
 		if _, err := st.receivable.ExecContext(ctx, rows.receivableRow(i)); err != nil {
 			return fmt.Errorf("receivable charge %s: %w", d.Receivables[i].Describe(), err)
 		}
@@ -414,7 +414,7 @@ func insertSubscriptions(ctx context.Context, st *customerStmts, d *CustomerData
 		st.copies().subscriptions.addRows(d.CustomerID, rows.nSubs, rows.pgSubs.buf) // pgcopy.go
 		return nil
 	}
-	for i := range rows.nSubs {
+	for _, i := range rows.subsOrder {
 		if _, err := st.subscription.ExecContext(ctx, rows.subscriptionRow(i)); err != nil {
 			return fmt.Errorf("subscription %s: %w", d.Subscriptions[i].ID, err)
 		}

@@ -1,0 +1,107 @@
+package ledger
+
+import (
+	"fmt"
+	"slices"
+	"testing"
+
+	"github.com/msp-reconcile/reconcile/internal/billing"
+)
+
+// A customer's SQLite rows are inserted in their table's key order (after run
+// and customer), whatever the API's order: receivable lines by sku,
+// charge_type, period_from, period_to, currency, charge_id, then line_no;
+// subscriptions by id, content_hash, then line_no.
+func TestCustomerRowsInsertionOrder(t *testing.T) {
+	recv := func(i int, sku, chargeType, currency, chargeID string) billing.ReceivableCharge {
+		c := sampleReceivable(i)
+		c.SKU, c.ChargeType, c.Currency, c.ChargeID = sku, chargeType, currency, chargeID
+		return c
+	}
+	sub := func(i int, id, product string) billing.Subscription {
+		s := sampleSubscription(i)
+		s.ID, s.ProductName = id, product
+		return s
+	}
+	d := CustomerData{CustomerID: "cust-o", Coverage: billing.CoverageAvailable, Period: october,
+		Receivables: []billing.ReceivableCharge{
+			recv(0, "SKU-b", "Recurring", "USD", "c1"), // 0
+			recv(1, "SKU-a", "Usage", "USD", "c1"),     // 1
+			recv(2, "SKU-a", "Recurring", "USD", "c9"), // 2
+			recv(3, "SKU-a", "Recurring", "EUR", "c9"), // 3
+			recv(4, "Sku-a", "Recurring", "USD", "c1"), // 4: after SKU-b in byte order
+			recv(2, "SKU-a", "Recurring", "USD", "c9"), // 5: a duplicate of 2
+		},
+		Subscriptions: []billing.Subscription{
+			sub(0, "sub-b", "B"), sub(1, "sub-a", "A2"), sub(2, "sub-a", "A1"), sub(3, "Sub-c", "C"),
+		},
+	}
+	r := new(customerRows)
+	r.encode(1, &d)
+	if r.recvErr != nil || r.subsErr != nil {
+		t.Fatal(r.recvErr, r.subsErr)
+	}
+	if want := []int{3, 2, 5, 1, 0, 4}; !slices.Equal(r.recvOrder, want) {
+		t.Errorf("receivable lines inserted in order %v, want %v", r.recvOrder, want)
+	}
+	// sub-a twice: by content hash, whichever that is.
+	hash := func(i int) string { return r.subscriptionRow(i)[subscriptionHashCol].Value.(string) }
+	wantSubs := []int{3, 1, 2, 0}
+	if hash(2) < hash(1) {
+		wantSubs = []int{3, 2, 1, 0}
+	}
+	if !slices.Equal(r.subsOrder, wantSubs) {
+		t.Errorf("subscriptions inserted in order %v, want %v", r.subsOrder, wantSubs)
+	}
+	// The rows keep their line numbers (position in the API's response).
+	for _, i := range r.recvOrder {
+		if got := r.receivableRow(i)[2].Value; got != int64(i+1) {
+			t.Errorf("receivable line %d stored with line_no %v", i, got)
+		}
+	}
+	for _, i := range r.subsOrder {
+		if got := r.subscriptionRow(i)[2].Value; got != int64(i+1) {
+			t.Errorf("subscription %d stored with line_no %v", i, got)
+		}
+	}
+}
+
+// The payable lines keep their stream position as line_no, whatever order a
+// chunk is inserted in (keyOrder), and every line is stored once: 1,000 lines
+// (several chunks) in an order far from the key order.
+func TestPayableLineNumbersFollowTheStream(t *testing.T) {
+	s := MustOpen(t)
+	var pay []*billing.PayableCharge
+	for i := range 1000 {
+		c := samplePayable((i * 389) % 1000) // charge ids out of order
+		c.ChargeID = fmt.Sprintf("charge-%06d", (i*389)%1000)
+		pay = append(pay, c)
+	}
+	id := storePayables(t, s, pay)
+	rows, err := s.db.Query(s.db.Rebind("SELECT line_no, charge_id FROM payable_charges WHERE run_id = ?"), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	seen := map[int64]bool{}
+	for rows.Next() {
+		var n int64
+		var charge string
+		if err := rows.Scan(&n, &charge); err != nil {
+			t.Fatal(err)
+		}
+		if n < 1 || n > int64(len(pay)) || seen[n] {
+			t.Fatalf("line_no %d out of range or repeated", n)
+		}
+		seen[n] = true
+		if want := pay[n-1].ChargeID; charge != want {
+			t.Errorf("line_no %d holds charge %s, the stream's line %d is %s", n, charge, n, want)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if len(seen) != len(pay) {
+		t.Errorf("%d lines stored, %d sent", len(seen), len(pay))
+	}
+}
