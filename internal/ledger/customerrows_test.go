@@ -105,3 +105,35 @@ func TestPayableLineNumbersFollowTheStream(t *testing.T) {
 		t.Errorf("%d lines stored, %d sent", len(seen), len(pay))
 	}
 }
+
+// A chunk of payable lines is inserted in the table's key order after
+// run_id: customer_key (from the tags), sku, charge_type, period_from,
+// period_to, currency, charge_id, then the stream position.
+func TestPayableChunkKeyOrder(t *testing.T) {
+	line := func(customer, sku, chargeID string) *billing.PayableCharge {
+		c := samplePayable(0)
+		c.Tags = []billing.Tag{{Name: "CustomerId", Value: customer}}
+		c.SKU, c.ChargeID = sku, chargeID
+		return c
+	}
+	noTag := samplePayable(1)
+	noTag.Tags = nil // customer_key ""
+	lines := []*billing.PayableCharge{
+		line("cust-b", "SKU-a", "c1"), // 0
+		line("cust-a", "SKU-b", "c1"), // 1
+		line("cust-a", "SKU-a", "c2"), // 2
+		noTag,                         // 3
+		line("cust-a", "SKU-a", "c1"), // 4
+		line("cust-a", "SKU-a", "c1"), // 5: a duplicate of 4, after it
+	}
+	var w payableWriter
+	got := w.keyOrder(nil, lines)
+	if want := []int{3, 4, 5, 2, 1, 0}; !slices.Equal(got, want) {
+		t.Errorf("payable lines inserted in order %v, want %v", got, want)
+	}
+	for i, c := range lines {
+		if w.keys[i] != customerKey(c.Tags) {
+			t.Errorf("line %d: key %q, want %q", i, w.keys[i], customerKey(c.Tags))
+		}
+	}
+}

@@ -213,7 +213,7 @@ type payableWriter struct {
 	lineNo int64
 	err    error    // the first write error of the batch
 	order  []int    // SQLite: a chunk's insertion order (keyOrder)
-	keys   []string // SQLite: a chunk's customer keys (keyOrder)
+	keys   []string // SQLite: a chunk's customer keys (keyOrder), by line
 
 	// PostgreSQL: the attempt's lines are streamed with one COPY, in the
 	// batch's transaction (pgcopy.go); nil until its first line.
@@ -326,7 +326,7 @@ func (w *payableWriter) insert(lines []*billing.PayableCharge) error {
 		bg := context.Background()
 		for _, i := range w.order {
 			c := lines[i]
-			if _, err := w.stmt.ExecContext(bg, w.codec.payableArgs(w.runID, first+int64(i), c)); err != nil {
+			if _, err := w.stmt.ExecContext(bg, w.codec.payableArgs(w.runID, first+int64(i), w.keys[i], c)); err != nil {
 				return fmt.Errorf("stage payable charge %s: %w", c.Describe(), err)
 			}
 		}

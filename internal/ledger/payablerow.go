@@ -55,8 +55,8 @@ func view(b []byte) string {
 }
 
 // payableArgs returns the insert_payable values of c, the lineNo-th line of
-// run runID.
-func (r *rowCodec) payableArgs(runID, lineNo int64, c *billing.PayableCharge) []driver.NamedValue {
+// run runID, whose customer_key (customerKey of its tags) is key.
+func (r *rowCodec) payableArgs(runID, lineNo int64, key string, c *billing.PayableCharge) []driver.NamedValue {
 	b := r.buf[:0]
 	subStart := len(b)
 	if c.SubTotal.Valid {
@@ -84,7 +84,7 @@ func (r *rowCodec) payableArgs(runID, lineNo int64, c *billing.PayableCharge) []
 	e.payableHashed(c, &r.hbuf)
 	r.hbuf = appendContentHash(r.hbuf[:0], e.buf)
 
-	vals := [payableCols]any{runID, lineNo, customerKey(c.Tags), c.SKU, c.ChargeType, string(c.PeriodFrom),
+	vals := [payableCols]any{runID, lineNo, key, c.SKU, c.ChargeType, string(c.PeriodFrom),
 		string(c.PeriodTo), c.Currency, c.ChargeID, sub, qty, detail, view(r.hbuf)}
 	for i, v := range vals {
 		r.args[i] = driver.NamedValue{Ordinal: i + 1, Value: v}
