@@ -128,7 +128,7 @@ func TestLicenceCollectorMatchesInMemory(t *testing.T) {
 // TestLineIndex: keys keep their index through growth and a release.
 func TestLineIndex(t *testing.T) {
 	var ix lineIndex
-	key := func(i int) lineKey { return lineKey{uint32(i % 97), uint32(i), uint32(i / 7), 1, 2, uint32(i % 3)} }
+	key := func(i int) lineKey { return lineKey{uint32(i % 97), uint32(i), uint32(i/7)<<2 | uint32(i%3)} }
 	for i := range 5000 {
 		if got, added := ix.index(key(i)); got != int32(i) || !added {
 			t.Fatalf("key %d: index %d added %v", i, got, added)
