@@ -1,6 +1,12 @@
 package job
 
-import "github.com/msp-reconcile/reconcile/internal/billing"
+import (
+	"errors"
+	"io"
+	"os"
+
+	"github.com/msp-reconcile/reconcile/internal/billing"
+)
 
 // CommitmentsSpooled reports whether rec's Commitments sheet reads its rows
 // from a spool (spool.go) rather than from the ledger.
@@ -23,3 +29,15 @@ func SetSpoolDir(dir string) func() {
 // FetchOrder is the order the fan-out fetches customers in (indexes into
 // customers).
 func FetchOrder(customers []billing.Customer) []int { return fetchOrder(customers) }
+
+// FailSpoolWrites makes the spools' writes fail (once their buffer is
+// written out); the returned function restores them.
+func FailSpoolWrites() func() {
+	old := spoolWriter
+	spoolWriter = func(*os.File) io.Writer { return failingWriter{} }
+	return func() { spoolWriter = old }
+}
+
+type failingWriter struct{}
+
+func (failingWriter) Write([]byte) (int, error) { return 0, errors.New("test: spool write failed") }

@@ -26,7 +26,11 @@ import (
 //     rows (report.LicenceCollector.AddCustomer: it needs the run's payable
 //     lines, all fed before any customer commits, and the customer's own
 //     receivable lines), the rows going to a spool for the Commitments
-//     sheet. So a close reads no subscription back.
+//     sheet. So a close reads no subscription back. Once a customer's rows
+//     are in the spool, the licence collector's state for its lines is
+//     released (report.LicenceCollector.Release): the sheet reads the
+//     rows from the spool, and a spool that fails afterwards sends the
+//     close to the ledger.
 //
 // At the end (result) the coverage it was fed is checked against the
 // coverage the ledger recorded (and, by reconcileRun, the customers whose
@@ -47,6 +51,7 @@ type liveFeed struct {
 	lic          *report.LicenceCollector // nil when the store has no subscriptions
 	licCustomers []string                 // the customers added to lic, in commit order
 	spool        *commitmentSpool         // their Commitments rows
+	released     bool                     // some customer's licence state was released (its rows are only in the spool)
 	subs         []billing.Subscription   // scratch of committed
 	cov          []ledger.CustomerCoverage
 	payableLines int64
@@ -82,7 +87,7 @@ func (f *liveFeed) start(ctx context.Context, runID int64) error {
 func (f *liveFeed) newEngine() {
 	f.r = report.NewReconciler(report.Input{RunID: RunID(f.runID), Customers: f.customers, PayableOK: true}, f.opts)
 	f.payableLines = 0
-	f.lic, f.licCustomers = nil, nil
+	f.lic, f.licCustomers, f.released = nil, nil, false
 	f.spool.close()
 	f.spool = nil
 	if _, ok := f.store.(SubscriptionReader); ok {
@@ -171,6 +176,13 @@ func (f *liveFeed) committed(ds []*ledger.CustomerData) {
 			f.spool.add(d.CustomerID, f.lic.AddCustomer(d.CustomerID, f.subs))
 			clear(f.subs) // keep no subscription's strings
 			f.licCustomers = append(f.licCustomers, d.CustomerID)
+			if f.spool.err == nil {
+				// Its Commitments rows are spooled: the sheet will not
+				// ask the collector for them again, so what it keeps of
+				// the customer's lines can go now rather than at the end.
+				f.lic.Release(d.CustomerID)
+				f.released = true
+			}
 		}
 	}
 }
@@ -201,6 +213,10 @@ func (f *liveFeed) result(run ledger.Run, customers []billing.Customer, cov []le
 		return nil, fedLicences{}, fmt.Sprintf("fed payable period %s, the ledger's is %s", f.period, run.Period)
 	case !slices.EqualFunc(f.customers, customers, sameCustomer):
 		return nil, fedLicences{}, "the customer list differs from the ledger's"
+	case f.released && !f.spool.usable():
+		// The collector no longer has what the sheet would need to
+		// compute the rows again.
+		return nil, fedLicences{}, "the Commitments spool failed after customers were released from the licence check"
 	}
 	fed := slices.Clone(f.cov)
 	slices.SortFunc(fed, func(a, b ledger.CustomerCoverage) int {

@@ -116,6 +116,52 @@ func TestCloseFedWhileFetchingEqualsLedgerRead(t *testing.T) {
 	}
 }
 
+// A spool that fails once customers were released from the licence check
+// (their rows only in the spool): the close reads the run back from the
+// ledger, with the same output as a report of the run.
+func TestCloseSpoolFailingAfterRelease(t *testing.T) {
+	ctx := context.Background()
+	cfg := baseConfig()
+	cfg.LicenceScenarios = true
+	t.Cleanup(job.FailSpoolWrites())
+	e := newEnv(t, cfg)
+	var logs bytes.Buffer
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	sink := &recordingSink{}
+	p := e.sim.DefaultPeriod()
+	err := job.Close(ctx, job.CloseOptions{
+		Ledger: e.store,
+		Client: e.client(t, ctx),
+		Fetch: job.FetchOptions{Date: p.From, BaseURL: "http://simulator.test", ToolVersion: "test", Now: fixedNow,
+			Concurrency: 4, Subscriptions: true, Logger: log},
+		ReportOptions: job.ReportOptions{Sink: sink, Logger: log},
+	})
+	if len(sink.published) != 1 {
+		t.Fatalf("published %d times (err %v)", len(sink.published), err)
+	}
+	if !strings.Contains(logs.String(), "Commitments spool failed after customers were released") {
+		t.Errorf("the close did not read the run back for its failed spool:\n%s", logs.String())
+	}
+	fed := sink.published[0]
+	if s := fed.Result.Subscriptions; s == nil || s.Commitments.Subscriptions == 0 || len(s.Commitments.Stranded) == 0 {
+		t.Error("no commitments or stranded ones: the licence side is not exercised")
+	}
+	read, err := job.Reconcile(ctx, e.store, fed.Run, report.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	read.Info = fed.Info
+	fb, fj := writeRec(t, fed)
+	rb, rj := writeRec(t, read)
+	if !bytes.Equal(fj, rj) {
+		t.Errorf("JSON of the close differs from a report read from the ledger at %s", firstDiff(fj, rj))
+	}
+	if !bytes.Equal(fb, rb) {
+		t.Error("workbook of the close differs from a report read from the ledger")
+		sameSheets(t, fb, rb, nil)
+	}
+}
+
 func writeRec(t *testing.T, rec *job.Reconciliation) (book, js []byte) {
 	t.Helper()
 	dir := t.TempDir()

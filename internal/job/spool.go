@@ -54,6 +54,9 @@ const spoolStrings = 1 << 16
 // spoolDir is where spools are created ("" for os.TempDir); tests set it.
 var spoolDir = ""
 
+// spoolWriter is what a spool writes its file through (tests make it fail).
+var spoolWriter = func(f *os.File) io.Writer { return f }
+
 func newCommitmentSpool() *commitmentSpool {
 	s := &commitmentSpool{index: map[string]spoolChunk{}, ids: map[string]uint32{}, limit: spoolStrings}
 	f, err := os.CreateTemp(spoolDir, "reconcile-commitments-*")
@@ -65,7 +68,7 @@ func newCommitmentSpool() *commitmentSpool {
 		s.err = errors.Join(err, f.Close(), os.Remove(f.Name()))
 		return s
 	}
-	s.f, s.w = f, bufio.NewWriterSize(f, 64<<10)
+	s.f, s.w = f, bufio.NewWriterSize(spoolWriter(f), 64<<10)
 	return s
 }
 
@@ -176,14 +179,23 @@ func appendSpoolDecimal(b []byte, d decimal.Decimal) []byte {
 // spooledRows returns the rows of customers (sorted) in the report order,
 // read from the spool; nil when the spool is not usable.
 func (s *commitmentSpool) spooledRows(customers []string) report.CommitmentRows {
-	if s == nil || s.err != nil {
-		return nil
-	}
-	if err := s.w.Flush(); err != nil {
-		s.err = err
+	if !s.usable() {
 		return nil
 	}
 	return &spooledRows{s: s, customers: customers}
+}
+
+// usable writes out what is buffered and reports whether the rows can be
+// read.
+func (s *commitmentSpool) usable() bool {
+	if s == nil || s.err != nil {
+		return false
+	}
+	if err := s.w.Flush(); err != nil {
+		s.err = err
+		return false
+	}
+	return true
 }
 
 // close releases the file (the rows cannot be read afterwards).

@@ -79,3 +79,39 @@ func BenchmarkReconcile(b *testing.B) {
 	}
 	b.ReportMetric(float64(rows)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
 }
+
+// BenchmarkReconcileLicences is BenchmarkReconcile with the close's licence
+// collector fed too (every payable line with a unit price, one of a few per
+// SKU) and each customer added once its lines are in, as the close does.
+func BenchmarkReconcileLicences(b *testing.B) {
+	in, pays, recs := benchEngineDataset(1000, 100)
+	for j := range pays {
+		pays[j].NetPrice = engND(strconv.Itoa(10+j%7) + ".50")
+	}
+	rows := len(pays)
+	for _, rs := range recs {
+		rows += len(rs)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		r := NewReconciler(in, Options{})
+		lc := NewLicenceCollector(engPeriod.To)
+		r.CollectLicences(lc)
+		for j := range pays {
+			r.AddPayable(&pays[j])
+		}
+		for _, c := range in.Customers {
+			rs := recs[c.ID]
+			for j := range rs {
+				r.AddReceivable(c.ID, &rs[j])
+			}
+			lc.AddCustomer(c.ID, nil)
+		}
+		res := r.FinalResult()
+		if res.PayableLines != len(pays) || len(res.Mismatches) == 0 {
+			b.Fatalf("lines %d (want %d), %d findings", res.PayableLines, len(pays), len(res.Mismatches))
+		}
+	}
+	b.ReportMetric(float64(rows)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
+}

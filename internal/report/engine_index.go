@@ -3,7 +3,7 @@ package report
 // lineIndex numbers the engine's line keys: key → dense index (the index of
 // its lineAgg in lineStore). It replaces a map[lineKey]int32, whose slots
 // (28 bytes each, tables grown by splitting) cost ≈ 75 bytes per key on W1M:
-// here a key is stored once, 24 bytes in fixed-size chunks, and the hash
+// here a key is stored once, 12 bytes in fixed-size chunks, and the hash
 // table is open addressing over int32 slots (index + 1, 0 empty, load ≤ 3/4),
 // ≈ 8 bytes per key. Keys are numbered in insertion order, so iterating by
 // index is deterministic.
@@ -21,11 +21,9 @@ func (t *lineIndex) key(i int32) lineKey { return t.keys[i/lineChunkSize][i%line
 func hashLineKey(k lineKey) uint64 {
 	h := uint64(k.customer) | uint64(k.sku)<<32
 	h = (h ^ h>>31) * 0x9e3779b97f4a7c15
-	h ^= uint64(k.chargeType) | uint64(k.from)<<32
+	h ^= uint64(k.shape)
 	h = (h ^ h>>29) * 0xbf58476d1ce4e5b9
-	h ^= uint64(k.to) | uint64(k.cur)<<32
-	h = (h ^ h>>32) * 0x94d049bb133111eb
-	return h ^ h>>29
+	return h ^ h>>32
 }
 
 // index returns the index of k, numbering it next when it is new.

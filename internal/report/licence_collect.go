@@ -26,12 +26,16 @@ import (
 // job spools them). CustomerRows computes them again from the
 // subscriptions, with the same rules, for a sheet that reads them again.
 //
-// Memory: one 32-byte entry per customer × SKU seen on a Recurring line, in
-// fixed-size chunks, addressed by an open-addressing table of int32 (≈ 8
-// bytes per entry) over the (customer, SKU) numbers; the
-// sums and the price are int64 coefficients with the exponent of
-// decimal.Decimal (engine_sum.go), with a decimal fallback in side maps for
-// the rare values that do not fit.
+// Memory: per customer, two small open-addressing tables over its SKU
+// numbers (skuTable): the unit prices of its Recurring payable lines (8
+// bytes a slot: the SKU and a reference to the price, prices being interned
+// once for the run: a catalog has few), and B of its Recurring receivable
+// lines in force (20 bytes a slot, only for customers with such lines). B
+// is an int64 coefficient with the exponent of decimal.Decimal
+// (engine_sum.go), with a decimal fallback in a side map for the rare sums
+// that do not fit. A customer's tables can be dropped once it was added
+// (Release), which the close does as it goes, so they do not outlive the
+// fetch.
 type LicenceCollector struct {
 	end  billing.Date
 	attr *Attributor
@@ -43,10 +47,11 @@ type LicenceCollector struct {
 	lastRec string
 	lastCus uint32
 
-	slots   []int32 // open addressing: entry index + 1 by hash of its key, 0 empty
-	entries chunkStore[licenceEntry]
-	bigB    map[int32]decimal.Decimal // billed sums that do not fit an entry
-	bigP    map[int32]decimal.Decimal // unit prices that do not fit an entry
+	cust     []licCustomer              // by customer number
+	prices   []licPrice                 // interned unit prices: reference priceFirst+i
+	priceIDs map[licPrice]uint32        // fixed prices → reference
+	bigP     map[uint32]decimal.Decimal // prices that do not fit a licPrice, by reference
+	bigB     map[uint64]decimal.Decimal // billed sums that do not fit, by customer << 32 | SKU
 
 	// Results of the subscriptions pass.
 	findings []LicenceFinding
@@ -56,29 +61,48 @@ type LicenceCollector struct {
 	rows     []CommitmentRow
 }
 
-// licenceEntry flags.
+// licCustomer is what the collector keeps of one customer's lines.
+type licCustomer struct {
+	prices skuTable[uint32]    // SKU → price reference
+	billed skuTable[licBilled] // SKU → B, for SKUs with a Recurring receivable line in force
+}
+
+// Price references.
 const (
-	licBilled  uint8 = 1 << iota // a Recurring line in force at the period end was added
-	licBigB                      // B is in bigB
-	licPrice                     // one unit price (in p/pExp, or bigP)
-	licSeveral                   // several unit prices (or currencies)
-	licBigP                      // the price is in bigP
+	priceNone    uint32 = iota // no unit price
+	priceSeveral               // several unit prices (or currencies)
+	priceFirst                 // priceFirst+i: lc.prices[i]
 )
 
-// licenceEntry is B and the unit price of one customer × SKU.
-type licenceEntry struct {
-	key        uint64 // customer << 32 | SKU
-	b, p       int64  // B and the price: coefficients
-	bExp, pExp int8   // their exponents
-	cur        uint16
-	flags      uint8
+// licPrice is one unit price: coef × 10^exp in currency curs[cur], or (big)
+// the decimal in bigP.
+type licPrice struct {
+	coef int64
+	exp  int32
+	cur  uint16
+	big  bool
+}
+
+// licBilled is B of one customer × SKU: b × 10^exp, or (big) the decimal in
+// bigB.
+type licBilled struct {
+	b   int64
+	exp int32
+	big bool
+}
+
+// licInfo is what the check reads of one customer × SKU.
+type licInfo struct {
+	price  uint32 // price reference
+	b      decimal.Decimal
+	billed bool // a Recurring receivable line in force was added
 }
 
 // NewLicenceCollector starts the licence check of a period ending on
 // periodEnd.
 func NewLicenceCollector(periodEnd billing.Date) *LicenceCollector {
 	return &LicenceCollector{end: periodEnd, custIDs: map[string]uint32{}, skuIDs: map[string]uint32{},
-		bigB: map[int32]decimal.Decimal{}, bigP: map[int32]decimal.Decimal{},
+		priceIDs: map[licPrice]uint32{}, bigB: map[uint64]decimal.Decimal{}, bigP: map[uint32]decimal.Decimal{},
 		com: NewCommitments(nil)}
 }
 
@@ -105,6 +129,7 @@ func (lc *LicenceCollector) customer(id string) uint32 {
 	}
 	n := uint32(len(lc.custIDs))
 	lc.custIDs[id] = n
+	lc.cust = append(lc.cust, licCustomer{})
 	return n
 }
 
@@ -117,67 +142,30 @@ func (lc *LicenceCollector) sku(s string) uint32 {
 	return n
 }
 
-// entry returns the entry of (customer, sku), adding it when add is set
-// (else -1 when there is none).
-func (lc *LicenceCollector) entry(cust, sku uint32, add bool) int32 {
-	k := uint64(cust)<<32 | uint64(sku)
-	if add && 4*(int(lc.entries.n)+1) > 3*len(lc.slots) {
-		lc.grow()
-	}
-	if len(lc.slots) == 0 {
-		return -1
-	}
-	mask := uint64(len(lc.slots) - 1)
-	for p := hashKey64(k) & mask; ; p = (p + 1) & mask {
-		s := lc.slots[p]
-		if s == 0 {
-			if !add {
-				return -1
-			}
-			i := lc.entries.add()
-			lc.entries.at(i).key = k
-			lc.slots[p] = i + 1
-			return i
-		}
-		if lc.entries.at(s-1).key == k {
-			return s - 1
-		}
-	}
-}
-
-func (lc *LicenceCollector) grow() {
-	n := max(1024, 2*len(lc.slots))
-	lc.slots = make([]int32, n)
-	mask := uint64(n - 1)
-	for i := range lc.entries.n {
-		p := hashKey64(lc.entries.at(i).key) & mask
-		for lc.slots[p] != 0 {
-			p = (p + 1) & mask
-		}
-		lc.slots[p] = i + 1
-	}
-}
-
-func hashKey64(h uint64) uint64 {
-	h = (h ^ h>>30) * 0xbf58476d1ce4e5b9
-	h = (h ^ h>>27) * 0x94d049bb133111eb
-	return h ^ h>>31
-}
-
-func (lc *LicenceCollector) lookup(customerID, sku string) (*licenceEntry, int32) {
+// lookup returns what the collector has of (customer, SKU).
+func (lc *LicenceCollector) lookup(customerID, sku string) licInfo {
 	c, ok := lc.custIDs[customerID]
 	if !ok {
-		return nil, -1
+		return licInfo{}
 	}
 	s, ok := lc.skuIDs[sku]
 	if !ok {
-		return nil, -1
+		return licInfo{}
 	}
-	i := lc.entry(c, s, false)
-	if i < 0 {
-		return nil, -1
+	cu := &lc.cust[c]
+	var in licInfo
+	if p := cu.prices.find(s, false); p != nil {
+		in.price = *p
 	}
-	return lc.entries.at(i), i
+	if b := cu.billed.find(s, false); b != nil {
+		in.billed = true
+		if b.big {
+			in.b = lc.bigB[uint64(c)<<32|uint64(s)]
+		} else {
+			in.b = fixedDecimal(b.b, b.exp)
+		}
+	}
+	return in
 }
 
 // addPayable records the unit price of a payable line; x is the customer
@@ -199,40 +187,39 @@ func (lc *LicenceCollector) addPayable(c *billing.PayableCharge, x int32, entry 
 		cn = int32(lc.customer(lc.attr.ids[x]))
 		lc.byAttr[x] = cn
 	}
-	i := lc.entry(uint32(cn), lc.sku(c.SKU), true)
-	e := lc.entries.at(i)
+	ref := lc.cust[cn].prices.find(lc.sku(c.SKU), true)
 	price := c.NetPrice.Decimal
-	switch {
-	case e.flags&licSeveral != 0:
-	case e.flags&licPrice == 0:
-		e.flags |= licPrice
-		e.cur = lc.currency(c.Currency)
-		lc.setPrice(e, i, price)
-	case lc.curs[e.cur] != c.Currency || !lc.price(e, i).Equal(price):
-		e.flags |= licSeveral
-		if e.flags&licBigP != 0 {
-			delete(lc.bigP, i)
-			e.flags &^= licBigP
-		}
-	case price.Exponent() < lc.price(e, i).Exponent():
+	switch cur := *ref; {
+	case cur == priceSeveral:
+	case cur == priceNone:
+		*ref = lc.internPrice(price, lc.currency(c.Currency))
+	case lc.curs[lc.prices[cur-priceFirst].cur] != c.Currency || !lc.price(cur).Equal(price):
+		*ref = priceSeveral
+	case price.Exponent() < lc.price(cur).Exponent():
 		// The same price written with more decimals (1.50 after 1.5): keep
 		// that one, so the price kept does not depend on the lines' order
 		// (a close feeds them in API order, a report in ledger order).
-		lc.setPrice(e, i, price)
+		*ref = lc.internPrice(price, lc.prices[cur-priceFirst].cur)
 	}
 }
 
-// setPrice stores price as entry i's unit price.
-func (lc *LicenceCollector) setPrice(e *licenceEntry, i int32, price decimal.Decimal) {
-	delete(lc.bigP, i)
-	e.flags &^= licBigP
+// internPrice returns the reference of price in currency cur.
+func (lc *LicenceCollector) internPrice(price decimal.Decimal, cur uint16) uint32 {
 	v := valueOf(price)
-	if v.fixed && v.exp >= math.MinInt8 && v.exp <= math.MaxInt8 {
-		e.p, e.pExp = v.coef, int8(v.exp)
-	} else {
-		e.flags |= licBigP
-		lc.bigP[i] = price
+	if !v.fixed {
+		ref := priceFirst + uint32(len(lc.prices))
+		lc.prices = append(lc.prices, licPrice{cur: cur, big: true})
+		lc.bigP[ref] = price
+		return ref
 	}
+	p := licPrice{coef: v.coef, exp: v.exp, cur: cur}
+	if ref, ok := lc.priceIDs[p]; ok {
+		return ref
+	}
+	ref := priceFirst + uint32(len(lc.prices))
+	lc.prices = append(lc.prices, p)
+	lc.priceIDs[p] = ref
+	return ref
 }
 
 func (lc *LicenceCollector) currency(c string) uint16 {
@@ -248,11 +235,13 @@ func (lc *LicenceCollector) currency(c string) uint16 {
 	return uint16(len(lc.curs) - 1)
 }
 
-func (lc *LicenceCollector) price(e *licenceEntry, i int32) decimal.Decimal {
-	if e.flags&licBigP != 0 {
-		return lc.bigP[i]
+// price returns the unit price of a reference ≥ priceFirst.
+func (lc *LicenceCollector) price(ref uint32) decimal.Decimal {
+	p := &lc.prices[ref-priceFirst]
+	if p.big {
+		return lc.bigP[ref]
 	}
-	return decimal.New(e.p, int32(e.pExp))
+	return decimal.New(p.coef, p.exp)
 }
 
 // addReceivable adds one receivable line of a customer to B.
@@ -263,43 +252,49 @@ func (lc *LicenceCollector) addReceivable(customerID string, r *billing.Receivab
 	if customerID != lc.lastRec || len(lc.custIDs) == 0 {
 		lc.lastRec, lc.lastCus = customerID, lc.customer(customerID)
 	}
-	i := lc.entry(lc.lastCus, lc.sku(r.SKU), true)
-	e := lc.entries.at(i)
-	e.flags |= licBilled
-	if e.flags&licBigB != 0 {
-		lc.bigB[i] = lc.bigB[i].Add(r.Quantity.Decimal)
+	s := lc.sku(r.SKU)
+	e := lc.cust[lc.lastCus].billed.find(s, true)
+	if e.big {
+		k := uint64(lc.lastCus)<<32 | uint64(s)
+		lc.bigB[k] = lc.bigB[k].Add(r.Quantity.Decimal)
 		return
 	}
 	if v := valueOf(r.Quantity.Decimal); v.fixed {
-		if c, x, ok := fixedAdd(e.b, int32(e.bExp), v.coef, v.exp); ok && x >= math.MinInt8 && x <= math.MaxInt8 {
-			e.b, e.bExp = c, int8(x)
+		if c, x, ok := fixedAdd(e.b, e.exp, v.coef, v.exp); ok {
+			e.b, e.exp = c, x
 			return
 		}
 	}
-	e.flags |= licBigB
-	lc.bigB[i] = fixedDecimal(e.b, int32(e.bExp)).Add(r.Quantity.Decimal)
+	e.big = true
+	lc.bigB[uint64(lc.lastCus)<<32|uint64(s)] = fixedDecimal(e.b, e.exp).Add(r.Quantity.Decimal)
 }
 
-// billed returns B of an entry and whether a line in force was added.
-func (lc *LicenceCollector) billed(e *licenceEntry, i int32) (decimal.Decimal, bool) {
-	if e == nil || e.flags&licBilled == 0 {
-		return decimal.Decimal{}, false
-	}
-	if e.flags&licBigB != 0 {
-		return lc.bigB[i], true
-	}
-	return fixedDecimal(e.b, int32(e.bExp)), true
-}
-
-// unit is UnitPrices.unit from the entry.
-func (lc *LicenceCollector) unit(e *licenceEntry, i int32) (price decimal.Decimal, currency string, n int) {
-	switch {
-	case e == nil || e.flags&(licPrice|licSeveral) == 0:
+// unit is UnitPrices.unit from a price reference.
+func (lc *LicenceCollector) unit(ref uint32) (price decimal.Decimal, currency string, n int) {
+	switch ref {
+	case priceNone:
 		return decimal.Decimal{}, "", 0
-	case e.flags&licSeveral != 0:
+	case priceSeveral:
 		return decimal.Decimal{}, "", 2
 	}
-	return lc.price(e, i), lc.curs[e.cur], 1
+	return lc.price(ref), lc.curs[lc.prices[ref-priceFirst].cur], 1
+}
+
+// Release frees what the collector keeps of one customer's lines, once
+// AddCustomer added it and its Commitments rows are kept elsewhere:
+// CustomerRows must not be asked for it afterwards.
+func (lc *LicenceCollector) Release(customerID string) {
+	c, ok := lc.custIDs[customerID]
+	if !ok {
+		return
+	}
+	cu := &lc.cust[c]
+	for i := range cu.billed.vals {
+		if cu.billed.keys[i] != 0 && cu.billed.vals[i].big {
+			delete(lc.bigB, uint64(c)<<32|uint64(cu.billed.keys[i]-1))
+		}
+	}
+	*cu = licCustomer{}
 }
 
 // customerSeats is S, B and the product of one customer's seat
@@ -312,9 +307,8 @@ type customerSeats struct {
 
 type seatScratch struct {
 	SeatCount
-	part  bool
-	entry *licenceEntry
-	index int32
+	part bool
+	info licInfo
 }
 
 // seatsOf computes S (and B, from the lines) of one customer's seat
@@ -347,7 +341,7 @@ func (lc *LicenceCollector) seatsOf(cs *customerSeats, customerID string, subs [
 			sc = &cs.pool[len(cs.pool)-1]
 			cs.seats[s.SKU] = sc
 			cs.skus = append(cs.skus, s.SKU)
-			sc.entry, sc.index = lc.lookup(customerID, s.SKU)
+			sc.info = lc.lookup(customerID, s.SKU)
 		}
 		sc.Subscribed = sc.Subscribed.Add(s.Quantity.Decimal)
 		if strings.EqualFold(s.BillingCycle, "monthly") {
@@ -355,8 +349,8 @@ func (lc *LicenceCollector) seatsOf(cs *customerSeats, customerID string, subs [
 		}
 	}
 	for _, sc := range cs.seats {
-		if b, ok := lc.billed(sc.entry, sc.index); ok {
-			sc.Billed, sc.part = b, true
+		if sc.info.billed {
+			sc.Billed, sc.part = sc.info.b, true
 		}
 	}
 }
@@ -378,13 +372,12 @@ func (lc *LicenceCollector) customerRows(cs *customerSeats, rows []CommitmentRow
 			continue
 		}
 		stranded := false
-		var e *licenceEntry
-		idx := int32(-1)
+		ref := priceNone
 		if sc := cs.seats[s.SKU]; sc != nil {
 			stranded = sc.part && sc.Subscribed.GreaterThan(sc.Billed)
-			e, idx = sc.entry, sc.index
+			ref = sc.info.price
 		}
-		price, cur, n := lc.unit(e, idx)
+		price, cur, n := lc.unit(ref)
 		rows = append(rows, commitmentRow(lc.end, customerID, s, stranded, price, cur, n))
 	}
 	SortCommitmentRows(rows[start:])

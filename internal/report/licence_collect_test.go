@@ -79,7 +79,7 @@ func TestLicenceCollectorMatchesInMemory(t *testing.T) {
 	wantCom, wantRows := ComputeCommitments(end, in, prices)
 	wantFind := LicenceCheck(end, in)
 
-	collect := func(payables []*billing.PayableCharge) (*LicenceCollector, []CommitmentRow) {
+	collect := func(payables []*billing.PayableCharge, release bool) (*LicenceCollector, []CommitmentRow) {
 		r := NewReconciler(Input{Period: period, Customers: customers, PayableOK: true,
 			Coverage: []Coverage{{CustomerID: "c1", Status: billing.CoverageAvailable, Period: period},
 				{CustomerID: "c2", Status: billing.CoverageAvailable, Period: period}}},
@@ -96,17 +96,22 @@ func TestLicenceCollectorMatchesInMemory(t *testing.T) {
 		}
 		var rows []CommitmentRow
 		for _, id := range []string{"c1", "c2", "c3"} {
-			lc.AddCustomer(id, subs[id])
+			added := lc.AddCustomer(id, subs[id])
+			if release { // as the close does once the rows are spooled
+				rows = append(rows, added...)
+				lc.Release(id)
+				continue
+			}
 			rows = lc.CustomerRows(rows, id, subs[id])
 		}
 		return lc, rows
 	}
-	lc, rows := collect(payables)
+	lc, rows := collect(payables, false)
 	// The lines in the other order (a close feeds them in API order, a
 	// report in ledger order): the same rows, the same price texts.
 	reversed := slices.Clone(payables)
 	slices.Reverse(reversed)
-	if _, back := collect(reversed); fmt.Sprintf("%+v", back) != fmt.Sprintf("%+v", rows) {
+	if _, back := collect(reversed, false); fmt.Sprintf("%+v", back) != fmt.Sprintf("%+v", rows) {
 		t.Errorf("rows with the lines reversed:\n%+v\nwant\n%+v", back, rows)
 	}
 	if !reflect.DeepEqual(rows, wantRows) {
@@ -123,12 +128,55 @@ func TestLicenceCollectorMatchesInMemory(t *testing.T) {
 	if len(lc.bigB) == 0 || len(lc.bigP) == 0 {
 		t.Error("the test does not reach the decimal fallbacks")
 	}
+	// Each customer released once added: the same rows, findings and
+	// summary, and nothing kept of the customers' lines.
+	rel, relRows := collect(payables, true)
+	if fmt.Sprintf("%+v", relRows) != fmt.Sprintf("%+v", rows) {
+		t.Errorf("rows with each customer released once added:\n%+v\nwant\n%+v", relRows, rows)
+	}
+	if got := rel.Findings(); fmt.Sprint(got) != fmt.Sprint(wantFind) {
+		t.Errorf("findings with each customer released:\n%v\nwant\n%v", got, wantFind)
+	}
+	if com := rel.Commitments(nil); fmt.Sprint(com) != fmt.Sprint(wantCom) {
+		t.Errorf("summary with each customer released:\n%+v\nwant\n%+v", com, wantCom)
+	}
+	if len(rel.bigB) != 0 {
+		t.Errorf("%d decimal sums kept after every customer was released", len(rel.bigB))
+	}
+	for i, c := range rel.cust {
+		if c.prices.keys != nil || c.billed.keys != nil {
+			t.Errorf("customer %d: tables kept after its release", i)
+		}
+	}
+}
+
+// TestSKUTable: values stay with their SKU through growth; a lookup that
+// does not add finds nothing for an absent SKU.
+func TestSKUTable(t *testing.T) {
+	var tb skuTable[uint32]
+	if tb.find(0, false) != nil {
+		t.Fatal("an empty table found SKU 0")
+	}
+	for i := range uint32(3000) {
+		*tb.find(i*7, true) = i + 1
+	}
+	for i := range uint32(3000) {
+		if v := tb.find(i*7, false); v == nil || *v != i+1 {
+			t.Fatalf("SKU %d: %v", i*7, v)
+		}
+		if v := tb.find(i*7+1, false); v != nil {
+			t.Fatalf("SKU %d was never added, found %d", i*7+1, *v)
+		}
+	}
+	if tb.n != 3000 || 4*int(tb.n) > 3*len(tb.keys) {
+		t.Errorf("%d entries in %d slots", tb.n, len(tb.keys))
+	}
 }
 
 // TestLineIndex: keys keep their index through growth and a release.
 func TestLineIndex(t *testing.T) {
 	var ix lineIndex
-	key := func(i int) lineKey { return lineKey{uint32(i % 97), uint32(i), uint32(i / 7), 1, 2, uint32(i % 3)} }
+	key := func(i int) lineKey { return lineKey{uint32(i % 97), uint32(i), uint32(i/7)<<2 | uint32(i%3)} }
 	for i := range 5000 {
 		if got, added := ix.index(key(i)); got != int32(i) || !added {
 			t.Fatalf("key %d: index %d added %v", i, got, added)

@@ -49,7 +49,7 @@ type lineRec struct {
 // tableEntry is a line key to encode: engine line i (≥ 0), or unattributed
 // aggregate -(i+1).
 type tableEntry struct {
-	k lineKey // customer holds the slot
+	k wideKey // customer holds the slot
 	i int32
 }
 
@@ -61,20 +61,20 @@ func (r *Reconciler) lineTable(unattributed bool) lineTable {
 	t := lineTable{ids: r.attr.ids, strs: r.strs}
 	entries := make([]tableEntry, 0, r.lineIDs.len())
 	for i := range int32(r.lineIDs.len()) {
-		k := r.lineIDs.key(i)
+		k := r.wide(r.lineIDs.key(i))
 		k.customer++
 		entries = append(entries, tableEntry{k, i})
 	}
 	r.lineIDs = lineIndex{} // the largest part of the engine's state; lines stay for the sums
 	var un [][numSlots]sum
 	if unattributed {
-		at := map[lineKey]int32{}
+		at := map[wideKey]int32{}
 		for j := range r.lineFinds {
 			lf := &r.lineFinds[j]
 			if lf.kind != KindUnattributed {
 				continue
 			}
-			k := lineKey{0, lf.sku, lf.chargeType, lf.from, lf.to, lf.cur}
+			k := wideKey{0, lf.sku, lf.chargeType, lf.from, lf.to, lf.cur}
 			x, ok := at[k]
 			if !ok {
 				x = int32(len(un))
