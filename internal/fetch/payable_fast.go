@@ -33,6 +33,8 @@ const maxFastElem = 1 << 20
 // charge (or at, when none was), where encoding/json must resume. err is a
 // validation or handler error of a charge, as the slow path reports it.
 func fastCharges(rec *recorder, at int64, h PayableHandler) (stop int64, n int, closed bool, err error) {
+	strs := getStrCache()
+	defer putStrCache(strs)
 	for ; ; n++ {
 		rec.keepFrom(at)
 		j, ok := rec.skipSpace(int(at - rec.base))
@@ -57,7 +59,7 @@ func fastCharges(rec *recorder, at int64, h PayableHandler) (stop int64, n int, 
 			return at, n, false, nil
 		}
 		ch := new(billing.PayableCharge) // fresh: h may keep the pointer
-		if !fastPayableCharge(rec.buf[j:end], ch) {
+		if !fastPayableCharge(rec.buf[j:end], ch, strs) {
 			return at, n, false, nil
 		}
 		if err := deliverCharge(h, n, ch); err != nil {
@@ -241,13 +243,13 @@ const notPlain = "not plain: left to encoding/json"
 //
 // b is read in place through the shared scanner (jsonscan), which checks
 // the JSON grammar as it goes; every string kept is copied out of b, which
-// the recorder reuses.
-func fastPayableCharge(b []byte, c *billing.PayableCharge) bool {
+// the recorder reuses, or taken from strs (nil: none) when it repeats.
+func fastPayableCharge(b []byte, c *billing.PayableCharge, strs *strCache) bool {
 	if len(b) == 0 {
 		return false
 	}
 	s := jsonscan.New(unsafe.String(&b[0], len(b)))
-	return fields(s, payableNames, payableField, func(f int) bool { return payableMember(s, c, f) }) && s.End() == nil
+	return fields(s, payableNames, payableField, func(f int) bool { return payableMember(s, strs, c, f) }) && s.End() == nil
 }
 
 // fields calls fn for each member of the object at s whose key lookup
@@ -293,26 +295,26 @@ func fields(s *jsonscan.Scanner, names []string, lookup func(string) int, fn fun
 	return s.Err() == nil
 }
 
-func payableMember(s *jsonscan.Scanner, c *billing.PayableCharge, f int) bool {
+func payableMember(s *jsonscan.Scanner, strs *strCache, c *billing.PayableCharge, f int) bool {
 	switch f {
 	case 0:
-		return stringField(s, &c.ProductID)
+		return stringField(s, strs, &c.ProductID)
 	case 1:
-		return stringField(s, &c.ProductName)
+		return stringField(s, strs, &c.ProductName)
 	case 2:
-		return stringField(s, &c.SKU)
+		return stringField(s, strs, &c.SKU)
 	case 3:
-		return stringField(s, &c.ChargeID)
+		return stringField(s, nil, &c.ChargeID)
 	case 4:
-		return stringField(s, &c.ChargeName)
+		return stringField(s, strs, &c.ChargeName)
 	case 5:
-		return stringField(s, &c.ChargeType)
+		return stringField(s, strs, &c.ChargeType)
 	case 6:
-		return stringField(s, &c.BillingCycleType)
+		return stringField(s, strs, &c.BillingCycleType)
 	case 7:
-		return dateField(s, &c.PeriodFrom)
+		return dateField(s, strs, &c.PeriodFrom)
 	case 8:
-		return dateField(s, &c.PeriodTo)
+		return dateField(s, strs, &c.PeriodTo)
 	case 9:
 		return moneyField(s, &c.Quantity)
 	case 10:
@@ -324,7 +326,7 @@ func payableMember(s *jsonscan.Scanner, c *billing.PayableCharge, f int) bool {
 	case 13:
 		return moneyField(s, &c.SubTotal)
 	case 14:
-		return stringField(s, &c.Currency)
+		return stringField(s, strs, &c.Currency)
 	case 15:
 		return boolPtrField(s, &c.IsBilled)
 	case 16:
@@ -334,11 +336,11 @@ func payableMember(s *jsonscan.Scanner, c *billing.PayableCharge, f int) bool {
 			return fields(s, deductionNames, deductionField, func(f int) bool {
 				switch f {
 				case 0:
-					return stringField(s, &d.Code)
+					return stringField(s, strs, &d.Code)
 				case 1:
-					return stringField(s, &d.Name)
+					return stringField(s, strs, &d.Name)
 				case 2:
-					return stringField(s, &d.DeductionType)
+					return stringField(s, strs, &d.DeductionType)
 				case 3:
 					return moneyField(s, &d.Value)
 				case 4:
@@ -353,7 +355,7 @@ func payableMember(s *jsonscan.Scanner, c *billing.PayableCharge, f int) bool {
 			return fields(s, feeNames, feeField, func(f int) bool {
 				switch f {
 				case 0:
-					return stringField(s, &fee.Name)
+					return stringField(s, strs, &fee.Name)
 				case 1:
 					return moneyField(s, &fee.UnitValue)
 				case 2:
@@ -374,13 +376,13 @@ func payableMember(s *jsonscan.Scanner, c *billing.PayableCharge, f int) bool {
 			return fields(s, invoiceNames, invoiceField, func(f int) bool {
 				switch f {
 				case 0:
-					return stringField(s, &inv.Number)
+					return stringField(s, strs, &inv.Number)
 				case 1:
-					return dateField(s, &inv.Date)
+					return dateField(s, strs, &inv.Date)
 				case 2:
-					return dateField(s, &inv.PeriodFrom)
+					return dateField(s, strs, &inv.PeriodFrom)
 				default:
-					return dateField(s, &inv.PeriodTo)
+					return dateField(s, strs, &inv.PeriodTo)
 				}
 			})
 		}
@@ -389,7 +391,7 @@ func payableMember(s *jsonscan.Scanner, c *billing.PayableCharge, f int) bool {
 		return sliceField(s, &c.Taxes, func(t *billing.Tax) bool {
 			return fields(s, taxNames, taxField, func(f int) bool {
 				if f == 0 {
-					return stringField(s, &t.Name)
+					return stringField(s, strs, &t.Name)
 				}
 				return moneyField(s, &t.AppliedRate)
 			})
@@ -398,9 +400,9 @@ func payableMember(s *jsonscan.Scanner, c *billing.PayableCharge, f int) bool {
 		return sliceField(s, &c.Tags, func(t *billing.Tag) bool {
 			return fields(s, tagNames, tagField, func(f int) bool {
 				if f == 0 {
-					return stringField(s, &t.Name)
+					return stringField(s, strs, &t.Name)
 				}
-				return stringField(s, &t.Value)
+				return stringField(s, strs, &t.Value)
 			})
 		})
 	}
@@ -455,33 +457,44 @@ func str(raw string) (string, bool) {
 }
 
 // stringField stores a string member (null leaves dst as is, like
-// encoding/json).
-func stringField(s *jsonscan.Scanner, dst *string) bool {
-	raw := s.Raw()
-	if raw == "" {
-		return false
+// encoding/json); a plain one (ASCII, no escapes) comes from strs.
+func stringField(s *jsonscan.Scanner, strs *strCache, dst *string) bool {
+	switch s.Peek() {
+	case '"':
+		raw, plain := s.RawString()
+		if plain {
+			*dst = strs.get(raw[1 : len(raw)-1])
+			return true
+		}
+		v, ok := str(raw)
+		*dst = v
+		return ok
+	case 'n':
+		return s.Null()
 	}
-	if raw[0] == 'n' {
-		return true
-	}
-	v, ok := str(raw)
-	*dst = v
-	return ok
+	return false
 }
 
-func dateField(s *jsonscan.Scanner, dst *billing.Date) bool {
-	raw := s.Raw()
-	if raw == "" {
-		return false
-	}
-	if raw[0] == '"' {
+// dateField stores a date member as billing.Date's decoder does; a plain
+// yyyy-MM-dd comes from strs.
+func dateField(s *jsonscan.Scanner, strs *strCache, dst *billing.Date) bool {
+	var raw string
+	if s.Peek() == '"' {
+		var plain bool
+		raw, plain = s.RawString()
+		if plain && len(raw) == 12 && plainDate(raw[1:11]) {
+			*dst = billing.Date(strs.get(raw[1:11]))
+			return true
+		}
 		if v, ok := str(raw); ok && v != "" {
 			d, err := billing.ParseDate(v)
 			*dst = d
 			return err == nil
 		}
+	} else {
+		raw = s.Raw()
 	}
-	return dst.UnmarshalJSON([]byte(raw)) == nil
+	return raw != "" && dst.UnmarshalJSON([]byte(raw)) == nil
 }
 
 func boolPtrField(s *jsonscan.Scanner, dst **bool) bool {

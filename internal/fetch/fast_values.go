@@ -1,0 +1,150 @@
+package fetch
+
+import (
+	"hash/maphash"
+	"strings"
+	"sync"
+)
+
+// This file holds the value decoders of the fast paths that avoid the
+// general machinery on the common forms: an intern table for the strings
+// that repeat from line to line, and exact parsers of the fixed-layout dates
+// and timestamps the API sends. Each recognises only the plain form and
+// leaves anything else to the general code (billing.ParseDate, the
+// Timestamp and RawJSON decoders), so they change how fast a value is
+// decoded, never what it decodes to; fast_values_test.go compares them
+// with the general code on many inputs, invalid ones included.
+
+// strCacheSize is the number of slots of a strCache (a power of two).
+const strCacheSize = 4096
+
+// maxInterned is the longest string a strCache keeps.
+const maxInterned = 128
+
+// strCache is a bounded intern table: a direct-mapped cache from a
+// string's text to one copy of it, so the values that repeat from line to
+// line (SKUs, product and charge names, currencies, dates, tag names) are
+// allocated once per stream instead of once per field per line, which also
+// shrinks what the decoded charges keep alive downstream. A slot holds the
+// last string that hashed to it; a miss copies the text and takes the slot.
+// The nil *strCache copies every time.
+type strCache struct {
+	slots [strCacheSize]string
+}
+
+var strSeed = maphash.MakeSeed()
+
+// get returns a string equal to v that does not share v's memory (v is a
+// view of a buffer that is reused).
+func (c *strCache) get(v string) string {
+	if c == nil || len(v) > maxInterned {
+		return strings.Clone(v)
+	}
+	slot := &c.slots[maphash.String(strSeed, v)&(strCacheSize-1)]
+	if *slot == v {
+		return *slot
+	}
+	s := strings.Clone(v)
+	*slot = s
+	return s
+}
+
+// strCaches recycles the tables between streams and customers; the strings
+// a table holds are immutable, so sharing them between responses changes
+// nothing but memory.
+var strCaches = sync.Pool{New: func() any { return new(strCache) }}
+
+func getStrCache() *strCache   { return strCaches.Get().(*strCache) }
+func putStrCache(c *strCache) { strCaches.Put(c) }
+
+// digits2 returns the value of the two ASCII digits s[i:i+2], or -1.
+func digits2(s string, i int) int {
+	a, b := s[i]-'0', s[i+1]-'0'
+	if a > 9 || b > 9 {
+		return -1
+	}
+	return int(a)*10 + int(b)
+}
+
+// plainDate reports whether v is exactly yyyy-MM-dd with a month and day
+// that exist: the strings billing.ParseDate accepts unchanged without a time
+// part (time.Parse("2006-01-02") checks the same: four-digit year, two-digit
+// month 01-12, two-digit day within the month).
+func plainDate(v string) bool {
+	if len(v) != 10 || v[4] != '-' || v[7] != '-' {
+		return false
+	}
+	hi, lo := digits2(v, 0), digits2(v, 2)
+	month, day := digits2(v, 5), digits2(v, 8)
+	if hi < 0 || lo < 0 || month < 1 || month > 12 || day < 1 {
+		return false
+	}
+	return day <= daysIn(month, hi*100+lo)
+}
+
+func daysIn(month, year int) int {
+	switch month {
+	case 2:
+		if year%4 == 0 && (year%100 != 0 || year%400 == 0) {
+			return 29
+		}
+		return 28
+	case 4, 6, 9, 11:
+		return 30
+	}
+	return 31
+}
+
+// plainTimestamp decodes the forms of a timestamp the API sends,
+// yyyy-MM-ddTHH:mm:ss with an optional fraction of 1 to 9 digits after a
+// point and an optional Z (zone-less means UTC), into what
+// billing.Timestamp's decoder makes of them: the same instant in RFC 3339
+// with the fraction's trailing zeros dropped and Z. Anything else (another
+// zone, a comma, a longer fraction, a field out of range) reports false.
+func plainTimestamp(v string) (string, bool) {
+	if len(v) < 19 || !plainDate(v[:10]) || v[10] != 'T' || v[13] != ':' || v[16] != ':' {
+		return "", false
+	}
+	h, m, s := digits2(v, 11), digits2(v, 14), digits2(v, 17)
+	if h < 0 || h > 23 || m < 0 || m > 59 || s < 0 || s > 59 {
+		return "", false
+	}
+	rest := v[19:]
+	if strings.HasSuffix(rest, "Z") {
+		rest = rest[:len(rest)-1]
+	}
+	frac := ""
+	if rest != "" {
+		if rest[0] != '.' || len(rest) < 2 || len(rest) > 10 {
+			return "", false
+		}
+		for i := 1; i < len(rest); i++ {
+			if rest[i] < '0' || rest[i] > '9' {
+				return "", false
+			}
+		}
+		frac = strings.TrimRight(rest, "0")
+		if frac == "." {
+			frac = ""
+		}
+	}
+	if len(v) == 19+len(frac)+1 && v[len(v)-1] == 'Z' {
+		return strings.Clone(v), true // already in its normal form
+	}
+	return v[:19] + frac + "Z", true
+}
+
+// compactJSON reports whether the valid JSON text raw has no whitespace
+// outside its strings, so that json.Compact would return it unchanged. It
+// checks the simpler property that raw holds no space, tab, CR or LF at
+// all (a space inside a string makes it answer false, which only costs the
+// general path).
+func compactJSON(raw string) bool {
+	for i := 0; i < len(raw); i++ {
+		switch raw[i] {
+		case ' ', '\t', '\r', '\n':
+			return false
+		}
+	}
+	return true
+}
