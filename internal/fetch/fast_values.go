@@ -54,7 +54,7 @@ func (c *strCache) get(v string) string {
 // nothing but memory.
 var strCaches = sync.Pool{New: func() any { return new(strCache) }}
 
-func getStrCache() *strCache   { return strCaches.Get().(*strCache) }
+func getStrCache() *strCache  { return strCaches.Get().(*strCache) }
 func putStrCache(c *strCache) { strCaches.Put(c) }
 
 // digits2 returns the value of the two ASCII digits s[i:i+2], or -1.
