@@ -36,8 +36,8 @@ func fastReceivables(body []byte) (period billing.Period, out []billing.Receivab
 		return period, nil, false
 	}
 	s := jsonscan.New(unsafe.String(&body[0], len(body)))
-	strs := getStrCache()
-	defer putStrCache(strs)
+	vc := getValueCache()
+	defer putValueCache(vc)
 	haveCharges := false
 	ok = object(s, receivableEnvNames, func(f int) bool {
 		switch f {
@@ -49,7 +49,7 @@ func fastReceivables(body []byte) (period billing.Period, out []billing.Receivab
 			if s.Peek() != '"' {
 				return false
 			}
-			return dateField(s, strs, dst) && *dst != ""
+			return dateField(s, vc, dst) && *dst != ""
 		default:
 			if s.Peek() == 'n' {
 				return s.Null()
@@ -59,7 +59,7 @@ func fastReceivables(body []byte) (period billing.Period, out []billing.Receivab
 			return array(s, func() bool {
 				out = append(out, billing.ReceivableCharge{})
 				c := &out[len(out)-1]
-				if !object(s, receivableNames, func(f int) bool { return receivableField(s, strs, c, f) }) {
+				if !object(s, receivableNames, func(f int) bool { return receivableField(s, vc, c, f) }) {
 					return false
 				}
 				return c.Validate() == nil
@@ -75,32 +75,32 @@ func fastReceivables(body []byte) (period billing.Period, out []billing.Receivab
 	return period, out, true
 }
 
-func receivableField(s *jsonscan.Scanner, strs *strCache, c *billing.ReceivableCharge, f int) bool {
+func receivableField(s *jsonscan.Scanner, vc *valueCache, c *billing.ReceivableCharge, f int) bool {
 	switch f {
 	case 0:
-		return stringField(s, strs, &c.ProductName)
+		return stringField(s, vc, &c.ProductName)
 	case 1:
-		return stringField(s, strs, &c.SKU)
+		return stringField(s, vc, &c.SKU)
 	case 2:
 		return stringField(s, nil, &c.ChargeID)
 	case 3:
-		return stringField(s, strs, &c.ChargeName)
+		return stringField(s, vc, &c.ChargeName)
 	case 4:
-		return stringField(s, strs, &c.ChargeType)
+		return stringField(s, vc, &c.ChargeType)
 	case 5:
-		return stringField(s, strs, &c.BillingCycleType)
+		return stringField(s, vc, &c.BillingCycleType)
 	case 6:
-		return dateField(s, strs, &c.PeriodFrom)
+		return dateField(s, vc, &c.PeriodFrom)
 	case 7:
-		return dateField(s, strs, &c.PeriodTo)
+		return dateField(s, vc, &c.PeriodTo)
 	case 8:
-		return moneyField(s, &c.Quantity)
+		return moneyField(s, vc, &c.Quantity)
 	case 9:
-		return moneyField(s, &c.CostPrice)
+		return moneyField(s, vc, &c.CostPrice)
 	case 10:
-		return moneyField(s, &c.CostPriceProrated)
+		return moneyField(s, vc, &c.CostPriceProrated)
 	case 11:
-		return stringField(s, strs, &c.Currency)
+		return stringField(s, vc, &c.Currency)
 	case 12:
 		return boolPtrField(s, &c.IsProratable)
 	}
@@ -120,8 +120,8 @@ func fastSubscriptions(body []byte) (out []billing.Subscription, ok bool) {
 		return nil, false
 	}
 	s := jsonscan.New(unsafe.String(&body[0], len(body)))
-	strs := getStrCache()
-	defer putStrCache(strs)
+	vc := getValueCache()
+	defer putValueCache(vc)
 	items := func() bool {
 		if s.Peek() == 'n' {
 			return s.Null()
@@ -130,7 +130,7 @@ func fastSubscriptions(body []byte) (out []billing.Subscription, ok bool) {
 		return array(s, func() bool {
 			out = append(out, billing.Subscription{})
 			sub := &out[len(out)-1]
-			return object(s, subscriptionNames, func(f int) bool { return subscriptionField(s, strs, sub, f) })
+			return object(s, subscriptionNames, func(f int) bool { return subscriptionField(s, vc, sub, f) })
 		})
 	}
 	switch s.Peek() {
@@ -148,20 +148,20 @@ func fastSubscriptions(body []byte) (out []billing.Subscription, ok bool) {
 	return out, true
 }
 
-func subscriptionField(s *jsonscan.Scanner, strs *strCache, sub *billing.Subscription, f int) bool {
+func subscriptionField(s *jsonscan.Scanner, vc *valueCache, sub *billing.Subscription, f int) bool {
 	switch f {
 	case 0:
 		return stringField(s, nil, &sub.ID)
 	case 1:
-		return stringField(s, strs, &sub.ProductName)
+		return stringField(s, vc, &sub.ProductName)
 	case 2:
-		return stringField(s, strs, &sub.Description)
+		return stringField(s, vc, &sub.Description)
 	case 3:
-		return stringField(s, strs, &sub.SKU)
+		return stringField(s, vc, &sub.SKU)
 	case 4:
-		return moneyField(s, &sub.Quantity)
+		return moneyField(s, vc, &sub.Quantity)
 	case 5:
-		return stringField(s, strs, &sub.BillingCycle)
+		return stringField(s, vc, &sub.BillingCycle)
 	case 6:
 		return timestampField(s, &sub.PurchaseDate)
 	case 7:
@@ -175,11 +175,11 @@ func subscriptionField(s *jsonscan.Scanner, strs *strCache, sub *billing.Subscri
 			return object(s, feesNames, func(f int) bool {
 				switch f {
 				case 0:
-					return moneyField(s, &fees.RecurringFee)
+					return moneyField(s, vc, &fees.RecurringFee)
 				case 1:
-					return moneyField(s, &fees.SetupFee)
+					return moneyField(s, vc, &fees.SetupFee)
 				default:
-					return stringField(s, strs, &fees.Currency)
+					return stringField(s, vc, &fees.Currency)
 				}
 			})
 		}

@@ -2,8 +2,14 @@ package fetch
 
 import (
 	"hash/maphash"
+	"math/big"
+	"math/bits"
+	"reflect"
 	"strings"
 	"sync"
+	"unsafe"
+
+	"github.com/shopspring/decimal"
 )
 
 // This file holds the value decoders of the fast paths that avoid the
@@ -15,32 +21,40 @@ import (
 // decoded, never what it decodes to; fast_values_test.go compares them
 // with the general code on many inputs, invalid ones included.
 
-// strCacheSize is the number of slots of a strCache (a power of two).
-const strCacheSize = 4096
+// strSlots is the number of string slots of a valueCache (a power of two).
+const strSlots = 4096
 
-// maxInterned is the longest string a strCache keeps.
+// maxInterned is the longest string a valueCache keeps.
 const maxInterned = 128
 
-// strCache is a bounded intern table: a direct-mapped cache from a
-// string's text to one copy of it, so the values that repeat from line to
-// line (SKUs, product and charge names, currencies, dates, tag names) are
-// allocated once per stream instead of once per field per line, which also
-// shrinks what the decoded charges keep alive downstream. A slot holds the
-// last string that hashed to it; a miss copies the text and takes the slot.
-// The nil *strCache copies every time.
-type strCache struct {
-	slots [strCacheSize]string
+// valueCache is what the fast decoders allocate values from.
+//
+// Strings: a bounded intern table, a direct-mapped cache from a string's
+// text to one copy of it, so the values that repeat from line to line (SKUs,
+// product and charge names, currencies, dates, tag names) are allocated once
+// per stream instead of once per field per line, which also shrinks what
+// the decoded charges keep alive downstream. A slot holds the last string
+// that hashed to it; a miss copies the text and takes the slot.
+//
+// Decimals: the big.Int coefficient of a plain decimal is taken from a
+// chunk of cells instead of being allocated on its own (two allocations
+// per decimal with decimal.New), see dec.
+//
+// The nil *valueCache allocates every value on its own.
+type valueCache struct {
+	slots [strSlots]string
+	cells []decCell
 }
 
 var strSeed = maphash.MakeSeed()
 
-// get returns a string equal to v that does not share v's memory (v is a
+// str returns a string equal to v that does not share v's memory (v is a
 // view of a buffer that is reused).
-func (c *strCache) get(v string) string {
+func (c *valueCache) str(v string) string {
 	if c == nil || len(v) > maxInterned {
 		return strings.Clone(v)
 	}
-	slot := &c.slots[maphash.String(strSeed, v)&(strCacheSize-1)]
+	slot := &c.slots[maphash.String(strSeed, v)&(strSlots-1)]
 	if *slot == v {
 		return *slot
 	}
@@ -49,13 +63,81 @@ func (c *strCache) get(v string) string {
 	return s
 }
 
-// strCaches recycles the tables between streams and customers; the strings
-// a table holds are immutable, so sharing them between responses changes
-// nothing but memory.
-var strCaches = sync.Pool{New: func() any { return new(strCache) }}
+// decCell is the coefficient of one decimal: a big.Int whose one word is
+// stored next to it.
+type decCell struct {
+	i big.Int
+	w [1]big.Word
+}
 
-func getStrCache() *strCache  { return strCaches.Get().(*strCache) }
-func putStrCache(c *strCache) { strCaches.Put(c) }
+// decChunk is the number of cells allocated at once.
+const decChunk = 128
+
+// dec returns decimal.New(v, exp): the same value, exponent and coefficient
+// (reflect.DeepEqual holds), with the coefficient taken from a chunk of
+// cells. A decimal never changes its coefficient (every decimal operation
+// returns a new one), so the cells of a chunk are independent values that
+// merely share an allocation, which lives as long as any of them.
+func (c *valueCache) dec(v int64, exp int32) decimal.Decimal {
+	if c == nil || !decimalLayoutOK {
+		return decimal.New(v, exp)
+	}
+	if len(c.cells) == 0 {
+		c.cells = make([]decCell, decChunk)
+	}
+	cell := &c.cells[0]
+	c.cells = c.cells[1:]
+	if v != 0 { // zero keeps the nil word slice of big.NewInt(0)
+		u := uint64(v)
+		if v < 0 {
+			u = -u
+		}
+		cell.w[0] = big.Word(u)
+		cell.i.SetBits(cell.w[:])
+		if v < 0 {
+			cell.i.Neg(&cell.i)
+		}
+	}
+	return decimalOf(&cell.i, exp)
+}
+
+// decimalLayout is decimal.Decimal's layout (shopspring/decimal v1.6.0):
+// the fields are unexported and no constructor takes a coefficient without
+// copying it. decimalLayoutOK checks the layout, field by field, before dec
+// relies on it; with any other layout dec falls back to decimal.New.
+type decimalLayout struct {
+	value *big.Int
+	exp   int32
+}
+
+var decimalLayoutOK = func() bool {
+	if bits.UintSize != 64 { // dec keeps a coefficient in one 64-bit word
+		return false
+	}
+	want, got := reflect.TypeFor[decimalLayout](), reflect.TypeFor[decimal.Decimal]()
+	if got.Size() != want.Size() || got.NumField() != want.NumField() {
+		return false
+	}
+	for i := range want.NumField() {
+		w, g := want.Field(i), got.Field(i)
+		if w.Name != g.Name || w.Type != g.Type || w.Offset != g.Offset {
+			return false
+		}
+	}
+	return true
+}()
+
+func decimalOf(v *big.Int, exp int32) decimal.Decimal {
+	return *(*decimal.Decimal)(unsafe.Pointer(&decimalLayout{value: v, exp: exp}))
+}
+
+// valueCaches recycles the caches between streams and customers; the
+// strings a cache holds are immutable and its decimal cells are handed out
+// once, so sharing a cache between responses changes nothing but memory.
+var valueCaches = sync.Pool{New: func() any { return new(valueCache) }}
+
+func getValueCache() *valueCache  { return valueCaches.Get().(*valueCache) }
+func putValueCache(c *valueCache) { valueCaches.Put(c) }
 
 // digits2 returns the value of the two ASCII digits s[i:i+2], or -1.
 func digits2(s string, i int) int {

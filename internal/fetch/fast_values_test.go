@@ -4,11 +4,15 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"math"
 	"math/rand/v2"
+	"reflect"
 	"strconv"
 	"strings"
 	"testing"
 	"unsafe"
+
+	"github.com/shopspring/decimal"
 
 	"github.com/msp-reconcile/reconcile/internal/billing"
 )
@@ -132,11 +136,11 @@ func TestCompactJSON(t *testing.T) {
 // TestStrCache: the cache gives equal strings that never share the input's
 // memory, one copy per repeated value, and stays bounded.
 func TestStrCache(t *testing.T) {
-	c := new(strCache)
+	c := new(valueCache)
 	buf := []byte("NCE-M365-BSTD-P1M")
 	view := unsafe.String(&buf[0], len(buf))
-	a := c.get(view)
-	b := c.get(view)
+	a := c.str(view)
+	b := c.str(view)
 	if a != view || b != view || unsafe.StringData(a) == &buf[0] || unsafe.StringData(a) != unsafe.StringData(b) {
 		t.Fatalf("get: %q %q", a, b)
 	}
@@ -145,16 +149,56 @@ func TestStrCache(t *testing.T) {
 		t.Fatalf("the cached string changed with the buffer: %q", a)
 	}
 	long := strings.Repeat("x", maxInterned+1)
-	if l1, l2 := c.get(long), c.get(long); l1 != long || unsafe.StringData(l1) == unsafe.StringData(l2) {
+	if l1, l2 := c.str(long), c.str(long); l1 != long || unsafe.StringData(l1) == unsafe.StringData(l2) {
 		t.Fatal("a long string was interned")
 	}
 	for i := range 100_000 {
 		v := strconv.Itoa(i)
-		if c.get(v) != v {
+		if c.str(v) != v {
 			t.Fatalf("get(%q) wrong", v)
 		}
 	}
-	if got := (*strCache)(nil).get(view); got != view {
+	if got := (*valueCache)(nil).str(view); got != view {
 		t.Fatalf("nil cache: %q", got)
+	}
+}
+
+// TestValueCacheDec: dec builds exactly what decimal.New builds (value,
+// exponent, coefficient, reflect.DeepEqual), and the decimals sharing a
+// chunk stay independent through arithmetic.
+func TestValueCacheDec(t *testing.T) {
+	if !decimalLayoutOK {
+		t.Fatal("decimal.Decimal's layout is not the one dec knows: dec falls back to decimal.New (correct, but slower); update decimalLayout")
+	}
+	c := new(valueCache)
+	rng := rand.New(rand.NewPCG(3, 4))
+	values := []int64{0, 1, -1, 9, -10, 1 << 31, 1<<32 + 1, -(1 << 40), math.MaxInt64, math.MinInt64 + 1, math.MinInt64, 999999999999999999, -999999999999999999}
+	for range 5000 {
+		values = append(values, rng.Int64()>>rng.IntN(64), -rng.Int64()>>rng.IntN(64))
+	}
+	var got, want []decimal.Decimal
+	for i, v := range values {
+		exp := int32(i%21) - 18
+		g, w := c.dec(v, exp), decimal.New(v, exp)
+		if !reflect.DeepEqual(g, w) || g.String() != w.String() || g.Exponent() != w.Exponent() || g.Coefficient().Cmp(w.Coefficient()) != 0 {
+			t.Fatalf("dec(%d, %d) = %v, decimal.New = %v", v, exp, g, w)
+		}
+		got, want = append(got, g), append(want, w)
+	}
+	// Arithmetic on decimals that share chunks changes none of them.
+	sum := decimal.Sum(got[0], got[1:]...)
+	if wsum := decimal.Sum(want[0], want[1:]...); !sum.Equal(wsum) {
+		t.Fatalf("sum %v, want %v", sum, wsum)
+	}
+	for i := range got {
+		_ = got[i].Add(got[(i+1)%len(got)]).Mul(got[i]).Round(2).Neg().Abs()
+	}
+	for i := range got {
+		if !reflect.DeepEqual(got[i], want[i]) {
+			t.Fatalf("decimal #%d changed: %v, want %v", i, got[i], want[i])
+		}
+	}
+	if d := (*valueCache)(nil).dec(-5, -1); !reflect.DeepEqual(d, decimal.New(-5, -1)) {
+		t.Fatalf("nil cache: %v", d)
 	}
 }
