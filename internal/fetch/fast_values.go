@@ -1,7 +1,6 @@
 package fetch
 
 import (
-	"hash/maphash"
 	"math/big"
 	"math/bits"
 	"reflect"
@@ -21,8 +20,11 @@ import (
 // decoded, never what it decodes to; fast_values_test.go compares them
 // with the general code on many inputs, invalid ones included.
 
-// strSlots is the number of string slots of a valueCache (a power of two).
-const strSlots = 4096
+// strSlots is the number of string slots of a valueCache.
+const (
+	strSlotBits = 12
+	strSlots    = 1 << strSlotBits
+)
 
 // maxInterned is the longest string a valueCache keeps.
 const maxInterned = 128
@@ -46,21 +48,43 @@ type valueCache struct {
 	cells []decCell
 }
 
-var strSeed = maphash.MakeSeed()
-
 // str returns a string equal to v that does not share v's memory (v is a
 // view of a buffer that is reused).
 func (c *valueCache) str(v string) string {
 	if c == nil || len(v) > maxInterned {
 		return strings.Clone(v)
 	}
-	slot := &c.slots[maphash.String(strSeed, v)&(strSlots-1)]
+	slot := &c.slots[strHash(v)]
 	if *slot == v {
 		return *slot
 	}
 	s := strings.Clone(v)
 	*slot = s
 	return s
+}
+
+// strHash is the slot of v: a hash of its length and of its first, middle
+// and last eight bytes (cheaper than hashing every byte; strings that
+// differ only elsewhere share a slot, which costs copies, never a wrong
+// answer).
+func strHash(v string) uint64 {
+	n := len(v)
+	var h uint64
+	if n >= 8 {
+		h = le64(v) ^ bits.RotateLeft64(le64(v[n/2-4:]), 21) ^ bits.RotateLeft64(le64(v[n-8:]), 42)
+	} else {
+		for i := range n {
+			h = h<<8 | uint64(v[i])
+		}
+	}
+	h = (h ^ uint64(n)) * 0x9e3779b97f4a7c15
+	return h >> (64 - strSlotBits)
+}
+
+func le64(s string) uint64 {
+	_ = s[7]
+	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
 }
 
 // decCell is the coefficient of one decimal: a big.Int whose one word is
