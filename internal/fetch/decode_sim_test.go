@@ -206,3 +206,41 @@ func TestSimBodiesAgree(t *testing.T) {
 		}
 	}
 }
+
+// TestRecycledBodiesNotKept: what ReceivableCharges and Subscriptions
+// return does not point into the recycled body buffers: fetching other
+// customers afterwards leaves it equal to a fresh decode.
+func TestRecycledBodiesNotKept(t *testing.T) {
+	sim := sherwebsim.New(sherwebsim.Config{Seed: 7, Customers: 6, Charges: 300})
+	c := simClient(t, sim, &sleeps{})
+	ctx := context.Background()
+	customers, err := c.Customers(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type got struct {
+		period billing.Period
+		recs   []billing.ReceivableCharge
+		subs   []billing.Subscription
+	}
+	var first []got
+	for round := range 2 {
+		for i, cu := range customers {
+			p, recs, err := c.ReceivableCharges(ctx, cu.ID, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			subs, err := c.Subscriptions(ctx, cu.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if round == 0 {
+				first = append(first, got{p, recs, subs})
+				continue
+			}
+			if g := first[i]; g.period != p || !reflect.DeepEqual(g.recs, recs) || !reflect.DeepEqual(g.subs, subs) {
+				t.Fatalf("customer %s: what the first round returned changed", cu.ID)
+			}
+		}
+	}
+}
