@@ -688,7 +688,9 @@ func TestMaxBodyBytes(t *testing.T) {
 	}
 	// The bodies read into recycled buffers (receivables, subscriptions)
 	// have the same limit.
-	f.handle(pathReceivables, func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, `{"periodFrom":"2024-03-01","periodTo":"2024-03-31","charges":[`+fastRC+`]}`) })
+	f.handle(pathReceivables, func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, 200, `{"periodFrom":"2024-03-01","periodTo":"2024-03-31","charges":[`+fastRC+`]}`)
+	})
 	f.handle(pathSubs, func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, `{"items":[`+fastSub+`]}`) })
 	if _, _, err := c.ReceivableCharges(context.Background(), "c1", ""); !errors.As(err, &de) || !strings.Contains(err.Error(), pathReceivables) || !strings.Contains(err.Error(), "MaxBodyBytes") {
 		t.Fatalf("receivables: err = %v", err)
