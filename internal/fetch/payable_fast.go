@@ -274,27 +274,36 @@ func parsePayableCharge(b []byte, c *billing.PayableCharge, vc *valueCache) (siz
 }
 
 // fields calls fn for each member of the object at s whose key lookup
-// (or a linear search of names, when lookup is nil) knows; fn reads the value. It gives up on a key that is not plain ASCII,
+// (or a linear search of names, when lookup is nil) knows; fn reads the
+// value. It gives up on a key that is not plain ASCII,
 // on a duplicate field and on an unknown key that matches one of names
 // case-insensitively (encoding/json would fold it onto that field). Other
 // unknown members are skipped (and checked).
+//
+// The members usually come in the order of names, so the field after the
+// last one read is tried first, with one comparison.
 func fields(s *jsonscan.Scanner, names []string, lookup func(string) int, fn func(field int) bool) bool {
 	var seen uint64
+	next := 0
 	s.Object(func(k string) {
-		for i := 0; i < len(k); i++ {
-			if k[i] >= utf8.RuneSelf {
-				s.Fail(notPlain)
-				return
-			}
-		}
 		field := -1
-		if lookup != nil {
-			field = lookup(k)
+		if next < len(names) && names[next] == k {
+			field = next
 		} else {
-			for i, n := range names {
-				if n == k {
-					field = i
-					break
+			for i := 0; i < len(k); i++ {
+				if k[i] >= utf8.RuneSelf {
+					s.Fail(notPlain)
+					return
+				}
+			}
+			if lookup != nil {
+				field = lookup(k)
+			} else {
+				for i, n := range names {
+					if n == k {
+						field = i
+						break
+					}
 				}
 			}
 		}
@@ -303,6 +312,7 @@ func fields(s *jsonscan.Scanner, names []string, lookup func(string) int, fn fun
 				s.Fail(notPlain)
 			}
 			seen |= 1 << field
+			next = field + 1
 			return
 		}
 		for _, n := range names {
@@ -325,7 +335,7 @@ func payableMember(s *jsonscan.Scanner, vc *valueCache, c *billing.PayableCharge
 	case 2:
 		return stringField(s, vc, &c.SKU)
 	case 3:
-		return stringField(s, nil, &c.ChargeID)
+		return uniqueField(s, vc, &c.ChargeID)
 	case 4:
 		return stringField(s, vc, &c.ChargeName)
 	case 5:
@@ -349,9 +359,9 @@ func payableMember(s *jsonscan.Scanner, vc *valueCache, c *billing.PayableCharge
 	case 14:
 		return stringField(s, vc, &c.Currency)
 	case 15:
-		return boolPtrField(s, &c.IsBilled)
+		return boolPtrField(s, vc, &c.IsBilled)
 	case 16:
-		return boolPtrField(s, &c.IsProratable)
+		return boolPtrField(s, vc, &c.IsProratable)
 	case 17:
 		return sliceField(s, &c.Deductions, func(d *billing.Deduction) bool {
 			return fields(s, deductionNames, deductionField, func(f int) bool {
@@ -382,7 +392,7 @@ func payableMember(s *jsonscan.Scanner, vc *valueCache, c *billing.PayableCharge
 				case 2:
 					return moneyField(s, vc, &fee.TotalValue)
 				default:
-					return boolPtrField(s, &fee.IsTaxable)
+					return boolPtrField(s, vc, &fee.IsTaxable)
 				}
 			})
 		})
@@ -496,6 +506,22 @@ func stringField(s *jsonscan.Scanner, vc *valueCache, dst *string) bool {
 	return false
 }
 
+// uniqueField is stringField for a value that rarely repeats (an id): a
+// plain one is copied into vc's arena instead of the intern table.
+func uniqueField(s *jsonscan.Scanner, vc *valueCache, dst *string) bool {
+	if s.Peek() == '"' {
+		raw, plain := s.RawString()
+		if plain {
+			*dst = vc.unique(raw[1 : len(raw)-1])
+			return true
+		}
+		v, ok := str(raw)
+		*dst = v
+		return ok
+	}
+	return stringField(s, nil, dst)
+}
+
 // dateField stores a date member as billing.Date's decoder does; a plain
 // yyyy-MM-dd comes from vc.
 func dateField(s *jsonscan.Scanner, vc *valueCache, dst *billing.Date) bool {
@@ -518,9 +544,20 @@ func dateField(s *jsonscan.Scanner, vc *valueCache, dst *billing.Date) bool {
 	return raw != "" && dst.UnmarshalJSON([]byte(raw)) == nil
 }
 
-func boolPtrField(s *jsonscan.Scanner, dst **bool) bool {
-	*dst = s.Bool()
-	return s.Err() == nil
+// boolPtrField stores a boolean member (null is nil), the pointer taken
+// from vc.
+func boolPtrField(s *jsonscan.Scanner, vc *valueCache, dst **bool) bool {
+	switch s.Raw() {
+	case "true":
+		*dst = vc.boolPtr(true)
+	case "false":
+		*dst = vc.boolPtr(false)
+	case "null":
+		*dst = nil
+	default:
+		return false
+	}
+	return true
 }
 
 // moneyField decodes a decimal member exactly as decimal.NullDecimal's
