@@ -53,7 +53,9 @@ type valueCache struct {
 // boolPtr returns a pointer to a new bool holding v, taken from a chunk.
 func (c *valueCache) boolPtr(v bool) *bool {
 	if c == nil {
-		return &v
+		p := new(bool) // not &v, which would move v to the heap on every call
+		*p = v
+		return p
 	}
 	if len(c.bools) == 0 {
 		c.bools = make([]bool, 256)
