@@ -82,7 +82,7 @@ func receivableField(s *jsonscan.Scanner, vc *valueCache, c *billing.ReceivableC
 	case 1:
 		return stringField(s, vc, &c.SKU)
 	case 2:
-		return uniqueField(s, vc, &c.ChargeID)
+		return stringField(s, nil, &c.ChargeID)
 	case 3:
 		return stringField(s, vc, &c.ChargeName)
 	case 4:
@@ -102,7 +102,7 @@ func receivableField(s *jsonscan.Scanner, vc *valueCache, c *billing.ReceivableC
 	case 11:
 		return stringField(s, vc, &c.Currency)
 	case 12:
-		return boolPtrField(s, vc, &c.IsProratable)
+		return boolPtrField(s, &c.IsProratable)
 	}
 	return false
 }
@@ -151,7 +151,7 @@ func fastSubscriptions(body []byte) (out []billing.Subscription, ok bool) {
 func subscriptionField(s *jsonscan.Scanner, vc *valueCache, sub *billing.Subscription, f int) bool {
 	switch f {
 	case 0:
-		return uniqueField(s, vc, &sub.ID)
+		return stringField(s, nil, &sub.ID)
 	case 1:
 		return stringField(s, vc, &sub.ProductName)
 	case 2:

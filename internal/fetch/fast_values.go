@@ -46,46 +46,6 @@ const maxInterned = 128
 type valueCache struct {
 	slots [strSlots]string
 	cells []decCell
-	bools []bool
-	arena []byte
-}
-
-// boolPtr returns a pointer to a new bool holding v, taken from a chunk.
-func (c *valueCache) boolPtr(v bool) *bool {
-	if c == nil {
-		p := new(bool) // not &v, which would move v to the heap on every call
-		*p = v
-		return p
-	}
-	if len(c.bools) == 0 {
-		c.bools = make([]bool, 256)
-	}
-	p := &c.bools[0]
-	c.bools = c.bools[1:]
-	*p = v
-	return p
-}
-
-// arenaChunk is the size of the chunks unique copies strings into.
-const arenaChunk = 8 << 10
-
-// unique returns a copy of v, made in a chunk of memory shared with other
-// copies (the bytes of a chunk are written once, before the strings on them
-// are made, so each string stays immutable): the values that rarely repeat
-// (charge and subscription ids) cost no allocation of their own.
-func (c *valueCache) unique(v string) string {
-	if c == nil || len(v) > maxInterned {
-		return strings.Clone(v)
-	}
-	if v == "" {
-		return ""
-	}
-	if cap(c.arena)-len(c.arena) < len(v) {
-		c.arena = make([]byte, 0, arenaChunk)
-	}
-	start := len(c.arena)
-	c.arena = append(c.arena, v...)
-	return unsafe.String(&c.arena[start], len(v))
 }
 
 // str returns a string equal to v that does not share v's memory (v is a
@@ -98,7 +58,7 @@ func (c *valueCache) str(v string) string {
 	if *slot == v {
 		return *slot
 	}
-	s := strings.Clone(v) // not unique's arena: a slot would keep a whole chunk alive
+	s := strings.Clone(v)
 	*slot = s
 	return s
 }

@@ -202,33 +202,3 @@ func TestValueCacheDec(t *testing.T) {
 		t.Fatalf("nil cache: %v", d)
 	}
 }
-
-// TestValueCacheArenaAndBools: unique copies never share the input's
-// memory nor change when later copies are made; boolPtr gives distinct
-// pointers.
-func TestValueCacheArenaAndBools(t *testing.T) {
-	c := new(valueCache)
-	var got, want []string
-	buf := make([]byte, 64)
-	for i := range 5000 {
-		v := strconv.Itoa(i*7919) + "-" + strings.Repeat("x", i%40)
-		n := copy(buf, v)
-		u := c.unique(unsafe.String(&buf[0], n))
-		if u != v || unsafe.StringData(u) == &buf[0] {
-			t.Fatalf("unique(%q) = %q", v, u)
-		}
-		got, want = append(got, u), append(want, v)
-	}
-	for i := range got {
-		if got[i] != want[i] {
-			t.Fatalf("copy #%d changed: %q, want %q", i, got[i], want[i])
-		}
-	}
-	if c.unique("") != "" || c.unique(strings.Repeat("y", 5000)) != strings.Repeat("y", 5000) {
-		t.Fatal("unique of an empty or long string")
-	}
-	a, b := c.boolPtr(true), c.boolPtr(true)
-	if a == b || !*a || !*b || *c.boolPtr(false) || *(*valueCache)(nil).boolPtr(true) != true {
-		t.Fatal("boolPtr")
-	}
-}

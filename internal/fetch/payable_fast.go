@@ -335,7 +335,7 @@ func payableMember(s *jsonscan.Scanner, vc *valueCache, c *billing.PayableCharge
 	case 2:
 		return stringField(s, vc, &c.SKU)
 	case 3:
-		return uniqueField(s, vc, &c.ChargeID)
+		return stringField(s, nil, &c.ChargeID)
 	case 4:
 		return stringField(s, vc, &c.ChargeName)
 	case 5:
@@ -359,9 +359,9 @@ func payableMember(s *jsonscan.Scanner, vc *valueCache, c *billing.PayableCharge
 	case 14:
 		return stringField(s, vc, &c.Currency)
 	case 15:
-		return boolPtrField(s, vc, &c.IsBilled)
+		return boolPtrField(s, &c.IsBilled)
 	case 16:
-		return boolPtrField(s, vc, &c.IsProratable)
+		return boolPtrField(s, &c.IsProratable)
 	case 17:
 		return sliceField(s, &c.Deductions, func(d *billing.Deduction) bool {
 			return fields(s, deductionNames, deductionField, func(f int) bool {
@@ -392,7 +392,7 @@ func payableMember(s *jsonscan.Scanner, vc *valueCache, c *billing.PayableCharge
 				case 2:
 					return moneyField(s, vc, &fee.TotalValue)
 				default:
-					return boolPtrField(s, vc, &fee.IsTaxable)
+					return boolPtrField(s, &fee.IsTaxable)
 				}
 			})
 		})
@@ -506,22 +506,6 @@ func stringField(s *jsonscan.Scanner, vc *valueCache, dst *string) bool {
 	return false
 }
 
-// uniqueField is stringField for a value that rarely repeats (an id): a
-// plain one is copied into vc's arena instead of the intern table.
-func uniqueField(s *jsonscan.Scanner, vc *valueCache, dst *string) bool {
-	if s.Peek() == '"' {
-		raw, plain := s.RawString()
-		if plain {
-			*dst = vc.unique(raw[1 : len(raw)-1])
-			return true
-		}
-		v, ok := str(raw)
-		*dst = v
-		return ok
-	}
-	return stringField(s, nil, dst)
-}
-
 // dateField stores a date member as billing.Date's decoder does; a plain
 // yyyy-MM-dd comes from vc.
 func dateField(s *jsonscan.Scanner, vc *valueCache, dst *billing.Date) bool {
@@ -544,20 +528,9 @@ func dateField(s *jsonscan.Scanner, vc *valueCache, dst *billing.Date) bool {
 	return raw != "" && dst.UnmarshalJSON([]byte(raw)) == nil
 }
 
-// boolPtrField stores a boolean member (null is nil), the pointer taken
-// from vc.
-func boolPtrField(s *jsonscan.Scanner, vc *valueCache, dst **bool) bool {
-	switch s.Raw() {
-	case "true":
-		*dst = vc.boolPtr(true)
-	case "false":
-		*dst = vc.boolPtr(false)
-	case "null":
-		*dst = nil
-	default:
-		return false
-	}
-	return true
+func boolPtrField(s *jsonscan.Scanner, dst **bool) bool {
+	*dst = s.Bool()
+	return s.Err() == nil
 }
 
 // moneyField decodes a decimal member exactly as decimal.NullDecimal's
