@@ -215,10 +215,7 @@ func plainTimestamp(v string) (string, bool) {
 	if h < 0 || h > 23 || m < 0 || m > 59 || s < 0 || s > 59 {
 		return "", false
 	}
-	rest := v[19:]
-	if strings.HasSuffix(rest, "Z") {
-		rest = rest[:len(rest)-1]
-	}
+	rest := strings.TrimSuffix(v[19:], "Z")
 	frac := ""
 	if rest != "" {
 		if rest[0] != '.' || len(rest) < 2 || len(rest) > 10 {
