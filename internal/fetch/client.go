@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -328,12 +329,10 @@ func (c *Client) ReceivableCharges(ctx context.Context, customerID string, date 
 	var period billing.Period
 	var out []billing.ReceivableCharge
 	err := c.do(ctx, request{scope: scopeServiceProvider, path: pathReceivables, query: q}, func(body io.Reader) error {
-		b, err := c.readAll(body, pathReceivables)
-		if err != nil {
+		return c.readPooled(body, pathReceivables, func(b []byte) (err error) {
+			period, out, err = decodeReceivables(b, customerID, !c.cfg.PlainDecoder)
 			return err
-		}
-		period, out, err = decodeReceivables(b, customerID, !c.cfg.PlainDecoder)
-		return err
+		})
 	})
 	if err != nil {
 		return billing.Period{}, nil, err
@@ -350,12 +349,10 @@ func (c *Client) Subscriptions(ctx context.Context, customerID string) ([]billin
 	q.Set("customerId", customerID)
 	var out []billing.Subscription
 	err := c.do(ctx, request{scope: scopeServiceProvider, path: pathSubs, query: q}, func(body io.Reader) error {
-		b, err := c.readAll(body, pathSubs)
-		if err != nil {
+		return c.readPooled(body, pathSubs, func(b []byte) (err error) {
+			out, err = decodeSubscriptions(b, customerID, !c.cfg.PlainDecoder)
 			return err
-		}
-		out, err = decodeSubscriptions(b, customerID, !c.cfg.PlainDecoder)
-		return err
+		})
 	})
 	if err != nil {
 		return nil, err
@@ -373,6 +370,44 @@ func (c *Client) readAll(r io.Reader, path string) ([]byte, error) {
 		return nil, &DecodeError{Endpoint: path, Err: fmt.Errorf("response body larger than %d bytes (MaxBodyBytes)", c.cfg.MaxBodyBytes)}
 	}
 	return b, nil
+}
+
+// bodyBufs recycles the buffers readPooled reads bodies into.
+var bodyBufs = sync.Pool{New: func() any { return new([]byte) }}
+
+// maxPooledBody is the largest buffer readPooled keeps for reuse.
+const maxPooledBody = 4 << 20
+
+// readPooled reads a whole body, as readAll does, into a recycled buffer
+// and hands it to use, which must not keep it (nor anything pointing into
+// it) after it returns: the decoders copy what they keep.
+func (c *Client) readPooled(r io.Reader, path string, use func([]byte) error) error {
+	bp := bodyBufs.Get().(*[]byte)
+	b := (*bp)[:0]
+	lr := io.LimitReader(r, c.cfg.MaxBodyBytes+1)
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)] // grow
+		}
+		n, err := lr.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return err
+		}
+	}
+	defer func() {
+		if cap(b) <= maxPooledBody {
+			*bp = b[:0]
+			bodyBufs.Put(bp)
+		}
+	}()
+	if int64(len(b)) > c.cfg.MaxBodyBytes {
+		return &DecodeError{Endpoint: path, Err: fmt.Errorf("response body larger than %d bytes (MaxBodyBytes)", c.cfg.MaxBodyBytes)}
+	}
+	return use(b)
 }
 
 // setHeaders puts the headers every request carries, token request included.

@@ -686,6 +686,18 @@ func TestMaxBodyBytes(t *testing.T) {
 	if f.calls(pathCustomers) != 1 {
 		t.Errorf("calls = %d", f.calls(pathCustomers))
 	}
+	// The bodies read into recycled buffers (receivables, subscriptions)
+	// have the same limit.
+	f.handle(pathReceivables, func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, 200, `{"periodFrom":"2024-03-01","periodTo":"2024-03-31","charges":[`+fastRC+`]}`)
+	})
+	f.handle(pathSubs, func(w http.ResponseWriter, r *http.Request) { writeJSON(w, 200, `{"items":[`+fastSub+`]}`) })
+	if _, _, err := c.ReceivableCharges(context.Background(), "c1", ""); !errors.As(err, &de) || !strings.Contains(err.Error(), pathReceivables) || !strings.Contains(err.Error(), "MaxBodyBytes") {
+		t.Fatalf("receivables: err = %v", err)
+	}
+	if _, err := c.Subscriptions(context.Background(), "c1"); !errors.As(err, &de) || !strings.Contains(err.Error(), pathSubs) || !strings.Contains(err.Error(), "MaxBodyBytes") {
+		t.Fatalf("subscriptions: err = %v", err)
+	}
 }
 
 func TestRateLimiter(t *testing.T) {

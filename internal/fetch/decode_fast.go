@@ -36,6 +36,8 @@ func fastReceivables(body []byte) (period billing.Period, out []billing.Receivab
 		return period, nil, false
 	}
 	s := jsonscan.New(unsafe.String(&body[0], len(body)))
+	vc := getValueCache()
+	defer putValueCache(vc)
 	haveCharges := false
 	ok = object(s, receivableEnvNames, func(f int) bool {
 		switch f {
@@ -47,7 +49,7 @@ func fastReceivables(body []byte) (period billing.Period, out []billing.Receivab
 			if s.Peek() != '"' {
 				return false
 			}
-			return dateField(s, dst) && *dst != ""
+			return dateField(s, vc, dst) && *dst != ""
 		default:
 			if s.Peek() == 'n' {
 				return s.Null()
@@ -57,7 +59,7 @@ func fastReceivables(body []byte) (period billing.Period, out []billing.Receivab
 			return array(s, func() bool {
 				out = append(out, billing.ReceivableCharge{})
 				c := &out[len(out)-1]
-				if !object(s, receivableNames, func(f int) bool { return receivableField(s, c, f) }) {
+				if !object(s, receivableNames, func(f int) bool { return receivableField(s, vc, c, f) }) {
 					return false
 				}
 				return c.Validate() == nil
@@ -73,32 +75,32 @@ func fastReceivables(body []byte) (period billing.Period, out []billing.Receivab
 	return period, out, true
 }
 
-func receivableField(s *jsonscan.Scanner, c *billing.ReceivableCharge, f int) bool {
+func receivableField(s *jsonscan.Scanner, vc *valueCache, c *billing.ReceivableCharge, f int) bool {
 	switch f {
 	case 0:
-		return stringField(s, &c.ProductName)
+		return stringField(s, vc, &c.ProductName)
 	case 1:
-		return stringField(s, &c.SKU)
+		return stringField(s, vc, &c.SKU)
 	case 2:
-		return stringField(s, &c.ChargeID)
+		return stringField(s, nil, &c.ChargeID)
 	case 3:
-		return stringField(s, &c.ChargeName)
+		return stringField(s, vc, &c.ChargeName)
 	case 4:
-		return stringField(s, &c.ChargeType)
+		return stringField(s, vc, &c.ChargeType)
 	case 5:
-		return stringField(s, &c.BillingCycleType)
+		return stringField(s, vc, &c.BillingCycleType)
 	case 6:
-		return dateField(s, &c.PeriodFrom)
+		return dateField(s, vc, &c.PeriodFrom)
 	case 7:
-		return dateField(s, &c.PeriodTo)
+		return dateField(s, vc, &c.PeriodTo)
 	case 8:
-		return unmarshalRaw(s, &c.Quantity)
+		return moneyField(s, vc, &c.Quantity)
 	case 9:
-		return unmarshalRaw(s, &c.CostPrice)
+		return moneyField(s, vc, &c.CostPrice)
 	case 10:
-		return unmarshalRaw(s, &c.CostPriceProrated)
+		return moneyField(s, vc, &c.CostPriceProrated)
 	case 11:
-		return stringField(s, &c.Currency)
+		return stringField(s, vc, &c.Currency)
 	case 12:
 		return boolPtrField(s, &c.IsProratable)
 	}
@@ -118,6 +120,8 @@ func fastSubscriptions(body []byte) (out []billing.Subscription, ok bool) {
 		return nil, false
 	}
 	s := jsonscan.New(unsafe.String(&body[0], len(body)))
+	vc := getValueCache()
+	defer putValueCache(vc)
 	items := func() bool {
 		if s.Peek() == 'n' {
 			return s.Null()
@@ -126,7 +130,7 @@ func fastSubscriptions(body []byte) (out []billing.Subscription, ok bool) {
 		return array(s, func() bool {
 			out = append(out, billing.Subscription{})
 			sub := &out[len(out)-1]
-			return object(s, subscriptionNames, func(f int) bool { return subscriptionField(s, sub, f) })
+			return object(s, subscriptionNames, func(f int) bool { return subscriptionField(s, vc, sub, f) })
 		})
 	}
 	switch s.Peek() {
@@ -144,22 +148,22 @@ func fastSubscriptions(body []byte) (out []billing.Subscription, ok bool) {
 	return out, true
 }
 
-func subscriptionField(s *jsonscan.Scanner, sub *billing.Subscription, f int) bool {
+func subscriptionField(s *jsonscan.Scanner, vc *valueCache, sub *billing.Subscription, f int) bool {
 	switch f {
 	case 0:
-		return stringField(s, &sub.ID)
+		return stringField(s, nil, &sub.ID)
 	case 1:
-		return stringField(s, &sub.ProductName)
+		return stringField(s, vc, &sub.ProductName)
 	case 2:
-		return stringField(s, &sub.Description)
+		return stringField(s, vc, &sub.Description)
 	case 3:
-		return stringField(s, &sub.SKU)
+		return stringField(s, vc, &sub.SKU)
 	case 4:
-		return unmarshalRaw(s, &sub.Quantity)
+		return moneyField(s, vc, &sub.Quantity)
 	case 5:
-		return stringField(s, &sub.BillingCycle)
+		return stringField(s, vc, &sub.BillingCycle)
 	case 6:
-		return unmarshalRaw(s, &sub.PurchaseDate)
+		return timestampField(s, &sub.PurchaseDate)
 	case 7:
 		switch s.Peek() {
 		case 'n':
@@ -171,17 +175,17 @@ func subscriptionField(s *jsonscan.Scanner, sub *billing.Subscription, f int) bo
 			return object(s, feesNames, func(f int) bool {
 				switch f {
 				case 0:
-					return unmarshalRaw(s, &fees.RecurringFee)
+					return moneyField(s, vc, &fees.RecurringFee)
 				case 1:
-					return unmarshalRaw(s, &fees.SetupFee)
+					return moneyField(s, vc, &fees.SetupFee)
 				default:
-					return stringField(s, &fees.Currency)
+					return stringField(s, vc, &fees.Currency)
 				}
 			})
 		}
 		return false
 	case 8:
-		return unmarshalRaw(s, &sub.CommitmentTerm)
+		return rawJSONField(s, &sub.CommitmentTerm)
 	}
 	return false
 }
@@ -194,6 +198,39 @@ func array(s *jsonscan.Scanner, fn func() bool) bool {
 		}
 	})
 	return s.Err() == nil
+}
+
+// timestampField decodes a timestamp member as billing.Timestamp's decoder
+// does, the plain forms by plainTimestamp.
+func timestampField(s *jsonscan.Scanner, dst *billing.Timestamp) bool {
+	if s.Peek() == '"' {
+		raw, plain := s.RawString()
+		if plain {
+			if v, ok := plainTimestamp(raw[1 : len(raw)-1]); ok {
+				*dst = billing.Timestamp(v)
+				return true
+			}
+		}
+		return raw != "" && dst.UnmarshalJSON([]byte(raw)) == nil
+	}
+	return unmarshalRaw(s, dst)
+}
+
+// rawJSONField decodes a member kept verbatim as billing.RawJSON's decoder
+// does: null is nil, a value without whitespace is its own compact form.
+func rawJSONField(s *jsonscan.Scanner, dst *billing.RawJSON) bool {
+	raw := s.Raw()
+	switch {
+	case raw == "":
+		return false
+	case raw == "null":
+		*dst = nil
+		return true
+	case compactJSON(raw):
+		*dst = billing.RawJSON(raw)
+		return true
+	}
+	return dst.UnmarshalJSON([]byte(raw)) == nil
 }
 
 // unmarshalRaw decodes the next value with v's own UnmarshalJSON.

@@ -1,7 +1,6 @@
 package fetch
 
 import (
-	"bytes"
 	"encoding/json"
 	"strings"
 	"unicode/utf8"
@@ -33,6 +32,8 @@ const maxFastElem = 1 << 20
 // charge (or at, when none was), where encoding/json must resume. err is a
 // validation or handler error of a charge, as the slow path reports it.
 func fastCharges(rec *recorder, at int64, h PayableHandler) (stop int64, n int, closed bool, err error) {
+	vc := getValueCache()
+	defer putValueCache(vc)
 	for ; ; n++ {
 		rec.keepFrom(at)
 		j, ok := rec.skipSpace(int(at - rec.base))
@@ -52,13 +53,20 @@ func fastCharges(rec *recorder, at int64, h PayableHandler) (stop int64, n int, 
 		if rec.buf[j] != '{' {
 			return at, n, false, nil
 		}
-		end, ok := rec.objectEnd(j)
-		if !ok {
-			return at, n, false, nil
-		}
+		// Most elements lie whole in the buffer: parse them straight from it.
+		// An element the buffer cuts short fails there; its end is found
+		// (reading on) and it is parsed again, as is one that is not plain.
 		ch := new(billing.PayableCharge) // fresh: h may keep the pointer
-		if !fastPayableCharge(rec.buf[j:end], ch) {
-			return at, n, false, nil
+		size, ok := parsePayableCharge(rec.buf[j:], ch, vc)
+		end := j + size
+		if !ok || size > maxFastElem {
+			if end, ok = rec.objectEnd(j); !ok {
+				return at, n, false, nil
+			}
+			ch = new(billing.PayableCharge)
+			if !fastPayableCharge(rec.buf[j:end], ch, vc) {
+				return at, n, false, nil
+			}
 		}
 		if err := deliverCharge(h, n, ch); err != nil {
 			return at, n, false, err
@@ -91,22 +99,34 @@ func (rc *recorder) objectEnd(j int) (int, bool) {
 	depth, k := 0, j
 	inStr := false
 	for {
-		for k < len(rc.buf) {
+		buf := rc.buf
+		for k < len(buf) {
 			if inStr {
-				q := closingQuote(rc.buf, k)
-				if q < 0 {
-					k = len(rc.buf) - trailingBackslashes(rc.buf)
-					break
+				for k < len(buf) && !inStringStop[buf[k]] {
+					k++
 				}
-				k, inStr = q+1, false
+				switch {
+				case k >= len(buf):
+				case buf[k] == '"':
+					inStr = false
+					k++
+				default: // a backslash: skip it and the byte it escapes (which may not be read yet)
+					k += 2
+				}
 				continue
 			}
-			switch rc.buf[k] {
+			for k < len(buf) && !structural[buf[k]] {
+				k++
+			}
+			if k >= len(buf) {
+				break
+			}
+			switch buf[k] {
 			case '"':
 				inStr = true
 			case '{', '[':
 				depth++
-			case '}', ']':
+			default: // '}', ']'
 				depth--
 				if depth == 0 {
 					return k + 1, true
@@ -120,30 +140,15 @@ func (rc *recorder) objectEnd(j int) (int, bool) {
 	}
 }
 
-// closingQuote returns the index of the first '"' at or after k in b that is
-// not escaped (k is inside a string), or -1.
-func closingQuote(b []byte, k int) int {
-	for {
-		q := bytes.IndexByte(b[k:], '"')
-		if q < 0 {
-			return -1
-		}
-		q += k
-		if trailingBackslashes(b[:q])%2 == 0 {
-			return q
-		}
-		k = q + 1
+// inStringStop marks the bytes that end a run of plain string bytes;
+// structural the bytes objectEnd looks at outside strings.
+var inStringStop, structural = func() (in, out [256]bool) {
+	in['"'], in['\\'] = true, true
+	for _, c := range []byte(`"{}[]`) {
+		out[c] = true
 	}
-}
-
-// trailingBackslashes counts the backslashes b ends with.
-func trailingBackslashes(b []byte) int {
-	n := 0
-	for n < len(b) && b[len(b)-1-n] == '\\' {
-		n++
-	}
-	return n
-}
+	return in, out
+}()
 
 var payableNames = []string{"productId", "productName", "sku", "chargeId", "chargeName", "chargeType",
 	"billingCycleType", "periodFrom", "periodTo", "quantity", "listPrice", "netPrice", "netPriceProrated",
@@ -241,37 +246,64 @@ const notPlain = "not plain: left to encoding/json"
 //
 // b is read in place through the shared scanner (jsonscan), which checks
 // the JSON grammar as it goes; every string kept is copied out of b, which
-// the recorder reuses.
-func fastPayableCharge(b []byte, c *billing.PayableCharge) bool {
-	if len(b) == 0 {
+// the recorder reuses, or taken from vc (nil: none) when it repeats.
+func fastPayableCharge(b []byte, c *billing.PayableCharge, vc *valueCache) bool {
+	size, ok := parsePayableCharge(b, c, vc)
+	if !ok {
 		return false
 	}
+	for _, c := range b[size:] { // only spaces may follow
+		if c != ' ' && c != '\t' && c != '\r' && c != '\n' {
+			return false
+		}
+	}
+	return true
+}
+
+// parsePayableCharge is fastPayableCharge for the charge element at the
+// start of b, which may go on after it: it returns the element's size.
+func parsePayableCharge(b []byte, c *billing.PayableCharge, vc *valueCache) (size int, ok bool) {
+	if len(b) == 0 {
+		return 0, false
+	}
 	s := jsonscan.New(unsafe.String(&b[0], len(b)))
-	return fields(s, payableNames, payableField, func(f int) bool { return payableMember(s, c, f) }) && s.End() == nil
+	if !fields(s, payableNames, payableField, func(f int) bool { return payableMember(s, vc, c, f) }) {
+		return 0, false
+	}
+	return s.Offset(), true
 }
 
 // fields calls fn for each member of the object at s whose key lookup
-// (or a linear search of names, when lookup is nil) knows; fn reads the value. It gives up on a key that is not plain ASCII,
+// (or a linear search of names, when lookup is nil) knows; fn reads the
+// value. It gives up on a key that is not plain ASCII,
 // on a duplicate field and on an unknown key that matches one of names
 // case-insensitively (encoding/json would fold it onto that field). Other
 // unknown members are skipped (and checked).
+//
+// The members usually come in the order of names, so the field after the
+// last one read is tried first, with one comparison.
 func fields(s *jsonscan.Scanner, names []string, lookup func(string) int, fn func(field int) bool) bool {
 	var seen uint64
+	next := 0
 	s.Object(func(k string) {
-		for i := 0; i < len(k); i++ {
-			if k[i] >= utf8.RuneSelf {
-				s.Fail(notPlain)
-				return
-			}
-		}
 		field := -1
-		if lookup != nil {
-			field = lookup(k)
+		if next < len(names) && names[next] == k {
+			field = next
 		} else {
-			for i, n := range names {
-				if n == k {
-					field = i
-					break
+			for i := 0; i < len(k); i++ {
+				if k[i] >= utf8.RuneSelf {
+					s.Fail(notPlain)
+					return
+				}
+			}
+			if lookup != nil {
+				field = lookup(k)
+			} else {
+				for i, n := range names {
+					if n == k {
+						field = i
+						break
+					}
 				}
 			}
 		}
@@ -280,6 +312,7 @@ func fields(s *jsonscan.Scanner, names []string, lookup func(string) int, fn fun
 				s.Fail(notPlain)
 			}
 			seen |= 1 << field
+			next = field + 1
 			return
 		}
 		for _, n := range names {
@@ -293,38 +326,38 @@ func fields(s *jsonscan.Scanner, names []string, lookup func(string) int, fn fun
 	return s.Err() == nil
 }
 
-func payableMember(s *jsonscan.Scanner, c *billing.PayableCharge, f int) bool {
+func payableMember(s *jsonscan.Scanner, vc *valueCache, c *billing.PayableCharge, f int) bool {
 	switch f {
 	case 0:
-		return stringField(s, &c.ProductID)
+		return stringField(s, vc, &c.ProductID)
 	case 1:
-		return stringField(s, &c.ProductName)
+		return stringField(s, vc, &c.ProductName)
 	case 2:
-		return stringField(s, &c.SKU)
+		return stringField(s, vc, &c.SKU)
 	case 3:
-		return stringField(s, &c.ChargeID)
+		return stringField(s, nil, &c.ChargeID)
 	case 4:
-		return stringField(s, &c.ChargeName)
+		return stringField(s, vc, &c.ChargeName)
 	case 5:
-		return stringField(s, &c.ChargeType)
+		return stringField(s, vc, &c.ChargeType)
 	case 6:
-		return stringField(s, &c.BillingCycleType)
+		return stringField(s, vc, &c.BillingCycleType)
 	case 7:
-		return dateField(s, &c.PeriodFrom)
+		return dateField(s, vc, &c.PeriodFrom)
 	case 8:
-		return dateField(s, &c.PeriodTo)
+		return dateField(s, vc, &c.PeriodTo)
 	case 9:
-		return moneyField(s, &c.Quantity)
+		return moneyField(s, vc, &c.Quantity)
 	case 10:
-		return moneyField(s, &c.ListPrice)
+		return moneyField(s, vc, &c.ListPrice)
 	case 11:
-		return moneyField(s, &c.NetPrice)
+		return moneyField(s, vc, &c.NetPrice)
 	case 12:
-		return moneyField(s, &c.NetPriceProrated)
+		return moneyField(s, vc, &c.NetPriceProrated)
 	case 13:
-		return moneyField(s, &c.SubTotal)
+		return moneyField(s, vc, &c.SubTotal)
 	case 14:
-		return stringField(s, &c.Currency)
+		return stringField(s, vc, &c.Currency)
 	case 15:
 		return boolPtrField(s, &c.IsBilled)
 	case 16:
@@ -334,17 +367,17 @@ func payableMember(s *jsonscan.Scanner, c *billing.PayableCharge, f int) bool {
 			return fields(s, deductionNames, deductionField, func(f int) bool {
 				switch f {
 				case 0:
-					return stringField(s, &d.Code)
+					return stringField(s, vc, &d.Code)
 				case 1:
-					return stringField(s, &d.Name)
+					return stringField(s, vc, &d.Name)
 				case 2:
-					return stringField(s, &d.DeductionType)
+					return stringField(s, vc, &d.DeductionType)
 				case 3:
-					return moneyField(s, &d.Value)
+					return moneyField(s, vc, &d.Value)
 				case 4:
-					return moneyField(s, &d.UnitValue)
+					return moneyField(s, vc, &d.UnitValue)
 				default:
-					return moneyField(s, &d.TotalValue)
+					return moneyField(s, vc, &d.TotalValue)
 				}
 			})
 		})
@@ -353,11 +386,11 @@ func payableMember(s *jsonscan.Scanner, c *billing.PayableCharge, f int) bool {
 			return fields(s, feeNames, feeField, func(f int) bool {
 				switch f {
 				case 0:
-					return stringField(s, &fee.Name)
+					return stringField(s, vc, &fee.Name)
 				case 1:
-					return moneyField(s, &fee.UnitValue)
+					return moneyField(s, vc, &fee.UnitValue)
 				case 2:
-					return moneyField(s, &fee.TotalValue)
+					return moneyField(s, vc, &fee.TotalValue)
 				default:
 					return boolPtrField(s, &fee.IsTaxable)
 				}
@@ -374,13 +407,13 @@ func payableMember(s *jsonscan.Scanner, c *billing.PayableCharge, f int) bool {
 			return fields(s, invoiceNames, invoiceField, func(f int) bool {
 				switch f {
 				case 0:
-					return stringField(s, &inv.Number)
+					return stringField(s, vc, &inv.Number)
 				case 1:
-					return dateField(s, &inv.Date)
+					return dateField(s, vc, &inv.Date)
 				case 2:
-					return dateField(s, &inv.PeriodFrom)
+					return dateField(s, vc, &inv.PeriodFrom)
 				default:
-					return dateField(s, &inv.PeriodTo)
+					return dateField(s, vc, &inv.PeriodTo)
 				}
 			})
 		}
@@ -389,18 +422,18 @@ func payableMember(s *jsonscan.Scanner, c *billing.PayableCharge, f int) bool {
 		return sliceField(s, &c.Taxes, func(t *billing.Tax) bool {
 			return fields(s, taxNames, taxField, func(f int) bool {
 				if f == 0 {
-					return stringField(s, &t.Name)
+					return stringField(s, vc, &t.Name)
 				}
-				return moneyField(s, &t.AppliedRate)
+				return moneyField(s, vc, &t.AppliedRate)
 			})
 		})
 	case 21:
 		return sliceField(s, &c.Tags, func(t *billing.Tag) bool {
 			return fields(s, tagNames, tagField, func(f int) bool {
 				if f == 0 {
-					return stringField(s, &t.Name)
+					return stringField(s, vc, &t.Name)
 				}
-				return stringField(s, &t.Value)
+				return stringField(s, vc, &t.Value)
 			})
 		})
 	}
@@ -455,33 +488,44 @@ func str(raw string) (string, bool) {
 }
 
 // stringField stores a string member (null leaves dst as is, like
-// encoding/json).
-func stringField(s *jsonscan.Scanner, dst *string) bool {
-	raw := s.Raw()
-	if raw == "" {
-		return false
+// encoding/json); a plain one (ASCII, no escapes) comes from vc.
+func stringField(s *jsonscan.Scanner, vc *valueCache, dst *string) bool {
+	switch s.Peek() {
+	case '"':
+		raw, plain := s.RawString()
+		if plain {
+			*dst = vc.str(raw[1 : len(raw)-1])
+			return true
+		}
+		v, ok := str(raw)
+		*dst = v
+		return ok
+	case 'n':
+		return s.Null()
 	}
-	if raw[0] == 'n' {
-		return true
-	}
-	v, ok := str(raw)
-	*dst = v
-	return ok
+	return false
 }
 
-func dateField(s *jsonscan.Scanner, dst *billing.Date) bool {
-	raw := s.Raw()
-	if raw == "" {
-		return false
-	}
-	if raw[0] == '"' {
+// dateField stores a date member as billing.Date's decoder does; a plain
+// yyyy-MM-dd comes from vc.
+func dateField(s *jsonscan.Scanner, vc *valueCache, dst *billing.Date) bool {
+	var raw string
+	if s.Peek() == '"' {
+		var plain bool
+		raw, plain = s.RawString()
+		if plain && len(raw) == 12 && plainDate(raw[1:11]) {
+			*dst = billing.Date(vc.str(raw[1:11]))
+			return true
+		}
 		if v, ok := str(raw); ok && v != "" {
 			d, err := billing.ParseDate(v)
 			*dst = d
 			return err == nil
 		}
+	} else {
+		raw = s.Raw()
 	}
-	return dst.UnmarshalJSON([]byte(raw)) == nil
+	return raw != "" && dst.UnmarshalJSON([]byte(raw)) == nil
 }
 
 func boolPtrField(s *jsonscan.Scanner, dst **bool) bool {
@@ -492,13 +536,13 @@ func boolPtrField(s *jsonscan.Scanner, dst **bool) bool {
 // moneyField decodes a decimal member exactly as decimal.NullDecimal's
 // UnmarshalJSON does (it is called for anything but the plain literal forms,
 // which are parsed here as decimal.NewFromString parses them).
-func moneyField(s *jsonscan.Scanner, dst *decimal.NullDecimal) bool {
+func moneyField(s *jsonscan.Scanner, vc *valueCache, dst *decimal.NullDecimal) bool {
 	raw := s.Raw()
 	if raw == "" {
 		return false
 	}
 	if v, exp, ok := plainDecimal(raw); ok {
-		dst.Decimal, dst.Valid = decimal.New(v, exp), true
+		dst.Decimal, dst.Valid = vc.dec(v, exp), true
 		return true
 	}
 	return dst.UnmarshalJSON([]byte(raw)) == nil

@@ -121,17 +121,17 @@ func (r *Scanner) Str() string {
 	start := r.i
 	for r.i < len(r.s) {
 		switch c := r.s[r.i]; {
+		case !special[c] || c >= utf8.RuneSelf:
+			r.i++
 		case c == '"':
 			v := r.s[start:r.i]
 			r.i++
 			return v
 		case c == '\\':
 			return r.escaped(start)
-		case c < 0x20:
+		default:
 			r.Fail("control character in string")
 			return ""
-		default:
-			r.i++
 		}
 	}
 	r.Fail("unterminated string")
@@ -231,21 +231,55 @@ func (r *Scanner) hex4() (rune, bool) {
 	return v, true
 }
 
+// special marks the bytes a string scan must stop at: the quote, the
+// backslash, control characters and (for RawString's plain flag) non-ASCII.
+var special = func() (t [256]bool) {
+	for c := range 256 {
+		t[c] = c == '"' || c == '\\' || c < 0x20 || c >= utf8.RuneSelf
+	}
+	return t
+}()
+
+// RawString reads a string, checking it, and returns its text as written
+// (quotes included) without decoding it. plain reports that it holds no
+// escapes and only ASCII, so that raw[1:len(raw)-1] is its decoded value.
+// A next value that is not a string fails.
+func (r *Scanner) RawString() (raw string, plain bool) {
+	if r.Peek() != '"' {
+		r.Fail("want a string")
+		return "", false
+	}
+	start := r.i
+	i := r.i + 1
+	for i < len(r.s) && !special[r.s[i]] {
+		i++
+	}
+	if i < len(r.s) && r.s[i] == '"' {
+		r.i = i + 1
+		return r.s[start:r.i], true
+	}
+	r.skipString()
+	if r.err != nil {
+		return "", false
+	}
+	return r.s[start:r.i], false
+}
+
 // skipString moves past a string, checking it, without decoding it.
 func (r *Scanner) skipString() {
 	r.i++ // the opening quote
 	for r.i < len(r.s) {
 		c := r.s[r.i]
 		switch {
+		case !special[c] || c >= utf8.RuneSelf:
+			r.i++
+			continue
 		case c == '"':
 			r.i++
 			return
 		case c < 0x20:
 			r.Fail("control character in string")
 			return
-		case c != '\\':
-			r.i++
-			continue
 		}
 		if r.i+1 >= len(r.s) {
 			break

@@ -95,6 +95,37 @@ func check(t *testing.T, data []byte) {
 	if err := r.End(); err != nil || raw != string(bytes.TrimSpace(data)) {
 		t.Fatalf("%q: Raw = %q, %v", data, raw, err)
 	}
+	checkRawString(t, data, want)
+}
+
+// checkRawString checks RawString on valid JSON data whose value (as
+// encoding/json decodes it) is want: a string gives its exact text, plain
+// exactly when it holds no escape and no byte outside ASCII, and then the
+// text between the quotes is the value; anything else fails.
+func checkRawString(t *testing.T, data []byte, want any) {
+	t.Helper()
+	r := New(string(data))
+	raw, plain := r.RawString()
+	err := r.End()
+	if _, isStr := want.(string); !isStr {
+		if err == nil {
+			t.Fatalf("%q: RawString accepted a %T", data, want)
+		}
+		return
+	}
+	trimmed := string(bytes.TrimSpace(data))
+	if err != nil || raw != trimmed {
+		t.Fatalf("%q: RawString = %q, %v", data, raw, err)
+	}
+	wantPlain := !strings.ContainsRune(trimmed, '\\')
+	for i := 0; i < len(trimmed); i++ {
+		if trimmed[i] >= utf8.RuneSelf {
+			wantPlain = false
+		}
+	}
+	if plain != wantPlain || plain && raw[1:len(raw)-1] != want {
+		t.Fatalf("%q: RawString plain = %v", data, plain)
+	}
 }
 
 var seeds = []string{
@@ -111,6 +142,12 @@ var seeds = []string{
 func TestScanAgreesWithEncodingJSON(t *testing.T) {
 	for _, s := range seeds {
 		check(t, []byte(s))
+	}
+	for _, s := range []string{`"abc`, "\"a\x01\"", `"\q"`, `"\u12"`, `"é`, `"a\"`, `x`, `1`} {
+		r := New(s)
+		if raw, plain := r.RawString(); raw != "" || plain || r.Err() == nil {
+			t.Errorf("%q: RawString = %q, %v, %v", s, raw, plain, r.Err())
+		}
 	}
 	deep := strings.Repeat("[", MaxDepth) + strings.Repeat("]", MaxDepth)
 	check(t, []byte(deep))
