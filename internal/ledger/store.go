@@ -191,13 +191,36 @@ var statementNames = []string{
 //     writers queue instead of deadlocking on a read-to-write upgrade.
 //   - _cache_size: up to sqliteHeapLimit (16 MiB) of page cache per connection
 //     (grown on demand).
+//   - _mutex=no: see below.
 //
-// A read-only Open uses mode=ro and query_only instead, and _mutex=no
-// (SQLITE_OPEN_NOMUTEX: database/sql hands a connection to one goroutine at
-// a time, so SQLite's per-connection mutex, taken on every sqlite3_column_*
-// call of a read, only costs time: ≈ 8 % of a compare's CPU), applies no
-// migrations, and fails if the file does not exist or its schema is not the one
-// this version writes.
+// A read-only Open uses mode=ro and query_only instead (and _mutex=no),
+// applies no migrations, and fails if the file does not exist or its schema
+// is not the one this version writes.
+//
+// Every connection, read-only or writable, is opened with _mutex=no
+// (SQLITE_OPEN_NOMUTEX, SQLite's "multi-thread" mode for that connection):
+// SQLite then takes no connection mutex, which it otherwise locks and unlocks
+// on every call (each bind, step, reset and sqlite3_column_*: ≈ 8 % of a
+// compare's CPU, ≈ 2.6 % of a close's). That is safe because no connection
+// is ever used by two goroutines at once:
+//   - database/sql hands a connection to one caller at a time and makes every
+//     driver call on it (Exec, Query, Rows.Next, Stmt.Close, and the function
+//     of Conn.Raw) under that connection's lock;
+//   - the ledger's own driver-level work (the payable writer's prepared
+//     insert, the customer transactions' statements, used through
+//     sql.Conn.Raw) stays on the sql.Conn that holds the transaction, used by
+//     one goroutine: the payable writer's (newPayableWriter prepares before
+//     `go w.run()` starts it) or the caller of customerTx (the
+//     CustomerWriter's goroutine); no *sql.Tx or *sql.Conn of this package is
+//     shared between goroutines, and the other goroutines (lease heartbeats,
+//     OnCommit's delivery) take connections of their own from the pool;
+//   - go-sqlite3 cancels a running statement from another goroutine with
+//     sqlite3_interrupt, which SQLite documents as safe to call from another
+//     thread while the connection is in use (it takes no connection mutex);
+//   - what connections share (the WAL index, file locks, the page-cache and
+//     memory accounting under soft_heap_limit) is guarded by SQLite's global
+//     mutexes, which NOMUTEX leaves in place (go-sqlite3 builds SQLite with
+//     SQLITE_THREADSAFE=1).
 //
 // target is a --db value: a file path or "sqlite:PATH" for SQLite, a
 // postgres:// (or postgresql://) URL for PostgreSQL (see IsPostgres). On
@@ -216,6 +239,8 @@ func Open(ctx context.Context, target string, opts Options) (*Store, error) {
 			return nil, fmt.Errorf("open ledger %s read-only: %w", path, err)
 		}
 	} else if err := createFile(path); err != nil {
+		return nil, fmt.Errorf("open ledger %s: %w", path, err)
+	} else if err := initPageSize(ctx, path); err != nil {
 		return nil, fmt.Errorf("open ledger %s: %w", path, err)
 	}
 	dsn, err := dataSourceName(path, opts.ReadOnly)
@@ -303,6 +328,45 @@ func (s *Store) open(ctx context.Context, opts Options) error {
 // of peak RSS for no measurable CPU (BENCHMARKS.md, "Peak RSS").
 const sqliteHeapLimit = 16 << 20
 
+// ledgerPageSize is the page size of the SQLite ledgers Open creates:
+// 16 KiB instead of SQLite's 4 KiB. SQLite reads and writes a page per
+// system call (a WAL frame is two: its header and the page), so a close's
+// ledger, written once and read in key order, costs a quarter of the calls
+// (BENCHMARKS.md, "SQLite connections: no mutex, 16 KiB pages"). The page
+// cache is sized in bytes (_cache_size, soft_heap_limit), so it holds as
+// much data as before. A ledger keeps the page size it was created with.
+const ledgerPageSize = 16 << 10
+
+// initPageSize gives the empty file at path (a ledger Open has just
+// created) the ledger's page size: the page size only takes effect when the
+// database is first written, on the connection that writes it, so a
+// connection of its own sets it and writes the header (journal_mode=WAL,
+// which every connection would set anyway). A file that is not empty is
+// left as it is; so is one that another process initialises first (its
+// page size is then SQLite's default, which is only slower).
+func initPageSize(ctx context.Context, path string) error {
+	fi, err := os.Stat(path)
+	if err != nil || fi.Size() > 0 {
+		return err
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return err
+	}
+	db, err := sql.Open("sqlite3", "file:"+(&url.URL{Path: filepath.ToSlash(abs)}).EscapedPath()+"?_busy_timeout=5000&_mutex=no")
+	if err != nil {
+		return err
+	}
+	_, err = db.ExecContext(ctx, fmt.Sprintf("PRAGMA page_size = %d; PRAGMA journal_mode = WAL;", ledgerPageSize))
+	if cerr := db.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("set page size: %w", err)
+	}
+	return nil
+}
+
 // dataSourceName builds the go-sqlite3 DSN: a file: URI (so that mode=ro is
 // understood and odd characters in the path are escaped) plus the options
 // explained on Open.
@@ -312,9 +376,9 @@ func dataSourceName(path string, readOnly bool) (string, error) {
 		return "", err
 	}
 	u := url.URL{Path: filepath.ToSlash(abs)}
-	params := "_foreign_keys=on&_busy_timeout=5000"
+	params := "_foreign_keys=on&_busy_timeout=5000&_mutex=no"
 	if readOnly {
-		params = "mode=ro&_query_only=1&_mutex=no&" + params
+		params = "mode=ro&_query_only=1&" + params
 	} else {
 		params += "&_journal_mode=WAL&_synchronous=NORMAL&_txlock=immediate&_cache_size=" + strconv.Itoa(-sqliteHeapLimit>>10)
 	}

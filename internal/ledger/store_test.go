@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"flag"
 	"io/fs"
@@ -410,4 +411,46 @@ func TestCheckWritablePermissions(t *testing.T) {
 			t.Fatalf("Open+CheckWritable in a 0555 directory = %v, want an error naming %s", err, path)
 		}
 	})
+}
+
+// A ledger Open creates has 16 KiB pages (ledgerPageSize) and is in WAL
+// mode; a ledger that already exists keeps its page size.
+func TestNewLedgerPageSize(t *testing.T) {
+	if dbtest.Backend() != dbtest.SQLite {
+		t.Skip("SQLite's page size")
+	}
+	ctx := context.Background()
+	pageSize := func(s *Store) (n int, mode string) {
+		t.Helper()
+		if err := s.db.GetContext(ctx, &n, "PRAGMA page_size"); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.db.GetContext(ctx, &mode, "PRAGMA journal_mode"); err != nil {
+			t.Fatal(err)
+		}
+		return n, mode
+	}
+	s := MustOpen(t)
+	storeRun(t, s, 1, nil)
+	if n, mode := pageSize(s); n != ledgerPageSize || mode != "wal" {
+		t.Errorf("new ledger: page size %d, journal mode %s; want %d, wal", n, mode, ledgerPageSize)
+	}
+
+	// A ledger of 4 KiB pages (made by an older version) stays so.
+	path := filepath.Join(t.TempDir(), "old.db")
+	db, err := sql.Open("sqlite3", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec("PRAGMA page_size = 4096; PRAGMA journal_mode = WAL; CREATE TABLE x (a)"); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	old := mustOpenPath(t, path, Options{})
+	storeRun(t, old, 2, nil)
+	if n, _ := pageSize(old); n != 4096 {
+		t.Errorf("existing ledger: page size %d after Open, want 4096 (unchanged)", n)
+	}
 }
