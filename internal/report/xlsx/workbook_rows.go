@@ -173,8 +173,9 @@ func appendInlineStr[S string | []byte](dst []byte, s S) []byte {
 	}
 	dst = append(dst, '>')
 	start := len(dst)
-	dst = appendEscaped(dst, s)
-	if bytes.Contains(dst[start:], []byte("_x")) {
+	var underscore bool
+	dst, underscore = appendEscaped(dst, s)
+	if underscore && bytes.Contains(dst[start:], []byte("_x")) {
 		escaped := bstrMarshal(string(dst[start:]))
 		dst = append(dst[:start], escaped...)
 	}
@@ -205,17 +206,27 @@ func decodeRune[S string | []byte](s S) (rune, int) {
 }
 
 // appendEscaped is encoding/xml's EscapeText, except that "\n" is kept as
-// it is (excelize replaces "&#xA;" back with "\n").
-func appendEscaped[S string | []byte](dst []byte, s S) []byte {
+// it is (excelize replaces "&#xA;" back with "\n"). underscore reports
+// whether the text may hold an "_" (the escaped text is then checked for
+// "_xHHHH_"; most texts have none, and a search for "_x" in every cell
+// cost more than the escaping).
+func appendEscaped[S string | []byte](dst []byte, s S) (out []byte, underscore bool) {
 	// Fast path: printable ASCII without XML specials is copied as it is
 	// (most identifiers, SKUs, names and dates).
 	i := 0
-	for i < len(s) && plainXML[s[i]] {
+	seen := uint8(0)
+	for i < len(s) {
+		k := plainXML[s[i]]
+		if k == 0 {
+			break
+		}
+		seen |= k
 		i++
 	}
 	if i == len(s) {
-		return append(dst, s...)
+		return append(dst, s...), seen&plainUnderscore != 0
 	}
+	underscore = true // not worth tracking past the fast path
 	last := 0
 	for i := 0; i < len(s); {
 		b := s[i]
@@ -261,19 +272,26 @@ func appendEscaped[S string | []byte](dst []byte, s S) []byte {
 		i += width
 		last = i
 	}
-	return append(dst, s[last:]...)
+	return append(dst, s[last:]...), underscore
 }
 
 // plainXML marks the bytes appendEscaped copies as they are without a
-// further look: printable ASCII other than the five XML specials, and "\n".
-var plainXML = func() (t [256]bool) {
+// further look (non-zero): printable ASCII other than the five XML
+// specials, and "\n"; "_" is marked plainUnderscore.
+const (
+	plainByte       = 1
+	plainUnderscore = 2
+)
+
+var plainXML = func() (t [256]uint8) {
 	for b := 0x20; b < 0x7f; b++ {
-		t[b] = true
+		t[b] = plainByte
 	}
 	for _, b := range []byte{'"', '\'', '&', '<', '>'} {
-		t[b] = false
+		t[b] = 0
 	}
-	t['\n'] = true
+	t['\n'] = plainByte
+	t['_'] = plainUnderscore
 	return t
 }()
 
