@@ -347,6 +347,11 @@ func bstrMarshal(s string) (result string) {
 // appendCellFloat is excelize's formatCellFloat(v, -1, 64): the shortest
 // decimal text of v, cut (not rounded) to Excel's 15 significant digits.
 func appendCellFloat(dst []byte, v float64) []byte {
+	// Whole numbers below 10^15 (quantities, round amounts): their shortest
+	// text is their integer digits, which are at most 15 significant ones.
+	if v == math.Trunc(v) && math.Abs(v) < 1e15 && (v != 0 || !math.Signbit(v)) {
+		return strconv.AppendInt(dst, int64(v), 10)
+	}
 	start := len(dst)
 	dst = strconv.AppendFloat(dst, v, 'f', -1, 64)
 	if math.Abs(v) == math.MaxFloat64 {
