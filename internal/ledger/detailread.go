@@ -162,7 +162,7 @@ func (s *Store) eachStored(ctx context.Context, name string, runID int64, ncol i
 	if err != nil {
 		return &readError{err}
 	}
-	defer conn.Close()
+	defer func() { _ = conn.Close() }() // a read: nothing to lose
 	prep, ok := conn.(driver.ConnPrepareContext)
 	if !ok {
 		return &readError{fmt.Errorf("driver connection %T cannot prepare with a context", conn)}
@@ -171,7 +171,7 @@ func (s *Store) eachStored(ctx context.Context, name string, runID int64, ncol i
 	if err != nil {
 		return &readError{err}
 	}
-	defer stmt.Close()
+	defer func() { _ = stmt.Close() }() // a read: nothing to lose
 	query, ok := stmt.(driver.StmtQueryContext)
 	if !ok {
 		return &readError{fmt.Errorf("driver statement %T cannot query with a context", stmt)}
@@ -180,7 +180,7 @@ func (s *Store) eachStored(ctx context.Context, name string, runID int64, ncol i
 	if err != nil {
 		return &readError{err}
 	}
-	defer rows.Close()
+	defer func() { _ = rows.Close() }() // a read: nothing to lose
 	if n := len(rows.Columns()); n != ncol {
 		return &readError{fmt.Errorf("statement %s returns %d columns, want %d", name, n, ncol)}
 	}
