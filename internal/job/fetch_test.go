@@ -27,7 +27,7 @@ type env struct {
 	store *ledger.Store
 }
 
-func newEnv(t *testing.T, cfg sherwebsim.Config) *env {
+func newEnv(t testing.TB, cfg sherwebsim.Config) *env {
 	t.Helper()
 	sim := sherwebsim.New(cfg)
 	srv := httptest.NewServer(sim)
@@ -35,7 +35,7 @@ func newEnv(t *testing.T, cfg sherwebsim.Config) *env {
 	return &env{sim: sim, url: srv.URL, store: openStore(t)}
 }
 
-func openStore(t *testing.T) *ledger.Store {
+func openStore(t testing.TB) *ledger.Store {
 	t.Helper()
 	s, err := ledger.Open(context.Background(), dbtest.DB(t), ledger.Options{})
 	if err != nil {
@@ -45,7 +45,7 @@ func openStore(t *testing.T) *ledger.Store {
 	return s
 }
 
-func (e *env) client(t *testing.T, ctx context.Context) *fetch.Client {
+func (e *env) client(t testing.TB, ctx context.Context) *fetch.Client {
 	t.Helper()
 	c, err := fetch.New(ctx, fetch.Config{
 		BaseURL: e.url, ClientID: "sim-client", ClientSecret: "sim-secret", SubscriptionKey: "sim-key",

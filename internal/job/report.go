@@ -227,13 +227,31 @@ type Detail struct {
 	RunID int64
 }
 
-// EachPayable implements xlsx.Detail.
+// TransientReader reads a run's lines as RunReader does, reusing the charge
+// of a line once fn returns (*ledger.Store implements it): what the detail
+// sheets and files need, since they keep no line.
+type TransientReader interface {
+	EachPayableTransient(ctx context.Context, runID int64, fn func(*billing.PayableCharge) error) error
+	EachReceivableTransient(ctx context.Context, runID int64, fn func(customerID string, c *billing.ReceivableCharge) error) error
+}
+
+var _ TransientReader = (*ledger.Store)(nil)
+
+// EachPayable implements xlsx.Detail (the charge is reused after fn
+// returns when the store is a TransientReader).
 func (d Detail) EachPayable(ctx context.Context, fn func(*billing.PayableCharge) error) error {
+	if t, ok := d.Store.(TransientReader); ok {
+		return t.EachPayableTransient(ctx, d.RunID, fn)
+	}
 	return d.Store.EachPayable(ctx, d.RunID, fn)
 }
 
-// EachReceivable implements xlsx.Detail.
+// EachReceivable implements xlsx.Detail (the charge is reused after fn
+// returns when the store is a TransientReader).
 func (d Detail) EachReceivable(ctx context.Context, fn func(string, *billing.ReceivableCharge) error) error {
+	if t, ok := d.Store.(TransientReader); ok {
+		return t.EachReceivableTransient(ctx, d.RunID, fn)
+	}
 	return d.Store.EachReceivable(ctx, d.RunID, fn)
 }
 

@@ -106,7 +106,7 @@ func parseMoney(ns sql.NullString) (decimal.NullDecimal, error) {
 	if !ns.Valid {
 		return decimal.NullDecimal{}, nil
 	}
-	d, err := billing.ParseText(ns.String)
+	d, err := parseText(ns.String)
 	if err != nil {
 		return decimal.NullDecimal{}, err
 	}

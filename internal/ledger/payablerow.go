@@ -310,7 +310,7 @@ func readMoney(r *jsonscan.Scanner) decimal.NullDecimal {
 	if r.Err() != nil {
 		return decimal.NullDecimal{}
 	}
-	d, err := billing.ParseText(s)
+	d, err := parseText(s)
 	if err != nil {
 		r.Fail("%v", err)
 		return decimal.NullDecimal{}

@@ -61,11 +61,43 @@ func csvText(s string) string {
 	return s
 }
 
-func csvDec(d decimal.NullDecimal) string {
-	if !d.Valid {
-		return ""
+// csvTexts makes the computed fields of a row (amounts as billing.Text,
+// compact texts) in one buffer and then one string, instead of a string
+// (and, for an amount, math/big's formatting) each.
+type csvTexts struct {
+	buf  []byte
+	ends []int
+	strs []string
+}
+
+func (t *csvTexts) reset() { t.buf, t.ends = t.buf[:0], t.ends[:0] }
+
+// end ends the next field: b is t.buf with the field appended.
+func (t *csvTexts) end(b []byte) {
+	t.buf = b
+	t.ends = append(t.ends, len(b))
+}
+
+// dec appends d as the next field: billing.Text(d), or nothing when d is
+// absent (null).
+func (t *csvTexts) dec(d decimal.NullDecimal) {
+	if d.Valid {
+		t.end(appendText(t.buf, d.Decimal))
+		return
 	}
-	return billing.Text(d.Decimal)
+	t.end(t.buf)
+}
+
+// fields returns the fields, valid until the next reset.
+func (t *csvTexts) fields() []string {
+	s := string(t.buf)
+	t.strs = t.strs[:0]
+	start := 0
+	for _, e := range t.ends {
+		t.strs = append(t.strs, s[start:e])
+		start = e
+	}
+	return t.strs
 }
 
 func csvBool(p *bool) string {
@@ -101,6 +133,7 @@ func WritePayableCSV(ctx context.Context, w io.Writer, res *report.Result, attr 
 	}
 	names := customerNames(res)
 	rec := make([]string, len(payableColumns))
+	var texts csvTexts
 	n := 0
 	err := detail.EachPayable(ctx, func(c *billing.PayableCharge) error {
 		if n++; n%ctxCheckEvery == 0 {
@@ -109,14 +142,27 @@ func WritePayableCSV(ctx context.Context, w io.Writer, res *report.Result, attr 
 			}
 		}
 		id, name, attribution := attributePayable(attr, names, c)
+		// The amounts and the compact texts of the line, made in one string.
+		t := &texts
+		t.reset()
+		t.dec(c.Quantity)
+		t.dec(c.ListPrice)
+		t.dec(c.NetPrice)
+		t.dec(c.NetPriceProrated)
+		t.dec(c.SubTotal)
+		t.end(appendInvoice(t.buf, c.Invoice))
+		t.end(appendDeductions(t.buf, c.Deductions))
+		t.end(appendFees(t.buf, c.Fees))
+		t.end(appendTaxes(t.buf, c.Taxes))
+		t.end(appendTags(t.buf, c.Tags))
+		f := t.fields()
 		rec = append(rec[:0],
 			csvText(id), csvText(name), csvText(attribution),
 			csvText(c.ProductID), csvText(c.ProductName), csvText(c.SKU), csvText(c.ChargeID), csvText(c.ChargeName),
 			csvText(c.ChargeType), csvText(c.BillingCycleType), csvText(string(c.PeriodFrom)), csvText(string(c.PeriodTo)),
-			csvDec(c.Quantity), csvDec(c.ListPrice), csvDec(c.NetPrice), csvDec(c.NetPriceProrated), csvDec(c.SubTotal),
+			f[0], f[1], f[2], f[3], f[4],
 			csvText(c.Currency), csvBool(c.IsBilled), csvBool(c.IsProratable),
-			csvText(invoiceText(c.Invoice)), csvText(deductionsText(c.Deductions)),
-			csvText(feesText(c.Fees)), csvText(taxesText(c.Taxes)), csvText(tagsText(c.Tags)),
+			csvText(f[5]), csvText(f[6]), csvText(f[7]), csvText(f[8]), csvText(f[9]),
 		)
 		return cw.Write(rec)
 	})
@@ -144,6 +190,7 @@ func WriteReceivableCSV(ctx context.Context, w io.Writer, res *report.Result, de
 	}
 	names := customerNames(res)
 	rec := make([]string, len(receivableColumns))
+	var texts csvTexts
 	n := 0
 	err := detail.EachReceivable(ctx, func(customerID string, c *billing.ReceivableCharge) error {
 		if n++; n%ctxCheckEvery == 0 {
@@ -151,15 +198,22 @@ func WriteReceivableCSV(ctx context.Context, w io.Writer, res *report.Result, de
 				return err
 			}
 		}
-		amount := ""
+		t := &texts
+		t.reset()
+		t.dec(c.Quantity)
+		t.dec(c.CostPrice)
+		t.dec(c.CostPriceProrated)
 		if c.Quantity.Valid && c.CostPriceProrated.Valid {
-			amount = billing.Text(c.Amount())
+			t.end(appendText(t.buf, c.Amount()))
+		} else {
+			t.end(t.buf)
 		}
+		f := t.fields()
 		rec = append(rec[:0],
 			csvText(customerID), csvText(names[customerID]), csvText(c.ProductName), csvText(c.SKU), csvText(c.ChargeID),
 			csvText(c.ChargeName), csvText(c.ChargeType), csvText(c.BillingCycleType), csvText(string(c.PeriodFrom)),
-			csvText(string(c.PeriodTo)), csvDec(c.Quantity), csvDec(c.CostPrice), csvDec(c.CostPriceProrated),
-			amount, csvText(c.Currency), csvBool(c.IsProratable),
+			csvText(string(c.PeriodTo)), f[0], f[1], f[2],
+			f[3], csvText(c.Currency), csvBool(c.IsProratable),
 		)
 		return cw.Write(rec)
 	})

@@ -23,7 +23,9 @@ type RunInfo struct {
 // sheets, in a deterministic order. The ledger implements it for one run.
 // The workbook (and WriteWorkbook's CSV files) read the payable and the
 // receivable lines at the same time, on two goroutines: an implementation
-// must allow both calls at once, neither waiting for the other to end.
+// must allow both calls at once, neither waiting for the other to end. The
+// workbook keeps no line: fn never keeps the charge it gets after it
+// returns, so an implementation may reuse it for the next line.
 type Detail interface {
 	EachPayable(ctx context.Context, fn func(*billing.PayableCharge) error) error
 	EachReceivable(ctx context.Context, fn func(customerID string, c *billing.ReceivableCharge) error) error

@@ -173,8 +173,9 @@ func appendInlineStr[S string | []byte](dst []byte, s S) []byte {
 	}
 	dst = append(dst, '>')
 	start := len(dst)
-	dst = appendEscaped(dst, s)
-	if bytes.Contains(dst[start:], []byte("_x")) {
+	var underscore bool
+	dst, underscore = appendEscaped(dst, s)
+	if underscore && bytes.Contains(dst[start:], []byte("_x")) {
 		escaped := bstrMarshal(string(dst[start:]))
 		dst = append(dst[:start], escaped...)
 	}
@@ -205,17 +206,27 @@ func decodeRune[S string | []byte](s S) (rune, int) {
 }
 
 // appendEscaped is encoding/xml's EscapeText, except that "\n" is kept as
-// it is (excelize replaces "&#xA;" back with "\n").
-func appendEscaped[S string | []byte](dst []byte, s S) []byte {
+// it is (excelize replaces "&#xA;" back with "\n"). underscore reports
+// whether the text may hold an "_" (the escaped text is then checked for
+// "_xHHHH_"; most texts have none, and a search for "_x" in every cell
+// cost more than the escaping).
+func appendEscaped[S string | []byte](dst []byte, s S) (out []byte, underscore bool) {
 	// Fast path: printable ASCII without XML specials is copied as it is
 	// (most identifiers, SKUs, names and dates).
 	i := 0
-	for i < len(s) && plainXML[s[i]] {
+	seen := uint8(0)
+	for i < len(s) {
+		k := plainXML[s[i]]
+		if k == 0 {
+			break
+		}
+		seen |= k
 		i++
 	}
 	if i == len(s) {
-		return append(dst, s...)
+		return append(dst, s...), seen&plainUnderscore != 0
 	}
+	underscore = true // not worth tracking past the fast path
 	last := 0
 	for i := 0; i < len(s); {
 		b := s[i]
@@ -261,19 +272,26 @@ func appendEscaped[S string | []byte](dst []byte, s S) []byte {
 		i += width
 		last = i
 	}
-	return append(dst, s[last:]...)
+	return append(dst, s[last:]...), underscore
 }
 
 // plainXML marks the bytes appendEscaped copies as they are without a
-// further look: printable ASCII other than the five XML specials, and "\n".
-var plainXML = func() (t [256]bool) {
+// further look (non-zero): printable ASCII other than the five XML
+// specials, and "\n"; "_" is marked plainUnderscore.
+const (
+	plainByte       = 1
+	plainUnderscore = 2
+)
+
+var plainXML = func() (t [256]uint8) {
 	for b := 0x20; b < 0x7f; b++ {
-		t[b] = true
+		t[b] = plainByte
 	}
 	for _, b := range []byte{'"', '\'', '&', '<', '>'} {
-		t[b] = false
+		t[b] = 0
 	}
-	t['\n'] = true
+	t['\n'] = plainByte
+	t['_'] = plainUnderscore
 	return t
 }()
 
@@ -329,6 +347,11 @@ func bstrMarshal(s string) (result string) {
 // appendCellFloat is excelize's formatCellFloat(v, -1, 64): the shortest
 // decimal text of v, cut (not rounded) to Excel's 15 significant digits.
 func appendCellFloat(dst []byte, v float64) []byte {
+	// Whole numbers below 10^15 (quantities, round amounts): their shortest
+	// text is their integer digits, which are at most 15 significant ones.
+	if v == math.Trunc(v) && math.Abs(v) < 1e15 && (v != 0 || !math.Signbit(v)) {
+		return strconv.AppendInt(dst, int64(v), 10)
+	}
 	start := len(dst)
 	dst = strconv.AppendFloat(dst, v, 'f', -1, 64)
 	if math.Abs(v) == math.MaxFloat64 {

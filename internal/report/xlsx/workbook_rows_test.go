@@ -160,10 +160,15 @@ func TestRowEncoderMatchesExcelize(t *testing.T) {
 func TestAppendCellFloat(t *testing.T) {
 	// Compared with excelize writing the same floats through SetRow.
 	values := []float64{0, 1, -1, 0.1, 1e21, 1e-7, 123456789012345678, 0.1234567890123456789, -98765.43210987654321,
-		math.MaxFloat64, -math.MaxFloat64, math.SmallestNonzeroFloat64, 1.5e300, 12345678901234.5678, 100000000000000000000000}
+		math.MaxFloat64, -math.MaxFloat64, math.SmallestNonzeroFloat64, 1.5e300, 12345678901234.5678, 100000000000000000000000,
+		// whole numbers on both sides of the integer fast path (10^15), and -0
+		math.Copysign(0, -1), 3, -42, 999999999999999, -999999999999999, 1e15, -1e15, 1e15 + 2, 1 << 53, 1<<53 + 2, 1e16}
 	r := rand.New(rand.NewPCG(3, 4))
 	for i := 0; i < 200; i++ {
 		values = append(values, math.Float64frombits(r.Uint64()))
+	}
+	for i := 0; i < 200; i++ {
+		values = append(values, float64(r.Int64N(2e15)-1e15), float64(r.Int64N(20000)-10000))
 	}
 	f := excelize.NewFile()
 	defer f.Close()

@@ -133,8 +133,6 @@ func deductionsText(ds []billing.Deduction) string { return string(appendDeducti
 
 func feesText(fs []billing.Fee) string { return string(appendFees(nil, fs)) }
 
-func taxesText(ts []billing.Tax) string { return string(appendTaxes(nil, ts)) }
-
 func tagsText(ts []billing.Tag) string { return string(appendTags(nil, ts)) }
 
 // compactTexts holds the compact texts of one payable line in one reused

@@ -1,0 +1,249 @@
+package ledger
+
+// Reads of a run's lines for readers that do not keep them: the workbook's
+// detail sheets and the detail CSV files, which turn each line into a row
+// and forget it. EachPayableTransient and EachReceivableTransient yield the
+// lines of EachPayable and EachReceivable, in the same order, decoded the
+// same way, but they reuse the charges (fn must not keep one after it
+// returns) and, on SQLite, read through a connection of their own, opened
+// for the read without SQLite's per-connection mutex and used without
+// database/sql.
+//
+// Why: the detail of a large close is two million lines read once. A
+// connection of the store's pool is opened in SQLite's serialized mode, in
+// which every sqlite3_column_* call takes and releases the connection's
+// mutex: three calls per column, a dozen columns per line, about 1 µs of
+// CPU per line for nothing, since a connection is only ever used by one
+// goroutine at a time. The read-only ledger (compare) already opens its
+// connections so (store.go, _mutex=no); the read-write store's pool is
+// left as it is, and only these reads get such a connection, in read-only
+// mode (they see what was committed, as a read through the pool does).
+
+import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/msp-reconcile/reconcile/internal/billing"
+)
+
+// EachPayableTransient calls fn for every payable charge of the run, as
+// EachPayable does (same order, same decoding, same errors), except that the
+// charge fn gets is reused once fn returns: fn must not keep it (strings
+// and slices it holds may be kept; they are not reused).
+func (s *Store) EachPayableTransient(ctx context.Context, runID int64, fn func(*billing.PayableCharge) error) error {
+	var (
+		g    tieGroup[*billing.PayableCharge]
+		free []*billing.PayableCharge
+	)
+	emit := func(c *billing.PayableCharge) error {
+		err := fn(c)
+		free = append(free, c)
+		return err
+	}
+	err := s.eachStored(ctx, qEachPayable, runID, 11, func(v []driver.Value) error {
+		var c *billing.PayableCharge
+		if n := len(free); n > 0 {
+			c, free = free[n-1], free[:n-1]
+			*c = billing.PayableCharge{}
+		} else {
+			c = new(billing.PayableCharge)
+		}
+		c.SKU, c.ChargeType, c.Currency, c.ChargeID = colText(v[0]), colText(v[1]), colText(v[4]), colText(v[5])
+		from, to := colText(v[2]), colText(v[3])
+		subTotal, qty := colNullText(v[6]), colNullText(v[7])
+		customerKey, hash := colText(v[9]), colText(v[10])
+		if err := decodePayable(c, from, to, subTotal, qty, colText(v[8]), false); err != nil {
+			return &readError{err}
+		}
+		cols := [...]string{customerKey, c.SKU, c.ChargeType, from, to, c.Currency, c.ChargeID}
+		return g.next(cols[:], tieKey{subTotal, qty, hash}, c, emit)
+	})
+	if err == nil {
+		return g.flush(emit)
+	}
+	var re *readError
+	if errors.As(err, &re) {
+		return fmt.Errorf("read payable charges of run %d: %w", runID, re.err)
+	}
+	return err
+}
+
+// EachReceivableTransient calls fn for every receivable charge of the
+// customers whose coverage is "available", as EachReceivable does (same
+// order, same decoding, same errors), except that the charge fn gets is
+// reused once fn returns: fn must not keep it.
+func (s *Store) EachReceivableTransient(ctx context.Context, runID int64, fn func(customerID string, c *billing.ReceivableCharge) error) error {
+	var (
+		g    tieGroup[receivableLine]
+		free []*billing.ReceivableCharge
+	)
+	emit := func(l receivableLine) error {
+		err := fn(l.customerID, l.c)
+		free = append(free, l.c)
+		return err
+	}
+	err := s.eachStored(ctx, qEachReceivableAvailable, runID, 12, func(v []driver.Value) error {
+		var c *billing.ReceivableCharge
+		if n := len(free); n > 0 {
+			c, free = free[n-1], free[:n-1]
+			*c = billing.ReceivableCharge{}
+		} else {
+			c = new(billing.ReceivableCharge)
+		}
+		customerID := colText(v[0])
+		c.SKU, c.ChargeID, c.ChargeType, c.Currency = colText(v[1]), colText(v[2]), colText(v[3]), colText(v[9])
+		from, to := colText(v[4]), colText(v[5])
+		qty, costPrice, costProrated := colNullText(v[6]), colNullText(v[7]), colNullText(v[8])
+		if err := decodeReceivable(customerID, c, from, to, qty, costPrice, costProrated, colText(v[10])); err != nil {
+			return &readError{err}
+		}
+		cols := [...]string{customerID, c.SKU, c.ChargeType, from, to, c.Currency, c.ChargeID}
+		return g.next(cols[:], tieKey{costProrated, qty, colText(v[11])}, receivableLine{customerID, c}, emit)
+	})
+	if err == nil {
+		err = g.flush(emit)
+	}
+	var re *readError
+	if errors.As(err, &re) {
+		err = re.err
+	}
+	if err != nil {
+		// As EachReceivable: every error, fn's included, is wrapped.
+		return fmt.Errorf("read receivable charges of run %d: %w", runID, err)
+	}
+	return nil
+}
+
+// decodeReceivable fills c's periods, amounts and detail fields from their
+// stored columns (c's key columns are already set), as eachReceivable does.
+func decodeReceivable(customerID string, c *billing.ReceivableCharge, from, to string, qty, costPrice, costProrated sql.NullString, detail string) error {
+	c.PeriodFrom, c.PeriodTo = billing.Date(from), billing.Date(to)
+	var err error
+	if c.Quantity, err = parseMoney(qty); err != nil {
+		return fmt.Errorf("customer %s charge %s: quantity: %w", customerID, c.Describe(), err)
+	}
+	if c.CostPrice, err = parseMoney(costPrice); err != nil {
+		return fmt.Errorf("customer %s charge %s: costPrice: %w", customerID, c.Describe(), err)
+	}
+	if c.CostPriceProrated, err = parseMoney(costProrated); err != nil {
+		return fmt.Errorf("customer %s charge %s: costPriceProrated: %w", customerID, c.Describe(), err)
+	}
+	if err := receivableDetail(detail, c); err != nil {
+		return fmt.Errorf("customer %s charge %s: %w", customerID, c.Describe(), err)
+	}
+	return nil
+}
+
+// readError is an error of the read or of a line's decoding (not of fn),
+// as eachStored's callers tell them apart.
+type readError struct{ err error }
+
+func (e *readError) Error() string { return e.err.Error() }
+
+// eachStored runs the named statement with runID and calls fn with each
+// row's ncol values: a string, or nil for NULL (valid until fn returns). On
+// SQLite the statement runs on a new read-only connection without mutex
+// (see the top of this file), closed at the end; on PostgreSQL, through the
+// pool. Errors of the statement are *readError; fn's are returned as they
+// are.
+func (s *Store) eachStored(ctx context.Context, name string, runID int64, ncol int, fn func([]driver.Value) error) error {
+	if s.d.postgres() {
+		return s.eachPooled(ctx, name, runID, ncol, fn)
+	}
+	dsn, err := dataSourceName(s.path, true)
+	if err != nil {
+		return &readError{err}
+	}
+	conn, err := s.db.Driver().Open(dsn)
+	if err != nil {
+		return &readError{err}
+	}
+	defer func() { _ = conn.Close() }() // a read: nothing to lose
+	prep, ok := conn.(driver.ConnPrepareContext)
+	if !ok {
+		return &readError{fmt.Errorf("driver connection %T cannot prepare with a context", conn)}
+	}
+	stmt, err := prep.PrepareContext(ctx, s.q[name])
+	if err != nil {
+		return &readError{err}
+	}
+	defer func() { _ = stmt.Close() }() // a read: nothing to lose
+	query, ok := stmt.(driver.StmtQueryContext)
+	if !ok {
+		return &readError{fmt.Errorf("driver statement %T cannot query with a context", stmt)}
+	}
+	rows, err := query.QueryContext(ctx, []driver.NamedValue{{Ordinal: 1, Value: runID}})
+	if err != nil {
+		return &readError{err}
+	}
+	defer func() { _ = rows.Close() }() // a read: nothing to lose
+	if n := len(rows.Columns()); n != ncol {
+		return &readError{fmt.Errorf("statement %s returns %d columns, want %d", name, n, ncol)}
+	}
+	v := make([]driver.Value, ncol)
+	for {
+		if err := rows.Next(v); err == io.EOF {
+			break
+		} else if err != nil {
+			return &readError{err}
+		}
+		for i, x := range v {
+			if b, ok := x.([]byte); ok {
+				v[i] = string(b)
+			}
+		}
+		if err := fn(v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// eachPooled is eachStored through the store's pool (database/sql).
+func (s *Store) eachPooled(ctx context.Context, name string, runID int64, ncol int, fn func([]driver.Value) error) error {
+	rows, err := s.db.QueryContext(ctx, s.q[name], runID)
+	if err != nil {
+		return &readError{err}
+	}
+	defer rows.Close()
+	ns := make([]sql.NullString, ncol)
+	dest := make([]any, ncol)
+	for i := range ns {
+		dest[i] = &ns[i]
+	}
+	v := make([]driver.Value, ncol)
+	for rows.Next() {
+		if err := rows.Scan(dest...); err != nil {
+			return &readError{err}
+		}
+		for i, n := range ns {
+			v[i] = nil
+			if n.Valid {
+				v[i] = n.String
+			}
+		}
+		if err := fn(v); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return &readError{err}
+	}
+	return nil
+}
+
+// colText is a NOT NULL column's value ("" for NULL, which the schema does not
+// allow).
+func colText(v driver.Value) string {
+	s, _ := v.(string)
+	return s
+}
+
+func colNullText(v driver.Value) sql.NullString {
+	s, ok := v.(string)
+	return sql.NullString{String: s, Valid: ok}
+}
