@@ -127,7 +127,7 @@ func TestUnwritableOutputFailsBeforeAnyCall(t *testing.T) {
 // previous complete run intact and the output path untouched.
 func TestLedgerDiskFull(t *testing.T) {
 	dbtest.SQLiteOnly(t) // a ledger file on a full tmpfs
-	dir := mountTmpfs(t, "1200k")
+	dir := mountTmpfs(t, "4m")
 	db := filepath.Join(dir, "l.db")
 	out := filepath.Join(t.TempDir(), "c.xlsx")
 
@@ -142,7 +142,7 @@ func TestLedgerDiskFull(t *testing.T) {
 	}
 
 	// Far more data than the tmpfs holds.
-	simEnv(t, sherwebsim.Config{Seed: 4, Customers: 40, Charges: 4000})
+	simEnv(t, sherwebsim.Config{Seed: 4, Customers: 100, Charges: 20000})
 	code, _, stderr := runCLI(t, "run", "--period", "2026-10", "--db", db, "--out", out)
 	if code != exitFailure {
 		t.Fatalf("run on a full disk: exit %d, want %d: %s", code, exitFailure, stderr)

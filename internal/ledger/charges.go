@@ -43,18 +43,8 @@ func (s *Store) eachReceivable(ctx context.Context, query string, runID int64, f
 			&qty, &costPrice, &costProrated, &c.Currency, &detail, &hash); err != nil {
 			return err
 		}
-		c.PeriodFrom, c.PeriodTo = billing.Date(from), billing.Date(to)
-		if c.Quantity, err = parseMoney(qty); err != nil {
-			return fmt.Errorf("customer %s charge %s: quantity: %w", customerID, c.Describe(), err)
-		}
-		if c.CostPrice, err = parseMoney(costPrice); err != nil {
-			return fmt.Errorf("customer %s charge %s: costPrice: %w", customerID, c.Describe(), err)
-		}
-		if c.CostPriceProrated, err = parseMoney(costProrated); err != nil {
-			return fmt.Errorf("customer %s charge %s: costPriceProrated: %w", customerID, c.Describe(), err)
-		}
-		if err := receivableDetail(detail, c); err != nil {
-			return fmt.Errorf("customer %s charge %s: %w", customerID, c.Describe(), err)
+		if err := decodeReceivable(customerID, c, from, to, qty, costPrice, costProrated, detail); err != nil {
+			return err
 		}
 		cols := [...]string{customerID, c.SKU, c.ChargeType, from, to, c.Currency, c.ChargeID}
 		if err := g.next(cols[:], tieKey{costProrated, qty, hash}, receivableLine{customerID, c}, emit); err != nil {

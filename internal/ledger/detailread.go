@@ -9,15 +9,14 @@ package ledger
 // for the read without SQLite's per-connection mutex and used without
 // database/sql.
 //
-// Why: the detail of a large close is two million lines read once. A
-// connection of the store's pool is opened in SQLite's serialized mode, in
-// which every sqlite3_column_* call takes and releases the connection's
-// mutex: three calls per column, a dozen columns per line, about 1 µs of
-// CPU per line for nothing, since a connection is only ever used by one
-// goroutine at a time. The read-only ledger (compare) already opens its
-// connections so (store.go, _mutex=no); the read-write store's pool is
-// left as it is, and only these reads get such a connection, in read-only
-// mode (they see what was committed, as a read through the pool does).
+// Why: the detail of a large close is two million lines read once. Through
+// database/sql each column of each line is converted and copied once more
+// (driver.Value, then Scan), and a connection of the store's pool was opened
+// in SQLite's serialized mode, in which every sqlite3_column_* call takes and
+// releases the connection's mutex (≈ 1 µs of CPU a line). The pool's
+// connections are now opened without that mutex too (store.go, _mutex=no);
+// these reads still use a read-only connection of their own, driven without
+// database/sql, and see what was committed, as a read through the pool does.
 
 import (
 	"context"
