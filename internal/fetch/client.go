@@ -398,16 +398,20 @@ func (c *Client) readPooled(r io.Reader, path string, use func([]byte) error) er
 			return err
 		}
 	}
-	defer func() {
-		if cap(b) <= maxPooledBody {
-			*bp = b[:0]
-			bodyBufs.Put(bp)
-		}
-	}()
 	if int64(len(b)) > c.cfg.MaxBodyBytes {
 		return &DecodeError{Endpoint: path, Err: fmt.Errorf("response body larger than %d bytes (MaxBodyBytes)", c.cfg.MaxBodyBytes)}
 	}
-	return use(b)
+	if err := use(b); err != nil {
+		// Not recycled after an error: an error is read after we return,
+		// so one that quoted the body without copying it (the decoders'
+		// errors copy what they quote today) still reads what was sent.
+		return err
+	}
+	if cap(b) <= maxPooledBody {
+		*bp = b[:0]
+		bodyBufs.Put(bp)
+	}
+	return nil
 }
 
 // setHeaders puts the headers every request carries, token request included.
