@@ -69,3 +69,28 @@ func TestAppendJSONString(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParseText: ParseText (with its PlainDecimal fast path) gives what
+// decimal.NewFromString gives: the same coefficient and exponent, or an
+// error for the same texts.
+func FuzzParseText(f *testing.F) {
+	for _, s := range []string{"0", "-0", "-0.00", "12.340", "007", "1.", ".5", "-.5", "+5", "1e3", "1.5E-7", "",
+		"-", ".", "--1", "1..2", "999999999999999999", "-999999999999999999.9", "1000000000000000000",
+		"123456789012345678", "0.000000000000000001", "−3.5", "1_0", " 1", "12.34.", "9223372036854775807"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		want, werr := decimal.NewFromString(s)
+		got, gerr := ParseText(s)
+		if (werr == nil) != (gerr == nil) {
+			t.Fatalf("ParseText(%q) error %v, decimal.NewFromString %v", s, gerr, werr)
+		}
+		if werr != nil {
+			return
+		}
+		if got.Exponent() != want.Exponent() || got.Coefficient().Cmp(want.Coefficient()) != 0 {
+			t.Fatalf("ParseText(%q) = %s × 10^%d, decimal.NewFromString %s × 10^%d",
+				s, got.Coefficient(), got.Exponent(), want.Coefficient(), want.Exponent())
+		}
+	})
+}

@@ -139,7 +139,54 @@ func Text(d decimal.Decimal) string {
 	return d.StringFixed(-d.Exponent())
 }
 
-// ParseText parses text written by Text (or any plain decimal literal).
+// ParseText parses text written by Text (or any decimal literal
+// decimal.NewFromString takes), giving what NewFromString gives: the same
+// coefficient and exponent. The plain form of nearly every amount
+// (PlainDecimal) is parsed without NewFromString's general scan.
 func ParseText(s string) (decimal.Decimal, error) {
+	if v, exp, ok := PlainDecimal(s); ok {
+		return decimal.New(v, exp), nil
+	}
 	return decimal.NewFromString(s)
+}
+
+// PlainDecimal parses the plain form of a decimal literal, an optional "-",
+// digits, and an optional "." followed by digits, with at most 18 digits:
+// v × 10^exp, exp being minus the digits after the point, as
+// decimal.NewFromString parses it (decimal.New(v, exp) is that decimal).
+// ok is false for any other text (exponents, a "+", a missing digit on
+// either side of the point, more digits), which NewFromString may still
+// take.
+func PlainDecimal(s string) (v int64, exp int32, ok bool) {
+	i := 0
+	neg := len(s) > 0 && s[0] == '-'
+	if neg {
+		i = 1
+	}
+	digits, frac := 0, -1 // frac: digits after the point, -1 before it
+	for ; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= '0' && c <= '9':
+			v = v*10 + int64(c-'0')
+			digits++
+			if frac >= 0 {
+				frac++
+			}
+		case c == '.' && frac < 0 && digits > 0:
+			frac = 0
+		default:
+			return 0, 0, false
+		}
+		if digits > 18 {
+			return 0, 0, false
+		}
+	}
+	if digits == 0 || frac == 0 {
+		return 0, 0, false
+	}
+	if neg {
+		v = -v
+	}
+	return v, -int32(max(frac, 0)), true
 }

@@ -541,49 +541,13 @@ func moneyField(s *jsonscan.Scanner, vc *valueCache, dst *decimal.NullDecimal) b
 	if raw == "" {
 		return false
 	}
-	if v, exp, ok := plainDecimal(raw); ok {
+	lit := raw
+	if len(lit) > 2 && lit[0] == '"' && lit[len(lit)-1] == '"' {
+		lit = lit[1 : len(lit)-1]
+	}
+	if v, exp, ok := billing.PlainDecimal(lit); ok {
 		dst.Decimal, dst.Valid = vc.dec(v, exp), true
 		return true
 	}
 	return dst.UnmarshalJSON([]byte(raw)) == nil
-}
-
-// plainDecimal parses -?digits(.digits)?, optionally in quotes, with at most
-// 18 characters besides the point and quotes: the forms decimal.NewFromString
-// parses into an int64 mantissa with exponent -(digits after the point), the
-// value decimal.New(v, exp) builds the same way.
-func plainDecimal(raw string) (v int64, exp int32, ok bool) {
-	if len(raw) > 2 && raw[0] == '"' && raw[len(raw)-1] == '"' {
-		raw = raw[1 : len(raw)-1]
-	}
-	i, neg := 0, false
-	if len(raw) > 0 && raw[0] == '-' {
-		i, neg = 1, true
-	}
-	start, point := i, -1
-	for ; i < len(raw); i++ {
-		switch c := raw[i]; {
-		case c >= '0' && c <= '9':
-			v = v*10 + int64(c-'0')
-		case c == '.' && point < 0 && i > start:
-			point = i
-		default:
-			return 0, 0, false
-		}
-	}
-	numLen := len(raw)
-	if point >= 0 {
-		if point == len(raw)-1 {
-			return 0, 0, false
-		}
-		numLen--
-		exp = -int32(len(raw) - point - 1)
-	}
-	if i == start || numLen > 18 {
-		return 0, 0, false
-	}
-	if neg {
-		v = -v
-	}
-	return v, exp, true
 }

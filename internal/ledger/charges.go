@@ -96,7 +96,7 @@ func parseMoney(ns sql.NullString) (decimal.NullDecimal, error) {
 	if !ns.Valid {
 		return decimal.NullDecimal{}, nil
 	}
-	d, err := parseText(ns.String)
+	d, err := billing.ParseText(ns.String)
 	if err != nil {
 		return decimal.NullDecimal{}, err
 	}

@@ -310,7 +310,7 @@ func readMoney(r *jsonscan.Scanner) decimal.NullDecimal {
 	if r.Err() != nil {
 		return decimal.NullDecimal{}
 	}
-	d, err := parseText(s)
+	d, err := billing.ParseText(s)
 	if err != nil {
 		r.Fail("%v", err)
 		return decimal.NullDecimal{}
