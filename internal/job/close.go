@@ -12,6 +12,7 @@ import (
 	"github.com/msp-reconcile/reconcile/internal/fetch"
 	"github.com/msp-reconcile/reconcile/internal/ledger"
 	"github.com/msp-reconcile/reconcile/internal/report"
+	"github.com/msp-reconcile/reconcile/internal/report/xlsx"
 )
 
 // RunReader is what reconciling a stored run needs of the ledger.
@@ -114,6 +115,15 @@ func Close(ctx context.Context, opts CloseOptions) error {
 		// customers are copied inside the ledger: it reads the run back).
 		fopts.feed = newLiveFeed(opts.Ledger, opts.Reconcile)
 	}
+	if fs := fileSinkOf(opts.Sink); fs != nil && fopts.feed != nil && fs.Detail == xlsx.DetailCSV {
+		// The payable detail file is written while the customers are
+		// fetched, with the fed engine's attribution (sink.go).
+		feed := fopts.feed
+		fopts.payableCommitted = func(ctx context.Context, runID int64, _ billing.Period) {
+			fs.startEarly(ctx, opts.Ledger, runID, feedAttributor(feed))
+		}
+		defer fs.stopEarly()
+	}
 	run, fetchErr := Fetch(ctx, opts.Client, opts.Ledger, fopts)
 	if run.ID == 0 || !run.Status.Reportable() {
 		if fetchErr == nil {
@@ -186,4 +196,34 @@ func publish(ctx context.Context, store RunReader, run ledger.Run, opts ReportOp
 		return &FindingsError{N: n}
 	}
 	return nil
+}
+
+// payableHook is told that a fetch's payable batch committed, with the run
+// and the period it committed (FetchOptions.payableCommitted).
+type payableHook func(ctx context.Context, runID int64, period billing.Period)
+
+func (h payableHook) call(ctx context.Context, runID int64, period billing.Period) {
+	if h != nil {
+		h(ctx, runID, period)
+	}
+}
+
+// feedAttributor is the attribution of the engine f feeds (nil when none):
+// the Reconciliation's Attributor when the close uses the feed.
+func feedAttributor(f *liveFeed) *report.Attributor {
+	if !f.feeding() {
+		return nil
+	}
+	defer f.mu.Unlock()
+	return f.r.Attributor()
+}
+
+// fileSinkOf is the FileSink a close publishes through (also inside a
+// RecordingSink), or nil.
+func fileSinkOf(s Sink) *FileSink {
+	if rs, ok := s.(*RecordingSink); ok {
+		s = rs.Sink
+	}
+	fs, _ := s.(*FileSink)
+	return fs
 }

@@ -42,6 +42,9 @@ type FetchOptions struct {
 
 	// feed, when set, is fed what the fetch commits (Close).
 	feed *liveFeed
+	// payableCommitted, when set, is told that the payable batch committed
+	// (Close: the payable detail is written ahead, close.go).
+	payableCommitted payableHook
 }
 
 // ErrIncomplete marks a run that finished but could not fetch every
@@ -152,6 +155,7 @@ func fetchInto(ctx context.Context, client Client, store RunWriter, runID int64,
 		return failed, fmt.Errorf("store payable charges for %s: %w", period, err)
 	}
 	feed.payableStored(period)
+	opts.payableCommitted.call(ctx, runID, period)
 	log.Info("payable charges stored", "run", runID, "period", period.String())
 	LogStage(log, "payable fetch+store", start, sink.n, "lines")
 

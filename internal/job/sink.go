@@ -12,6 +12,7 @@ import (
 
 	"github.com/msp-reconcile/reconcile/internal/atomicfile"
 	"github.com/msp-reconcile/reconcile/internal/ledger"
+	"github.com/msp-reconcile/reconcile/internal/report"
 	"github.com/msp-reconcile/reconcile/internal/report/xlsx"
 )
 
@@ -32,6 +33,48 @@ type FileSink struct {
 	Logger *slog.Logger
 	// Progress, when set, is told about the workbook's rows.
 	Progress Progress
+
+	// early is the payable detail file a close writes ahead (startEarly).
+	early *earlyDetail
+}
+
+// earlyDetail is the payable detail file of a close written ahead, for the
+// run and attribution it was written with.
+type earlyDetail struct {
+	runID int64
+	attr  *report.Attributor
+	csv   *xlsx.EarlyPayable
+}
+
+// startEarly starts writing the payable CSV file of run runID, whose
+// payable lines store committed, with attribution attr, while the close
+// fetches its customers (xlsx.StartPayableCSV). The workbook's path is
+// known once the period is: the run's is read back from store. Publish
+// takes the file when it is the one of the run it publishes, with the same
+// attribution; stopEarly removes it otherwise.
+func (s *FileSink) startEarly(ctx context.Context, store Ledger, runID int64, attr *report.Attributor) {
+	if s.early != nil || attr == nil || s.Detail != xlsx.DetailCSV {
+		return
+	}
+	out := s.Workbook
+	if out == "" {
+		run, err := store.Run(ctx, runID)
+		if err != nil {
+			return // the workbook stage writes the file
+		}
+		out = filepath.Join(s.workbookDir(), DefaultWorkbookName(run))
+	}
+	s.early = &earlyDetail{runID: runID, attr: attr,
+		csv: xlsx.StartPayableCSV(ctx, out, attr, Detail{Store: store, RunID: runID})}
+}
+
+// stopEarly stops the file written ahead and removes it unless Publish
+// took it.
+func (s *FileSink) stopEarly() {
+	if s.early != nil {
+		s.early.csv.Close()
+		s.early = nil
+	}
 }
 
 var _ Sink = (*FileSink)(nil)
@@ -112,15 +155,30 @@ func (s *FileSink) Publish(ctx context.Context, rec *Reconciliation) (string, er
 	if err := checkTargets(targets...); err != nil {
 		return "", err
 	}
+	opts := xlsx.WorkbookOptions{TmpDir: filepath.Dir(out), Detail: s.Detail}
+	unused := ""
+	if e := s.early; e != nil {
+		if e.runID == rec.Run.ID && e.attr == rec.Attributor {
+			opts.EarlyPayable = e.csv
+		} else {
+			unused = "the reconciliation was not built with the attribution it was written with"
+		}
+	}
 	if err := WriteOutputs(ctx, rec, Outputs{
 		Workbook: out,
 		JSON:     s.JSON,
 		Stdout:   s.Stdout,
-		Options:  xlsx.WorkbookOptions{TmpDir: filepath.Dir(out), Detail: s.Detail},
+		Options:  opts,
 		Logger:   s.Logger,
 		Progress: s.Progress,
 	}); err != nil {
 		return "", err
+	}
+	if opts.EarlyPayable != nil {
+		unused = opts.EarlyPayable.Unused()
+	}
+	if unused != "" && s.Logger != nil {
+		s.Logger.Info("payable detail written ahead not used: written again", "reason", unused)
 	}
 	return out, nil
 }

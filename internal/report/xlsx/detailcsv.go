@@ -126,12 +126,21 @@ func WritePayableCSV(ctx context.Context, w io.Writer, res *report.Result, attr 
 	if res == nil || detail == nil {
 		return fmt.Errorf("write payable csv: no result or detail")
 	}
+	_, err := writePayableCSV(ctx, w, customerNames(res), attr, detail, nil)
+	return err
+}
+
+// writePayableCSV is WritePayableCSV with the customer names of the
+// Result (customerNames), and returns the number of lines written. looked,
+// when not nil, receives the ids of the customers whose name was looked up
+// in names because the attribution gave none (the early payable file
+// checks them against the Result: early.go).
+func writePayableCSV(ctx context.Context, w io.Writer, names map[string]string, attr Attributor, detail Detail, looked map[string]struct{}) (int64, error) {
 	cw := csv.NewWriter(w)
 	cw.UseCRLF = true
 	if err := cw.Write(csvHeader(payableColumns)); err != nil {
-		return fmt.Errorf("write payable csv header: %w", err)
+		return 0, fmt.Errorf("write payable csv header: %w", err)
 	}
-	names := customerNames(res)
 	rec := make([]string, len(payableColumns))
 	var texts csvTexts
 	n := 0
@@ -142,6 +151,9 @@ func WritePayableCSV(ctx context.Context, w io.Writer, res *report.Result, attr 
 			}
 		}
 		id, name, attribution := attributePayable(attr, names, c)
+		if looked != nil && name == "" && attribution == attributionAttributed {
+			looked[id] = struct{}{}
+		}
 		// The amounts and the compact texts of the line, made in one string.
 		t := &texts
 		t.reset()
@@ -167,13 +179,13 @@ func WritePayableCSV(ctx context.Context, w io.Writer, res *report.Result, attr 
 		return cw.Write(rec)
 	})
 	if err != nil {
-		return fmt.Errorf("write payable csv line %d: %w", n, err)
+		return 0, fmt.Errorf("write payable csv line %d: %w", n, err)
 	}
 	cw.Flush()
 	if err := cw.Error(); err != nil {
-		return fmt.Errorf("write payable csv: %w", err)
+		return 0, fmt.Errorf("write payable csv: %w", err)
 	}
-	return ctx.Err()
+	return int64(n), ctx.Err()
 }
 
 // WriteReceivableCSV writes the receivable lines of detail to w as CSV,

@@ -102,6 +102,11 @@ type WorkbookOptions struct {
 	// them as CSV files beside the workbook (DetailCSVPaths). The Summary
 	// sheet says where the detail went.
 	Detail string
+	// EarlyPayable, with DetailCSV, is the payable CSV file written ahead
+	// of the workbook (StartPayableCSV): WriteWorkbook takes it instead of
+	// writing the file when it is this workbook's (early.go). It stays the
+	// caller's to Close.
+	EarlyPayable *EarlyPayable
 
 	// excelizeRows renders the data rows through excelize's SetRow instead
 	// of the row encoder and the compressed parts: the reference output of

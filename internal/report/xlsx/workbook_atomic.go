@@ -3,6 +3,7 @@ package xlsx
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -39,58 +40,98 @@ func WriteWorkbook(ctx context.Context, path string, res *report.Result, attr At
 		return fmt.Errorf("write workbook %s: %w", path, err)
 	}
 
-	var files []*atomicfile.File // in rename order
+	var csvs []detailCSV // in rename order, before the workbook
+	var waitCSV func() error
 	defer func() {
+		if waitCSV != nil {
+			_ = waitCSV() // the writers are done before their files go
+		}
 		if err != nil {
-			for _, a := range files {
-				a.Abort()
+			for _, c := range csvs {
+				if c.file != nil {
+					c.file.Abort()
+				}
 			}
 		}
 	}()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	if opts.Detail == DetailCSV {
 		if detail == nil {
 			return fmt.Errorf("write workbook %s: no detail", path)
 		}
 		payPath, recPath := DetailCSVPaths(path)
 		opts.csvPayable, opts.csvReceivable = filepath.Base(payPath), filepath.Base(recPath)
-		csvs := []detailCSV{
-			{what: "payable", path: payPath, write: func(ctx context.Context, w io.Writer) error { return WritePayableCSV(ctx, w, res, attr, detail) }},
+		csvs = []detailCSV{
+			{what: "payable", path: payPath, write: func(ctx context.Context, w io.Writer) error { return WritePayableCSV(ctx, w, res, attr, detail) },
+				early: opts.EarlyPayable, workbook: path, res: res},
 			{what: "receivable", path: recPath, write: func(ctx context.Context, w io.Writer) error { return WriteReceivableCSV(ctx, w, res, detail) }},
 		}
-		for i := range csvs {
-			c := &csvs[i]
-			if c.file, err = atomicfile.Create(c.path); err != nil {
-				return fmt.Errorf("write %s csv %s: %w", c.what, c.path, err)
+		// The CSV files are written while the workbook (which has no
+		// detail sheet then) is rendered; the first error stops the others.
+		done := make(chan error, 1)
+		go func() {
+			err := writeDetailCSVs(ctx, csvs)
+			if err != nil {
+				cancel()
 			}
-			files = append(files, c.file)
+			done <- err
+		}()
+		var csvErr error
+		waitCSV = func() error {
+			if done != nil {
+				csvErr, done = <-done, nil
+			}
+			return csvErr
 		}
-		if err := writeDetailCSVs(ctx, csvs); err != nil {
+	}
+	// firstErr is the CSV writers' error when there is one that is not
+	// the cancellation err caused, else err.
+	firstErr := func(err error) error {
+		if waitCSV == nil {
 			return err
 		}
+		cancel()
+		if cerr := waitCSV(); cerr != nil && (err == nil || !errors.Is(cerr, context.Canceled)) {
+			return cerr
+		}
+		return err
 	}
 
 	a, err := atomicfile.Create(path)
 	if err != nil {
-		return fmt.Errorf("write workbook %s: %w", path, err)
+		return firstErr(fmt.Errorf("write workbook %s: %w", path, err))
 	}
-	files = append(files, a)
+	defer func() {
+		if err != nil {
+			a.Abort()
+		}
+	}()
 	bw := bufio.NewWriterSize(a, 1<<20)
 	if err := render(ctx, bw, res, attr, info, detail, opts, base); err != nil {
-		return fmt.Errorf("write workbook %s: %w", path, err)
+		return firstErr(fmt.Errorf("write workbook %s: %w", path, err))
 	}
 	if err := bw.Flush(); err != nil {
-		return fmt.Errorf("write workbook %s: %w", path, err)
+		return firstErr(fmt.Errorf("write workbook %s: %w", path, err))
 	}
 	if err := a.Finish(); err != nil {
-		return fmt.Errorf("write workbook %s: %w", path, err)
+		return firstErr(fmt.Errorf("write workbook %s: %w", path, err))
+	}
+	if waitCSV != nil {
+		if err := waitCSV(); err != nil {
+			return err
+		}
 	}
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("write workbook %s: %w", path, err)
 	}
-	for _, a := range files {
-		if err := a.Commit(); err != nil {
+	for _, c := range csvs {
+		if err := c.file.Commit(); err != nil {
 			return fmt.Errorf("write workbook %s: %w", path, err)
 		}
+	}
+	if err := a.Commit(); err != nil {
+		return fmt.Errorf("write workbook %s: %w", path, err)
 	}
 	if err := atomicfile.SyncDir(dir); err != nil {
 		// The files are in place; only their durability is in doubt.
@@ -103,7 +144,12 @@ func WriteWorkbook(ctx context.Context, path string, res *report.Result, attr At
 type detailCSV struct {
 	what, path string
 	write      func(context.Context, io.Writer) error
-	file       *atomicfile.File
+	file       *atomicfile.File // set by finish
+	// early, when set, is this file written ahead (the payable file): it
+	// is taken when it is the file of the workbook at workbook for res.
+	early    *EarlyPayable
+	workbook string
+	res      *report.Result
 }
 
 // writeDetailCSVs writes the CSV files at the same time, each on a
@@ -137,8 +183,23 @@ func writeDetailCSVs(ctx context.Context, csvs []detailCSV) error {
 	return firstErr
 }
 
-// finish writes the file and finishes it.
+// finish writes the file and finishes it (or takes the one written ahead).
 func (c *detailCSV) finish(ctx context.Context) error {
+	if c.early != nil {
+		f, err := c.early.take(ctx, c.workbook, c.res)
+		if err != nil {
+			return err
+		}
+		if f != nil {
+			c.file = f
+			return nil
+		}
+	}
+	f, err := atomicfile.Create(c.path)
+	if err != nil {
+		return err
+	}
+	c.file = f
 	bw := bufio.NewWriterSize(c.file, 1<<20)
 	if err := c.write(ctx, bw); err != nil {
 		return err
