@@ -1,0 +1,112 @@
+package job_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/msp-reconcile/reconcile/internal/job"
+	"github.com/msp-reconcile/reconcile/internal/report/xlsx"
+)
+
+// A close with CSV detail writes the payable file while it fetches the
+// customers and publishes it: the files are those a report of the stored
+// run writes.
+func TestCloseWritesPayableCSVAhead(t *testing.T) {
+	ctx := context.Background()
+	e := newEnv(t, baseConfig())
+	p := e.sim.DefaultPeriod()
+	var logs bytes.Buffer
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	closeDir, reportDir := t.TempDir(), t.TempDir()
+	sink := &job.FileSink{Workbook: filepath.Join(closeDir, "recon.xlsx"), Detail: xlsx.DetailCSV, Logger: log}
+	err := job.Close(ctx, job.CloseOptions{
+		Ledger: e.store,
+		Client: e.client(t, ctx),
+		Fetch: job.FetchOptions{Date: p.From, BaseURL: "http://simulator.test", ToolVersion: "test", Now: fixedNow,
+			Subscriptions: true, Logger: log},
+		ReportOptions: job.ReportOptions{Sink: sink, Logger: log},
+	})
+	if err != nil {
+		t.Fatalf("close: %v\n%s", err, logs.String())
+	}
+	if !strings.Contains(logs.String(), "payable_ahead=true") {
+		t.Fatalf("the payable file written ahead was not used:\n%s", logs.String())
+	}
+	runs, err := e.store.Runs(ctx)
+	if err != nil || len(runs) != 1 {
+		t.Fatalf("runs = %v, %v", runs, err)
+	}
+	again := &job.FileSink{Workbook: filepath.Join(reportDir, "recon.xlsx"), Detail: xlsx.DetailCSV}
+	if err := job.Reissue(ctx, job.ReissueOptions{Ledger: e.store, Run: runs[0], ReportOptions: job.ReportOptions{Sink: again}}); err != nil {
+		t.Fatalf("reissue: %v", err)
+	}
+	for _, name := range []string{"recon-payable.csv", "recon-receivable.csv"} {
+		a, errA := os.ReadFile(filepath.Join(closeDir, name))
+		b, errB := os.ReadFile(filepath.Join(reportDir, name))
+		if errA != nil || errB != nil || len(a) == 0 || !bytes.Equal(a, b) {
+			t.Errorf("%s: the close's (%d bytes, %v) differs from the report's (%d bytes, %v)", name, len(a), errA, len(b), errB)
+		}
+	}
+	if got := dirNames(t, closeDir); strings.Join(got, ",") != "recon-payable.csv,recon-receivable.csv,recon.xlsx" {
+		t.Errorf("the close's folder holds %q", got)
+	}
+}
+
+// cancelAt cancels a context when a phase starts.
+type cancelAt struct {
+	phase  string
+	cancel context.CancelFunc
+	once   sync.Once
+}
+
+func (c *cancelAt) Phase(name, _ string, _ int64) {
+	if name == c.phase {
+		c.once.Do(c.cancel)
+	}
+}
+func (c *cancelAt) Rows(int64) {}
+func (c *cancelAt) Done()      {}
+
+// A close interrupted after the payable file was started leaves no file
+// and no temp file behind.
+func TestCloseInterruptedLeavesNoPayableCSV(t *testing.T) {
+	e := newEnv(t, baseConfig())
+	p := e.sim.DefaultPeriod()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	dir := t.TempDir()
+	sink := &job.FileSink{Workbook: filepath.Join(dir, "recon.xlsx"), Detail: xlsx.DetailCSV}
+	err := job.Close(ctx, job.CloseOptions{
+		Ledger: e.store,
+		Client: e.client(t, context.Background()),
+		Fetch: job.FetchOptions{Date: p.From, BaseURL: "http://simulator.test", ToolVersion: "test", Now: fixedNow,
+			Progress: &cancelAt{phase: job.PhaseCustomers, cancel: cancel}},
+		ReportOptions: job.ReportOptions{Sink: sink},
+	})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v, want the cancellation", err)
+	}
+	if got := dirNames(t, dir); len(got) != 0 {
+		t.Errorf("the folder holds %q after an interrupted close, want nothing", got)
+	}
+}
+
+func dirNames(t *testing.T, dir string) []string {
+	t.Helper()
+	es, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range es {
+		names = append(names, e.Name())
+	}
+	return names
+}
