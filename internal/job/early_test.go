@@ -25,7 +25,9 @@ func TestCloseWritesPayableCSVAhead(t *testing.T) {
 	var logs bytes.Buffer
 	log := slog.New(slog.NewTextHandler(&logs, nil))
 	closeDir, reportDir := t.TempDir(), t.TempDir()
-	sink := &job.FileSink{Workbook: filepath.Join(closeDir, "recon.xlsx"), Detail: xlsx.DetailCSV, Logger: log}
+	// The workbook is named after the period (known once the payable
+	// lines are committed).
+	sink := &job.FileSink{Dir: closeDir, Detail: xlsx.DetailCSV, Logger: log}
 	err := job.Close(ctx, job.CloseOptions{
 		Ledger: e.store,
 		Client: e.client(t, ctx),
@@ -43,18 +45,19 @@ func TestCloseWritesPayableCSVAhead(t *testing.T) {
 	if err != nil || len(runs) != 1 {
 		t.Fatalf("runs = %v, %v", runs, err)
 	}
-	again := &job.FileSink{Workbook: filepath.Join(reportDir, "recon.xlsx"), Detail: xlsx.DetailCSV}
+	again := &job.FileSink{Dir: reportDir, Detail: xlsx.DetailCSV}
 	if err := job.Reissue(ctx, job.ReissueOptions{Ledger: e.store, Run: runs[0], ReportOptions: job.ReportOptions{Sink: again}}); err != nil {
 		t.Fatalf("reissue: %v", err)
 	}
-	for _, name := range []string{"recon-payable.csv", "recon-receivable.csv"} {
+	base := strings.TrimSuffix(job.DefaultWorkbookName(runs[0]), ".xlsx")
+	for _, name := range []string{base + "-payable.csv", base + "-receivable.csv"} {
 		a, errA := os.ReadFile(filepath.Join(closeDir, name))
 		b, errB := os.ReadFile(filepath.Join(reportDir, name))
 		if errA != nil || errB != nil || len(a) == 0 || !bytes.Equal(a, b) {
 			t.Errorf("%s: the close's (%d bytes, %v) differs from the report's (%d bytes, %v)", name, len(a), errA, len(b), errB)
 		}
 	}
-	if got := dirNames(t, closeDir); strings.Join(got, ",") != "recon-payable.csv,recon-receivable.csv,recon.xlsx" {
+	if got, want := strings.Join(dirNames(t, closeDir), ","), base+"-payable.csv,"+base+"-receivable.csv,"+base+".xlsx"; got != want {
 		t.Errorf("the close's folder holds %q", got)
 	}
 }
