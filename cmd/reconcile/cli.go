@@ -74,11 +74,13 @@ ENVIRONMENT
 // otherwise. The close streams everything, so most of its heap is short-lived
 // garbage; without a limit the collector lets it grow well past the live data
 // (369 MiB peak RSS on the 1M-line reference run, 246 MiB with a 160 MiB
-// limit). 144 MiB leaves the W1M close's live heap (≈ 110 MiB) about 20 MiB
-// to grow in, and with SQLite's 16 MiB makes a 160 MiB budget (BENCHMARKS.md,
-// "Peak RSS"). It is a soft limit, and it follows a larger live heap
-// (memlimit.go).
-const defaultMemoryLimit = 144 << 20
+// limit). 132 MiB leaves the W1M close's live heap (≈ 85 MiB in the fan-out,
+// by the collector's count) and the runtime's own 13–19 MiB about 25–30 MiB
+// to grow in; with SQLite's 4 MiB (≈ 5 MiB of malloc arenas) and the
+// process itself (binary, libc: 19–23 MiB) that is the 160 MiB budget
+// (BENCHMARKS.md, "Peak RSS round three").
+// It is a soft limit, and it follows a larger live heap (memlimit.go).
+const defaultMemoryLimit = 132 << 20
 
 // run is the whole program behind main: it parses args and runs a command.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {

@@ -11,6 +11,7 @@ import (
 )
 
 func main() {
+	sampleHeapOnlyIfAsked(os.Args[1:])
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()

@@ -80,3 +80,25 @@ func TestNextMemoryLimit(t *testing.T) {
 		}
 	}
 }
+
+// TestMemProfileAsked: heap profile sampling stays on only when the
+// memprofile flag is among the arguments, in any spelling the flag package
+// takes.
+func TestMemProfileAsked(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want bool
+	}{
+		{[]string{"run", "--period", "2026-10"}, false},
+		{[]string{"run", "--memprofile", "m.prof"}, true},
+		{[]string{"run", "-memprofile=m.prof"}, true},
+		{[]string{"compare", "--memprofile=m.prof", "1", "2"}, true},
+		{[]string{"run", "--out", "memprofile"}, false},
+		{[]string{"run", "--cpuprofile", "c.prof"}, false},
+		{nil, false},
+	} {
+		if got := memProfileAsked(c.args); got != c.want {
+			t.Errorf("memProfileAsked(%q) = %v, want %v", c.args, got, c.want)
+		}
+	}
+}

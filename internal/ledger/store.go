@@ -189,7 +189,7 @@ var statementNames = []string{
 //     up to 5 s instead of failing at once with SQLITE_BUSY.
 //   - _txlock=immediate: write transactions take the write lock at BEGIN, so two
 //     writers queue instead of deadlocking on a read-to-write upgrade.
-//   - _cache_size: up to sqliteHeapLimit (16 MiB) of page cache per connection
+//   - _cache_size: up to sqliteHeapLimit (4 MiB) of page cache per connection
 //     (grown on demand).
 //   - _mutex=no: see below.
 //
@@ -321,12 +321,15 @@ func (s *Store) open(ctx context.Context, opts Options) error {
 // sqliteHeapLimit is SQLite's soft heap limit (PRAGMA soft_heap_limit): the
 // memory all ledger connections of the process may hold together, page
 // caches included, before SQLite recycles cache pages instead of growing;
-// it is also each connection's cache_size. 16 MiB: the close writes each
-// page about once (the charge tables are clustered by their read order and
-// filled run by run) and reads the run once per sheet, so a larger cache
-// mostly holds pages that are not needed again; at W1M 64 MiB cost 48 MiB
-// of peak RSS for no measurable CPU (BENCHMARKS.md, "Peak RSS").
-const sqliteHeapLimit = 16 << 20
+// it is also each connection's cache_size. 4 MiB (256 pages of 16 KiB):
+// the close writes each page about once (the charge tables are clustered by
+// their read order and filled run by run, so an insert touches the right
+// edge of each tree) and reads the run once per sheet (through read-only
+// connections with SQLite's default cache), so a larger cache mostly holds
+// pages that are not needed again; at W1M 64 MiB cost 48 MiB of peak RSS
+// and 16 MiB another 12 for no measurable CPU (BENCHMARKS.md, "Peak RSS",
+// "Peak RSS round three").
+const sqliteHeapLimit = 4 << 20
 
 // ledgerPageSize is the page size of the SQLite ledgers Open creates:
 // 16 KiB instead of SQLite's 4 KiB. SQLite reads and writes a page per

@@ -335,8 +335,8 @@ func (a *Attributor) attribute(c *billing.PayableCharge) (customer int32, reason
 //     decimal.Decimal in Reconciler.bigLines.
 //   - Findings and rows are built only in Result, from these numbers.
 //
-// Measured (BenchmarkEngineMemory): ≈ 69 B of heap per key at 200k keys
-// (40 aggregates, 12 key, the index's slots and the interned strings),
+// Measured (BenchmarkEngineMemory): ≈ 60 B of heap per key at 200k keys
+// (32 aggregates, 12 key, the index's slots and the interned strings),
 // against ≈ 900 B with joined-string keys and decimal.Decimal sums.
 
 // Sum slots of a lineAgg.
@@ -352,7 +352,7 @@ const (
 const (
 	lineHasPay = iota
 	lineHasRec
-	lineBig // the sums are in Reconciler.bigLines, not in coef/meta
+	lineBig // the sums are in Reconciler.bigLines, not in amt/qty/meta
 )
 
 // lineKey is a line key as the engine keeps it (12 bytes): customer index,
@@ -399,12 +399,17 @@ func (r *Reconciler) shapeOf(s lineShape) uint32 {
 }
 
 // lineAgg is the side-by-side aggregate of one line key: slot i holds the sum
-// coef[i] × 10^exp(i), unless the lineBig flag is set. It is 40 bytes: a
-// sum's exponent is never positive (sums start at 10^0) and the fast path
-// keeps it ≥ −maxLineScale, so −exponent takes the low 7 bits of a meta byte
-// and the top bits of meta[0..2] are the three flags.
+// get(i) × 10^exp(i), unless the lineBig flag is set. It is 32 bytes: the
+// amount sums take 8-byte coefficients and the quantity sums 4-byte ones
+// (quantities are counts of licences or units with few decimals; a quantity
+// sum whose coefficient does not fit an int32 moves its key to the decimal
+// fallback, like any sum that outgrows the fast path); a sum's exponent is
+// never positive (sums start at 10^0) and the fast path keeps it ≥
+// −maxLineScale, so −exponent takes the low 7 bits of a meta byte and the
+// top bits of meta[0..2] are the three flags.
 type lineAgg struct {
-	coef    [numSlots]int64
+	amt     [2]int64        // slotPay, slotRec
+	qty     [2]int32        // slotPayQty, slotRecQty
 	meta    [numSlots]uint8 // low 7 bits: −exponent of slot i; top bit of meta[f]: flag f
 	product uint32          // interned smallest non-empty product name; 0 is ""
 }
@@ -421,9 +426,25 @@ const (
 // exp is the exponent of slot s (fast path).
 func (l *lineAgg) exp(s int) int32 { return -int32(l.meta[s] & lineScaleBits) }
 
-// set stores coef × 10^exp in slot s; −maxLineScale ≤ exp ≤ 0.
+// get is the coefficient of slot s (fast path).
+func (l *lineAgg) get(s int) int64 {
+	if s < slotPay {
+		return int64(l.qty[s])
+	}
+	return l.amt[s-slotPay]
+}
+
+// fits reports whether slot s can hold coefficient coef.
+func fits(s int, coef int64) bool { return s >= slotPay || coef == int64(int32(coef)) }
+
+// set stores coef × 10^exp in slot s; −maxLineScale ≤ exp ≤ 0 and
+// fits(s, coef).
 func (l *lineAgg) set(s int, coef int64, exp int32) {
-	l.coef[s] = coef
+	if s < slotPay {
+		l.qty[s] = int32(coef)
+	} else {
+		l.amt[s-slotPay] = coef
+	}
 	l.meta[s] = l.meta[s]&lineFlagBit | uint8(-exp)
 }
 
@@ -433,7 +454,7 @@ func (l *lineAgg) has(f int) bool { return l.meta[f]&lineFlagBit != 0 }
 // mark sets flag f.
 func (l *lineAgg) mark(f int) { l.meta[f] |= lineFlagBit }
 
-// lineChunkSize is the number of entries per chunk of a chunkStore (40 KiB
+// lineChunkSize is the number of entries per chunk of a chunkStore (32 KiB
 // of lineAgg).
 const lineChunkSize = 1024
 
@@ -738,8 +759,8 @@ func (r *Reconciler) line(k lineKey) (int32, *lineAgg) {
 func (r *Reconciler) addLine(i int32, l *lineAgg, slot int, v value) {
 	if !l.has(lineBig) {
 		if v.fixed {
-			c, e, ok := fixedAdd(l.coef[slot], l.exp(slot), v.coef, v.exp)
-			if ok && e >= -maxLineScale { // e ≤ 0 always: sums start at 10^0
+			c, e, ok := fixedAdd(l.get(slot), l.exp(slot), v.coef, v.exp)
+			if ok && e >= -maxLineScale && fits(slot, c) { // e ≤ 0 always: sums start at 10^0
 				l.set(slot, c, e)
 				return
 			}
@@ -747,7 +768,7 @@ func (r *Reconciler) addLine(i int32, l *lineAgg, slot int, v value) {
 		// Move this key's sums to decimals for good.
 		big := new([numSlots]decimal.Decimal)
 		for s := range big {
-			big[s] = fixedDecimal(l.coef[s], l.exp(s))
+			big[s] = fixedDecimal(l.get(s), l.exp(s))
 		}
 		r.bigLines[i] = big
 		for s := range numSlots {
@@ -766,7 +787,7 @@ func (r *Reconciler) lineSums(i int32, l *lineAgg) [numSlots]decimal.Decimal {
 	}
 	var d [numSlots]decimal.Decimal
 	for s := range d {
-		d[s] = fixedDecimal(l.coef[s], l.exp(s))
+		d[s] = fixedDecimal(l.get(s), l.exp(s))
 	}
 	return d
 }
@@ -951,10 +972,10 @@ func (r *Reconciler) AddReceivable(customerID string, c *billing.ReceivableCharg
 // (receivable − payable < −tolerance).
 func (r *Reconciler) lineKinds(i int32, l *lineAgg) (qtyMismatch, negMargin bool) {
 	if !l.has(lineBig) && r.negTol.fixed {
-		q, ok1 := fixedCmp(l.coef[slotPayQty], l.exp(slotPayQty), l.coef[slotRecQty], l.exp(slotRecQty))
-		pay := l.coef[slotPay]
+		q, ok1 := fixedCmp(l.get(slotPayQty), l.exp(slotPayQty), l.get(slotRecQty), l.exp(slotRecQty))
+		pay := l.get(slotPay)
 		if pay != math.MinInt64 {
-			m, me, ok2 := fixedAdd(l.coef[slotRec], l.exp(slotRec), -pay, l.exp(slotPay))
+			m, me, ok2 := fixedAdd(l.get(slotRec), l.exp(slotRec), -pay, l.exp(slotPay))
 			if ok2 {
 				n, ok3 := fixedCmp(m, me, r.negTol.coef, r.negTol.exp)
 				if ok1 && ok3 {
@@ -1139,6 +1160,13 @@ func (r *Reconciler) result(release bool) *Result {
 		}
 	}
 
+	// The findings' slice is allocated once at its size: the line keys'
+	// findings are counted first. Grown by append, its earlier arrays (of
+	// 296-byte findings, up to 4 times the final one's 15 MB at W1M's 50,000
+	// findings) were garbage made while the engine's state was still held,
+	// the close's peak of the Go heap (BENCHMARKS.md, "Peak RSS round three").
+	res.Mismatches = slices.Grow(res.Mismatches, len(r.lineFinds)+r.keyFindings())
+
 	// Findings: per line (unattributed, data quality).
 	for i := range r.lineFinds {
 		lf := &r.lineFinds[i]
@@ -1177,21 +1205,7 @@ func (r *Reconciler) result(release bool) *Result {
 		}
 		sh := &r.shapes[k.shape]
 		l := r.lines.at(i)
-		var kinds [2]string
-		switch {
-		case !l.has(lineHasRec):
-			kinds[0] = KindUnbilled
-		case !l.has(lineHasPay):
-			kinds[0] = KindUnexpectedReceivable
-		default:
-			qm, nm := r.lineKinds(i, l)
-			if qm {
-				kinds[0] = KindQuantityMismatch
-			}
-			if nm {
-				kinds[1] = KindNegativeMargin
-			}
-		}
+		kinds := r.keyKinds(i, l)
 		if kinds == [2]string{} {
 			continue
 		}
@@ -1215,6 +1229,44 @@ func (r *Reconciler) result(release bool) *Result {
 	}
 	sortFindings(res.Mismatches)
 	return res
+}
+
+// keyKinds returns the finding kinds of line key i, whose aggregate is l
+// ("" where none).
+func (r *Reconciler) keyKinds(i int32, l *lineAgg) [2]string {
+	var kinds [2]string
+	switch {
+	case !l.has(lineHasRec):
+		kinds[0] = KindUnbilled
+	case !l.has(lineHasPay):
+		kinds[0] = KindUnexpectedReceivable
+	default:
+		qm, nm := r.lineKinds(i, l)
+		if qm {
+			kinds[0] = KindQuantityMismatch
+		}
+		if nm {
+			kinds[1] = KindNegativeMargin
+		}
+	}
+	return kinds
+}
+
+// keyFindings counts the findings of the line keys (available customers
+// only), as result builds them.
+func (r *Reconciler) keyFindings() int {
+	n := 0
+	for i := range int32(r.lineIDs.len()) {
+		if !r.available(int32(r.lineIDs.key(i).customer)) {
+			continue
+		}
+		for _, kind := range r.keyKinds(i, r.lines.at(i)) {
+			if kind != "" {
+				n++
+			}
+		}
+	}
+	return n
 }
 
 // releaseLineChunk frees chunk c of the line keys and aggregates (and the

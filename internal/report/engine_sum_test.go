@@ -357,3 +357,110 @@ func TestFinalResultEqualsResult(t *testing.T) {
 		t.Error("FinalResult kept the per-key state")
 	}
 }
+
+// TestKeyFindingsCountsTheKeyFindings: the count result sizes the
+// findings' slice with is the number of line-key findings it builds, with
+// keys of every kind, two kinds on one key, a key on the decimal fallback,
+// a customer whose keys are left out (not available) and per-line and
+// customer findings beside them; the slice is allocated once.
+func TestKeyFindingsCountsTheKeyFindings(t *testing.T) {
+	feed := func() *Reconciler {
+		in := Input{RunID: "x", Period: engPeriod, Customers: engCustomers("A", "B", "C"), Coverage: engAvailable("A", "B"), PayableOK: true}
+		r := NewReconciler(in, Options{})
+		tiny := "0." + strings.Repeat("0", 129) + "1"
+		for i := range 2*lineChunkSize + 5 {
+			sku := fmt.Sprintf("S%05d", i)
+			amt := fmt.Sprintf("%d.%02d", 10+i%97, i%100)
+			if i%400 == 3 {
+				amt = tiny
+			}
+			p := engPay("A", sku, "1", amt, "USD")
+			r.AddPayable(&p)
+			pc := engPay("C", sku, "1", amt, "USD") // C is not available: no key findings
+			r.AddPayable(&pc)
+			switch i % 4 {
+			case 1: // same quantity, same amount: no finding
+				q := engRecv(sku, "1", amt, "USD")
+				r.AddReceivable("A", &q)
+			case 2: // quantity mismatch and negative margin
+				q := engRecv(sku, "2", "0.01", "USD")
+				r.AddReceivable("A", &q)
+			case 3: // receivable only
+				q := engRecv("R"+sku, "1", "1.00", "USD")
+				r.AddReceivable("B", &q)
+			}
+		}
+		u := engPay("", "U", "1", "1.00", "USD") // unattributed: a per-line finding
+		r.AddPayable(&u)
+		return r
+	}
+	for name, result := range map[string]func(*Reconciler) *Result{
+		"Result": (*Reconciler).Result, "FinalResult": (*Reconciler).FinalResult,
+	} {
+		r := feed()
+		count := r.keyFindings()
+		res := result(r)
+		kinds := map[string]int{}
+		for _, f := range res.Mismatches {
+			kinds[f.Kind]++
+		}
+		for _, k := range []string{KindUnbilled, KindUnexpectedReceivable, KindQuantityMismatch, KindNegativeMargin, KindUnattributed, KindMissingReceivables} {
+			if kinds[k] == 0 {
+				t.Fatalf("%s: no %s finding (%v): the test does not cover it", name, k, kinds)
+			}
+		}
+		keyKinds := kinds[KindUnbilled] + kinds[KindUnexpectedReceivable] + kinds[KindQuantityMismatch] + kinds[KindNegativeMargin]
+		if count != keyKinds {
+			t.Errorf("%s: keyFindings counted %d, result built %d key findings (%v)", name, count, keyKinds, kinds)
+		}
+		if extra := cap(res.Mismatches) - len(res.Mismatches); extra > len(res.Mismatches)/64 {
+			t.Errorf("%s: %d findings in a slice of capacity %d: grown by append, not allocated at its size", name, len(res.Mismatches), cap(res.Mismatches))
+		}
+	}
+}
+
+// TestLineAggQuantityWidth pins the edge of lineAgg's 4-byte quantity
+// coefficients: a quantity sum whose coefficient fits an int32 stays on the
+// fast path, one that does not (however it got there: one large quantity,
+// many decimals, a sum of two that fit) moves its key to decimals; the sums
+// and the findings are exact either way.
+func TestLineAggQuantityWidth(t *testing.T) {
+	for _, c := range []struct {
+		qty  string // added twice on the payable side, once on the receivable side
+		big  bool
+		want string // the payable quantity sum
+	}{
+		{"1", false, "2"},
+		{"1073741823", false, "2147483646"},   // 2 × (2³⁰ − 1): the largest int32 sum
+		{"1073741824", true, "2147483648"},    // 2³¹: one past it
+		{"3000000000", true, "6000000000"},    // one quantity past it
+		{"1.234567890", true, "2.469135780"},  // fits alone, the sum does not
+		{"-1073741824", false, "-2147483648"}, // the smallest int32 sum
+		{"0.000000001", false, "0.000000002"}, // many decimals, small coefficient
+		{"744.0000000", true, "1488.0000000"}, // hours with seven decimals
+		{"21474836.47", true, "42949672.94"},  // 2³¹ − 1 as a coefficient fits, the sum does not
+	} {
+		in := Input{RunID: "x", Period: engPeriod, Customers: engCustomers("A"), Coverage: engAvailable("A"), PayableOK: true}
+		r := NewReconciler(in, Options{})
+		p := engPay("A", "S1", c.qty, "10.00", "USD")
+		r.AddPayable(&p)
+		r.AddPayable(&p)
+		q := engRecv("S1", c.qty, "20.00", "USD")
+		r.AddReceivable("A", &q)
+		l := r.lines.at(0)
+		sums := r.lineSums(0, l)
+		if got := billing.Text(sums[slotPayQty]); got != c.want || billing.Text(sums[slotRecQty]) != billing.Text(engDec(c.qty)) {
+			t.Errorf("quantity %s: sums %s, %s, want %s, %s", c.qty, got, billing.Text(sums[slotRecQty]), c.want, billing.Text(engDec(c.qty)))
+		}
+		if wantRec := billing.Text(engDec(c.qty).Mul(engDec("20.00"))); billing.Text(sums[slotPay]) != "20.00" || billing.Text(sums[slotRec]) != wantRec {
+			t.Errorf("quantity %s: amounts %s, %s, want 20.00, %s", c.qty, billing.Text(sums[slotPay]), billing.Text(sums[slotRec]), wantRec)
+		}
+		if l.has(lineBig) != c.big {
+			t.Errorf("quantity %s: on the decimal fallback %v, want %v", c.qty, l.has(lineBig), c.big)
+		}
+		wantNeg := engDec(c.qty).Mul(engDec("20.00")).Sub(engDec("20.00")).Sign() < 0
+		if qm, nm := r.lineKinds(0, l); !qm || nm != wantNeg {
+			t.Errorf("quantity %s: quantity mismatch %v, negative margin %v; want true, %v", c.qty, qm, nm, wantNeg)
+		}
+	}
+}

@@ -117,7 +117,7 @@ func (r *Reconciler) lineTable(unattributed bool) lineTable {
 				fixed, dec = false, *r.bigLines[e.i]
 			} else {
 				for s := range coef {
-					coef[s], exp[s] = l.coef[s], l.exp(s)
+					coef[s], exp[s] = l.get(s), l.exp(s)
 				}
 			}
 		default:
