@@ -209,6 +209,8 @@ type payableWriter struct {
 	runID  int64
 	conn   *sqlx.Conn
 	stmt   driver.StmtExecContext
+	fast   *sqliteRows // stmt's rows bound in C (sqliterows.go); nil: through the driver
+	noCkpt bool        // the connection's automatic checkpoints are off (commit)
 	codec  rowCodec
 	lineNo int64
 	err    error    // the first write error of the batch
@@ -247,6 +249,7 @@ func (s *Store) newPayableWriter(ctx context.Context, runID int64) (*payableWrit
 				_ = st.Close() // already failing: releasing the statement
 				return fmt.Errorf("driver statement %T cannot execute with a context", st)
 			}
+			w.fast, _ = sqliteRowsFor(st, payableCols)
 			return nil
 		})
 	}
@@ -323,6 +326,14 @@ func (w *payableWriter) insert(lines []*billing.PayableCharge) error {
 		// context.Background: the statement runs synchronously (go-sqlite3
 		// starts a goroutine per call for a cancellable context); the batch's
 		// context is checked per chunk.
+		if w.fast != nil {
+			if i, err := execRows(w.fast, w.order, func(i int) []driver.NamedValue {
+				return w.codec.payableArgs(w.runID, first+int64(i), w.keys[i], lines[i])
+			}); err != nil {
+				return fmt.Errorf("stage payable charge %s: %w", lines[i].Describe(), err)
+			}
+			return nil
+		}
 		bg := context.Background()
 		for _, i := range w.order {
 			c := lines[i]
@@ -389,6 +400,16 @@ func (w *payableWriter) commit(period billing.Period) error {
 	if n, err := res.RowsAffected(); err != nil || n != 1 {
 		return fmt.Errorf("set period: run is no longer running (%d rows, %v)", n, err)
 	}
+	if !w.s.d.postgres() {
+		// The commit does not copy the batch's frames into the database
+		// file (SQLite's automatic checkpoint at the commit would, while
+		// nothing else runs): the customer writer's checkpointer copies
+		// them beside the fan-out (CustomerWriter). Reset in close.
+		if _, err := w.conn.ExecContext(w.ctx, w.s.q[qNoAutoCheckpoint]); err != nil {
+			return fmt.Errorf("checkpoint setting: %w", err)
+		}
+		w.noCkpt = true
+	}
 	if _, err := w.conn.ExecContext(w.ctx, w.s.q[qCommit]); err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
@@ -406,13 +427,23 @@ func (w *payableWriter) close(committed bool) error {
 			err = fmt.Errorf("roll back: %w", rerr)
 		}
 	}
+	bad := err != nil
+	if w.noCkpt {
+		// The pooled connection checkpoints at its commits again.
+		if _, cerr := w.conn.ExecContext(context.WithoutCancel(w.ctx), w.s.q[qDefaultAutoCheckpoint]); cerr != nil {
+			bad = true
+		}
+		w.noCkpt = false
+	}
 	_ = w.conn.Raw(func(any) error {
+		w.fast.free()
+		w.fast = nil
 		if w.stmt != nil {
 			_ = w.stmt.(driver.Stmt).Close()
 			w.stmt = nil
 		}
-		if err != nil {
-			return driver.ErrBadConn // never reuse a connection that may hold a transaction
+		if bad {
+			return driver.ErrBadConn // never reuse a connection that may hold a transaction (or keeps no checkpoints)
 		}
 		return nil
 	})
