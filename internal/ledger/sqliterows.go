@@ -2,7 +2,6 @@ package ledger
 
 /*
 #include <stdint.h>
-#include <stdlib.h>
 #include <string.h>
 
 // SQLite's API (sqlite3.c, compiled into the binary by
@@ -30,16 +29,18 @@ typedef struct {
 
 // ledger_exec_rows binds and steps nrows rows of ncol values each. The texts
 // are bound SQLITE_STATIC: they stay in text until the statement is reset
-// and its bindings cleared, before ledger_exec_rows returns. On the first
-// failure it stores the row's index in *failed and returns the code,
-// leaving the statement as the failure left it (the caller reads the
-// connection's error message, then resets).
-static int ledger_exec_rows(sqlite3_stmt *st, const ledger_val *v, int ncol, int nrows, const char *text, int *failed) {
+// and its bindings cleared, before ledger_exec_rows returns, so SQLite keeps
+// no pointer to them. On the first failure it stores the row's index in
+// *failed, the extended error code in *ext and the connection's error
+// message in msg (msglen bytes at most, NUL-terminated), and returns the
+// code.
+static int ledger_exec_rows(sqlite3_stmt *st, const ledger_val *v, int ncol, int nrows, const char *text,
+		int *failed, int *ext, char *msg, int msglen) {
 	static const char empty[1] = {0};
-	for (int r = 0; r < nrows; r++) {
+	int rc = 0;
+	for (int r = 0; r < nrows && rc == 0; r++) {
 		const ledger_val *row = v + (size_t)r * ncol;
-		for (int c = 0; c < ncol; c++) {
-			int rc;
+		for (int c = 0; c < ncol && rc == 0; c++) {
 			switch (row[c].kind) {
 			case 1:
 				rc = sqlite3_bind_int64(st, c + 1, row[c].i);
@@ -50,33 +51,24 @@ static int ledger_exec_rows(sqlite3_stmt *st, const ledger_val *v, int ncol, int
 			default:
 				rc = sqlite3_bind_null(st, c + 1);
 			}
-			if (rc != 0) {
-				*failed = r;
-				return rc;
+		}
+		if (rc == 0) {
+			rc = sqlite3_step(st);
+			if (rc == 101 || rc == 100) { // SQLITE_DONE, SQLITE_ROW
+				rc = 0;
 			}
 		}
-		int rc = sqlite3_step(st);
-		if (rc != 101 && rc != 100) { // SQLITE_DONE, SQLITE_ROW
+		if (rc != 0) {
+			sqlite3 *db = sqlite3_db_handle(st);
 			*failed = r;
-			return rc;
+			*ext = sqlite3_extended_errcode(db);
+			strncpy(msg, sqlite3_errmsg(db), msglen - 1);
+			msg[msglen - 1] = 0;
 		}
 		sqlite3_reset(st);
 	}
 	sqlite3_clear_bindings(st);
-	return 0;
-}
-
-// ledger_fail returns the connection's error message and extended code
-// after a failed ledger_exec_rows, then resets the statement.
-static const char *ledger_fail(sqlite3_stmt *st, int *ext) {
-	sqlite3 *db = sqlite3_db_handle(st);
-	*ext = sqlite3_extended_errcode(db);
-	return sqlite3_errmsg(db);
-}
-
-static void ledger_reset(sqlite3_stmt *st) {
-	sqlite3_reset(st);
-	sqlite3_clear_bindings(st);
+	return rc;
 }
 */
 import "C"
@@ -85,34 +77,47 @@ import (
 	"database/sql/driver"
 	"fmt"
 	"reflect"
+	"sync"
 	"unsafe"
 )
 
 // sqliteRows executes an INSERT statement prepared by go-sqlite3 for many
-// rows with one cgo call per batch: the rows' values are copied into C
-// memory (texts into one buffer, bound SQLITE_STATIC), then bound and
-// stepped in C, row after row. Through the driver every row costs one cgo
-// call per value, one for the step and one for the reset, and SQLite copies
-// each text it is given (SQLITE_TRANSIENT: a malloc under SQLite's memory
-// accounting, a copy, a free); most of the writers' time outside SQLite's
-// own work (BENCHMARKS.md, "Fetch stages: rows bound in C").
+// rows with one cgo call per batch: the rows' values are gathered in
+// buffers without pointers (texts by offset into one byte buffer), then
+// bound and stepped in C, row after row, the texts bound SQLITE_STATIC
+// (SQLite does not copy them; the buffers stay put during the call, and the
+// bindings are cleared before it returns). Through the driver every row
+// costs one cgo call per value, one for the step and one for the reset, and
+// SQLite copies each text it is given (SQLITE_TRANSIENT: a malloc under
+// SQLite's memory accounting, a copy, a free) (BENCHMARKS.md, "Fetch
+// stages: rows bound in C, checkpoints beside the fan-out").
 //
 // The statement is go-sqlite3's (its sqlite3_stmt, reached by reflection:
 // sqliteRowsFor reports false when go-sqlite3 changed so that it cannot be
-// reached, and the callers then execute through the driver). It is used
-// like the driver would use it: on the goroutine holding its connection,
-// reset and with its bindings cleared after every batch, so the driver's
-// own later use (which resets and binds first) sees it as it left it.
-// The same values are stored as through the driver: NULL, an int64 or a
-// text (the only types the ledger's insert values have).
+// reached, and the callers then execute through the driver;
+// TestSQLiteRowsReachTheStatements fails then). It is used like the driver
+// uses it: on the goroutine holding its connection, and reset with its
+// bindings cleared after every batch, so the driver's own later use (which
+// resets and binds first) finds it as it left it. The same values are
+// stored as through the driver: NULL, an int64 or a text (the only types
+// the ledger's insert values have).
 type sqliteRows struct {
-	st    *C.sqlite3_stmt
-	ncol  int
-	vals  []C.ledger_val // in C memory (cvals), len = rows added * ncol
-	cvals unsafe.Pointer
-	text  []byte // in C memory (ctext)
-	ctext unsafe.Pointer
+	st   *C.sqlite3_stmt
+	ncol int
+	*rowsBuffers
 }
+
+// rowsBuffers are a batch's values and texts, reused (rowsBuffersPool).
+type rowsBuffers struct {
+	vals []C.ledger_val // len = rows added * ncol
+	text []byte
+	msg  [512]byte // a failure's message
+}
+
+var rowsBuffersPool = sync.Pool{New: func() any { return new(rowsBuffers) }}
+
+// rowsBuffersKeep is the most text a released rowsBuffers keeps for reuse.
+const rowsBuffersKeep = 1 << 20
 
 // sqliteRowsFor returns the fast path of stmt, a go-sqlite3 statement with
 // ncol parameters; false when stmt is not one (PostgreSQL) or cannot be
@@ -131,16 +136,13 @@ func sqliteRowsFor(stmt any, ncol int) (*sqliteRows, bool) {
 	if int(C.sqlite3_bind_parameter_count(st)) != ncol {
 		return nil, false
 	}
-	return &sqliteRows{st: st, ncol: ncol}, true
+	return &sqliteRows{st: st, ncol: ncol, rowsBuffers: rowsBuffersPool.Get().(*rowsBuffers)}, true
 }
 
 // add appends one row (ncol values: nil, int64 or string) to the batch.
 func (r *sqliteRows) add(row []driver.NamedValue) error {
 	if len(row) != r.ncol {
 		return fmt.Errorf("insert: %d values for %d parameters", len(row), r.ncol)
-	}
-	if len(r.vals)+r.ncol > cap(r.vals) {
-		r.growVals(len(r.vals) + r.ncol)
 	}
 	for _, nv := range row {
 		var cv C.ledger_val
@@ -152,44 +154,18 @@ func (r *sqliteRows) add(row []driver.NamedValue) error {
 			if len(x) > 1<<30 {
 				return fmt.Errorf("insert: a text of %d bytes", len(x))
 			}
-			if len(r.text)+len(x) > cap(r.text) {
-				r.growText(len(r.text) + len(x))
-			}
 			cv.kind, cv.i, cv.n = 2, C.int64_t(len(r.text)), C.int32_t(len(x))
-			r.text = append(r.text, x...) // within cap: stays in C memory
+			r.text = append(r.text, x...)
 		default:
 			return fmt.Errorf("insert: unsupported value type %T", nv.Value)
 		}
-		r.vals = append(r.vals, cv) // within cap: stays in C memory
+		r.vals = append(r.vals, cv)
 	}
 	return nil
 }
 
 // rows is the number of rows in the batch.
 func (r *sqliteRows) rows() int { return len(r.vals) / r.ncol }
-
-// growVals makes room for n values (C memory, realloc'd).
-func (r *sqliteRows) growVals(n int) {
-	c := max(2*cap(r.vals), n, 64*r.ncol)
-	p := C.realloc(r.cvals, C.size_t(c)*C.size_t(unsafe.Sizeof(C.ledger_val{})))
-	if p == nil {
-		panic("ledger: out of C memory for insert values")
-	}
-	r.cvals = p
-	r.vals = unsafe.Slice((*C.ledger_val)(p), c)[:len(r.vals)]
-}
-
-// growText makes room for n bytes of text (C memory, realloc'd: the batch
-// refers to its texts by offset).
-func (r *sqliteRows) growText(n int) {
-	c := max(2*cap(r.text), n, 16<<10)
-	p := C.realloc(r.ctext, C.size_t(c))
-	if p == nil {
-		panic("ledger: out of C memory for insert texts")
-	}
-	r.ctext = p
-	r.text = unsafe.Slice((*byte)(p), c)[:len(r.text)]
-}
 
 // exec inserts the batch's rows in the order added and empties the batch.
 // On failure it returns the index of the row that failed (the rows before it
@@ -199,30 +175,36 @@ func (r *sqliteRows) exec() (int, error) {
 	if n == 0 {
 		return 0, nil
 	}
-	var failed C.int
-	rc := C.ledger_exec_rows(r.st, (*C.ledger_val)(r.cvals), C.int(r.ncol), C.int(n), (*C.char)(r.ctext), &failed)
+	var text *C.char
+	if len(r.text) > 0 {
+		text = (*C.char)(unsafe.Pointer(&r.text[0]))
+	}
+	var failed, ext C.int
+	rc := C.ledger_exec_rows(r.st, &r.vals[0], C.int(r.ncol), C.int(n), text,
+		&failed, &ext, (*C.char)(unsafe.Pointer(&r.msg[0])), C.int(len(r.msg)))
 	r.vals, r.text = r.vals[:0], r.text[:0]
 	if rc == 0 {
 		return 0, nil
 	}
-	var ext C.int
-	msg := C.GoString(C.ledger_fail(r.st, &ext))
-	C.ledger_reset(r.st)
+	msg := C.GoString((*C.char)(unsafe.Pointer(&r.msg[0])))
 	return int(failed), &sqliteError{Code: int(rc), ExtendedCode: int(ext), msg: msg}
 }
 
 // discard empties the batch without executing it.
 func (r *sqliteRows) discard() { r.vals, r.text = r.vals[:0], r.text[:0] }
 
-// free releases the batch's C memory; r is not used afterwards. The
-// statement itself is the driver's (closed with it).
+// free hands the batch's buffers back for reuse; r is not used afterwards.
+// The statement itself is the driver's (closed with it).
 func (r *sqliteRows) free() {
-	if r == nil {
+	if r == nil || r.rowsBuffers == nil {
 		return
 	}
-	C.free(r.cvals)
-	C.free(r.ctext)
-	r.cvals, r.ctext, r.vals, r.text = nil, nil, nil, nil
+	b := r.rowsBuffers
+	r.rowsBuffers = nil
+	if cap(b.text) <= rowsBuffersKeep && cap(b.vals) <= rowsBuffersKeep/16 {
+		b.vals, b.text = b.vals[:0], b.text[:0]
+		rowsBuffersPool.Put(b)
+	}
 }
 
 // sqliteError is SQLite's error for a row inserted by sqliteRows: its
