@@ -36,22 +36,6 @@ BEGIN IMMEDIATE;
 -- crash safety is the WAL's, unchanged.
 PRAGMA wal_autocheckpoint = 16384;
 
--- name: no_autocheckpoint
--- SQLite only: the payable batch's commit leaves its frames in the WAL for the
--- customer writer's checkpointer (wal_checkpoint, run beside the fan-out)
--- instead of copying them into the database file while nothing else runs. Set
--- on the batch's connection just before its COMMIT, reset (default_autocheckpoint)
--- before the connection goes back to the pool.
-PRAGMA wal_autocheckpoint = 0;
-
--- name: default_autocheckpoint
-PRAGMA wal_autocheckpoint = 1000;
-
--- name: wal_checkpoint
--- SQLite only: the customer writer's checkpointer (customerwriter.go). PASSIVE
--- copies what is committed without waiting for (or blocking) the writer.
-PRAGMA wal_checkpoint(PASSIVE);
-
 -- name: commit
 COMMIT;
 

@@ -38,12 +38,6 @@ type CustomerWriter struct {
 
 	committed chan []*CustomerData // groups for OnCommit's function, in commit order
 	delivered chan struct{}        // closed when every committed group was delivered
-
-	// SQLite: the checkpointer (checkpoints), told of each commit; nil on
-	// PostgreSQL.
-	ckpt     chan struct{}
-	ckptStop context.CancelFunc
-	ckptDone chan struct{}
 }
 
 // queuedCustomer is a customer's data and its encoded rows (nil when
@@ -60,9 +54,6 @@ const (
 	// commitQueue is how many committed groups may wait for OnCommit's
 	// function while the writer goes on: a few groups of memory at most.
 	commitQueue = 2
-	// checkpointInterval is the least time between two of the
-	// checkpointer's checkpoints.
-	checkpointInterval = 250 * time.Millisecond
 )
 
 // NewCustomerWriter starts a writer for the run's customer data. The context
@@ -70,45 +61,8 @@ const (
 func (s *Store) NewCustomerWriter(ctx context.Context, runID int64) *CustomerWriter {
 	w := &CustomerWriter{s: s, ctx: ctx, runID: runID,
 		queue: make(chan queuedCustomer, customerQueue), done: make(chan struct{})}
-	if !s.d.postgres() {
-		var cctx context.Context
-		cctx, w.ckptStop = context.WithCancel(ctx)
-		w.ckpt, w.ckptDone = make(chan struct{}, 1), make(chan struct{})
-		w.ckpt <- struct{}{} // at once: the payable batch's frames (its commit leaves them in the WAL)
-		go w.checkpoints(cctx)
-	}
 	go w.run()
 	return w
-}
-
-// checkpoints copies the committed WAL frames into the database file (a
-// PASSIVE checkpoint, on a connection of its own) after the writer's commits,
-// at most every checkpointInterval, until Close. It runs beside the writer:
-// SQLite would otherwise checkpoint at the commits (wal_autocheckpoint), on
-// the writer's goroutine, while the other core waits; the payable batch's
-// commit leaves its frames to it (payableWriter.commit). The commits' own
-// automatic checkpoint (bulk_checkpoint, 16384 pages) stays as a bound on the
-// WAL should this one fall behind or fail; a failed or interrupted
-// checkpoint loses nothing (SQLite's WAL is consistent at every step), so its
-// error is not the run's.
-func (w *CustomerWriter) checkpoints(ctx context.Context) {
-	defer close(w.ckptDone)
-	pause := time.NewTimer(checkpointInterval)
-	defer pause.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-w.ckpt:
-		}
-		_, _ = w.s.db.ExecContext(ctx, w.s.q[qWALCheckpoint]) // see above: not the run's error
-		pause.Reset(checkpointInterval)
-		select {
-		case <-ctx.Done():
-			return
-		case <-pause.C:
-		}
-	}
 }
 
 // Save queues one customer's data (see SaveCustomerData for what is stored).
@@ -150,10 +104,6 @@ func (w *CustomerWriter) Close() error {
 	}
 	w.mu.Unlock()
 	<-w.done
-	if w.ckptStop != nil {
-		w.ckptStop() // interrupts a checkpoint under way (the next commit's, or the pool's, goes on)
-		<-w.ckptDone
-	}
 	if p := w.failure.Load(); p != nil {
 		return *p
 	}
@@ -249,12 +199,6 @@ func (w *CustomerWriter) group(firstQ queuedCustomer) error {
 		return fmt.Errorf("store data of customer %s (run %d): %w", current.CustomerID, w.runID, err)
 	}
 	w.saved.Add(int64(n))
-	if w.ckpt != nil {
-		select {
-		case w.ckpt <- struct{}{}:
-		default: // already told
-		}
-	}
 	if w.committed != nil {
 		w.committed <- group // delivered in commit order (OnCommit)
 	}

@@ -210,7 +210,6 @@ type payableWriter struct {
 	conn   *sqlx.Conn
 	stmt   driver.StmtExecContext
 	fast   *sqliteRows // stmt's rows bound in C (sqliterows.go); nil: through the driver
-	noCkpt bool        // the connection's automatic checkpoints are off (commit)
 	codec  rowCodec
 	lineNo int64
 	err    error    // the first write error of the batch
@@ -323,10 +322,7 @@ func (w *payableWriter) insert(lines []*billing.PayableCharge) error {
 	w.lineNo += int64(len(lines))
 	w.order = w.keyOrder(w.order, lines)
 	return w.conn.Raw(func(any) error {
-		// context.Background: the statement runs synchronously (go-sqlite3
-		// starts a goroutine per call for a cancellable context); the batch's
-		// context is checked per chunk.
-		if w.fast != nil {
+		if w.fast != nil { // one cgo call for the chunk (sqliterows.go)
 			if i, err := execRows(w.fast, w.order, func(i int) []driver.NamedValue {
 				return w.codec.payableArgs(w.runID, first+int64(i), w.keys[i], lines[i])
 			}); err != nil {
@@ -334,6 +330,9 @@ func (w *payableWriter) insert(lines []*billing.PayableCharge) error {
 			}
 			return nil
 		}
+		// context.Background: the statement runs synchronously (go-sqlite3
+		// starts a goroutine per call for a cancellable context); the batch's
+		// context is checked per chunk.
 		bg := context.Background()
 		for _, i := range w.order {
 			c := lines[i]
@@ -400,16 +399,6 @@ func (w *payableWriter) commit(period billing.Period) error {
 	if n, err := res.RowsAffected(); err != nil || n != 1 {
 		return fmt.Errorf("set period: run is no longer running (%d rows, %v)", n, err)
 	}
-	if !w.s.d.postgres() {
-		// The commit does not copy the batch's frames into the database
-		// file (SQLite's automatic checkpoint at the commit would, while
-		// nothing else runs): the customer writer's checkpointer copies
-		// them beside the fan-out (CustomerWriter). Reset in close.
-		if _, err := w.conn.ExecContext(w.ctx, w.s.q[qNoAutoCheckpoint]); err != nil {
-			return fmt.Errorf("checkpoint setting: %w", err)
-		}
-		w.noCkpt = true
-	}
 	if _, err := w.conn.ExecContext(w.ctx, w.s.q[qCommit]); err != nil {
 		return fmt.Errorf("commit: %w", err)
 	}
@@ -427,14 +416,6 @@ func (w *payableWriter) close(committed bool) error {
 			err = fmt.Errorf("roll back: %w", rerr)
 		}
 	}
-	bad := err != nil
-	if w.noCkpt {
-		// The pooled connection checkpoints at its commits again.
-		if _, cerr := w.conn.ExecContext(context.WithoutCancel(w.ctx), w.s.q[qDefaultAutoCheckpoint]); cerr != nil {
-			bad = true
-		}
-		w.noCkpt = false
-	}
 	_ = w.conn.Raw(func(any) error {
 		w.fast.free()
 		w.fast = nil
@@ -442,8 +423,8 @@ func (w *payableWriter) close(committed bool) error {
 			_ = w.stmt.(driver.Stmt).Close()
 			w.stmt = nil
 		}
-		if bad {
-			return driver.ErrBadConn // never reuse a connection that may hold a transaction (or keeps no checkpoints)
+		if err != nil {
+			return driver.ErrBadConn // never reuse a connection that may hold a transaction
 		}
 		return nil
 	})

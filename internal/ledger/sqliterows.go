@@ -90,7 +90,7 @@ import (
 // costs one cgo call per value, one for the step and one for the reset, and
 // SQLite copies each text it is given (SQLITE_TRANSIENT: a malloc under
 // SQLite's memory accounting, a copy, a free) (BENCHMARKS.md, "Fetch
-// stages: rows bound in C, checkpoints beside the fan-out").
+// stages: rows bound in C").
 //
 // The statement is go-sqlite3's (its sqlite3_stmt, reached by reflection:
 // sqliteRowsFor reports false when go-sqlite3 changed so that it cannot be

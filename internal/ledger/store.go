@@ -92,9 +92,6 @@ const (
 	qSyncNormal               = "sync_normal"
 	qBeginWrite               = "begin_write"
 	qBulkCheckpoint           = "bulk_checkpoint"
-	qNoAutoCheckpoint         = "no_autocheckpoint"
-	qDefaultAutoCheckpoint    = "default_autocheckpoint"
-	qWALCheckpoint            = "wal_checkpoint"
 	qCommit                   = "commit"
 	qRollback                 = "rollback"
 	qInsertRun                = "insert_run"
@@ -157,7 +154,7 @@ const (
 
 var statementNames = []string{
 	qCreateSchemaMigrations, qAppliedMigrations, qRecordMigration, qMigrationLock, qMigrationUnlock, qProbeWrite, qSyncFull, qSyncNormal,
-	qBeginWrite, qBulkCheckpoint, qNoAutoCheckpoint, qDefaultAutoCheckpoint, qWALCheckpoint, qCommit, qRollback,
+	qBeginWrite, qBulkCheckpoint, qCommit, qRollback,
 	qInsertRun, qFinishRun, qSetRunPeriod, qGetRun, qListRuns, qFindRun,
 	qInsertPayable, qCountPayable, qEachPayable,
 	qInsertReceivable, qCountReceivableAvailable, qEachReceivableAvailable, qEachReceivableAll,

@@ -16,15 +16,6 @@ RESET synchronous_commit;
 -- PostgreSQL checkpoints on its own (see ../schema.sql).
 SELECT 1;
 
--- name: no_autocheckpoint
-SELECT 1;
-
--- name: default_autocheckpoint
-SELECT 1;
-
--- name: wal_checkpoint
-SELECT 1;
-
 -- name: begin_write
 -- The payable batch and customer writer transactions: their rows are keyed by
 -- their own run, so READ COMMITTED (the default) is enough; the run row they
