@@ -2,6 +2,7 @@ package ledger
 
 /*
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 // SQLite's API (sqlite3.c, compiled into the binary by
@@ -82,15 +83,15 @@ import (
 )
 
 // sqliteRows executes an INSERT statement prepared by go-sqlite3 for many
-// rows with one cgo call per batch: the rows' values are gathered in
-// buffers without pointers (texts by offset into one byte buffer), then
-// bound and stepped in C, row after row, the texts bound SQLITE_STATIC
-// (SQLite does not copy them; the buffers stay put during the call, and the
-// bindings are cleared before it returns). Through the driver every row
-// costs one cgo call per value, one for the step and one for the reset, and
-// SQLite copies each text it is given (SQLITE_TRANSIENT: a malloc under
-// SQLite's memory accounting, a copy, a free) (BENCHMARKS.md, "Fetch
-// stages: rows bound in C").
+// rows with one cgo call per batch: the rows' values are gathered in C
+// memory (texts by offset into one buffer), then bound and stepped in C,
+// row after row, the texts bound SQLITE_STATIC (SQLite does not copy them;
+// the bindings are cleared before the call returns). Through the driver
+// every row costs one cgo call per value, one for the step and one for the
+// reset, and SQLite copies each text it is given (SQLITE_TRANSIENT: a
+// malloc under SQLite's memory accounting, a copy, a free) (BENCHMARKS.md,
+// "Fetch stages: rows bound in C"). The buffers are C memory, not Go's: in
+// Go buffers the same close peaked 3-4 MiB higher (W1M).
 //
 // The statement is go-sqlite3's (its sqlite3_stmt, reached by reflection:
 // sqliteRowsFor reports false when go-sqlite3 changed so that it cannot be
@@ -107,17 +108,57 @@ type sqliteRows struct {
 	*rowsBuffers
 }
 
-// rowsBuffers are a batch's values and texts, reused (rowsBuffersPool).
+// rowsBuffers are a batch's values and texts, in C memory, reused through
+// freeBuffers (never garbage collected: free hands them back).
 type rowsBuffers struct {
-	vals []C.ledger_val // len = rows added * ncol
-	text []byte
-	msg  [512]byte // a failure's message
+	vals  []C.ledger_val // in C memory (cvals); len = rows added * ncol
+	cvals unsafe.Pointer
+	text  []byte // in C memory (ctext)
+	ctext unsafe.Pointer
+	msg   *C.char // a failure's message (rowsMsgLen bytes of C memory)
 }
 
-var rowsBuffersPool = sync.Pool{New: func() any { return new(rowsBuffers) }}
+const rowsMsgLen = 512
 
-// rowsBuffersKeep is the most text a released rowsBuffers keeps for reuse.
-const rowsBuffersKeep = 1 << 20
+// freeBuffers keeps a few released rowsBuffers for the next statements (the
+// customer writer prepares its statements per transaction).
+var freeBuffers struct {
+	mu   sync.Mutex
+	list []*rowsBuffers
+}
+
+// rowsBuffersKeep is the most text a released rowsBuffers keeps for reuse;
+// freeBuffersMax how many are kept.
+const (
+	rowsBuffersKeep = 1 << 20
+	freeBuffersMax  = 4
+)
+
+func getBuffers() *rowsBuffers {
+	freeBuffers.mu.Lock()
+	defer freeBuffers.mu.Unlock()
+	if n := len(freeBuffers.list); n > 0 {
+		b := freeBuffers.list[n-1]
+		freeBuffers.list = freeBuffers.list[:n-1]
+		return b
+	}
+	return &rowsBuffers{msg: (*C.char)(C.calloc(rowsMsgLen, 1))}
+}
+
+func putBuffers(b *rowsBuffers) {
+	b.vals, b.text = b.vals[:0], b.text[:0]
+	freeBuffers.mu.Lock()
+	if cap(b.text) <= rowsBuffersKeep && cap(b.vals) <= rowsBuffersKeep/16 && len(freeBuffers.list) < freeBuffersMax {
+		freeBuffers.list = append(freeBuffers.list, b)
+		b = nil
+	}
+	freeBuffers.mu.Unlock()
+	if b != nil {
+		C.free(b.cvals)
+		C.free(b.ctext)
+		C.free(unsafe.Pointer(b.msg))
+	}
+}
 
 // sqliteRowsFor returns the fast path of stmt, a go-sqlite3 statement with
 // ncol parameters; false when stmt is not one (PostgreSQL) or cannot be
@@ -136,13 +177,16 @@ func sqliteRowsFor(stmt any, ncol int) (*sqliteRows, bool) {
 	if int(C.sqlite3_bind_parameter_count(st)) != ncol {
 		return nil, false
 	}
-	return &sqliteRows{st: st, ncol: ncol, rowsBuffers: rowsBuffersPool.Get().(*rowsBuffers)}, true
+	return &sqliteRows{st: st, ncol: ncol, rowsBuffers: getBuffers()}, true
 }
 
 // add appends one row (ncol values: nil, int64 or string) to the batch.
 func (r *sqliteRows) add(row []driver.NamedValue) error {
 	if len(row) != r.ncol {
 		return fmt.Errorf("insert: %d values for %d parameters", len(row), r.ncol)
+	}
+	if len(r.vals)+r.ncol > cap(r.vals) {
+		r.growVals(len(r.vals) + r.ncol)
 	}
 	for _, nv := range row {
 		var cv C.ledger_val
@@ -154,14 +198,40 @@ func (r *sqliteRows) add(row []driver.NamedValue) error {
 			if len(x) > 1<<30 {
 				return fmt.Errorf("insert: a text of %d bytes", len(x))
 			}
+			if len(r.text)+len(x) > cap(r.text) {
+				r.growText(len(r.text) + len(x))
+			}
 			cv.kind, cv.i, cv.n = 2, C.int64_t(len(r.text)), C.int32_t(len(x))
-			r.text = append(r.text, x...)
+			r.text = append(r.text, x...) // within cap: stays in C memory
 		default:
 			return fmt.Errorf("insert: unsupported value type %T", nv.Value)
 		}
-		r.vals = append(r.vals, cv)
+		r.vals = append(r.vals, cv) // within cap: stays in C memory
 	}
 	return nil
+}
+
+// growVals makes room for n values (C memory, realloc'd).
+func (r *sqliteRows) growVals(n int) {
+	c := max(2*cap(r.vals), n, 64*r.ncol)
+	p := C.realloc(r.cvals, C.size_t(c)*C.size_t(unsafe.Sizeof(C.ledger_val{})))
+	if p == nil {
+		panic("ledger: out of C memory for insert values")
+	}
+	r.cvals = p
+	r.vals = unsafe.Slice((*C.ledger_val)(p), c)[:len(r.vals)]
+}
+
+// growText makes room for n bytes of text (C memory, realloc'd: the batch
+// refers to its texts by offset).
+func (r *sqliteRows) growText(n int) {
+	c := max(2*cap(r.text), n, 16<<10)
+	p := C.realloc(r.ctext, C.size_t(c))
+	if p == nil {
+		panic("ledger: out of C memory for insert texts")
+	}
+	r.ctext = p
+	r.text = unsafe.Slice((*byte)(p), c)[:len(r.text)]
 }
 
 // rows is the number of rows in the batch.
@@ -175,18 +245,14 @@ func (r *sqliteRows) exec() (int, error) {
 	if n == 0 {
 		return 0, nil
 	}
-	var text *C.char
-	if len(r.text) > 0 {
-		text = (*C.char)(unsafe.Pointer(&r.text[0]))
-	}
 	var failed, ext C.int
-	rc := C.ledger_exec_rows(r.st, &r.vals[0], C.int(r.ncol), C.int(n), text,
-		&failed, &ext, (*C.char)(unsafe.Pointer(&r.msg[0])), C.int(len(r.msg)))
+	rc := C.ledger_exec_rows(r.st, (*C.ledger_val)(r.cvals), C.int(r.ncol), C.int(n), (*C.char)(r.ctext),
+		&failed, &ext, r.msg, rowsMsgLen)
 	r.vals, r.text = r.vals[:0], r.text[:0]
 	if rc == 0 {
 		return 0, nil
 	}
-	msg := C.GoString((*C.char)(unsafe.Pointer(&r.msg[0])))
+	msg := C.GoString(r.msg)
 	return int(failed), &sqliteError{Code: int(rc), ExtendedCode: int(ext), msg: msg}
 }
 
@@ -199,12 +265,8 @@ func (r *sqliteRows) free() {
 	if r == nil || r.rowsBuffers == nil {
 		return
 	}
-	b := r.rowsBuffers
+	putBuffers(r.rowsBuffers)
 	r.rowsBuffers = nil
-	if cap(b.text) <= rowsBuffersKeep && cap(b.vals) <= rowsBuffersKeep/16 {
-		b.vals, b.text = b.vals[:0], b.text[:0]
-		rowsBuffersPool.Put(b)
-	}
 }
 
 // sqliteError is SQLite's error for a row inserted by sqliteRows: its
