@@ -90,8 +90,8 @@ import (
 // every row costs one cgo call per value, one for the step and one for the
 // reset, and SQLite copies each text it is given (SQLITE_TRANSIENT: a
 // malloc under SQLite's memory accounting, a copy, a free) (BENCHMARKS.md,
-// "Fetch stages: rows bound in C"). The buffers are C memory, not Go's: in
-// Go buffers the same close peaked 3-4 MiB higher (W1M).
+// "Fetch stages: rows bound in C"). The buffers are C memory: nothing for
+// Go's collector to scan or pace.
 //
 // The statement is go-sqlite3's (its sqlite3_stmt, reached by reflection:
 // sqliteRowsFor reports false when go-sqlite3 changed so that it cannot be
