@@ -163,6 +163,10 @@ type customerStmts struct {
 	pg       *pgx.Conn
 	pgCopies *customerCopies
 	args     []driver.NamedValue
+	// SQLite: the receivable and subscription inserts executed in batches
+	// of rows bound in C (sqliterows.go); nil when the driver's statement
+	// cannot be reached that way (then executed through the driver).
+	fastRecv, fastSubs *sqliteRows
 }
 
 // writeRowsError is a failure to write the rows a customer transaction
@@ -258,10 +262,16 @@ func (s *Store) prepareCustomerStmts(ctx context.Context, dc any) (*customerStmt
 			return nil, fmt.Errorf("driver statement %T cannot execute with a context", stmt)
 		}
 	}
+	if !s.d.postgres() {
+		st.fastRecv, _ = sqliteRowsFor(st.receivable, receivableCols)
+		st.fastSubs, _ = sqliteRowsFor(st.subscription, subscriptionCols)
+	}
 	return st, nil
 }
 
 func (st *customerStmts) close() {
+	st.fastRecv.free()
+	st.fastSubs.free()
 	for _, stmt := range []driver.StmtExecContext{st.coverage, st.receivable, st.subscription,
 		st.copyCoverage, st.copyReceivables, st.copySubscriptions} {
 		if stmt != nil {
@@ -391,6 +401,12 @@ func insertReceivables(ctx context.Context, st *customerStmts, d *CustomerData, 
 		st.copies().receivables.addRows(d.CustomerID, rows.nRecv, rows.pgRecv.buf) // pgcopy.go
 		return nil
 	}
+	if st.fastRecv != nil {
+		if i, err := execRows(st.fastRecv, rows.recvOrder, rows.receivableRow); err != nil {
+			return fmt.Errorf("receivable charge %s: %w", d.Receivables[i].Describe(), err)
+		}
+		return nil
+	}
 	for _, i := range rows.recvOrder {
 		if _, err := st.receivable.ExecContext(ctx, rows.receivableRow(i)); err != nil {
 			return fmt.Errorf("receivable charge %s: %w", d.Receivables[i].Describe(), err)
@@ -412,6 +428,12 @@ func insertSubscriptions(ctx context.Context, st *customerStmts, d *CustomerData
 	}
 	if st.pg != nil {
 		st.copies().subscriptions.addRows(d.CustomerID, rows.nSubs, rows.pgSubs.buf) // pgcopy.go
+		return nil
+	}
+	if st.fastSubs != nil {
+		if i, err := execRows(st.fastSubs, rows.subsOrder, rows.subscriptionRow); err != nil {
+			return fmt.Errorf("subscription %s: %w", d.Subscriptions[i].ID, err)
+		}
 		return nil
 	}
 	for _, i := range rows.subsOrder {

@@ -209,6 +209,7 @@ type payableWriter struct {
 	runID  int64
 	conn   *sqlx.Conn
 	stmt   driver.StmtExecContext
+	fast   *sqliteRows // stmt's rows bound in C (sqliterows.go); nil: through the driver
 	codec  rowCodec
 	lineNo int64
 	err    error    // the first write error of the batch
@@ -247,6 +248,7 @@ func (s *Store) newPayableWriter(ctx context.Context, runID int64) (*payableWrit
 				_ = st.Close() // already failing: releasing the statement
 				return fmt.Errorf("driver statement %T cannot execute with a context", st)
 			}
+			w.fast, _ = sqliteRowsFor(st, payableCols)
 			return nil
 		})
 	}
@@ -320,6 +322,14 @@ func (w *payableWriter) insert(lines []*billing.PayableCharge) error {
 	w.lineNo += int64(len(lines))
 	w.order = w.keyOrder(w.order, lines)
 	return w.conn.Raw(func(any) error {
+		if w.fast != nil { // one cgo call for the chunk (sqliterows.go)
+			if i, err := execRows(w.fast, w.order, func(i int) []driver.NamedValue {
+				return w.codec.payableArgs(w.runID, first+int64(i), w.keys[i], lines[i])
+			}); err != nil {
+				return fmt.Errorf("stage payable charge %s: %w", lines[i].Describe(), err)
+			}
+			return nil
+		}
 		// context.Background: the statement runs synchronously (go-sqlite3
 		// starts a goroutine per call for a cancellable context); the batch's
 		// context is checked per chunk.
@@ -407,6 +417,8 @@ func (w *payableWriter) close(committed bool) error {
 		}
 	}
 	_ = w.conn.Raw(func(any) error {
+		w.fast.free()
+		w.fast = nil
 		if w.stmt != nil {
 			_ = w.stmt.(driver.Stmt).Close()
 			w.stmt = nil

@@ -1,0 +1,303 @@
+package ledger
+
+/*
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+// SQLite's API (sqlite3.c, compiled into the binary by
+// github.com/mattn/go-sqlite3).
+typedef struct sqlite3 sqlite3;
+typedef struct sqlite3_stmt sqlite3_stmt;
+extern int sqlite3_bind_null(sqlite3_stmt*, int);
+extern int sqlite3_bind_int64(sqlite3_stmt*, int, long long);
+extern int sqlite3_bind_text(sqlite3_stmt*, int, const char*, int, void(*)(void*));
+extern int sqlite3_step(sqlite3_stmt*);
+extern int sqlite3_reset(sqlite3_stmt*);
+extern int sqlite3_clear_bindings(sqlite3_stmt*);
+extern int sqlite3_bind_parameter_count(sqlite3_stmt*);
+extern sqlite3 *sqlite3_db_handle(sqlite3_stmt*);
+extern int sqlite3_extended_errcode(sqlite3*);
+extern const char *sqlite3_errmsg(sqlite3*);
+
+// One bound value: kind 0 NULL, 1 the integer i, 2 the n bytes of text at
+// offset i of the batch's text.
+typedef struct {
+	int64_t i;
+	int32_t kind;
+	int32_t n;
+} ledger_val;
+
+// ledger_exec_rows binds and steps nrows rows of ncol values each. The texts
+// are bound SQLITE_STATIC: they stay in text until the statement is reset
+// and its bindings cleared, before ledger_exec_rows returns, so SQLite keeps
+// no pointer to them. On the first failure it stores the row's index in
+// *failed, the extended error code in *ext and the connection's error
+// message in msg (msglen bytes at most, NUL-terminated), and returns the
+// code.
+static int ledger_exec_rows(sqlite3_stmt *st, const ledger_val *v, int ncol, int nrows, const char *text,
+		int *failed, int *ext, char *msg, int msglen) {
+	static const char empty[1] = {0};
+	int rc = 0;
+	for (int r = 0; r < nrows && rc == 0; r++) {
+		const ledger_val *row = v + (size_t)r * ncol;
+		for (int c = 0; c < ncol && rc == 0; c++) {
+			switch (row[c].kind) {
+			case 1:
+				rc = sqlite3_bind_int64(st, c + 1, row[c].i);
+				break;
+			case 2:
+				rc = sqlite3_bind_text(st, c + 1, row[c].n ? text + row[c].i : empty, row[c].n, (void (*)(void*))0);
+				break;
+			default:
+				rc = sqlite3_bind_null(st, c + 1);
+			}
+		}
+		if (rc == 0) {
+			rc = sqlite3_step(st);
+			if (rc == 101 || rc == 100) { // SQLITE_DONE, SQLITE_ROW
+				rc = 0;
+			}
+		}
+		if (rc != 0) {
+			sqlite3 *db = sqlite3_db_handle(st);
+			*failed = r;
+			*ext = sqlite3_extended_errcode(db);
+			strncpy(msg, sqlite3_errmsg(db), msglen - 1);
+			msg[msglen - 1] = 0;
+		}
+		sqlite3_reset(st);
+	}
+	sqlite3_clear_bindings(st);
+	return rc;
+}
+*/
+import "C"
+
+import (
+	"database/sql/driver"
+	"fmt"
+	"reflect"
+	"sync"
+	"unsafe"
+)
+
+// sqliteRows executes an INSERT statement prepared by go-sqlite3 for many
+// rows with one cgo call per batch: the rows' values are gathered in C
+// memory (texts by offset into one buffer), then bound and stepped in C,
+// row after row, the texts bound SQLITE_STATIC (SQLite does not copy them;
+// the bindings are cleared before the call returns). Through the driver
+// every row costs one cgo call per value, one for the step and one for the
+// reset, and SQLite copies each text it is given (SQLITE_TRANSIENT: a
+// malloc under SQLite's memory accounting, a copy, a free) (BENCHMARKS.md,
+// "Fetch stages: rows bound in C"). The buffers are C memory: nothing for
+// Go's collector to scan or pace.
+//
+// The statement is go-sqlite3's (its sqlite3_stmt, reached by reflection:
+// sqliteRowsFor reports false when go-sqlite3 changed so that it cannot be
+// reached, and the callers then execute through the driver;
+// TestSQLiteRowsReachTheStatements fails then). It is used like the driver
+// uses it: on the goroutine holding its connection, and reset with its
+// bindings cleared after every batch, so the driver's own later use (which
+// resets and binds first) finds it as it left it. The same values are
+// stored as through the driver: NULL, an int64 or a text (the only types
+// the ledger's insert values have).
+type sqliteRows struct {
+	st   *C.sqlite3_stmt
+	ncol int
+	*rowsBuffers
+}
+
+// rowsBuffers are a batch's values and texts, in C memory, reused through
+// freeBuffers (never garbage collected: free hands them back).
+type rowsBuffers struct {
+	vals  []C.ledger_val // in C memory (cvals); len = rows added * ncol
+	cvals unsafe.Pointer
+	text  []byte // in C memory (ctext)
+	ctext unsafe.Pointer
+	msg   *C.char // a failure's message (rowsMsgLen bytes of C memory)
+}
+
+const rowsMsgLen = 512
+
+// freeBuffers keeps a few released rowsBuffers for the next statements (the
+// customer writer prepares its statements per transaction).
+var freeBuffers struct {
+	mu   sync.Mutex
+	list []*rowsBuffers
+}
+
+// rowsBuffersKeep is the most text a released rowsBuffers keeps for reuse;
+// freeBuffersMax how many are kept.
+const (
+	rowsBuffersKeep = 1 << 20
+	freeBuffersMax  = 4
+)
+
+func getBuffers() *rowsBuffers {
+	freeBuffers.mu.Lock()
+	defer freeBuffers.mu.Unlock()
+	if n := len(freeBuffers.list); n > 0 {
+		b := freeBuffers.list[n-1]
+		freeBuffers.list = freeBuffers.list[:n-1]
+		return b
+	}
+	return &rowsBuffers{msg: (*C.char)(C.calloc(rowsMsgLen, 1))}
+}
+
+func putBuffers(b *rowsBuffers) {
+	b.vals, b.text = b.vals[:0], b.text[:0]
+	freeBuffers.mu.Lock()
+	if cap(b.text) <= rowsBuffersKeep && cap(b.vals) <= rowsBuffersKeep/16 && len(freeBuffers.list) < freeBuffersMax {
+		freeBuffers.list = append(freeBuffers.list, b)
+		b = nil
+	}
+	freeBuffers.mu.Unlock()
+	if b != nil {
+		C.free(b.cvals)
+		C.free(b.ctext)
+		C.free(unsafe.Pointer(b.msg))
+	}
+}
+
+// sqliteRowsFor returns the fast path of stmt, a go-sqlite3 statement with
+// ncol parameters; false when stmt is not one (PostgreSQL) or cannot be
+// reached.
+func sqliteRowsFor(stmt any, ncol int) (*sqliteRows, bool) {
+	v := reflect.ValueOf(stmt)
+	if v.Kind() != reflect.Pointer || v.IsNil() || v.Elem().Kind() != reflect.Struct ||
+		v.Elem().Type().String() != "sqlite3.SQLiteStmt" {
+		return nil, false
+	}
+	f := v.Elem().FieldByName("s")
+	if !f.IsValid() || f.Kind() != reflect.Pointer || f.Type().Elem().Name() != "_Ctype_struct_sqlite3_stmt" || f.IsNil() {
+		return nil, false
+	}
+	st := (*C.sqlite3_stmt)(f.UnsafePointer())
+	if int(C.sqlite3_bind_parameter_count(st)) != ncol {
+		return nil, false
+	}
+	return &sqliteRows{st: st, ncol: ncol, rowsBuffers: getBuffers()}, true
+}
+
+// add appends one row (ncol values: nil, int64 or string) to the batch.
+func (r *sqliteRows) add(row []driver.NamedValue) error {
+	if len(row) != r.ncol {
+		return fmt.Errorf("insert: %d values for %d parameters", len(row), r.ncol)
+	}
+	if len(r.vals)+r.ncol > cap(r.vals) {
+		r.growVals(len(r.vals) + r.ncol)
+	}
+	for _, nv := range row {
+		var cv C.ledger_val
+		switch x := nv.Value.(type) {
+		case nil:
+		case int64:
+			cv.kind, cv.i = 1, C.int64_t(x)
+		case string:
+			if len(x) > 1<<30 {
+				return fmt.Errorf("insert: a text of %d bytes", len(x))
+			}
+			if len(r.text)+len(x) > cap(r.text) {
+				r.growText(len(r.text) + len(x))
+			}
+			cv.kind, cv.i, cv.n = 2, C.int64_t(len(r.text)), C.int32_t(len(x))
+			r.text = append(r.text, x...) // within cap: stays in C memory
+		default:
+			return fmt.Errorf("insert: unsupported value type %T", nv.Value)
+		}
+		r.vals = append(r.vals, cv) // within cap: stays in C memory
+	}
+	return nil
+}
+
+// growVals makes room for n values (C memory, realloc'd).
+func (r *sqliteRows) growVals(n int) {
+	c := max(2*cap(r.vals), n, 64*r.ncol)
+	p := C.realloc(r.cvals, C.size_t(c)*C.size_t(unsafe.Sizeof(C.ledger_val{})))
+	if p == nil {
+		panic("ledger: out of C memory for insert values")
+	}
+	r.cvals = p
+	r.vals = unsafe.Slice((*C.ledger_val)(p), c)[:len(r.vals)]
+}
+
+// growText makes room for n bytes of text (C memory, realloc'd: the batch
+// refers to its texts by offset).
+func (r *sqliteRows) growText(n int) {
+	c := max(2*cap(r.text), n, 16<<10)
+	p := C.realloc(r.ctext, C.size_t(c))
+	if p == nil {
+		panic("ledger: out of C memory for insert texts")
+	}
+	r.ctext = p
+	r.text = unsafe.Slice((*byte)(p), c)[:len(r.text)]
+}
+
+// rows is the number of rows in the batch.
+func (r *sqliteRows) rows() int { return len(r.vals) / r.ncol }
+
+// exec inserts the batch's rows in the order added and empties the batch.
+// On failure it returns the index of the row that failed (the rows before it
+// are inserted, as through the driver row by row) and SQLite's error.
+func (r *sqliteRows) exec() (int, error) {
+	n := r.rows()
+	if n == 0 {
+		return 0, nil
+	}
+	var failed, ext C.int
+	rc := C.ledger_exec_rows(r.st, (*C.ledger_val)(r.cvals), C.int(r.ncol), C.int(n), (*C.char)(r.ctext),
+		&failed, &ext, r.msg, rowsMsgLen)
+	r.vals, r.text = r.vals[:0], r.text[:0]
+	if rc == 0 {
+		return 0, nil
+	}
+	msg := C.GoString(r.msg)
+	return int(failed), &sqliteError{Code: int(rc), ExtendedCode: int(ext), msg: msg}
+}
+
+// discard empties the batch without executing it.
+func (r *sqliteRows) discard() { r.vals, r.text = r.vals[:0], r.text[:0] }
+
+// free hands the batch's buffers back for reuse; r is not used afterwards.
+// The statement itself is the driver's (closed with it).
+func (r *sqliteRows) free() {
+	if r == nil || r.rowsBuffers == nil {
+		return
+	}
+	putBuffers(r.rowsBuffers)
+	r.rowsBuffers = nil
+}
+
+// sqliteError is SQLite's error for a row inserted by sqliteRows: its
+// message is the connection's, as go-sqlite3 reports it.
+type sqliteError struct {
+	Code, ExtendedCode int
+	msg                string
+}
+
+func (e *sqliteError) Error() string { return e.msg }
+
+// sqliteRowsBatch is the most rows execRows binds in one cgo call.
+const sqliteRowsBatch = 256
+
+// execRows inserts the rows order[0], order[1], … (row(i) is row i's
+// values) through fast, in batches of up to sqliteRowsBatch rows. On failure
+// it returns the failing row's i.
+func execRows(fast *sqliteRows, order []int, row func(i int) []driver.NamedValue) (int, error) {
+	start := 0
+	for k, i := range order {
+		if err := fast.add(row(i)); err != nil {
+			fast.discard()
+			return i, err
+		}
+		if fast.rows() == sqliteRowsBatch || k == len(order)-1 {
+			failed, err := fast.exec()
+			if err != nil {
+				return order[start+failed], err
+			}
+			start = k + 1
+		}
+	}
+	return 0, nil
+}
