@@ -120,7 +120,7 @@ func Close(ctx context.Context, opts CloseOptions) error {
 		// fetched, with the fed engine's attribution (sink.go).
 		feed := fopts.feed
 		fopts.payableCommitted = func(ctx context.Context, runID int64, _ billing.Period) {
-			fs.startEarly(ctx, opts.Ledger, runID, feedAttributor(feed))
+			fs.startEarly(ctx, opts.Ledger, runID, feed.attributor())
 		}
 		defer fs.stopEarly()
 	}
@@ -206,16 +206,6 @@ func (h payableHook) call(ctx context.Context, runID int64, period billing.Perio
 	if h != nil {
 		h(ctx, runID, period)
 	}
-}
-
-// feedAttributor is the attribution of the engine f feeds (nil when none):
-// the Reconciliation's Attributor when the close uses the feed.
-func feedAttributor(f *liveFeed) *report.Attributor {
-	if !f.feeding() {
-		return nil
-	}
-	defer f.mu.Unlock()
-	return f.r.Attributor()
 }
 
 // fileSinkOf is the FileSink a close publishes through (also inside a

@@ -110,6 +110,16 @@ func (f *liveFeed) feeding() bool {
 	return true
 }
 
+// attributor is the attribution of the engine f feeds (nil when none): the
+// Reconciliation's Attributor when the close uses the feed.
+func (f *liveFeed) attributor() *report.Attributor {
+	if !f.feeding() {
+		return nil
+	}
+	defer f.mu.Unlock()
+	return f.r.Attributor()
+}
+
 // resetPayable discards the payable lines fed so far (a retried stream).
 func (f *liveFeed) resetPayable() {
 	if !f.feeding() {
