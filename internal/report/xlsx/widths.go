@@ -43,7 +43,7 @@ func (m *widthMeasure) row(cells []cell) {
 // cellWidth estimates the displayed width of a cell.
 func (m *widthMeasure) cellWidth(c cell) float64 {
 	switch c.kind {
-	case cellText, cellShared:
+	case cellText:
 		return float64(utf8.RuneCountInString(c.text))
 	case cellBytes:
 		return float64(utf8.RuneCount(c.raw))

@@ -112,10 +112,6 @@ type WorkbookOptions struct {
 	// of the row encoder and the compressed parts: the reference output of
 	// the tests.
 	excelizeRows bool
-	// inlineText writes every text cell as an inline string, as excelize's
-	// SetRow does (no shared-string vocabulary): for the tests comparing
-	// the row encoder's bytes with excelize's.
-	inlineText bool
 	// csvNames are the CSV files' names for the Summary sheet (set by
 	// WriteWorkbook).
 	csvPayable, csvReceivable string
@@ -148,9 +144,6 @@ func render(ctx context.Context, w io.Writer, res *report.Result, attr Attributo
 		return errors.New("render workbook: no detail")
 	}
 	b := &builder{res: res, attr: attr, info: info, detail: detail, names: customerNames(res)}
-	if !opts.excelizeRows && !opts.inlineText {
-		b.vocab = newSharedVocab(res, b.names)
-	}
 	return renderBuilder(ctx, w, opts, label, b, (*builder).build)
 }
 
@@ -185,11 +178,8 @@ func renderBuilder(ctx context.Context, w io.Writer, opts WorkbookOptions, label
 		}
 	}()
 	b.ctx, b.f, b.maxRows, b.opts = ctx, f, opts.MaxRowsPerSheet, opts
-	if b.vocab != nil {
-		b.vocab.install(f)
-	}
 	if !opts.excelizeRows {
-		if b.parts, err = newPartSet(scratch, b.vocab); err != nil {
+		if b.parts, err = newPartSet(scratch); err != nil {
 			return fmt.Errorf("render workbook: %w", err)
 		}
 		defer b.parts.cleanup()
@@ -203,11 +193,6 @@ func renderBuilder(ctx context.Context, w io.Writer, opts WorkbookOptions, label
 	}
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("render workbook: %w", err)
-	}
-	if b.vocab != nil {
-		if err := b.vocab.check(f); err != nil {
-			return fmt.Errorf("render workbook: %w", err)
-		}
 	}
 
 	sortContentTypeDefaults(f)
@@ -244,8 +229,7 @@ type builder struct {
 	maxRows int
 	names   map[string]string // customer id → name
 	opts    WorkbookOptions
-	parts   *partSet     // nil: rows through excelize (reference output)
-	vocab   *sharedVocab // nil: no shared strings in the table sheets
+	parts   *partSet // nil: rows through excelize (reference output)
 	// measure, when set, makes tables measure their rows instead of writing
 	// them; widths, when set, are the column widths the next table uses.
 	measure *widthMeasure
@@ -367,16 +351,6 @@ func textCell(s string) cell {
 	return cell{kind: cellText, text: s}
 }
 
-// sharedCell is textCell for the low-cardinality text of the big table
-// sheets: a shared string when it is in the workbook's vocabulary
-// (workbook_sst.go), else an inline string.
-func sharedCell(s string) cell {
-	if s == "" {
-		return cell{}
-	}
-	return cell{kind: cellShared, text: s}
-}
-
 // bytesCell is textCell for bytes that stay unchanged until the row is
 // written.
 func bytesCell(p []byte) cell {
@@ -391,9 +365,9 @@ func yesNoCell(p *bool) cell {
 	case p == nil:
 		return cell{}
 	case *p:
-		return sharedCell("yes")
+		return textCell("yes")
 	default:
-		return sharedCell("no")
+		return textCell("no")
 	}
 }
 
@@ -693,15 +667,15 @@ func (b *builder) payableRows(ctx context.Context, emit func([]cell) error) erro
 		ct.set(c)
 		var ec errCollector
 		row = append(row[:0],
-			sharedCell(id), sharedCell(name), sharedCell(attribution),
-			textCell(c.ProductID), sharedCell(c.ProductName), sharedCell(c.SKU), textCell(c.ChargeID), textCell(c.ChargeName),
-			sharedCell(c.ChargeType), sharedCell(c.BillingCycleType), sharedCell(string(c.PeriodFrom)), sharedCell(string(c.PeriodTo)),
+			textCell(id), textCell(name), textCell(attribution),
+			textCell(c.ProductID), textCell(c.ProductName), textCell(c.SKU), textCell(c.ChargeID), textCell(c.ChargeName),
+			textCell(c.ChargeType), textCell(c.BillingCycleType), textCell(string(c.PeriodFrom)), textCell(string(c.PeriodTo)),
 			b.optQtyCell(c.Quantity),
 			ec.c(b.optMoneyCell(c.ListPrice, c.Currency, true)),
 			ec.c(b.optMoneyCell(c.NetPrice, c.Currency, true)),
 			ec.c(b.optMoneyCell(c.NetPriceProrated, c.Currency, true)),
 			ec.c(b.optMoneyCell(c.SubTotal, c.Currency, false)),
-			sharedCell(c.Currency), yesNoCell(c.IsBilled), yesNoCell(c.IsProratable),
+			textCell(c.Currency), yesNoCell(c.IsBilled), yesNoCell(c.IsProratable),
 			bytesCell(ct.invoice), bytesCell(ct.deductions),
 			bytesCell(ct.fees), bytesCell(ct.taxes), bytesCell(ct.tags),
 		)
@@ -740,12 +714,12 @@ func (b *builder) receivableRows(ctx context.Context, emit func([]cell) error) e
 			amount = ec.c(b.moneyCell(c.Amount(), c.Currency))
 		}
 		row = append(row[:0],
-			sharedCell(customerID), sharedCell(b.names[customerID]), sharedCell(c.ProductName), sharedCell(c.SKU), textCell(c.ChargeID),
-			textCell(c.ChargeName), sharedCell(c.ChargeType), sharedCell(c.BillingCycleType), sharedCell(string(c.PeriodFrom)),
-			sharedCell(string(c.PeriodTo)), b.optQtyCell(c.Quantity),
+			textCell(customerID), textCell(b.names[customerID]), textCell(c.ProductName), textCell(c.SKU), textCell(c.ChargeID),
+			textCell(c.ChargeName), textCell(c.ChargeType), textCell(c.BillingCycleType), textCell(string(c.PeriodFrom)),
+			textCell(string(c.PeriodTo)), b.optQtyCell(c.Quantity),
 			ec.c(b.optMoneyCell(c.CostPrice, c.Currency, true)),
 			ec.c(b.optMoneyCell(c.CostPriceProrated, c.Currency, true)),
-			amount, sharedCell(c.Currency), yesNoCell(c.IsProratable),
+			amount, textCell(c.Currency), yesNoCell(c.IsProratable),
 		)
 		if ec.err != nil {
 			return ec.err

@@ -78,7 +78,7 @@ type partPipe struct {
 
 // newPartPipe starts compressing a part that opens with prefix, into a new
 // scratch file in dir.
-func newPartPipe(dir string, prefix []byte, vocab *sharedVocab) (*partPipe, error) {
+func newPartPipe(dir string, prefix []byte) (*partPipe, error) {
 	f, err := os.CreateTemp(dir, "part-*")
 	if err != nil {
 		return nil, fmt.Errorf("create part spool: %w", err)
@@ -92,7 +92,6 @@ func newPartPipe(dir string, prefix []byte, vocab *sharedVocab) (*partPipe, erro
 		bw:     bufio.NewWriterSize(f, 64<<10),
 		crc:    crc32.NewIEEE(),
 	}
-	p.enc.shared.v = vocab
 	// Level 1 (BestSpeed) of klauspost/compress's flate (see sortedZip.Create
 	// for the measurements).
 	if p.fw, err = flate.NewWriter(partCounter{p}, flate.BestSpeed); err != nil {
@@ -212,24 +211,23 @@ func (p *partPipe) cleanup() {
 // standing for each in its sheet.
 type partSet struct {
 	dir   string
-	vocab *sharedVocab // the shared strings of the parts' text cells (nil: none)
 	nonce string
 	pipes map[string]*partPipe // by marker row; the builder's goroutine only
 	mu    sync.Mutex           // guards all: the detail sheets start parts concurrently
 	all   []*partPipe
 }
 
-func newPartSet(dir string, vocab *sharedVocab) (*partSet, error) {
+func newPartSet(dir string) (*partSet, error) {
 	var nonce [8]byte
 	if _, err := rand.Read(nonce[:]); err != nil {
 		return nil, fmt.Errorf("rows marker: %w", err)
 	}
-	return &partSet{dir: dir, vocab: vocab, nonce: hex.EncodeToString(nonce[:]), pipes: make(map[string]*partPipe)}, nil
+	return &partSet{dir: dir, nonce: hex.EncodeToString(nonce[:]), pipes: make(map[string]*partPipe)}, nil
 }
 
 // start starts a part opening with prefix.
 func (s *partSet) start(prefix []byte) (*partPipe, error) {
-	p, err := newPartPipe(s.dir, prefix, s.vocab)
+	p, err := newPartPipe(s.dir, prefix)
 	if err != nil {
 		return nil, err
 	}

@@ -63,13 +63,12 @@ import (
 type cellKind uint8
 
 const (
-	cellNone   cellKind = iota // no cell at all
-	cellBlank                  // a styled cell without a value
-	cellText                   // text (inline string): text
-	cellBytes                  // text (inline string): raw, valid until the row is written
-	cellShared                 // text: a shared string when in the vocabulary, else inline
-	cellFloat                  // number: num
-	cellInt                    // integer: n
+	cellNone  cellKind = iota // no cell at all
+	cellBlank                 // a styled cell without a value
+	cellText                  // text (inline string): text
+	cellBytes                 // text (inline string): raw, valid until the row is written
+	cellFloat                 // number: num
+	cellInt                   // integer: n
 )
 
 // cell is one cell of a table row. The zero cell is no cell.
@@ -87,7 +86,7 @@ func (c cell) value() any {
 	switch c.kind {
 	case cellBlank:
 		return excelize.Cell{StyleID: c.style}
-	case cellText, cellShared:
+	case cellText:
 		return excelize.Cell{StyleID: c.style, Value: c.text}
 	case cellBytes:
 		return excelize.Cell{StyleID: c.style, Value: string(c.raw)}
@@ -101,12 +100,9 @@ func (c cell) value() any {
 
 // rowEncoder encodes table rows as sheet XML, exactly as excelize's
 // StreamWriter.SetRow does for the same values without row options.
-// shared, when its vocabulary is set, writes cellShared cells in the
-// vocabulary as shared strings (workbook_sst.go).
 type rowEncoder struct {
 	cols   [][]byte // column letters: A, B, …
 	rowNum []byte   // scratch: the row number's digits
-	shared sharedCache
 }
 
 func (e *rowEncoder) colName(i int) []byte {
@@ -140,16 +136,6 @@ func (e *rowEncoder) appendRow(dst []byte, r int, cells []cell) []byte {
 		switch c.kind {
 		case cellBlank:
 			dst = append(dst, '>')
-		case cellShared:
-			if e.shared.v != nil {
-				if n := e.shared.lookup(i, c.text); n >= 0 {
-					dst = append(dst, ` t="s"><v>`...)
-					dst = strconv.AppendInt(dst, int64(n), 10)
-					dst = append(dst, `</v>`...)
-					break
-				}
-			}
-			dst = appendInlineStr(dst, c.text)
 		case cellText:
 			dst = appendInlineStr(dst, c.text)
 		case cellBytes:

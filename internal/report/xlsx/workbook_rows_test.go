@@ -24,78 +24,6 @@ func wbRenderRef(t testing.TB, res *report.Result, info RunInfo, d Detail, opts 
 	return wbRender(t, res, info, d, opts)
 }
 
-// wbRenderInline renders with every text cell as an inline string (no
-// shared-string vocabulary): byte-identical to wbRenderRef.
-func wbRenderInline(t testing.TB, res *report.Result, info RunInfo, d Detail, opts WorkbookOptions) []byte {
-	t.Helper()
-	opts.inlineText = true
-	return wbRender(t, res, info, d, opts)
-}
-
-// wbSameCells fails unless the workbooks got and want have the same sheets
-// and every cell reads back with the same value and style.
-func wbSameCells(t testing.TB, got, want []byte) {
-	t.Helper()
-	g, w := wbOpenPlain(t, got), wbOpenPlain(t, want)
-	gs, ws := g.GetSheetList(), w.GetSheetList()
-	if strings.Join(gs, "|") != strings.Join(ws, "|") {
-		t.Fatalf("sheets %q, want %q", gs, ws)
-	}
-	for _, sheet := range ws {
-		gr, err := g.GetRows(sheet)
-		if err != nil {
-			t.Fatal(err)
-		}
-		wr, err := w.GetRows(sheet)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(gr) != len(wr) {
-			t.Fatalf("sheet %q: %d rows, want %d", sheet, len(gr), len(wr))
-		}
-		for r := range wr {
-			n := max(len(gr[r]), len(wr[r]))
-			for c := 0; c < n; c++ {
-				ref, _ := excelize.CoordinatesToCellName(c+1, r+1)
-				var gv, wv string
-				if c < len(gr[r]) {
-					gv = gr[r][c]
-				}
-				if c < len(wr[r]) {
-					wv = wr[r][c]
-				}
-				if gv != wv {
-					t.Fatalf("sheet %q cell %s = %q, want %q", sheet, ref, gv, wv)
-				}
-				gst, err1 := g.GetCellStyle(sheet, ref)
-				wst, err2 := w.GetCellStyle(sheet, ref)
-				if err1 != nil || err2 != nil || gst != wst {
-					t.Fatalf("sheet %q cell %s: style %d (%v), want %d (%v)", sheet, ref, gst, err1, wst, err2)
-				}
-			}
-		}
-	}
-}
-
-// wbOpenPlain opens a workbook reading cells as Excel shows them.
-func wbOpenPlain(t testing.TB, data []byte) *excelize.File {
-	t.Helper()
-	f, err := excelize.OpenReader(bytes.NewReader(data))
-	if err != nil {
-		t.Fatalf("OpenReader: %v", err)
-	}
-	t.Cleanup(func() { _ = f.Close() })
-	return f
-}
-
-// wbHasShared reports whether a workbook's sheet part holds shared-string
-// cells.
-func wbHasShared(t testing.TB, data []byte, part string) bool {
-	t.Helper()
-	_, parts := wbZipParts(t, data)
-	return strings.Contains(parts[part], ` t="s"><v>`)
-}
-
 func TestWorkbookFastRowsMatchExcelize(t *testing.T) {
 	for _, tc := range []struct {
 		name     string
@@ -110,13 +38,11 @@ func TestWorkbookFastRowsMatchExcelize(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			res, info, d := wbFixture(tc.complete)
 			opts := WorkbookOptions{MaxRowsPerSheet: tc.maxRows}
-			got := wbRenderInline(t, res, info, d, opts)
+			got := wbRender(t, res, info, d, opts)
 			want := wbRenderRef(t, res, info, d, opts)
 			if !bytes.Equal(got, want) {
 				t.Fatalf("spooled rows give %d bytes, excelize SetRow %d: the files differ", len(got), len(want))
 			}
-			// With the shared strings: every cell reads back the same.
-			wbSameCells(t, wbRender(t, res, info, d, opts), want)
 		})
 	}
 }
@@ -212,13 +138,8 @@ func TestRowEncoderMatchesExcelize(t *testing.T) {
 	info := RunInfo{Calls: math.MaxInt64, Retries: -1, Settings: [][2]string{{" a ", "\n"}}}
 	for _, maxRows := range []int{0, 7} {
 		opts := WorkbookOptions{MaxRowsPerSheet: maxRows}
-		got := wbRenderInline(t, res, info, d, opts)
+		got := wbRender(t, res, info, d, opts)
 		want := wbRenderRef(t, res, info, d, opts)
-		shared := wbRender(t, res, info, d, opts)
-		wbSameCells(t, shared, want)
-		if !bytes.Equal(shared, wbRender(t, res, info, d, opts)) {
-			t.Fatalf("maxRows %d: two renderings with shared strings differ", maxRows)
-		}
 		if !bytes.Equal(got, want) {
 			_, gp := wbZipParts(t, got)
 			_, wp := wbZipParts(t, want)
@@ -283,7 +204,7 @@ func TestWorkbookPartMarkerMissing(t *testing.T) {
 	// render.
 	var out bytes.Buffer
 	dir := t.TempDir()
-	parts, err := newPartSet(dir, nil)
+	parts, err := newPartSet(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -317,7 +238,7 @@ func TestWorkbookPartOpeningDiffers(t *testing.T) {
 	// must fail the render, never give a different sheet.
 	var out bytes.Buffer
 	dir := t.TempDir()
-	parts, err := newPartSet(dir, nil)
+	parts, err := newPartSet(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -384,7 +305,7 @@ func TestWorkbookPartClosingDiffers(t *testing.T) {
 	// fail the render.
 	var out bytes.Buffer
 	dir := t.TempDir()
-	parts, err := newPartSet(dir, nil)
+	parts, err := newPartSet(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -418,7 +339,7 @@ func TestWorkbookManyChunksMatchExcelize(t *testing.T) {
 	res, info, _ := wbFixture(true)
 	d := wbGenDetail{n: 12000}
 	opts := WorkbookOptions{MaxRowsPerSheet: 7000}
-	got := wbRenderInline(t, res, info, d, opts)
+	got := wbRender(t, res, info, d, opts)
 	want := wbRenderRef(t, res, info, d, opts)
 	if !bytes.Equal(got, want) {
 		t.Fatalf("compressed parts give %d bytes, excelize SetRow %d: the files differ", len(got), len(want))

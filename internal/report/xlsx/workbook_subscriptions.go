@@ -15,7 +15,7 @@ const (
 
 func yes(b bool) cell {
 	if b {
-		return sharedCell("yes")
+		return textCell("yes")
 	}
 	return cell{}
 }
@@ -60,10 +60,10 @@ func (b *builder) commitments() error {
 				note = "unreadable commitment term: " + r.Unreadable
 			}
 			t.row = append(t.row[:0],
-				sharedCell(r.CustomerID), sharedCell(b.names[r.CustomerID]), textCell(r.SubscriptionID), sharedCell(r.SKU), sharedCell(r.Product),
-				b.countCell(r.Quantity), sharedCell(r.TermType), sharedCell(string(r.TermEnd)), sharedCell(string(r.RenewalDate)), sched,
+				textCell(r.CustomerID), textCell(b.names[r.CustomerID]), textCell(r.SubscriptionID), textCell(r.SKU), textCell(r.Product),
+				b.countCell(r.Quantity), textCell(r.TermType), textCell(string(r.TermEnd)), textCell(string(r.RenewalDate)), sched,
 				b.countCell(r.MinimumInForce), b.countCell(int64(r.DaysToTermEnd)), b.countCell(int64(r.Months)),
-				ec.c(b.optMoneyCell(r.UnitCost, r.Currency, true)), sharedCell(r.Currency),
+				ec.c(b.optMoneyCell(r.UnitCost, r.Currency, true)), textCell(r.Currency),
 				ec.c(b.optMoneyCell(r.Remaining, r.Currency, false)),
 				yes(r.Renews30), yes(r.Renews60), yes(r.Renews90), yes(r.Stranded), textCell(note),
 			)
