@@ -1,11 +1,13 @@
 package job
 
 import (
+	"bytes"
 	"errors"
 	"io"
 	"os"
 
 	"github.com/msp-reconcile/reconcile/internal/billing"
+	"github.com/msp-reconcile/reconcile/internal/report"
 )
 
 // CommitmentsSpooled reports whether rec's Commitments sheet reads its rows
@@ -41,3 +43,24 @@ func FailSpoolWrites() func() {
 type failingWriter struct{}
 
 func (failingWriter) Write([]byte) (int, error) { return 0, errors.New("test: spool write failed") }
+
+// FailJSONSummary makes WriteOutputs' JSON summary fail with err after
+// writing half of it, once release is closed (nil: at once); the returned
+// function restores the writer.
+func FailJSONSummary(err error, release <-chan struct{}) func() {
+	old := writeJSONSummary
+	writeJSONSummary = func(r *report.Result, w io.Writer) error {
+		var b bytes.Buffer
+		if werr := old(r, &b); werr != nil {
+			return werr
+		}
+		if _, werr := w.Write(b.Bytes()[:b.Len()/2]); werr != nil {
+			return werr
+		}
+		if release != nil {
+			<-release
+		}
+		return err
+	}
+	return func() { writeJSONSummary = old }
+}

@@ -107,6 +107,12 @@ type WorkbookOptions struct {
 	// writing the file when it is this workbook's (early.go). It stays the
 	// caller's to Close.
 	EarlyPayable *EarlyPayable
+	// BeforeCommit, when set, is called by WriteWorkbook once the workbook
+	// (and its CSV files) are complete, before any of them is renamed into
+	// place: an error from it aborts them all, and WriteWorkbook returns it
+	// as it is. (WriteOutputs waits there for the JSON summary it writes
+	// meanwhile.)
+	BeforeCommit func() error
 
 	// excelizeRows renders the data rows through excelize's SetRow instead
 	// of the row encoder and the compressed parts: the reference output of

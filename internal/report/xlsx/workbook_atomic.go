@@ -25,6 +25,7 @@ import (
 // three are complete: on an error before that, none of them is touched and
 // no temp file is left. (Should a rename itself fail, files already renamed
 // stay in place; the CSV files are renamed before the workbook.)
+// opts.BeforeCommit, when set, runs just before the first rename.
 func WriteWorkbook(ctx context.Context, path string, res *report.Result, attr Attributor, info RunInfo, detail Detail, opts WorkbookOptions) (err error) {
 	dir, base := filepath.Split(path)
 	if dir == "" {
@@ -124,6 +125,11 @@ func WriteWorkbook(ctx context.Context, path string, res *report.Result, attr At
 	}
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("write workbook %s: %w", path, err)
+	}
+	if opts.BeforeCommit != nil {
+		if err := opts.BeforeCommit(); err != nil {
+			return err
+		}
 	}
 	for _, c := range csvs {
 		if err := c.file.Commit(); err != nil {
