@@ -421,6 +421,76 @@ func (r *Scanner) Object(field func(key string)) {
 	}
 }
 
+// Members is the loop form of Object, for callers that want no callback
+// per member:
+//
+//	for more := r.ObjectStart(); more; more = r.ObjectNext() {
+//		if !r.KeyIs(`"expected"`) {
+//			key := r.Key()
+//			...
+//		}
+//		... read the value ...
+//	}
+//
+// ObjectStart consumes the '{' of an object and reports whether a member
+// follows (false: the object was empty and is consumed, or a failure).
+func (r *Scanner) ObjectStart() bool {
+	r.Expect('{')
+	if r.err != nil || !r.enter() {
+		return false
+	}
+	if r.Peek() == '}' {
+		r.i++
+		r.leave()
+		return false
+	}
+	return r.err == nil
+}
+
+// ObjectNext, after a member's value, consumes the ',' before the next
+// member (true) or the '}' closing the object (false), or fails (false).
+func (r *Scanner) ObjectNext() bool {
+	switch r.Peek() {
+	case ',':
+		r.i++
+		return true
+	case '}':
+		r.i++
+		r.leave()
+		return false
+	}
+	r.Fail("want ',' or '}'")
+	return false
+}
+
+// Key reads a member's key and the ':' after it.
+func (r *Scanner) Key() string {
+	k := r.Str()
+	r.Expect(':')
+	return k
+}
+
+// KeyIs consumes the member key quoted and the ':' after it when they come
+// next, and reports whether they did (otherwise it consumes nothing but
+// spaces). quoted is the key as written, quotes included; it must be plain
+// (ASCII, no escapes or control characters), so that a match is the whole
+// key: KeyIs(`"a"`) is Key() == "a" without decoding the key.
+func (r *Scanner) KeyIs(quoted string) bool {
+	r.ws()
+	if r.err != nil || len(r.s)-r.i < len(quoted) || r.s[r.i:r.i+len(quoted)] != quoted {
+		return false
+	}
+	j := r.i + len(quoted)
+	for j < len(r.s) && (r.s[j] == ' ' || r.s[j] == '\t' || r.s[j] == '\n' || r.s[j] == '\r') {
+		j++
+	}
+	if j >= len(r.s) || r.s[j] != ':' {
+		return false
+	}
+	r.i = j + 1
+	return true
+}
+
 // Array reads an array, calling elem for each element; elem must consume it
 // (or fail).
 func (r *Scanner) Array(elem func()) {
