@@ -97,7 +97,7 @@ func receivableField(s *jsonscan.Scanner, vc *valueCache, c *billing.ReceivableC
 	case 11:
 		return stringField(s, vc, &c.Currency)
 	case 12:
-		return boolPtrField(s, &c.IsProratable)
+		return boolPtrField(s, vc, &c.IsProratable)
 	}
 	return false
 }

@@ -373,9 +373,9 @@ func payableMember(s *jsonscan.Scanner, vc *valueCache, c *billing.PayableCharge
 	case 14:
 		return stringField(s, vc, &c.Currency)
 	case 15:
-		return boolPtrField(s, &c.IsBilled)
+		return boolPtrField(s, vc, &c.IsBilled)
 	case 16:
-		return boolPtrField(s, &c.IsProratable)
+		return boolPtrField(s, vc, &c.IsProratable)
 	case 17:
 		return sliceField(s, &c.Deductions, func(d *billing.Deduction) bool {
 			return fields(s, deductionFields, func(f int) bool {
@@ -406,7 +406,7 @@ func payableMember(s *jsonscan.Scanner, vc *valueCache, c *billing.PayableCharge
 				case 2:
 					return moneyField(s, vc, &fee.TotalValue)
 				default:
-					return boolPtrField(s, &fee.IsTaxable)
+					return boolPtrField(s, vc, &fee.IsTaxable)
 				}
 			})
 		})
@@ -488,8 +488,18 @@ func str(raw string) (string, bool) {
 	if len(raw) < 2 || raw[0] != '"' {
 		return "", false
 	}
-	if in, ok := unescaped(raw); ok {
+	in, ok := unescaped(raw)
+	switch {
+	case ok:
 		return strings.Clone(in), true
+	case utf8.ValidString(in):
+		// Escapes in valid UTF-8: jsonscan decodes them into a string of
+		// its own, as encoding/json does (FuzzScan compares the two).
+		sc := jsonscan.New(raw)
+		if v := sc.Str(); sc.End() == nil {
+			return v, true
+		}
+		return "", false
 	}
 	var v string
 	if json.Unmarshal([]byte(raw), &v) != nil {
@@ -502,12 +512,9 @@ func str(raw string) (string, bool) {
 // when that text is its decoded value, as encoding/json decodes it: no
 // escapes, and valid UTF-8 (encoding/json replaces each invalid byte with
 // U+FFFD). raw must be a string token the scanner has checked.
-func unescaped(raw string) (string, bool) {
-	in := raw[1 : len(raw)-1]
-	if strings.IndexByte(in, '\\') >= 0 || !utf8.ValidString(in) {
-		return "", false
-	}
-	return in, true
+func unescaped(raw string) (in string, ok bool) {
+	in = raw[1 : len(raw)-1]
+	return in, strings.IndexByte(in, '\\') < 0 && utf8.ValidString(in)
 }
 
 // stringField stores a string member (null leaves dst as is, like
@@ -523,7 +530,7 @@ func stringField(s *jsonscan.Scanner, vc *valueCache, dst *string) bool {
 		if raw == "" {
 			return false
 		}
-		if in, ok := unescaped(raw); ok { // non-ASCII, but no escapes
+		if in, ok := unescaped(raw); ok { // not ASCII, but no escapes
 			*dst = vc.str(in)
 			return true
 		}
@@ -558,9 +565,19 @@ func dateField(s *jsonscan.Scanner, vc *valueCache, dst *billing.Date) bool {
 	return raw != "" && dst.UnmarshalJSON([]byte(raw)) == nil
 }
 
-func boolPtrField(s *jsonscan.Scanner, dst **bool) bool {
-	*dst = s.Bool()
-	return s.Err() == nil
+// boolPtrField stores a *bool member as encoding/json does: null is nil,
+// true and false a pointer of its own (from vc's cells).
+func boolPtrField(s *jsonscan.Scanner, vc *valueCache, dst **bool) bool {
+	v, null := s.BoolOrNull()
+	switch {
+	case s.Err() != nil:
+		return false
+	case null:
+		*dst = nil
+	default:
+		*dst = vc.boolPtr(v)
+	}
+	return true
 }
 
 // moneyField decodes a decimal member exactly as decimal.NullDecimal's

@@ -97,18 +97,26 @@ func (r *Scanner) Null() bool { return r.lit("null") }
 
 // Bool reads true, false or null (nil).
 func (r *Scanner) Bool() *bool {
-	switch {
-	case r.lit("null"):
+	v, null := r.BoolOrNull()
+	if null || r.err != nil {
 		return nil
+	}
+	return &v
+}
+
+// BoolOrNull reads true, false or null (null reports true), without
+// allocating. After a failure both are false.
+func (r *Scanner) BoolOrNull() (v, null bool) {
+	switch {
 	case r.lit("true"):
-		v := true
-		return &v
+		return true, false
 	case r.lit("false"):
-		v := false
-		return &v
+		return false, false
+	case r.lit("null"):
+		return false, true
 	}
 	r.Fail("want true, false or null")
-	return nil
+	return false, false
 }
 
 // Str reads a string and returns it decoded.
