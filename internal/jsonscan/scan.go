@@ -20,6 +20,7 @@ package jsonscan
 
 import (
 	"fmt"
+	"math/bits"
 	"unicode/utf16"
 	"unicode/utf8"
 )
@@ -128,6 +129,10 @@ func (r *Scanner) Str() string {
 	r.i++
 	start := r.i
 	for r.i < len(r.s) {
+		r.i = stringRun(r.s, r.i)
+		if r.i >= len(r.s) {
+			break
+		}
 		switch c := r.s[r.i]; {
 		case !special[c] || c >= utf8.RuneSelf:
 			r.i++
@@ -248,6 +253,58 @@ var special = func() (t [256]bool) {
 	return t
 }()
 
+// The string scans skip the bytes they need not look at eight at a time:
+// a word of eight bytes is loaded (little-endian) and the classic
+// has-zero-byte test, (x - 0x01…01) &^ x & 0x80…80, marks the bytes equal
+// to a quote (x ^ 0x22…22 is zero there), to a backslash (x ^ 0x5c…5c) or
+// below 0x20 (x - 0x20…20 borrows into bit 7); and, for plainRun, the bytes
+// with bit 7 set. The lowest marked byte is always a true one (a borrow
+// only runs upwards from a true one), so it is where the run ends.
+const (
+	lo8 = 0x0101010101010101
+	hi8 = 0x8080808080808080
+)
+
+// stopMask marks (bit 7 of each byte) the quotes, backslashes and control
+// characters of the eight bytes of x.
+func stopMask(x uint64) uint64 {
+	q := x ^ (lo8 * '"')
+	bs := x ^ (lo8 * '\\')
+	return ((q-lo8)&^q | (bs-lo8)&^bs | (x-lo8*0x20)&^x) & hi8
+}
+
+func load64(s string, i int) uint64 {
+	b := s[i : i+8]
+	return uint64(b[0]) | uint64(b[1])<<8 | uint64(b[2])<<16 | uint64(b[3])<<24 |
+		uint64(b[4])<<32 | uint64(b[5])<<40 | uint64(b[6])<<48 | uint64(b[7])<<56
+}
+
+// stringRun returns the index of the first quote, backslash or control
+// character of s at or after i (len(s) if none).
+func stringRun(s string, i int) int {
+	for ; i+8 <= len(s); i += 8 {
+		if m := stopMask(load64(s, i)); m != 0 {
+			return i + bits.TrailingZeros64(m)>>3
+		}
+	}
+	for ; i < len(s) && !(special[s[i]] && s[i] < utf8.RuneSelf); i++ {
+	}
+	return i
+}
+
+// plainRun is stringRun that also stops at bytes outside ASCII.
+func plainRun(s string, i int) int {
+	for ; i+8 <= len(s); i += 8 {
+		x := load64(s, i)
+		if m := stopMask(x) | x&hi8; m != 0 {
+			return i + bits.TrailingZeros64(m)>>3
+		}
+	}
+	for ; i < len(s) && !special[s[i]]; i++ {
+	}
+	return i
+}
+
 // RawString reads a string, checking it, and returns its text as written
 // (quotes included) without decoding it. plain reports that it holds no
 // escapes and only ASCII, so that raw[1:len(raw)-1] is its decoded value.
@@ -258,10 +315,7 @@ func (r *Scanner) RawString() (raw string, plain bool) {
 		return "", false
 	}
 	start := r.i
-	i := r.i + 1
-	for i < len(r.s) && !special[r.s[i]] {
-		i++
-	}
+	i := plainRun(r.s, r.i+1)
 	if i < len(r.s) && r.s[i] == '"' {
 		r.i = i + 1
 		return r.s[start:r.i], true
@@ -277,6 +331,9 @@ func (r *Scanner) RawString() (raw string, plain bool) {
 func (r *Scanner) skipString() {
 	r.i++ // the opening quote
 	for r.i < len(r.s) {
+		if r.i = stringRun(r.s, r.i); r.i >= len(r.s) {
+			break
+		}
 		c := r.s[r.i]
 		switch {
 		case !special[c] || c >= utf8.RuneSelf:
