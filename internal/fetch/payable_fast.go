@@ -584,7 +584,12 @@ func boolPtrField(s *jsonscan.Scanner, vc *valueCache, dst **bool) bool {
 // UnmarshalJSON does (it is called for anything but the plain literal forms,
 // which are parsed here as decimal.NewFromString parses them).
 func moneyField(s *jsonscan.Scanner, vc *valueCache, dst *decimal.NullDecimal) bool {
-	raw := s.Raw()
+	var raw string
+	if c := s.Peek(); c == '-' || c >= '0' && c <= '9' {
+		raw = s.Number()
+	} else {
+		raw = s.Raw()
+	}
 	if raw == "" {
 		return false
 	}

@@ -406,6 +406,20 @@ func (r *Scanner) number() {
 	r.i = i
 }
 
+// Number reads a number and returns its text as written. A next value
+// that is not a number fails.
+func (r *Scanner) Number() string {
+	if c := r.Peek(); c != '-' && (c < '0' || c > '9') {
+		r.Fail("want a number")
+		return ""
+	}
+	start := r.i
+	if r.number(); r.err != nil {
+		return ""
+	}
+	return r.s[start:r.i]
+}
+
 // Raw skips one value, checking it, and returns its text as written.
 func (r *Scanner) Raw() string {
 	r.ws()
@@ -422,7 +436,17 @@ func (r *Scanner) skip() {
 	case c == '"':
 		r.skipString()
 	case c == '{':
-		r.Object(func(string) { r.skip() })
+		for more := r.ObjectStart(); more; more = r.ObjectNext() {
+			if r.Peek() != '"' {
+				r.Fail("want a string")
+				return
+			}
+			r.skipString() // the key: checked, not decoded
+			if r.Expect(':'); r.err != nil {
+				return
+			}
+			r.skip()
+		}
 	case c == '[':
 		r.Array(r.skip)
 	case c == '-' || c >= '0' && c <= '9':

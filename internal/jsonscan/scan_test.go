@@ -97,6 +97,11 @@ func check(t *testing.T, data []byte) {
 	}
 	checkRawString(t, data, want)
 	r = New(string(data))
+	num := r.Number()
+	if _, isNum := want.(json.Number); (r.End() == nil) != isNum || isNum && num != string(bytes.TrimSpace(data)) {
+		t.Fatalf("%q: Number = %q, %v", data, num, r.Err())
+	}
+	r = New(string(data))
 	if got := sanitize(loopGeneric(r)); r.End() != nil || !reflect.DeepEqual(got, want) {
 		t.Fatalf("%q: the member loop read %#v, %v", data, got, r.Err())
 	}
