@@ -45,7 +45,7 @@ func payableElements() []string {
 		` ` + fastCharge + ` `,
 		// the member loop's fallbacks: keys out of order, spaces around colons
 		r(`"chargeName":"Monthly subscription","chargeType":"Recurring"`, `"chargeType":"Recurring","chargeName":"Monthly subscription"`),
-		r(`"sku":"SKU-7","chargeId"`, `"sku" : "SKU-7" ,` + "\n\t" + `"chargeId"`),
+		r(`"sku":"SKU-7","chargeId"`, `"sku" : "SKU-7" ,`+"\n\t"+`"chargeId"`),
 		r(`"fees":[]`, `"fees":[],"productNam":1,"skus":2`),
 		// strings off the ASCII path: escapes in valid UTF-8 (jsonscan
 		// decodes them), lone surrogates, and flags from the bool cells
