@@ -305,10 +305,8 @@ func fields(s *jsonscan.Scanner, fs *fieldSet, fn func(field int) bool) bool {
 	var seen uint64
 	next := 0
 	for more := s.ObjectStart(); more; more = s.ObjectNext() {
-		field := -1
-		if next < len(fs.quoted) && s.KeyIs(fs.quoted[next]) {
-			field = next
-		} else {
+		field := next
+		if next >= len(fs.quoted) || !s.KeyIs(fs.quoted[next]) {
 			k := s.Key()
 			if s.Err() != nil {
 				return false
