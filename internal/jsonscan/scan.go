@@ -12,6 +12,9 @@
 // unless they hold escapes; a caller whose input buffer is reused must copy
 // them.
 //
+// Objects can also be read in a loop (ObjectStart, KeyIs, Key, ObjectNext)
+// that matches an expected key against the input as written.
+//
 // The one difference from encoding/json in what a string decodes to: bytes
 // that are not valid UTF-8 are kept as they are (encoding/json replaces each
 // with U+FFFD). Escapes, lone surrogates included, decode as encoding/json
@@ -510,8 +513,10 @@ func (r *Scanner) Object(field func(key string)) {
 	}
 }
 
-// Members is the loop form of Object, for callers that want no callback
-// per member:
+// ObjectStart consumes the '{' of an object and reports whether a member
+// follows (false: the object was empty and is consumed, or a failure).
+// With ObjectNext, Key and KeyIs it is the loop form of Object, for
+// callers that want no callback per member (the fetcher's decoders):
 //
 //	for more := r.ObjectStart(); more; more = r.ObjectNext() {
 //		if !r.KeyIs(`"expected"`) {
@@ -520,9 +525,6 @@ func (r *Scanner) Object(field func(key string)) {
 //		}
 //		... read the value ...
 //	}
-//
-// ObjectStart consumes the '{' of an object and reports whether a member
-// follows (false: the object was empty and is consumed, or a failure).
 func (r *Scanner) ObjectStart() bool {
 	r.Expect('{')
 	if r.err != nil || !r.enter() {
