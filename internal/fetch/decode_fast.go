@@ -19,16 +19,11 @@ import (
 // BENCHMARKS.md ("Decoders: fast path vs encoding/json") has the figures
 // that keep it.
 
-// object calls fn for each member of the object at s whose key is one of
-// names (see fields for when it gives up).
-func object(s *jsonscan.Scanner, names []string, fn func(field int) bool) bool {
-	return fields(s, names, nil, fn)
-}
+var receivableEnvFields = newFieldSet(nil, "periodFrom", "periodTo", "charges")
 
-var receivableEnvNames = []string{"periodFrom", "periodTo", "charges"}
-
-var receivableNames = []string{"productName", "sku", "chargeId", "chargeName", "chargeType", "billingCycleType",
-	"periodFrom", "periodTo", "quantity", "costPrice", "costPriceProrated", "currency", "isProratable"}
+var receivableFields = newFieldSet(nil, "productName", "sku", "chargeId", "chargeName", "chargeType",
+	"billingCycleType", "periodFrom", "periodTo", "quantity", "costPrice", "costPriceProrated", "currency",
+	"isProratable")
 
 // fastReceivables is the fast path of decodeReceivables.
 func fastReceivables(body []byte) (period billing.Period, out []billing.ReceivableCharge, ok bool) {
@@ -39,7 +34,7 @@ func fastReceivables(body []byte) (period billing.Period, out []billing.Receivab
 	vc := getValueCache()
 	defer putValueCache(vc)
 	haveCharges := false
-	ok = object(s, receivableEnvNames, func(f int) bool {
+	ok = fields(s, receivableEnvFields, func(f int) bool {
 		switch f {
 		case 0, 1:
 			dst := &period.From
@@ -59,7 +54,7 @@ func fastReceivables(body []byte) (period billing.Period, out []billing.Receivab
 			return array(s, func() bool {
 				out = append(out, billing.ReceivableCharge{})
 				c := &out[len(out)-1]
-				if !object(s, receivableNames, func(f int) bool { return receivableField(s, vc, c, f) }) {
+				if !fields(s, receivableFields, func(f int) bool { return receivableField(s, vc, c, f) }) {
 					return false
 				}
 				return c.Validate() == nil
@@ -102,17 +97,17 @@ func receivableField(s *jsonscan.Scanner, vc *valueCache, c *billing.ReceivableC
 	case 11:
 		return stringField(s, vc, &c.Currency)
 	case 12:
-		return boolPtrField(s, &c.IsProratable)
+		return boolPtrField(s, vc, &c.IsProratable)
 	}
 	return false
 }
 
-var subscriptionEnvNames = []string{"items"}
+var subscriptionEnvFields = newFieldSet(nil, "items")
 
-var subscriptionNames = []string{"id", "productName", "description", "sku", "quantity", "billingCycle",
-	"purchaseDate", "fees", "commitmentTerm"}
+var subscriptionFields = newFieldSet(nil, "id", "productName", "description", "sku", "quantity",
+	"billingCycle", "purchaseDate", "fees", "commitmentTerm")
 
-var feesNames = []string{"recurringFee", "setupFee", "currency"}
+var feesFields = newFieldSet(nil, "recurringFee", "setupFee", "currency")
 
 // fastSubscriptions is the fast path of decodeSubscriptions.
 func fastSubscriptions(body []byte) (out []billing.Subscription, ok bool) {
@@ -130,14 +125,14 @@ func fastSubscriptions(body []byte) (out []billing.Subscription, ok bool) {
 		return array(s, func() bool {
 			out = append(out, billing.Subscription{})
 			sub := &out[len(out)-1]
-			return object(s, subscriptionNames, func(f int) bool { return subscriptionField(s, vc, sub, f) })
+			return fields(s, subscriptionFields, func(f int) bool { return subscriptionField(s, vc, sub, f) })
 		})
 	}
 	switch s.Peek() {
 	case '[':
 		ok = items()
 	case '{':
-		ok = object(s, subscriptionEnvNames, func(int) bool { return items() })
+		ok = fields(s, subscriptionEnvFields, func(int) bool { return items() })
 	}
 	if !ok || s.End() != nil {
 		return nil, false
@@ -172,7 +167,7 @@ func subscriptionField(s *jsonscan.Scanner, vc *valueCache, sub *billing.Subscri
 		case '{':
 			fees := &billing.SubscriptionFees{}
 			sub.Fees = fees
-			return object(s, feesNames, func(f int) bool {
+			return fields(s, feesFields, func(f int) bool {
 				switch f {
 				case 0:
 					return moneyField(s, vc, &fees.RecurringFee)

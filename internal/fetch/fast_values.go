@@ -43,9 +43,34 @@ const maxInterned = 128
 // per decimal with decimal.New), see dec.
 //
 // The nil *valueCache allocates every value on its own.
+//
+// Bools: the *bool of a flag is taken from a chunk of cells the same way
+// (one allocation per boolChunk flags instead of one each).
 type valueCache struct {
 	slots [strSlots]string
 	cells []decCell
+	bools []bool
+}
+
+// boolChunk is the number of bool cells allocated at once: one 16-byte
+// allocation, which a flag kept downstream keeps alive.
+const boolChunk = 16
+
+// boolPtr returns a pointer to a bool of its own holding v (no other
+// value shares the cell; a nil cache allocates it alone).
+func (c *valueCache) boolPtr(v bool) *bool {
+	if c == nil {
+		p := new(bool) // not &v: v would escape, one allocation per call
+		*p = v
+		return p
+	}
+	if len(c.bools) == 0 {
+		c.bools = make([]bool, boolChunk)
+	}
+	p := &c.bools[0]
+	c.bools = c.bools[1:]
+	*p = v
+	return p
 }
 
 // str returns a string equal to v that does not share v's memory (v is a

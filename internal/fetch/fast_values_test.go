@@ -202,3 +202,30 @@ func TestValueCacheDec(t *testing.T) {
 		t.Fatalf("nil cache: %v", d)
 	}
 }
+
+// TestValueCacheBoolPtr: each flag gets a cell of its own holding its
+// value, across chunks, and with the nil cache.
+func TestValueCacheBoolPtr(t *testing.T) {
+	c := new(valueCache)
+	var ptrs []*bool
+	for i := range 3*boolChunk + 1 {
+		ptrs = append(ptrs, c.boolPtr(i%3 == 0))
+	}
+	ptrs = append(ptrs, (*valueCache)(nil).boolPtr(true), (*valueCache)(nil).boolPtr(false))
+	seen := map[*bool]bool{}
+	for i, p := range ptrs {
+		if seen[p] {
+			t.Fatalf("flag #%d shares a cell", i)
+		}
+		seen[p] = true
+	}
+	*ptrs[0] = !*ptrs[0] // a flag changed downstream changes no other
+	for i, p := range ptrs[1 : 3*boolChunk+1] {
+		if want := (i+1)%3 == 0; *p != want {
+			t.Fatalf("flag #%d = %v, want %v", i+1, *p, want)
+		}
+	}
+	if !*ptrs[len(ptrs)-2] || *ptrs[len(ptrs)-1] {
+		t.Fatal("nil cache: wrong values")
+	}
+}

@@ -150,9 +150,10 @@ var inStringStop, structural = func() (in, out [256]bool) {
 	return in, out
 }()
 
-var payableNames = []string{"productId", "productName", "sku", "chargeId", "chargeName", "chargeType",
-	"billingCycleType", "periodFrom", "periodTo", "quantity", "listPrice", "netPrice", "netPriceProrated",
-	"subTotal", "currency", "isBilled", "isProratable", "deductions", "fees", "invoice", "taxes", "tags"}
+var payableFields = newFieldSet(payableField, "productId", "productName", "sku", "chargeId", "chargeName",
+	"chargeType", "billingCycleType", "periodFrom", "periodTo", "quantity", "listPrice", "netPrice",
+	"netPriceProrated", "subTotal", "currency", "isBilled", "isProratable", "deductions", "fees", "invoice",
+	"taxes", "tags")
 
 func payableField(k string) int {
 	switch k {
@@ -204,35 +205,53 @@ func payableField(k string) int {
 	return -1
 }
 
-var deductionNames = []string{"code", "name", "deductionType", "value", "unitValue", "totalValue"}
+var (
+	deductionFields = newFieldSet(nil, "code", "name", "deductionType", "value", "unitValue", "totalValue")
+	feeFields       = newFieldSet(nil, "name", "unitValue", "totalValue", "isTaxable")
+	taxFields       = newFieldSet(nil, "name", "appliedRate")
+	tagFields       = newFieldSet(nil, "name", "value")
+	invoiceFields   = newFieldSet(nil, "number", "date", "periodFrom", "periodTo")
+)
 
-var feeNames = []string{"name", "unitValue", "totalValue", "isTaxable"}
-
-var taxNames = []string{"name", "appliedRate"}
-
-var tagNames = []string{"name", "value"}
-
-var invoiceNames = []string{"number", "date", "periodFrom", "periodTo"}
-
-// nameIndex is the field lookup of the small nested objects.
-func nameIndex(names []string) func(string) int {
-	return func(k string) int {
-		for i, n := range names {
-			if n == k {
-				return i
-			}
-		}
-		return -1
-	}
+// fieldSet is the members of one JSON object type the fast paths decode:
+// their keys in the order the API sends them, the same keys as written
+// (quoted, for jsonscan's KeyIs), and an optional lookup of a key's index
+// (nil: a linear search of names).
+type fieldSet struct {
+	names  []string
+	quoted []string
+	lookup func(string) int
 }
 
-var (
-	deductionField = nameIndex(deductionNames)
-	feeField       = nameIndex(feeNames)
-	taxField       = nameIndex(taxNames)
-	tagField       = nameIndex(tagNames)
-	invoiceField   = nameIndex(invoiceNames)
-)
+// newFieldSet returns the fieldSet of names (at most 64, plain ASCII).
+func newFieldSet(lookup func(string) int, names ...string) *fieldSet {
+	if len(names) > 64 {
+		panic("fetch: more than 64 fields")
+	}
+	fs := &fieldSet{names: names, lookup: lookup}
+	for _, n := range names {
+		for i := 0; i < len(n); i++ {
+			if c := n[i]; c < 0x20 || c >= utf8.RuneSelf || c == '"' || c == '\\' {
+				panic("fetch: field name " + n + " is not plain")
+			}
+		}
+		fs.quoted = append(fs.quoted, `"`+n+`"`)
+	}
+	return fs
+}
+
+// index returns the field whose name is k, or -1.
+func (fs *fieldSet) index(k string) int {
+	if fs.lookup != nil {
+		return fs.lookup(k)
+	}
+	for i, n := range fs.names {
+		if n == k {
+			return i
+		}
+	}
+	return -1
+}
 
 // notPlain makes the scanner give up on an element the fast path leaves
 // to encoding/json.
@@ -267,62 +286,55 @@ func parsePayableCharge(b []byte, c *billing.PayableCharge, vc *valueCache) (siz
 		return 0, false
 	}
 	s := jsonscan.New(unsafe.String(&b[0], len(b)))
-	if !fields(s, payableNames, payableField, func(f int) bool { return payableMember(s, vc, c, f) }) {
+	if !fields(s, payableFields, func(f int) bool { return payableMember(s, vc, c, f) }) {
 		return 0, false
 	}
 	return s.Offset(), true
 }
 
-// fields calls fn for each member of the object at s whose key lookup
-// (or a linear search of names, when lookup is nil) knows; fn reads the
-// value. It gives up on a key that is not plain ASCII,
-// on a duplicate field and on an unknown key that matches one of names
+// fields calls fn for each member of the object at s whose key fs knows;
+// fn reads the value. It gives up on a key that is not plain ASCII, on a
+// duplicate field and on an unknown key that matches one of the names
 // case-insensitively (encoding/json would fold it onto that field). Other
 // unknown members are skipped (and checked).
 //
-// The members usually come in the order of names, so the field after the
-// last one read is tried first, with one comparison.
-func fields(s *jsonscan.Scanner, names []string, lookup func(string) int, fn func(field int) bool) bool {
+// The members usually come in the order of fs, so the field after the
+// last one read is tried first, matched against the input as written
+// (jsonscan's KeyIs) without reading the key on its own.
+func fields(s *jsonscan.Scanner, fs *fieldSet, fn func(field int) bool) bool {
 	var seen uint64
 	next := 0
-	s.Object(func(k string) {
-		field := -1
-		if next < len(names) && names[next] == k {
-			field = next
-		} else {
+	for more := s.ObjectStart(); more; more = s.ObjectNext() {
+		field := next
+		if next >= len(fs.quoted) || !s.KeyIs(fs.quoted[next]) {
+			k := s.Key()
+			if s.Err() != nil {
+				return false
+			}
 			for i := 0; i < len(k); i++ {
 				if k[i] >= utf8.RuneSelf {
 					s.Fail(notPlain)
-					return
+					return false
 				}
 			}
-			if lookup != nil {
-				field = lookup(k)
-			} else {
-				for i, n := range names {
-					if n == k {
-						field = i
-						break
+			if field = fs.index(k); field < 0 {
+				for _, n := range fs.names {
+					if strings.EqualFold(n, k) {
+						s.Fail(notPlain)
+						return false
 					}
 				}
+				s.Raw()
+				continue
 			}
 		}
-		if field >= 0 {
-			if seen&(1<<field) != 0 || !fn(field) {
-				s.Fail(notPlain)
-			}
-			seen |= 1 << field
-			next = field + 1
-			return
+		if seen&(1<<field) != 0 || !fn(field) {
+			s.Fail(notPlain)
+			return false
 		}
-		for _, n := range names {
-			if strings.EqualFold(n, k) {
-				s.Fail(notPlain)
-				return
-			}
-		}
-		s.Raw()
-	})
+		seen |= 1 << field
+		next = field + 1
+	}
 	return s.Err() == nil
 }
 
@@ -359,12 +371,12 @@ func payableMember(s *jsonscan.Scanner, vc *valueCache, c *billing.PayableCharge
 	case 14:
 		return stringField(s, vc, &c.Currency)
 	case 15:
-		return boolPtrField(s, &c.IsBilled)
+		return boolPtrField(s, vc, &c.IsBilled)
 	case 16:
-		return boolPtrField(s, &c.IsProratable)
+		return boolPtrField(s, vc, &c.IsProratable)
 	case 17:
 		return sliceField(s, &c.Deductions, func(d *billing.Deduction) bool {
-			return fields(s, deductionNames, deductionField, func(f int) bool {
+			return fields(s, deductionFields, func(f int) bool {
 				switch f {
 				case 0:
 					return stringField(s, vc, &d.Code)
@@ -383,7 +395,7 @@ func payableMember(s *jsonscan.Scanner, vc *valueCache, c *billing.PayableCharge
 		})
 	case 18:
 		return sliceField(s, &c.Fees, func(fee *billing.Fee) bool {
-			return fields(s, feeNames, feeField, func(f int) bool {
+			return fields(s, feeFields, func(f int) bool {
 				switch f {
 				case 0:
 					return stringField(s, vc, &fee.Name)
@@ -392,7 +404,7 @@ func payableMember(s *jsonscan.Scanner, vc *valueCache, c *billing.PayableCharge
 				case 2:
 					return moneyField(s, vc, &fee.TotalValue)
 				default:
-					return boolPtrField(s, &fee.IsTaxable)
+					return boolPtrField(s, vc, &fee.IsTaxable)
 				}
 			})
 		})
@@ -404,7 +416,7 @@ func payableMember(s *jsonscan.Scanner, vc *valueCache, c *billing.PayableCharge
 		case '{':
 			inv := new(billing.Invoice)
 			c.Invoice = inv
-			return fields(s, invoiceNames, invoiceField, func(f int) bool {
+			return fields(s, invoiceFields, func(f int) bool {
 				switch f {
 				case 0:
 					return stringField(s, vc, &inv.Number)
@@ -420,7 +432,7 @@ func payableMember(s *jsonscan.Scanner, vc *valueCache, c *billing.PayableCharge
 		return false
 	case 20:
 		return sliceField(s, &c.Taxes, func(t *billing.Tax) bool {
-			return fields(s, taxNames, taxField, func(f int) bool {
+			return fields(s, taxFields, func(f int) bool {
 				if f == 0 {
 					return stringField(s, vc, &t.Name)
 				}
@@ -429,7 +441,7 @@ func payableMember(s *jsonscan.Scanner, vc *valueCache, c *billing.PayableCharge
 		})
 	case 21:
 		return sliceField(s, &c.Tags, func(t *billing.Tag) bool {
-			return fields(s, tagNames, tagField, func(f int) bool {
+			return fields(s, tagFields, func(f int) bool {
 				if f == 0 {
 					return stringField(s, vc, &t.Name)
 				}
@@ -452,7 +464,7 @@ func sliceField[T any](s *jsonscan.Scanner, dst *[]T, elem func(*T) bool) bool {
 	default:
 		return false
 	}
-	out := make([]T, 0, 1)
+	out := make([]T, 0) // no allocation until the first element
 	s.Array(func() {
 		if s.Peek() != '{' {
 			s.Fail(notPlain)
@@ -474,17 +486,33 @@ func str(raw string) (string, bool) {
 	if len(raw) < 2 || raw[0] != '"' {
 		return "", false
 	}
-	in := raw[1 : len(raw)-1]
-	for i := 0; i < len(in); i++ {
-		if c := in[i]; c == '\\' || c >= utf8.RuneSelf {
-			var v string
-			if json.Unmarshal([]byte(raw), &v) != nil {
-				return "", false
-			}
+	in, ok := unescaped(raw)
+	switch {
+	case ok:
+		return strings.Clone(in), true
+	case utf8.ValidString(in):
+		// Escapes in valid UTF-8: jsonscan decodes them into a string of
+		// its own, as encoding/json does (FuzzScan compares the two).
+		sc := jsonscan.New(raw)
+		if v := sc.Str(); sc.End() == nil {
 			return v, true
 		}
+		return "", false
 	}
-	return strings.Clone(in), true
+	var v string
+	if json.Unmarshal([]byte(raw), &v) != nil {
+		return "", false
+	}
+	return v, true
+}
+
+// unescaped returns the text between the quotes of the raw JSON string raw
+// when that text is its decoded value, as encoding/json decodes it: no
+// escapes, and valid UTF-8 (encoding/json replaces each invalid byte with
+// U+FFFD). raw must be a string token the scanner has checked.
+func unescaped(raw string) (in string, ok bool) {
+	in = raw[1 : len(raw)-1]
+	return in, strings.IndexByte(in, '\\') < 0 && utf8.ValidString(in)
 }
 
 // stringField stores a string member (null leaves dst as is, like
@@ -495,6 +523,13 @@ func stringField(s *jsonscan.Scanner, vc *valueCache, dst *string) bool {
 		raw, plain := s.RawString()
 		if plain {
 			*dst = vc.str(raw[1 : len(raw)-1])
+			return true
+		}
+		if raw == "" {
+			return false
+		}
+		if in, ok := unescaped(raw); ok { // not ASCII, but no escapes
+			*dst = vc.str(in)
 			return true
 		}
 		v, ok := str(raw)
@@ -528,16 +563,31 @@ func dateField(s *jsonscan.Scanner, vc *valueCache, dst *billing.Date) bool {
 	return raw != "" && dst.UnmarshalJSON([]byte(raw)) == nil
 }
 
-func boolPtrField(s *jsonscan.Scanner, dst **bool) bool {
-	*dst = s.Bool()
-	return s.Err() == nil
+// boolPtrField stores a *bool member as encoding/json does: null is nil,
+// true and false a pointer of its own (from vc's cells).
+func boolPtrField(s *jsonscan.Scanner, vc *valueCache, dst **bool) bool {
+	v, null := s.BoolOrNull()
+	switch {
+	case s.Err() != nil:
+		return false
+	case null:
+		*dst = nil
+	default:
+		*dst = vc.boolPtr(v)
+	}
+	return true
 }
 
 // moneyField decodes a decimal member exactly as decimal.NullDecimal's
 // UnmarshalJSON does (it is called for anything but the plain literal forms,
 // which are parsed here as decimal.NewFromString parses them).
 func moneyField(s *jsonscan.Scanner, vc *valueCache, dst *decimal.NullDecimal) bool {
-	raw := s.Raw()
+	var raw string
+	if c := s.Peek(); c == '-' || c >= '0' && c <= '9' {
+		raw = s.Number()
+	} else {
+		raw = s.Raw()
+	}
 	if raw == "" {
 		return false
 	}

@@ -12,6 +12,9 @@
 // unless they hold escapes; a caller whose input buffer is reused must copy
 // them.
 //
+// Objects can also be read in a loop (ObjectStart, KeyIs, Key, ObjectNext)
+// that matches an expected key against the input as written.
+//
 // The one difference from encoding/json in what a string decodes to: bytes
 // that are not valid UTF-8 are kept as they are (encoding/json replaces each
 // with U+FFFD). Escapes, lone surrogates included, decode as encoding/json
@@ -20,6 +23,7 @@ package jsonscan
 
 import (
 	"fmt"
+	"math/bits"
 	"unicode/utf16"
 	"unicode/utf8"
 )
@@ -97,18 +101,26 @@ func (r *Scanner) Null() bool { return r.lit("null") }
 
 // Bool reads true, false or null (nil).
 func (r *Scanner) Bool() *bool {
-	switch {
-	case r.lit("null"):
+	v, null := r.BoolOrNull()
+	if null || r.err != nil {
 		return nil
+	}
+	return &v
+}
+
+// BoolOrNull reads true, false or null (null reports true), without
+// allocating. After a failure both are false.
+func (r *Scanner) BoolOrNull() (v, null bool) {
+	switch {
 	case r.lit("true"):
-		v := true
-		return &v
+		return true, false
 	case r.lit("false"):
-		v := false
-		return &v
+		return false, false
+	case r.lit("null"):
+		return false, true
 	}
 	r.Fail("want true, false or null")
-	return nil
+	return false, false
 }
 
 // Str reads a string and returns it decoded.
@@ -120,6 +132,10 @@ func (r *Scanner) Str() string {
 	r.i++
 	start := r.i
 	for r.i < len(r.s) {
+		r.i = stringRun(r.s, r.i)
+		if r.i >= len(r.s) {
+			break
+		}
 		switch c := r.s[r.i]; {
 		case !special[c] || c >= utf8.RuneSelf:
 			r.i++
@@ -240,6 +256,58 @@ var special = func() (t [256]bool) {
 	return t
 }()
 
+// The string scans skip the bytes they need not look at eight at a time:
+// a word of eight bytes is loaded (little-endian) and the classic
+// has-zero-byte test, (x - 0x01…01) &^ x & 0x80…80, marks the bytes equal
+// to a quote (x ^ 0x22…22 is zero there), to a backslash (x ^ 0x5c…5c) or
+// below 0x20 (x - 0x20…20 borrows into bit 7); and, for plainRun, the bytes
+// with bit 7 set. The lowest marked byte is always a true one (a borrow
+// only runs upwards from a true one), so it is where the run ends.
+const (
+	lo8 = 0x0101010101010101
+	hi8 = 0x8080808080808080
+)
+
+// stopMask marks (bit 7 of each byte) the quotes, backslashes and control
+// characters of the eight bytes of x.
+func stopMask(x uint64) uint64 {
+	q := x ^ (lo8 * '"')
+	bs := x ^ (lo8 * '\\')
+	return ((q-lo8)&^q | (bs-lo8)&^bs | (x-lo8*0x20)&^x) & hi8
+}
+
+func load64(s string, i int) uint64 {
+	b := s[i : i+8]
+	return uint64(b[0]) | uint64(b[1])<<8 | uint64(b[2])<<16 | uint64(b[3])<<24 |
+		uint64(b[4])<<32 | uint64(b[5])<<40 | uint64(b[6])<<48 | uint64(b[7])<<56
+}
+
+// stringRun returns the index of the first quote, backslash or control
+// character of s at or after i (len(s) if none).
+func stringRun(s string, i int) int {
+	for ; i+8 <= len(s); i += 8 {
+		if m := stopMask(load64(s, i)); m != 0 {
+			return i + bits.TrailingZeros64(m)>>3
+		}
+	}
+	for ; i < len(s) && !(special[s[i]] && s[i] < utf8.RuneSelf); i++ {
+	}
+	return i
+}
+
+// plainRun is stringRun that also stops at bytes outside ASCII.
+func plainRun(s string, i int) int {
+	for ; i+8 <= len(s); i += 8 {
+		x := load64(s, i)
+		if m := stopMask(x) | x&hi8; m != 0 {
+			return i + bits.TrailingZeros64(m)>>3
+		}
+	}
+	for ; i < len(s) && !special[s[i]]; i++ {
+	}
+	return i
+}
+
 // RawString reads a string, checking it, and returns its text as written
 // (quotes included) without decoding it. plain reports that it holds no
 // escapes and only ASCII, so that raw[1:len(raw)-1] is its decoded value.
@@ -250,10 +318,7 @@ func (r *Scanner) RawString() (raw string, plain bool) {
 		return "", false
 	}
 	start := r.i
-	i := r.i + 1
-	for i < len(r.s) && !special[r.s[i]] {
-		i++
-	}
+	i := plainRun(r.s, r.i+1)
 	if i < len(r.s) && r.s[i] == '"' {
 		r.i = i + 1
 		return r.s[start:r.i], true
@@ -269,6 +334,9 @@ func (r *Scanner) RawString() (raw string, plain bool) {
 func (r *Scanner) skipString() {
 	r.i++ // the opening quote
 	for r.i < len(r.s) {
+		if r.i = stringRun(r.s, r.i); r.i >= len(r.s) {
+			break
+		}
 		c := r.s[r.i]
 		switch {
 		case !special[c] || c >= utf8.RuneSelf:
@@ -341,6 +409,20 @@ func (r *Scanner) number() {
 	r.i = i
 }
 
+// Number reads a number and returns its text as written. A next value
+// that is not a number fails.
+func (r *Scanner) Number() string {
+	if c := r.Peek(); c != '-' && (c < '0' || c > '9') {
+		r.Fail("want a number")
+		return ""
+	}
+	start := r.i
+	if r.number(); r.err != nil {
+		return ""
+	}
+	return r.s[start:r.i]
+}
+
 // Raw skips one value, checking it, and returns its text as written.
 func (r *Scanner) Raw() string {
 	r.ws()
@@ -357,7 +439,17 @@ func (r *Scanner) skip() {
 	case c == '"':
 		r.skipString()
 	case c == '{':
-		r.Object(func(string) { r.skip() })
+		for more := r.ObjectStart(); more; more = r.ObjectNext() {
+			if r.Peek() != '"' {
+				r.Fail("want a string")
+				return
+			}
+			r.skipString() // the key: checked, not decoded
+			if r.Expect(':'); r.err != nil {
+				return
+			}
+			r.skip()
+		}
 	case c == '[':
 		r.Array(r.skip)
 	case c == '-' || c >= '0' && c <= '9':
@@ -419,6 +511,75 @@ func (r *Scanner) Object(field func(key string)) {
 			r.Fail("want ',' or '}'")
 		}
 	}
+}
+
+// ObjectStart consumes the '{' of an object and reports whether a member
+// follows (false: the object was empty and is consumed, or a failure).
+// With ObjectNext, Key and KeyIs it is the loop form of Object, for
+// callers that want no callback per member (the fetcher's decoders):
+//
+//	for more := r.ObjectStart(); more; more = r.ObjectNext() {
+//		if !r.KeyIs(`"expected"`) {
+//			key := r.Key()
+//			...
+//		}
+//		... read the value ...
+//	}
+func (r *Scanner) ObjectStart() bool {
+	r.Expect('{')
+	if r.err != nil || !r.enter() {
+		return false
+	}
+	if r.Peek() == '}' {
+		r.i++
+		r.leave()
+		return false
+	}
+	return r.err == nil
+}
+
+// ObjectNext, after a member's value, consumes the ',' before the next
+// member (true) or the '}' closing the object (false), or fails (false).
+func (r *Scanner) ObjectNext() bool {
+	switch r.Peek() {
+	case ',':
+		r.i++
+		return true
+	case '}':
+		r.i++
+		r.leave()
+		return false
+	}
+	r.Fail("want ',' or '}'")
+	return false
+}
+
+// Key reads a member's key and the ':' after it.
+func (r *Scanner) Key() string {
+	k := r.Str()
+	r.Expect(':')
+	return k
+}
+
+// KeyIs consumes the member key quoted and the ':' after it when they come
+// next, and reports whether they did (otherwise it consumes nothing but
+// spaces). quoted is the key as written, quotes included; it must be plain
+// (ASCII, no escapes or control characters), so that a match is the whole
+// key: KeyIs(`"a"`) is Key() == "a" without decoding the key.
+func (r *Scanner) KeyIs(quoted string) bool {
+	r.ws()
+	if r.err != nil || len(r.s)-r.i < len(quoted) || r.s[r.i:r.i+len(quoted)] != quoted {
+		return false
+	}
+	j := r.i + len(quoted)
+	for j < len(r.s) && (r.s[j] == ' ' || r.s[j] == '\t' || r.s[j] == '\n' || r.s[j] == '\r') {
+		j++
+	}
+	if j >= len(r.s) || r.s[j] != ':' {
+		return false
+	}
+	r.i = j + 1
+	return true
 }
 
 // Array reads an array, calling elem for each element; elem must consume it

@@ -96,6 +96,101 @@ func check(t *testing.T, data []byte) {
 		t.Fatalf("%q: Raw = %q, %v", data, raw, err)
 	}
 	checkRawString(t, data, want)
+	r = New(string(data))
+	num := r.Number()
+	if _, isNum := want.(json.Number); (r.End() == nil) != isNum || isNum && num != string(bytes.TrimSpace(data)) {
+		t.Fatalf("%q: Number = %q, %v", data, num, r.Err())
+	}
+	r = New(string(data))
+	if got := sanitize(loopGeneric(r)); r.End() != nil || !reflect.DeepEqual(got, want) {
+		t.Fatalf("%q: the member loop read %#v, %v", data, got, r.Err())
+	}
+}
+
+// loopGeneric is generic with objects read by the member loop
+// (ObjectStart, KeyIs, Key, ObjectNext): it guesses each key to be the
+// previous key's successor in a fixed list, as the fetcher does, and the
+// guess must not change what is read.
+func loopGeneric(r *Scanner) any {
+	if r.Peek() != '{' {
+		if r.Peek() == '[' {
+			a := []any{}
+			r.Array(func() { a = append(a, loopGeneric(r)) })
+			return a
+		}
+		return generic(r)
+	}
+	guesses := []string{`"a"`, `"b"`, `"c"`, `"d"`, `"k"`, `"\u006b"`}
+	m := map[string]any{}
+	next := 0
+	for more := r.ObjectStart(); more; more = r.ObjectNext() {
+		var k string
+		if g := guesses[next%len(guesses)]; r.KeyIs(g) {
+			k = g[1 : len(g)-1]
+		} else {
+			k = r.Key()
+		}
+		next++
+		m[k] = loopGeneric(r)
+	}
+	return m
+}
+
+// TestKeyIs: KeyIs takes a key only when the key as written and its colon
+// come next, and consumes nothing else.
+func TestKeyIs(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want bool
+		rest string
+	}{
+		{`"ab":1`, true, `1`}, {` "ab" : 1`, true, ` 1`}, {`"ab":`, true, ``},
+		{`"abc":1`, false, `"abc":1`}, {`"a":1`, false, `"a":1`}, {`"ab"1`, false, `"ab"1`},
+		{`"ab"`, false, `"ab"`}, {`"a`, false, `"a`}, {`"a\u0062":1`, false, `"a\u0062":1`}, {``, false, ``},
+	} {
+		r := New(tc.in)
+		if got := r.KeyIs(`"ab"`); got != tc.want || r.s[r.i:] != tc.rest || r.Err() != nil {
+			t.Errorf("%q: KeyIs = %v, rest %q, %v", tc.in, got, r.s[r.i:], r.Err())
+		}
+	}
+}
+
+// TestRuns compares the word-at-a-time string scans with a byte loop on
+// every position of strings holding each kind of byte at each offset.
+func TestRuns(t *testing.T) {
+	slow := func(s string, i int, plain bool) int {
+		for ; i < len(s); i++ {
+			c := s[i]
+			if c == '"' || c == '\\' || c < 0x20 || plain && c >= utf8.RuneSelf {
+				break
+			}
+		}
+		return i
+	}
+	for _, c := range []byte{'"', '\\', 0, 0x1f, 0x20, 0x21, 0x7f, 0x80, 0x9f, 0xa0, 0xff, 'a'} {
+		for n := range 20 {
+			for at := range n + 1 {
+				b := []byte(strings.Repeat("x", n))
+				if at < n {
+					b[at] = c
+				}
+				for _, pre := range []byte{0x01, 0x21, 0xdf} { // a borrow source before the byte
+					if at > 0 {
+						b[at-1] = pre
+					}
+					s := string(b)
+					for i := range len(s) + 1 {
+						if got, want := stringRun(s, i), slow(s, i, false); got != want {
+							t.Fatalf("stringRun(%q, %d) = %d, want %d", s, i, got, want)
+						}
+						if got, want := plainRun(s, i), slow(s, i, true); got != want {
+							t.Fatalf("plainRun(%q, %d) = %d, want %d", s, i, got, want)
+						}
+					}
+				}
+			}
+		}
+	}
 }
 
 // checkRawString checks RawString on valid JSON data whose value (as
