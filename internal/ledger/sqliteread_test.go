@@ -195,7 +195,7 @@ func TestSQLiteReadsStop(t *testing.T) {
 
 // BenchmarkStoredRead measures the detail reads' row traffic: each_payable's
 // rows (11 columns, the detail included) read through the driver and in C
-// batches, without decoding, in ns and allocations per row.
+// batches, without decoding, in CPU-µs and allocations per row.
 func BenchmarkStoredRead(b *testing.B) {
 	dbtest.SQLiteOnly(b)
 	s := MustOpen(b)
@@ -208,6 +208,7 @@ func BenchmarkStoredRead(b *testing.B) {
 		name := map[bool]string{false: "driver", true: "batches"}[batch]
 		b.Run(name, func(b *testing.B) {
 			b.ReportAllocs()
+			cpu := startCPU(b, s)
 			rows := 0
 			for range b.N {
 				if _, err := s.eachSQLite(context.Background(), s.q[qEachPayable], id, 11, batch, func(r []storedCol) error {
@@ -217,7 +218,7 @@ func BenchmarkStoredRead(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
-			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(rows), "ns/row")
+			cpu.report(b, rows)
 		})
 	}
 }
@@ -234,6 +235,7 @@ func BenchmarkEachPayableTransient(b *testing.B) {
 	id := storePayables(b, s, cs)
 	b.ReportAllocs()
 	b.ResetTimer()
+	cpu := startCPU(b, s)
 	rows := 0
 	for range b.N {
 		if err := s.EachPayableTransient(context.Background(), id, func(*billing.PayableCharge) error {
@@ -243,5 +245,5 @@ func BenchmarkEachPayableTransient(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(rows), "ns/row")
+	cpu.report(b, rows)
 }
