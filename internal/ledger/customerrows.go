@@ -2,7 +2,6 @@ package ledger
 
 import (
 	"cmp"
-	"database/sql/driver"
 	"fmt"
 	"slices"
 	"strings"
@@ -26,8 +25,8 @@ type customerRows struct {
 	pg    bool   // encoded for PostgreSQL (COPY) rather than SQLite (bind values)
 	enc   canon  // scratch: a row's canonical encoding
 	buf   []byte // SQLite: the texts the values view (never written under a view)
-	recv  []driver.NamedValue
-	subs  []driver.NamedValue
+	recv  []rowVal
+	subs  []rowVal
 	nRecv int // receivable lines encoded (recv has receivableCols values per line)
 	nSubs int
 	// SQLite: the order to insert the lines and subscriptions in (indexes
@@ -107,7 +106,7 @@ func (r *customerRows) insertionOrder(d *CustomerData) {
 	})
 	r.subsOrder = order(r.subsOrder, r.nSubs, func(a, b int) int {
 		return cmp.Or(strings.Compare(d.Subscriptions[a].ID, d.Subscriptions[b].ID),
-			strings.Compare(r.subscriptionRow(a)[subscriptionHashCol].Value.(string), r.subscriptionRow(b)[subscriptionHashCol].Value.(string)),
+			strings.Compare(r.subscriptionRow(a)[subscriptionHashCol].s, r.subscriptionRow(b)[subscriptionHashCol].s),
 			cmp.Compare(a, b))
 	})
 }
@@ -139,7 +138,7 @@ func (r *customerRows) release() {
 // receivables appends the insert_receivable values of the customer's lines
 // to r.recv.
 func (r *customerRows) receivables(runID int64, customerID string, cs []billing.ReceivableCharge) {
-	run, customer := any(runID), any(customerID) // boxed once for all the lines
+	run, customer := intVal(runID), textVal(customerID)
 	for i := range cs {
 		r.recv = r.receivableValues(r.recv, run, customer, int64(i+1), &cs[i])
 	}
@@ -151,7 +150,7 @@ func (r *customerRows) receivables(runID int64, customerID string, cs []billing.
 // detail and the content hash are appended to r.buf; the values view them
 // (bytes a later append never writes: appends go past them, or to a new
 // array).
-func (r *customerRows) receivableValues(vals []driver.NamedValue, runID, customerID any, lineNo int64, c *billing.ReceivableCharge) []driver.NamedValue {
+func (r *customerRows) receivableValues(vals []rowVal, runID, customerID rowVal, lineNo int64, c *billing.ReceivableCharge) []rowVal {
 	b := r.buf
 	qtyStart := len(b)
 	if c.Quantity.Valid {
@@ -170,49 +169,36 @@ func (r *customerRows) receivableValues(vals []driver.NamedValue, runID, custome
 	hashStart := len(b)
 	enc := &r.enc
 	enc.reset()
-	enc.receivable(customerID.(string), c)
+	enc.receivable(customerID.s, c)
 	b = appendContentHash(b, enc.buf)
 	r.buf = b
 	// The views are taken after the row's last append.
-	var qty, cost, pro any
-	if c.Quantity.Valid {
-		qty = view(b[qtyStart:costStart])
-	}
-	if c.CostPrice.Valid {
-		cost = view(b[costStart:proStart])
-	}
-	if c.CostPriceProrated.Valid {
-		pro = view(b[proStart:detStart])
-	}
-	row := [receivableCols]any{runID, customerID, lineNo, c.SKU, c.ChargeID, c.ChargeType,
-		string(c.PeriodFrom), string(c.PeriodTo), qty, cost, pro, c.Currency,
-		view(b[detStart:hashStart]), view(b[hashStart:])}
-	for i, v := range row {
-		vals = append(vals, driver.NamedValue{Ordinal: i + 1, Value: v})
-	}
-	return vals
+	return append(vals, runID, customerID, intVal(lineNo), textVal(c.SKU), textVal(c.ChargeID), textVal(c.ChargeType),
+		textVal(string(c.PeriodFrom)), textVal(string(c.PeriodTo)),
+		nullTextVal(view(b[qtyStart:costStart]), c.Quantity.Valid),
+		nullTextVal(view(b[costStart:proStart]), c.CostPrice.Valid),
+		nullTextVal(view(b[proStart:detStart]), c.CostPriceProrated.Valid),
+		textVal(c.Currency), textVal(view(b[detStart:hashStart])), textVal(view(b[hashStart:])))
 }
 
 // subscriptions appends the insert_subscription values of the customer's
 // subscriptions to r.subs.
 func (r *customerRows) subscriptions(runID int64, customerID string, subs []billing.Subscription) error {
-	run, customer := any(runID), any(customerID)
+	run, customer := intVal(runID), textVal(customerID)
 	enc := &r.enc
 	for i := range subs {
 		sub := &subs[i]
-		var (
-			fees any
-			err  error
-		)
+		var fees, term rowVal
 		if sub.Fees != nil {
-			if fees, err = jsonColumn(false, jsonSubscriptionFees{RecurringFee: moneyText(sub.Fees.RecurringFee),
-				SetupFee: moneyText(sub.Fees.SetupFee), Currency: sub.Fees.Currency}); err != nil {
+			f, err := jsonColumn(false, jsonSubscriptionFees{RecurringFee: moneyText(sub.Fees.RecurringFee),
+				SetupFee: moneyText(sub.Fees.SetupFee), Currency: sub.Fees.Currency})
+			if err != nil {
 				return fmt.Errorf("subscription %s: encode fees: %w", sub.ID, err)
 			}
+			fees = textVal(f.(string))
 		}
-		var term any
 		if len(sub.CommitmentTerm) > 0 {
-			term = string(sub.CommitmentTerm)
+			term = textVal(string(sub.CommitmentTerm))
 		}
 		b := r.buf
 		qtyStart := len(b)
@@ -224,26 +210,20 @@ func (r *customerRows) subscriptions(runID int64, customerID string, subs []bill
 		enc.subscription(customerID, sub)
 		b = appendContentHash(b, enc.buf)
 		r.buf = b
-		var qty any
-		if sub.Quantity.Valid {
-			qty = view(b[qtyStart:hashStart])
-		}
-		row := [subscriptionCols]any{run, customer, int64(i + 1), sub.ID, sub.ProductName, sub.Description,
-			sub.SKU, qty, sub.BillingCycle, string(sub.PurchaseDate), fees, term, view(b[hashStart:])}
-		for k, v := range row {
-			r.subs = append(r.subs, driver.NamedValue{Ordinal: k + 1, Value: v})
-		}
+		r.subs = append(r.subs, run, customer, intVal(int64(i+1)), textVal(sub.ID), textVal(sub.ProductName),
+			textVal(sub.Description), textVal(sub.SKU), nullTextVal(view(b[qtyStart:hashStart]), sub.Quantity.Valid),
+			textVal(sub.BillingCycle), textVal(string(sub.PurchaseDate)), fees, term, textVal(view(b[hashStart:])))
 		r.nSubs++
 	}
 	return nil
 }
 
 // receivableRow is the values of the i-th encoded receivable line.
-func (r *customerRows) receivableRow(i int) []driver.NamedValue {
+func (r *customerRows) receivableRow(i int) []rowVal {
 	return r.recv[i*receivableCols : (i+1)*receivableCols]
 }
 
 // subscriptionRow is the values of the i-th encoded subscription.
-func (r *customerRows) subscriptionRow(i int) []driver.NamedValue {
+func (r *customerRows) subscriptionRow(i int) []rowVal {
 	return r.subs[i*subscriptionCols : (i+1)*subscriptionCols]
 }

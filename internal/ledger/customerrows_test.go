@@ -45,7 +45,7 @@ func TestCustomerRowsInsertionOrder(t *testing.T) {
 		t.Errorf("receivable lines inserted in order %v, want %v", r.recvOrder, want)
 	}
 	// sub-a twice: by content hash, whichever that is.
-	hash := func(i int) string { return r.subscriptionRow(i)[subscriptionHashCol].Value.(string) }
+	hash := func(i int) string { return r.subscriptionRow(i)[subscriptionHashCol].s }
 	wantSubs := []int{3, 1, 2, 0}
 	if hash(2) < hash(1) {
 		wantSubs = []int{3, 2, 1, 0}
@@ -55,12 +55,12 @@ func TestCustomerRowsInsertionOrder(t *testing.T) {
 	}
 	// The rows keep their line numbers (position in the API's response).
 	for _, i := range r.recvOrder {
-		if got := r.receivableRow(i)[2].Value; got != int64(i+1) {
+		if got := r.receivableRow(i)[2].value(); got != int64(i+1) {
 			t.Errorf("receivable line %d stored with line_no %v", i, got)
 		}
 	}
 	for _, i := range r.subsOrder {
-		if got := r.subscriptionRow(i)[2].Value; got != int64(i+1) {
+		if got := r.subscriptionRow(i)[2].value(); got != int64(i+1) {
 			t.Errorf("subscription %d stored with line_no %v", i, got)
 		}
 	}

@@ -407,8 +407,10 @@ func insertReceivables(ctx context.Context, st *customerStmts, d *CustomerData, 
 		}
 		return nil
 	}
+	var nv []driver.NamedValue
 	for _, i := range rows.recvOrder {
-		if _, err := st.receivable.ExecContext(ctx, rows.receivableRow(i)); err != nil {
+		nv = namedValues(nv, rows.receivableRow(i))
+		if _, err := st.receivable.ExecContext(ctx, nv); err != nil {
 			return fmt.Errorf("receivable charge %s: %w", d.Receivables[i].Describe(), err)
 		}
 	}
@@ -436,8 +438,10 @@ func insertSubscriptions(ctx context.Context, st *customerStmts, d *CustomerData
 		}
 		return nil
 	}
+	var nv []driver.NamedValue
 	for _, i := range rows.subsOrder {
-		if _, err := st.subscription.ExecContext(ctx, rows.subscriptionRow(i)); err != nil {
+		nv = namedValues(nv, rows.subscriptionRow(i))
+		if _, err := st.subscription.ExecContext(ctx, nv); err != nil {
 			return fmt.Errorf("subscription %s: %w", d.Subscriptions[i].ID, err)
 		}
 	}

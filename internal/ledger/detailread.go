@@ -43,7 +43,7 @@ func (s *Store) EachPayableTransient(ctx context.Context, runID int64, fn func(*
 		free = append(free, c)
 		return err
 	}
-	err := s.eachStored(ctx, qEachPayable, runID, 11, func(v []driver.Value) error {
+	err := s.eachStored(ctx, qEachPayable, runID, 11, func(v []storedCol) error {
 		var c *billing.PayableCharge
 		if n := len(free); n > 0 {
 			c, free = free[n-1], free[:n-1]
@@ -51,11 +51,11 @@ func (s *Store) EachPayableTransient(ctx context.Context, runID int64, fn func(*
 		} else {
 			c = new(billing.PayableCharge)
 		}
-		c.SKU, c.ChargeType, c.Currency, c.ChargeID = colText(v[0]), colText(v[1]), colText(v[4]), colText(v[5])
-		from, to := colText(v[2]), colText(v[3])
-		subTotal, qty := colNullText(v[6]), colNullText(v[7])
-		customerKey, hash := colText(v[9]), colText(v[10])
-		if err := decodePayable(c, from, to, subTotal, qty, colText(v[8]), false); err != nil {
+		c.SKU, c.ChargeType, c.Currency, c.ChargeID = v[0].text(), v[1].text(), v[4].text(), v[5].text()
+		from, to := v[2].text(), v[3].text()
+		subTotal, qty := v[6].nullText(), v[7].nullText()
+		customerKey, hash := v[9].text(), v[10].text()
+		if err := decodePayable(c, from, to, subTotal, qty, v[8].text(), false); err != nil {
 			return &readError{err}
 		}
 		cols := [...]string{customerKey, c.SKU, c.ChargeType, from, to, c.Currency, c.ChargeID}
@@ -85,7 +85,7 @@ func (s *Store) EachReceivableTransient(ctx context.Context, runID int64, fn fun
 		free = append(free, l.c)
 		return err
 	}
-	err := s.eachStored(ctx, qEachReceivableAvailable, runID, 12, func(v []driver.Value) error {
+	err := s.eachStored(ctx, qEachReceivableAvailable, runID, 12, func(v []storedCol) error {
 		var c *billing.ReceivableCharge
 		if n := len(free); n > 0 {
 			c, free = free[n-1], free[:n-1]
@@ -93,15 +93,15 @@ func (s *Store) EachReceivableTransient(ctx context.Context, runID int64, fn fun
 		} else {
 			c = new(billing.ReceivableCharge)
 		}
-		customerID := colText(v[0])
-		c.SKU, c.ChargeID, c.ChargeType, c.Currency = colText(v[1]), colText(v[2]), colText(v[3]), colText(v[9])
-		from, to := colText(v[4]), colText(v[5])
-		qty, costPrice, costProrated := colNullText(v[6]), colNullText(v[7]), colNullText(v[8])
-		if err := decodeReceivable(customerID, c, from, to, qty, costPrice, costProrated, colText(v[10])); err != nil {
+		customerID := v[0].text()
+		c.SKU, c.ChargeID, c.ChargeType, c.Currency = v[1].text(), v[2].text(), v[3].text(), v[9].text()
+		from, to := v[4].text(), v[5].text()
+		qty, costPrice, costProrated := v[6].nullText(), v[7].nullText(), v[8].nullText()
+		if err := decodeReceivable(customerID, c, from, to, qty, costPrice, costProrated, v[10].text()); err != nil {
 			return &readError{err}
 		}
 		cols := [...]string{customerID, c.SKU, c.ChargeType, from, to, c.Currency, c.ChargeID}
-		return g.next(cols[:], tieKey{costProrated, qty, colText(v[11])}, receivableLine{customerID, c}, emit)
+		return g.next(cols[:], tieKey{costProrated, qty, v[11].text()}, receivableLine{customerID, c}, emit)
 	})
 	if err == nil {
 		err = g.flush(emit)
@@ -144,66 +144,80 @@ type readError struct{ err error }
 func (e *readError) Error() string { return e.err.Error() }
 
 // eachStored runs the named statement with runID and calls fn with each
-// row's ncol values: a string, or nil for NULL (valid until fn returns). On
-// SQLite the statement runs on a new read-only connection without mutex
-// (see the top of this file), closed at the end; on PostgreSQL, through the
-// pool. Errors of the statement are *readError; fn's are returned as they
-// are.
-func (s *Store) eachStored(ctx context.Context, name string, runID int64, ncol int, fn func([]driver.Value) error) error {
+// row's ncol columns (the slice is reused until fn returns; the strings are
+// not). On SQLite the statement runs on a new read-only connection without
+// mutex (see the top of this file), closed at the end, and is stepped in C
+// batches (sqliteread.go) unless go-sqlite3's statement cannot be reached;
+// on PostgreSQL, through the pool. Errors of the statement are *readError;
+// fn's are returned as they are.
+func (s *Store) eachStored(ctx context.Context, name string, runID int64, ncol int, fn func([]storedCol) error) error {
 	if s.d.postgres() {
 		return s.eachPooled(ctx, name, runID, ncol, fn)
 	}
+	_, err := s.eachSQLite(ctx, s.q[name], runID, ncol, true, fn)
+	return err
+}
+
+// eachSQLite is eachStored's SQLite read of query, in C batches when batch
+// and the statement can be reached (fast says whether it was), else
+// through the driver.
+func (s *Store) eachSQLite(ctx context.Context, query string, arg int64, ncol int, batch bool, fn func([]storedCol) error) (fast bool, err error) {
 	dsn, err := dataSourceName(s.path, true)
 	if err != nil {
-		return &readError{err}
+		return false, &readError{err}
 	}
 	conn, err := s.db.Driver().Open(dsn)
 	if err != nil {
-		return &readError{err}
+		return false, &readError{err}
 	}
 	defer func() { _ = conn.Close() }() // a read: nothing to lose
 	prep, ok := conn.(driver.ConnPrepareContext)
 	if !ok {
-		return &readError{fmt.Errorf("driver connection %T cannot prepare with a context", conn)}
+		return false, &readError{fmt.Errorf("driver connection %T cannot prepare with a context", conn)}
 	}
-	stmt, err := prep.PrepareContext(ctx, s.q[name])
+	stmt, err := prep.PrepareContext(ctx, query)
 	if err != nil {
-		return &readError{err}
+		return false, &readError{err}
 	}
 	defer func() { _ = stmt.Close() }() // a read: nothing to lose
-	query, ok := stmt.(driver.StmtQueryContext)
-	if !ok {
-		return &readError{fmt.Errorf("driver statement %T cannot query with a context", stmt)}
+	if batch {
+		if r, ok := sqliteReaderFor(stmt, ncol); ok {
+			defer r.close()
+			return true, r.each(ctx, arg, fn)
+		}
 	}
-	rows, err := query.QueryContext(ctx, []driver.NamedValue{{Ordinal: 1, Value: runID}})
+	q, ok := stmt.(driver.StmtQueryContext)
+	if !ok {
+		return false, &readError{fmt.Errorf("driver statement %T cannot query with a context", stmt)}
+	}
+	rows, err := q.QueryContext(ctx, []driver.NamedValue{{Ordinal: 1, Value: arg}})
 	if err != nil {
-		return &readError{err}
+		return false, &readError{err}
 	}
 	defer func() { _ = rows.Close() }() // a read: nothing to lose
 	if n := len(rows.Columns()); n != ncol {
-		return &readError{fmt.Errorf("statement %s returns %d columns, want %d", name, n, ncol)}
+		return false, &readError{fmt.Errorf("statement returns %d columns, want %d", n, ncol)}
 	}
 	v := make([]driver.Value, ncol)
+	row := make([]storedCol, ncol)
 	for {
 		if err := rows.Next(v); err == io.EOF {
 			break
 		} else if err != nil {
-			return &readError{err}
+			return false, &readError{err}
 		}
 		for i, x := range v {
-			if b, ok := x.([]byte); ok {
-				v[i] = string(b)
-			}
+			row[i] = storedColOf(x)
 		}
-		if err := fn(v); err != nil {
-			return err
+		if err := fn(row); err != nil {
+			return false, err
 		}
 	}
-	return nil
+	return false, nil
 }
 
 // eachPooled is eachStored through the store's pool (database/sql).
-func (s *Store) eachPooled(ctx context.Context, name string, runID int64, ncol int, fn func([]driver.Value) error) error {
+func (s *Store) eachPooled(ctx context.Context, name string, runID int64, ncol int, fn func([]storedCol) error) error {
 	rows, err := s.db.QueryContext(ctx, s.q[name], runID)
 	if err != nil {
 		return &readError{err}
@@ -214,18 +228,18 @@ func (s *Store) eachPooled(ctx context.Context, name string, runID int64, ncol i
 	for i := range ns {
 		dest[i] = &ns[i]
 	}
-	v := make([]driver.Value, ncol)
+	row := make([]storedCol, ncol)
 	for rows.Next() {
 		if err := rows.Scan(dest...); err != nil {
 			return &readError{err}
 		}
 		for i, n := range ns {
-			v[i] = nil
+			row[i] = storedCol{}
 			if n.Valid {
-				v[i] = n.String
+				row[i] = storedCol{s: n.String, kind: colText}
 			}
 		}
-		if err := fn(v); err != nil {
+		if err := fn(row); err != nil {
 			return err
 		}
 	}
@@ -233,16 +247,4 @@ func (s *Store) eachPooled(ctx context.Context, name string, runID int64, ncol i
 		return &readError{err}
 	}
 	return nil
-}
-
-// colText is a NOT NULL column's value ("" for NULL, which the schema does not
-// allow).
-func colText(v driver.Value) string {
-	s, _ := v.(string)
-	return s
-}
-
-func colNullText(v driver.Value) sql.NullString {
-	s, ok := v.(string)
-	return sql.NullString{String: s, Valid: ok}
 }

@@ -323,7 +323,7 @@ func (w *payableWriter) insert(lines []*billing.PayableCharge) error {
 	w.order = w.keyOrder(w.order, lines)
 	return w.conn.Raw(func(any) error {
 		if w.fast != nil { // one cgo call for the chunk (sqliterows.go)
-			if i, err := execRows(w.fast, w.order, func(i int) []driver.NamedValue {
+			if i, err := execRows(w.fast, w.order, func(i int) []rowVal {
 				return w.codec.payableArgs(w.runID, first+int64(i), w.keys[i], lines[i])
 			}); err != nil {
 				return fmt.Errorf("stage payable charge %s: %w", lines[i].Describe(), err)
@@ -336,7 +336,7 @@ func (w *payableWriter) insert(lines []*billing.PayableCharge) error {
 		bg := context.Background()
 		for _, i := range w.order {
 			c := lines[i]
-			if _, err := w.stmt.ExecContext(bg, w.codec.payableArgs(w.runID, first+int64(i), w.keys[i], c)); err != nil {
+			if _, err := w.stmt.ExecContext(bg, w.codec.payableNamed(w.runID, first+int64(i), w.keys[i], c)); err != nil {
 				return fmt.Errorf("stage payable charge %s: %w", c.Describe(), err)
 			}
 		}

@@ -43,7 +43,8 @@ type rowCodec struct {
 	buf  []byte // money texts and the detail object
 	hbuf []byte // canonical encoding for the content hash
 	enc  canon
-	args [payableCols]driver.NamedValue
+	args [payableCols]rowVal
+	nv   []driver.NamedValue // args boxed for the driver (payableNamed)
 }
 
 // view is a string sharing b's bytes: valid while b is not written again.
@@ -56,7 +57,7 @@ func view(b []byte) string {
 
 // payableArgs returns the insert_payable values of c, the lineNo-th line of
 // run runID, whose customer_key (customerKey of its tags) is key.
-func (r *rowCodec) payableArgs(runID, lineNo int64, key string, c *billing.PayableCharge) []driver.NamedValue {
+func (r *rowCodec) payableArgs(runID, lineNo int64, key string, c *billing.PayableCharge) []rowVal {
 	b := r.buf[:0]
 	subStart := len(b)
 	if c.SubTotal.Valid {
@@ -70,13 +71,8 @@ func (r *rowCodec) payableArgs(runID, lineNo int64, key string, c *billing.Payab
 	b = appendPayableDetail(b, c)
 	r.buf = b
 	// The views are taken after the last append: b is not reallocated any more.
-	var sub, qty any
-	if c.SubTotal.Valid {
-		sub = view(b[subStart:qtyStart])
-	}
-	if c.Quantity.Valid {
-		qty = view(b[qtyStart:detStart])
-	}
+	sub := nullTextVal(view(b[subStart:qtyStart]), c.SubTotal.Valid)
+	qty := nullTextVal(view(b[qtyStart:detStart]), c.Quantity.Valid)
 	detail := view(b[detStart:])
 
 	e := &r.enc
@@ -84,12 +80,17 @@ func (r *rowCodec) payableArgs(runID, lineNo int64, key string, c *billing.Payab
 	e.payableHashed(c, &r.hbuf)
 	r.hbuf = appendContentHash(r.hbuf[:0], e.buf)
 
-	vals := [payableCols]any{runID, lineNo, key, c.SKU, c.ChargeType, string(c.PeriodFrom),
-		string(c.PeriodTo), c.Currency, c.ChargeID, sub, qty, detail, view(r.hbuf)}
-	for i, v := range vals {
-		r.args[i] = driver.NamedValue{Ordinal: i + 1, Value: v}
-	}
+	r.args = [payableCols]rowVal{intVal(runID), intVal(lineNo), textVal(key), textVal(c.SKU), textVal(c.ChargeType),
+		textVal(string(c.PeriodFrom)), textVal(string(c.PeriodTo)), textVal(c.Currency), textVal(c.ChargeID), sub, qty,
+		textVal(detail), textVal(view(r.hbuf))}
 	return r.args[:]
+}
+
+// payableNamed is payableArgs boxed for the driver (valid until the codec's
+// next call).
+func (r *rowCodec) payableNamed(runID, lineNo int64, key string, c *billing.PayableCharge) []driver.NamedValue {
+	r.nv = namedValues(r.nv, r.payableArgs(runID, lineNo, key, c))
+	return r.nv
 }
 
 // payableHashed writes what the content_hash of a payable line is computed

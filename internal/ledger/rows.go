@@ -3,6 +3,7 @@ package ledger
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 
 	"github.com/msp-reconcile/reconcile/internal/billing"
@@ -16,7 +17,9 @@ import (
 // caller may run on another goroutine. Compare reads two whole runs only to
 // reconcile them: it reads the rows on one goroutine and decodes and
 // reconciles them on another, and decodes only what the reconciliation
-// engine reads.
+// engine reads. The rows are read as the detail readers read them
+// (eachStored: on SQLite a read-only connection of their own, stepped in C
+// batches; the strings are the row's, never reused).
 
 // PayableRow is one stored payable line as read (EachPayableRow).
 type PayableRow struct {
@@ -29,27 +32,22 @@ type PayableRow struct {
 // order, without decoding it. An error from fn stops the iteration and is
 // returned as is.
 func (s *Store) EachPayableRow(ctx context.Context, runID int64, fn func(PayableRow) error) error {
-	rows, err := s.db.QueryContext(ctx, s.q[qEachPayable], runID)
-	if err != nil {
-		return fmt.Errorf("read payable charges of run %d: %w", runID, err)
-	}
-	defer rows.Close()
 	var g tieGroup[PayableRow]
-	var r PayableRow // copied into fn's argument and the tie group: one for all rows
-	for rows.Next() {
-		if err := rows.Scan(&r.sku, &r.chargeType, &r.from, &r.to, &r.currency, &r.chargeID,
-			&r.subTotal, &r.qty, &r.detail, &r.customerKey, &r.hash); err != nil {
-			return fmt.Errorf("read payable charges of run %d: %w", runID, err)
-		}
+	err := s.eachStored(ctx, qEachPayable, runID, 11, func(v []storedCol) error {
+		r := PayableRow{sku: v[0].text(), chargeType: v[1].text(), from: v[2].text(), to: v[3].text(),
+			currency: v[4].text(), chargeID: v[5].text(), subTotal: v[6].nullText(), qty: v[7].nullText(),
+			detail: v[8].text(), customerKey: v[9].text(), hash: v[10].text()}
 		cols := [...]string{r.customerKey, r.sku, r.chargeType, r.from, r.to, r.currency, r.chargeID}
-		if err := g.next(cols[:], tieKey{r.subTotal, r.qty, r.hash}, r, fn); err != nil {
-			return err
-		}
+		return g.next(cols[:], tieKey{r.subTotal, r.qty, r.hash}, r, fn)
+	})
+	if err == nil {
+		return g.flush(fn)
 	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("read payable charges of run %d: %w", runID, err)
+	var re *readError
+	if errors.As(err, &re) {
+		return fmt.Errorf("read payable charges of run %d: %w", runID, re.err)
 	}
-	return g.flush(fn)
+	return err
 }
 
 // DecodeForReconcile fills c, which should be zero, with the fields of the
@@ -82,27 +80,22 @@ type ReceivableRow struct {
 // (Store.Coverage), skips them. An error from fn stops the iteration and is
 // returned as is.
 func (s *Store) EachReceivableRow(ctx context.Context, runID int64, fn func(ReceivableRow) error) error {
-	rows, err := s.db.QueryContext(ctx, s.q[qEachReceivableAll], runID)
-	if err != nil {
-		return fmt.Errorf("read receivable charges of run %d: %w", runID, err)
-	}
-	defer rows.Close()
 	var g tieGroup[ReceivableRow]
-	var r ReceivableRow // copied into fn's argument and the tie group: one for all rows
-	for rows.Next() {
-		if err := rows.Scan(&r.CustomerID, &r.sku, &r.chargeID, &r.chargeType, &r.from, &r.to,
-			&r.qty, &r.costPrice, &r.costProrated, &r.currency, &r.detail, &r.hash); err != nil {
-			return fmt.Errorf("read receivable charges of run %d: %w", runID, err)
-		}
+	err := s.eachStored(ctx, qEachReceivableAll, runID, 12, func(v []storedCol) error {
+		r := ReceivableRow{CustomerID: v[0].text(), sku: v[1].text(), chargeID: v[2].text(), chargeType: v[3].text(),
+			from: v[4].text(), to: v[5].text(), qty: v[6].nullText(), costPrice: v[7].nullText(),
+			costProrated: v[8].nullText(), currency: v[9].text(), detail: v[10].text(), hash: v[11].text()}
 		cols := [...]string{r.CustomerID, r.sku, r.chargeType, r.from, r.to, r.currency, r.chargeID}
-		if err := g.next(cols[:], tieKey{r.costProrated, r.qty, r.hash}, r, fn); err != nil {
-			return err
-		}
+		return g.next(cols[:], tieKey{r.costProrated, r.qty, r.hash}, r, fn)
+	})
+	if err == nil {
+		return g.flush(fn)
 	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("read receivable charges of run %d: %w", runID, err)
+	var re *readError
+	if errors.As(err, &re) {
+		return fmt.Errorf("read receivable charges of run %d: %w", runID, re.err)
 	}
-	return g.flush(fn)
+	return err
 }
 
 // DecodeForReconcile fills c, which should be zero, with the fields of the

@@ -180,31 +180,31 @@ func sqliteRowsFor(stmt any, ncol int) (*sqliteRows, bool) {
 	return &sqliteRows{st: st, ncol: ncol, rowsBuffers: getBuffers()}, true
 }
 
-// add appends one row (ncol values: nil, int64 or string) to the batch.
-func (r *sqliteRows) add(row []driver.NamedValue) error {
+// add appends one row (ncol values) to the batch.
+func (r *sqliteRows) add(row []rowVal) error {
 	if len(row) != r.ncol {
 		return fmt.Errorf("insert: %d values for %d parameters", len(row), r.ncol)
 	}
 	if len(r.vals)+r.ncol > cap(r.vals) {
 		r.growVals(len(r.vals) + r.ncol)
 	}
-	for _, nv := range row {
+	for _, v := range row {
 		var cv C.ledger_val
-		switch x := nv.Value.(type) {
-		case nil:
-		case int64:
-			cv.kind, cv.i = 1, C.int64_t(x)
-		case string:
-			if len(x) > 1<<30 {
-				return fmt.Errorf("insert: a text of %d bytes", len(x))
+		switch v.kind {
+		case valNull:
+		case valInt:
+			cv.kind, cv.i = 1, C.int64_t(v.i)
+		case valText:
+			if len(v.s) > 1<<30 {
+				return fmt.Errorf("insert: a text of %d bytes", len(v.s))
 			}
-			if len(r.text)+len(x) > cap(r.text) {
-				r.growText(len(r.text) + len(x))
+			if len(r.text)+len(v.s) > cap(r.text) {
+				r.growText(len(r.text) + len(v.s))
 			}
-			cv.kind, cv.i, cv.n = 2, C.int64_t(len(r.text)), C.int32_t(len(x))
-			r.text = append(r.text, x...) // within cap: stays in C memory
+			cv.kind, cv.i, cv.n = 2, C.int64_t(len(r.text)), C.int32_t(len(v.s))
+			r.text = append(r.text, v.s...) // within cap: stays in C memory
 		default:
-			return fmt.Errorf("insert: unsupported value type %T", nv.Value)
+			return fmt.Errorf("insert: unsupported value kind %d", v.kind)
 		}
 		r.vals = append(r.vals, cv) // within cap: stays in C memory
 	}
@@ -284,7 +284,7 @@ const sqliteRowsBatch = 256
 // execRows inserts the rows order[0], order[1], … (row(i) is row i's
 // values) through fast, in batches of up to sqliteRowsBatch rows. On failure
 // it returns the failing row's i.
-func execRows(fast *sqliteRows, order []int, row func(i int) []driver.NamedValue) (int, error) {
+func execRows(fast *sqliteRows, order []int, row func(i int) []rowVal) (int, error) {
 	start := 0
 	for k, i := range order {
 		if err := fast.add(row(i)); err != nil {
@@ -300,4 +300,55 @@ func execRows(fast *sqliteRows, order []int, row func(i int) []driver.NamedValue
 		}
 	}
 	return 0, nil
+}
+
+// rowVal is one value of an inserted row, unboxed: the rows are encoded as
+// rowVals (no allocation per value, as boxing a string or an int64 into a
+// driver.Value costs) and boxed only when they go through the driver
+// (namedValues).
+type rowVal struct {
+	s    string
+	i    int64
+	kind valKind
+}
+
+// valKind is what a rowVal holds.
+type valKind uint8
+
+const (
+	valNull valKind = iota
+	valInt
+	valText
+)
+
+func textVal(s string) rowVal { return rowVal{s: s, kind: valText} }
+func intVal(i int64) rowVal   { return rowVal{i: i, kind: valInt} }
+
+// nullTextVal is the text s, or NULL when !valid.
+func nullTextVal(s string, valid bool) rowVal {
+	if !valid {
+		return rowVal{}
+	}
+	return textVal(s)
+}
+
+// value is v boxed for the driver: nil, an int64 or a string.
+func (v rowVal) value() driver.Value {
+	switch v.kind {
+	case valInt:
+		return v.i
+	case valText:
+		return v.s
+	default:
+		return nil
+	}
+}
+
+// namedValues appends row's values, boxed for the driver, to dst[:0].
+func namedValues(dst []driver.NamedValue, row []rowVal) []driver.NamedValue {
+	dst = dst[:0]
+	for i, v := range row {
+		dst = append(dst, driver.NamedValue{Ordinal: i + 1, Value: v.value()})
+	}
+	return dst
 }

@@ -182,3 +182,28 @@ func TestSQLiteRowsErrorNamesTheRow(t *testing.T) {
 		t.Fatalf("%d receivable lines stored, want %d", nRecv, len(recs))
 	}
 }
+
+// The driver fallback gets the values the inserts had before rowVal: nil
+// for NULL, int64 and string, numbered from 1 (the payable insert's, with
+// NULL amounts, and an empty text, which stays a text).
+func TestRowValsBoxedForTheDriver(t *testing.T) {
+	c := samplePayable(1)
+	c.SubTotal, c.Quantity = decimal.NullDecimal{}, dec("2.50")
+	c.Currency = ""
+	var r rowCodec
+	nv := r.payableNamed(7, 9, "key", c)
+	want := []any{int64(7), int64(9), "key", c.SKU, c.ChargeType, string(c.PeriodFrom), string(c.PeriodTo), "", c.ChargeID, nil, "2.50"}
+	if len(nv) != payableCols {
+		t.Fatalf("%d values, want %d", len(nv), payableCols)
+	}
+	for i, w := range want {
+		if nv[i].Ordinal != i+1 || nv[i].Value != w {
+			t.Errorf("value %d = %d: %#v, want %d: %#v", i, nv[i].Ordinal, nv[i].Value, i+1, w)
+		}
+	}
+	for _, i := range []int{11, 12} {
+		if s, ok := nv[i].Value.(string); !ok || s == "" {
+			t.Errorf("value %d (detail, hash) = %#v, want a text", i, nv[i].Value)
+		}
+	}
+}
