@@ -54,7 +54,9 @@ func TestConcurrentClose(t *testing.T) {
 	}{{"no wait", "0s"}, {"wait", "2m"}} {
 		t.Run(tc.name, func(t *testing.T) {
 			sim.SetFaults(sherwebsim.Faults{Latency: 20 * time.Millisecond})
-			a, aErr := closeProcess(t, srv.URL, db, t.TempDir(), "--lock-wait", tc.lockWait)
+			// One call in flight: the first close's fan-out takes 40 calls of
+			// 20 ms, so it still holds the period's lock when the second starts.
+			a, aErr := closeProcess(t, srv.URL, db, t.TempDir(), "--lock-wait", tc.lockWait, "--concurrency", "1")
 			time.Sleep(400 * time.Millisecond) // a holds the period's lock by now
 			b, bErr := closeProcess(t, srv.URL, db, t.TempDir(), "--lock-wait", tc.lockWait)
 			errA, errB := a.Wait(), b.Wait()

@@ -53,7 +53,7 @@ var Keys = []Key{
 	{Name: "client_secret", Env: "SHERWEB_CLIENT_SECRET", Secret: true, Help: "OAuth2 client secret; prefer client_secret_file or the environment"},
 	{Name: "subscription_key", Env: "SHERWEB_SUBSCRIPTION_KEY", Secret: true, Help: "API subscription key; prefer subscription_key_file or the environment"},
 	{Name: "db", Env: "RECONCILE_DB", Flag: "db", Default: "reconcile.db", Help: "ledger database path"},
-	{Name: "concurrency", Env: "RECONCILE_CONCURRENCY", Flag: "concurrency", Default: "4", Help: "per-customer API calls in flight"},
+	{Name: "concurrency", Env: "RECONCILE_CONCURRENCY", Flag: "concurrency", Default: "8", Help: "per-customer API calls in flight"},
 	{Name: "rate", Env: "RECONCILE_RATE", Flag: "rate", Default: "0", Help: "client-side request rate ceiling, requests/s (0 = learned)"},
 	{Name: "max_attempts", Env: "RECONCILE_MAX_ATTEMPTS", Flag: "max-attempts", Default: "6", Help: "attempts per request"},
 	{Name: "max_wait", Env: "RECONCILE_MAX_WAIT", Flag: "max-wait", Default: "1m0s", Help: "longest single wait before a retry"},

@@ -70,7 +70,7 @@ type faultRow struct {
 	// wrap puts a test middleware in front of the simulator (body rewrites
 	// the simulator cannot play itself).
 	wrap        func(cs []billing.Customer) func(http.Handler) http.Handler
-	concurrency int // default 4
+	concurrency int // default 8, the tool's
 	want        outcome
 	// missing: for incomplete rows, the customers whose receivables fail.
 	missing func(cs []billing.Customer) []string
@@ -290,7 +290,7 @@ func runFault(t *testing.T, row faultRow) *faultResult {
 
 	conc := row.concurrency
 	if conc == 0 {
-		conc = 4
+		conc = 8 // the tool's default
 	}
 	res := &faultResult{sim: sim, customers: cs, period: sim.DefaultPeriod(), artefacts: map[string][]byte{}}
 	start := time.Now()

@@ -27,7 +27,7 @@ type FetchOptions struct {
 	Date          billing.Date // any date inside the wanted billing period
 	BaseURL       string       // recorded with the run (never credentials)
 	ToolVersion   string
-	Concurrency   int  // per-customer calls in flight; default 4
+	Concurrency   int  // per-customer calls in flight; default 8
 	Subscriptions bool // also fetch each customer's subscriptions (reference data)
 	Settings      []Setting
 	Now           func() time.Time
@@ -64,7 +64,7 @@ func Fetch(ctx context.Context, client Client, store RunWriter, opts FetchOption
 		opts.Now = time.Now
 	}
 	if opts.Concurrency <= 0 {
-		opts.Concurrency = 4
+		opts.Concurrency = 8
 	}
 	log := opts.Logger
 	if log == nil {
