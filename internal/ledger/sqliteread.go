@@ -218,7 +218,8 @@ func storedColOf(v driver.Value) storedCol {
 const sqliteReadBatch = 256
 
 // sqliteStmtOf is go-sqlite3's statement under stmt (a *sqlite3.SQLiteStmt);
-// false when stmt is not one or it cannot be reached.
+// false when stmt is not one or it cannot be reached. The batched reads and
+// the batched inserts (sqliteRowsFor) both reach it here.
 func sqliteStmtOf(stmt any) (*C.sqlite3_stmt, bool) {
 	v := reflect.ValueOf(stmt)
 	if v.Kind() != reflect.Pointer || v.IsNil() || v.Elem().Kind() != reflect.Struct ||

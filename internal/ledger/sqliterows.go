@@ -77,7 +77,6 @@ import "C"
 import (
 	"database/sql/driver"
 	"fmt"
-	"reflect"
 	"sync"
 	"unsafe"
 )
@@ -164,17 +163,8 @@ func putBuffers(b *rowsBuffers) {
 // ncol parameters; false when stmt is not one (PostgreSQL) or cannot be
 // reached.
 func sqliteRowsFor(stmt any, ncol int) (*sqliteRows, bool) {
-	v := reflect.ValueOf(stmt)
-	if v.Kind() != reflect.Pointer || v.IsNil() || v.Elem().Kind() != reflect.Struct ||
-		v.Elem().Type().String() != "sqlite3.SQLiteStmt" {
-		return nil, false
-	}
-	f := v.Elem().FieldByName("s")
-	if !f.IsValid() || f.Kind() != reflect.Pointer || f.Type().Elem().Name() != "_Ctype_struct_sqlite3_stmt" || f.IsNil() {
-		return nil, false
-	}
-	st := (*C.sqlite3_stmt)(f.UnsafePointer())
-	if int(C.sqlite3_bind_parameter_count(st)) != ncol {
+	st, ok := sqliteStmtOf(stmt)
+	if !ok || int(C.sqlite3_bind_parameter_count(st)) != ncol {
 		return nil, false
 	}
 	return &sqliteRows{st: st, ncol: ncol, rowsBuffers: getBuffers()}, true
