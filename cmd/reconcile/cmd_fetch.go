@@ -44,7 +44,7 @@ func (f *fetchFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.db, "db", dbDefault(), "ledger: a SQLite `FILE` (or sqlite:FILE), or a postgres:// URL ($RECONCILE_DB)")
 	fs.DurationVar(&f.lockWait, "lock-wait", 0, "when another close of the same period holds its lock, wait up to this long for it (0: fail at once, naming who holds it)")
 	fs.StringVar(&f.jsonOut, "json", "", "write the JSON summary to `FILE` (- for stdout)")
-	fs.IntVar(&f.concurrency, "concurrency", 8, "per-customer API calls in flight")
+	fs.IntVar(&f.concurrency, "concurrency", job.DefaultConcurrency, "per-customer API calls in flight")
 	fs.IntVar(&f.maxAttempts, "max-attempts", 6, "attempts per API request (429, 5xx, timeouts are retried)")
 	fs.DurationVar(&f.maxWait, "max-wait", 60*time.Second, "longest single wait before a retry; a longer Retry-After fails the request")
 	fs.DurationVar(&f.timeout, "timeout", 60*time.Second, "per-request timeout (and longest stall while reading a body)")

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/msp-reconcile/reconcile/internal/config"
+	"github.com/msp-reconcile/reconcile/internal/job"
 	"github.com/msp-reconcile/reconcile/internal/report"
 	"github.com/msp-reconcile/reconcile/internal/report/xlsx"
 	"github.com/msp-reconcile/reconcile/internal/sherwebsim"
@@ -138,7 +139,7 @@ func demo(ctx context.Context, dir string, verbose bool, stdout, stderr io.Write
 	base := fmt.Sprintf("reconciliation-%s_%s", p.From, p.To)
 	f := &fetchFlags{
 		db: filepath.Join(tmp, "demo.db"), jsonOut: filepath.Join(dir, base+".json"),
-		concurrency: 4, maxAttempts: 6, maxWait: 60 * time.Second, timeout: 60 * time.Second, verbose: verbose,
+		concurrency: job.DefaultConcurrency, maxAttempts: 6, maxWait: 60 * time.Second, timeout: 60 * time.Second, verbose: verbose,
 	}
 	r := &reportFlags{ruleFlags: ruleFlags{tolerance: "0.01"}, out: filepath.Join(dir, base+".xlsx"), detail: xlsx.DetailXLSX}
 	opts, err := r.options(&config.Effective{})

@@ -22,12 +22,19 @@ type Setting struct {
 	Name, Value string
 }
 
+// DefaultConcurrency is how many per-customer calls are in flight unless
+// configured (--concurrency): the fan-out's fetchers wait on the API's
+// latency most of the time, and at W1M 8 took the fan-out 17.4 s where 4
+// took 19.1 s (BENCHMARKS.md, "Round seven results"). internal/config's
+// default for the key "concurrency" is the same number.
+const DefaultConcurrency = 8
+
 // FetchOptions configure one fetch run.
 type FetchOptions struct {
 	Date          billing.Date // any date inside the wanted billing period
 	BaseURL       string       // recorded with the run (never credentials)
 	ToolVersion   string
-	Concurrency   int  // per-customer calls in flight; default 8
+	Concurrency   int  // per-customer calls in flight; default DefaultConcurrency
 	Subscriptions bool // also fetch each customer's subscriptions (reference data)
 	Settings      []Setting
 	Now           func() time.Time
@@ -64,7 +71,7 @@ func Fetch(ctx context.Context, client Client, store RunWriter, opts FetchOption
 		opts.Now = time.Now
 	}
 	if opts.Concurrency <= 0 {
-		opts.Concurrency = 8
+		opts.Concurrency = DefaultConcurrency
 	}
 	log := opts.Logger
 	if log == nil {
