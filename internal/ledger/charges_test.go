@@ -14,6 +14,17 @@ import (
 )
 
 // storePayables stores charges in a new committed run and returns its id.
+// storeSamplePayables stores n samplePayable lines in a new run of s (the
+// read benchmarks' ledger) and returns the run's id.
+func storeSamplePayables(tb testing.TB, s *Store, n int) int64 {
+	tb.Helper()
+	cs := make([]*billing.PayableCharge, n)
+	for i := range cs {
+		cs[i] = samplePayable(i)
+	}
+	return storePayables(tb, s, cs)
+}
+
 func storePayables(tb testing.TB, s *Store, cs []*billing.PayableCharge) int64 {
 	tb.Helper()
 	ctx := context.Background()
@@ -524,11 +535,7 @@ func BenchmarkPayableInsert(b *testing.B) {
 // BenchmarkEachPayable measures reading back (decoding included) in rows/s.
 func BenchmarkEachPayable(b *testing.B) {
 	s := MustOpen(b)
-	cs := make([]*billing.PayableCharge, 20000)
-	for i := range cs {
-		cs[i] = samplePayable(i)
-	}
-	id := storePayables(b, s, cs)
+	id := storeSamplePayables(b, s, 20000)
 	b.ResetTimer()
 	cpu := startCPU(b, s)
 	start := time.Now()

@@ -199,11 +199,7 @@ func TestSQLiteReadsStop(t *testing.T) {
 func BenchmarkStoredRead(b *testing.B) {
 	dbtest.SQLiteOnly(b)
 	s := MustOpen(b)
-	cs := make([]*billing.PayableCharge, 20000)
-	for i := range cs {
-		cs[i] = samplePayable(i)
-	}
-	id := storePayables(b, s, cs)
+	id := storeSamplePayables(b, s, 20000)
 	for _, batch := range []bool{false, true} {
 		name := map[bool]string{false: "driver", true: "batches"}[batch]
 		b.Run(name, func(b *testing.B) {
@@ -228,11 +224,7 @@ func BenchmarkStoredRead(b *testing.B) {
 func BenchmarkEachPayableTransient(b *testing.B) {
 	dbtest.SQLiteOnly(b)
 	s := MustOpen(b)
-	cs := make([]*billing.PayableCharge, 20000)
-	for i := range cs {
-		cs[i] = samplePayable(i)
-	}
-	id := storePayables(b, s, cs)
+	id := storeSamplePayables(b, s, 20000)
 	b.ReportAllocs()
 	b.ResetTimer()
 	cpu := startCPU(b, s)
