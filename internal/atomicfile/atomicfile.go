@@ -59,6 +59,9 @@ type File struct {
 	mode      fs.FileMode
 	closed    bool
 	committed bool
+
+	written   int64 // bytes written so far
+	submitted int64 // bytes handed to the kernel's writeback (writeAhead)
 }
 
 // Create creates the temp file of path, mode 0600. A file that is replaced
@@ -126,8 +129,25 @@ func createTemp(dir, base string, perm fs.FileMode) (*os.File, error) {
 	}
 }
 
-// Write writes to the temp file.
-func (a *File) Write(p []byte) (int, error) { return a.f.Write(p) }
+// writeAheadChunk is how many written bytes make File.Write ask the kernel
+// to start writing them to disk (writeAhead): a large report then has only
+// its last chunk left to write when Finish syncs it.
+const writeAheadChunk = 8 << 20
+
+// Write writes to the temp file. Every writeAheadChunk bytes it asks the
+// kernel to start writing them out (Linux; elsewhere nothing), so that
+// Finish's fsync does not wait for the whole file to reach the disk: the
+// writes overlap with producing the rest of the file instead. Asking is
+// advisory; an I/O error still surfaces at Finish.
+func (a *File) Write(p []byte) (int, error) {
+	n, err := a.f.Write(p)
+	a.written += int64(n)
+	if a.written-a.submitted >= writeAheadChunk {
+		writeAhead(a.f, a.submitted, a.written-a.submitted)
+		a.submitted = a.written
+	}
+	return n, err
+}
 
 // Finish sets the mode, syncs and closes the temp file.
 func (a *File) Finish() error {

@@ -152,3 +152,44 @@ func TestCleanStale(t *testing.T) {
 		t.Errorf("left %q", got)
 	}
 }
+
+// TestWriteAheadInChunks: a large file is handed to the kernel's writeback
+// every writeAheadChunk bytes as it is written, and arrives whole.
+func TestWriteAheadInChunks(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "big.xlsx")
+	a, err := Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Abort()
+	var want bytes.Buffer
+	block := make([]byte, 1<<20+13) // not a divisor of the chunk
+	for i := 0; i < 20; i++ {
+		for j := range block {
+			block[j] = byte(i + j)
+		}
+		want.Write(block)
+		if _, err := a.Write(block); err != nil {
+			t.Fatal(err)
+		}
+		if a.written-a.submitted >= writeAheadChunk {
+			t.Fatalf("after %d bytes, %d are not handed to writeback, want fewer than %d", a.written, a.written-a.submitted, writeAheadChunk)
+		}
+	}
+	if a.written != int64(want.Len()) || a.submitted < 2*writeAheadChunk {
+		t.Errorf("written %d, handed to writeback %d; want %d and at least %d", a.written, a.submitted, want.Len(), 2*writeAheadChunk)
+	}
+	if err := a.Finish(); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want.Bytes()) {
+		t.Error("file content differs from what was written")
+	}
+}

@@ -1,0 +1,22 @@
+package atomicfile
+
+import (
+	"os"
+
+	"golang.org/x/sys/unix"
+)
+
+// writeAhead starts the kernel's writeback of n bytes of f at off
+// (sync_file_range with SYNC_FILE_RANGE_WRITE: it does not wait for the
+// writes, and it makes nothing durable by itself; Finish's fsync does). Its
+// error is ignored: the data is still in the page cache, and a real I/O
+// error is reported by that fsync.
+func writeAhead(f *os.File, off, n int64) {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return
+	}
+	_ = rc.Control(func(fd uintptr) {
+		_ = unix.SyncFileRange(int(fd), off, n, unix.SYNC_FILE_RANGE_WRITE)
+	})
+}

@@ -1,0 +1,7 @@
+//go:build !linux
+
+package ledger
+
+const writebackSupported = false
+
+func startFileWriteback(string) {}
