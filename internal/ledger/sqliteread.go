@@ -142,6 +142,29 @@ static void ledger_end_read(sqlite3_stmt *st) {
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);
 }
+
+extern int sqlite3_file_control(sqlite3*, const char*, int, void*);
+
+// The start of SQLite's unixFile (os_unix.c, the "unix" VFS of Linux and
+// macOS builds): its methods, its VFS, its inode record, then the file
+// descriptor. The layout has been the same since SQLite 3.7; the caller
+// still checks the descriptor is the database file's before using it.
+typedef struct {
+	const void *pMethods;
+	void *pVfs;
+	void *pInode;
+	int h;
+} ledger_unix_file;
+
+// ledger_db_fd returns the file descriptor through which db reads and
+// writes its main database file, or -1 (SQLITE_FCNTL_FILE_POINTER is 7).
+static int ledger_db_fd(sqlite3 *db) {
+	ledger_unix_file *f = 0;
+	if (sqlite3_file_control(db, "main", 7, &f) != 0 || f == 0 || f->pMethods == 0) {
+		return -1;
+	}
+	return f->h;
+}
 */
 import "C"
 
@@ -231,6 +254,25 @@ func sqliteStmtOf(stmt any) (*C.sqlite3_stmt, bool) {
 		return nil, false
 	}
 	return (*C.sqlite3_stmt)(f.UnsafePointer()), true
+}
+
+// sqliteFileDescriptor returns the file descriptor of the main database
+// file of dc, a go-sqlite3 connection (what sql.Conn.Raw passes), as SQLite
+// holds it: valid while that connection is open, and never to be closed
+// by the caller. false when dc is not one, or its file is not reachable
+// (the caller must still check the descriptor's file is the ledger's).
+func sqliteFileDescriptor(dc any) (int, bool) {
+	v := reflect.ValueOf(dc)
+	if v.Kind() != reflect.Pointer || v.IsNil() || v.Elem().Kind() != reflect.Struct ||
+		v.Elem().Type().String() != "sqlite3.SQLiteConn" {
+		return 0, false
+	}
+	f := v.Elem().FieldByName("db")
+	if !f.IsValid() || f.Kind() != reflect.Pointer || f.Type().Elem().Name() != "_Ctype_struct_sqlite3" || f.IsNil() {
+		return 0, false
+	}
+	fd := int(C.ledger_db_fd((*C.sqlite3)(f.UnsafePointer())))
+	return fd, fd >= 0
 }
 
 // sqliteReader reads the rows of one prepared statement in batches.

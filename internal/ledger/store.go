@@ -74,9 +74,9 @@ type Store struct {
 	holder   string // who this store is, in leases and locks: "host pid N #nonce"
 	leases   leases
 
-	// walWriteback starts the kernel's writeback of a writable SQLite
-	// store's WAL ahead of SQLite's fsyncs (nil otherwise).
-	walWriteback *walWriteback
+	// writeback starts the kernel's writeback of a writable SQLite store's
+	// files ahead of SQLite's fsyncs (nil otherwise).
+	writeback *writeback
 
 	// testHook, when set (tests only), is called after each stage of
 	// SaveCustomerData; an error aborts the transaction.
@@ -273,7 +273,7 @@ func Open(ctx context.Context, target string, opts Options) (*Store, error) {
 			_ = db.Close() // already failing
 			return nil, fmt.Errorf("open ledger %s: %w", path, err)
 		}
-		s.walWriteback = startWALWriteback(abs, walWritebackEvery, startFileWriteback)
+		s.writeback = startWriteback(ctx, abs)
 	}
 	return s, nil
 }
@@ -470,7 +470,7 @@ func loadStatements(fsys fs.FS, rebind func(string) string) (map[string]string, 
 // closes the database.
 func (s *Store) Close() error {
 	s.leases.stopAll()
-	s.walWriteback.Stop()
+	s.writeback.Stop()
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("close ledger %s: %w", s.path, err)
 	}

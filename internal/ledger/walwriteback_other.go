@@ -1,7 +1,0 @@
-//go:build !linux
-
-package ledger
-
-const writebackSupported = false
-
-func startFileWriteback(string) {}
