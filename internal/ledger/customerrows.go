@@ -100,16 +100,38 @@ func (r *customerRows) encode(runID int64, d *CustomerData) {
 // 80 % full (BENCHMARKS.md, "Rows appended, not inserted"). Which rows are
 // stored, and their line_no, do not depend on the order.
 func (r *customerRows) insertionOrder(d *CustomerData) {
+	// The comparisons stop at the first field that differs (cmp.Or would
+	// compare every field first).
 	r.recvOrder = order(r.recvOrder, r.nRecv, func(a, b int) int {
 		x, y := &d.Receivables[a], &d.Receivables[b]
-		return cmp.Or(strings.Compare(x.SKU, y.SKU), strings.Compare(x.ChargeType, y.ChargeType),
-			strings.Compare(string(x.PeriodFrom), string(y.PeriodFrom)), strings.Compare(string(x.PeriodTo), string(y.PeriodTo)),
-			strings.Compare(x.Currency, y.Currency), strings.Compare(x.ChargeID, y.ChargeID), cmp.Compare(a, b))
+		if c := strings.Compare(x.SKU, y.SKU); c != 0 {
+			return c
+		}
+		if c := strings.Compare(x.ChargeType, y.ChargeType); c != 0 {
+			return c
+		}
+		if c := strings.Compare(string(x.PeriodFrom), string(y.PeriodFrom)); c != 0 {
+			return c
+		}
+		if c := strings.Compare(string(x.PeriodTo), string(y.PeriodTo)); c != 0 {
+			return c
+		}
+		if c := strings.Compare(x.Currency, y.Currency); c != 0 {
+			return c
+		}
+		if c := strings.Compare(x.ChargeID, y.ChargeID); c != 0 {
+			return c
+		}
+		return cmp.Compare(a, b)
 	})
 	r.subsOrder = order(r.subsOrder, r.nSubs, func(a, b int) int {
-		return cmp.Or(strings.Compare(d.Subscriptions[a].ID, d.Subscriptions[b].ID),
-			strings.Compare(r.subscriptionRow(a)[subscriptionHashCol].s, r.subscriptionRow(b)[subscriptionHashCol].s),
-			cmp.Compare(a, b))
+		if c := strings.Compare(d.Subscriptions[a].ID, d.Subscriptions[b].ID); c != 0 {
+			return c
+		}
+		if c := strings.Compare(r.subscriptionRow(a)[subscriptionHashCol].s, r.subscriptionRow(b)[subscriptionHashCol].s); c != 0 {
+			return c
+		}
+		return cmp.Compare(a, b)
 	})
 }
 

@@ -1,8 +1,11 @@
 package ledger
 
 import (
+	"cmp"
 	"fmt"
+	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/shopspring/decimal"
@@ -176,5 +179,37 @@ func TestAppendFeesJSONIsJSONColumn(t *testing.T) {
 	}
 	if fast < len(amounts)*len(amounts)*4 {
 		t.Errorf("only %d fees written by appendFeesJSON", fast)
+	}
+}
+
+// The insertion order is the order of every key field in turn, on random
+// lines that tie on any prefix of them (the comparison stops at the first
+// field that differs).
+func TestCustomerRowsInsertionOrderRandom(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	pick := func(vs ...string) string { return vs[r.IntN(len(vs))] }
+	for range 50 {
+		d := CustomerData{CustomerID: "cust-r", Coverage: billing.CoverageAvailable, Period: october}
+		for i := range 60 {
+			c := sampleReceivable(i)
+			c.SKU, c.ChargeType, c.Currency, c.ChargeID = pick("A", "B", "a"), pick("Recurring", "Usage"), pick("USD", "CAD"), pick("c1", "c2", "")
+			c.PeriodFrom, c.PeriodTo = billing.Date(pick("2026-10-01", "2026-09-15")), billing.Date(pick("2026-10-31", "2026-10-30"))
+			d.Receivables = append(d.Receivables, c)
+		}
+		rows := new(customerRows)
+		rows.encode(1, &d)
+		want := make([]int, len(d.Receivables))
+		for i := range want {
+			want[i] = i
+		}
+		slices.SortStableFunc(want, func(a, b int) int {
+			x, y := &d.Receivables[a], &d.Receivables[b]
+			return cmp.Or(strings.Compare(x.SKU, y.SKU), strings.Compare(x.ChargeType, y.ChargeType),
+				strings.Compare(string(x.PeriodFrom), string(y.PeriodFrom)), strings.Compare(string(x.PeriodTo), string(y.PeriodTo)),
+				strings.Compare(x.Currency, y.Currency), strings.Compare(x.ChargeID, y.ChargeID))
+		})
+		if !slices.Equal(rows.recvOrder, want) {
+			t.Fatalf("order %v, want %v", rows.recvOrder, want)
+		}
 	}
 }
