@@ -52,7 +52,7 @@ type liveFeed struct {
 	licCustomers []string                 // the customers added to lic, in commit order
 	spool        *commitmentSpool         // their Commitments rows
 	released     bool                     // some customer's licence state was released (its rows are only in the spool)
-	subs         []billing.Subscription   // scratch of committed (when a customer's do not read back as given)
+	subs         []billing.Subscription   // scratch of committed
 	cov          []ledger.CustomerCoverage
 	payableLines int64
 	period       billing.Period
@@ -182,14 +182,9 @@ func (f *liveFeed) committed(ds []*ledger.CustomerData) {
 			if f.spool == nil {
 				f.spool = newCommitmentSpool()
 			}
-			subs := d.Subscriptions // read only
-			if !ledger.ReadAsGiven(subs) {
-				f.subs = ledger.SubscriptionsAsRead(f.subs, d.CustomerID, d.Subscriptions)
-				subs = f.subs
-			}
-			f.spool.add(d.CustomerID, f.lic.AddCustomer(d.CustomerID, subs))
+			f.subs = ledger.SubscriptionsAsRead(f.subs, d.CustomerID, d.Subscriptions)
+			f.spool.add(d.CustomerID, f.lic.AddCustomer(d.CustomerID, f.subs))
 			clear(f.subs) // keep no subscription's strings
-			f.subs = f.subs[:0]
 			f.licCustomers = append(f.licCustomers, d.CustomerID)
 			if f.spool.err == nil {
 				// Its Commitments rows are spooled: the sheet will not

@@ -83,33 +83,9 @@ func SubscriptionsAsRead(dst []billing.Subscription, customerID string, subs []b
 	return dst
 }
 
-// ReadAsGiven reports whether subs read back from the ledger as they are
-// (SubscriptionsAsRead would return a copy equal to subs): sorted by id,
-// no two with one id, and every quantity and fee amount written with all
-// its digits. The close then uses subs without copying them. It may report
-// false for subscriptions that would read back as given.
-func ReadAsGiven(subs []billing.Subscription) bool {
-	for i := range subs {
-		s := &subs[i]
-		if i > 0 && subs[i-1].ID >= s.ID || !storedAsIs(s.Quantity) {
-			return false
-		}
-		if f := s.Fees; f != nil && (!storedAsIs(f.RecurringFee) || !storedAsIs(f.SetupFee)) {
-			return false
-		}
-	}
-	return true
-}
-
-// storedAsIs reports whether d's stored text reads back as d (asStored's
-// fast path).
-func storedAsIs(d decimal.NullDecimal) bool {
-	return !d.Valid || d.Decimal.Exponent() <= 0 && d.Decimal.NumDigits() <= 18
-}
-
 // asStored is a decimal as its stored text (appendDecimal) reads back.
 func asStored(d decimal.NullDecimal) decimal.NullDecimal {
-	if storedAsIs(d) {
+	if !d.Valid || d.Decimal.Exponent() <= 0 && d.Decimal.NumDigits() <= 18 {
 		return d // the fast path of appendDecimal writes every digit of the coefficient
 	}
 	v, err := billing.ParseText(string(appendDecimal(nil, d.Decimal)))
