@@ -36,7 +36,8 @@ import (
 // (engine_sum.go), with a decimal fallback in a side map for the rare sums
 // that do not fit. A customer's tables can be dropped once it was added
 // (Release), which the close does as it goes, so they do not outlive the
-// fetch.
+// fetch. AddCustomer keeps the fields of the commitment texts it read
+// (termCache: at most termCacheMax texts; a run has few distinct ones).
 type LicenceCollector struct {
 	end  billing.Date
 	attr *Attributor
