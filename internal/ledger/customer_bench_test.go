@@ -51,3 +51,33 @@ func BenchmarkCustomerWriter(b *testing.B) {
 	b.ReportMetric(float64(b.N*len(recs))/elapsed.Seconds(), "receivable-rows/s")
 	cpu.report(b, b.N*len(recs))
 }
+
+// BenchmarkEncodeCustomer measures what CustomerWriter.Save does on the
+// fetchers' goroutines for SQLite: one customer of 100 receivable lines and
+// 80 subscriptions (fees and a commitment term on each, as the simulator's)
+// encoded; ns/op is per customer.
+func BenchmarkEncodeCustomer(b *testing.B) {
+	s := MustOpen(b)
+	if s.d.postgres() {
+		b.Skip("SQLite's encoding")
+	}
+	d := CustomerData{CustomerID: "c000001", Coverage: billing.CoverageAvailable, Period: october}
+	for i := range 100 {
+		d.Receivables = append(d.Receivables, sampleReceivable(i))
+	}
+	for i := range 80 {
+		sub := sampleSubscription(i)
+		sub.Fees = &billing.SubscriptionFees{RecurringFee: dec("12.50"), SetupFee: dec("0"), Currency: "Usd"}
+		sub.CommitmentTerm = billing.RawJSON(`{"type":"Monthly","termEndDate":"2026-10-31","renewalConfiguration":{"renewalDate":"2026-11-01","scheduledQuantity":null},"committedMinimalQuantities":[{"committedUntil":"2026-10-08","quantity":3}]}`)
+		d.Subscriptions = append(d.Subscriptions, sub)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		r := s.encodeCustomer(1, &d)
+		if r.subsErr != nil || r.nSubs != 80 {
+			b.Fatal(r.subsErr)
+		}
+		r.release()
+	}
+}

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/shopspring/decimal"
+
 	"github.com/msp-reconcile/reconcile/internal/billing"
 )
 
@@ -98,16 +100,38 @@ func (r *customerRows) encode(runID int64, d *CustomerData) {
 // 80 % full (BENCHMARKS.md, "Rows appended, not inserted"). Which rows are
 // stored, and their line_no, do not depend on the order.
 func (r *customerRows) insertionOrder(d *CustomerData) {
+	// The comparisons stop at the first field that differs (cmp.Or would
+	// compare every field first).
 	r.recvOrder = order(r.recvOrder, r.nRecv, func(a, b int) int {
 		x, y := &d.Receivables[a], &d.Receivables[b]
-		return cmp.Or(strings.Compare(x.SKU, y.SKU), strings.Compare(x.ChargeType, y.ChargeType),
-			strings.Compare(string(x.PeriodFrom), string(y.PeriodFrom)), strings.Compare(string(x.PeriodTo), string(y.PeriodTo)),
-			strings.Compare(x.Currency, y.Currency), strings.Compare(x.ChargeID, y.ChargeID), cmp.Compare(a, b))
+		if c := strings.Compare(x.SKU, y.SKU); c != 0 {
+			return c
+		}
+		if c := strings.Compare(x.ChargeType, y.ChargeType); c != 0 {
+			return c
+		}
+		if c := strings.Compare(string(x.PeriodFrom), string(y.PeriodFrom)); c != 0 {
+			return c
+		}
+		if c := strings.Compare(string(x.PeriodTo), string(y.PeriodTo)); c != 0 {
+			return c
+		}
+		if c := strings.Compare(x.Currency, y.Currency); c != 0 {
+			return c
+		}
+		if c := strings.Compare(x.ChargeID, y.ChargeID); c != 0 {
+			return c
+		}
+		return cmp.Compare(a, b)
 	})
 	r.subsOrder = order(r.subsOrder, r.nSubs, func(a, b int) int {
-		return cmp.Or(strings.Compare(d.Subscriptions[a].ID, d.Subscriptions[b].ID),
-			strings.Compare(r.subscriptionRow(a)[subscriptionHashCol].s, r.subscriptionRow(b)[subscriptionHashCol].s),
-			cmp.Compare(a, b))
+		if c := strings.Compare(d.Subscriptions[a].ID, d.Subscriptions[b].ID); c != 0 {
+			return c
+		}
+		if c := strings.Compare(r.subscriptionRow(a)[subscriptionHashCol].s, r.subscriptionRow(b)[subscriptionHashCol].s); c != 0 {
+			return c
+		}
+		return cmp.Compare(a, b)
 	})
 }
 
@@ -189,18 +213,24 @@ func (r *customerRows) subscriptions(runID int64, customerID string, subs []bill
 	for i := range subs {
 		sub := &subs[i]
 		var fees, term rowVal
+		b := r.buf
+		feesStart := len(b)
+		plainFees := false
 		if sub.Fees != nil {
-			f, err := jsonColumn(false, jsonSubscriptionFees{RecurringFee: moneyText(sub.Fees.RecurringFee),
-				SetupFee: moneyText(sub.Fees.SetupFee), Currency: sub.Fees.Currency})
-			if err != nil {
-				return fmt.Errorf("subscription %s: encode fees: %w", sub.ID, err)
+			b, plainFees = appendFeesJSON(b, sub.Fees)
+			if !plainFees {
+				f, err := jsonColumn(false, jsonSubscriptionFees{RecurringFee: moneyText(sub.Fees.RecurringFee),
+					SetupFee: moneyText(sub.Fees.SetupFee), Currency: sub.Fees.Currency})
+				if err != nil {
+					return fmt.Errorf("subscription %s: encode fees: %w", sub.ID, err)
+				}
+				fees = textVal(f.(string))
 			}
-			fees = textVal(f.(string))
 		}
 		if len(sub.CommitmentTerm) > 0 {
-			term = textVal(string(sub.CommitmentTerm))
+			// The writer keeps d's slices, unchanged, until they are written.
+			term = textVal(view(sub.CommitmentTerm))
 		}
-		b := r.buf
 		qtyStart := len(b)
 		if sub.Quantity.Valid {
 			b = appendDecimal(b, sub.Quantity.Decimal)
@@ -210,12 +240,48 @@ func (r *customerRows) subscriptions(runID int64, customerID string, subs []bill
 		enc.subscription(customerID, sub)
 		b = appendContentHash(b, enc.buf)
 		r.buf = b
+		// The views are taken after the row's last append.
+		if plainFees {
+			fees = textVal(view(b[feesStart:qtyStart]))
+		}
 		r.subs = append(r.subs, run, customer, intVal(int64(i+1)), textVal(sub.ID), textVal(sub.ProductName),
 			textVal(sub.Description), textVal(sub.SKU), nullTextVal(view(b[qtyStart:hashStart]), sub.Quantity.Valid),
 			textVal(sub.BillingCycle), textVal(string(sub.PurchaseDate)), fees, term, textVal(view(b[hashStart:])))
 		r.nSubs++
 	}
 	return nil
+}
+
+// appendFeesJSON appends the fees column of a subscription as jsonColumn
+// writes it (encoding/json of jsonSubscriptionFees: the amounts as their
+// stored texts, or null), when the currency is printable ASCII that
+// encoding/json writes as it is (no quote, backslash, <, > or &); ok is
+// false otherwise (b is then as given).
+func appendFeesJSON(b []byte, f *billing.SubscriptionFees) (_ []byte, ok bool) {
+	for i := 0; i < len(f.Currency); i++ {
+		switch c := f.Currency[i]; {
+		case c < 0x20 || c >= 0x7f, c == '"', c == '\\', c == '<', c == '>', c == '&':
+			return b, false
+		}
+	}
+	b = append(b, `{"recurringFee":`...)
+	b = appendMoneyJSON(b, f.RecurringFee)
+	b = append(b, `,"setupFee":`...)
+	b = appendMoneyJSON(b, f.SetupFee)
+	b = append(b, `,"currency":"`...)
+	b = append(b, f.Currency...)
+	return append(b, `"}`...), true
+}
+
+// appendMoneyJSON appends moneyText(d) as JSON: its text (digits, sign and
+// point only) quoted, or null.
+func appendMoneyJSON(b []byte, d decimal.NullDecimal) []byte {
+	if !d.Valid {
+		return append(b, "null"...)
+	}
+	b = append(b, '"')
+	b = appendDecimal(b, d.Decimal)
+	return append(b, '"')
 }
 
 // receivableRow is the values of the i-th encoded receivable line.

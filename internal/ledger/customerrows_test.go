@@ -1,9 +1,14 @@
 package ledger
 
 import (
+	"cmp"
 	"fmt"
+	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
+
+	"github.com/shopspring/decimal"
 
 	"github.com/msp-reconcile/reconcile/internal/billing"
 )
@@ -134,6 +139,77 @@ func TestPayableChunkKeyOrder(t *testing.T) {
 	for i, c := range lines {
 		if w.keys[i] != customerKey(c.Tags) {
 			t.Errorf("line %d: key %q, want %q", i, w.keys[i], customerKey(c.Tags))
+		}
+	}
+}
+
+// appendFeesJSON writes what jsonColumn writes of the fees (encoding/json),
+// or reports that it cannot: amounts of every shape (null, zero, negative,
+// long, positive exponent, trailing zeros) and currencies that encoding/json
+// escapes (quotes, backslash, HTML characters, control and non-ASCII bytes,
+// invalid UTF-8, U+2028) or writes as they are.
+func TestAppendFeesJSONIsJSONColumn(t *testing.T) {
+	amounts := []decimal.NullDecimal{{}}
+	for _, s := range []string{"0", "0.00", "12.50", "-3.1", "1E+3", "123456789012345678901.25", "-0.0000001", "25", "1e-30"} {
+		amounts = append(amounts, decimal.NullDecimal{Decimal: decimal.RequireFromString(s), Valid: true})
+	}
+	currencies := []string{"", "Usd", "CAD", "a b", "x\"y", `x\y`, "<", ">", "&", "\x00", "\t", "\x7f", "é", "\xff", "\u2028", "~!@#$%^*()_+{}|:?[];',./`"}
+	fast := 0
+	for _, cur := range currencies {
+		for _, rf := range amounts {
+			for _, sf := range amounts {
+				f := &billing.SubscriptionFees{RecurringFee: rf, SetupFee: sf, Currency: cur}
+				want, err := jsonColumn(false, jsonSubscriptionFees{RecurringFee: moneyText(rf), SetupFee: moneyText(sf), Currency: cur})
+				if err != nil {
+					t.Fatal(err)
+				}
+				got, ok := appendFeesJSON([]byte("prefix"), f)
+				if !ok {
+					if string(got) != "prefix" {
+						t.Errorf("%+v: %q appended, and not ok", f, got)
+					}
+					continue
+				}
+				fast++
+				if string(got) != "prefix"+want.(string) {
+					t.Errorf("%+v: %s, want %s", f, got[len("prefix"):], want)
+				}
+			}
+		}
+	}
+	if fast < len(amounts)*len(amounts)*4 {
+		t.Errorf("only %d fees written by appendFeesJSON", fast)
+	}
+}
+
+// The insertion order is the order of every key field in turn, on random
+// lines that tie on any prefix of them (the comparison stops at the first
+// field that differs).
+func TestCustomerRowsInsertionOrderRandom(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	pick := func(vs ...string) string { return vs[r.IntN(len(vs))] }
+	for range 50 {
+		d := CustomerData{CustomerID: "cust-r", Coverage: billing.CoverageAvailable, Period: october}
+		for i := range 60 {
+			c := sampleReceivable(i)
+			c.SKU, c.ChargeType, c.Currency, c.ChargeID = pick("A", "B", "a"), pick("Recurring", "Usage"), pick("USD", "CAD"), pick("c1", "c2", "")
+			c.PeriodFrom, c.PeriodTo = billing.Date(pick("2026-10-01", "2026-09-15")), billing.Date(pick("2026-10-31", "2026-10-30"))
+			d.Receivables = append(d.Receivables, c)
+		}
+		rows := new(customerRows)
+		rows.encode(1, &d)
+		want := make([]int, len(d.Receivables))
+		for i := range want {
+			want[i] = i
+		}
+		slices.SortStableFunc(want, func(a, b int) int {
+			x, y := &d.Receivables[a], &d.Receivables[b]
+			return cmp.Or(strings.Compare(x.SKU, y.SKU), strings.Compare(x.ChargeType, y.ChargeType),
+				strings.Compare(string(x.PeriodFrom), string(y.PeriodFrom)), strings.Compare(string(x.PeriodTo), string(y.PeriodTo)),
+				strings.Compare(x.Currency, y.Currency), strings.Compare(x.ChargeID, y.ChargeID))
+		})
+		if !slices.Equal(rows.recvOrder, want) {
+			t.Fatalf("order %v, want %v", rows.recvOrder, want)
 		}
 	}
 }

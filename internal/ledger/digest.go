@@ -127,7 +127,7 @@ func (e *canon) subscription(customerID string, s *billing.Subscription) {
 	if len(s.CommitmentTerm) == 0 {
 		e.null()
 	} else {
-		e.str(string(s.CommitmentTerm))
+		e.str(view(s.CommitmentTerm)) // read, not kept
 	}
 }
 

@@ -636,7 +636,7 @@ func (r *customerRows) copySubscriptions(runID int64, customerID string, subs []
 		} else {
 			e.null()
 		}
-		e.textOrNull(string(sub.CommitmentTerm), len(sub.CommitmentTerm) == 0)
+		e.textOrNull(view(sub.CommitmentTerm), len(sub.CommitmentTerm) == 0)
 		r.enc.reset()
 		r.enc.subscription(customerID, sub)
 		start := e.begin()

@@ -207,23 +207,59 @@ func CommitmentRowOf(periodEnd billing.Date, customerID string, s *billing.Subsc
 // state and unit price (n as UnitPrices.unit returns it).
 func commitmentRow(periodEnd billing.Date, customerID string, s *billing.Subscription,
 	stranded bool, price decimal.Decimal, cur string, n int) CommitmentRow {
-	r := CommitmentRow{CustomerID: customerID, SubscriptionID: s.ID, SKU: s.SKU, Product: s.ProductName,
-		Quantity: s.Quantity.Decimal.IntPart()}
-	ct, err := billing.ParseCommitment(s.CommitmentTerm)
+	t := termFieldsOf(periodEnd, s.CommitmentTerm)
+	return t.row(customerID, s, stranded, price, cur, n)
+}
+
+// termFields is what a Commitments row takes from a subscription's
+// commitmentTerm and the period end alone: the same for every subscription
+// whose term has the same text (termCache).
+type termFields struct {
+	unreadable                   string // the term's parse error; the other fields are then unset
+	typ                          string
+	termEnd, renewal             billing.Date
+	sched                        *int64 // never written through: rows may share it
+	renews30, renews60, renews90 bool
+	minimum                      int64
+	days, months                 int
+}
+
+// termFieldsOf reads a commitmentTerm for a period ending on periodEnd.
+func termFieldsOf(periodEnd billing.Date, raw billing.RawJSON) termFields {
+	ct, err := billing.ParseCommitment(raw)
 	if err != nil {
-		r.Unreadable = err.Error()
-		return r
+		return termFields{unreadable: err.Error()}
 	}
 	end := periodEnd.Time()
-	r.TermType, r.TermEnd = ct.Type, ct.TermEndDate
+	t := termFields{typ: ct.Type, termEnd: ct.TermEndDate}
 	if ct.Renewal != nil {
-		r.RenewalDate, r.ScheduledQuantity = ct.Renewal.Date, ct.Renewal.ScheduledQuantity
+		t.renewal, t.sched = ct.Renewal.Date, ct.Renewal.ScheduledQuantity
 		days := int(ct.Renewal.Date.Time().Sub(end).Hours() / 24)
-		r.Renews30, r.Renews60, r.Renews90 = days <= 30, days <= 60, days <= 90
+		t.renews30, t.renews60, t.renews90 = days <= 30, days <= 60, days <= 90
 	}
-	r.MinimumInForce, _ = ct.MinimumOn(periodEnd)
-	r.DaysToTermEnd = int(ct.TermEndDate.Time().Sub(end).Hours() / 24)
-	r.Months = wholeMonths(end, ct.TermEndDate.Time())
+	t.minimum, _ = ct.MinimumOn(periodEnd)
+	t.days = int(ct.TermEndDate.Time().Sub(end).Hours() / 24)
+	t.months = wholeMonths(end, ct.TermEndDate.Time())
+	return t
+}
+
+// row is the Commitments row of subscription s, whose term t is, given the
+// customer and SKU's stranded state and unit price (n as UnitPrices.unit
+// returns it).
+func (t *termFields) row(customerID string, s *billing.Subscription,
+	stranded bool, price decimal.Decimal, cur string, n int) CommitmentRow {
+	r := CommitmentRow{CustomerID: customerID, SubscriptionID: s.ID, SKU: s.SKU, Product: s.ProductName,
+		Quantity: s.Quantity.Decimal.IntPart()}
+	if t.unreadable != "" {
+		r.Unreadable = t.unreadable
+		return r
+	}
+	r.TermType, r.TermEnd = t.typ, t.termEnd
+	r.RenewalDate, r.ScheduledQuantity = t.renewal, t.sched
+	r.Renews30, r.Renews60, r.Renews90 = t.renews30, t.renews60, t.renews90
+	r.MinimumInForce = t.minimum
+	r.DaysToTermEnd = t.days
+	r.Months = t.months
 	r.Stranded = stranded
 	switch n {
 	case 1:
@@ -237,6 +273,33 @@ func commitmentRow(periodEnd billing.Date, customerID string, s *billing.Subscri
 		r.UnitCostNote = "several payable line prices for this customer and SKU in the run"
 	}
 	return r
+}
+
+// termCacheMax bounds a termCache: past it, the cache starts again empty.
+const termCacheMax = 1024
+
+// termCache keeps the termFields of the commitment texts read lately, by
+// their text: a run's subscriptions share a few term texts (one product's
+// subscriptions renew on the same days), so most are read once.
+type termCache struct {
+	end billing.Date
+	m   map[string]termFields
+}
+
+// of returns the termFields of raw for a period ending on end.
+func (c *termCache) of(end billing.Date, raw billing.RawJSON) termFields {
+	if c.m == nil || c.end != end {
+		c.m, c.end = make(map[string]termFields), end
+	}
+	if t, ok := c.m[string(raw)]; ok {
+		return t
+	}
+	t := termFieldsOf(end, raw)
+	if len(c.m) >= termCacheMax {
+		clear(c.m)
+	}
+	c.m[string(raw)] = t
+	return t
 }
 
 // SortCommitmentRows sorts rows in the report order: by customer, SKU and

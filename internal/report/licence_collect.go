@@ -1,6 +1,7 @@
 package report
 
 import (
+	"cmp"
 	"math"
 	"slices"
 	"strings"
@@ -35,7 +36,8 @@ import (
 // (engine_sum.go), with a decimal fallback in a side map for the rare sums
 // that do not fit. A customer's tables can be dropped once it was added
 // (Release), which the close does as it goes, so they do not outlive the
-// fetch.
+// fetch. AddCustomer keeps the fields of the commitment texts it read
+// (termCache: at most termCacheMax texts; a run has few distinct ones).
 type LicenceCollector struct {
 	end  billing.Date
 	attr *Attributor
@@ -303,6 +305,8 @@ type customerSeats struct {
 	skus  []string
 	seats map[string]*seatScratch
 	pool  []seatScratch
+	order []int32   // customerRows: the subscriptions with a term, in the report order
+	terms termCache // customerRows: the terms read lately
 }
 
 type seatScratch struct {
@@ -365,12 +369,27 @@ func (lc *LicenceCollector) CustomerRows(rows []CommitmentRow, customerID string
 
 func (lc *LicenceCollector) customerRows(cs *customerSeats, rows []CommitmentRow, customerID string, subs []billing.Subscription) []CommitmentRow {
 	lc.seatsOf(cs, customerID, subs)
-	start := len(rows)
+	// The rows in the report order (SortCommitmentRows: one customer's by
+	// SKU and subscription id, stable): the subscriptions' indexes sorted,
+	// ties in their order, rather than the rows.
+	cs.order = cs.order[:0]
 	for i := range subs {
-		s := &subs[i]
-		if len(s.CommitmentTerm) == 0 {
-			continue
+		if len(subs[i].CommitmentTerm) != 0 {
+			cs.order = append(cs.order, int32(i))
 		}
+	}
+	slices.SortFunc(cs.order, func(i, j int32) int {
+		a, b := &subs[i], &subs[j]
+		if c := strings.Compare(a.SKU, b.SKU); c != 0 {
+			return c
+		}
+		if c := compareFolded(a.ID, b.ID); c != 0 {
+			return c
+		}
+		return cmp.Compare(i, j)
+	})
+	for _, i := range cs.order {
+		s := &subs[i]
 		stranded := false
 		ref := priceNone
 		if sc := cs.seats[s.SKU]; sc != nil {
@@ -378,9 +397,9 @@ func (lc *LicenceCollector) customerRows(cs *customerSeats, rows []CommitmentRow
 			ref = sc.info.price
 		}
 		price, cur, n := lc.unit(ref)
-		rows = append(rows, commitmentRow(lc.end, customerID, s, stranded, price, cur, n))
+		t := cs.terms.of(lc.end, s.CommitmentTerm)
+		rows = append(rows, t.row(customerID, s, stranded, price, cur, n))
 	}
-	SortCommitmentRows(rows[start:])
 	return rows
 }
 
