@@ -278,13 +278,18 @@ func (b *builder) build() error {
 			return fmt.Errorf("exceptions sheet: %w", err)
 		}
 	}
-	if err := b.subscriptionSheets(); err != nil { // workbook_subscriptions.go
-		return fmt.Errorf("commitments and amendments sheets: %w", err)
+	subscriptions := func() error {
+		if err := b.subscriptionSheets(); err != nil { // workbook_subscriptions.go
+			return fmt.Errorf("commitments and amendments sheets: %w", err)
+		}
+		return nil
 	}
-	if b.opts.Detail != DetailCSV {
-		if err := b.detailSheets(); err != nil { // workbook_detail.go
+	if b.opts.Detail == DetailCSV {
+		if err := subscriptions(); err != nil {
 			return err
 		}
+	} else if err := b.detailSheets(subscriptions); err != nil { // workbook_detail.go
+		return err
 	}
 	if err := b.fitted(b.run); err != nil {
 		return fmt.Errorf("run sheet: %w", err)
