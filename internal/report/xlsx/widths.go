@@ -49,16 +49,20 @@ func (m *widthMeasure) cellWidth(c cell) float64 {
 		return float64(utf8.RuneCount(c.raw))
 	case cellInt:
 		return float64(groupedLen(strconv.FormatInt(c.n, 10)))
-	case cellFloat:
+	case cellFloat, cellDecimal:
+		v := c.num
+		if c.kind == cellDecimal {
+			v = num(c.dec)
+		}
 		st := m.b.st
 		switch c.style {
 		case st.qty, st.qtyFrac, st.count:
-			return float64(groupedLen(strconv.FormatFloat(c.num, 'f', -1, 64)))
+			return float64(groupedLen(strconv.FormatFloat(v, 'f', -1, 64)))
 		case st.percent:
-			return float64(len(strconv.FormatFloat(c.num*100, 'f', 2, 64)) + 1)
+			return float64(len(strconv.FormatFloat(v*100, 'f', 2, 64)) + 1)
 		}
 		// money: 2 decimals, separators, " CUR"
-		return float64(groupedLen(strconv.FormatFloat(c.num, 'f', 2, 64)) + 4)
+		return float64(groupedLen(strconv.FormatFloat(v, 'f', 2, 64)) + 4)
 	}
 	return 0
 }

@@ -278,13 +278,18 @@ func (b *builder) build() error {
 			return fmt.Errorf("exceptions sheet: %w", err)
 		}
 	}
-	if err := b.subscriptionSheets(); err != nil { // workbook_subscriptions.go
-		return fmt.Errorf("commitments and amendments sheets: %w", err)
+	subscriptions := func() error {
+		if err := b.subscriptionSheets(); err != nil { // workbook_subscriptions.go
+			return fmt.Errorf("commitments and amendments sheets: %w", err)
+		}
+		return nil
 	}
-	if b.opts.Detail != DetailCSV {
-		if err := b.detailSheets(); err != nil { // workbook_detail.go
+	if b.opts.Detail == DetailCSV {
+		if err := subscriptions(); err != nil {
 			return err
 		}
+	} else if err := b.detailSheets(subscriptions); err != nil { // workbook_detail.go
+		return err
 	}
 	if err := b.fitted(b.run); err != nil {
 		return fmt.Errorf("run sheet: %w", err)
@@ -380,7 +385,7 @@ func yesNoCell(p *bool) cell {
 // moneyCell is a money cell in cur's number format.
 func (b *builder) moneyCell(d decimal.Decimal, cur string) (cell, error) {
 	s, err := b.st.money(cur, moneyPlain)
-	return cell{kind: cellFloat, style: s, num: num(d)}, err
+	return cell{kind: cellDecimal, style: s, dec: d}, err
 }
 
 // marginCell is a money cell that is highlighted when negative.
@@ -390,7 +395,7 @@ func (b *builder) marginCell(d decimal.Decimal, cur string) (cell, error) {
 		v = moneyNegative
 	}
 	s, err := b.st.money(cur, v)
-	return cell{kind: cellFloat, style: s, num: num(d)}, err
+	return cell{kind: cellDecimal, style: s, dec: d}, err
 }
 
 // optMoneyCell is a money cell, or no cell when the amount is absent. unit
@@ -404,7 +409,7 @@ func (b *builder) optMoneyCell(d decimal.NullDecimal, cur string, unit bool) (ce
 		v = moneyUnit
 	}
 	s, err := b.st.money(cur, v)
-	return cell{kind: cellFloat, style: s, num: num(d.Decimal)}, err
+	return cell{kind: cellDecimal, style: s, dec: d.Decimal}, err
 }
 
 // percentCell is the Margin % cell of margin over receivable, or no cell
@@ -414,7 +419,7 @@ func (b *builder) percentCell(margin, receivable decimal.Decimal) cell {
 	if !ok {
 		return cell{}
 	}
-	return cell{kind: cellFloat, style: b.st.percent, num: num(pct.Shift(-2))}
+	return cell{kind: cellDecimal, style: b.st.percent, dec: pct.Shift(-2)}
 }
 
 // qtyCell is a quantity cell: "#,##0" when the quantity is whole,

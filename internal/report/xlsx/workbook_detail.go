@@ -1,23 +1,30 @@
 package xlsx
 
-// The Payable and Receivable sheets, produced at the same time.
+// The Payable and Receivable sheets, produced at the same time, and beside
+// the sheets before them.
 //
 // Each detail sheet's rows are read from the Detail (its own ledger query)
 // and encoded on a producer goroutine of its own, into compressed parts
 // (workbook_parts.go) of at most maxRows rows each; nothing else is shared
 // but the money styles (sharedMoney) and the part set's list of parts. The
-// producers make no excelize call but NewStyle, under sharedMoney's lock:
-// the builder's goroutine waits for both, and only then opens, completes and
-// flushes the sheets through excelize, the Payable sheets first, in the
-// order the sequential rendering makes those calls. Style ids follow the
-// same order as when the sheets are produced one after the other
-// (sharedMoney), the sheets' opening does not depend on their name
+// producers start before the Commitments and Amendments sheets, which the
+// builder's goroutine writes meanwhile (so that the second core is busy
+// while it does: it would otherwise wait for that sheet's compressor). The
+// producers make no excelize call but NewStyle, under sharedMoney's lock,
+// and only once the builder's goroutine is done with the sheets before them
+// and waits for the producers; only then are the detail sheets opened,
+// completed and flushed through excelize, on the builder's goroutine, the
+// Payable sheets first, in the order the sequential rendering makes those
+// calls. Style ids follow the same order as when the sheets are produced one
+// after the other (sharedMoney: the builder's sheets, then Payable, then
+// Receivable), the sheets' opening does not depend on their name
 // (sheetProbe), and the marker rows are numbered when the sheets are
 // completed: the workbook is byte-identical to the sequential one.
 //
 // The first producer error is returned, naming its sheet; it cancels the
-// other producer, and both are waited for before returning. The parts of a
-// failed rendering are stopped and removed by the part set's cleanup.
+// other producer, and both are waited for before returning. An error of the
+// builder's own sheets cancels both producers. The parts of a failed
+// rendering are stopped and removed by the part set's cleanup.
 
 import (
 	"context"
@@ -25,11 +32,15 @@ import (
 	"sync"
 )
 
-// detailSheets writes the Payable and Receivable sheets.
-func (b *builder) detailSheets() error {
+// detailSheets writes the Payable and Receivable sheets, and beside them,
+// through sheets, the sheets that come before them.
+func (b *builder) detailSheets(sheets func() error) error {
 	if b.parts == nil {
 		// Reference output: the rows go through excelize, one sheet after
 		// the other.
+		if err := sheets(); err != nil {
+			return err
+		}
 		if err := b.sequentialDetail(SheetPayable, payableColumns, b.payableRows); err != nil {
 			return fmt.Errorf("payable sheet: %w", err)
 		}
@@ -47,9 +58,16 @@ func (b *builder) detailSheets() error {
 	if err != nil {
 		return fmt.Errorf("receivable sheet: %w", err)
 	}
-	leader, follower, money := b.st.shareMoney()
+	const (
+		stageBuilder = iota
+		stagePayable
+		stageReceivable
+		stages
+	)
+	base := b.st
+	views, money := base.shareMoney(stages)
 	pb, rb := *b, *b // each producer's builder: its own view of the styles
-	pb.st, rb.st = leader, follower
+	pb.st, rb.st = views[stagePayable], views[stageReceivable]
 
 	ctx, cancel := context.WithCancel(b.ctx)
 	defer cancel()
@@ -58,11 +76,9 @@ func (b *builder) detailSheets() error {
 		mu       sync.Mutex
 		firstErr error
 	)
-	produce := func(what string, rows func(context.Context, func([]cell) error) error, d *detailRows, done func()) {
+	produce := func(what string, rows func(context.Context, func([]cell) error) error, d *detailRows, stage int) {
 		defer wg.Done()
-		if done != nil {
-			defer done()
-		}
+		defer money.stageDone(stage)
 		if err := rows(ctx, d.add); err != nil {
 			mu.Lock()
 			if firstErr == nil {
@@ -73,9 +89,21 @@ func (b *builder) detailSheets() error {
 		}
 	}
 	wg.Add(2)
-	go produce("payable", pb.payableRows, pay, money.done)
-	go produce("receivable", rb.receivableRows, rec, nil)
+	go produce("payable", pb.payableRows, pay, stagePayable)
+	go produce("receivable", rb.receivableRows, rec, stageReceivable)
+
+	// The sheets before the detail sheets, meanwhile, on this goroutine.
+	b.st = views[stageBuilder]
+	err = sheets()
+	b.st = base
+	if err != nil {
+		cancel()
+	}
+	money.stageDone(stageBuilder)
 	wg.Wait()
+	if err != nil {
+		return err
+	}
 	if firstErr != nil {
 		return firstErr
 	}

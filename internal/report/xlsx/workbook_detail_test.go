@@ -14,7 +14,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shopspring/decimal"
+
 	"github.com/msp-reconcile/reconcile/internal/billing"
+	"github.com/msp-reconcile/reconcile/internal/report"
 )
 
 // wbJitterDetail is a wbDetail whose two reads yield at random lines, so
@@ -243,5 +246,141 @@ func TestDetailCSVConcurrentMatchSequential(t *testing.T) {
 		if got := wbDirEntries(t, dir); !slices.Equal(got, []string{"recon-payable.csv", "recon-receivable.csv", "recon.xlsx"}) {
 			t.Errorf("dir holds %q", got)
 		}
+	}
+}
+
+// wbJitterCommitments are commitment rows read with random yields, so that
+// the Commitments sheet, written beside the detail sheets' producers,
+// interleaves with them differently from run to run.
+type wbJitterCommitments struct {
+	rows report.CommitmentSlice
+	seed *uint64
+	fail int // > 0: the read fails after this many rows
+}
+
+var errCommitments = errors.New("commitments read failed")
+
+func (c wbJitterCommitments) EachCommitment(ctx context.Context, fn func(*report.CommitmentRow) error) error {
+	r := rand.New(rand.NewPCG(*c.seed, 3))
+	for i := range c.rows {
+		if c.fail > 0 && i == c.fail {
+			return errCommitments
+		}
+		switch r.IntN(20) {
+		case 0:
+			time.Sleep(time.Duration(r.IntN(300)) * time.Microsecond)
+		case 1, 2:
+			runtime.Gosched()
+		}
+		if err := fn(&c.rows[i]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// wbCommitmentsDetail is a workbook whose Commitments sheet (written beside
+// the detail sheets' producers) and detail sheets use money styles that
+// each may create first: CHF unit prices first on the Payable sheet's first
+// rows but created by the Commitments sheet's last rows, SEK on the
+// Receivable sheet's first rows and the Commitments sheet's last, GBP on all
+// three, NOK only on the detail sheets.
+func wbCommitmentsDetail(seed *uint64) (*report.Result, RunInfo, *wbJitterDetail) {
+	res, info, base := wbFixture(true)
+	d := &wbJitterDetail{}
+	for i := 0; i < 500; i++ {
+		p := base.payables[i%len(base.payables)]
+		p.ChargeID = fmt.Sprintf("pay-%04d", i)
+		switch {
+		case i < 3:
+			p.Currency, p.ListPrice = "CHF", wbND("1.5")
+		case i == 200:
+			p.Currency, p.ListPrice = "GBP", wbND("1.5")
+		case i == 300:
+			p.Currency, p.ListPrice = "NOK", wbND("1.5")
+		}
+		d.payables = append(d.payables, p)
+	}
+	for i := 0; i < 300; i++ {
+		cur := "USD"
+		switch i {
+		case 0:
+			cur = "SEK"
+		case 100:
+			cur = "NOK"
+		case 150:
+			cur = "GBP"
+		}
+		d.receivables = append(d.receivables, wbReceivable("C2", fmt.Sprintf("SKU-%03d", i), "Line", "2", "3.25", cur))
+	}
+	var rows report.CommitmentSlice
+	for i := 0; i < 400; i++ {
+		cur := "USD"
+		switch i {
+		case 250:
+			cur = "GBP"
+		case 390:
+			cur = "CHF"
+		case 395:
+			cur = "SEK"
+		}
+		rows = append(rows, report.CommitmentRow{CustomerID: "C2", SubscriptionID: fmt.Sprintf("s%03d", i), SKU: "SKU-A",
+			Quantity: 5, TermType: "Annual", TermEnd: "2027-10-30", RenewalDate: "2027-10-31", UnitCost: wbND("12.5"),
+			Currency: cur, Remaining: wbND("687.5")})
+	}
+	res.Subscriptions = &report.SubscriptionsBlock{Commitments: report.Commitments{
+		Rows:   wbJitterCommitments{rows: rows, seed: seed},
+		Totals: map[string]decimal.Decimal{"CHF": wbDec("687.5"), "GBP": wbDec("687.5"), "SEK": wbDec("687.5"), "USD": wbDec("687.5")},
+	}}
+	return res, info, d
+}
+
+// The Commitments sheet is written while the detail sheets are produced,
+// but the workbook is the one of writing the sheets one after the other.
+func TestDetailSheetsBesideCommitmentsMatchSequential(t *testing.T) {
+	seed := uint64(1)
+	res, info, d := wbCommitmentsDetail(&seed)
+	for _, maxRows := range []int{0, 130} {
+		opts := WorkbookOptions{MaxRowsPerSheet: maxRows}
+		want := wbRenderRef(t, res, info, &d.wbDetail, opts)
+		for seed = 1; seed <= 8; seed++ {
+			d.seed = seed
+			if got := wbRender(t, res, info, d, opts); !bytes.Equal(got, want) {
+				t.Fatalf("max rows %d, seed %d: the concurrent sheets give %d bytes, the sequential reference %d: the files differ",
+					maxRows, seed, len(got), len(want))
+			}
+		}
+	}
+	f := wbOpen(t, wbRender(t, res, info, d, WorkbookOptions{}))
+	for _, c := range []struct{ sheet, cell, want string }{
+		{SheetPayable, "N2", `#,##0.00#### "CHF";[Red]-#,##0.00#### "CHF"`},
+		{SheetCommitments, "N392", `#,##0.00#### "CHF";[Red]-#,##0.00#### "CHF"`},
+		{SheetReceivable, "L2", `#,##0.00#### "SEK";[Red]-#,##0.00#### "SEK"`},
+		{SheetReceivable, "L102", `#,##0.00#### "NOK";[Red]-#,##0.00#### "NOK"`},
+		{SheetPayable, "N302", `#,##0.00#### "NOK";[Red]-#,##0.00#### "NOK"`},
+	} {
+		if got := wbNumFmt(t, f, c.sheet, c.cell); got != c.want {
+			t.Errorf("%s!%s format = %q, want %q", c.sheet, c.cell, got, c.want)
+		}
+	}
+}
+
+// A failing Commitments read stops the detail sheets' producers (also one
+// waiting for a money style the Commitments sheet would have created) and
+// leaves no file behind.
+func TestCommitmentsErrorStopsDetailProducers(t *testing.T) {
+	seed := uint64(5)
+	res, info, d := wbCommitmentsDetail(&seed)
+	c := res.Subscriptions.Commitments.Rows.(wbJitterCommitments)
+	c.fail = 50
+	res.Subscriptions.Commitments.Rows = c
+	dir := t.TempDir()
+	path := filepath.Join(dir, "recon.xlsx")
+	err := WriteWorkbook(context.Background(), path, res, wbAttrOf(res), info, d, WorkbookOptions{})
+	if !errors.Is(err, errCommitments) || !strings.Contains(err.Error(), "commitments and amendments sheets: ") {
+		t.Errorf("err = %v, want the commitments error", err)
+	}
+	if got := wbDirEntries(t, dir); len(got) != 0 {
+		t.Errorf("dir holds %q after a failure", got)
 	}
 }

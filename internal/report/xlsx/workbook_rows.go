@@ -56,6 +56,7 @@ import (
 	"unicode/utf16"
 	"unicode/utf8"
 
+	"github.com/shopspring/decimal"
 	"github.com/xuri/excelize/v2"
 )
 
@@ -69,6 +70,10 @@ const (
 	cellBytes                 // text (inline string): raw, valid until the row is written
 	cellFloat                 // number: num
 	cellInt                   // integer: n
+	// cellDecimal is a number held exactly (dec) until the row is written:
+	// it becomes the float num(dec) only then, and its text is made from
+	// the decimal's digits when they are the float's (appendCellDecimal).
+	cellDecimal
 )
 
 // cell is one cell of a table row. The zero cell is no cell.
@@ -79,6 +84,7 @@ type cell struct {
 	raw   []byte
 	num   float64
 	n     int64
+	dec   decimal.Decimal
 }
 
 // value is the cell as excelize's SetRow takes it (nil for no cell).
@@ -94,6 +100,8 @@ func (c cell) value() any {
 		return excelize.Cell{StyleID: c.style, Value: c.num}
 	case cellInt:
 		return excelize.Cell{StyleID: c.style, Value: c.n}
+	case cellDecimal:
+		return excelize.Cell{StyleID: c.style, Value: num(c.dec)}
 	}
 	return nil
 }
@@ -141,13 +149,13 @@ func (e *rowEncoder) appendRow(dst []byte, r int, cells []cell) []byte {
 		case cellBytes:
 			dst = appendInlineStr(dst, c.raw)
 		case cellFloat:
-			if math.IsNaN(c.num) || math.IsInf(c.num, 0) {
-				dst = appendInlineStr(dst, fmt.Sprint(c.num))
+			dst = appendNumber(dst, c.num)
+		case cellDecimal:
+			if short, ok := appendShortDecimal(append(dst, `><v>`...), c.dec); ok {
+				dst = append(short, `</v>`...)
 				break
 			}
-			dst = append(dst, `><v>`...)
-			dst = appendCellFloat(dst, c.num)
-			dst = append(dst, `</v>`...)
+			dst = appendNumber(dst, num(c.dec))
 		case cellInt:
 			dst = append(dst, `><v>`...)
 			dst = strconv.AppendInt(dst, c.n, 10)
@@ -156,6 +164,18 @@ func (e *rowEncoder) appendRow(dst []byte, r int, cells []cell) []byte {
 		dst = append(dst, `</c>`...)
 	}
 	return append(dst, `</row>`...)
+}
+
+// appendNumber appends the rest of a number cell holding v, after its
+// reference and style, as excelize's SetRow writes a float64: its value, or
+// an inline string when v is not a number Excel can store.
+func appendNumber(dst []byte, v float64) []byte {
+	if math.IsNaN(v) || math.IsInf(v, 0) {
+		return appendInlineStr(dst, fmt.Sprint(v))
+	}
+	dst = append(dst, `><v>`...)
+	dst = appendCellFloat(dst, v)
+	return append(dst, `</v>`...)
 }
 
 // appendInlineStr appends ` t="inlineStr"><is><t>…</t></is>` for s, as
@@ -342,6 +362,70 @@ func bstrMarshal(s string) (result string) {
 		result += s[cursor:]
 	}
 	return result
+}
+
+// appendShortDecimal appends the text appendCellFloat(dst, num(d)) appends,
+// made from d's digits without forming the float, when d has at most 15
+// significant digits and lies between 1e-30 and 1e15 in magnitude (or is
+// zero); otherwise it appends nothing and returns false.
+//
+// Why the texts are the same: float64 carries 15 significant decimal
+// digits (DBL_DIG): two different decimals of at most 15 significant digits
+// are at least 10^-15 apart relative to their size, more than the spacing
+// of the floats near them (2^-52 ≈ 2.2e-16 relative), so at most one of them
+// rounds to a given float. The float nearest d therefore has d itself as its
+// only decimal form of 15 digits or fewer, so its shortest round-trip digits
+// (strconv's 'f', -1) are d's digits without trailing zeros, printed in
+// fixed notation, and the cut to 15 significant digits leaves them as they
+// are; a whole d below 1e15 is a whole float, printed by its integer digits.
+// TestAppendShortDecimalMatchesFloat checks this against appendCellFloat.
+func appendShortDecimal(dst []byte, d decimal.Decimal) ([]byte, bool) {
+	if d.NumDigits() > 18 { // the coefficient may not fit an int64
+		return dst, false
+	}
+	coef, exp := d.CoefficientInt64(), int(d.Exponent())
+	if coef == 0 {
+		return append(dst, '0'), true
+	}
+	for exp < 0 && coef%10 == 0 {
+		coef /= 10
+		exp++
+	}
+	u := uint64(coef)
+	if coef < 0 {
+		u = -u
+	}
+	const max15 = 999_999_999_999_999 // the largest 15-digit coefficient
+	if u > max15 || exp < -30 {
+		return dst, false
+	}
+	var buf [20]byte
+	digits := strconv.AppendUint(buf[:0], u, 10)
+	if exp >= 0 && len(digits)+exp > 15 { // 1e15 or more
+		return dst, false
+	}
+	if coef < 0 {
+		dst = append(dst, '-')
+	}
+	switch {
+	case exp >= 0:
+		dst = append(dst, digits...)
+		for ; exp > 0; exp-- {
+			dst = append(dst, '0')
+		}
+	case len(digits) > -exp:
+		point := len(digits) + exp
+		dst = append(dst, digits[:point]...)
+		dst = append(dst, '.')
+		dst = append(dst, digits[point:]...)
+	default:
+		dst = append(dst, '0', '.')
+		for i := len(digits); i < -exp; i++ {
+			dst = append(dst, '0')
+		}
+		dst = append(dst, digits...)
+	}
+	return dst, true
 }
 
 // appendCellFloat is excelize's formatCellFloat(v, -1, 64): the shortest

@@ -2,6 +2,7 @@ package xlsx
 
 import (
 	"fmt"
+	"slices"
 	"sync"
 
 	"github.com/xuri/excelize/v2"
@@ -47,11 +48,10 @@ type styles struct {
 	factLabel int // grey, right-aligned label of a fact
 	note      int // grey, wrapped
 	moneyBy   map[moneyKey]int
-	// shared, when set, makes this a detail sheet producer's view of the
-	// workbook's styles (moneyBy is then the view's own cache): see
-	// sharedMoney.
+	// shared, when set, makes this one stage's view of the workbook's
+	// styles (moneyBy is then the view's own cache): see sharedMoney.
 	shared *sharedMoney
-	leader bool
+	stage  int
 }
 
 type moneyKey struct {
@@ -116,7 +116,7 @@ func (s *styles) money(cur string, v moneyVariant) (int, error) {
 		return id, nil
 	}
 	if s.shared != nil {
-		id, err := s.shared.get(k, s.leader)
+		id, err := s.shared.get(k, s.stage)
 		if err == nil {
 			s.moneyBy[k] = id
 		}
@@ -142,49 +142,52 @@ func (s *styles) newMoney(k moneyKey) (int, error) {
 	return id, nil
 }
 
-// sharedMoney hands out the workbook's money styles to the two detail sheet
-// producers, which run at the same time (workbook_detail.go), so that every
+// sharedMoney hands out the workbook's money styles to sheets produced at
+// the same time (workbook_detail.go): the builder's goroutine writing the
+// sheets before the detail sheets (stage 0: Commitments, Amendments), the
+// Payable producer (stage 1) and the Receivable producer (stage 2). Every
 // style gets the id it gets when the sheets are produced one after the
-// other: style ids follow creation order, and the Payable rows come first.
-// The leader (Payable) creates the styles it lacks at once; the follower
-// (Receivable) uses the styles that exist and, for one that does not, waits
-// until the leader creates it or is done, and only then creates it. The
-// styles are created (excelize's NewStyle) under mu, one at a time, while
-// the builder's goroutine waits for the producers: nothing else touches the
-// excelize file meanwhile.
+// other: style ids follow creation order, and a stage's rows come after the
+// rows of the stages before it. A stage uses the styles that exist and, for
+// one that does not, waits until an earlier stage creates it or all earlier
+// stages are done, and only then creates it (stage 0 creates at once). The
+// styles are created (excelize's NewStyle) under mu, one at a time; a stage
+// other than 0 creates one only once stage 0 is done, when the builder's
+// goroutine waits for the producers: nothing else touches the excelize file
+// meanwhile.
 type sharedMoney struct {
-	mu         sync.Mutex
-	changed    *sync.Cond // a style was created, or the leader is done
-	s          *styles    // the workbook's styles
-	leaderDone bool
+	mu      sync.Mutex
+	changed *sync.Cond // a style was created, or a stage is done
+	s       *styles    // the workbook's styles
+	done    []bool     // by stage
 }
 
-// shareMoney returns the producers' views of s, the leader's and the
-// follower's, and their sharedMoney, whose done the leader must call when it
-// is done (also when it fails: the follower may be waiting).
-func (s *styles) shareMoney() (leader, follower *styles, m *sharedMoney) {
-	m = &sharedMoney{s: s}
+// shareMoney returns the views of s of stages 0..stages-1 and their
+// sharedMoney, whose stageDone every stage must call when it is done (also
+// when it fails: a later stage may be waiting).
+func (s *styles) shareMoney(stages int) (views []*styles, m *sharedMoney) {
+	m = &sharedMoney{s: s, done: make([]bool, stages)}
 	m.changed = sync.NewCond(&m.mu)
-	view := func(lead bool) *styles {
+	for stage := range stages {
 		v := *s
 		v.moneyBy = make(map[moneyKey]int, len(s.moneyBy))
 		for k, id := range s.moneyBy {
 			v.moneyBy[k] = id
 		}
-		v.shared, v.leader = m, lead
-		return &v
+		v.shared, v.stage = m, stage
+		views = append(views, &v)
 	}
-	return view(true), view(false), m
+	return views, m
 }
 
-func (m *sharedMoney) get(k moneyKey, leader bool) (int, error) {
+func (m *sharedMoney) get(k moneyKey, stage int) (int, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for {
 		if id, ok := m.s.moneyBy[k]; ok {
 			return id, nil
 		}
-		if leader || m.leaderDone {
+		if !slices.Contains(m.done[:stage], false) {
 			id, err := m.s.newMoney(k)
 			if err == nil {
 				m.changed.Broadcast()
@@ -195,10 +198,10 @@ func (m *sharedMoney) get(k moneyKey, leader bool) (int, error) {
 	}
 }
 
-// leaderDone says that the leader creates no more styles.
-func (m *sharedMoney) done() {
+// stageDone says that stage creates no more styles.
+func (m *sharedMoney) stageDone(stage int) {
 	m.mu.Lock()
-	m.leaderDone = true
+	m.done[stage] = true
 	m.mu.Unlock()
 	m.changed.Broadcast()
 }
