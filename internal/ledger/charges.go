@@ -170,6 +170,8 @@ func appendDecimal(b []byte, d decimal.Decimal) []byte {
 	return append(b, digits...)
 }
 
+// appendJSONDecimal appends d as JSON: its text (digits, sign and point
+// only) quoted, or null when absent.
 func appendJSONDecimal(b []byte, d decimal.NullDecimal) []byte {
 	if !d.Valid {
 		return append(b, "null"...)

@@ -7,7 +7,6 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/shopspring/decimal"
 
 	"github.com/msp-reconcile/reconcile/internal/billing"
 )
@@ -265,23 +264,12 @@ func appendFeesJSON(b []byte, f *billing.SubscriptionFees) (_ []byte, ok bool) {
 		}
 	}
 	b = append(b, `{"recurringFee":`...)
-	b = appendMoneyJSON(b, f.RecurringFee)
+	b = appendJSONDecimal(b, f.RecurringFee)
 	b = append(b, `,"setupFee":`...)
-	b = appendMoneyJSON(b, f.SetupFee)
+	b = appendJSONDecimal(b, f.SetupFee)
 	b = append(b, `,"currency":"`...)
 	b = append(b, f.Currency...)
 	return append(b, `"}`...), true
-}
-
-// appendMoneyJSON appends moneyText(d) as JSON: its text (digits, sign and
-// point only) quoted, or null.
-func appendMoneyJSON(b []byte, d decimal.NullDecimal) []byte {
-	if !d.Valid {
-		return append(b, "null"...)
-	}
-	b = append(b, '"')
-	b = appendDecimal(b, d.Decimal)
-	return append(b, '"')
 }
 
 // receivableRow is the values of the i-th encoded receivable line.

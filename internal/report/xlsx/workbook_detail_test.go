@@ -90,17 +90,7 @@ func TestDetailSheetsConcurrentMatchSequential(t *testing.T) {
 		r := wbReceivable("C2", fmt.Sprintf("SKU-%03d", i), "Line", "2", "3.25", cur)
 		d.receivables = append(d.receivables, r)
 	}
-	for _, maxRows := range []int{0, 170} {
-		opts := WorkbookOptions{MaxRowsPerSheet: maxRows}
-		want := wbRenderRef(t, res, info, &d.wbDetail, opts)
-		for seed := uint64(1); seed <= 8; seed++ {
-			d.seed = seed
-			if got := wbRender(t, res, info, d, opts); !bytes.Equal(got, want) {
-				t.Fatalf("max rows %d, seed %d: the concurrent sheets give %d bytes, the sequential reference %d: the files differ",
-					maxRows, seed, len(got), len(want))
-			}
-		}
-	}
+	wbMatchSequential(t, res, info, d, nil, 0, 170)
 	// The styles the sheets use are the ones their currencies need.
 	f := wbOpen(t, wbRender(t, res, info, d, WorkbookOptions{}))
 	for _, c := range []struct{ sheet, cell, want string }{
@@ -340,17 +330,7 @@ func wbCommitmentsDetail(seed *uint64) (*report.Result, RunInfo, *wbJitterDetail
 func TestDetailSheetsBesideCommitmentsMatchSequential(t *testing.T) {
 	seed := uint64(1)
 	res, info, d := wbCommitmentsDetail(&seed)
-	for _, maxRows := range []int{0, 130} {
-		opts := WorkbookOptions{MaxRowsPerSheet: maxRows}
-		want := wbRenderRef(t, res, info, &d.wbDetail, opts)
-		for seed = 1; seed <= 8; seed++ {
-			d.seed = seed
-			if got := wbRender(t, res, info, d, opts); !bytes.Equal(got, want) {
-				t.Fatalf("max rows %d, seed %d: the concurrent sheets give %d bytes, the sequential reference %d: the files differ",
-					maxRows, seed, len(got), len(want))
-			}
-		}
-	}
+	wbMatchSequential(t, res, info, d, &seed, 0, 130)
 	f := wbOpen(t, wbRender(t, res, info, d, WorkbookOptions{}))
 	for _, c := range []struct{ sheet, cell, want string }{
 		{SheetPayable, "N2", `#,##0.00#### "CHF";[Red]-#,##0.00#### "CHF"`},
@@ -382,5 +362,28 @@ func TestCommitmentsErrorStopsDetailProducers(t *testing.T) {
 	}
 	if got := wbDirEntries(t, dir); len(got) != 0 {
 		t.Errorf("dir holds %q after a failure", got)
+	}
+}
+
+// wbMatchSequential renders d's workbook with each of maxRows rows per
+// sheet, eight times with different interleavings of its readers (seeds 1
+// to 8, given to d and, when not nil, to other, the seed of res's
+// Commitments rows), and fails unless every file is byte for byte the
+// sequential reference rendering's.
+func wbMatchSequential(t *testing.T, res *report.Result, info RunInfo, d *wbJitterDetail, other *uint64, maxRows ...int) {
+	t.Helper()
+	for _, rows := range maxRows {
+		opts := WorkbookOptions{MaxRowsPerSheet: rows}
+		want := wbRenderRef(t, res, info, &d.wbDetail, opts)
+		for seed := uint64(1); seed <= 8; seed++ {
+			d.seed = seed
+			if other != nil {
+				*other = seed
+			}
+			if got := wbRender(t, res, info, d, opts); !bytes.Equal(got, want) {
+				t.Fatalf("max rows %d, seed %d: the concurrent sheets give %d bytes, the sequential reference %d: the files differ",
+					rows, seed, len(got), len(want))
+			}
+		}
 	}
 }
