@@ -72,7 +72,7 @@ const (
 	cellInt                   // integer: n
 	// cellDecimal is a number held exactly (dec) until the row is written:
 	// it becomes the float num(dec) only then, and its text is made from
-	// the decimal's digits when they are the float's (appendCellDecimal).
+	// the decimal's digits when they are the float's (appendShortDecimal).
 	cellDecimal
 )
 
