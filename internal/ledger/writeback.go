@@ -25,8 +25,8 @@ const writebackEvery = 100 * time.Millisecond
 // still: at W1M the payable batch's commit spent ≈ 0.6 s in the WAL's fsync
 // and ≈ 0.4 s in the database's, each automatic checkpoint of the fan-out
 // ≈ 0.3 and 0.2 s (BENCHMARKS.md, "Writeback ahead of fsync"). With the
-// pages already on their way, an fsync waits for the last tenth of a second
-// of writes.
+// pages already on their way, an fsync finds most of them written: the
+// close's fsync waits went from ≈ 4.5 s to ≈ 1.9 s at W1M.
 //
 // The WAL is opened by path on every tick (SQLite never locks it; its locks
 // are on the database and -shm files). The database file is reached through
