@@ -143,7 +143,7 @@ func (a *File) Write(p []byte) (int, error) {
 	n, err := a.f.Write(p)
 	a.written += int64(n)
 	if a.written-a.submitted >= writeAheadChunk {
-		writeAhead(a.f, a.submitted, a.written-a.submitted)
+		_ = writeAhead(a.f, a.submitted, a.written-a.submitted) // advisory: see writeAhead
 		a.submitted = a.written
 	}
 	return n, err

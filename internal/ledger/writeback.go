@@ -40,12 +40,12 @@ const writebackEvery = 100 * time.Millisecond
 // how much of their work is left when they are made.
 type writeback struct {
 	every time.Duration
-	wal   string            // the WAL's path
-	dbFD  int               // SQLite's descriptor of the database file, or -1
-	db    *sql.DB           // the pool of that connection, or nil
-	conn  *sql.Conn         // the connection that holds dbFD open, or nil
-	file  func(path string) // starts the writeback of a file by path
-	fd    func(fd int)      // starts the writeback of a descriptor
+	wal   string                  // the WAL's path
+	dbFD  int                     // SQLite's descriptor of the database file, or -1
+	db    *sql.DB                 // the pool of that connection, or nil
+	conn  *sql.Conn               // the connection that holds dbFD open, or nil
+	file  func(path string) error // starts the writeback of a file by path
+	fd    func(fd int) error      // starts the writeback of a descriptor
 	stop  chan struct{}
 	done  chan struct{}
 	once  sync.Once
@@ -115,9 +115,9 @@ func (w *writeback) run() {
 		case <-w.stop:
 			return
 		case <-t.C:
-			w.file(w.wal)
+			_ = w.file(w.wal) // advisory: see startFileWriteback
 			if w.dbFD >= 0 {
-				w.fd(w.dbFD)
+				_ = w.fd(w.dbFD)
 			}
 		}
 	}

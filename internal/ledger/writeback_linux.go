@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"errors"
 	"os"
 
 	"golang.org/x/sys/unix"
@@ -9,24 +10,27 @@ import (
 const writebackSupported = true
 
 // startFileWriteback asks the kernel to start writing the dirty pages of the
-// file at path to disk. A missing file (the WAL is created by the first
-// write and removed when the last connection closes) and any error are
-// ignored: nothing depends on it but the time the next fsync takes.
-func startFileWriteback(path string) {
+// file at path to disk. The writeback ignores its error (a missing file:
+// the WAL is created by the first write and removed when the last
+// connection closes); nothing depends on it but the time the next fsync
+// takes. The error is returned for the tests.
+func startFileWriteback(path string) error {
 	f, err := os.Open(path)
 	if err != nil {
-		return
+		return err
 	}
-	if rc, err := f.SyscallConn(); err == nil {
-		_ = rc.Control(func(fd uintptr) { startFDWriteback(int(fd)) })
+	rc, err := f.SyscallConn()
+	if err == nil {
+		cerr := rc.Control(func(fd uintptr) { err = startFDWriteback(int(fd)) })
+		err = errors.Join(err, cerr)
 	}
-	_ = f.Close()
+	return errors.Join(err, f.Close())
 }
 
 // startFDWriteback asks the kernel to start writing the dirty pages of the
-// open file fd to disk; errors are ignored, as for startFileWriteback.
-func startFDWriteback(fd int) {
-	_ = unix.SyncFileRange(fd, 0, 0, unix.SYNC_FILE_RANGE_WRITE)
+// open file fd to disk (its error is ignored, as startFileWriteback's).
+func startFDWriteback(fd int) error {
+	return unix.SyncFileRange(fd, 0, 0, unix.SYNC_FILE_RANGE_WRITE)
 }
 
 // sameFile reports whether the open descriptor fd is the file at path.

@@ -4,6 +4,6 @@ package ledger
 
 const writebackSupported = false
 
-func startFileWriteback(string)         {}
-func startFDWriteback(int)              {}
-func sameFile(fd int, path string) bool { return false }
+func startFileWriteback(string) error { return nil }
+func startFDWriteback(int) error      { return nil }
+func sameFile(int, string) bool       { return false }
