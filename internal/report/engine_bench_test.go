@@ -84,10 +84,7 @@ func BenchmarkReconcile(b *testing.B) {
 // collector fed too (every payable line with a unit price, one of a few per
 // SKU) and each customer added once its lines are in, as the close does.
 func BenchmarkReconcileLicences(b *testing.B) {
-	in, pays, recs := benchEngineDataset(1000, 100)
-	for j := range pays {
-		pays[j].NetPrice = engND(strconv.Itoa(10+j%7) + ".50")
-	}
+	in, pays, recs := benchPricedDataset(1000, 100)
 	rows := len(pays)
 	for _, rs := range recs {
 		rows += len(rs)
@@ -114,4 +111,15 @@ func BenchmarkReconcileLicences(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(rows)*float64(b.N)/b.Elapsed().Seconds(), "rows/s")
+}
+
+// benchPricedDataset is benchEngineDataset with a unit price on every
+// payable line (seven prices), so that the licence check has prices to
+// compare.
+func benchPricedDataset(customers, perCustomer int) (Input, []billing.PayableCharge, map[string][]billing.ReceivableCharge) {
+	in, pays, recs := benchEngineDataset(customers, perCustomer)
+	for j := range pays {
+		pays[j].NetPrice = engND(strconv.Itoa(10+j%7) + ".50")
+	}
+	return in, pays, recs
 }

@@ -52,10 +52,7 @@ func benchSubscriptions(customers, perCustomer int) map[string][]billing.Subscri
 // collector fed the customers' payable and receivable lines, as the close's
 // live feed does at each commit; ns/op is per customer.
 func BenchmarkLicenceAddCustomer(b *testing.B) {
-	in, pays, recs := benchEngineDataset(100, 80)
-	for j := range pays {
-		pays[j].NetPrice = engND(strconv.Itoa(10+j%7) + ".50")
-	}
+	in, pays, recs := benchPricedDataset(100, 80)
 	subs := benchSubscriptions(100, 80)
 	r := NewReconciler(in, Options{})
 	lc := NewLicenceCollector(engPeriod.To)
