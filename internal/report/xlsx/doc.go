@@ -4,7 +4,8 @@
 // It holds everything that knows excelize: the sheets (Summary, Customers,
 // Products, Mismatches, Invoices, Payable, Receivable, Run), their styles and text
 // rules, the fast row encoder of the table sheets (workbook_rows.go, which
-// writes the bytes excelize's StreamWriter would), the table sheets' zip
+// writes the bytes excelize's StreamWriter would, less the cell references
+// a reader infers), the table sheets' zip
 // parts compressed on their own goroutines while the rows are read
 // (workbook_parts.go), the sorted zip that makes the file byte-identical for
 // the same inputs, and the CSV detail. Outputs
@@ -17,7 +18,8 @@
 //
 // excelize is pinned in go.mod (v2.11.1). The output must be deterministic
 // and byte-identical to the golden files (testdata/workbook) and to
-// sample-output/; the row encoder copies excelize's encoding. An excelize
+// sample-output/; the row encoder copies excelize's encoding (the tests
+// fill the references it leaves out back in and compare). An excelize
 // bump is only acceptable with the byte-equality tests green:
 // TestWorkbookGolden, TestRowEncoderMatchesExcelize,
 // TestWorkbookFastRowsMatchExcelize, TestWorkbookManyChunksMatchExcelize,

@@ -369,12 +369,14 @@ func TestCommitmentsErrorStopsDetailProducers(t *testing.T) {
 // sheet, eight times with different interleavings of its readers (seeds 1
 // to 8, given to d and, when not nil, to other, the seed of res's
 // Commitments rows), and fails unless every file is byte for byte the
-// sequential reference rendering's.
+// rendering of d's rows without interleaving, itself excelize's sequential
+// reference rendering but for the cell references (wbSameAsExcelize).
 func wbMatchSequential(t *testing.T, res *report.Result, info RunInfo, d *wbJitterDetail, other *uint64, maxRows ...int) {
 	t.Helper()
 	for _, rows := range maxRows {
 		opts := WorkbookOptions{MaxRowsPerSheet: rows}
-		want := wbRenderRef(t, res, info, &d.wbDetail, opts)
+		want := wbRender(t, res, info, &d.wbDetail, opts)
+		wbSameAsExcelize(t, want, wbRenderRef(t, res, info, &d.wbDetail, opts))
 		for seed := uint64(1); seed <= 8; seed++ {
 			d.seed = seed
 			if other != nil {

@@ -43,9 +43,11 @@ package xlsx
 // about 70% of the workbook's time on the 25-column Payable sheet.
 //
 // So the data rows of the table sheets are encoded here instead, into the
-// very bytes SetRow would write (TestRowEncoderMatchesExcelize and
-// TestWorkbookFastRowsMatchExcelize compare them with excelize's own output),
-// and compressed into the sheet's zip part as they come (workbook_parts.go).
+// very bytes SetRow would write except for the cell references a reader
+// infers (appendRow): with each cell's reference filled back in, they are
+// excelize's own output (TestRowEncoderMatchesExcelize and
+// TestWorkbookFastRowsMatchExcelize compare them). They are compressed into
+// the sheet's zip part as they come (workbook_parts.go).
 
 import (
 	"bytes"
@@ -106,8 +108,9 @@ func (c cell) value() any {
 	return nil
 }
 
-// rowEncoder encodes table rows as sheet XML, exactly as excelize's
-// StreamWriter.SetRow does for the same values without row options.
+// rowEncoder encodes table rows as sheet XML as excelize's
+// StreamWriter.SetRow does for the same values without row options, but
+// for the cell references a reader infers (appendRow).
 type rowEncoder struct {
 	cols   [][]byte // column letters: A, B, …
 	rowNum []byte   // scratch: the row number's digits
@@ -122,20 +125,36 @@ func (e *rowEncoder) colName(i int) []byte {
 }
 
 // appendRow appends row number r (1-based) with cells starting in column A.
+//
+// A cell's reference (r="B7") is written only when the cell does not
+// directly follow the previous cell of its row (or, for the first cell, is
+// not in column A): the attribute is optional (ECMA-376 Part 1, 18.3.1.4),
+// and a reader places a cell without one in the column after the previous
+// cell's, as Excel, LibreOffice and excelize do. The references were a
+// fifth of a detail sheet's XML and, unlike the rest of it, barely
+// compressible: without them the 1M-line sheets are about half the size
+// compressed, and faster to compress (BENCHMARKS.md, "Cell references only
+// where a column is skipped"). Rows keep their r="7".
 func (e *rowEncoder) appendRow(dst []byte, r int, cells []cell) []byte {
 	e.rowNum = strconv.AppendInt(e.rowNum[:0], int64(r), 10)
 	dst = append(dst, `<row r="`...)
 	dst = append(dst, e.rowNum...)
 	dst = append(dst, `">`...)
+	next := 0 // the column a cell without a reference is placed in
 	for i := range cells {
 		c := &cells[i]
 		if c.kind == cellNone {
 			continue
 		}
-		dst = append(dst, `<c r="`...)
-		dst = append(dst, e.colName(i)...)
-		dst = append(dst, e.rowNum...)
-		dst = append(dst, '"')
+		if i == next {
+			dst = append(dst, `<c`...)
+		} else {
+			dst = append(dst, `<c r="`...)
+			dst = append(dst, e.colName(i)...)
+			dst = append(dst, e.rowNum...)
+			dst = append(dst, '"')
+		}
+		next = i + 1
 		if c.style != 0 {
 			dst = append(dst, ` s="`...)
 			dst = strconv.AppendInt(dst, int64(c.style), 10)
