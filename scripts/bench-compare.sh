@@ -32,6 +32,8 @@ if [ -z "${BENCH_BIN:-}" ]; then
 	echo "== build"
 	CGO_ENABLED=1 go build -o "$BIN" ./cmd/reconcile
 fi
+. scripts/bench-lib.sh
+bench_evict "$BIN" # timed as a binary read from disk
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/reconcile-bench-compare.XXXXXX")
 DB=${BENCH_COMPARE_DB:-$TMP/bench.db}

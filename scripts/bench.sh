@@ -28,6 +28,8 @@ BIN=bin/reconcile
 
 echo "== build"
 CGO_ENABLED=1 go build -o "$BIN" ./cmd/reconcile
+. scripts/bench-lib.sh
+bench_evict "$BIN" # timed as a binary read from disk
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/reconcile-bench.XXXXXX")
 SIM_PID=""

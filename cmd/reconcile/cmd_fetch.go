@@ -218,6 +218,7 @@ func newClient(ctx context.Context, f *fetchFlags, env fetchEnv, log *slog.Logge
 		ClientSecret:    env.api.ClientSecret,
 		SubscriptionKey: env.api.SubscriptionKey,
 		HTTPClient:      env.httpClient,
+		InFlight:        f.concurrency,
 		RequestTimeout:  f.timeout,
 		MaxAttempts:     f.maxAttempts,
 		MaxWait:         f.maxWait,
@@ -255,7 +256,7 @@ func startProgress(f *fetchFlags, env fetchEnv, stderr io.Writer) (*termProgress
 		return nil, newLogger(stderr, f.verbose), env
 	}
 	var bytes atomic.Int64
-	base := http.RoundTripper(http.DefaultTransport.(*http.Transport).Clone())
+	base := http.RoundTripper(fetch.NewTransport(f.concurrency))
 	hc := &http.Client{}
 	if env.httpClient != nil {
 		*hc = *env.httpClient

@@ -3,11 +3,13 @@ package fetch
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -38,6 +40,7 @@ type fakeSherweb struct {
 	api         map[string]http.HandlerFunc // by path (without /api)
 	badHeaders  []string                    // header problems seen
 	lastTokenRq map[string]string           // form of the last token request
+	conns       atomic.Int64                // connections the server accepted
 }
 
 func newFake(t *testing.T) *fakeSherweb {
@@ -54,7 +57,13 @@ func newFake(t *testing.T) *fakeSherweb {
 	root := http.NewServeMux()
 	root.HandleFunc("POST /api/auth/oidc/connect/token", f.token)
 	root.HandleFunc("/api/", f.serveAPI)
-	f.srv = httptest.NewServer(root)
+	f.srv = httptest.NewUnstartedServer(root)
+	f.srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			f.conns.Add(1)
+		}
+	}
+	f.srv.Start()
 	t.Cleanup(f.srv.Close)
 	return f
 }

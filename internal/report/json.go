@@ -1,6 +1,7 @@
 package report
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"fmt"
@@ -207,6 +208,19 @@ func (r *Result) FindingCounts() []KindCount {
 // order, two-space indent, trailing newline. The same Result always gives the
 // same bytes.
 func (r *Result) WriteJSON(w io.Writer) error {
+	// Buffered: the findings are encoded one at a time (below), and each
+	// would otherwise be a write system call of ≈ 640 bytes (W1M: 50,000).
+	bw := bufio.NewWriterSize(w, 256<<10)
+	if err := r.writeJSON(bw); err != nil {
+		return err
+	}
+	if err := bw.Flush(); err != nil {
+		return fmt.Errorf("write json summary for run %s: %w", r.RunID, err)
+	}
+	return nil
+}
+
+func (r *Result) writeJSON(w io.Writer) error {
 	s := jsonSummary{
 		SchemaVersion:   SchemaVersion,
 		ToolVersion:     r.ToolVersion,
