@@ -19,11 +19,12 @@ bench_build() {
 }
 
 # bench_evict FILE: writes FILE's dirty pages and drops it from the page
-# cache, so that every binary is timed as one read from disk. A binary just
-# written by go build (or cp) is cached in large folios, and its text mapped
-# from them counts ≈ 6 MiB more peak RSS than the same bytes read back from
-# disk (measured on byte-identical binaries, W100k: 32 against 26 MiB after
-# the customer list, 54 against 48 after the payable stage).
+# cache, so that every binary is timed as one read from disk. A binary as go
+# build's linker leaves it in the page cache (written through a memory
+# mapping) runs with ≈ 6 MiB more peak RSS than the same bytes read back from
+# disk (byte-identical binaries, W100k: 32 against 26 MiB after the customer
+# list, 54 against 48 after the payable stage; BENCHMARKS.md, "Connections,
+# small writes and how a binary is timed").
 bench_evict() {
 	sync "$1" 2>/dev/null || true
 	dd if="$1" iflag=nocache count=0 status=none 2>/dev/null || true
