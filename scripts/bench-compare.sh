@@ -26,14 +26,9 @@ CHARGES=${BENCH_CHARGES:-1000000}
 CUSTOMERS=${BENCH_CUSTOMERS:-10000}
 SEED=${BENCH_SEED:-20261001}
 RUNS=${BENCH_COMPARE_RUNS:-3}
-BIN=${BENCH_BIN:-bin/reconcile}
 
-if [ -z "${BENCH_BIN:-}" ]; then
-	echo "== build"
-	CGO_ENABLED=1 go build -o "$BIN" ./cmd/reconcile
-fi
 . scripts/bench-lib.sh
-bench_evict "$BIN" # timed as a binary read from disk
+BIN=$(bench_build bin/reconcile) # BENCH_BIN or a new build, timed as read from disk
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/reconcile-bench-compare.XXXXXX")
 DB=${BENCH_COMPARE_DB:-$TMP/bench.db}

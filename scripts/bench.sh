@@ -14,6 +14,7 @@
 #   BENCH_MEMPROFILE  if set, `reconcile run --memprofile` writes there
 #   BENCH_KEEP        if set, keep the temporary folder (ledger, workbook, logs)
 #   BENCH_EXTRA       extra flags for `reconcile run` (e.g. "--concurrency 8")
+#   BENCH_BIN         the binary to time (default: build bin/reconcile)
 #   BENCH_DB          the ledger: default a new SQLite file in the temporary
 #                     folder; a postgres://… URL of an empty database runs the
 #                     workload against PostgreSQL (BENCHMARKS.md, PostgreSQL)
@@ -24,12 +25,9 @@ CHARGES=${BENCH_CHARGES:-1000000}
 CUSTOMERS=${BENCH_CUSTOMERS:-10000}
 TTL=${BENCH_TOKEN_TTL:-60s}
 SEED=${BENCH_SEED:-20261001}
-BIN=bin/reconcile
 
-echo "== build"
-CGO_ENABLED=1 go build -o "$BIN" ./cmd/reconcile
 . scripts/bench-lib.sh
-bench_evict "$BIN" # timed as a binary read from disk
+BIN=$(bench_build bin/reconcile) # BENCH_BIN or a new build, timed as read from disk
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/reconcile-bench.XXXXXX")
 SIM_PID=""
