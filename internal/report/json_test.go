@@ -3,6 +3,7 @@ package report
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -186,6 +187,41 @@ func TestWriteJSONKeepsScale(t *testing.T) {
 // time; the bytes must be those of encoding the whole summary at once (the
 // summary read back into its struct and encoded in one piece), with HTML
 // characters, non-ASCII text, acceptances and an empty mismatches array.
+// countingWrites counts the Write calls it gets.
+type countingWrites struct {
+	bytes.Buffer
+	calls int
+}
+
+func (w *countingWrites) Write(p []byte) (int, error) {
+	w.calls++
+	return w.Buffer.Write(p)
+}
+
+// The findings are encoded one at a time, but the summary reaches its
+// writer (a file) in a few large writes, not one per finding: 2,000
+// findings (≈ 1.3 MB) take at most a handful of 256 KiB writes.
+func TestWriteJSONWritesInLargeChunks(t *testing.T) {
+	res := engGoldenResult()
+	one := res.Mismatches[0]
+	res.Mismatches = res.Mismatches[:0]
+	for i := range 2000 {
+		f := one
+		f.SKU = fmt.Sprintf("SKU-%04d", i)
+		res.Mismatches = append(res.Mismatches, f)
+	}
+	var w countingWrites
+	if err := res.WriteJSON(&w); err != nil {
+		t.Fatal(err)
+	}
+	if limit := w.Len()/(256<<10) + 2; w.calls > limit {
+		t.Errorf("%d bytes in %d writes, want at most %d", w.Len(), w.calls, limit)
+	}
+	if got := engJSON(t, res); got != w.String() {
+		t.Error("a second WriteJSON wrote other bytes")
+	}
+}
+
 func TestWriteJSONStreamsLikeOneEncode(t *testing.T) {
 	res := engGoldenResult()
 	res.Mismatches[0].Tags = "Note=<a & b> \"quoted\" é\t\u2028"
