@@ -1,8 +1,13 @@
 -- name: insert_payable
 INSERT INTO payable_charges (
     run_id, line_no, customer_key, sku, charge_type, period_from, period_to, currency,
-    charge_id, sub_total, quantity, detail, content_hash
-) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?);
+    charge_id, sub_total, quantity, detail, content_hash, customer_ord
+) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?);
+
+-- name: insert_payable_customer
+-- A customer key of the payable stream, numbered in order of first appearance
+-- (SQLite: inserted before its first line, which refers to it).
+INSERT INTO payable_customers (run_id, customer_key, customer_ord) VALUES (?, ?, ?);
 
 -- name: count_payable
 SELECT COUNT(*) FROM payable_charges WHERE run_id = ?;
@@ -10,14 +15,18 @@ SELECT COUNT(*) FROM payable_charges WHERE run_id = ?;
 -- name: each_payable
 -- Canonical order: customer_key, sku, charge_type, period_from, period_to, currency,
 -- charge_id, then sub_total, quantity (NULL first, exact text in byte order) and the
--- content hash. Since 0006 the table is stored in the order of its primary key, which is
--- the canonical order up to charge_id: the run's range is read as stored (no sort), and
--- EachPayable orders the lines equal up to charge_id by the last three columns (ties.go).
-SELECT sku, charge_type, period_from, period_to, currency, charge_id, sub_total, quantity, detail,
-       customer_key, content_hash
-FROM payable_charges
-WHERE run_id = ?
-ORDER BY run_id, customer_key, sku, charge_type, period_from, period_to, currency, charge_id, line_no;
+-- content hash. Since 0010 the table is stored by (customer_ord, sku, ..., charge_id,
+-- line_no), customer_ord numbering the run's customer keys (payable_customers): the
+-- run's customers are walked in key order (payable_customers' primary key) and each
+-- one's range of lines is read as stored, so SQLite sorts nothing (CROSS JOIN fixes
+-- that loop order); EachPayable orders the lines equal up to charge_id by the last
+-- three columns (ties.go).
+SELECT p.sku, p.charge_type, p.period_from, p.period_to, p.currency, p.charge_id, p.sub_total,
+       p.quantity, p.detail, p.customer_key, p.content_hash
+FROM payable_customers k CROSS JOIN payable_charges p
+WHERE k.run_id = ? AND p.run_id = k.run_id AND p.customer_ord = k.customer_ord
+ORDER BY k.run_id, k.customer_key, p.sku, p.charge_type, p.period_from, p.period_to, p.currency,
+         p.charge_id, p.line_no;
 
 -- name: insert_receivable
 INSERT INTO receivable_charges (

@@ -101,6 +101,10 @@ DELETE FROM customers WHERE run_id = ?;
 -- name: delete_run_payables
 DELETE FROM payable_charges WHERE run_id = ?;
 
+-- name: delete_run_payable_customers
+-- After delete_run_payables (the lines refer to these rows).
+DELETE FROM payable_customers WHERE run_id = ?;
+
 -- name: delete_run_summary
 DELETE FROM run_summaries WHERE run_id = ?;
 

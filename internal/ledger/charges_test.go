@@ -443,8 +443,10 @@ func TestEachPayableUsesIndex(t *testing.T) {
 		details = append(details, p.Detail)
 	}
 	joined := strings.Join(details, "; ")
-	if !clusteredRead(joined, "payable_charges") {
-		t.Fatalf("each_payable plan = %q, want the run's range of the primary key and no sort", joined)
+	// The run's customer keys in key order, then each one's range of lines.
+	if !clusteredRead(joined, "k") || !strings.Contains(joined, "SEARCH p USING PRIMARY KEY (run_id=? AND customer_ord=?)") ||
+		strings.Index(joined, "SEARCH k") > strings.Index(joined, "SEARCH p") {
+		t.Fatalf("each_payable plan = %q, want payable_customers' range of the run, then for each customer its range of payable_charges, and no sort", joined)
 	}
 	plan = nil
 	if err := s.db.Select(&plan, "EXPLAIN QUERY PLAN "+s.q[qEachReceivableAvailable], 1); err != nil {

@@ -22,6 +22,7 @@ type copyTable struct {
 var copyTables = []copyTable{
 	{"runs", "id"},
 	{"run_summaries", "run_id"},
+	{"payable_customers", "run_id, customer_ord"},
 	{"payable_charges", "run_id, line_no"},
 	{"customers", "run_id, id"},
 	{"customer_coverage", "run_id, customer_id"},

@@ -112,8 +112,10 @@ func TestPayableLineNumbersFollowTheStream(t *testing.T) {
 }
 
 // A chunk of payable lines is inserted in the table's key order after
-// run_id: customer_key (from the tags), sku, charge_type, period_from,
-// period_to, currency, charge_id, then the stream position.
+// run_id: customer_ord (the customer key's number, in order of first
+// appearance in the stream), sku, charge_type, period_from, period_to,
+// currency, charge_id, then the stream position; the numbers go on across
+// chunks.
 func TestPayableChunkKeyOrder(t *testing.T) {
 	line := func(customer, sku, chargeID string) *billing.PayableCharge {
 		c := samplePayable(0)
@@ -133,13 +135,27 @@ func TestPayableChunkKeyOrder(t *testing.T) {
 	}
 	var w payableWriter
 	got := w.keyOrder(nil, lines)
-	if want := []int{3, 4, 5, 2, 1, 0}; !slices.Equal(got, want) {
+	if want := []int{0, 4, 5, 2, 1, 3}; !slices.Equal(got, want) {
 		t.Errorf("payable lines inserted in order %v, want %v", got, want)
 	}
 	for i, c := range lines {
 		if w.keys[i] != customerKey(c.Tags) {
 			t.Errorf("line %d: key %q, want %q", i, w.keys[i], customerKey(c.Tags))
 		}
+	}
+	if want := []int64{1, 2, 2, 3, 2, 2}; !slices.Equal(w.ords, want) {
+		t.Errorf("customer numbers %v, want %v", w.ords, want)
+	}
+	// The next chunk: a known key keeps its number, a new one gets the next.
+	got = w.keyOrder(got, []*billing.PayableCharge{line("cust-c", "SKU-a", "c1"), line("cust-a", "SKU-z", "c1")})
+	if want := []int{1, 0}; !slices.Equal(got, want) {
+		t.Errorf("second chunk inserted in order %v, want %v", got, want)
+	}
+	if want := []int64{4, 2}; !slices.Equal(w.ords, want) {
+		t.Errorf("second chunk: customer numbers %v, want %v", w.ords, want)
+	}
+	if want := []string{"cust-b", "cust-a", "", "cust-c"}; !slices.Equal(w.customers.keys, want) {
+		t.Errorf("customer keys by number %q, want %q", w.customers.keys, want)
 	}
 }
 

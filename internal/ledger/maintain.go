@@ -160,7 +160,7 @@ func (s *Store) DeleteRuns(ctx context.Context, ids []int64) error {
 				return fmt.Errorf("delete run %d: %w", id, err)
 			}
 			for _, q := range []string{qDeleteRunSubscriptions, qDeleteRunReceivables, qDeleteRunCoverage,
-				qDeleteRunCustomers, qDeleteRunPayables, qDeleteRunSummary, qDeleteRun} {
+				qDeleteRunCustomers, qDeleteRunPayables, qDeletePayableCustomers, qDeleteRunSummary, qDeleteRun} {
 				if _, err := tx.ExecContext(ctx, s.q[q], id); err != nil {
 					return fmt.Errorf("delete run %d: %s: %w", id, q, err)
 				}

@@ -209,12 +209,18 @@ type payableWriter struct {
 	runID  int64
 	conn   *sqlx.Conn
 	stmt   driver.StmtExecContext
-	fast   *sqliteRows // stmt's rows bound in C (sqliterows.go); nil: through the driver
+	fast   *sqliteRows            // stmt's rows bound in C (sqliterows.go); nil: through the driver
+	cstmt  driver.StmtExecContext // SQLite: insert_payable_customer
 	codec  rowCodec
 	lineNo int64
 	err    error    // the first write error of the batch
 	order  []int    // SQLite: a chunk's insertion order (keyOrder)
 	keys   []string // SQLite: a chunk's customer keys (keyOrder), by line
+	ords   []int64  // SQLite: their numbers (payable_customers), by line
+
+	// customers numbers the attempt's customer keys in order of first
+	// appearance (payable_customers.customer_ord).
+	customers customerOrds
 
 	// PostgreSQL: the attempt's lines are streamed with one COPY, in the
 	// batch's transaction (pgcopy.go); nil until its first line.
@@ -248,7 +254,18 @@ func (s *Store) newPayableWriter(ctx context.Context, runID int64) (*payableWrit
 				_ = st.Close() // already failing: releasing the statement
 				return fmt.Errorf("driver statement %T cannot execute with a context", st)
 			}
-			w.fast, _ = sqliteRowsFor(st, payableCols)
+			w.fast, _ = sqliteRowsFor(st, w.cols())
+			if s.payable0009 {
+				return nil // no payable_customers (payable0009.go)
+			}
+			cst, err := p.PrepareContext(ctx, s.q[qInsertPayableCustomer])
+			if err != nil {
+				return fmt.Errorf("prepare customer insert: %w", err)
+			}
+			if w.cstmt, ok = cst.(driver.StmtExecContext); !ok {
+				_ = cst.Close() // already failing: releasing the statement
+				return fmt.Errorf("driver statement %T cannot execute with a context", cst)
+			}
 			return nil
 		})
 	}
@@ -320,11 +337,24 @@ func (w *payableWriter) insert(lines []*billing.PayableCharge) error {
 	}
 	first := w.lineNo + 1 // the chunk's lines are numbered in stream order
 	w.lineNo += int64(len(lines))
+	known := len(w.customers.keys)
 	w.order = w.keyOrder(w.order, lines)
 	return w.conn.Raw(func(any) error {
+		// The chunk's new customer keys first: its lines refer to them.
+		bg := context.Background() // as below
+		for i, key := range w.customers.keys[known:] {
+			if w.cstmt == nil {
+				break // a 0009 ledger (payable0009.go)
+			}
+			ord := int64(known + i + 1)
+			if _, err := w.cstmt.ExecContext(bg, []driver.NamedValue{{Ordinal: 1, Value: w.runID},
+				{Ordinal: 2, Value: key}, {Ordinal: 3, Value: ord}}); err != nil {
+				return fmt.Errorf("stage payable customer key %q (number %d): %w", key, ord, err)
+			}
+		}
 		if w.fast != nil { // one cgo call for the chunk (sqliterows.go)
 			if i, err := execRows(w.fast, w.order, func(i int) []rowVal {
-				return w.codec.payableArgs(w.runID, first+int64(i), w.keys[i], lines[i])
+				return w.codec.payableArgs(w.runID, first+int64(i), w.keys[i], w.ords[i], lines[i])[:w.cols()]
 			}); err != nil {
 				return fmt.Errorf("stage payable charge %s: %w", lines[i].Describe(), err)
 			}
@@ -333,10 +363,9 @@ func (w *payableWriter) insert(lines []*billing.PayableCharge) error {
 		// context.Background: the statement runs synchronously (go-sqlite3
 		// starts a goroutine per call for a cancellable context); the batch's
 		// context is checked per chunk.
-		bg := context.Background()
 		for _, i := range w.order {
 			c := lines[i]
-			if _, err := w.stmt.ExecContext(bg, w.codec.payableNamed(w.runID, first+int64(i), w.keys[i], c)); err != nil {
+			if _, err := w.stmt.ExecContext(bg, w.codec.payableNamed(w.runID, first+int64(i), w.keys[i], w.ords[i], c)[:w.cols()]); err != nil {
 				return fmt.Errorf("stage payable charge %s: %w", c.Describe(), err)
 			}
 		}
@@ -344,29 +373,64 @@ func (w *payableWriter) insert(lines []*billing.PayableCharge) error {
 	})
 }
 
+// cols is the number of values of the batch's insert_payable.
+func (w *payableWriter) cols() int {
+	if w.s.payable0009 {
+		return payableCols0009
+	}
+	return payableCols
+}
+
 // keyOrder returns the order to insert a chunk of lines in (indexes into
 // lines, in dst's array): the clustered table's primary key after run_id
-// (customer_key, sku, charge_type, period_from, period_to, currency,
+// (customer_ord, sku, charge_type, period_from, period_to, currency,
 // charge_id, then line_no, which follows the stream), in byte order as
-// SQLite's BINARY collation. The API sends a customer's lines together but
-// not in key order; inserted in key order they are appended to the
-// customer's range of the table instead of splitting its pages
-// (BENCHMARKS.md, "Rows appended, not inserted"). The rows stored do not
-// depend on the order.
+// SQLite's BINARY collation. It numbers the chunk's new customer keys
+// (w.customers) and sets w.keys and w.ords, by line. The API sends a
+// customer's lines together, but neither in key order nor the customers in
+// key order: numbered in order of first appearance and inserted in key order
+// within the chunk, they are appended after the lines before them instead of
+// splitting pages all over the table (BENCHMARKS.md, "Rows appended, not
+// inserted" and "Round ten"). The rows stored do not depend on the order.
 func (w *payableWriter) keyOrder(dst []int, lines []*billing.PayableCharge) []int {
-	w.keys = w.keys[:0]
+	w.keys, w.ords = w.keys[:0], w.ords[:0]
 	for _, c := range lines {
-		w.keys = append(w.keys, customerKey(c.Tags))
+		k := customerKey(c.Tags)
+		w.keys = append(w.keys, k)
+		w.ords = append(w.ords, w.customers.ord(k))
 	}
-	keys := w.keys
+	ords := w.ords
 	return order(dst, len(lines), func(a, b int) int {
 		x, y := lines[a], lines[b]
-		return cmp.Or(strings.Compare(keys[a], keys[b]), strings.Compare(x.SKU, y.SKU),
+		return cmp.Or(cmp.Compare(ords[a], ords[b]), strings.Compare(x.SKU, y.SKU),
 			strings.Compare(x.ChargeType, y.ChargeType), strings.Compare(string(x.PeriodFrom), string(y.PeriodFrom)),
 			strings.Compare(string(x.PeriodTo), string(y.PeriodTo)), strings.Compare(x.Currency, y.Currency),
 			strings.Compare(x.ChargeID, y.ChargeID), cmp.Compare(a, b))
 	})
 }
+
+// customerOrds numbers the customer keys of a payable stream in order of
+// first appearance, from 1 (payable_customers.customer_ord).
+type customerOrds struct {
+	byKey map[string]int64
+	keys  []string // by number - 1
+}
+
+// ord returns key's number, numbering it if it is new.
+func (o *customerOrds) ord(key string) int64 {
+	if n, ok := o.byKey[key]; ok {
+		return n
+	}
+	if o.byKey == nil {
+		o.byKey = make(map[string]int64)
+	}
+	o.keys = append(o.keys, key)
+	n := int64(len(o.keys))
+	o.byKey[key] = n
+	return n
+}
+
+func (o *customerOrds) reset() { o.byKey, o.keys = nil, nil }
 
 // restart rolls the transaction back and begins a new one.
 func (w *payableWriter) restart() error {
@@ -378,6 +442,7 @@ func (w *payableWriter) restart() error {
 		return fmt.Errorf("begin: %w", err)
 	}
 	w.lineNo = 0
+	w.customers.reset()
 	return nil
 }
 
@@ -390,6 +455,11 @@ func (w *payableWriter) commit(period billing.Period) error {
 	}
 	if err := w.endCopy(); err != nil {
 		return err
+	}
+	if w.s.d.postgres() && !w.s.payable0009 {
+		if err := w.copyCustomers(); err != nil {
+			return err
+		}
 	}
 	res, err := w.conn.ExecContext(w.ctx, w.s.q[qSetRunPeriod], string(period.From), string(period.To),
 		formatTime(time.Now().Add(w.s.leaseTTL)), w.runID) // the lease is renewed with the commit: the batch held the write lock
@@ -422,6 +492,10 @@ func (w *payableWriter) close(committed bool) error {
 		if w.stmt != nil {
 			_ = w.stmt.(driver.Stmt).Close()
 			w.stmt = nil
+		}
+		if w.cstmt != nil {
+			_ = w.cstmt.(driver.Stmt).Close()
+			w.cstmt = nil
 		}
 		if err != nil {
 			return driver.ErrBadConn // never reuse a connection that may hold a transaction

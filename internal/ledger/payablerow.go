@@ -33,7 +33,7 @@ import (
 // list.
 
 // payableCols is the number of values of insert_payable.
-const payableCols = 13
+const payableCols = 14
 
 // rowCodec turns a payable charge into the values of insert_payable. It
 // reuses its buffers, so one codec serves one goroutine, and the string
@@ -56,8 +56,9 @@ func view(b []byte) string {
 }
 
 // payableArgs returns the insert_payable values of c, the lineNo-th line of
-// run runID, whose customer_key (customerKey of its tags) is key.
-func (r *rowCodec) payableArgs(runID, lineNo int64, key string, c *billing.PayableCharge) []rowVal {
+// run runID, whose customer_key (customerKey of its tags) is key, numbered
+// ord in the run (payable_customers).
+func (r *rowCodec) payableArgs(runID, lineNo int64, key string, ord int64, c *billing.PayableCharge) []rowVal {
 	b := r.buf[:0]
 	subStart := len(b)
 	if c.SubTotal.Valid {
@@ -82,14 +83,14 @@ func (r *rowCodec) payableArgs(runID, lineNo int64, key string, c *billing.Payab
 
 	r.args = [payableCols]rowVal{intVal(runID), intVal(lineNo), textVal(key), textVal(c.SKU), textVal(c.ChargeType),
 		textVal(string(c.PeriodFrom)), textVal(string(c.PeriodTo)), textVal(c.Currency), textVal(c.ChargeID), sub, qty,
-		textVal(detail), textVal(view(r.hbuf))}
+		textVal(detail), textVal(view(r.hbuf)), intVal(ord)}
 	return r.args[:]
 }
 
 // payableNamed is payableArgs boxed for the driver (valid until the codec's
 // next call).
-func (r *rowCodec) payableNamed(runID, lineNo int64, key string, c *billing.PayableCharge) []driver.NamedValue {
-	r.nv = namedValues(r.nv, r.payableArgs(runID, lineNo, key, c))
+func (r *rowCodec) payableNamed(runID, lineNo int64, key string, ord int64, c *billing.PayableCharge) []driver.NamedValue {
+	r.nv = namedValues(r.nv, r.payableArgs(runID, lineNo, key, ord, c))
 	return r.nv
 }
 

@@ -229,9 +229,14 @@ func copyError(what string, err error) error {
 
 // payableColumns are the columns of insert_payable, in its order (COPY).
 var payableColumns = []string{"run_id", "line_no", "customer_key", "sku", "charge_type", "period_from", "period_to",
-	"currency", "charge_id", "sub_total", "quantity", "detail", "content_hash"}
+	"currency", "charge_id", "sub_total", "quantity", "detail", "content_hash", "customer_ord"}
 
 var copyPayableSQL = copySQL("payable_charges", payableColumns)
+
+// payableCustomerColumns are the columns of insert_payable_customer (COPY).
+var payableCustomerColumns = []string{"run_id", "customer_key", "customer_ord"}
+
+var copyPayableCustomersSQL = copySQL("payable_customers", payableCustomerColumns)
 
 // copyChunk is how many rows one COPY of `ledger copy` (copy.go) writes.
 const copyChunk = 8192
@@ -314,12 +319,21 @@ func (cs *copyStream) abort() {
 // first line of an attempt.
 func (w *payableWriter) copyLines(lines []*billing.PayableCharge) error {
 	if w.copy == nil {
-		w.copy = startCopy(w.ctx, w.conn, copyPayableSQL)
+		sql := copyPayableSQL
+		if w.s.payable0009 {
+			sql = copyPayableSQL0009
+		}
+		w.copy = startCopy(w.ctx, w.conn, sql)
 	}
 	cs := w.copy
 	for _, c := range lines {
 		w.lineNo++
-		if err := w.codec.copyPayable(&cs.enc, w.runID, w.lineNo, c); err != nil {
+		key := customerKey(c.Tags)
+		ord := int64(0) // a 0009 ledger: no customer_ord column
+		if !w.s.payable0009 {
+			ord = w.customers.ord(key)
+		}
+		if err := w.codec.copyPayable(&cs.enc, w.runID, w.lineNo, key, ord, c); err != nil {
 			return fmt.Errorf("stage payable charge %s: %w", c.Describe(), err)
 		}
 		cs.rows++
@@ -348,6 +362,30 @@ func (w *payableWriter) endCopy() error {
 	return nil
 }
 
+// copyCustomers writes the attempt's payable_customers rows with one COPY
+// (PostgreSQL: after the lines, in the batch's transaction).
+func (w *payableWriter) copyCustomers() error {
+	keys := w.customers.keys
+	if len(keys) == 0 {
+		return nil
+	}
+	enc := copyEncoder{buf: make([]byte, 0, 64*len(keys))}
+	enc.header()
+	for i, k := range keys {
+		enc.row(len(payableCustomerColumns))
+		enc.int8(w.runID)
+		enc.text(k)
+		enc.int8(int64(i + 1))
+	}
+	err := withPgConn(w.conn, func(pc *pgx.Conn) error {
+		return copyBuffer(w.ctx, pc, copyPayableCustomersSQL, &enc, len(keys))
+	})
+	if err != nil {
+		return copyError(fmt.Sprintf("store the payable stream's %d customer keys (COPY)", len(keys)), err)
+	}
+	return nil
+}
+
 // abortCopy discards the batch's COPY, if one is running.
 func (w *payableWriter) abortCopy() {
 	if w.copy != nil {
@@ -356,13 +394,18 @@ func (w *payableWriter) abortCopy() {
 	}
 }
 
-// copyPayable encodes c, the lineNo-th line of run runID, as a row of
-// payableColumns.
-func (r *rowCodec) copyPayable(e *copyEncoder, runID, lineNo int64, c *billing.PayableCharge) error {
-	e.row(payableCols)
+// copyPayable encodes c, the lineNo-th line of run runID, whose customer
+// key is key, numbered ord (payable_customers), as a row of payableColumns;
+// ord 0 leaves customer_ord out (a 0009 ledger: payable0009.go).
+func (r *rowCodec) copyPayable(e *copyEncoder, runID, lineNo int64, key string, ord int64, c *billing.PayableCharge) error {
+	if ord == 0 {
+		e.row(payableCols0009)
+	} else {
+		e.row(payableCols)
+	}
 	e.int8(runID)
 	e.int8(lineNo)
-	e.text(customerKey(c.Tags))
+	e.text(key)
 	e.text(c.SKU)
 	e.text(c.ChargeType)
 	e.text(string(c.PeriodFrom))
@@ -383,6 +426,9 @@ func (r *rowCodec) copyPayable(e *copyEncoder, runID, lineNo int64, c *billing.P
 	start = e.begin()
 	e.buf = appendContentHash(e.buf, r.enc.buf)
 	e.end(start)
+	if ord != 0 {
+		e.int8(ord)
+	}
 	return nil
 }
 

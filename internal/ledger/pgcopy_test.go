@@ -187,7 +187,7 @@ func BenchmarkPayableCopyEncode(b *testing.B) {
 	b.ResetTimer()
 	start := time.Now()
 	for i := 0; i < b.N; i++ {
-		if err := r.copyPayable(&e, 1, int64(i+1), cs[i%len(cs)]); err != nil {
+		if err := r.copyPayable(&e, 1, int64(i+1), customerKey(cs[i%len(cs)].Tags), 1, cs[i%len(cs)]); err != nil {
 			b.Fatal(err)
 		}
 		if len(e.buf) >= copyFlushSize {

@@ -64,11 +64,12 @@ func TestReferencesCheckedPerStatement(t *testing.T) {
 	// Orphan rows, by COPY (the ledger's own path) and by INSERT.
 	var codec rowCodec
 	err := copyOne(t, s, copyPayableSQL, func(e *copyEncoder) error {
-		return codec.copyPayable(e, orphanRun, 1, samplePayable(1))
+		c := samplePayable(1)
+		return codec.copyPayable(e, orphanRun, 1, customerKey(c.Tags), 1, c)
 	})
 	wantFKViolation(t, "payable COPY into a run that does not exist", err, "payable_charges", "987654")
 	_, err = s.db.ExecContext(ctx, `INSERT INTO payable_charges (run_id, line_no, customer_key, sku, charge_type, period_from,
-		period_to, currency, charge_id, detail, content_hash) VALUES ($1, 1, '', 's', 'c', 'f', 't', 'USD', 'x', '{}', 'h')`, orphanRun)
+		period_to, currency, charge_id, detail, content_hash, customer_ord) VALUES ($1, 1, '', 's', 'c', 'f', 't', 'USD', 'x', '{}', 'h', 1)`, orphanRun)
 	wantFKViolation(t, "payable INSERT into a run that does not exist", err, "payable_charges", "987654")
 
 	conn, err := s.db.Connx(ctx)
@@ -112,12 +113,19 @@ func TestReferencesCheckedPerStatement(t *testing.T) {
 	// One orphan among good rows fails the whole statement.
 	_, err = s.db.ExecContext(ctx, `INSERT INTO payable_charges SELECT * FROM payable_charges WHERE run_id = $1
 		UNION ALL SELECT $2, line_no, customer_key, sku, charge_type, period_from, period_to, currency, charge_id, sub_total,
-		quantity, detail, content_hash FROM payable_charges WHERE run_id = $1 AND line_no = 1`, id, orphanRun)
+		quantity, detail, content_hash, customer_ord FROM payable_charges WHERE run_id = $1 AND line_no = 1`, id, orphanRun)
 	wantFKViolation(t, "payable INSERT with one orphan row", err, "987654")
 
 	// Parents that rows refer to stay (a run with payable lines only: its
 	// other references are foreign keys).
 	pid := storePayables(t, s, []*billing.PayableCharge{samplePayable(1), samplePayable(2)})
+	_, err = s.db.ExecContext(ctx, `DELETE FROM runs WHERE id = $1`, pid)
+	wantFKViolation(t, "DELETE of a run with payable customer keys", err, "payable_customers")
+	// payable_customers refers to runs by a foreign key; without its rows the
+	// lines' trigger is what keeps the run.
+	if _, err = s.db.ExecContext(ctx, `DELETE FROM payable_customers WHERE run_id = $1`, pid); err != nil {
+		t.Fatal(err)
+	}
 	_, err = s.db.ExecContext(ctx, `DELETE FROM runs WHERE id = $1`, pid)
 	wantFKViolation(t, "DELETE of a run with payable lines", err, "payable_charges")
 	_, err = s.db.ExecContext(ctx, `UPDATE runs SET id = $2 WHERE id = $1`, pid, orphanRun)
@@ -214,7 +222,7 @@ func TestMigrateReferenceTriggers(t *testing.T) {
 	if got := readRun(t, s, again); got.digest != before[ids[1]].digest {
 		t.Errorf("run written after 0007: digest %s, %s before", got.digest, before[ids[1]].digest)
 	}
-	for _, table := range []string{"subscriptions", "receivable_charges", "customer_coverage", "customers"} {
+	for _, table := range []string{"subscriptions", "receivable_charges", "customer_coverage", "customers", "payable_customers"} {
 		if _, err := s.db.ExecContext(ctx, "DELETE FROM "+table+" WHERE run_id = $1", ids[0]); err != nil {
 			t.Fatalf("delete from %s: %v", table, err)
 		}

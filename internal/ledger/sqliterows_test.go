@@ -191,7 +191,7 @@ func TestRowValsBoxedForTheDriver(t *testing.T) {
 	c.SubTotal, c.Quantity = decimal.NullDecimal{}, dec("2.50")
 	c.Currency = ""
 	var r rowCodec
-	nv := r.payableNamed(7, 9, "key", c)
+	nv := r.payableNamed(7, 9, "key", 3, c)
 	want := []any{int64(7), int64(9), "key", c.SKU, c.ChargeType, string(c.PeriodFrom), string(c.PeriodTo), "", c.ChargeID, nil, "2.50"}
 	if len(nv) != payableCols {
 		t.Fatalf("%d values, want %d", len(nv), payableCols)

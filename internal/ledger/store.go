@@ -69,6 +69,9 @@ type Store struct {
 	custCopies *customerCopies
 
 	migrateThrough string // see Options.migrateThrough
+	// payable0009: the payable tables are those of migration 0009 (a
+	// ledger migrated only that far: migrateThrough; see payable0009.go).
+	payable0009 bool
 
 	leaseTTL time.Duration
 	holder   string // who this store is, in leases and locks: "host pid N #nonce"
@@ -105,6 +108,7 @@ const (
 	qListRuns                 = "list_runs"
 	qFindRun                  = "find_run"
 	qInsertPayable            = "insert_payable"
+	qInsertPayableCustomer    = "insert_payable_customer"
 	qCountPayable             = "count_payable"
 	qEachPayable              = "each_payable"
 	qInsertReceivable         = "insert_receivable"
@@ -132,6 +136,7 @@ const (
 	qDeleteRunCoverage        = "delete_run_coverage"
 	qDeleteRunCustomers       = "delete_run_customers"
 	qDeleteRunPayables        = "delete_run_payables"
+	qDeletePayableCustomers   = "delete_run_payable_customers"
 	qDeleteRunSummary         = "delete_run_summary"
 	qDeleteRun                = "delete_run"
 	qInsertDelivery           = "insert_delivery"
@@ -160,14 +165,14 @@ var statementNames = []string{
 	qCreateSchemaMigrations, qAppliedMigrations, qRecordMigration, qMigrationLock, qMigrationUnlock, qProbeWrite, qSyncFull, qSyncNormal,
 	qBeginWrite, qBulkCheckpoint, qCommit, qRollback,
 	qInsertRun, qFinishRun, qSetRunPeriod, qGetRun, qListRuns, qFindRun,
-	qInsertPayable, qCountPayable, qEachPayable,
+	qInsertPayable, qInsertPayableCustomer, qCountPayable, qEachPayable,
 	qInsertReceivable, qCountReceivableAvailable, qEachReceivableAvailable, qEachReceivableAll,
 	qInsertCustomer, qListCustomers, qInsertCoverage, qListCoverage,
 	qInsertSubscription, qListSubscriptions, qEachSubscription,
 	qCopyCoverage, qCopyReceivables, qCopySubscriptions,
 	qSetRunSettings, qPutRunSummary, qListRunSummaries, qColumnExists, qLedgerSize, qVacuum,
 	qDeleteRunSubscriptions, qDeleteRunReceivables, qDeleteRunCoverage, qDeleteRunCustomers,
-	qDeleteRunPayables, qDeleteRunSummary, qDeleteRun,
+	qDeleteRunPayables, qDeletePayableCustomers, qDeleteRunSummary, qDeleteRun,
 	qInsertDelivery, qFinishDelivery, qListDeliveries,
 	qInsertException, qListExceptions,
 	qInsertAmendmentEvent, qListAmendmentEvents, qListAmendmentEventsPeriod, qListSubscriptionsMissing,
@@ -315,6 +320,9 @@ func (s *Store) open(ctx context.Context, opts Options) error {
 	}
 	s.holder = holderName()
 	s.migrateThrough = opts.migrateThrough
+	if s.migrateThrough != "" && s.migrateThrough < "0010" {
+		s.usePayable0009()
+	}
 	if s.readOnly {
 		return s.checkSchema(ctx)
 	}
