@@ -30,8 +30,9 @@ BEGIN IMMEDIATE;
 -- name: bulk_checkpoint
 -- SQLite only: the customers' group transactions (thousands of rows each, in
 -- key order within a customer but not across customers) let the WAL grow to
--- 64 MiB (16384 pages) before a commit copies it into the database file, instead of
--- 4 MiB: a page rewritten by several groups is copied once, and the commits
+-- 16384 pages (256 MiB with the ledger's 16 KiB pages; 64 MiB when this was set, with
+-- 4 KiB pages) before a commit copies it into the database file, instead of SQLite's
+-- 1000: a page rewritten by several groups is copied once, and the commits
 -- checkpoint 16x less often. A setting of the connection, not of the ledger;
 -- crash safety is the WAL's, unchanged.
 PRAGMA wal_autocheckpoint = 16384;

@@ -55,7 +55,13 @@
 // WITHOUT ROWID tables keyed by the order columns up to charge id, then
 // line_no), so a run's lines are read as stored, and the few lines equal up
 // to charge id are ordered by the reader (ties.go); on PostgreSQL the
-// statements sort. Digest hashes a run's business data in that
+// statements sort. Since migration 0010 the payable table's key starts with
+// customer_ord instead of the customer key: payable_customers numbers a
+// run's customer keys in the order the stream first sent them, so a stream
+// that sends each customer's lines together is appended, and each_payable
+// walks payable_customers in key order and each customer's range of lines
+// as stored (a nested loop, still no sort); a foreign key keeps every line's
+// number that of its own key. Digest hashes a run's business data in that
 // order, so the same data fetched twice, in any order, has the same digest.
 // Neither content_hash nor Digest depends on how the detail column is stored:
 // both are computed from the decoded fields (the payable detail is hashed as

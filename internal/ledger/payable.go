@@ -479,6 +479,7 @@ func (w *payableWriter) commit(period billing.Period) error {
 // statement and returns the connection to the pool. A connection whose
 // transaction could not be rolled back is discarded instead.
 func (w *payableWriter) close(committed bool) error {
+	w.customers.reset() // the numbers are stored (or discarded): free the keys
 	var err error
 	if !committed {
 		w.abortCopy()
