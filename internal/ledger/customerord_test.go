@@ -204,3 +204,29 @@ func TestMigratePayableCustomerOrder(t *testing.T) {
 		t.Errorf("lines after 0010: %s", d)
 	}
 }
+
+// The batch's inserts take the fast path (rows bound in C: sqliterows.go),
+// which needs the statement's parameter count to be insert_payable's
+// values (payableCols), customer_ord included; a mismatch would fall back to
+// the driver silently.
+func TestPayableWriterFastPath(t *testing.T) {
+	dbtest.SQLiteOnly(t)
+	s := MustOpen(t)
+	ctx := context.Background()
+	id := mustBeginRun(t, s)
+	if err := s.lockWrite(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer s.unlockWrite()
+	w, err := s.newPayableWriter(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.close(false)
+	if w.fast == nil {
+		t.Errorf("payable inserts through the driver, not in C batches (insert_payable has %d values?)", payableCols)
+	}
+	if w.cstmt == nil {
+		t.Error("no insert_payable_customer statement")
+	}
+}

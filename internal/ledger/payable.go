@@ -246,25 +246,16 @@ func (s *Store) newPayableWriter(ctx context.Context, runID int64) (*payableWrit
 			if !ok {
 				return fmt.Errorf("driver connection %T cannot prepare statements", dc)
 			}
-			st, err := p.PrepareContext(ctx, s.q[qInsertPayable])
-			if err != nil {
+			var err error
+			if w.stmt, err = prepareExec(ctx, p, s.q[qInsertPayable]); err != nil {
 				return fmt.Errorf("prepare insert: %w", err)
 			}
-			if w.stmt, ok = st.(driver.StmtExecContext); !ok {
-				_ = st.Close() // already failing: releasing the statement
-				return fmt.Errorf("driver statement %T cannot execute with a context", st)
-			}
-			w.fast, _ = sqliteRowsFor(st, w.cols())
+			w.fast, _ = sqliteRowsFor(w.stmt, w.cols())
 			if s.payable0009 {
 				return nil // no payable_customers (payable0009.go)
 			}
-			cst, err := p.PrepareContext(ctx, s.q[qInsertPayableCustomer])
-			if err != nil {
+			if w.cstmt, err = prepareExec(ctx, p, s.q[qInsertPayableCustomer]); err != nil {
 				return fmt.Errorf("prepare customer insert: %w", err)
-			}
-			if w.cstmt, ok = cst.(driver.StmtExecContext); !ok {
-				_ = cst.Close() // already failing: releasing the statement
-				return fmt.Errorf("driver statement %T cannot execute with a context", cst)
 			}
 			return nil
 		})
@@ -274,6 +265,21 @@ func (s *Store) newPayableWriter(ctx context.Context, runID int64) (*payableWrit
 		return nil, err
 	}
 	return w, nil
+}
+
+// prepareExec prepares query on a driver connection, as a statement that
+// executes with a context.
+func prepareExec(ctx context.Context, p driver.ConnPrepareContext, query string) (driver.StmtExecContext, error) {
+	st, err := p.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	ex, ok := st.(driver.StmtExecContext)
+	if !ok {
+		_ = st.Close() // already failing: releasing the statement
+		return nil, fmt.Errorf("driver statement %T cannot execute with a context", st)
+	}
+	return ex, nil
 }
 
 func (w *payableWriter) checkRun() error {
