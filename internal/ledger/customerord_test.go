@@ -222,7 +222,11 @@ func TestPayableWriterFastPath(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer w.close(false)
+	defer func() {
+		if err := w.close(false); err != nil {
+			t.Errorf("roll the writer back: %v", err)
+		}
+	}()
 	if w.fast == nil {
 		t.Errorf("payable inserts through the driver, not in C batches (insert_payable has %d values?)", payableCols)
 	}
