@@ -252,7 +252,7 @@ func (s *Store) newPayableWriter(ctx context.Context, runID int64) (*payableWrit
 			}
 			w.fast, _ = sqliteRowsFor(w.stmt, w.cols())
 			if s.payable0009 {
-				return nil // no payable_customers (payable0009.go)
+				return nil // no payable_customers (payable0009_test.go)
 			}
 			if w.cstmt, err = prepareExec(ctx, p, s.q[qInsertPayableCustomer]); err != nil {
 				return fmt.Errorf("prepare customer insert: %w", err)
@@ -346,11 +346,12 @@ func (w *payableWriter) insert(lines []*billing.PayableCharge) error {
 	known := len(w.customers.keys)
 	w.order = w.keyOrder(w.order, lines)
 	return w.conn.Raw(func(any) error {
-		// The chunk's new customer keys first: its lines refer to them.
+		// The chunk's new customer keys first: its lines refer to them (a
+		// 0009 ledger has no such table: cstmt is nil).
 		bg := context.Background() // as below
 		for i, key := range w.customers.keys[known:] {
 			if w.cstmt == nil {
-				break // a 0009 ledger (payable0009.go)
+				break
 			}
 			ord := int64(known + i + 1)
 			if _, err := w.cstmt.ExecContext(bg, []driver.NamedValue{{Ordinal: 1, Value: w.runID},
@@ -382,7 +383,7 @@ func (w *payableWriter) insert(lines []*billing.PayableCharge) error {
 // cols is the number of values of the batch's insert_payable.
 func (w *payableWriter) cols() int {
 	if w.s.payable0009 {
-		return payableCols0009
+		return payableCols - 1 // without customer_ord, the last
 	}
 	return payableCols
 }

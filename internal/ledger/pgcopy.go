@@ -321,7 +321,7 @@ func (w *payableWriter) copyLines(lines []*billing.PayableCharge) error {
 	if w.copy == nil {
 		sql := copyPayableSQL
 		if w.s.payable0009 {
-			sql = copyPayableSQL0009
+			sql = copySQL("payable_charges", payableColumns[:w.cols()])
 		}
 		w.copy = startCopy(w.ctx, w.conn, sql)
 	}
@@ -396,10 +396,10 @@ func (w *payableWriter) abortCopy() {
 
 // copyPayable encodes c, the lineNo-th line of run runID, whose customer
 // key is key, numbered ord (payable_customers), as a row of payableColumns;
-// ord 0 leaves customer_ord out (a 0009 ledger: payable0009.go).
+// ord 0 leaves customer_ord out (a 0009 ledger: payable0009_test.go).
 func (r *rowCodec) copyPayable(e *copyEncoder, runID, lineNo int64, key string, ord int64, c *billing.PayableCharge) error {
 	if ord == 0 {
-		e.row(payableCols0009)
+		e.row(payableCols - 1)
 	} else {
 		e.row(payableCols)
 	}

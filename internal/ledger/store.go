@@ -69,8 +69,9 @@ type Store struct {
 	custCopies *customerCopies
 
 	migrateThrough string // see Options.migrateThrough
-	// payable0009: the payable tables are those of migration 0009 (a
-	// ledger migrated only that far: migrateThrough; see payable0009.go).
+	// payable0009: the payable tables are those of migration 0009, without
+	// customer_ord (a ledger migrated only that far: migrateThrough; set by
+	// the tests, payable0009_test.go).
 	payable0009 bool
 
 	leaseTTL time.Duration
@@ -320,9 +321,6 @@ func (s *Store) open(ctx context.Context, opts Options) error {
 	}
 	s.holder = holderName()
 	s.migrateThrough = opts.migrateThrough
-	if s.migrateThrough != "" && s.migrateThrough < "0010" {
-		s.usePayable0009()
-	}
 	if s.readOnly {
 		return s.checkSchema(ctx)
 	}

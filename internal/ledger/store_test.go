@@ -56,6 +56,9 @@ func mustOpenPath(tb testing.TB, path string, opts Options) *Store {
 	if err != nil {
 		tb.Fatalf("Open(%s): %v", path, err)
 	}
+	if opts.migrateThrough != "" && opts.migrateThrough < "0010" {
+		s.usePayable0009()
+	}
 	tb.Cleanup(func() {
 		if err := s.Close(); err != nil {
 			tb.Errorf("Close: %v", err)

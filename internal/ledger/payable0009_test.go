@@ -1,12 +1,11 @@
 package ledger
 
 // The payable statements of a ledger whose migrations stop before 0010
-// (Options.migrateThrough, set by tests that write a ledger of an older
-// schema and migrate it). Such a ledger has no payable_customers table and
-// no payable_charges.customer_ord column: the batch writes the columns of
-// 0001-0009 and numbers no customers, and each_payable reads the table in
-// its 0006 order. A ledger opened for use is always migrated to the end, so
-// nothing else reaches these statements.
+// (Options.migrateThrough: tests that write a ledger of an older schema and
+// migrate it; mustOpenPath switches such a store to them). Such a ledger has
+// no payable_customers table and no payable_charges.customer_ord column: the
+// batch writes the columns of 0001-0009 and numbers no customers
+// (Store.payable0009), and each_payable reads the table in its 0006 order.
 
 const (
 	insertPayable0009 = `INSERT INTO payable_charges (
@@ -20,12 +19,6 @@ FROM payable_charges
 WHERE run_id = ?
 ORDER BY run_id, customer_key, sku, charge_type, period_from, period_to, currency, charge_id, line_no`
 )
-
-// payableCols0009 is the number of values of insertPayable0009: those of
-// insert_payable without customer_ord, its last.
-const payableCols0009 = payableCols - 1
-
-var copyPayableSQL0009 = copySQL("payable_charges", payableColumns[:payableCols0009])
 
 // usePayable0009 makes s write and read the payable tables of 0009.
 func (s *Store) usePayable0009() {
