@@ -24,11 +24,13 @@ package xlsx
 
 import (
 	"context"
-	"encoding/csv"
 	"fmt"
 	"io"
 	"path/filepath"
 	"strings"
+	"unicode"
+	"unicode/utf8"
+	"unsafe"
 
 	"github.com/msp-reconcile/reconcile/internal/billing"
 	"github.com/msp-reconcile/reconcile/internal/report"
@@ -53,51 +55,156 @@ func DetailCSVPaths(workbookPath string) (payable, receivable string) {
 	return base + "-payable.csv", base + "-receivable.csv"
 }
 
+// csvInjects reports whether text field s needs csvText's quote.
+func csvInjects(s string) bool {
+	return s != "" && strings.IndexByte("=+-@\t\r", s[0]) >= 0
+}
+
 // csvText is a text field, protected against CSV injection.
 func csvText(s string) string {
-	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
+	if csvInjects(s) {
 		return "'" + s
 	}
 	return s
 }
 
-// csvTexts makes the computed fields of a row (amounts as billing.Text,
-// compact texts) in one buffer and then one string, instead of a string
-// (and, for an amount, math/big's formatting) each.
-type csvTexts struct {
-	buf  []byte
-	ends []int
-	strs []string
+// csvSpecial marks the bytes that make encoding/csv quote a field
+// (fieldNeedsQuotes, with ',' as the separator).
+var csvSpecial = [256]bool{'\n': true, '\r': true, '"': true, ',': true}
+
+// csvNeedsQuotes is encoding/csv's Writer.fieldNeedsQuotes for the field
+// prefix+s (prefix is "" or "'"): a field holding a separator, quote, CR or
+// LF, the field `\.`, or one starting with a space (unicode.IsSpace).
+func csvNeedsQuotes(prefix, s string) bool {
+	if prefix == "" && s == `\.` {
+		return true
+	}
+	for i := 0; i < len(s); i++ {
+		if csvSpecial[s[i]] {
+			return true
+		}
+	}
+	if prefix != "" || s == "" {
+		return false // a quote does not start with a space
+	}
+	if c := s[0]; c < utf8.RuneSelf {
+		return c == ' ' || c == '\t' || c == '\v' || c == '\f' // CR and LF are special
+	}
+	r, _ := utf8.DecodeRuneInString(s)
+	return unicode.IsSpace(r)
 }
 
-func (t *csvTexts) reset() { t.buf, t.ends = t.buf[:0], t.ends[:0] }
-
-// end ends the next field: b is t.buf with the field appended.
-func (t *csvTexts) end(b []byte) {
-	t.buf = b
-	t.ends = append(t.ends, len(b))
+// appendCSVField appends the field prefix+s as encoding/csv's Writer with
+// UseCRLF writes it: as it is, or quoted, a quote doubled, LF written as
+// CRLF and a CR dropped.
+func appendCSVField(dst []byte, prefix, s string) []byte {
+	if !csvNeedsQuotes(prefix, s) {
+		return append(append(dst, prefix...), s...)
+	}
+	dst = append(append(dst, '"'), prefix...)
+	for len(s) > 0 {
+		i := strings.IndexAny(s, "\"\r\n")
+		if i < 0 {
+			i = len(s)
+		}
+		dst = append(dst, s[:i]...)
+		s = s[i:]
+		if len(s) > 0 {
+			switch s[0] {
+			case '"':
+				dst = append(dst, '"', '"')
+			case '\n':
+				dst = append(dst, '\r', '\n')
+			}
+			s = s[1:]
+		}
+	}
+	return append(dst, '"')
 }
 
-// dec appends d as the next field: billing.Text(d), or nothing when d is
-// absent (null).
-func (t *csvTexts) dec(d decimal.NullDecimal) {
-	if d.Valid {
-		t.end(appendText(t.buf, d.Decimal))
+// csvWriter writes the detail files' records: RFC 4180, the bytes
+// encoding/csv's Writer with UseCRLF writes (detailcsv_test.go compares
+// them), built in one buffer that goes to the writer in large writes,
+// without a string per field.
+type csvWriter struct {
+	w       io.Writer
+	buf     []byte
+	scratch []byte // a compact text being made
+	fields  int    // in the current record
+	err     error
+}
+
+// csvFlushAt is how much a csvWriter gathers before it writes.
+const csvFlushAt = 64 << 10
+
+func newCSVWriter(w io.Writer) *csvWriter {
+	return &csvWriter{w: w, buf: make([]byte, 0, csvFlushAt+8<<10)}
+}
+
+func (c *csvWriter) sep() {
+	if c.fields > 0 {
+		c.buf = append(c.buf, ',')
+	}
+	c.fields++
+}
+
+// field appends s as the next field.
+func (c *csvWriter) field(s string) {
+	c.sep()
+	c.buf = appendCSVField(c.buf, "", s)
+}
+
+// text appends s as the next text field, with csvText's protection.
+func (c *csvWriter) text(s string) {
+	c.sep()
+	if csvInjects(s) {
+		c.buf = appendCSVField(c.buf, "'", s)
 		return
 	}
-	t.end(t.buf)
+	c.buf = appendCSVField(c.buf, "", s)
 }
 
-// fields returns the fields, valid until the next reset.
-func (t *csvTexts) fields() []string {
-	s := string(t.buf)
-	t.strs = t.strs[:0]
-	start := 0
-	for _, e := range t.ends {
-		t.strs = append(t.strs, s[start:e])
-		start = e
+// textBytes is text for the compact text c.scratch[from:] (the scratch is
+// reset by the caller).
+func (c *csvWriter) scratchText() {
+	c.text(unsafe.String(unsafe.SliceData(c.scratch), len(c.scratch)))
+	c.scratch = c.scratch[:0]
+}
+
+// dec appends d as the next field: billing.Text(d) (only digits, '-' and
+// '.', which encoding/csv never quotes), or nothing when d is absent (null).
+func (c *csvWriter) dec(d decimal.NullDecimal) {
+	c.sep()
+	if d.Valid {
+		c.buf = appendText(c.buf, d.Decimal)
 	}
-	return t.strs
+}
+
+// record ends the record and writes the buffer once it is large.
+func (c *csvWriter) record() error {
+	c.buf = append(c.buf, '\r', '\n')
+	c.fields = 0
+	if len(c.buf) >= csvFlushAt {
+		return c.flush()
+	}
+	return c.err
+}
+
+// flush writes what is buffered.
+func (c *csvWriter) flush() error {
+	if c.err == nil && len(c.buf) > 0 {
+		_, c.err = c.w.Write(c.buf)
+	}
+	c.buf = c.buf[:0]
+	return c.err
+}
+
+// header writes a header record of cols' names.
+func (c *csvWriter) header(cols []column) error {
+	for _, col := range cols {
+		c.field(col.name)
+	}
+	return c.record()
 }
 
 func csvBool(p *bool) string {
@@ -136,13 +243,10 @@ func WritePayableCSV(ctx context.Context, w io.Writer, res *report.Result, attr 
 // in names because the attribution gave none (the early payable file
 // checks them against the Result: early.go).
 func writePayableCSV(ctx context.Context, w io.Writer, names map[string]string, attr Attributor, detail Detail, looked map[string]struct{}) (int64, error) {
-	cw := csv.NewWriter(w)
-	cw.UseCRLF = true
-	if err := cw.Write(csvHeader(payableColumns)); err != nil {
+	cw := newCSVWriter(w)
+	if err := cw.header(payableColumns); err != nil {
 		return 0, fmt.Errorf("write payable csv header: %w", err)
 	}
-	rec := make([]string, len(payableColumns))
-	var texts csvTexts
 	n := 0
 	err := detail.EachPayable(ctx, func(c *billing.PayableCharge) error {
 		if n++; n%ctxCheckEvery == 0 {
@@ -154,35 +258,42 @@ func writePayableCSV(ctx context.Context, w io.Writer, names map[string]string, 
 		if looked != nil && name == "" && attribution == attributionAttributed {
 			looked[id] = struct{}{}
 		}
-		// The amounts and the compact texts of the line, made in one string.
-		t := &texts
-		t.reset()
-		t.dec(c.Quantity)
-		t.dec(c.ListPrice)
-		t.dec(c.NetPrice)
-		t.dec(c.NetPriceProrated)
-		t.dec(c.SubTotal)
-		t.end(appendInvoice(t.buf, c.Invoice))
-		t.end(appendDeductions(t.buf, c.Deductions))
-		t.end(appendFees(t.buf, c.Fees))
-		t.end(appendTaxes(t.buf, c.Taxes))
-		t.end(appendTags(t.buf, c.Tags))
-		f := t.fields()
-		rec = append(rec[:0],
-			csvText(id), csvText(name), csvText(attribution),
-			csvText(c.ProductID), csvText(c.ProductName), csvText(c.SKU), csvText(c.ChargeID), csvText(c.ChargeName),
-			csvText(c.ChargeType), csvText(c.BillingCycleType), csvText(string(c.PeriodFrom)), csvText(string(c.PeriodTo)),
-			f[0], f[1], f[2], f[3], f[4],
-			csvText(c.Currency), csvBool(c.IsBilled), csvBool(c.IsProratable),
-			csvText(f[5]), csvText(f[6]), csvText(f[7]), csvText(f[8]), csvText(f[9]),
-		)
-		return cw.Write(rec)
+		cw.text(id)
+		cw.text(name)
+		cw.text(attribution)
+		cw.text(c.ProductID)
+		cw.text(c.ProductName)
+		cw.text(c.SKU)
+		cw.text(c.ChargeID)
+		cw.text(c.ChargeName)
+		cw.text(c.ChargeType)
+		cw.text(c.BillingCycleType)
+		cw.text(string(c.PeriodFrom))
+		cw.text(string(c.PeriodTo))
+		cw.dec(c.Quantity)
+		cw.dec(c.ListPrice)
+		cw.dec(c.NetPrice)
+		cw.dec(c.NetPriceProrated)
+		cw.dec(c.SubTotal)
+		cw.text(c.Currency)
+		cw.field(csvBool(c.IsBilled))
+		cw.field(csvBool(c.IsProratable))
+		cw.scratch = appendInvoice(cw.scratch, c.Invoice)
+		cw.scratchText()
+		cw.scratch = appendDeductions(cw.scratch, c.Deductions)
+		cw.scratchText()
+		cw.scratch = appendFees(cw.scratch, c.Fees)
+		cw.scratchText()
+		cw.scratch = appendTaxes(cw.scratch, c.Taxes)
+		cw.scratchText()
+		cw.scratch = appendTags(cw.scratch, c.Tags)
+		cw.scratchText()
+		return cw.record()
 	})
 	if err != nil {
 		return 0, fmt.Errorf("write payable csv line %d: %w", n, err)
 	}
-	cw.Flush()
-	if err := cw.Error(); err != nil {
+	if err := cw.flush(); err != nil {
 		return 0, fmt.Errorf("write payable csv: %w", err)
 	}
 	return int64(n), ctx.Err()
@@ -195,14 +306,11 @@ func WriteReceivableCSV(ctx context.Context, w io.Writer, res *report.Result, de
 	if res == nil || detail == nil {
 		return fmt.Errorf("write receivable csv: no result or detail")
 	}
-	cw := csv.NewWriter(w)
-	cw.UseCRLF = true
-	if err := cw.Write(csvHeader(receivableColumns)); err != nil {
+	cw := newCSVWriter(w)
+	if err := cw.header(receivableColumns); err != nil {
 		return fmt.Errorf("write receivable csv header: %w", err)
 	}
 	names := customerNames(res)
-	rec := make([]string, len(receivableColumns))
-	var texts csvTexts
 	n := 0
 	err := detail.EachReceivable(ctx, func(customerID string, c *billing.ReceivableCharge) error {
 		if n++; n%ctxCheckEvery == 0 {
@@ -210,30 +318,32 @@ func WriteReceivableCSV(ctx context.Context, w io.Writer, res *report.Result, de
 				return err
 			}
 		}
-		t := &texts
-		t.reset()
-		t.dec(c.Quantity)
-		t.dec(c.CostPrice)
-		t.dec(c.CostPriceProrated)
+		cw.text(customerID)
+		cw.text(names[customerID])
+		cw.text(c.ProductName)
+		cw.text(c.SKU)
+		cw.text(c.ChargeID)
+		cw.text(c.ChargeName)
+		cw.text(c.ChargeType)
+		cw.text(c.BillingCycleType)
+		cw.text(string(c.PeriodFrom))
+		cw.text(string(c.PeriodTo))
+		cw.dec(c.Quantity)
+		cw.dec(c.CostPrice)
+		cw.dec(c.CostPriceProrated)
 		if c.Quantity.Valid && c.CostPriceProrated.Valid {
-			t.end(appendText(t.buf, c.Amount()))
+			cw.dec(decimal.NewNullDecimal(c.Amount()))
 		} else {
-			t.end(t.buf)
+			cw.dec(decimal.NullDecimal{})
 		}
-		f := t.fields()
-		rec = append(rec[:0],
-			csvText(customerID), csvText(names[customerID]), csvText(c.ProductName), csvText(c.SKU), csvText(c.ChargeID),
-			csvText(c.ChargeName), csvText(c.ChargeType), csvText(c.BillingCycleType), csvText(string(c.PeriodFrom)),
-			csvText(string(c.PeriodTo)), f[0], f[1], f[2],
-			f[3], csvText(c.Currency), csvBool(c.IsProratable),
-		)
-		return cw.Write(rec)
+		cw.text(c.Currency)
+		cw.field(csvBool(c.IsProratable))
+		return cw.record()
 	})
 	if err != nil {
 		return fmt.Errorf("write receivable csv line %d: %w", n, err)
 	}
-	cw.Flush()
-	if err := cw.Error(); err != nil {
+	if err := cw.flush(); err != nil {
 		return fmt.Errorf("write receivable csv: %w", err)
 	}
 	return ctx.Err()

@@ -6,9 +6,11 @@ import (
 	"encoding/csv"
 	"errors"
 	"github.com/msp-reconcile/reconcile/internal/testkit"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -166,6 +168,68 @@ func TestCSVText(t *testing.T) {
 	}
 }
 
+// TestCSVWriterBytes checks the detail files' encoder against
+// encoding/csv's Writer with UseCRLF, byte for byte: the edge cases of its
+// quoting (separators, quotes, CR and LF, `\.`, a leading space of any kind,
+// invalid UTF-8) and random records of them, as text fields (with csvText's
+// quote) and as plain fields.
+func TestCSVWriterBytes(t *testing.T) {
+	edges := []string{"", "abc", `\.`, `\.x`, `x\.`, " a", "a ", "\ta", "\va", "\fa", "\u00a0a", "\u0085a", "\u2028a",
+		"\u3000a", "\u200ba", "a\rb", "a\nb", "a\r\nb", "\r", "\n", `a"b`, `"`, `""`, "a,b", ",", "=1+1", "+1", "-2",
+		"@x", "'x", "é", "\xff", "\xff\xfe ", "1.50", "-0.000001", "yes"}
+	encode := func(fields []string, text []bool) (got, want []byte) {
+		var gotBuf, wantBuf bytes.Buffer
+		cw := newCSVWriter(&gotBuf)
+		ref := csv.NewWriter(&wantBuf)
+		ref.UseCRLF = true
+		rec := make([]string, len(fields))
+		for i, f := range fields {
+			if text[i] {
+				cw.text(f)
+				rec[i] = csvText(f)
+			} else {
+				cw.field(f)
+				rec[i] = f
+			}
+		}
+		if err := cw.record(); err != nil {
+			t.Fatal(err)
+		}
+		if err := cw.flush(); err != nil {
+			t.Fatal(err)
+		}
+		if err := ref.Write(rec); err != nil {
+			t.Fatal(err)
+		}
+		ref.Flush()
+		return gotBuf.Bytes(), wantBuf.Bytes()
+	}
+	for _, e := range edges {
+		for _, text := range []bool{false, true} {
+			got, want := encode([]string{e}, []bool{text})
+			if !bytes.Equal(got, want) {
+				t.Errorf("field %q (text %v) = %q, want %q", e, text, got, want)
+			}
+		}
+	}
+	rnd := rand.New(rand.NewPCG(1, 2))
+	atoms := append(edges, "x", "0", " ", "\t", "\r", "\n", `"`, ",", "=", "-", "\u00a0")
+	for i := 0; i < 5000; i++ {
+		n := 1 + rnd.IntN(6)
+		fields, text := make([]string, n), make([]bool, n)
+		for j := range fields {
+			var b strings.Builder
+			for k := rnd.IntN(4); k >= 0; k-- {
+				b.WriteString(atoms[rnd.IntN(len(atoms))])
+			}
+			fields[j], text[j] = b.String(), rnd.IntN(2) == 0
+		}
+		if got, want := encode(fields, text); !bytes.Equal(got, want) {
+			t.Fatalf("record %q (text %v) = %q, want %q", fields, text, got, want)
+		}
+	}
+}
+
 func TestDetailCSVPaths(t *testing.T) {
 	for in, want := range map[string][2]string{
 		"out/recon.xlsx": {"out/recon-payable.csv", "out/recon-receivable.csv"},
@@ -246,5 +310,47 @@ func TestRenderWorkbookDetailCSV(t *testing.T) {
 	_, _, d := wbFixture(true)
 	if a, b := wbRender(t, res, info, d, WorkbookOptions{}), wbRender(t, res, info, d, WorkbookOptions{Detail: DetailXLSX}); !bytes.Equal(a, b) {
 		t.Error(`Detail "xlsx" differs from the default`)
+	}
+}
+
+// errWriter fails every write after the first ok bytes.
+type errWriter struct{ ok int }
+
+func (w *errWriter) Write(p []byte) (int, error) {
+	if w.ok < len(p) {
+		return 0, errors.New("disk full")
+	}
+	w.ok -= len(p)
+	return len(p), nil
+}
+
+// TestPayableCSVLarge writes more than the encoder's buffer: every line
+// arrives whole and in order, and a writer's error stops the file.
+func TestPayableCSVLarge(t *testing.T) {
+	ctx := context.Background()
+	res, _, _ := wbFixture(true)
+	const n = 1_000 // ≈ 200 kB: full buffers and a rest
+	var out bytes.Buffer
+	if err := WritePayableCSV(ctx, &out, res, wbAttrOf(res), wbGenDetail{n}); err != nil {
+		t.Fatal(err)
+	}
+	if out.Len() < 2*csvFlushAt {
+		t.Fatalf("wrote %d bytes, want more than two buffers", out.Len())
+	}
+	recs, err := csv.NewReader(bytes.NewReader(out.Bytes())).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != n+1 {
+		t.Fatalf("%d records, want %d", len(recs), n+1)
+	}
+	for i, r := range recs[1:] {
+		if want := "charge-" + strconv.Itoa(i); r[6] != want {
+			t.Fatalf("record %d: Charge ID %q, want %q", i+1, r[6], want)
+		}
+	}
+	err = WritePayableCSV(ctx, &errWriter{ok: csvFlushAt + 1<<16}, res, wbAttrOf(res), wbGenDetail{n})
+	if err == nil || !strings.Contains(err.Error(), "disk full") {
+		t.Errorf("err = %v, want the writer's", err)
 	}
 }

@@ -26,7 +26,6 @@ package xlsx
 // is built (BENCHMARKS.md, issue 15).
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 
@@ -73,11 +72,8 @@ func (e *EarlyPayable) write(ctx context.Context, attr Attributor, detail Detail
 		return
 	}
 	looked := make(map[string]struct{})
-	bw := bufio.NewWriterSize(f, 1<<20)
-	lines, err := writePayableCSV(ctx, bw, nil, attr, detail, looked)
-	if err == nil {
-		err = bw.Flush()
-	}
+	f.Direct() // hundreds of MB nobody reads back: see atomicfile.File.Direct
+	lines, err := writePayableCSV(ctx, f, nil, attr, detail, looked)
 	if err == nil {
 		err = f.Finish()
 	}
