@@ -26,6 +26,7 @@ import (
 	"regexp"
 	"strconv"
 	"syscall"
+	"unsafe"
 )
 
 // Temporary names. createTemp and os.MkdirTemp put decimal digits before
@@ -61,10 +62,19 @@ type File struct {
 	closed    bool
 	committed bool
 
-	written   int64  // bytes written so far
-	submitted int64  // bytes handed to the kernel's writeback (writeAhead)
-	dbuf      []byte // Direct: the aligned buffer of the next write (nil: not direct)
-	err       error  // Direct: the first write error
+	written   int64             // bytes written so far
+	submitted int64             // bytes handed to the kernel's writeback (writeAhead)
+	dbuf      []byte            // Direct: the buffer being filled (nil: not direct)
+	spare     []byte            // Direct: the other buffer, when no write is in flight
+	pending   bool              // Direct: a write is in flight
+	inflight  chan directResult // Direct: its buffer and error, when it is done
+	err       error             // Direct: the first write error
+}
+
+// directResult is what a direct write in flight gives back.
+type directResult struct {
+	buf []byte
+	err error
 }
 
 // Create creates the temp file of path, mode 0600. A file that is replaced
@@ -157,19 +167,20 @@ func (a *File) Write(p []byte) (int, error) {
 }
 
 // Direct I/O. A report of hundreds of MB written through the page cache
-// costs the kernel a copy of every byte into newly allocated cache pages,
-// which the process never reads back; written with O_DIRECT the disk takes
-// the bytes from the process's buffer. directChunk is each such write, and
+// costs the kernel a copy of every byte into page-cache pages, which the
+// process never reads back; written with O_DIRECT the disk takes the bytes
+// from the process's buffer. directChunk is each such write, and
 // directAlign the alignment direct I/O needs of a write's address, offset
 // and length (the logical block size of any disk up to 4 KiB sectors).
 const (
-	directChunk = 1 << 20
+	directChunk = 512 << 10
 	directAlign = 4096
 )
 
 // Direct makes the File write to the disk without the page cache (O_DIRECT,
-// Linux), through an aligned buffer of directChunk bytes outside the Go
-// heap; the last part of the file that does not fill a directAlign block is
+// Linux), through two aligned buffers of directChunk bytes: one is written
+// (on a goroutine: a direct write waits for the disk) while Write fills the
+// other. The last part of the file that does not fill a directAlign block is
 // written through the page cache by Finish. Call it before the first Write.
 // It reports whether direct writes are on: where the file system does not
 // take them (or elsewhere than Linux) the File goes on as before. The
@@ -178,30 +189,58 @@ func (a *File) Direct() bool {
 	if a.dbuf != nil || a.written > 0 {
 		return a.dbuf != nil
 	}
-	buf, err := directAlloc(directChunk)
-	if err != nil {
-		return false
-	}
 	if err := setDirect(a.f, true); err != nil {
-		directFree(buf)
 		return false
 	}
-	a.dbuf = buf[:0]
+	a.dbuf = directAlloc(directChunk)[:0]
+	a.spare = directAlloc(directChunk)[:0]
+	a.inflight = make(chan directResult, 1)
 	return true
 }
 
-// writeDirect gathers p into the direct buffer, writing each full buffer.
+// directAlloc returns a buffer of n bytes whose address is a multiple of
+// directAlign, as direct I/O needs (from the Go heap, which does not move
+// it; a large allocation starts on a page already, so the slack is rarely
+// used).
+func directAlloc(n int) []byte {
+	b := make([]byte, n+directAlign)
+	off := 0
+	if r := int(uintptr(unsafe.Pointer(unsafe.SliceData(b))) & (directAlign - 1)); r != 0 {
+		off = directAlign - r
+	}
+	return b[off : off+n : off+n]
+}
+
+// writeDirect gathers p into the buffer being filled; a full one is
+// written on a goroutine while the other is filled.
 func (a *File) writeDirect(p []byte) (int, error) {
 	n := 0
 	for len(p) > 0 && a.err == nil {
 		c := copy(a.dbuf[len(a.dbuf):cap(a.dbuf)], p)
 		a.dbuf, p, n = a.dbuf[:len(a.dbuf)+c], p[c:], n+c
 		if len(a.dbuf) == cap(a.dbuf) {
-			a.err = a.writeAligned(a.dbuf)
-			a.dbuf = a.dbuf[:0]
+			if a.err = a.waitDirect(); a.err != nil {
+				break
+			}
+			full := a.dbuf
+			a.dbuf, a.spare, a.pending = a.spare[:0], nil, true
+			go func() { a.inflight <- directResult{full, a.writeAligned(full)} }()
 		}
 	}
 	return n, a.err
+}
+
+// waitDirect waits for the write in flight, if any, takes its buffer back
+// and returns its error. While a write is in flight only its goroutine uses
+// the file and a.written; the channel orders what it did before what
+// follows.
+func (a *File) waitDirect() error {
+	if !a.pending {
+		return nil
+	}
+	r := <-a.inflight
+	a.spare, a.pending = r.buf, false
+	return r.err
 }
 
 // writeAligned writes b (its length a multiple of directAlign) with direct
@@ -219,15 +258,17 @@ func (a *File) writeAligned(b []byte) error {
 	return err
 }
 
-// finishDirect writes what the direct buffer holds (its whole blocks
-// directly, the rest through the page cache) and frees it.
+// finishDirect waits for the write in flight and writes what the buffer
+// holds (its whole blocks directly, the rest through the page cache).
 func (a *File) finishDirect() error {
 	if a.dbuf == nil {
 		return nil
 	}
+	if err := a.waitDirect(); a.err == nil {
+		a.err = err
+	}
 	b := a.dbuf
-	a.dbuf = nil
-	defer directFree(b[:cap(b)])
+	a.dbuf, a.spare = nil, nil
 	if a.err != nil {
 		return a.err
 	}
@@ -279,8 +320,8 @@ func (a *File) Abort() {
 		return
 	}
 	if a.dbuf != nil {
-		directFree(a.dbuf[:cap(a.dbuf)])
-		a.dbuf = nil
+		_ = a.waitDirect() // the file is removed: its error does not matter
+		a.dbuf, a.spare = nil, nil
 	}
 	if !a.closed {
 		_ = a.f.Close()

@@ -30,12 +30,3 @@ func setDirect(f *os.File, on bool) error {
 	})
 	return errors.Join(ferr, cerr)
 }
-
-// directAlloc returns a buffer of n bytes (a multiple of directAlign) whose
-// address is a multiple of directAlign, as direct I/O needs, outside the Go
-// heap (an anonymous mapping, released by directFree).
-func directAlloc(n int) ([]byte, error) {
-	return unix.Mmap(-1, 0, n, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
-}
-
-func directFree(b []byte) { _ = unix.Munmap(b) }

@@ -7,10 +7,4 @@ import (
 	"os"
 )
 
-var errNoDirect = errors.New("direct I/O is used on Linux only")
-
-func setDirect(*os.File, bool) error { return errNoDirect }
-
-func directAlloc(int) ([]byte, error) { return nil, errNoDirect }
-
-func directFree([]byte) {}
+func setDirect(*os.File, bool) error { return errors.New("direct I/O is used on Linux only") }

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"testing"
+	"unsafe"
 
 	"github.com/msp-reconcile/reconcile/internal/testkit"
 )
@@ -101,11 +102,7 @@ func TestDirectRefused(t *testing.T) {
 		t.Skipf("direct I/O is not taken in %s", dir)
 	}
 	want := directContent(3 * directAlign)
-	buf, err := directAlloc(4 * directAlign)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer directFree(buf)
+	buf := directAlloc(4 * directAlign)
 	unaligned := buf[1 : 1+2*directAlign]
 	copy(unaligned, want)
 	if err := a.writeAligned(unaligned); err != nil {
@@ -125,6 +122,15 @@ func TestDirectRefused(t *testing.T) {
 	}
 }
 
+func TestDirectAlloc(t *testing.T) {
+	for _, n := range []int{directAlign, directChunk, 3 * directAlign} {
+		b := directAlloc(n)
+		if len(b) != n || cap(b) != n || uintptr(unsafe.Pointer(unsafe.SliceData(b)))%directAlign != 0 {
+			t.Errorf("directAlloc(%d): len %d cap %d at %p", n, len(b), cap(b), unsafe.SliceData(b))
+		}
+	}
+}
+
 // TestDirectAbort: an aborted direct File leaves no temp file.
 func TestDirectAbort(t *testing.T) {
 	dir := t.TempDir()
@@ -136,6 +142,38 @@ func TestDirectAbort(t *testing.T) {
 	if _, err := a.Write(directContent(directChunk + 10)); err != nil {
 		t.Fatal(err)
 	}
+	a.Abort()
+	if es := dirEntries(t, dir); len(es) != 0 {
+		t.Errorf("left %q", es)
+	}
+}
+
+// TestDirectWriteError: a direct write that fails (here on a closed file)
+// is returned by a later Write or by Finish, never lost, and Abort still
+// removes the temp file.
+func TestDirectWriteError(t *testing.T) {
+	dir := t.TempDir()
+	a, err := Create(filepath.Join(dir, "x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !a.Direct() {
+		a.Abort()
+		t.Skipf("direct I/O is not taken in %s", dir)
+	}
+	if err := a.f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	p := directContent(directChunk)
+	var werr error
+	for i := 0; i < 3 && werr == nil; i++ {
+		_, werr = a.Write(p)
+	}
+	ferr := a.Finish()
+	if werr == nil && ferr == nil {
+		t.Error("a failed direct write was not reported")
+	}
+	a.closed = true // closed above
 	a.Abort()
 	if es := dirEntries(t, dir); len(es) != 0 {
 		t.Errorf("left %q", es)

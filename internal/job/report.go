@@ -357,7 +357,6 @@ func WriteOutputs(ctx context.Context, rec *Reconciliation, out Outputs) (err er
 		if err != nil {
 			return fmt.Errorf("write JSON summary %s: %w", out.JSON, err)
 		}
-		js.Direct() // tens of MB at W1M, not read back: see atomicfile.File.Direct
 		defer func() { // after the JSON writer is done (the defer below)
 			if err != nil {
 				js.Abort()

@@ -108,21 +108,12 @@ func WriteWorkbook(ctx context.Context, path string, res *report.Result, attr At
 			a.Abort()
 		}
 	}()
-	// Written directly to the disk (atomicfile.File.Direct), whose buffer
-	// gathers the zip's writes; else through a buffer of our own.
-	var w io.Writer = a
-	var bw *bufio.Writer
-	if !a.Direct() {
-		bw = bufio.NewWriterSize(a, 1<<20)
-		w = bw
-	}
-	if err := render(ctx, w, res, attr, info, detail, opts, base); err != nil {
+	bw := bufio.NewWriterSize(a, 1<<20)
+	if err := render(ctx, bw, res, attr, info, detail, opts, base); err != nil {
 		return firstErr(fmt.Errorf("write workbook %s: %w", path, err))
 	}
-	if bw != nil {
-		if err := bw.Flush(); err != nil {
-			return firstErr(fmt.Errorf("write workbook %s: %w", path, err))
-		}
+	if err := bw.Flush(); err != nil {
+		return firstErr(fmt.Errorf("write workbook %s: %w", path, err))
 	}
 	if err := a.Finish(); err != nil {
 		return firstErr(fmt.Errorf("write workbook %s: %w", path, err))
