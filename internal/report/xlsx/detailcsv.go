@@ -3,7 +3,8 @@ package xlsx
 // Payable and receivable detail as CSV files (WorkbookOptions.Detail =
 // DetailCSV), for runs whose detail is too large for a comfortable workbook.
 //
-// Format: UTF-8 without a byte order mark, RFC 4180 (encoding/csv: fields
+// Format: UTF-8 without a byte order mark, RFC 4180 (the bytes
+// encoding/csv's Writer with UseCRLF writes, made by csvWriter: fields
 // quoted when needed, CRLF line ends), one header row with the same column
 // names as the Payable and Receivable sheets, then one row per line in the
 // Detail's order.
@@ -55,17 +56,10 @@ func DetailCSVPaths(workbookPath string) (payable, receivable string) {
 	return base + "-payable.csv", base + "-receivable.csv"
 }
 
-// csvInjects reports whether text field s needs csvText's quote.
+// csvInjects reports whether text field s starts with a character a
+// spreadsheet would evaluate, and so gets a leading quote (CSV injection).
 func csvInjects(s string) bool {
 	return s != "" && strings.IndexByte("=+-@\t\r", s[0]) >= 0
-}
-
-// csvText is a text field, protected against CSV injection.
-func csvText(s string) string {
-	if csvInjects(s) {
-		return "'" + s
-	}
-	return s
 }
 
 // csvSpecial marks the bytes that make encoding/csv quote a field
@@ -154,7 +148,8 @@ func (c *csvWriter) field(s string) {
 	c.buf = appendCSVField(c.buf, "", s)
 }
 
-// text appends s as the next text field, with csvText's protection.
+// text appends s as the next text field, with a leading quote when
+// csvInjects.
 func (c *csvWriter) text(s string) {
 	c.sep()
 	if csvInjects(s) {
@@ -164,8 +159,8 @@ func (c *csvWriter) text(s string) {
 	c.buf = appendCSVField(c.buf, "", s)
 }
 
-// textBytes is text for the compact text c.scratch[from:] (the scratch is
-// reset by the caller).
+// scratchText is text for the compact text made in c.scratch, and resets
+// the scratch.
 func (c *csvWriter) scratchText() {
 	c.text(unsafe.String(unsafe.SliceData(c.scratch), len(c.scratch)))
 	c.scratch = c.scratch[:0]
@@ -216,14 +211,6 @@ func csvBool(p *bool) string {
 	default:
 		return "no"
 	}
-}
-
-func csvHeader(cols []column) []string {
-	h := make([]string, len(cols))
-	for i, c := range cols {
-		h[i] = c.name
-	}
-	return h
 }
 
 // WritePayableCSV writes the payable lines of detail to w as CSV, with the

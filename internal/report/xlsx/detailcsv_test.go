@@ -32,6 +32,23 @@ func csvRead(t testing.TB, path string) [][]string {
 	return recs
 }
 
+// csvText is a text field as the CSV files write it (protected against CSV
+// injection), for the tests.
+func csvText(s string) string {
+	if csvInjects(s) {
+		return "'" + s
+	}
+	return s
+}
+
+func csvHeader(cols []column) []string {
+	h := make([]string, len(cols))
+	for i, c := range cols {
+		h[i] = c.name
+	}
+	return h
+}
+
 // csvUnprefix undoes the CSV-injection quote of a text field.
 func csvUnprefix(s string) string {
 	if len(s) > 1 && s[0] == '\'' && strings.ContainsRune("=+-@\t\r", rune(s[1])) {
