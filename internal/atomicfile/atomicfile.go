@@ -25,7 +25,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
-	"syscall"
 	"unsafe"
 )
 
@@ -244,14 +243,16 @@ func (a *File) waitDirect() error {
 }
 
 // writeAligned writes b (its length a multiple of directAlign) with direct
-// I/O. A file system that takes O_DIRECT but refuses the write (EINVAL: a
-// larger block size) gets it through the page cache, and direct I/O off.
+// I/O. When the write fails (a file system that takes O_DIRECT but refuses
+// the write: EINVAL for a larger block size, or any other reason), direct
+// I/O is turned off and what was not written goes through the page cache: a
+// real write error (a full disk, say) fails that write too and is returned.
 func (a *File) writeAligned(b []byte) error {
 	n, err := a.f.Write(b)
 	a.written += int64(n)
-	if errors.Is(err, syscall.EINVAL) && n == 0 {
+	if err != nil {
 		if err = setDirect(a.f, false); err == nil {
-			n, err = a.f.Write(b)
+			n, err = a.f.Write(b[n:])
 			a.written += int64(n)
 		}
 	}
