@@ -159,6 +159,20 @@ func (c *csvWriter) text(s string) {
 	c.buf = appendCSVField(c.buf, "", s)
 }
 
+// texts appends each of ss as a text field.
+func (c *csvWriter) texts(ss ...string) {
+	for _, s := range ss {
+		c.text(s)
+	}
+}
+
+// decs appends each of ds as a decimal field.
+func (c *csvWriter) decs(ds ...decimal.NullDecimal) {
+	for _, d := range ds {
+		c.dec(d)
+	}
+}
+
 // scratchText is text for the compact text made in c.scratch, and resets
 // the scratch.
 func (c *csvWriter) scratchText() {
@@ -245,23 +259,9 @@ func writePayableCSV(ctx context.Context, w io.Writer, names map[string]string, 
 		if looked != nil && name == "" && attribution == attributionAttributed {
 			looked[id] = struct{}{}
 		}
-		cw.text(id)
-		cw.text(name)
-		cw.text(attribution)
-		cw.text(c.ProductID)
-		cw.text(c.ProductName)
-		cw.text(c.SKU)
-		cw.text(c.ChargeID)
-		cw.text(c.ChargeName)
-		cw.text(c.ChargeType)
-		cw.text(c.BillingCycleType)
-		cw.text(string(c.PeriodFrom))
-		cw.text(string(c.PeriodTo))
-		cw.dec(c.Quantity)
-		cw.dec(c.ListPrice)
-		cw.dec(c.NetPrice)
-		cw.dec(c.NetPriceProrated)
-		cw.dec(c.SubTotal)
+		cw.texts(id, name, attribution, c.ProductID, c.ProductName, c.SKU, c.ChargeID, c.ChargeName,
+			c.ChargeType, c.BillingCycleType, string(c.PeriodFrom), string(c.PeriodTo))
+		cw.decs(c.Quantity, c.ListPrice, c.NetPrice, c.NetPriceProrated, c.SubTotal)
 		cw.text(c.Currency)
 		cw.field(csvBool(c.IsBilled))
 		cw.field(csvBool(c.IsProratable))
@@ -305,19 +305,9 @@ func WriteReceivableCSV(ctx context.Context, w io.Writer, res *report.Result, de
 				return err
 			}
 		}
-		cw.text(customerID)
-		cw.text(names[customerID])
-		cw.text(c.ProductName)
-		cw.text(c.SKU)
-		cw.text(c.ChargeID)
-		cw.text(c.ChargeName)
-		cw.text(c.ChargeType)
-		cw.text(c.BillingCycleType)
-		cw.text(string(c.PeriodFrom))
-		cw.text(string(c.PeriodTo))
-		cw.dec(c.Quantity)
-		cw.dec(c.CostPrice)
-		cw.dec(c.CostPriceProrated)
+		cw.texts(customerID, names[customerID], c.ProductName, c.SKU, c.ChargeID, c.ChargeName, c.ChargeType,
+			c.BillingCycleType, string(c.PeriodFrom), string(c.PeriodTo))
+		cw.decs(c.Quantity, c.CostPrice, c.CostPriceProrated)
 		if c.Quantity.Valid && c.CostPriceProrated.Valid {
 			cw.dec(decimal.NewNullDecimal(c.Amount()))
 		} else {
