@@ -64,7 +64,8 @@ close() {
 	: >"$TMP/$name.rss"
 	for i in $(seq 1 "$REPEAT"); do
 		rm -rf "$TMP/$name" && mkdir "$TMP/$name"
-		local rc=0
+		local rc=0 sim0
+		sim0=$(sim_cpu)
 		bench_time "$TMP/t" "$TMP/$name.log" "$BIN" run --period 2026-10 -v --db "$TMP/$name/l.db" \
 			--out "$TMP/$name/w.xlsx" --json "$TMP/$name/s.json" "$@" </dev/null || rc=$?
 		if [ "$rc" -ne 0 ]; then
@@ -77,10 +78,15 @@ close() {
 		awk -v u="$user" -v s="$sys" 'BEGIN{print u+s}' >>"$TMP/$name.cpu"
 		echo "$rss" >>"$TMP/$name.rss"
 		awk -v n="$label" -v i="$i" -v w="$wall" -v u="$user" -v s="$sys" -v k="$rss" -v l="$(cut -d' ' -f1 /proc/loadavg)" \
-			'BEGIN{printf "%s (run %d): wall %.1f s, CPU %.1f s (user %.1f, sys %.1f), peak RSS %.1f MiB (load %s)\n", n, i, w, u+s, u, s, k/1024, l}'
+			-v a="$sim0" -v b="$(sim_cpu)" -v hz="$(getconf CLK_TCK 2>/dev/null || echo 100)" \
+			'BEGIN{sc = (a == "" || b == "") ? "n/a" : sprintf("%.1f s", (b-a)/hz); printf "%s (run %d): wall %.1f s, CPU %.1f s (user %.1f, sys %.1f), peak RSS %.1f MiB (load %s); the simulator'"'"'s CPU %s\n", n, i, w, u+s, u, s, k/1024, l, sc}'
 		grep -E 'msg="stage done"' "$TMP/$name.log" | sed 's/^.*msg="stage done" /    /' || true
 	done
 }
+
+# sim_cpu prints the simulator's user+system CPU so far in clock ticks
+# (Linux /proc; nothing elsewhere): the closes share the two cores with it.
+sim_cpu() { awk '{print $14+$15}' "/proc/${BENCH_SIM_PID:-0}/stat" 2>/dev/null || true; }
 
 ROWS=()
 LEDGER_ROW=""
