@@ -261,11 +261,7 @@ func TestPayableBatchInvisibleUntilCommit(t *testing.T) {
 	s := MustOpen(t)
 	ctx := context.Background()
 	id := mustBeginRun(t, s)
-	b, err := s.NewPayableBatch(ctx, id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Rollback()
+	b := mustPayableBatch(t, s, id)
 	for i := 0; i < 50; i++ {
 		if err := b.Add(samplePayable(i)); err != nil {
 			t.Fatal(err)

@@ -118,13 +118,8 @@ func TestPayableCustomersNumberedByFirstAppearance(t *testing.T) {
 // the discarded attempt is stored.
 func TestPayableCustomersAfterReset(t *testing.T) {
 	s := MustOpen(t)
-	ctx := context.Background()
 	id := mustBeginRun(t, s)
-	b, err := s.NewPayableBatch(ctx, id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Rollback()
+	b := mustPayableBatch(t, s, id)
 	for _, c := range customerLines("cust-x", 0, 600) {
 		if err := b.Add(c); err != nil {
 			t.Fatal(err)

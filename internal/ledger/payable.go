@@ -345,14 +345,13 @@ func (w *payableWriter) insert(lines []*billing.PayableCharge) error {
 	w.lineNo += int64(len(lines))
 	known := len(w.customers.keys)
 	w.order = w.keyOrder(w.order, lines)
+	if w.cstmt == nil { // a 0009 ledger: no payable_customers, nothing numbered to store
+		known = len(w.customers.keys)
+	}
 	return w.conn.Raw(func(any) error {
-		// The chunk's new customer keys first: its lines refer to them (a
-		// 0009 ledger has no such table: cstmt is nil).
+		// The chunk's new customer keys first: its lines refer to them.
 		bg := context.Background() // as below
 		for i, key := range w.customers.keys[known:] {
-			if w.cstmt == nil {
-				break
-			}
 			ord := int64(known + i + 1)
 			if _, err := w.cstmt.ExecContext(bg, []driver.NamedValue{{Ordinal: 1, Value: w.runID},
 				{Ordinal: 2, Value: key}, {Ordinal: 3, Value: ord}}); err != nil {

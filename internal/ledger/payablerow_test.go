@@ -109,13 +109,8 @@ func TestPayableDetailColumn(t *testing.T) {
 // pending chunk.
 func TestPayableBatchResetDiscardsQueuedLines(t *testing.T) {
 	s := MustOpen(t)
-	ctx := context.Background()
 	id := mustBeginRun(t, s)
-	b, err := s.NewPayableBatch(ctx, id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Rollback()
+	b := mustPayableBatch(t, s, id)
 	for attempt := 0; attempt < 3; attempt++ {
 		if err := b.Reset(); err != nil {
 			t.Fatal(err)
@@ -168,16 +163,12 @@ func TestPayableBatchWriteErrorIsReported(t *testing.T) {
 		BEGIN SELECT RAISE(ABORT, 'disk on fire'); END`); err != nil {
 		t.Fatal(err)
 	}
-	b, err := s.NewPayableBatch(ctx, id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Rollback()
+	b := mustPayableBatch(t, s, id)
 	var addErr error
 	for i := 0; i < 5000 && addErr == nil; i++ {
 		addErr = b.Add(samplePayable(i))
 	}
-	err = b.Commit(october)
+	err := b.Commit(october)
 	if addErr == nil && err == nil {
 		t.Fatal("neither Add nor Commit reported the write error")
 	}

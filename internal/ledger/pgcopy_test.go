@@ -102,13 +102,8 @@ func TestAppendNumericRejects(t *testing.T) {
 // second attempt is stored alone, numbered from 1.
 func TestPayableBatchResetLarge(t *testing.T) {
 	s := MustOpen(t)
-	ctx := context.Background()
 	id := mustBeginRun(t, s)
-	b, err := s.NewPayableBatch(ctx, id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Rollback()
+	b := mustPayableBatch(t, s, id)
 	for i := range 3000 {
 		if err := b.Add(samplePayable(i)); err != nil {
 			t.Fatal(err)
@@ -144,11 +139,7 @@ func TestPayableCopyFailure(t *testing.T) {
 	s := MustOpen(t)
 	ctx := context.Background()
 	id := mustBeginRun(t, s)
-	b, err := s.NewPayableBatch(ctx, id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Rollback()
+	b := mustPayableBatch(t, s, id)
 	var addErr error
 	for i := 0; i < 3000 && addErr == nil; i++ {
 		c := samplePayable(i)
@@ -157,7 +148,7 @@ func TestPayableCopyFailure(t *testing.T) {
 		}
 		addErr = b.Add(c)
 	}
-	err = b.Commit(october)
+	err := b.Commit(october)
 	if addErr != nil {
 		err = addErr
 	}

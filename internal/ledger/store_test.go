@@ -82,6 +82,18 @@ func mustBeginRun(tb testing.TB, s *Store) int64 {
 	return id
 }
 
+// mustPayableBatch opens the payable batch of run id, rolled back at the
+// end of the test unless it was committed.
+func mustPayableBatch(tb testing.TB, s *Store, id int64) *PayableBatch {
+	tb.Helper()
+	b, err := s.NewPayableBatch(context.Background(), id)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { _ = b.Rollback() })
+	return b
+}
+
 var october = billing.Period{From: "2026-10-01", To: "2026-10-31"}
 
 func TestStatementsUsedExist(t *testing.T) {
