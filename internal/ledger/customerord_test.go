@@ -95,14 +95,8 @@ func TestPayableCustomersNumberedByFirstAppearance(t *testing.T) {
 	if got := payableCustomers(t, s, again); !slices.Equal(got, []payableCustomerRow{{"cust-c", 1}, {"cust-b", 2}, {"cust-a", 3}}) {
 		t.Errorf("reversed stream: payable_customers = %v", got)
 	}
-	d1, err := s.Digest(ctx, id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	d2, err := s.Digest(ctx, again)
-	if err != nil {
-		t.Fatal(err)
-	}
+	d1 := mustDigest(t, s, id)
+	d2 := mustDigest(t, s, again)
 	if d1 != d2 {
 		t.Errorf("the same lines in another stream order: digest %s, then %s", d1, d2)
 	}

@@ -82,10 +82,7 @@ func TestCustomerWriter(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	d1, err := s.Digest(ctx, id)
-	if err != nil {
-		t.Fatal(err)
-	}
+	d1 := mustDigest(t, s, id)
 	if d2, err := s.Digest(ctx, id2); err != nil || d1 != d2 {
 		t.Fatalf("digest with the writer %s, one by one %s (%v)", d1, d2, err)
 	}

@@ -431,7 +431,6 @@ func TestOldDetailBytes(t *testing.T) {
 // backends: the positional detail changed no hash, whichever form the lines
 // are stored in.
 func TestDigestAndContentHashGolden(t *testing.T) {
-	ctx := context.Background()
 	s := MustOpen(t)
 	hashes := func(id int64) []string {
 		t.Helper()
@@ -448,10 +447,7 @@ func TestDigestAndContentHashGolden(t *testing.T) {
 	}
 	digest := func(id int64) string {
 		t.Helper()
-		d, err := s.Digest(ctx, id)
-		if err != nil {
-			t.Fatal(err)
-		}
+		d := mustDigest(t, s, id)
 		return d
 	}
 	const (

@@ -15,10 +15,7 @@ func TestDigest(t *testing.T) {
 	ctx := context.Background()
 	digest := func(id int64) string {
 		t.Helper()
-		d, err := s.Digest(ctx, id)
-		if err != nil {
-			t.Fatal(err)
-		}
+		d := mustDigest(t, s, id)
 		return d
 	}
 	base := digest(storeRun(t, s, 0, nil))

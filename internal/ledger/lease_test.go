@@ -126,10 +126,7 @@ func TestMigration0003KeepsRuns(t *testing.T) {
 	path := dbtest.SQLiteDB(t)
 	s := mustOpenPath(t, path, Options{})
 	id := storeRun(t, s, 1, nil)
-	want, err := s.Digest(ctx, id)
-	if err != nil {
-		t.Fatal(err)
-	}
+	want := mustDigest(t, s, id)
 	// Back to the 0002 layout: the old runs table, 0003 not applied.
 	if _, err := s.db.Exec(`PRAGMA foreign_keys = OFF`); err != nil {
 		t.Fatal(err)

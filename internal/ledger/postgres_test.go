@@ -116,14 +116,8 @@ func TestDigestSameOnBothBackends(t *testing.T) {
 	pg := MustOpen(t)
 	for seed := range uint64(3) {
 		a, b := storeRun(t, lite, seed, nil), storeRun(t, pg, seed, nil)
-		da, err := lite.Digest(ctx, a)
-		if err != nil {
-			t.Fatal(err)
-		}
-		db, err := pg.Digest(ctx, b)
-		if err != nil {
-			t.Fatal(err)
-		}
+		da := mustDigest(t, lite, a)
+		db := mustDigest(t, pg, b)
 		if da != db {
 			t.Fatalf("seed %d: digest %s on SQLite, %s on PostgreSQL", seed, da, db)
 		}

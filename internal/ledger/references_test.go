@@ -278,10 +278,7 @@ func TestCustomerWriterFlushesLargeGroups(t *testing.T) {
 		if err := s.FinishRun(ctx, id, billing.RunComplete, RunStats{}, "", t0); err != nil {
 			t.Fatal(err)
 		}
-		d, err := s.Digest(ctx, id)
-		if err != nil {
-			t.Fatal(err)
-		}
+		d := mustDigest(t, s, id)
 		digests = append(digests, d)
 		if _, n, err := s.Counts(ctx, id); err != nil || n != 57 {
 			t.Fatalf("receivable lines = %d, %v; want 57", n, err)

@@ -94,6 +94,16 @@ func mustPayableBatch(tb testing.TB, s *Store, id int64) *PayableBatch {
 	return b
 }
 
+// mustDigest is s.Digest of run id.
+func mustDigest(tb testing.TB, s *Store, id int64) string {
+	tb.Helper()
+	d, err := s.Digest(context.Background(), id)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return d
+}
+
 var october = billing.Period{From: "2026-10-01", To: "2026-10-31"}
 
 func TestStatementsUsedExist(t *testing.T) {
