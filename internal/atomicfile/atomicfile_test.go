@@ -77,10 +77,7 @@ func TestWrite(t *testing.T) {
 func TestAbortAfterCommitKeepsFile(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "r.xlsx")
-	a, err := Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	a := mustCreate(t, path)
 	if _, err := a.Write([]byte("x")); err != nil {
 		t.Fatal(err)
 	}
@@ -157,10 +154,7 @@ func TestCleanStale(t *testing.T) {
 // every writeAheadChunk bytes as it is written, and arrives whole.
 func TestWriteAheadInChunks(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "big.xlsx")
-	a, err := Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	a := mustCreate(t, path)
 	defer a.Abort()
 	var want bytes.Buffer
 	block := make([]byte, 1<<20+13) // not a divisor of the chunk

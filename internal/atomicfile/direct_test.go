@@ -12,6 +12,16 @@ import (
 	"github.com/msp-reconcile/reconcile/internal/testkit"
 )
 
+// mustCreate is Create(path).
+func mustCreate(tb testing.TB, path string) *File {
+	tb.Helper()
+	a, err := Create(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return a
+}
+
 // directContent is n bytes of a pattern that shows a lost or moved block.
 func directContent(n int) []byte {
 	b := make([]byte, n)
@@ -30,10 +40,7 @@ func TestDirect(t *testing.T) {
 	for _, size := range []int{0, 1, directAlign - 1, directAlign, directAlign + 1, directChunk - 1, directChunk,
 		directChunk + 123, 3*directChunk + 5000} {
 		path := filepath.Join(dir, "detail.csv")
-		a, err := Create(path)
-		if err != nil {
-			t.Fatal(err)
-		}
+		a := mustCreate(t, path)
 		on := a.Direct()
 		if runtime.GOOS == "linux" && !on {
 			t.Logf("direct I/O is not taken in %s: the buffered path is tested", dir)
@@ -74,10 +81,7 @@ func TestDirect(t *testing.T) {
 
 // TestDirectAfterWrite: a File already written to stays buffered.
 func TestDirectAfterWrite(t *testing.T) {
-	a, err := Create(filepath.Join(t.TempDir(), "x"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	a := mustCreate(t, filepath.Join(t.TempDir(), "x"))
 	defer a.Abort()
 	if _, err := a.Write([]byte("x")); err != nil {
 		t.Fatal(err)
@@ -93,10 +97,7 @@ func TestDirectAfterWrite(t *testing.T) {
 func TestDirectRefused(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "x")
-	a, err := Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	a := mustCreate(t, path)
 	if !a.Direct() {
 		a.Abort()
 		t.Skipf("direct I/O is not taken in %s", dir)
@@ -134,10 +135,7 @@ func TestDirectAlloc(t *testing.T) {
 // TestDirectAbort: an aborted direct File leaves no temp file.
 func TestDirectAbort(t *testing.T) {
 	dir := t.TempDir()
-	a, err := Create(filepath.Join(dir, "x"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	a := mustCreate(t, filepath.Join(dir, "x"))
 	a.Direct()
 	if _, err := a.Write(directContent(directChunk + 10)); err != nil {
 		t.Fatal(err)
@@ -153,10 +151,7 @@ func TestDirectAbort(t *testing.T) {
 // removes the temp file.
 func TestDirectWriteError(t *testing.T) {
 	dir := t.TempDir()
-	a, err := Create(filepath.Join(dir, "x"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	a := mustCreate(t, filepath.Join(dir, "x"))
 	if !a.Direct() {
 		a.Abort()
 		t.Skipf("direct I/O is not taken in %s", dir)
