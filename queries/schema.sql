@@ -37,6 +37,12 @@ BEGIN IMMEDIATE;
 -- crash safety is the WAL's, unchanged.
 PRAGMA wal_autocheckpoint = 16384;
 
+-- name: checkpoint_ahead
+-- SQLite only: after a run's final commit, copy what the WAL holds into the
+-- database file on a connection of its own while the reports are written
+-- (Store.checkpointAhead); PASSIVE waits for no reader or writer.
+PRAGMA wal_checkpoint(PASSIVE);
+
 -- name: commit
 COMMIT;
 

@@ -108,6 +108,9 @@ func (s *Store) FinishRun(ctx context.Context, id int64, status billing.RunStatu
 	if err := s.finishRun(ctx, id, status, stats, errText, finishedAt); err != nil {
 		return fmt.Errorf("finish run %d as %s: %w", id, status, err)
 	}
+	// The run is written: its WAL frames go to the database file while the
+	// reports are written (see checkpointer).
+	s.checkpointAhead()
 	return nil
 }
 

@@ -81,6 +81,9 @@ type Store struct {
 	// writeback starts the kernel's writeback of a writable SQLite store's
 	// files ahead of SQLite's fsyncs (nil otherwise).
 	writeback *writeback
+	// ahead is the checkpoint started after a run's final commit
+	// (checkpointAhead); Close waits for it.
+	ahead checkpointer
 
 	// testHook, when set (tests only), is called after each stage of
 	// SaveCustomerData; an error aborts the transaction.
@@ -100,6 +103,7 @@ const (
 	qSyncNormal               = "sync_normal"
 	qBeginWrite               = "begin_write"
 	qBulkCheckpoint           = "bulk_checkpoint"
+	qCheckpointAhead          = "checkpoint_ahead"
 	qCommit                   = "commit"
 	qRollback                 = "rollback"
 	qInsertRun                = "insert_run"
@@ -164,7 +168,7 @@ const (
 
 var statementNames = []string{
 	qCreateSchemaMigrations, qAppliedMigrations, qRecordMigration, qMigrationLock, qMigrationUnlock, qProbeWrite, qSyncFull, qSyncNormal,
-	qBeginWrite, qBulkCheckpoint, qCommit, qRollback,
+	qBeginWrite, qBulkCheckpoint, qCheckpointAhead, qCommit, qRollback,
 	qInsertRun, qFinishRun, qSetRunPeriod, qGetRun, qListRuns, qFindRun,
 	qInsertPayable, qInsertPayableCustomer, qCountPayable, qEachPayable,
 	qInsertReceivable, qCountReceivableAvailable, qEachReceivableAvailable, qEachReceivableAll,
@@ -476,6 +480,7 @@ func loadStatements(fsys fs.FS, rebind func(string) string) (map[string]string, 
 // closes the database.
 func (s *Store) Close() error {
 	s.leases.stopAll()
+	s.ahead.wait()
 	s.writeback.Stop()
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("close ledger %s: %w", s.path, err)

@@ -16,6 +16,10 @@ RESET synchronous_commit;
 -- PostgreSQL checkpoints on its own (see ../schema.sql).
 SELECT 1;
 
+-- name: checkpoint_ahead
+-- PostgreSQL checkpoints on its own (the store never runs this there).
+SELECT 1;
+
 -- name: begin_write
 -- The payable batch and customer writer transactions: their rows are keyed by
 -- their own run, so READ COMMITTED (the default) is enough; the run row they
