@@ -12,6 +12,12 @@ INSERT INTO payable_customers (run_id, customer_key, customer_ord) VALUES (?, ?,
 -- name: count_payable
 SELECT COUNT(*) FROM payable_charges WHERE run_id = ?;
 
+-- name: each_payable_subtotal
+-- The currency and sub_total of every payable line of a run, in no particular order: what a
+-- fetch's summary adds up (job.Summarize), without the rest of each line; line_no names a
+-- line in an error.
+SELECT currency, sub_total, CAST(line_no AS TEXT) FROM payable_charges WHERE run_id = ?;
+
 -- name: each_payable
 -- Canonical order: customer_key, sku, charge_type, period_from, period_to, currency,
 -- charge_id, then sub_total, quantity (NULL first, exact text in byte order) and the

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -73,6 +74,29 @@ func (s *Store) Counts(ctx context.Context, runID int64) (payable, receivable in
 		return 0, 0, fmt.Errorf("count receivable charges of run %d: %w", runID, err)
 	}
 	return payable, receivable, nil
+}
+
+// EachPayableSubTotal calls fn with the currency and the sub_total (NULL:
+// not Valid) of every payable line of the run, in no particular order: what
+// a fetch's summary adds up (job.Summarize), read without the rest of each
+// line. An error names the run; a sub_total that is not an exact decimal is
+// one.
+func (s *Store) EachPayableSubTotal(ctx context.Context, runID int64, fn func(currency string, subTotal decimal.NullDecimal) error) error {
+	err := s.eachStored(ctx, qEachPayableSubTotal, runID, 3, func(v []storedCol) error {
+		sub, err := parseMoney(v[1].nullText())
+		if err != nil {
+			return &readError{fmt.Errorf("payable line %s: subTotal: %w", v[2].text(), err)}
+		}
+		return fn(v[0].text(), sub)
+	})
+	var re *readError
+	if errors.As(err, &re) {
+		err = re.err
+	}
+	if err != nil {
+		return fmt.Errorf("read payable sub-totals of run %d: %w", runID, err)
+	}
+	return nil
 }
 
 // customerKey is the customer a payable line names in its tags, for ordering

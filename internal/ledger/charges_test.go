@@ -2,7 +2,10 @@ package ledger
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -548,4 +551,65 @@ func BenchmarkEachPayable(b *testing.B) {
 	}
 	b.ReportMetric(float64(rows)/time.Since(start).Seconds(), "rows/s")
 	cpu.report(b, rows)
+}
+
+// EachPayableSubTotal reads each payable line's currency and sub_total as
+// EachPayable decodes them (null stays null), and names the line and the run
+// of a sub_total that is not a decimal.
+func TestEachPayableSubTotal(t *testing.T) {
+	s := MustOpen(t)
+	ctx := context.Background()
+	id := mustBeginRun(t, s)
+	b := mustPayableBatch(t, s, id)
+	for i := 0; i < 300; i++ {
+		c := samplePayable(i)
+		if i%37 == 5 {
+			c.SubTotal = decimal.NullDecimal{} // stored as NULL
+		}
+		if err := b.Add(c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := b.Commit(october); err != nil {
+		t.Fatal(err)
+	}
+	pair := func(cur string, v decimal.NullDecimal) string {
+		if !v.Valid {
+			return cur + " null"
+		}
+		return cur + " " + v.Decimal.String() + " exp " + fmt.Sprint(v.Decimal.Exponent())
+	}
+	var want, got []string
+	for _, c := range readPayables(t, s, id) {
+		want = append(want, pair(c.Currency, c.SubTotal))
+	}
+	if err := s.EachPayableSubTotal(ctx, id, func(cur string, v decimal.NullDecimal) error {
+		got = append(got, pair(cur, v))
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(want)
+	slices.Sort(got)
+	if len(want) != 300 || !slices.Equal(got, want) {
+		t.Fatalf("EachPayableSubTotal read %d lines, want %d as EachPayable decodes them:\n%v", len(got), len(want), diff(want, got))
+	}
+	if !slices.ContainsFunc(got, func(p string) bool { return strings.HasSuffix(p, " null") }) {
+		t.Fatal("no null sub_total read: the test stores some")
+	}
+
+	stop := errors.New("stop")
+	if err := s.EachPayableSubTotal(ctx, id, func(string, decimal.NullDecimal) error { return stop }); !errors.Is(err, stop) {
+		t.Fatalf("an error of fn = %v, want it returned (wrapped)", err)
+	}
+	if s.Backend() != "sqlite" {
+		return // PostgreSQL's sub_total is NUMERIC: it holds no broken text
+	}
+	if _, err := s.db.ExecContext(ctx, "UPDATE payable_charges SET sub_total = '12,5' WHERE run_id = ? AND line_no = 7", id); err != nil {
+		t.Fatal(err)
+	}
+	err := s.EachPayableSubTotal(ctx, id, func(string, decimal.NullDecimal) error { return nil })
+	if err == nil || !strings.Contains(err.Error(), "payable line 7: subTotal") || !strings.Contains(err.Error(), fmt.Sprintf("run %d", id)) {
+		t.Fatalf("EachPayableSubTotal over a broken sub_total = %v, want an error naming line 7, subTotal and run %d", err, id)
+	}
 }

@@ -115,6 +115,7 @@ const (
 	qInsertPayable            = "insert_payable"
 	qInsertPayableCustomer    = "insert_payable_customer"
 	qCountPayable             = "count_payable"
+	qEachPayableSubTotal      = "each_payable_subtotal"
 	qEachPayable              = "each_payable"
 	qInsertReceivable         = "insert_receivable"
 	qCountReceivableAvailable = "count_receivable_available"
@@ -170,7 +171,7 @@ var statementNames = []string{
 	qCreateSchemaMigrations, qAppliedMigrations, qRecordMigration, qMigrationLock, qMigrationUnlock, qProbeWrite, qSyncFull, qSyncNormal,
 	qBeginWrite, qBulkCheckpoint, qCheckpointAhead, qCommit, qRollback,
 	qInsertRun, qFinishRun, qSetRunPeriod, qGetRun, qListRuns, qFindRun,
-	qInsertPayable, qInsertPayableCustomer, qCountPayable, qEachPayable,
+	qInsertPayable, qInsertPayableCustomer, qCountPayable, qEachPayableSubTotal, qEachPayable,
 	qInsertReceivable, qCountReceivableAvailable, qEachReceivableAvailable, qEachReceivableAll,
 	qInsertCustomer, qListCustomers, qInsertCoverage, qListCoverage,
 	qInsertSubscription, qListSubscriptions, qEachSubscription,
