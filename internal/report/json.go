@@ -332,22 +332,16 @@ func (r *Result) writeJSON(w io.Writer) error {
 		return fmt.Errorf("write json summary for run %s: %w", r.RunID, err)
 	}
 	if len(r.Mismatches) > 0 {
-		var elem bytes.Buffer
-		fe := json.NewEncoder(&elem)
-		fe.SetIndent("    ", "  ") // an element of an array of the top-level object
-		fe.SetEscapeHTML(false)
+		fe := newFindingEncoder() // an element of an array of the top-level object
+		var elem []byte
 		for i := range r.Mismatches {
-			elem.Reset()
 			if i == 0 {
-				elem.WriteString("\n    ")
+				elem = append(elem[:0], "\n    "...)
 			} else {
-				elem.WriteString(",\n    ")
+				elem = append(elem[:0], ",\n    "...)
 			}
-			if err := fe.Encode(jsonFindingOf(&r.Mismatches[i])); err != nil {
-				return fmt.Errorf("write json summary for run %s: %w", r.RunID, err)
-			}
-			elem.Truncate(elem.Len() - 1) // Encode's newline
-			if _, err := w.Write(elem.Bytes()); err != nil {
+			elem = fe.append(elem, jsonFindingOf(&r.Mismatches[i]))
+			if _, err := w.Write(elem); err != nil {
 				return fmt.Errorf("write json summary for run %s: %w", r.RunID, err)
 			}
 		}
