@@ -75,8 +75,8 @@ type SummaryReader interface {
 // counts, exact payable totals per currency and receivables coverage. It
 // reads only the payable lines' currency and sub-total, and counts the
 // receivable lines of the customers whose coverage is "available" (those a
-// report reads): at W1M that takes well under a second where decoding every
-// line took ≈ 8 s.
+// report reads): about a second at W1M, where decoding every line took
+// ≈ 8 s.
 func Summarize(ctx context.Context, store SummaryReader, run ledger.Run) (*FetchSummary, error) {
 	s := &FetchSummary{
 		RunID:    RunID(run.ID),

@@ -29,9 +29,9 @@ func newFindingEncoder() *findingEncoder {
 	return e
 }
 
-// field starts a key of the finding object: a new line at the object's
+// findingKey starts a key of the finding object: a new line at the object's
 // indent, the key and the colon.
-func field(b []byte, key string) []byte {
+func findingKey(b []byte, key string) []byte {
 	b = append(b, "\n      \""...)
 	b = append(b, key...)
 	return append(b, "\": "...)
@@ -81,17 +81,17 @@ func (e *findingEncoder) append(b []byte, f *jsonFinding) []byte {
 		if kv.k != "kind" {
 			b = append(b, ',')
 		}
-		b = e.str(field(b, kv.k), kv.v)
+		b = e.str(findingKey(b, kv.k), kv.v)
 	}
 	// omitempty
 	if f.AcceptanceID != 0 {
-		b = strconv.AppendInt(field(append(b, ','), "acceptance_id"), f.AcceptanceID, 10)
+		b = strconv.AppendInt(findingKey(append(b, ','), "acceptance_id"), f.AcceptanceID, 10)
 	}
 	if f.AcceptedReason != "" {
-		b = e.str(field(append(b, ','), "accepted_reason"), f.AcceptedReason)
+		b = e.str(findingKey(append(b, ','), "accepted_reason"), f.AcceptedReason)
 	}
 	if f.AcceptedAmount != "" {
-		b = e.str(field(append(b, ','), "accepted_amount"), f.AcceptedAmount)
+		b = e.str(findingKey(append(b, ','), "accepted_amount"), f.AcceptedAmount)
 	}
 	return append(b, "\n    }"...)
 }
