@@ -3,7 +3,6 @@ package report
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
 	"io"
 	"math/rand/v2"
 	"testing"
@@ -73,15 +72,7 @@ func TestFindingEncoderBytes(t *testing.T) {
 // BenchmarkWriteJSONFindings: a summary with 50,000 findings (W1M has
 // ≈ 50,000), written to io.Discard; per summary.
 func BenchmarkWriteJSONFindings(b *testing.B) {
-	res := engGoldenResult()
-	one := res.Mismatches[0]
-	res.Mismatches = res.Mismatches[:0]
-	for i := range 50000 {
-		f := one
-		f.SKU = fmt.Sprintf("SKU-%05d", i)
-		f.CustomerName = fmt.Sprintf("Customer %d Société", i%1000)
-		res.Mismatches = append(res.Mismatches, f)
-	}
+	res := resultWithFindings(50000)
 	b.ReportAllocs()
 	for b.Loop() {
 		if err := res.WriteJSON(io.Discard); err != nil {

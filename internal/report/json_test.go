@@ -183,6 +183,21 @@ func TestWriteJSONKeepsScale(t *testing.T) {
 	}
 }
 
+// resultWithFindings is the golden result with n findings, copies of its
+// first one with their own SKU and one of 1,000 customer names.
+func resultWithFindings(n int) *Result {
+	res := engGoldenResult()
+	one := res.Mismatches[0]
+	res.Mismatches = res.Mismatches[:0]
+	for i := range n {
+		f := one
+		f.SKU = fmt.Sprintf("SKU-%05d", i)
+		f.CustomerName = fmt.Sprintf("Customer %d Société", i%1000)
+		res.Mismatches = append(res.Mismatches, f)
+	}
+	return res
+}
+
 // TestWriteJSONStreamsLikeOneEncode: the mismatches are streamed one at a
 // time; the bytes must be those of encoding the whole summary at once (the
 // summary read back into its struct and encoded in one piece), with HTML
@@ -202,14 +217,7 @@ func (w *countingWrites) Write(p []byte) (int, error) {
 // writer (a file) in a few large writes, not one per finding: 2,000
 // findings (≈ 1.3 MB) take at most a handful of 256 KiB writes.
 func TestWriteJSONWritesInLargeChunks(t *testing.T) {
-	res := engGoldenResult()
-	one := res.Mismatches[0]
-	res.Mismatches = res.Mismatches[:0]
-	for i := range 2000 {
-		f := one
-		f.SKU = fmt.Sprintf("SKU-%04d", i)
-		res.Mismatches = append(res.Mismatches, f)
-	}
+	res := resultWithFindings(2000)
 	var w countingWrites
 	if err := res.WriteJSON(&w); err != nil {
 		t.Fatal(err)
