@@ -123,14 +123,18 @@ func readRun(ctx context.Context, store RunReader, run ledger.Run, customers []b
 			progress.Rows(rows)
 		}
 	}
-	if err := store.EachPayable(ctx, run.ID, func(c *billing.PayableCharge) error {
+	// The engine keeps no line (only their values), so the lines are read
+	// as the detail sheets read them (Detail: reused charges, and on SQLite
+	// in C batches).
+	d := Detail{Store: store, RunID: run.ID}
+	if err := d.EachPayable(ctx, func(c *billing.PayableCharge) error {
 		tick()
 		r.AddPayable(c)
 		return nil
 	}); err != nil {
 		return nil, nil, fmt.Errorf("read payable charges of run %d: %w", run.ID, err)
 	}
-	if err := store.EachReceivable(ctx, run.ID, func(id string, c *billing.ReceivableCharge) error {
+	if err := d.EachReceivable(ctx, func(id string, c *billing.ReceivableCharge) error {
 		tick()
 		r.AddReceivable(id, c)
 		return nil
