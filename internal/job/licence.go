@@ -130,15 +130,10 @@ func (lc *licenceCollector) finish(ctx context.Context, res *report.Result) erro
 	if lc == nil {
 		return nil
 	}
-	for _, id := range lc.customers {
-		if lc.fed {
-			break // the close added them as they committed
+	if !lc.fed { // else the close added them as they committed
+		if err := lc.addCustomers(ctx); err != nil {
+			return err
 		}
-		subs, err := lc.sr.Subscriptions(ctx, lc.run.ID, id)
-		if err != nil {
-			return fmt.Errorf("read subscriptions of customer %s in run %d: %w", id, lc.run.ID, err)
-		}
-		lc.spool.add(id, lc.lc.AddCustomer(id, subs))
 	}
 	report.AddLicenceFindings(res, lc.lc.Findings(), lc.names)
 	events, err := lc.sr.AmendmentLog(ctx, string(lc.run.Period.From))
@@ -162,6 +157,53 @@ func (lc *licenceCollector) finish(ctx context.Context, res *report.Result) erro
 			Status: e.Status, Detail: e.Detail})
 	}
 	res.Subscriptions = block
+	return nil
+}
+
+// subscriptionStreamer reads a run's subscriptions customer by customer in
+// one pass, in customer id order (*ledger.Store).
+type subscriptionStreamer interface {
+	EachCustomerSubscriptions(ctx context.Context, runID int64, fn func(customerID string, subs []billing.Subscription) error) error
+}
+
+// addCustomers adds each taking-part customer's subscriptions to the
+// collector, in customer id order (none for a customer without any): in
+// one read of the run's subscriptions when the ledger can stream them,
+// else customer by customer.
+func (lc *licenceCollector) addCustomers(ctx context.Context) error {
+	add := func(id string, subs []billing.Subscription) { lc.spool.add(id, lc.lc.AddCustomer(id, subs)) }
+	st, ok := lc.sr.(subscriptionStreamer)
+	if !ok {
+		for _, id := range lc.customers {
+			subs, err := lc.sr.Subscriptions(ctx, lc.run.ID, id)
+			if err != nil {
+				return fmt.Errorf("read subscriptions of customer %s in run %d: %w", id, lc.run.ID, err)
+			}
+			add(id, subs)
+		}
+		return nil
+	}
+	next, last, seen := 0, "", false // lc.customers[next] is the next to add
+	err := st.EachCustomerSubscriptions(ctx, lc.run.ID, func(id string, subs []billing.Subscription) error {
+		if seen && id <= last {
+			return fmt.Errorf("subscriptions of customer %s read after customer %s: not in customer id order", id, last)
+		}
+		last, seen = id, true
+		for ; next < len(lc.customers) && lc.customers[next] < id; next++ {
+			add(lc.customers[next], nil) // takes part, has no subscription
+		}
+		if next < len(lc.customers) && lc.customers[next] == id {
+			add(id, subs)
+			next++
+		}
+		return nil // else a customer that takes no part
+	})
+	if err != nil {
+		return fmt.Errorf("read subscriptions of run %d: %w", lc.run.ID, err)
+	}
+	for ; next < len(lc.customers); next++ {
+		add(lc.customers[next], nil)
+	}
 	return nil
 }
 

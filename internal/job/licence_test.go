@@ -1,6 +1,7 @@
 package job_test
 
 import (
+	"bytes"
 	"context"
 	"reflect"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"github.com/msp-reconcile/reconcile/internal/amend"
 	"github.com/msp-reconcile/reconcile/internal/billing"
 	"github.com/msp-reconcile/reconcile/internal/job"
+	"github.com/msp-reconcile/reconcile/internal/ledger"
 	"github.com/msp-reconcile/reconcile/internal/report"
 	"github.com/msp-reconcile/reconcile/internal/sherwebsim"
 )
@@ -228,5 +230,55 @@ func TestStreamedCommitmentsMatchInMemory(t *testing.T) {
 		if !com.Totals[c].Equal(v) {
 			t.Errorf("total %s: %s, want %s", c, com.Totals[c], v)
 		}
+	}
+}
+
+// perCustomerStore is the ledger without its streamed subscriptions read
+// (the field hides the method): a report then reads each customer's
+// subscriptions with a query of its own.
+type perCustomerStore struct {
+	*ledger.Store
+	EachCustomerSubscriptions struct{}
+}
+
+// A report of a stored run reads the subscriptions in one pass; the licence
+// findings, the Commitments rows and the whole JSON summary are those of
+// the read customer by customer.
+func TestLicenceStreamedReadMatchesPerCustomer(t *testing.T) {
+	e := newEnv(t, licenceConfig())
+	run, err := e.fetch(t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	summary := func(store job.RunReader) (string, []report.CommitmentRow) {
+		t.Helper()
+		rec, err := job.Reconcile(ctx, store, run, report.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var b bytes.Buffer
+		if err := rec.Result.WriteJSON(&b); err != nil {
+			t.Fatal(err)
+		}
+		var rows []report.CommitmentRow
+		if err := rec.Result.Subscriptions.Commitments.Rows.EachCommitment(ctx, func(r *report.CommitmentRow) error {
+			rows = append(rows, *r)
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return b.String(), rows
+	}
+	streamed, streamedRows := summary(e.store)
+	perCustomer, perCustomerRows := summary(perCustomerStore{Store: e.store})
+	if streamed != perCustomer {
+		t.Error("the JSON summary differs between the streamed and the per-customer subscriptions read")
+	}
+	if len(streamedRows) == 0 || !reflect.DeepEqual(streamedRows, perCustomerRows) {
+		t.Errorf("Commitments rows: %d streamed, %d per customer; they differ", len(streamedRows), len(perCustomerRows))
+	}
+	if !strings.Contains(streamed, `"kind": "licence_mismatch"`) {
+		t.Error("no licence finding in the summary: the test compares nothing")
 	}
 }

@@ -500,6 +500,47 @@ func (s *Store) Subscriptions(ctx context.Context, runID int64, customerID strin
 	return out, nil
 }
 
+// EachCustomerSubscriptions calls fn once for each customer of the run that
+// has subscriptions, in customer id order, with that customer's
+// subscriptions as Subscriptions returns them (same order, same decoding;
+// fn may keep the slice). One read of the run's subscriptions (in C
+// batches on SQLite) instead of one query per customer: a report's licence
+// check of a stored W1M run reads 780,000 subscriptions of 10,000
+// customers.
+func (s *Store) EachCustomerSubscriptions(ctx context.Context, runID int64, fn func(customerID string, subs []billing.Subscription) error) error {
+	var (
+		cur  string
+		subs []billing.Subscription
+	)
+	err := s.eachStored(ctx, qEachSubscription, runID, 10, func(v []storedCol) error {
+		customerID := v[0].text()
+		if customerID != cur && len(subs) > 0 {
+			if err := fn(cur, subs); err != nil {
+				return err
+			}
+			subs = nil
+		}
+		cur = customerID
+		sub := billing.Subscription{ID: v[1].text(), ProductName: v[2].text(), Description: v[3].text(), SKU: v[4].text(), BillingCycle: v[6].text()}
+		if err := decodeSubscription(&sub, v[5].nullText(), v[7].text(), v[8].nullText(), v[9].nullText()); err != nil {
+			return &readError{fmt.Errorf("customer %s: %w", customerID, err)}
+		}
+		subs = append(subs, sub)
+		return nil
+	})
+	if err == nil && len(subs) > 0 {
+		err = fn(cur, subs)
+	}
+	var re *readError
+	if errors.As(err, &re) {
+		err = re.err
+	}
+	if err != nil {
+		return fmt.Errorf("read subscriptions of run %d: %w", runID, err)
+	}
+	return nil
+}
+
 // scanSubscription scans the columns id .. commitment_term, after any
 // leading destinations.
 func scanSubscription(rows *sql.Rows, lead ...any) (billing.Subscription, error) {
@@ -512,26 +553,32 @@ func scanSubscription(rows *sql.Rows, lead ...any) (billing.Subscription, error)
 	if err := rows.Scan(dest...); err != nil {
 		return sub, err
 	}
+	return sub, decodeSubscription(&sub, qty, purchase, fees, term)
+}
+
+// decodeSubscription sets sub's purchase date, quantity, fees and
+// commitment term from their stored columns (sub's ID is set).
+func decodeSubscription(sub *billing.Subscription, qty sql.NullString, purchase string, fees, term sql.NullString) error {
 	sub.PurchaseDate = billing.Timestamp(purchase)
 	var err error
 	if sub.Quantity, err = parseMoney(qty); err != nil {
-		return sub, fmt.Errorf("subscription %s: quantity: %w", sub.ID, err)
+		return fmt.Errorf("subscription %s: quantity: %w", sub.ID, err)
 	}
 	if fees.Valid {
 		var f jsonSubscriptionFees
 		if err := json.Unmarshal([]byte(fees.String), &f); err != nil {
-			return sub, fmt.Errorf("subscription %s: fees: %w", sub.ID, err)
+			return fmt.Errorf("subscription %s: fees: %w", sub.ID, err)
 		}
 		sub.Fees = &billing.SubscriptionFees{Currency: f.Currency}
 		if sub.Fees.RecurringFee, err = parseMoneyText(f.RecurringFee); err != nil {
-			return sub, fmt.Errorf("subscription %s: recurringFee: %w", sub.ID, err)
+			return fmt.Errorf("subscription %s: recurringFee: %w", sub.ID, err)
 		}
 		if sub.Fees.SetupFee, err = parseMoneyText(f.SetupFee); err != nil {
-			return sub, fmt.Errorf("subscription %s: setupFee: %w", sub.ID, err)
+			return fmt.Errorf("subscription %s: setupFee: %w", sub.ID, err)
 		}
 	}
 	if term.Valid {
 		sub.CommitmentTerm = billing.RawJSON(term.String)
 	}
-	return sub, nil
+	return nil
 }

@@ -5,9 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/shopspring/decimal"
 
 	"github.com/msp-reconcile/reconcile/internal/billing"
 )
@@ -339,4 +343,54 @@ func storeRun(tb testing.TB, s *Store, seed uint64, mutate func(*billing.Payable
 		tb.Fatal(err)
 	}
 	return id
+}
+
+// EachCustomerSubscriptions gives each customer's subscriptions as
+// Subscriptions does, customers in id order, once each, only those that
+// have some, in one read (of more than one batch of rows).
+func TestEachCustomerSubscriptions(t *testing.T) {
+	s := MustOpen(t)
+	ctx := context.Background()
+	id := mustBeginRun(t, s)
+	ids := []string{"c-9", "c-10", "c-2", "C-3", "c-empty"}
+	n := 0
+	for k, c := range ids {
+		var subs []billing.Subscription
+		if c != "c-empty" {
+			for range 90 + 40*k { // 90..250 a customer, 850 in all: several read batches
+				subs = append(subs, sampleSubscription(n))
+				n++
+			}
+			subs[0].Quantity = decimal.NullDecimal{} // a null quantity
+		}
+		saveCustomerWithData(t, s, id, c, billing.CoverageAvailable, nil, subs)
+	}
+	var got []string
+	if err := s.EachCustomerSubscriptions(ctx, id, func(customerID string, subs []billing.Subscription) error {
+		got = append(got, customerID)
+		want, err := s.Subscriptions(ctx, id, customerID)
+		if err != nil {
+			return err
+		}
+		if len(subs) == 0 || !reflect.DeepEqual(subs, want) {
+			t.Errorf("customer %s: %d subscriptions, want %d as Subscriptions reads them", customerID, len(subs), len(want))
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"C-3", "c-10", "c-2", "c-9"}; !slices.Equal(got, want) { // byte order; c-empty has none
+		t.Fatalf("customers %v, want %v", got, want)
+	}
+	stop := errors.New("stop")
+	calls := 0
+	err := s.EachCustomerSubscriptions(ctx, id, func(string, []billing.Subscription) error {
+		if calls++; calls == 2 {
+			return stop
+		}
+		return nil
+	})
+	if !errors.Is(err, stop) || calls != 2 {
+		t.Fatalf("fn's error at the 2nd customer: %v after %d calls, want it returned at once", err, calls)
+	}
 }
