@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -89,11 +88,7 @@ func (s *Store) EachPayableSubTotal(ctx context.Context, runID int64, fn func(cu
 		}
 		return fn(v[0].text(), sub)
 	})
-	var re *readError
-	if errors.As(err, &re) {
-		err = re.err
-	}
-	if err != nil {
+	if err := unwrapRead(err); err != nil {
 		return fmt.Errorf("read payable sub-totals of run %d: %w", runID, err)
 	}
 	return nil

@@ -531,11 +531,7 @@ func (s *Store) EachCustomerSubscriptions(ctx context.Context, runID int64, fn f
 	if err == nil && len(subs) > 0 {
 		err = fn(cur, subs)
 	}
-	var re *readError
-	if errors.As(err, &re) {
-		err = re.err
-	}
-	if err != nil {
+	if err := unwrapRead(err); err != nil {
 		return fmt.Errorf("read subscriptions of run %d: %w", runID, err)
 	}
 	return nil

@@ -106,11 +106,7 @@ func (s *Store) EachReceivableTransient(ctx context.Context, runID int64, fn fun
 	if err == nil {
 		err = g.flush(emit)
 	}
-	var re *readError
-	if errors.As(err, &re) {
-		err = re.err
-	}
-	if err != nil {
+	if err = unwrapRead(err); err != nil {
 		// As EachReceivable: every error, fn's included, is wrapped.
 		return fmt.Errorf("read receivable charges of run %d: %w", runID, err)
 	}
@@ -140,6 +136,16 @@ func decodeReceivable(customerID string, c *billing.ReceivableCharge, from, to s
 // readError is an error of the read or of a line's decoding (not of fn),
 // as eachStored's callers tell them apart.
 type readError struct{ err error }
+
+// unwrapRead is err with a readError unwrapped (fn's errors as they are),
+// for a caller that wraps every error alike.
+func unwrapRead(err error) error {
+	var re *readError
+	if errors.As(err, &re) {
+		return re.err
+	}
+	return err
+}
 
 func (e *readError) Error() string { return e.err.Error() }
 
