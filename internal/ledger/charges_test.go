@@ -559,20 +559,11 @@ func BenchmarkEachPayable(b *testing.B) {
 func TestEachPayableSubTotal(t *testing.T) {
 	s := MustOpen(t)
 	ctx := context.Background()
-	id := mustBeginRun(t, s)
-	b := mustPayableBatch(t, s, id)
-	for i := 0; i < 300; i++ {
-		c := samplePayable(i)
+	id := mustPayableRun(t, s, 300, func(i int, c *billing.PayableCharge) {
 		if i%37 == 5 {
 			c.SubTotal = decimal.NullDecimal{} // stored as NULL
 		}
-		if err := b.Add(c); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := b.Commit(october); err != nil {
-		t.Fatal(err)
-	}
+	})
 	pair := func(cur string, v decimal.NullDecimal) string {
 		if !v.Valid {
 			return cur + " null"

@@ -37,16 +37,7 @@ func TestCheckpointAheadAfterFinishRun(t *testing.T) {
 	}
 	s := MustOpen(t)
 	ctx := context.Background()
-	id := mustBeginRun(t, s)
-	b := mustPayableBatch(t, s, id)
-	for i := 0; i < 200; i++ {
-		if err := b.Add(samplePayable(i)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := b.Commit(october); err != nil {
-		t.Fatal(err)
-	}
+	id := mustPayableRun(t, s, 200, nil)
 	// The committed lines are in the WAL only (too few pages for an
 	// automatic checkpoint): the database file alone has no such run.
 	before := copyMainFile(t, s)

@@ -94,6 +94,27 @@ func mustPayableBatch(tb testing.TB, s *Store, id int64) *PayableBatch {
 	return b
 }
 
+// mustPayableRun begins a run and commits n sample payable lines in it
+// (edit, when not nil, changes line i first); it returns the run's id.
+func mustPayableRun(tb testing.TB, s *Store, n int, edit func(i int, c *billing.PayableCharge)) int64 {
+	tb.Helper()
+	id := mustBeginRun(tb, s)
+	b := mustPayableBatch(tb, s, id)
+	for i := range n {
+		c := samplePayable(i)
+		if edit != nil {
+			edit(i, c)
+		}
+		if err := b.Add(c); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	if err := b.Commit(october); err != nil {
+		tb.Fatal(err)
+	}
+	return id
+}
+
 // mustDigest is s.Digest of run id.
 func mustDigest(tb testing.TB, s *Store, id int64) string {
 	tb.Helper()
