@@ -27,7 +27,8 @@ WHERE run_id = ? AND customer_id = ?
 ORDER BY run_id, customer_id, id, content_hash;
 
 -- name: each_subscription
--- Every subscription of the run, for Digest.
+-- Every subscription of the run, customer by customer (EachCustomerSubscriptions: Digest and
+-- a report's licence check).
 SELECT customer_id, id, product_name, description, sku, quantity, billing_cycle, purchase_date,
        fees, commitment_term
 FROM subscriptions

@@ -52,6 +52,10 @@ type SubscriptionReader interface {
 	Subscriptions(ctx context.Context, runID int64, customerID string) ([]billing.Subscription, error)
 	SubscriptionsMissing(ctx context.Context, runID int64) (map[string]bool, error)
 	AmendmentLog(ctx context.Context, periodFrom string) ([]ledger.AmendmentEvent, error)
+	// EachCustomerSubscriptions reads the run's subscriptions customer by
+	// customer in one pass, in customer id order, each customer's as
+	// Subscriptions returns them; customers without any are not called.
+	EachCustomerSubscriptions(ctx context.Context, runID int64, fn func(customerID string, subs []billing.Subscription) error) error
 }
 
 // licenceCollector is the close's licence check and Commitments
@@ -160,31 +164,13 @@ func (lc *licenceCollector) finish(ctx context.Context, res *report.Result) erro
 	return nil
 }
 
-// subscriptionStreamer reads a run's subscriptions customer by customer in
-// one pass, in customer id order (*ledger.Store).
-type subscriptionStreamer interface {
-	EachCustomerSubscriptions(ctx context.Context, runID int64, fn func(customerID string, subs []billing.Subscription) error) error
-}
-
 // addCustomers adds each taking-part customer's subscriptions to the
-// collector, in customer id order (none for a customer without any): in
-// one read of the run's subscriptions when the ledger can stream them,
-// else customer by customer.
+// collector, in customer id order (none for a customer without any), in
+// one read of the run's subscriptions.
 func (lc *licenceCollector) addCustomers(ctx context.Context) error {
 	add := func(id string, subs []billing.Subscription) { lc.spool.add(id, lc.lc.AddCustomer(id, subs)) }
-	st, ok := lc.sr.(subscriptionStreamer)
-	if !ok {
-		for _, id := range lc.customers {
-			subs, err := lc.sr.Subscriptions(ctx, lc.run.ID, id)
-			if err != nil {
-				return fmt.Errorf("read subscriptions of customer %s in run %d: %w", id, lc.run.ID, err)
-			}
-			add(id, subs)
-		}
-		return nil
-	}
 	next, last, seen := 0, "", false // lc.customers[next] is the next to add
-	err := st.EachCustomerSubscriptions(ctx, lc.run.ID, func(id string, subs []billing.Subscription) error {
+	err := lc.sr.EachCustomerSubscriptions(ctx, lc.run.ID, func(id string, subs []billing.Subscription) error {
 		if seen && id <= last {
 			return fmt.Errorf("subscriptions of customer %s read after customer %s: not in customer id order", id, last)
 		}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -233,12 +234,32 @@ func TestStreamedCommitmentsMatchInMemory(t *testing.T) {
 	}
 }
 
-// perCustomerStore is the ledger without its streamed subscriptions read
-// (the field hides the method): a report then reads each customer's
-// subscriptions with a query of its own.
-type perCustomerStore struct {
-	*ledger.Store
-	EachCustomerSubscriptions struct{}
+// perCustomerStore is the ledger whose streamed subscriptions read is made
+// of one Subscriptions query per customer of the run (in id order).
+type perCustomerStore struct{ *ledger.Store }
+
+func (p perCustomerStore) EachCustomerSubscriptions(ctx context.Context, runID int64, fn func(string, []billing.Subscription) error) error {
+	customers, err := p.Customers(ctx, runID)
+	if err != nil {
+		return err
+	}
+	ids := make([]string, 0, len(customers))
+	for _, c := range customers {
+		ids = append(ids, c.ID)
+	}
+	slices.Sort(ids)
+	for _, id := range slices.Compact(ids) {
+		subs, err := p.Subscriptions(ctx, runID, id)
+		if err != nil {
+			return err
+		}
+		if len(subs) > 0 {
+			if err := fn(id, subs); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // A report of a stored run reads the subscriptions in one pass; the licence

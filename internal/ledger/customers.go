@@ -537,15 +537,14 @@ func (s *Store) EachCustomerSubscriptions(ctx context.Context, runID int64, fn f
 	return nil
 }
 
-// scanSubscription scans the columns id .. commitment_term, after any
-// leading destinations.
-func scanSubscription(rows *sql.Rows, lead ...any) (billing.Subscription, error) {
+// scanSubscription scans the columns id .. commitment_term.
+func scanSubscription(rows *sql.Rows) (billing.Subscription, error) {
 	var (
 		sub             billing.Subscription
 		qty, fees, term sql.NullString
 		purchase        string
 	)
-	dest := append(lead, &sub.ID, &sub.ProductName, &sub.Description, &sub.SKU, &qty, &sub.BillingCycle, &purchase, &fees, &term)
+	dest := []any{&sub.ID, &sub.ProductName, &sub.Description, &sub.SKU, &qty, &sub.BillingCycle, &purchase, &fees, &term}
 	if err := rows.Scan(dest...); err != nil {
 		return sub, err
 	}

@@ -250,22 +250,14 @@ func (s *Store) digest(ctx context.Context, runID int64) (string, error) {
 	}
 	d.endSection()
 
-	subs, err := s.db.QueryContext(ctx, s.q[qEachSubscription], runID)
-	if err != nil {
-		return "", fmt.Errorf("read subscriptions: %w", err)
-	}
-	defer subs.Close()
-	for subs.Next() {
-		var customerID string
-		sub, err := scanSubscription(subs, &customerID)
-		if err != nil {
-			return "", fmt.Errorf("read subscriptions: %w", err)
+	if err := s.EachCustomerSubscriptions(ctx, runID, func(customerID string, subs []billing.Subscription) error {
+		for i := range subs {
+			d.enc.subscription(customerID, &subs[i])
+			d.record()
 		}
-		d.enc.subscription(customerID, &sub)
-		d.record()
-	}
-	if err := subs.Err(); err != nil {
-		return "", fmt.Errorf("read subscriptions: %w", err)
+		return nil
+	}); err != nil {
+		return "", err
 	}
 	d.endSection()
 	return hex.EncodeToString(d.h.Sum(nil)), nil
