@@ -169,8 +169,12 @@ var titleCurrency = map[string]string{"USD": "Usd", "CAD": "Cad", "EUR": "Eur", 
 // pi: one per subscribed SKU (seat adds increase the quantity), one per line
 // of an aggregated key.
 func (g *generator) subscriptions(pi *periodInfo, ci int) []subscription {
-	var subs []subscription
-	bySKU := map[string]int{}
+	// At most one subscription per line: sized for the customer's lines
+	// (eachGroupBase's target is at most 5/4 of perCustomer, plus the two
+	// planted scenarios), so the slice is not regrown.
+	hint := g.perCustomer*5/4 + 8
+	subs := make([]subscription, 0, hint)
+	bySKU := make(map[string]int, hint)
 	_ = g.eachGroup(pi, ci, func(gr *group) error {
 		if gr.chargeType == "Setup" {
 			return nil

@@ -121,3 +121,36 @@ func BenchmarkServePayable(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkServeCustomers serves each of 100 customers' receivable charges
+// and subscriptions (a close's fan-out makes these two calls per customer)
+// to a discarding writer: the generation and encoding cost per customer,
+// and what the simulator allocates for it.
+func BenchmarkServeCustomers(b *testing.B) {
+	sim := New(Config{Seed: 1, Customers: 100, Charges: 10_000})
+	tok := "bench"
+	sim.tokens[tok] = token{seq: 1, scopes: scopeServiceProvider, expires: sim.now().AddDate(1, 0, 0)}
+	var reqs []*http.Request
+	for _, c := range sim.gen.customers {
+		for _, path := range []string{PathReceivable + "?date=2026-10-01&customerId=", PathSubs + "?customerId="} {
+			req, _ := http.NewRequest(http.MethodGet, "http://sim"+path+c.ID, nil)
+			req.Header.Set("Ocp-Apim-Subscription-Key", "sim-key")
+			req.Header.Set("Authorization", "Bearer "+tok)
+			reqs = append(reqs, req)
+		}
+	}
+	var n int64
+	for _, req := range reqs {
+		w := &discard{h: http.Header{}}
+		sim.ServeHTTP(w, req)
+		n += w.n
+	}
+	b.SetBytes(n)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		for _, req := range reqs {
+			sim.ServeHTTP(&discard{h: http.Header{}}, req)
+		}
+	}
+}

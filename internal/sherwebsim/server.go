@@ -604,6 +604,7 @@ func setJSON(w http.ResponseWriter) {
 func (s *Server) serveCustomers(w http.ResponseWriter, r *http.Request, f *Faults) {
 	order := s.order(f)
 	bw := newBodyWriter(w)
+	defer bw.release()
 	setJSON(w)
 	bw.b = append(bw.b, `{"items":[`...)
 	for i, ci := range order {
@@ -627,13 +628,19 @@ func (s *Server) serveSubscriptions(w http.ResponseWriter, r *http.Request, f *F
 		return
 	}
 	subs := s.currentSubscriptions(ci)
-	b := []byte(`{"items":[`)
+	bw := newBodyWriter(w)
+	defer bw.release()
+	setJSON(w)
+	bw.b = append(bw.b, `{"items":[`...)
 	for i := range subs {
 		if i > 0 {
-			b = append(b, ',')
+			bw.b = append(bw.b, ',')
 		}
-		b = appendSubscription(b, &subs[i])
+		bw.b = appendSubscription(bw.b, &subs[i])
+		if bw.maybeFlush() != nil {
+			return
+		}
 	}
-	setJSON(w)
-	w.Write(append(b, "]}"...))
+	bw.b = append(bw.b, "]}"...)
+	_ = bw.flush() // a failed write means the client went away
 }
