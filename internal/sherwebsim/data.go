@@ -1,6 +1,7 @@
 package sherwebsim
 
 import (
+	"strconv"
 	"strings"
 	"time"
 
@@ -195,10 +196,16 @@ func (g *generator) subscriptions(pi *periodInfo, ci int) []subscription {
 			s := subscription{id: newUUID(splitmix64(h), splitmix64(h+1)), prod: gr.prod, sku: gr.sku,
 				quantity: pl.qty.round(0).v, billingCycle: "monthly"}
 			bought := pi.first.AddDate(0, -int(1+h%24), int(h%28)).Add(time.Duration(h%86400) * time.Second)
-			s.purchaseDate = bought.Format("2006-01-02T15:04:05") + "." + string(appendFx(nil, fx{v: 1e7 + int64(h%1e7), s: 7})[2:])
+			// 2006-01-02T15:04:05.nnnnnnn, with a Z on half of them.
+			var pd [40]byte
+			b := bought.AppendFormat(pd[:0], "2006-01-02T15:04:05")
+			b = append(b, '.')
+			b = strconv.AppendUint(b, 1e7+h%1e7, 10)
+			b = append(b[:len(b)-8], b[len(b)-7:]...) // the seven digits, without the 1
 			if h%2 == 0 {
-				s.purchaseDate += "Z"
+				b = append(b, 'Z')
 			}
+			s.purchaseDate = string(b)
 			switch {
 			case gr.chargeType == "Usage":
 				s.quantity = 1

@@ -97,22 +97,24 @@ const hexDigits = "0123456789abcdef"
 
 func (u uuid) append(b []byte) []byte {
 	var t [36]byte
-	j := 0
-	for i := 0; i < 32; i++ {
-		if i == 8 || i == 12 || i == 16 || i == 20 {
-			t[j] = '-'
-			j++
-		}
-		w := u[0]
-		sh := uint(60 - 4*i)
-		if i >= 16 {
-			w = u[1]
-			sh = uint(60 - 4*(i-16))
-		}
-		t[j] = hexDigits[(w>>sh)&0xF]
-		j++
-	}
+	putHex(t[0:8], u[0]>>32)
+	t[8] = '-'
+	putHex(t[9:13], u[0]>>16)
+	t[13] = '-'
+	putHex(t[14:18], u[0])
+	t[18] = '-'
+	putHex(t[19:23], u[1]>>48)
+	t[23] = '-'
+	putHex(t[24:36], u[1])
 	return append(b, t[:]...)
+}
+
+// putHex writes the len(dst) low hex digits of w into dst.
+func putHex(dst []byte, w uint64) {
+	for i := len(dst) - 1; i >= 0; i-- {
+		dst[i] = hexDigits[w&0xF]
+		w >>= 4
+	}
 }
 
 func (u uuid) String() string { return string(u.append(nil)) }
