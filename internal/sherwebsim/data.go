@@ -172,8 +172,10 @@ var titleCurrency = map[string]string{"USD": "Usd", "CAD": "Cad", "EUR": "Eur", 
 func (g *generator) subscriptions(pi *periodInfo, ci int) []subscription {
 	// At most one subscription per line: sized for the customer's lines
 	// (eachGroupBase's target is at most 5/4 of perCustomer, plus the two
-	// planted scenarios), so the slice is not regrown.
-	hint := g.perCustomer*5/4 + 8
+	// planted scenarios), so the slice is rarely regrown; capped, so that a
+	// simulator of a few huge customers does not allocate for all their
+	// lines up front.
+	hint := min(g.perCustomer*5/4+8, 1024)
 	subs := make([]subscription, 0, hint)
 	bySKU := make(map[string]int, hint)
 	_ = g.eachGroup(pi, ci, func(gr *group) error {
