@@ -68,7 +68,7 @@ type SummaryReader interface {
 	Customers(ctx context.Context, runID int64) ([]billing.Customer, error)
 	Coverage(ctx context.Context, runID int64) ([]ledger.CustomerCoverage, error)
 	EachPayableSubTotal(ctx context.Context, runID int64, fn func(currency string, subTotal decimal.NullDecimal) error) error
-	Counts(ctx context.Context, runID int64) (payable, receivable int, err error)
+	CountReceivable(ctx context.Context, runID int64) (int, error)
 }
 
 // Summarize reads a stored run back and summarises what it holds: line
@@ -139,9 +139,9 @@ func Summarize(ctx context.Context, store SummaryReader, run ledger.Run) (*Fetch
 	sort.Slice(s.Coverage.ReceivablesMissing, func(i, j int) bool {
 		return s.Coverage.ReceivablesMissing[i].CustomerID < s.Coverage.ReceivablesMissing[j].CustomerID
 	})
-	_, received, err := store.Counts(ctx, run.ID)
+	received, err := store.CountReceivable(ctx, run.ID)
 	if err != nil {
-		return nil, fmt.Errorf("read receivable charges of run %d: %w", run.ID, err)
+		return nil, err
 	}
 	s.Receivable.Lines = received
 	return s, nil

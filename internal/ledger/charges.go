@@ -69,10 +69,21 @@ func (s *Store) Counts(ctx context.Context, runID int64) (payable, receivable in
 	if payable, err = s.count(ctx, s.db, qCountPayable, runID); err != nil {
 		return 0, 0, fmt.Errorf("count payable charges of run %d: %w", runID, err)
 	}
-	if receivable, err = s.count(ctx, s.db, qCountReceivableAvailable, runID); err != nil {
-		return 0, 0, fmt.Errorf("count receivable charges of run %d: %w", runID, err)
+	if receivable, err = s.CountReceivable(ctx, runID); err != nil {
+		return 0, 0, err
 	}
 	return payable, receivable, nil
+}
+
+// CountReceivable returns how many receivable lines EachReceivable yields
+// (those of customers with coverage "available"), without counting the
+// payable lines as Counts does.
+func (s *Store) CountReceivable(ctx context.Context, runID int64) (int, error) {
+	n, err := s.count(ctx, s.db, qCountReceivableAvailable, runID)
+	if err != nil {
+		return 0, fmt.Errorf("count receivable charges of run %d: %w", runID, err)
+	}
+	return n, nil
 }
 
 // EachPayableSubTotal calls fn with the currency and the sub_total (NULL:
