@@ -3,6 +3,7 @@ package ledger
 import (
 	"context"
 	"fmt"
+	"os"
 	"testing"
 	"time"
 
@@ -52,6 +53,71 @@ func BenchmarkCustomerWriter(b *testing.B) {
 	cpu.report(b, b.N*len(recs))
 }
 
+// simulatorSubscription is sampleSubscription with fees and a commitment term
+// shaped as the simulator's (and the API's documentation) are.
+func simulatorSubscription(i int) billing.Subscription {
+	sub := sampleSubscription(i)
+	sub.Fees = &billing.SubscriptionFees{RecurringFee: dec("12.50"), SetupFee: dec("0"), Currency: "Usd"}
+	sub.CommitmentTerm = billing.RawJSON(fmt.Sprintf(`{"type":"Monthly","termEndDate":"2026-10-31","renewalConfiguration":{"renewalDate":"2026-11-01","scheduledQuantity":null},"committedMinimalQuantities":[{"committedUntil":"2026-10-08","quantity":%d}]}`, i%40))
+	return sub
+}
+
+// BenchmarkSubscriptionWriter measures the subscriptions' share of the
+// customers phase: b.N customers of 80 subscriptions each (fees and a
+// commitment term on each, as the simulator's) through a CustomerWriter;
+// reports the client's CPU per subscription and the ledger's bytes per
+// subscription (database and WAL files after the writer closed).
+func BenchmarkSubscriptionWriter(b *testing.B) {
+	s := MustOpen(b)
+	if s.d.postgres() {
+		b.Skip("SQLite's file size")
+	}
+	ctx := context.Background()
+	id := storePayables(b, s, []*billing.PayableCharge{samplePayable(1)})
+	cs := make([]billing.Customer, b.N)
+	for i := range cs {
+		cs[i] = billing.Customer{ID: fmt.Sprintf("c%06d", i)}
+	}
+	if err := s.SaveCustomers(ctx, id, cs); err != nil {
+		b.Fatal(err)
+	}
+	subs := make([]billing.Subscription, 80)
+	for i := range subs {
+		subs[i] = simulatorSubscription(i)
+	}
+	size0 := ledgerBytes(b, s)
+	b.ReportAllocs()
+	b.ResetTimer()
+	cpu := startCPU(b, s)
+	w := s.NewCustomerWriter(ctx, id)
+	for i := range cs {
+		if err := w.Save(CustomerData{CustomerID: cs[i].ID, Coverage: billing.CoverageAvailable, Period: october,
+			Subscriptions: subs}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		b.Fatal(err)
+	}
+	b.StopTimer()
+	cpu.report(b, b.N*len(subs))
+	b.ReportMetric(float64(ledgerBytes(b, s)-size0)/float64(b.N*len(subs)), "ledger-B/sub")
+}
+
+// ledgerBytes is the size of s's database file and its WAL.
+func ledgerBytes(tb testing.TB, s *Store) int64 {
+	tb.Helper()
+	var n int64
+	for _, suffix := range []string{"", "-wal"} {
+		if fi, err := os.Stat(s.path + suffix); err == nil {
+			n += fi.Size()
+		} else if !os.IsNotExist(err) {
+			tb.Fatal(err)
+		}
+	}
+	return n
+}
+
 // BenchmarkEncodeCustomer measures what CustomerWriter.Save does on the
 // fetchers' goroutines for SQLite: one customer of 100 receivable lines and
 // 80 subscriptions (fees and a commitment term on each, as the simulator's)
@@ -66,10 +132,7 @@ func BenchmarkEncodeCustomer(b *testing.B) {
 		d.Receivables = append(d.Receivables, sampleReceivable(i))
 	}
 	for i := range 80 {
-		sub := sampleSubscription(i)
-		sub.Fees = &billing.SubscriptionFees{RecurringFee: dec("12.50"), SetupFee: dec("0"), Currency: "Usd"}
-		sub.CommitmentTerm = billing.RawJSON(`{"type":"Monthly","termEndDate":"2026-10-31","renewalConfiguration":{"renewalDate":"2026-11-01","scheduledQuantity":null},"committedMinimalQuantities":[{"committedUntil":"2026-10-08","quantity":3}]}`)
-		d.Subscriptions = append(d.Subscriptions, sub)
+		d.Subscriptions = append(d.Subscriptions, simulatorSubscription(i))
 	}
 	b.ReportAllocs()
 	b.ResetTimer()

@@ -2,7 +2,6 @@ package ledger
 
 import (
 	"cmp"
-	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -34,6 +33,9 @@ type customerRows struct {
 	recvOrder, subsOrder []int
 
 	cov, pgRecv, pgSubs copyEncoder // PostgreSQL: rows without header or trailer
+
+	term    commitmentTokens // scratch: a commitment term's values
+	scratch []byte           // scratch: a commitment term rendered back
 
 	recvErr, subsErr error
 }
@@ -83,7 +85,7 @@ func (r *customerRows) encode(runID int64, d *CustomerData) {
 		r.receivables(runID, d.CustomerID, d.Receivables)
 	}
 	if len(d.Subscriptions) > 0 {
-		r.subsErr = r.subscriptions(runID, d.CustomerID, d.Subscriptions)
+		r.subscriptions(runID, d.CustomerID, d.Subscriptions)
 	}
 	r.insertionOrder(d)
 }
@@ -205,7 +207,7 @@ func (r *customerRows) receivableValues(vals []rowVal, runID, customerID rowVal,
 
 // subscriptions appends the insert_subscription values of the customer's
 // subscriptions to r.subs.
-func (r *customerRows) subscriptions(runID int64, customerID string, subs []billing.Subscription) error {
+func (r *customerRows) subscriptions(runID int64, customerID string, subs []billing.Subscription) {
 	run, customer := intVal(runID), textVal(customerID)
 	enc := &r.enc
 	for i := range subs {
@@ -213,21 +215,12 @@ func (r *customerRows) subscriptions(runID int64, customerID string, subs []bill
 		var fees, term rowVal
 		b := r.buf
 		feesStart := len(b)
-		plainFees := false
 		if sub.Fees != nil {
-			b, plainFees = appendFeesJSON(b, sub.Fees)
-			if !plainFees {
-				f, err := jsonColumn(false, jsonSubscriptionFees{RecurringFee: moneyText(sub.Fees.RecurringFee),
-					SetupFee: moneyText(sub.Fees.SetupFee), Currency: sub.Fees.Currency})
-				if err != nil {
-					return fmt.Errorf("subscription %s: encode fees: %w", sub.ID, err)
-				}
-				fees = textVal(f.(string))
-			}
+			b = appendFeesArray(b, sub.Fees)
 		}
+		termStart := len(b)
 		if len(sub.CommitmentTerm) > 0 {
-			// The writer keeps d's slices, unchanged, until they are written.
-			term = textVal(view(sub.CommitmentTerm))
+			b, r.scratch = appendCommitmentColumn(b, r.scratch, sub.CommitmentTerm, &r.term)
 		}
 		qtyStart := len(b)
 		if sub.Quantity.Valid {
@@ -239,36 +232,17 @@ func (r *customerRows) subscriptions(runID int64, customerID string, subs []bill
 		b = appendContentHash(b, enc.buf)
 		r.buf = b
 		// The views are taken after the row's last append.
-		if plainFees {
-			fees = textVal(view(b[feesStart:qtyStart]))
+		if sub.Fees != nil {
+			fees = textVal(view(b[feesStart:termStart]))
+		}
+		if len(sub.CommitmentTerm) > 0 {
+			term = textVal(view(b[termStart:qtyStart]))
 		}
 		r.subs = append(r.subs, run, customer, intVal(int64(i+1)), textVal(sub.ID), textVal(sub.ProductName),
 			textVal(sub.Description), textVal(sub.SKU), nullTextVal(view(b[qtyStart:hashStart]), sub.Quantity.Valid),
 			textVal(sub.BillingCycle), textVal(string(sub.PurchaseDate)), fees, term, textVal(view(b[hashStart:])))
 		r.nSubs++
 	}
-	return nil
-}
-
-// appendFeesJSON appends the fees column of a subscription as jsonColumn
-// writes it (encoding/json of jsonSubscriptionFees: the amounts as their
-// stored texts, or null), when the currency is printable ASCII that
-// encoding/json writes as it is (no quote, backslash, <, > or &); ok is
-// false otherwise (b is then as given).
-func appendFeesJSON(b []byte, f *billing.SubscriptionFees) (_ []byte, ok bool) {
-	for i := 0; i < len(f.Currency); i++ {
-		switch c := f.Currency[i]; {
-		case c < 0x20 || c >= 0x7f, c == '"', c == '\\', c == '<', c == '>', c == '&':
-			return b, false
-		}
-	}
-	b = append(b, `{"recurringFee":`...)
-	b = appendJSONDecimal(b, f.RecurringFee)
-	b = append(b, `,"setupFee":`...)
-	b = appendJSONDecimal(b, f.SetupFee)
-	b = append(b, `,"currency":"`...)
-	b = append(b, f.Currency...)
-	return append(b, `"}`...), true
 }
 
 // receivableRow is the values of the i-th encoded receivable line.

@@ -8,8 +8,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/shopspring/decimal"
-
 	"github.com/msp-reconcile/reconcile/internal/billing"
 )
 
@@ -156,45 +154,6 @@ func TestPayableChunkKeyOrder(t *testing.T) {
 	}
 	if want := []string{"cust-b", "cust-a", "", "cust-c"}; !slices.Equal(w.customers.keys, want) {
 		t.Errorf("customer keys by number %q, want %q", w.customers.keys, want)
-	}
-}
-
-// appendFeesJSON writes what jsonColumn writes of the fees (encoding/json),
-// or reports that it cannot: amounts of every shape (null, zero, negative,
-// long, positive exponent, trailing zeros) and currencies that encoding/json
-// escapes (quotes, backslash, HTML characters, control and non-ASCII bytes,
-// invalid UTF-8, U+2028) or writes as they are.
-func TestAppendFeesJSONIsJSONColumn(t *testing.T) {
-	amounts := []decimal.NullDecimal{{}}
-	for _, s := range []string{"0", "0.00", "12.50", "-3.1", "1E+3", "123456789012345678901.25", "-0.0000001", "25", "1e-30"} {
-		amounts = append(amounts, decimal.NullDecimal{Decimal: decimal.RequireFromString(s), Valid: true})
-	}
-	currencies := []string{"", "Usd", "CAD", "a b", "x\"y", `x\y`, "<", ">", "&", "\x00", "\t", "\x7f", "é", "\xff", "\u2028", "~!@#$%^*()_+{}|:?[];',./`"}
-	fast := 0
-	for _, cur := range currencies {
-		for _, rf := range amounts {
-			for _, sf := range amounts {
-				f := &billing.SubscriptionFees{RecurringFee: rf, SetupFee: sf, Currency: cur}
-				want, err := jsonColumn(false, jsonSubscriptionFees{RecurringFee: moneyText(rf), SetupFee: moneyText(sf), Currency: cur})
-				if err != nil {
-					t.Fatal(err)
-				}
-				got, ok := appendFeesJSON([]byte("prefix"), f)
-				if !ok {
-					if string(got) != "prefix" {
-						t.Errorf("%+v: %q appended, and not ok", f, got)
-					}
-					continue
-				}
-				fast++
-				if string(got) != "prefix"+want.(string) {
-					t.Errorf("%+v: %s, want %s", f, got[len("prefix"):], want)
-				}
-			}
-		}
-	}
-	if fast < len(amounts)*len(amounts)*4 {
-		t.Errorf("only %d fees written by appendFeesJSON", fast)
 	}
 }
 

@@ -560,8 +560,8 @@ func decodeSubscription(sub *billing.Subscription, qty sql.NullString, purchase 
 		return fmt.Errorf("subscription %s: quantity: %w", sub.ID, err)
 	}
 	if fees.Valid {
-		var f jsonSubscriptionFees
-		if err := json.Unmarshal([]byte(fees.String), &f); err != nil {
+		f, err := subscriptionFees(fees.String)
+		if err != nil {
 			return fmt.Errorf("subscription %s: fees: %w", sub.ID, err)
 		}
 		sub.Fees = &billing.SubscriptionFees{Currency: f.Currency}
@@ -573,7 +573,9 @@ func decodeSubscription(sub *billing.Subscription, qty sql.NullString, purchase 
 		}
 	}
 	if term.Valid {
-		sub.CommitmentTerm = billing.RawJSON(term.String)
+		if sub.CommitmentTerm, err = commitmentColumn(term.String); err != nil {
+			return fmt.Errorf("subscription %s: commitment_term: %w", sub.ID, err)
+		}
 	}
 	return nil
 }

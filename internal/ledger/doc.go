@@ -31,7 +31,13 @@
 //     customer's path) are JSON TEXT. Decimals inside are JSON strings in
 //     billing.Text form, so they are as exact as the columns. NULL means the API
 //     sent null; "[]" means an empty list (the distinction survives a round trip).
-//   - Subscription commitment terms are the raw JSON the API sent.
+//   - Subscription commitment terms are the raw JSON the API sent, kept byte
+//     for byte. Since migration 0011 a subscription's fees and a commitment
+//     term of the documented shape are stored as positional JSON arrays led
+//     by a format number ([1, recurringFee, setupFee, currency]; [1, type,
+//     termEndDate, renewal, minimums], rendered back to the very text the API
+//     sent; subscriptionarray.go); older rows hold the objects, told apart by
+//     the first character.
 //   - A payable line keeps as columns only what is ordered on (customer key,
 //     sku, charge type, period, currency, charge id, subTotal, quantity); every
 //     other field and list is the detail column, written and read by hand, with

@@ -673,16 +673,19 @@ func (r *customerRows) copySubscriptions(runID int64, customerID string, subs []
 		e.text(sub.BillingCycle)
 		e.text(string(sub.PurchaseDate))
 		if sub.Fees != nil {
-			fees, err := jsonColumn(false, jsonSubscriptionFees{RecurringFee: moneyText(sub.Fees.RecurringFee),
-				SetupFee: moneyText(sub.Fees.SetupFee), Currency: sub.Fees.Currency})
-			if err != nil {
-				return fmt.Errorf("subscription %s: encode fees: %w", sub.ID, err)
-			}
-			e.text(fees.(string))
+			start := e.begin()
+			e.buf = appendFeesArray(e.buf, sub.Fees)
+			e.end(start)
 		} else {
 			e.null()
 		}
-		e.textOrNull(view(sub.CommitmentTerm), len(sub.CommitmentTerm) == 0)
+		if len(sub.CommitmentTerm) > 0 {
+			start := e.begin()
+			e.buf, r.scratch = appendCommitmentColumn(e.buf, r.scratch, sub.CommitmentTerm, &r.term)
+			e.end(start)
+		} else {
+			e.null()
+		}
 		r.enc.reset()
 		r.enc.subscription(customerID, sub)
 		start := e.begin()

@@ -1,0 +1,43 @@
+-- 0011_subscription_positional: the fees and commitment_term columns of new
+-- subscriptions are positional JSON arrays instead of JSON objects, as the
+-- charges' detail since 0008. Nothing in the schema changes. The migration
+-- marks the ledger so that a reconcile older than the new format refuses to
+-- open it (it could not read the new rows) instead of failing on the first
+-- such row, and rewrites the one kind of old row the new reader would take
+-- for the new form: a commitment term the API sent as a JSON array (never
+-- seen; the API documents an object or null) is wrapped as [0, text].
+--
+-- Why: the objects repeated their key names on every row ("recurringFee":,
+-- "renewalConfiguration":, "committedMinimalQuantities":[{"committedUntil": ...):
+-- about 180 of the ≈ 500 bytes of a subscription row, a third of the
+-- subscriptions table, which at W1M is as large as the receivable lines'.
+--
+-- The format (internal/ledger/subscriptionarray.go), first element the format
+-- number 1, every position always present:
+--
+--   fees:            [1, recurringFee, setupFee, currency]
+--                    amounts are JSON strings holding the exact text (or null)
+--   commitment_term: [1, type, termEndDate, renewalConfiguration, committedMinimalQuantities]
+--                    renewalConfiguration:       null | [renewalDate, scheduledQuantity]
+--                    committedMinimalQuantities: null | [[committedUntil, quantity], ...]
+--
+-- commitment_term is still the API's raw JSON, byte for byte: each element is
+-- the value's text as the API sent it, and the array is stored only when it
+-- renders back to exactly the text the API sent (the documented keys in the
+-- documented order, no spaces:
+-- {"type":..,"termEndDate":..,"renewalConfiguration":{"renewalDate":..,"scheduledQuantity":..},
+--  "committedMinimalQuantities":[{"committedUntil":..,"quantity":..}]}).
+-- Any other text is stored as it came (first character not '['), except a
+-- text that is itself an array, stored as [0, text].
+--
+-- e.g. SELECT json_extract(commitment_term, '$[2]') AS term_end,
+--             json_extract(fees, '$[1]') AS recurring_fee
+--      FROM subscriptions WHERE run_id = 1;
+--
+-- Rows written before this migration keep the objects and are read as they
+-- are (the first character is '{'); an auditor's query that must read both forms can branch on
+-- json_type(fees) = 'array'. content_hash and the run digest are computed from
+-- the decoded values, so they are the same for either form.
+
+UPDATE subscriptions SET commitment_term = '[0,' || commitment_term || ']'
+WHERE substr(commitment_term, 1, 1) = '[';
