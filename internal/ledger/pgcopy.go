@@ -66,15 +66,6 @@ func (e *copyEncoder) text(s string) {
 	e.buf = append(e.buf, s...)
 }
 
-// textOrNull writes s, or NULL when isNull.
-func (e *copyEncoder) textOrNull(s string, isNull bool) {
-	if isNull {
-		e.null()
-		return
-	}
-	e.text(s)
-}
-
 // begin reserves the length of a field whose bytes follow; end fills it in.
 func (e *copyEncoder) begin() int {
 	e.buf = append(e.buf, 0, 0, 0, 0)
