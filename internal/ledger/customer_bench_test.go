@@ -17,14 +17,7 @@ import (
 func BenchmarkCustomerWriter(b *testing.B) {
 	s := MustOpen(b)
 	ctx := context.Background()
-	id := storePayables(b, s, []*billing.PayableCharge{samplePayable(1)})
-	cs := make([]billing.Customer, b.N)
-	for i := range cs {
-		cs[i] = billing.Customer{ID: fmt.Sprintf("c%06d", i)}
-	}
-	if err := s.SaveCustomers(ctx, id, cs); err != nil {
-		b.Fatal(err)
-	}
+	id, cs := benchCustomers(b, s)
 	recs := make([]billing.ReceivableCharge, 100)
 	for i := range recs {
 		recs[i] = sampleReceivable(i)
@@ -53,6 +46,21 @@ func BenchmarkCustomerWriter(b *testing.B) {
 	cpu.report(b, b.N*len(recs))
 }
 
+// benchCustomers stores a run of one payable line and b.N customers for a
+// customer writer benchmark.
+func benchCustomers(b *testing.B, s *Store) (int64, []billing.Customer) {
+	b.Helper()
+	id := storePayables(b, s, []*billing.PayableCharge{samplePayable(1)})
+	cs := make([]billing.Customer, b.N)
+	for i := range cs {
+		cs[i] = billing.Customer{ID: fmt.Sprintf("c%06d", i)}
+	}
+	if err := s.SaveCustomers(context.Background(), id, cs); err != nil {
+		b.Fatal(err)
+	}
+	return id, cs
+}
+
 // simulatorSubscription is sampleSubscription with fees and a commitment term
 // shaped as the simulator's (and the API's documentation) are.
 func simulatorSubscription(i int) billing.Subscription {
@@ -73,14 +81,7 @@ func BenchmarkSubscriptionWriter(b *testing.B) {
 		b.Skip("SQLite's file size")
 	}
 	ctx := context.Background()
-	id := storePayables(b, s, []*billing.PayableCharge{samplePayable(1)})
-	cs := make([]billing.Customer, b.N)
-	for i := range cs {
-		cs[i] = billing.Customer{ID: fmt.Sprintf("c%06d", i)}
-	}
-	if err := s.SaveCustomers(ctx, id, cs); err != nil {
-		b.Fatal(err)
-	}
+	id, cs := benchCustomers(b, s)
 	subs := make([]billing.Subscription, 80)
 	for i := range subs {
 		subs[i] = simulatorSubscription(i)

@@ -153,7 +153,7 @@ func (r *customerRows) release() {
 		return
 	}
 	if cap(r.buf) > customerRowsKeep || cap(r.recv) > customerRowsKeep/64 || cap(r.subs) > customerRowsKeep/64 ||
-		cap(r.pgRecv.buf) > customerRowsKeep || cap(r.pgSubs.buf) > customerRowsKeep {
+		cap(r.pgRecv.buf) > customerRowsKeep || cap(r.pgSubs.buf) > customerRowsKeep || cap(r.scratch) > customerRowsKeep {
 		return
 	}
 	customerRowsPool.Put(r)

@@ -3,7 +3,6 @@ package ledger
 import (
 	"encoding/json"
 	"errors"
-	"fmt"
 	"strings"
 
 	"github.com/msp-reconcile/reconcile/internal/billing"
@@ -25,13 +24,14 @@ import (
 // currency a JSON string. commitment_term is the API's raw JSON, kept byte for
 // byte: each value of the array is the value's text as the API sent it, and
 // the array is written only when the object it renders back to
-// (appendCommitmentObject) is the very text the API sent (the documented
-// keys, in the documented order, without spaces). Any other text — other
-// keys, another order, spaces, a value that is not an object — is stored as
-// it came, and a raw text that is itself an array is stored wrapped as
-// [0, raw] so that the first element tells the forms apart. Rows written
-// before 0011 hold the objects and are read as they are (the first byte is
-// '{' there). content_hash and Digest do not depend on the stored form.
+// (commitmentTokens.appendObject) is the very text the API sent (the
+// documented keys, in the documented order, without spaces). Any other text
+// — other keys, another order, spaces, a value that is not an object — is
+// stored as it came, and a raw text that is itself an array is stored
+// wrapped as [0, raw] so that the first element tells the forms apart. Rows
+// written before 0011 hold the objects and are read as they are (their first
+// byte is not '['; migration 0011 wrapped the old array-valued terms).
+// content_hash and Digest do not depend on the stored form.
 
 // appendFeesArray appends the positional fees column of f.
 func appendFeesArray(b []byte, f *billing.SubscriptionFees) []byte {
@@ -59,7 +59,10 @@ func subscriptionFees(s string) (jsonSubscriptionFees, error) {
 func feesArray(s string) (jsonSubscriptionFees, error) {
 	var f jsonSubscriptionFees
 	r := jsonscan.New(s)
-	openDetail(r)
+	r.Expect('[')
+	if v := r.Number(); r.Err() == nil && v != detailFormat {
+		r.Fail("fees format %s is unknown to this version of reconcile", v)
+	}
 	next(r)
 	f.RecurringFee = optStr(r)
 	next(r)
@@ -265,7 +268,7 @@ func commitmentColumn(s string) (billing.RawJSON, error) {
 			return nil, err
 		}
 		if !strings.HasPrefix(s, "[0,") || s[len(s)-1] != ']' {
-			return nil, errors.New(`commitment term: a wrapped text must be stored as [0,text]`)
+			return nil, errors.New("a wrapped text must be stored as [0,text]")
 		}
 		// The text between, spaces included.
 		return billing.RawJSON(s[len("[0,") : len(s)-1]), nil
@@ -301,5 +304,5 @@ func commitmentColumn(s string) (billing.RawJSON, error) {
 		}
 		return billing.RawJSON(t.appendObject(make([]byte, 0, len(s)+160))), nil
 	}
-	return nil, fmt.Errorf("commitment term: %w", r.Err())
+	return nil, r.Err()
 }
