@@ -137,14 +137,6 @@ func parseMoney(ns sql.NullString) (decimal.NullDecimal, error) {
 // json numbers through float64, never decimal's MarshalJSON, which drops
 // trailing zeros); a nil pointer is null.
 
-func moneyText(d decimal.NullDecimal) *string {
-	if !d.Valid {
-		return nil
-	}
-	s := string(appendDecimal(nil, d.Decimal))
-	return &s
-}
-
 // jsonColumn marshals v with encoding/json, or returns NULL when isNil.
 func jsonColumn(isNil bool, v any) (any, error) {
 	if isNil {

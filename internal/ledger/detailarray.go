@@ -144,13 +144,17 @@ func appendReceivableDetail(b []byte, c *billing.ReceivableCharge) []byte {
 }
 
 // openDetail reads the '[' and the format number of a positional detail.
-func openDetail(r *jsonscan.Scanner) {
+func openDetail(r *jsonscan.Scanner) { openArray(r, "detail") }
+
+// openArray reads the '[' and the format number of a positional column
+// (what names it in the error of an unknown format).
+func openArray(r *jsonscan.Scanner, what string) {
 	r.Expect('[')
 	if r.Err() != nil {
 		return
 	}
 	if f := r.Raw(); r.Err() == nil && f != detailFormat {
-		r.Fail("detail format %s is unknown to this version of reconcile", f)
+		r.Fail("%s format %s is unknown to this version of reconcile", what, f)
 	}
 }
 

@@ -59,10 +59,7 @@ func subscriptionFees(s string) (jsonSubscriptionFees, error) {
 func feesArray(s string) (jsonSubscriptionFees, error) {
 	var f jsonSubscriptionFees
 	r := jsonscan.New(s)
-	r.Expect('[')
-	if v := r.Number(); r.Err() == nil && v != detailFormat {
-		r.Fail("fees format %s is unknown to this version of reconcile", v)
-	}
+	openArray(r, "fees")
 	next(r)
 	f.RecurringFee = optStr(r)
 	next(r)

@@ -264,3 +264,13 @@ func TestSubscriptionsPositionalStored(t *testing.T) {
 		t.Errorf("digest %s of the run written before 0011, %s of the same data after", digests[0], digests[1])
 	}
 }
+
+// moneyText is d's stored text (nil for null), as the fees object of the
+// rows written before 0011 held it.
+func moneyText(d decimal.NullDecimal) *string {
+	if !d.Valid {
+		return nil
+	}
+	s := string(appendDecimal(nil, d.Decimal))
+	return &s
+}
