@@ -13,7 +13,8 @@ import (
 // migration 0011 (queries/migrations/0011_subscription_positional.sql), as
 // positional JSON arrays led by the format number 1, like the charges'
 // detail since 0008 (detailarray.go), instead of objects that repeat their
-// key names on every row (≈ 180 of a subscription row's ≈ 500 bytes):
+// key names on every row (on average ≈ 125 of a subscription record's ≈ 430
+// bytes at W100k):
 //
 //	fees:            [1, recurringFee, setupFee, currency]
 //	commitment_term: [1, type, termEndDate, renewalConfiguration, committedMinimalQuantities]

@@ -9,8 +9,8 @@
 --
 -- Why: the objects repeated their key names on every row ("recurringFee":,
 -- "renewalConfiguration":, "committedMinimalQuantities":[{"committedUntil": ...):
--- about 180 of the ≈ 500 bytes of a subscription row, a third of the
--- subscriptions table, which at W1M is as large as the receivable lines'.
+-- on average ≈ 125 of the ≈ 430 bytes of a subscription's record; the table's pages
+-- shrink by 27 % (W100k: 39.0 to 28.4 MB, where the receivable lines take 29.2 MB).
 --
 -- The format (internal/ledger/subscriptionarray.go), first element the format
 -- number 1, every position always present:
