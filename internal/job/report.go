@@ -241,6 +241,16 @@ type TransientReader interface {
 
 var _ TransientReader = (*ledger.Store)(nil)
 
+// ViewReader lends a run's lines to a reader that keeps nothing of them
+// (*ledger.Store implements it: EachPayableView): what the detail CSV files
+// need.
+type ViewReader interface {
+	EachPayableView(ctx context.Context, runID int64, fn func(*billing.PayableCharge) error) error
+	EachReceivableView(ctx context.Context, runID int64, fn func(customerID string, c *billing.ReceivableCharge) error) error
+}
+
+var _ ViewReader = (*ledger.Store)(nil)
+
 // EachPayable implements xlsx.Detail (the charge is reused after fn
 // returns when the store is a TransientReader).
 func (d Detail) EachPayable(ctx context.Context, fn func(*billing.PayableCharge) error) error {
@@ -259,7 +269,24 @@ func (d Detail) EachReceivable(ctx context.Context, fn func(string, *billing.Rec
 	return d.Store.EachReceivable(ctx, d.RunID, fn)
 }
 
-var _ xlsx.Detail = Detail{}
+// EachPayableView implements xlsx.ViewDetail: the lines are lent when the
+// store is a ViewReader, else read as EachPayable reads them.
+func (d Detail) EachPayableView(ctx context.Context, fn func(*billing.PayableCharge) error) error {
+	if v, ok := d.Store.(ViewReader); ok {
+		return v.EachPayableView(ctx, d.RunID, fn)
+	}
+	return d.EachPayable(ctx, fn)
+}
+
+// EachReceivableView implements xlsx.ViewDetail (see EachPayableView).
+func (d Detail) EachReceivableView(ctx context.Context, fn func(string, *billing.ReceivableCharge) error) error {
+	if v, ok := d.Store.(ViewReader); ok {
+		return v.EachReceivableView(ctx, d.RunID, fn)
+	}
+	return d.EachReceivable(ctx, fn)
+}
+
+var _ xlsx.ViewDetail = Detail{}
 
 // countingDetail counts the detail lines a workbook writer reads, and
 // reports them as the workbook's progress. The writer reads the payable and
@@ -326,6 +353,37 @@ func (c *countingDetail) EachReceivable(ctx context.Context, fn func(string, *bi
 		return fn(id, r)
 	})
 }
+
+// EachPayableView implements xlsx.ViewDetail: the lines are lent when the
+// counted Detail lends them.
+func (c *countingDetail) EachPayableView(ctx context.Context, fn func(*billing.PayableCharge) error) error {
+	v, ok := c.d.(xlsx.ViewDetail)
+	if !ok {
+		return c.EachPayable(ctx, fn)
+	}
+	k := counter{c: c}
+	defer k.end()
+	return v.EachPayableView(ctx, func(p *billing.PayableCharge) error {
+		k.row()
+		return fn(p)
+	})
+}
+
+// EachReceivableView implements xlsx.ViewDetail (see EachPayableView).
+func (c *countingDetail) EachReceivableView(ctx context.Context, fn func(string, *billing.ReceivableCharge) error) error {
+	v, ok := c.d.(xlsx.ViewDetail)
+	if !ok {
+		return c.EachReceivable(ctx, fn)
+	}
+	k := counter{c: c}
+	defer k.end()
+	return v.EachReceivableView(ctx, func(id string, r *billing.ReceivableCharge) error {
+		k.row()
+		return fn(id, r)
+	})
+}
+
+var _ xlsx.ViewDetail = (*countingDetail)(nil)
 
 // Outputs says where to write a reconciliation.
 type Outputs struct {

@@ -43,6 +43,10 @@ type Scanner struct {
 // New returns a scanner at the start of s.
 func New(s string) *Scanner { return &Scanner{s: s} }
 
+// Reset makes r a scanner at the start of s, as New(s) would return, so that
+// a reader of many texts need not allocate one scanner per text.
+func (r *Scanner) Reset(s string) { *r = Scanner{s: s} }
+
 // Err returns the first error, or nil.
 func (r *Scanner) Err() error { return r.err }
 

@@ -43,7 +43,7 @@ func (s *Store) eachReceivable(ctx context.Context, query string, runID int64, f
 			&qty, &costPrice, &costProrated, &c.Currency, &detail, &hash); err != nil {
 			return err
 		}
-		if err := decodeReceivable(customerID, c, from, to, qty, costPrice, costProrated, detail); err != nil {
+		if err := decodeReceivable(customerID, c, from, to, qty, costPrice, costProrated, detail, nil); err != nil {
 			return err
 		}
 		cols := [...]string{customerID, c.SKU, c.ChargeType, from, to, c.Currency, c.ChargeID}

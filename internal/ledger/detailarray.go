@@ -186,9 +186,10 @@ func item(r *jsonscan.Scanner, i int) bool {
 // payableDetailArray fills c's fields from a positional detail. lean reads
 // only what the engine needs (see PayableRow.DecodeForReconcile): productName,
 // netPriceProrated, tags and invoice; the other elements are checked as JSON
-// and skipped.
-func payableDetailArray(s string, c *billing.PayableCharge, lean bool) error {
-	r := jsonscan.New(s)
+// and skipped. lc, when not nil, is the read's cache (linecache.go).
+func payableDetailArray(s string, c *billing.PayableCharge, lean bool, lc *lineCache) error {
+	r := lc.scanner(s)
+	sp := lc.takeSpare()
 	openDetail(r)
 	next(r)
 	if !skipped(r, lean) {
@@ -206,38 +207,38 @@ func payableDetailArray(s string, c *billing.PayableCharge, lean bool) error {
 	}
 	next(r)
 	if !skipped(r, lean) {
-		c.ListPrice = readMoney(r)
+		c.ListPrice = lc.money(r)
 	}
 	next(r)
 	if !skipped(r, lean) {
-		c.NetPrice = readMoney(r)
+		c.NetPrice = lc.money(r)
 	}
 	next(r)
-	c.NetPriceProrated = readMoney(r)
+	c.NetPriceProrated = lc.money(r)
 	next(r)
 	if !skipped(r, lean) {
-		c.IsBilled = r.Bool()
-	}
-	next(r)
-	if !skipped(r, lean) {
-		c.IsProratable = r.Bool()
+		c.IsBilled = lc.bool(r)
 	}
 	next(r)
 	if !skipped(r, lean) {
-		c.Deductions = readTuples(r, readDeduction)
+		c.IsProratable = lc.bool(r)
 	}
 	next(r)
 	if !skipped(r, lean) {
-		c.Fees = readTuples(r, readFee)
+		c.Deductions = readTuples(r, sp.deductions, lc, readDeduction)
 	}
 	next(r)
 	if !skipped(r, lean) {
-		c.Taxes = readTuples(r, readTax)
+		c.Fees = readTuples(r, sp.fees, lc, readFee)
 	}
 	next(r)
-	c.Tags = readTuples(r, readTag)
+	if !skipped(r, lean) {
+		c.Taxes = readTuples(r, sp.taxes, lc, readTax)
+	}
 	next(r)
-	c.Invoice = readInvoiceArray(r)
+	c.Tags = readTuples(r, sp.tags, lc, readTag)
+	next(r)
+	c.Invoice = readInvoiceArray(r, sp.invoice)
 	r.Expect(']')
 	return detailEnd(r)
 }
@@ -251,66 +252,74 @@ func skipped(r *jsonscan.Scanner, lean bool) bool {
 }
 
 // readTuples reads a list element of a positional detail (appendTuples):
-// nil for null, else one item per tuple, an empty list for [].
-func readTuples[T any](r *jsonscan.Scanner, read func(*jsonscan.Scanner) T) []T {
+// nil for null, else one item per tuple, an empty list for []. The items
+// go into dst's array when it has one (a lending read's spare).
+func readTuples[T any](r *jsonscan.Scanner, dst []T, lc *lineCache, read func(*jsonscan.Scanner, *lineCache) T) []T {
 	if !openList(r) {
 		return nil
 	}
-	xs := make([]T, 0, 2)
+	xs := dst[:0]
+	if xs == nil {
+		xs = make([]T, 0, 2)
+	}
 	for i := 0; item(r, i); i++ {
 		r.Expect('[')
-		xs = append(xs, read(r))
+		xs = append(xs, read(r, lc))
 		r.Expect(']')
 	}
 	return xs
 }
 
-func readDeduction(r *jsonscan.Scanner) (d billing.Deduction) {
+func readDeduction(r *jsonscan.Scanner, lc *lineCache) (d billing.Deduction) {
 	d.Code = r.Str()
 	next(r)
 	d.Name = r.Str()
 	next(r)
 	d.DeductionType = r.Str()
 	next(r)
-	d.Value = readMoney(r)
+	d.Value = lc.money(r)
 	next(r)
-	d.UnitValue = readMoney(r)
+	d.UnitValue = lc.money(r)
 	next(r)
-	d.TotalValue = readMoney(r)
+	d.TotalValue = lc.money(r)
 	return d
 }
 
-func readFee(r *jsonscan.Scanner) (f billing.Fee) {
+func readFee(r *jsonscan.Scanner, lc *lineCache) (f billing.Fee) {
 	f.Name = r.Str()
 	next(r)
-	f.UnitValue = readMoney(r)
+	f.UnitValue = lc.money(r)
 	next(r)
-	f.TotalValue = readMoney(r)
+	f.TotalValue = lc.money(r)
 	next(r)
-	f.IsTaxable = r.Bool()
+	f.IsTaxable = lc.bool(r)
 	return f
 }
 
-func readTax(r *jsonscan.Scanner) (x billing.Tax) {
+func readTax(r *jsonscan.Scanner, lc *lineCache) (x billing.Tax) {
 	x.Name = r.Str()
 	next(r)
-	x.AppliedRate = readMoney(r)
+	x.AppliedRate = lc.money(r)
 	return x
 }
 
-func readTag(r *jsonscan.Scanner) (x billing.Tag) {
+func readTag(r *jsonscan.Scanner, _ *lineCache) (x billing.Tag) {
 	x.Name = r.Str()
 	next(r)
 	x.Value = r.Str()
 	return x
 }
 
-// readInvoiceArray reads the invoice element of a positional payable detail.
-func readInvoiceArray(r *jsonscan.Scanner) *billing.Invoice {
+// readInvoiceArray reads the invoice element of a positional payable
+// detail, into spare when it is not nil (a lending read's).
+func readInvoiceArray(r *jsonscan.Scanner, spare *billing.Invoice) *billing.Invoice {
 	if r.Null() {
 		return nil
 	}
-	inv := &billing.Invoice{}
+	inv := spare
+	if inv == nil {
+		inv = &billing.Invoice{}
+	}
 	r.Expect('[')
 	inv.Number = r.Str()
 	next(r)
@@ -324,8 +333,8 @@ func readInvoiceArray(r *jsonscan.Scanner) *billing.Invoice {
 }
 
 // receivableDetailArray fills c's fields from a positional detail.
-func receivableDetailArray(s string, c *billing.ReceivableCharge) error {
-	r := jsonscan.New(s)
+func receivableDetailArray(s string, c *billing.ReceivableCharge, lc *lineCache) error {
+	r := lc.scanner(s)
 	openDetail(r)
 	next(r)
 	c.ProductName = r.Str()
@@ -334,7 +343,7 @@ func receivableDetailArray(s string, c *billing.ReceivableCharge) error {
 	next(r)
 	c.BillingCycleType = r.Str()
 	next(r)
-	c.IsProratable = r.Bool()
+	c.IsProratable = lc.bool(r)
 	r.Expect(']')
 	return detailEnd(r)
 }

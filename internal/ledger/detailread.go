@@ -25,6 +25,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/msp-reconcile/reconcile/internal/billing"
 )
@@ -34,20 +35,48 @@ import (
 // charge fn gets is reused once fn returns: fn must not keep it (strings
 // and slices it holds may be kept; they are not reused).
 func (s *Store) EachPayableTransient(ctx context.Context, runID int64, fn func(*billing.PayableCharge) error) error {
+	return s.eachPayableReused(ctx, runID, false, fn)
+}
+
+// EachPayableView is EachPayableTransient for a caller that keeps nothing of
+// a charge once fn returns, not even its strings, slices or pointers: on
+// SQLite its strings are views of the read's buffer (not copied into Go
+// memory), its lists are filled again for a later line, and its flags point
+// to shared values. The detail CSV files read their lines so (a copy of
+// each field goes into the file's buffer and nothing else is kept).
+func (s *Store) EachPayableView(ctx context.Context, runID int64, fn func(*billing.PayableCharge) error) error {
+	return s.eachPayableReused(ctx, runID, true, fn)
+}
+
+// eachPayableReused is EachPayableTransient, or EachPayableView when lend.
+// The lines of a tie group wait for the group's end, possibly past the end
+// of the batch their texts were lent from: at each batch's end they are
+// given strings of their own (tieGroup.detach).
+func (s *Store) eachPayableReused(ctx context.Context, runID int64, lend bool, fn func(*billing.PayableCharge) error) error {
 	var (
 		g    tieGroup[*billing.PayableCharge]
 		free []*billing.PayableCharge
+		lc   = newLineCache(lend)
 	)
 	emit := func(c *billing.PayableCharge) error {
 		err := fn(c)
 		free = append(free, c)
 		return err
 	}
-	err := s.eachStored(ctx, qEachPayable, runID, 11, func(v []storedCol) error {
+	mode := readMode{lend: lend}
+	if lend {
+		mode.batchEnd = func() {
+			g.detach(func(t *tied[*billing.PayableCharge]) {
+				t.key.own()
+				ownPayable(t.line)
+			})
+		}
+	}
+	err := s.eachStoredMode(ctx, qEachPayable, runID, 11, mode, func(v []storedCol) error {
 		var c *billing.PayableCharge
 		if n := len(free); n > 0 {
 			c, free = free[n-1], free[:n-1]
-			*c = billing.PayableCharge{}
+			lc.keepSpare(c)
 		} else {
 			c = new(billing.PayableCharge)
 		}
@@ -55,7 +84,7 @@ func (s *Store) EachPayableTransient(ctx context.Context, runID int64, fn func(*
 		from, to := v[2].text(), v[3].text()
 		subTotal, qty := v[6].nullText(), v[7].nullText()
 		customerKey, hash := v[9].text(), v[10].text()
-		if err := decodePayable(c, from, to, subTotal, qty, v[8].text(), false); err != nil {
+		if err := decodePayable(c, from, to, subTotal, qty, v[8].text(), false, lc); err != nil {
 			return &readError{err}
 		}
 		cols := [...]string{customerKey, c.SKU, c.ChargeType, from, to, c.Currency, c.ChargeID}
@@ -76,16 +105,39 @@ func (s *Store) EachPayableTransient(ctx context.Context, runID int64, fn func(*
 // order, same decoding, same errors), except that the charge fn gets is
 // reused once fn returns: fn must not keep it.
 func (s *Store) EachReceivableTransient(ctx context.Context, runID int64, fn func(customerID string, c *billing.ReceivableCharge) error) error {
+	return s.eachReceivableReused(ctx, runID, false, fn)
+}
+
+// EachReceivableView is EachReceivableTransient for a caller that keeps
+// nothing of a charge or its customer id once fn returns (EachPayableView).
+func (s *Store) EachReceivableView(ctx context.Context, runID int64, fn func(customerID string, c *billing.ReceivableCharge) error) error {
+	return s.eachReceivableReused(ctx, runID, true, fn)
+}
+
+// eachReceivableReused is EachReceivableTransient, or EachReceivableView
+// when lend (see eachPayableReused).
+func (s *Store) eachReceivableReused(ctx context.Context, runID int64, lend bool, fn func(customerID string, c *billing.ReceivableCharge) error) error {
 	var (
 		g    tieGroup[receivableLine]
 		free []*billing.ReceivableCharge
+		lc   = newLineCache(lend)
 	)
 	emit := func(l receivableLine) error {
 		err := fn(l.customerID, l.c)
 		free = append(free, l.c)
 		return err
 	}
-	err := s.eachStored(ctx, qEachReceivableAvailable, runID, 12, func(v []storedCol) error {
+	mode := readMode{lend: lend}
+	if lend {
+		mode.batchEnd = func() {
+			g.detach(func(t *tied[receivableLine]) {
+				t.key.own()
+				t.line.customerID = strings.Clone(t.line.customerID)
+				ownReceivable(t.line.c)
+			})
+		}
+	}
+	err := s.eachStoredMode(ctx, qEachReceivableAvailable, runID, 12, mode, func(v []storedCol) error {
 		var c *billing.ReceivableCharge
 		if n := len(free); n > 0 {
 			c, free = free[n-1], free[:n-1]
@@ -97,7 +149,7 @@ func (s *Store) EachReceivableTransient(ctx context.Context, runID int64, fn fun
 		c.SKU, c.ChargeID, c.ChargeType, c.Currency = v[1].text(), v[2].text(), v[3].text(), v[9].text()
 		from, to := v[4].text(), v[5].text()
 		qty, costPrice, costProrated := v[6].nullText(), v[7].nullText(), v[8].nullText()
-		if err := decodeReceivable(customerID, c, from, to, qty, costPrice, costProrated, v[10].text()); err != nil {
+		if err := decodeReceivable(customerID, c, from, to, qty, costPrice, costProrated, v[10].text(), lc); err != nil {
 			return &readError{err}
 		}
 		cols := [...]string{customerID, c.SKU, c.ChargeType, from, to, c.Currency, c.ChargeID}
@@ -115,19 +167,19 @@ func (s *Store) EachReceivableTransient(ctx context.Context, runID int64, fn fun
 
 // decodeReceivable fills c's periods, amounts and detail fields from their
 // stored columns (c's key columns are already set), as eachReceivable does.
-func decodeReceivable(customerID string, c *billing.ReceivableCharge, from, to string, qty, costPrice, costProrated sql.NullString, detail string) error {
+func decodeReceivable(customerID string, c *billing.ReceivableCharge, from, to string, qty, costPrice, costProrated sql.NullString, detail string, lc *lineCache) error {
 	c.PeriodFrom, c.PeriodTo = billing.Date(from), billing.Date(to)
 	var err error
-	if c.Quantity, err = parseMoney(qty); err != nil {
+	if c.Quantity, err = lc.parse(qty); err != nil {
 		return fmt.Errorf("customer %s charge %s: quantity: %w", customerID, c.Describe(), err)
 	}
-	if c.CostPrice, err = parseMoney(costPrice); err != nil {
+	if c.CostPrice, err = lc.parse(costPrice); err != nil {
 		return fmt.Errorf("customer %s charge %s: costPrice: %w", customerID, c.Describe(), err)
 	}
-	if c.CostPriceProrated, err = parseMoney(costProrated); err != nil {
+	if c.CostPriceProrated, err = lc.parse(costProrated); err != nil {
 		return fmt.Errorf("customer %s charge %s: costPriceProrated: %w", customerID, c.Describe(), err)
 	}
-	if err := receivableDetail(detail, c); err != nil {
+	if err := readReceivableDetail(detail, c, lc); err != nil {
 		return fmt.Errorf("customer %s charge %s: %w", customerID, c.Describe(), err)
 	}
 	return nil
@@ -157,10 +209,17 @@ func (e *readError) Error() string { return e.err.Error() }
 // on PostgreSQL, through the pool. Errors of the statement are *readError;
 // fn's are returned as they are.
 func (s *Store) eachStored(ctx context.Context, name string, runID int64, ncol int, fn func([]storedCol) error) error {
+	return s.eachStoredMode(ctx, name, runID, ncol, readMode{}, fn)
+}
+
+// eachStoredMode is eachStored handing the rows out as mode says (only the
+// C batches lend their texts: through the driver or the pool each row's
+// strings are its own, and mode.batchEnd is not called).
+func (s *Store) eachStoredMode(ctx context.Context, name string, runID int64, ncol int, mode readMode, fn func([]storedCol) error) error {
 	if s.d.postgres() {
 		return s.eachPooled(ctx, name, runID, ncol, fn)
 	}
-	_, err := s.eachSQLite(ctx, s.q[name], runID, ncol, true, fn)
+	_, err := s.eachSQLiteMode(ctx, s.q[name], runID, ncol, true, mode, fn)
 	return err
 }
 
@@ -168,6 +227,11 @@ func (s *Store) eachStored(ctx context.Context, name string, runID int64, ncol i
 // and the statement can be reached (fast says whether it was), else
 // through the driver.
 func (s *Store) eachSQLite(ctx context.Context, query string, arg int64, ncol int, batch bool, fn func([]storedCol) error) (fast bool, err error) {
+	return s.eachSQLiteMode(ctx, query, arg, ncol, batch, readMode{}, fn)
+}
+
+// eachSQLiteMode is eachSQLite handing the C batches' rows out as mode says.
+func (s *Store) eachSQLiteMode(ctx context.Context, query string, arg int64, ncol int, batch bool, mode readMode, fn func([]storedCol) error) (fast bool, err error) {
 	dsn, err := dataSourceName(s.path, true)
 	if err != nil {
 		return false, &readError{err}
@@ -189,7 +253,7 @@ func (s *Store) eachSQLite(ctx context.Context, query string, arg int64, ncol in
 	if batch {
 		if r, ok := sqliteReaderFor(stmt, ncol); ok {
 			defer r.close()
-			return true, r.each(ctx, arg, fn)
+			return true, r.eachMode(ctx, arg, mode, fn)
 		}
 	}
 	q, ok := stmt.(driver.StmtQueryContext)

@@ -556,22 +556,22 @@ func (r *payableScan) scan(rows *sql.Rows, c *billing.PayableCharge) error {
 		&r.subTotal, &r.qty, &r.detail, &r.customerKey, &r.hash); err != nil {
 		return err
 	}
-	return decodePayable(c, r.from, r.to, r.subTotal, r.qty, r.detail, false)
+	return decodePayable(c, r.from, r.to, r.subTotal, r.qty, r.detail, false, nil)
 }
 
 // decodePayable fills c's periods, amounts and detail fields from their
 // stored columns (c's key columns are already set); lean as for
 // readPayableDetail.
-func decodePayable(c *billing.PayableCharge, from, to string, subTotal, qty sql.NullString, detail string, lean bool) error {
+func decodePayable(c *billing.PayableCharge, from, to string, subTotal, qty sql.NullString, detail string, lean bool, lc *lineCache) error {
 	c.PeriodFrom, c.PeriodTo = billing.Date(from), billing.Date(to)
 	var err error
-	if c.SubTotal, err = parseMoney(subTotal); err != nil {
+	if c.SubTotal, err = lc.parse(subTotal); err != nil {
 		return fmt.Errorf("charge %s: subTotal: %w", c.Describe(), err)
 	}
-	if c.Quantity, err = parseMoney(qty); err != nil {
+	if c.Quantity, err = lc.parse(qty); err != nil {
 		return fmt.Errorf("charge %s: quantity: %w", c.Describe(), err)
 	}
-	if err := readPayableDetail(detail, c, lean); err != nil {
+	if err := readPayableDetail(detail, c, lean, lc); err != nil {
 		return fmt.Errorf("charge %s: %w", c.Describe(), err)
 	}
 	return nil

@@ -333,14 +333,17 @@ func detailEnd(r *jsonscan.Scanner) error {
 
 // payableDetail fills c's fields from a detail column: the positional array
 // (detailarray.go) or the object of the rows written before 0008.
-func payableDetail(s string, c *billing.PayableCharge) error { return readPayableDetail(s, c, false) }
+func payableDetail(s string, c *billing.PayableCharge) error {
+	return readPayableDetail(s, c, false, nil)
+}
 
 // readPayableDetail is payableDetail; lean reads only the fields the engine
 // needs (productName, netPriceProrated, tags, invoice) and checks the others
-// as JSON without decoding them (PayableRow.DecodeForReconcile).
-func readPayableDetail(s string, c *billing.PayableCharge, lean bool) error {
+// as JSON without decoding them (PayableRow.DecodeForReconcile). lc, when not
+// nil, is the read's cache (linecache.go; the positional form uses it).
+func readPayableDetail(s string, c *billing.PayableCharge, lean bool, lc *lineCache) error {
 	if isDetailArray(s) {
-		return payableDetailArray(s, c, lean)
+		return payableDetailArray(s, c, lean, lc)
 	}
 	r := jsonscan.New(s)
 	r.Object(func(key string) {

@@ -39,8 +39,14 @@ func appendReceivableObject(b []byte, c *billing.ReceivableCharge) []byte {
 // receivableDetail fills c's fields from a detail column: the positional
 // array (detailarray.go) or the object of the rows written before 0008.
 func receivableDetail(s string, c *billing.ReceivableCharge) error {
+	return readReceivableDetail(s, c, nil)
+}
+
+// readReceivableDetail is receivableDetail; lc, when not nil, is the read's
+// cache (linecache.go; the positional form uses it).
+func readReceivableDetail(s string, c *billing.ReceivableCharge, lc *lineCache) error {
 	if isDetailArray(s) {
-		return receivableDetailArray(s, c)
+		return receivableDetailArray(s, c, lc)
 	}
 	r := jsonscan.New(s)
 	r.Object(func(key string) {

@@ -61,7 +61,7 @@ func (s *Store) EachPayableRow(ctx context.Context, runID int64, fn func(Payable
 // memory with the row.
 func (r *PayableRow) DecodeForReconcile(c *billing.PayableCharge) error {
 	c.SKU, c.ChargeType, c.Currency, c.ChargeID = r.sku, r.chargeType, r.currency, r.chargeID
-	return decodePayable(c, r.from, r.to, r.subTotal, r.qty, r.detail, true)
+	return decodePayable(c, r.from, r.to, r.subTotal, r.qty, r.detail, true, nil)
 }
 
 // ReceivableRow is one stored receivable line as read (EachReceivableRow).

@@ -314,11 +314,29 @@ func (r *sqliteReader) close() {
 	r.b = nil
 }
 
+// readMode is how a read hands out its rows (the zero value: as Go strings
+// of their own).
+type readMode struct {
+	// lend makes a row's texts views of the reader's batch buffer instead
+	// of copies: valid until batchEnd returns, then reused. Only a reader
+	// that keeps nothing past that may ask for it (EachPayableView).
+	lend bool
+	// batchEnd, when set, is called once the rows of a batch were handed
+	// out, before the next batch is read into the buffer (and after the
+	// last), so that what a lending read still holds can be copied.
+	batchEnd func()
+}
+
 // each runs the statement with arg and calls fn with each row's columns
 // (the slice is reused; its strings are not). It checks ctx between
 // batches. Errors of the statement are *readError; fn's are returned as
 // they are. The statement is left reset, without bindings.
 func (r *sqliteReader) each(ctx context.Context, arg int64, fn func([]storedCol) error) error {
+	return r.eachMode(ctx, arg, readMode{}, fn)
+}
+
+// eachMode is each, handing the rows out as mode says.
+func (r *sqliteReader) eachMode(ctx context.Context, arg int64, mode readMode, fn func([]storedCol) error) error {
 	defer C.ledger_end_read(r.st)
 	if rc := C.ledger_start_read(r.st, C.int64_t(arg)); rc != 0 {
 		return &readError{fmt.Errorf("bind the query's parameter: sqlite error %d", int(rc))}
@@ -335,8 +353,14 @@ func (r *sqliteReader) each(ctx context.Context, arg int64, fn func([]storedCol)
 			starts := unsafe.Slice(r.b.starts, n+1)
 			text := unsafe.Slice((*byte)(unsafe.Pointer(r.b.text)), int(starts[n]))
 			for k := range n {
-				start := int(starts[k])
-				s := string(text[start:starts[k+1]]) // the row's texts, in Go memory
+				start, end := int(starts[k]), int(starts[k+1])
+				var s string
+				switch {
+				case !mode.lend:
+					s = string(text[start:end]) // the row's texts, in Go memory
+				case end > start:
+					s = unsafe.String(&text[start], end-start) // lent: valid until batchEnd
+				}
 				for c, col := range cols[k*r.ncol : (k+1)*r.ncol] {
 					switch {
 					case col.n >= 0:
@@ -354,6 +378,9 @@ func (r *sqliteReader) each(ctx context.Context, arg int64, fn func([]storedCol)
 					return err
 				}
 			}
+		}
+		if mode.batchEnd != nil {
+			mode.batchEnd()
 		}
 		switch rc {
 		case 100: // a full batch: more may follow

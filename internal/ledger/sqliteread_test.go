@@ -239,3 +239,24 @@ func BenchmarkEachPayableTransient(b *testing.B) {
 	}
 	cpu.report(b, rows)
 }
+
+// BenchmarkEachPayableView measures the detail CSV file's payable read
+// (decoding included): lent texts, reused lists (EachPayableView).
+func BenchmarkEachPayableView(b *testing.B) {
+	dbtest.SQLiteOnly(b)
+	s := MustOpen(b)
+	id := storeSamplePayables(b, s, 20000)
+	b.ReportAllocs()
+	b.ResetTimer()
+	cpu := startCPU(b, s)
+	rows := 0
+	for range b.N {
+		if err := s.EachPayableView(context.Background(), id, func(*billing.PayableCharge) error {
+			rows++
+			return nil
+		}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	cpu.report(b, rows)
+}

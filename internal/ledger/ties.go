@@ -27,6 +27,12 @@ type tieKey struct {
 	hash string
 }
 
+// own gives the key strings of its own (a lending read's line kept past
+// its batch: tieGroup.detach).
+func (k *tieKey) own() {
+	k.a.String, k.b.String, k.hash = strings.Clone(k.a.String), strings.Clone(k.b.String), strings.Clone(k.hash)
+}
+
 func compareNullText(x, y sql.NullString) int {
 	switch {
 	case !x.Valid && !y.Valid:
@@ -76,6 +82,14 @@ func (g *tieGroup[T]) next(cols []string, key tieKey, line T, emit func(T) error
 	}
 	g.lines = append(g.lines, tied[T]{key, line})
 	return nil
+}
+
+// detach calls own on each line the group holds, for a lending read whose
+// buffer the lines' texts come from is about to be reused (readMode).
+func (g *tieGroup[T]) detach(own func(*tied[T])) {
+	for i := range g.lines {
+		own(&g.lines[i])
+	}
 }
 
 // flush emits the group's lines in order and empties it.

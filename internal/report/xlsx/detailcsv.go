@@ -249,7 +249,10 @@ func writePayableCSV(ctx context.Context, w io.Writer, names map[string]string, 
 		return 0, fmt.Errorf("write payable csv header: %w", err)
 	}
 	n := 0
-	err := detail.EachPayable(ctx, func(c *billing.PayableCharge) error {
+	// Every field is copied into cw's buffer; the attribution's id and name
+	// are the Attributor's own strings: nothing of a line is kept, so its
+	// texts may be views (ViewDetail).
+	err := eachPayableLent(ctx, detail, func(c *billing.PayableCharge) error {
 		if n++; n%ctxCheckEvery == 0 {
 			if err := ctx.Err(); err != nil {
 				return err
@@ -257,7 +260,9 @@ func writePayableCSV(ctx context.Context, w io.Writer, names map[string]string, 
 		}
 		id, name, attribution := attributePayable(attr, names, c)
 		if looked != nil && name == "" && attribution == attributionAttributed {
-			looked[id] = struct{}{}
+			if _, ok := looked[id]; !ok {
+				looked[strings.Clone(id)] = struct{}{} // an Attributor may answer with a view of the line
+			}
 		}
 		cw.texts(id, name, attribution, c.ProductID, c.ProductName, c.SKU, c.ChargeID, c.ChargeName,
 			c.ChargeType, c.BillingCycleType, string(c.PeriodFrom), string(c.PeriodTo))
@@ -299,7 +304,8 @@ func WriteReceivableCSV(ctx context.Context, w io.Writer, res *report.Result, de
 	}
 	names := customerNames(res)
 	n := 0
-	err := detail.EachReceivable(ctx, func(customerID string, c *billing.ReceivableCharge) error {
+	// Nothing of a line is kept (names is only looked up): see writePayableCSV.
+	err := eachReceivableLent(ctx, detail, func(customerID string, c *billing.ReceivableCharge) error {
 		if n++; n%ctxCheckEvery == 0 {
 			if err := ctx.Err(); err != nil {
 				return err

@@ -31,6 +31,35 @@ type Detail interface {
 	EachReceivable(ctx context.Context, fn func(customerID string, c *billing.ReceivableCharge) error) error
 }
 
+// ViewDetail is a Detail that can also lend its lines to a reader that
+// keeps nothing of a line once fn returns: not the charge, nor any string,
+// slice or pointer it holds (they may be views of a read buffer, refilled
+// for a later line). The detail CSV files read their lines so: each field
+// is copied into the file's buffer. The ledger implements it
+// (ledger.Store.EachPayableView).
+type ViewDetail interface {
+	Detail
+	EachPayableView(ctx context.Context, fn func(*billing.PayableCharge) error) error
+	EachReceivableView(ctx context.Context, fn func(customerID string, c *billing.ReceivableCharge) error) error
+}
+
+// eachPayableLent reads d's payable lines as views when d lends them,
+// else as d's EachPayable hands them out.
+func eachPayableLent(ctx context.Context, d Detail, fn func(*billing.PayableCharge) error) error {
+	if v, ok := d.(ViewDetail); ok {
+		return v.EachPayableView(ctx, fn)
+	}
+	return d.EachPayable(ctx, fn)
+}
+
+// eachReceivableLent is eachPayableLent for the receivable lines.
+func eachReceivableLent(ctx context.Context, d Detail, fn func(string, *billing.ReceivableCharge) error) error {
+	if v, ok := d.(ViewDetail); ok {
+		return v.EachReceivableView(ctx, fn)
+	}
+	return d.EachReceivable(ctx, fn)
+}
+
 // Attributor tells which customer a payable line was attributed to (the
 // rules' tag logic), for the Payable detail: the customer id and name, or ""
 // and the unattributed reason. report.Attributor implements it; the engine's
