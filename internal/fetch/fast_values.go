@@ -40,7 +40,9 @@ const maxInterned = 128
 //
 // Decimals: the big.Int coefficient of a plain decimal is taken from a
 // chunk of cells instead of being allocated on its own (two allocations
-// per decimal with decimal.New), see dec.
+// per decimal with decimal.New), see dec; and the decimals that repeat from
+// line to line (quantities, unit prices, tax rates) are taken from a
+// direct-mapped cache of the last decimal of each slot, as the strings are.
 //
 // The nil *valueCache allocates every value on its own.
 //
@@ -48,8 +50,24 @@ const maxInterned = 128
 // (one allocation per boolChunk flags instead of one each).
 type valueCache struct {
 	slots [strSlots]string
+	decs  [decSlots]decSlot
 	cells []decCell
 	bools []bool
+}
+
+// decSlots is the number of decimal slots of a valueCache. Each slot's
+// decimal keeps its chunk of cells alive: at most decSlots × 640 bytes.
+const (
+	decSlotBits = 10
+	decSlots    = 1 << decSlotBits
+)
+
+// decSlot is the last decimal whose coefficient and exponent hashed to it.
+type decSlot struct {
+	v   int64
+	exp int32
+	set bool
+	d   decimal.Decimal
 }
 
 // boolChunk is the number of bool cells allocated at once: one 16-byte
@@ -128,13 +146,26 @@ const decChunk = 16
 
 // dec returns decimal.New(v, exp): the same value, exponent and coefficient
 // (reflect.DeepEqual holds), with the coefficient taken from a chunk of
-// cells. A decimal never changes its coefficient (every decimal operation
-// returns a new one), so the cells of a chunk are independent values that
-// merely share an allocation, which lives as long as any of them.
+// cells, or the very decimal it returned for the same v and exp last time,
+// when that is still in its slot. A decimal never changes its coefficient
+// (every decimal operation returns a new one), so the cells of a chunk are
+// independent values that merely share an allocation, which lives as long
+// as any of them, and lines may share a decimal.
 func (c *valueCache) dec(v int64, exp int32) decimal.Decimal {
 	if c == nil || !decimalLayoutOK {
 		return decimal.New(v, exp)
 	}
+	slot := &c.decs[(uint64(v)^uint64(uint32(exp))<<40)*0x9e3779b97f4a7c15>>(64-decSlotBits)]
+	if slot.set && slot.v == v && slot.exp == exp {
+		return slot.d
+	}
+	d := c.newDec(v, exp)
+	*slot = decSlot{v: v, exp: exp, set: true, d: d}
+	return d
+}
+
+// newDec is dec's decimal when its slot holds another.
+func (c *valueCache) newDec(v int64, exp int32) decimal.Decimal {
 	if len(c.cells) == 0 {
 		c.cells = make([]decCell, decChunk)
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"math/big"
 	"math/rand/v2"
 	"reflect"
 	"strconv"
@@ -176,6 +177,9 @@ func TestValueCacheDec(t *testing.T) {
 	for range 5000 {
 		values = append(values, rng.Int64()>>rng.IntN(64), -rng.Int64()>>rng.IntN(64))
 	}
+	for i := range 3000 { // repeats, as quantities and prices repeat: slot hits
+		values = append(values, values[i%40])
+	}
 	var got, want []decimal.Decimal
 	for i, v := range values {
 		exp := int32(i%21) - 18
@@ -200,6 +204,16 @@ func TestValueCacheDec(t *testing.T) {
 	}
 	if d := (*valueCache)(nil).dec(-5, -1); !reflect.DeepEqual(d, decimal.New(-5, -1)) {
 		t.Fatalf("nil cache: %v", d)
+	}
+	// A decimal still in its slot is returned again, not rebuilt; the same
+	// coefficient with another exponent is another decimal.
+	coef := func(d decimal.Decimal) *big.Int { return (*decimalLayout)(unsafe.Pointer(&d)).value }
+	a, b, other := c.dec(1234, -2), c.dec(1234, -2), c.dec(1234, -3)
+	if coef(a) != coef(b) {
+		t.Errorf("dec(1234, -2) twice built two coefficients, want the slot's decimal again")
+	}
+	if coef(other) == coef(a) || other.String() != "1.234" || a.String() != "12.34" {
+		t.Errorf("dec(1234, -3) = %v shares dec(1234, -2) = %v", other, a)
 	}
 }
 

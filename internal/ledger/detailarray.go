@@ -189,7 +189,8 @@ func item(r *jsonscan.Scanner, i int) bool {
 // and skipped. lc, when not nil, is the read's cache (linecache.go).
 func payableDetailArray(s string, c *billing.PayableCharge, lean bool, lc *lineCache) error {
 	r := lc.scanner(s)
-	sp := lc.takeSpare()
+	var none payableSpare
+	sp := lc.spares(&none)
 	openDetail(r)
 	next(r)
 	if !skipped(r, lean) {
@@ -225,20 +226,20 @@ func payableDetailArray(s string, c *billing.PayableCharge, lean bool, lc *lineC
 	}
 	next(r)
 	if !skipped(r, lean) {
-		c.Deductions = readTuples(r, sp.deductions, lc, readDeduction)
+		c.Deductions = readTuples(r, &sp.deductions, lc, readDeduction)
 	}
 	next(r)
 	if !skipped(r, lean) {
-		c.Fees = readTuples(r, sp.fees, lc, readFee)
+		c.Fees = readTuples(r, &sp.fees, lc, readFee)
 	}
 	next(r)
 	if !skipped(r, lean) {
-		c.Taxes = readTuples(r, sp.taxes, lc, readTax)
+		c.Taxes = readTuples(r, &sp.taxes, lc, readTax)
 	}
 	next(r)
-	c.Tags = readTuples(r, sp.tags, lc, readTag)
+	c.Tags = readTuples(r, &sp.tags, lc, readTag)
 	next(r)
-	c.Invoice = readInvoiceArray(r, sp.invoice)
+	c.Invoice = readInvoiceArray(r, &sp.invoice)
 	r.Expect(']')
 	return detailEnd(r)
 }
@@ -253,12 +254,14 @@ func skipped(r *jsonscan.Scanner, lean bool) bool {
 
 // readTuples reads a list element of a positional detail (appendTuples):
 // nil for null, else one item per tuple, an empty list for []. The items
-// go into dst's array when it has one (a lending read's spare).
-func readTuples[T any](r *jsonscan.Scanner, dst []T, lc *lineCache, read func(*jsonscan.Scanner, *lineCache) T) []T {
+// go into the array of *spare when it has one (a lending read's), which is
+// then taken (*spare is left nil).
+func readTuples[T any](r *jsonscan.Scanner, spare *[]T, lc *lineCache, read func(*jsonscan.Scanner, *lineCache) T) []T {
 	if !openList(r) {
 		return nil
 	}
-	xs := dst[:0]
+	xs := (*spare)[:0]
+	*spare = nil
 	if xs == nil {
 		xs = make([]T, 0, 2)
 	}
@@ -311,12 +314,14 @@ func readTag(r *jsonscan.Scanner, _ *lineCache) (x billing.Tag) {
 }
 
 // readInvoiceArray reads the invoice element of a positional payable
-// detail, into spare when it is not nil (a lending read's).
-func readInvoiceArray(r *jsonscan.Scanner, spare *billing.Invoice) *billing.Invoice {
+// detail, into *spare when it is not nil (a lending read's), which is then
+// taken.
+func readInvoiceArray(r *jsonscan.Scanner, spare **billing.Invoice) *billing.Invoice {
 	if r.Null() {
 		return nil
 	}
-	inv := spare
+	inv := *spare
+	*spare = nil
 	if inv == nil {
 		inv = &billing.Invoice{}
 	}

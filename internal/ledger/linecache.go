@@ -29,11 +29,12 @@ type lineCache struct {
 	sc    jsonscan.Scanner
 	decs  map[string]decimal.Decimal
 	lend  bool
-	spare payableSpare // the next line's lists, when lend (take* empty it)
+	spare payableSpare // arrays for the next lists read, when lend
 }
 
-// payableSpare holds the lists and the invoice of a charge about to be
-// read into again, for its detail's elements to reuse.
+// payableSpare holds, per kind, one list's array and one invoice that no
+// charge holds any more (a charge's, set aside as it is read into again),
+// for the next detail read to fill; a read that takes one leaves nil.
 type payableSpare struct {
 	deductions []billing.Deduction
 	fees       []billing.Fee
@@ -118,22 +119,39 @@ func (lc *lineCache) bool(r *jsonscan.Scanner) *bool {
 	return &lentFalse
 }
 
-// keepSpare sets aside c's lists and invoice for the next read into c, when
-// the cache lends; c is then cleared for it.
+// keepSpare sets aside c's lists and invoice for the next reads, when the
+// cache lends (a kind c does not hold keeps the spare it has: a line whose
+// list is null leaves the array for the next line that has one); c is then
+// cleared to be read into again.
 func (lc *lineCache) keepSpare(c *billing.PayableCharge) {
 	if lc != nil && lc.lend {
-		lc.spare = payableSpare{c.Deductions, c.Fees, c.Taxes, c.Tags, c.Invoice}
+		sp := &lc.spare
+		if c.Deductions != nil {
+			sp.deductions = c.Deductions
+		}
+		if c.Fees != nil {
+			sp.fees = c.Fees
+		}
+		if c.Taxes != nil {
+			sp.taxes = c.Taxes
+		}
+		if c.Tags != nil {
+			sp.tags = c.Tags
+		}
+		if c.Invoice != nil {
+			sp.invoice = c.Invoice
+		}
 	}
 	*c = billing.PayableCharge{}
 }
 
-// takeSpare returns the spare lists and invoice for the line being read
-// and empties the cache's (a nil cache has none).
-func (lc *lineCache) takeSpare() (sp payableSpare) {
-	if lc != nil {
-		sp, lc.spare = lc.spare, payableSpare{}
+// spares returns the cache's spares for a detail read to take from (a nil
+// cache's: empty ones of the caller's).
+func (lc *lineCache) spares(none *payableSpare) *payableSpare {
+	if lc == nil {
+		return none
 	}
-	return sp
+	return &lc.spare
 }
 
 // ownPayable makes every string c holds (its lists' and invoice's included)
