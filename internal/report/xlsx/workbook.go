@@ -668,7 +668,11 @@ func (b *builder) payableRows(ctx context.Context, emit func([]cell) error) erro
 	var ct compactTexts
 	row := make([]cell, 0, len(payableColumns))
 	n := 0
-	err := b.detail.EachPayable(ctx, func(c *billing.PayableCharge) error {
+	// A row's cells go into the part's buffer (rowEncoder.appendRow) or
+	// excelize's before the next line, and a money style's currency is
+	// copied when it is kept (styles.money): nothing of a line is kept, so
+	// its texts may be views (ViewDetail).
+	err := eachPayableLent(ctx, b.detail, func(c *billing.PayableCharge) error {
 		if n++; n%ctxCheckEvery == 0 {
 			if err := ctx.Err(); err != nil {
 				return err
@@ -713,7 +717,8 @@ var receivableColumns = []column{
 func (b *builder) receivableRows(ctx context.Context, emit func([]cell) error) error {
 	row := make([]cell, 0, len(receivableColumns))
 	n := 0
-	err := b.detail.EachReceivable(ctx, func(customerID string, c *billing.ReceivableCharge) error {
+	// Nothing of a line is kept: see payableRows.
+	err := eachReceivableLent(ctx, b.detail, func(customerID string, c *billing.ReceivableCharge) error {
 		if n++; n%ctxCheckEvery == 0 {
 			if err := ctx.Err(); err != nil {
 				return err
