@@ -34,9 +34,9 @@ type Detail interface {
 // ViewDetail is a Detail that can also lend its lines to a reader that
 // keeps nothing of a line once fn returns: not the charge, nor any string,
 // slice or pointer it holds (they may be views of a read buffer, refilled
-// for a later line). The detail sheets and the detail CSV files read their
-// lines so: each field is copied into the sheet's or the file's buffer. The
-// ledger implements it (ledger.Store.EachPayableView).
+// for a later line). The detail CSV files read their lines so: each field
+// is copied into the file's buffer. The ledger implements it
+// (ledger.Store.EachPayableView).
 type ViewDetail interface {
 	Detail
 	EachPayableView(ctx context.Context, fn func(*billing.PayableCharge) error) error

@@ -668,11 +668,7 @@ func (b *builder) payableRows(ctx context.Context, emit func([]cell) error) erro
 	var ct compactTexts
 	row := make([]cell, 0, len(payableColumns))
 	n := 0
-	// A row's cells go into the part's buffer (rowEncoder.appendRow) or
-	// excelize's before the next line, and a money style's currency is
-	// copied when it is kept (styles.money): nothing of a line is kept, so
-	// its texts may be views (ViewDetail).
-	err := eachPayableLent(ctx, b.detail, func(c *billing.PayableCharge) error {
+	err := b.detail.EachPayable(ctx, func(c *billing.PayableCharge) error {
 		if n++; n%ctxCheckEvery == 0 {
 			if err := ctx.Err(); err != nil {
 				return err
@@ -717,8 +713,7 @@ var receivableColumns = []column{
 func (b *builder) receivableRows(ctx context.Context, emit func([]cell) error) error {
 	row := make([]cell, 0, len(receivableColumns))
 	n := 0
-	// Nothing of a line is kept: see payableRows.
-	err := eachReceivableLent(ctx, b.detail, func(customerID string, c *billing.ReceivableCharge) error {
+	err := b.detail.EachReceivable(ctx, func(customerID string, c *billing.ReceivableCharge) error {
 		if n++; n%ctxCheckEvery == 0 {
 			if err := ctx.Err(); err != nil {
 				return err

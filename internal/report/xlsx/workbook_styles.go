@@ -3,7 +3,6 @@ package xlsx
 import (
 	"fmt"
 	"slices"
-	"strings"
 	"sync"
 
 	"github.com/xuri/excelize/v2"
@@ -116,9 +115,6 @@ func (s *styles) money(cur string, v moneyVariant) (int, error) {
 	if id, ok := s.moneyBy[k]; ok {
 		return id, nil
 	}
-	// k is kept from here on (map keys, the style's error): cur may be a
-	// view of a read buffer that is reused (ViewDetail).
-	k.currency = strings.Clone(cur)
 	if s.shared != nil {
 		id, err := s.shared.get(k, s.stage)
 		if err == nil {
