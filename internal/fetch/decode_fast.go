@@ -50,7 +50,7 @@ func fastReceivables(body []byte) (period billing.Period, out []billing.Receivab
 				return s.Null()
 			}
 			haveCharges = true
-			out = make([]billing.ReceivableCharge, 0, 128)
+			out = receivableArray()
 			return array(s, func() bool {
 				out = append(out, billing.ReceivableCharge{})
 				c := &out[len(out)-1]
@@ -121,7 +121,7 @@ func fastSubscriptions(body []byte) (out []billing.Subscription, ok bool) {
 		if s.Peek() == 'n' {
 			return s.Null()
 		}
-		out = make([]billing.Subscription, 0, 64)
+		out = subscriptionArray()
 		return array(s, func() bool {
 			out = append(out, billing.Subscription{})
 			sub := &out[len(out)-1]

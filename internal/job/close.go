@@ -50,6 +50,14 @@ type Client interface {
 	Stats() fetch.Stats
 }
 
+// Recycler is a Client that takes back the arrays of receivable lines and
+// subscriptions it returned, once the caller holds no reference to them
+// (*fetch.Client.Recycle): the fan-out hands back each customer's once it
+// is committed and fed to the engine.
+type Recycler interface {
+	Recycle(recv []billing.ReceivableCharge, subs []billing.Subscription)
+}
+
 // Sink is where the outputs of a reconciliation go: files (FileSink) today;
 // a mail or an upload plug in here.
 type Sink interface {

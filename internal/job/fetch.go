@@ -189,8 +189,24 @@ func fetchInto(ctx context.Context, client Client, store RunWriter, runID int64,
 	// feed's result is read). The writer uses ctx, not gctx: gctx ends when
 	// Wait returns.
 	writer := store.NewCustomerWriter(ctx, runID)
-	if feed != nil {
-		writer.OnCommit(feed.committed) // only committed customers count
+	recycler, _ := client.(Recycler)
+	if feed != nil || recycler != nil {
+		writer.OnCommit(func(ds []*ledger.CustomerData) {
+			if feed != nil {
+				feed.committed(ds) // only committed customers count
+			}
+			// Committed and fed: nothing refers to the customers' arrays
+			// any more (the feed keeps no line, the writer's rows are
+			// released); a reused customer's data was not fetched.
+			if recycler != nil {
+				for _, d := range ds {
+					if d.CopyFrom == 0 {
+						recycler.Recycle(d.Receivables, d.Subscriptions)
+						d.Receivables, d.Subscriptions = nil, nil
+					}
+				}
+			}
+		})
 	}
 	total := len(customers)
 	progress.Phase(PhaseCustomers, "customers", int64(total))
