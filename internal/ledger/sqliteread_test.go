@@ -222,27 +222,18 @@ func BenchmarkStoredRead(b *testing.B) {
 // BenchmarkEachPayableTransient measures the workbook's payable detail read
 // (decoding included).
 func BenchmarkEachPayableTransient(b *testing.B) {
-	dbtest.SQLiteOnly(b)
-	s := MustOpen(b)
-	id := storeSamplePayables(b, s, 20000)
-	b.ReportAllocs()
-	b.ResetTimer()
-	cpu := startCPU(b, s)
-	rows := 0
-	for range b.N {
-		if err := s.EachPayableTransient(context.Background(), id, func(*billing.PayableCharge) error {
-			rows++
-			return nil
-		}); err != nil {
-			b.Fatal(err)
-		}
-	}
-	cpu.report(b, rows)
+	benchPayableRead(b, (*Store).EachPayableTransient)
 }
 
 // BenchmarkEachPayableView measures the detail CSV file's payable read
 // (decoding included): lent texts, reused lists (EachPayableView).
 func BenchmarkEachPayableView(b *testing.B) {
+	benchPayableRead(b, (*Store).EachPayableView)
+}
+
+// benchPayableRead reads 20,000 stored payable lines with read and reports
+// the client CPU per line.
+func benchPayableRead(b *testing.B, read func(*Store, context.Context, int64, func(*billing.PayableCharge) error) error) {
 	dbtest.SQLiteOnly(b)
 	s := MustOpen(b)
 	id := storeSamplePayables(b, s, 20000)
@@ -251,7 +242,7 @@ func BenchmarkEachPayableView(b *testing.B) {
 	cpu := startCPU(b, s)
 	rows := 0
 	for range b.N {
-		if err := s.EachPayableView(context.Background(), id, func(*billing.PayableCharge) error {
+		if err := read(s, context.Background(), id, func(*billing.PayableCharge) error {
 			rows++
 			return nil
 		}); err != nil {

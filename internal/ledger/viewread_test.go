@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 	"unsafe"
 
@@ -67,7 +68,6 @@ func tiedGroups(n, size int) []*billing.PayableCharge {
 // outlive the batch their texts were lent from: without tieGroup.detach the
 // lines read back from the reused buffer differ.
 func TestViewReadsMatch(t *testing.T) {
-	ctx := context.Background()
 	s := MustOpen(t)
 	var pays []*billing.PayableCharge
 	for i := range 400 {
@@ -75,7 +75,6 @@ func TestViewReadsMatch(t *testing.T) {
 	}
 	pays = append(pays, tiedGroups(200, 3)...)
 	pays = append(pays, tiedPayables()...)
-	id := storePayables(t, s, pays)
 	var recv []billing.ReceivableCharge
 	for g := range 150 {
 		for j := range 3 {
@@ -91,65 +90,20 @@ func TestViewReadsMatch(t *testing.T) {
 		recv = append(recv, sampleReceivable(i))
 	}
 	recv = append(recv, tiedReceivables()...)
-	saveCustomerWithData(t, s, id, "a", billing.CoverageAvailable, recv, nil)
-	saveCustomerWithData(t, s, id, "b", billing.CoveragePeriodDiffers, []billing.ReceivableCharge{sampleReceivable(50)}, nil)
-	saveCustomerWithData(t, s, id, "c", billing.CoverageAvailable, []billing.ReceivableCharge{sampleReceivable(51), sampleReceivable(52)}, nil)
+	checkReusedReadsOf(t, s, pays, recv, viewReads)
+}
 
-	for _, form := range []string{"positional", "mixed"} {
-		if form == "mixed" {
-			objectDetails(t, s, id, 2)
-		}
-		want := readPayables(t, s, id)
-		var got []billing.PayableCharge
-		seen := map[*billing.PayableCharge]bool{}
-		if err := s.EachPayableView(ctx, id, func(c *billing.PayableCharge) error {
-			seen[c] = true
-			got = append(got, keptPayable(c))
-			return nil
-		}); err != nil {
-			t.Fatal(err)
-		}
-		if len(got) != len(want) || len(want) != len(pays) {
-			t.Fatalf("%s: EachPayableView yielded %d lines, EachPayable %d, stored %d", form, len(got), len(want), len(pays))
-		}
-		for i := range want {
-			for _, d := range diff(*want[i], got[i]) {
-				t.Errorf("%s: payable line %d: %s", form, i, d)
-			}
-		}
-		if len(seen) > len(tiedPayables())+2 {
-			t.Errorf("%s: EachPayableView used %d charges for %d lines, want them reused", form, len(seen), len(got))
-		}
-
-		type rline struct {
-			ID string
-			C  billing.ReceivableCharge
-		}
-		var wantR, gotR []rline
-		if err := s.EachReceivable(ctx, id, func(cid string, c *billing.ReceivableCharge) error {
-			wantR = append(wantR, rline{cid, *c})
-			return nil
-		}); err != nil {
-			t.Fatal(err)
-		}
-		if err := s.EachReceivableView(ctx, id, func(cid string, c *billing.ReceivableCharge) error {
-			k := *c
-			k.IsProratable = keptBool(c.IsProratable)
-			ownReceivable(&k)
-			gotR = append(gotR, rline{string([]byte(cid)), k})
-			return nil
-		}); err != nil {
-			t.Fatal(err)
-		}
-		if len(wantR) != len(recv)+2 || len(gotR) != len(wantR) {
-			t.Fatalf("%s: EachReceivableView yielded %d lines, EachReceivable %d, want %d", form, len(gotR), len(wantR), len(recv)+2)
-		}
-		for i := range wantR {
-			for _, d := range diff(wantR[i], gotR[i]) {
-				t.Errorf("%s: receivable line %d: %s", form, i, d)
-			}
-		}
-	}
+// viewReads keep nothing of a lent line: a caller that keeps one needs a
+// deep copy.
+var viewReads = reusedReads{
+	name: "view", pay: (*Store).EachPayableView, recv: (*Store).EachReceivableView,
+	keepPay: keptPayable,
+	keepRecv: func(id string, c *billing.ReceivableCharge) (string, billing.ReceivableCharge) {
+		k := *c
+		k.IsProratable = keptBool(c.IsProratable)
+		ownReceivable(&k)
+		return strings.Clone(id), k
+	},
 }
 
 // TestViewReadsErrors: a lending read stops on fn's error and on a bad
@@ -157,12 +111,7 @@ func TestViewReadsMatch(t *testing.T) {
 func TestViewReadsErrors(t *testing.T) {
 	ctx := context.Background()
 	s := MustOpen(t)
-	var pays []*billing.PayableCharge
-	for i := range 20 {
-		pays = append(pays, samplePayable(i))
-	}
-	id := storePayables(t, s, pays)
-	saveCustomerWithData(t, s, id, "a", billing.CoverageAvailable, []billing.ReceivableCharge{sampleReceivable(1), sampleReceivable(2)}, nil)
+	id, pays := storeSmallRun(t, s)
 	stop := fmt.Errorf("stop")
 	n := 0
 	if err := s.EachPayableView(ctx, id, func(*billing.PayableCharge) error {
@@ -210,25 +159,26 @@ func TestOwnCopiesEveryString(t *testing.T) {
 		Deductions: make([]billing.Deduction, 2), Fees: make([]billing.Fee, 1), Taxes: make([]billing.Tax, 1),
 		Tags: make([]billing.Tag, 2), Invoice: &billing.Invoice{},
 	}
-	if n := visitStrings(reflect.ValueOf(pay), func(v reflect.Value) { v.SetString(lent) }); n < 20 {
-		t.Fatalf("set %d string fields of a payable charge, want every one (20 or more)", n)
-	}
-	ownPayable(pay)
-	visitStrings(reflect.ValueOf(pay), func(v reflect.Value) {
-		if inBuf(v.String()) {
-			t.Errorf("payable charge: a string field still points into the lent buffer after ownPayable")
-		}
-	})
 	recv := &billing.ReceivableCharge{}
-	if n := visitStrings(reflect.ValueOf(recv), func(v reflect.Value) { v.SetString(lent) }); n < 9 {
-		t.Fatalf("set %d string fields of a receivable charge, want every one (9 or more)", n)
-	}
-	ownReceivable(recv)
-	visitStrings(reflect.ValueOf(recv), func(v reflect.Value) {
-		if inBuf(v.String()) {
-			t.Errorf("receivable charge: a string field still points into the lent buffer after ownReceivable")
+	for _, tc := range []struct {
+		name string
+		v    any
+		min  int // string fields at the least
+		own  func()
+	}{
+		{"payable charge", pay, 20, func() { ownPayable(pay) }},
+		{"receivable charge", recv, 9, func() { ownReceivable(recv) }},
+	} {
+		if n := visitStrings(reflect.ValueOf(tc.v), func(v reflect.Value) { v.SetString(lent) }); n < tc.min {
+			t.Fatalf("set %d string fields of a %s, want every one (%d or more)", n, tc.name, tc.min)
 		}
-	})
+		tc.own()
+		visitStrings(reflect.ValueOf(tc.v), func(v reflect.Value) {
+			if inBuf(v.String()) {
+				t.Errorf("%s: a string field still points into the lent buffer after it was given its own", tc.name)
+			}
+		})
+	}
 }
 
 // visitStrings calls f with every settable string reachable from v
