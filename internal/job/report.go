@@ -337,47 +337,45 @@ func (k *counter) row() {
 func (k *counter) end() { k.c.add(k.n) }
 
 func (c *countingDetail) EachPayable(ctx context.Context, fn func(*billing.PayableCharge) error) error {
-	k := counter{c: c}
-	defer k.end()
-	return c.d.EachPayable(ctx, func(p *billing.PayableCharge) error {
-		k.row()
-		return fn(p)
-	})
+	return c.countPayable(ctx, c.d.EachPayable, fn)
 }
 
 func (c *countingDetail) EachReceivable(ctx context.Context, fn func(string, *billing.ReceivableCharge) error) error {
-	k := counter{c: c}
-	defer k.end()
-	return c.d.EachReceivable(ctx, func(id string, r *billing.ReceivableCharge) error {
-		k.row()
-		return fn(id, r)
-	})
+	return c.countReceivable(ctx, c.d.EachReceivable, fn)
 }
 
 // EachPayableView implements xlsx.ViewDetail: the lines are lent when the
 // counted Detail lends them.
 func (c *countingDetail) EachPayableView(ctx context.Context, fn func(*billing.PayableCharge) error) error {
-	v, ok := c.d.(xlsx.ViewDetail)
-	if !ok {
-		return c.EachPayable(ctx, fn)
+	if v, ok := c.d.(xlsx.ViewDetail); ok {
+		return c.countPayable(ctx, v.EachPayableView, fn)
 	}
+	return c.EachPayable(ctx, fn)
+}
+
+// EachReceivableView implements xlsx.ViewDetail (see EachPayableView).
+func (c *countingDetail) EachReceivableView(ctx context.Context, fn func(string, *billing.ReceivableCharge) error) error {
+	if v, ok := c.d.(xlsx.ViewDetail); ok {
+		return c.countReceivable(ctx, v.EachReceivableView, fn)
+	}
+	return c.EachReceivable(ctx, fn)
+}
+
+// countPayable counts the lines read hands fn.
+func (c *countingDetail) countPayable(ctx context.Context, read func(context.Context, func(*billing.PayableCharge) error) error, fn func(*billing.PayableCharge) error) error {
 	k := counter{c: c}
 	defer k.end()
-	return v.EachPayableView(ctx, func(p *billing.PayableCharge) error {
+	return read(ctx, func(p *billing.PayableCharge) error {
 		k.row()
 		return fn(p)
 	})
 }
 
-// EachReceivableView implements xlsx.ViewDetail (see EachPayableView).
-func (c *countingDetail) EachReceivableView(ctx context.Context, fn func(string, *billing.ReceivableCharge) error) error {
-	v, ok := c.d.(xlsx.ViewDetail)
-	if !ok {
-		return c.EachReceivable(ctx, fn)
-	}
+// countReceivable counts the lines read hands fn.
+func (c *countingDetail) countReceivable(ctx context.Context, read func(context.Context, func(string, *billing.ReceivableCharge) error) error, fn func(string, *billing.ReceivableCharge) error) error {
 	k := counter{c: c}
 	defer k.end()
-	return v.EachReceivableView(ctx, func(id string, r *billing.ReceivableCharge) error {
+	return read(ctx, func(id string, r *billing.ReceivableCharge) error {
 		k.row()
 		return fn(id, r)
 	})

@@ -81,11 +81,9 @@ func (lc *lineCache) parse(ns sql.NullString) (decimal.NullDecimal, error) {
 	return decimal.NullDecimal{Decimal: d, Valid: true}, nil
 }
 
-// money is readMoney through the cache.
+// money reads a decimal stored as a JSON string in billing.Text form, or
+// null, through the cache (a nil cache parses every text: readMoney).
 func (lc *lineCache) money(r *jsonscan.Scanner) decimal.NullDecimal {
-	if lc == nil {
-		return readMoney(r)
-	}
 	if r.Null() {
 		return decimal.NullDecimal{}
 	}

@@ -303,22 +303,9 @@ func appendInvoice(b []byte, inv *billing.Invoice) []byte {
 	return append(b, '}')
 }
 
-// readMoney reads a decimal stored as a JSON string in billing.Text form, or null.
-func readMoney(r *jsonscan.Scanner) decimal.NullDecimal {
-	if r.Null() {
-		return decimal.NullDecimal{}
-	}
-	s := r.Str()
-	if r.Err() != nil {
-		return decimal.NullDecimal{}
-	}
-	d, err := billing.ParseText(s)
-	if err != nil {
-		r.Fail("%v", err)
-		return decimal.NullDecimal{}
-	}
-	return decimal.NullDecimal{Decimal: d, Valid: true}
-}
+// readMoney reads a decimal stored as a JSON string in billing.Text form, or
+// null (lineCache.money without a cache).
+func readMoney(r *jsonscan.Scanner) decimal.NullDecimal { return (*lineCache)(nil).money(r) }
 
 func unknownKey(r *jsonscan.Scanner, key string) { r.Fail("unknown key %q", key) }
 

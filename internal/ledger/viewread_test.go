@@ -34,8 +34,7 @@ func keptBool(p *bool) *bool {
 	if p == nil {
 		return nil
 	}
-	v := *p
-	return &v
+	return ptr(*p)
 }
 
 // tiedGroups returns n groups of size lines each, equal up to charge_id
