@@ -8,6 +8,16 @@ SELECT id, display_name, path, suspended_on FROM customers WHERE run_id = ? ORDE
 INSERT INTO customer_coverage (run_id, customer_id, coverage, error, period_from, period_to, subscriptions_error)
 VALUES (?, ?, ?, ?, ?, ?, ?);
 
+-- name: insert_coverage_listed
+-- SQLite's insert_coverage in the customer writer's transactions, which skip
+-- the row-by-row reference checks (bulk_references in schema.sql): the row is
+-- stored only if the customer is in the run's list (the foreign key to
+-- customers, checked here); no row inserted means it is not.
+INSERT INTO customer_coverage (run_id, customer_id, coverage, error, period_from, period_to, subscriptions_error)
+SELECT v.column1, v.column2, v.column3, v.column4, v.column5, v.column6, v.column7
+FROM (VALUES (?, ?, ?, ?, ?, ?, ?)) AS v
+WHERE EXISTS (SELECT 1 FROM customers k WHERE k.run_id = v.column1 AND k.id = v.column2);
+
 -- name: list_coverage
 SELECT customer_id, coverage, error, period_from, period_to, subscriptions_error
 FROM customer_coverage
@@ -41,6 +51,15 @@ INSERT INTO customer_coverage (run_id, customer_id, coverage, error, period_from
 SELECT ?, customer_id, coverage, error, period_from, period_to, subscriptions_error
 FROM customer_coverage
 WHERE run_id = ? AND customer_id = ?;
+
+-- name: copy_coverage_listed
+-- SQLite's copy_coverage in the customer writer's transactions (see
+-- insert_coverage_listed): copied only if the customer is in the new run's list.
+INSERT INTO customer_coverage (run_id, customer_id, coverage, error, period_from, period_to, subscriptions_error)
+SELECT k.run_id, c.customer_id, c.coverage, c.error, c.period_from, c.period_to, c.subscriptions_error
+FROM customer_coverage c
+JOIN customers k ON k.run_id = ? AND k.id = c.customer_id
+WHERE c.run_id = ? AND c.customer_id = ?;
 
 -- name: copy_receivables
 INSERT INTO receivable_charges (

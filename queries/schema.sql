@@ -37,6 +37,31 @@ BEGIN IMMEDIATE;
 -- crash safety is the WAL's, unchanged.
 PRAGMA wal_autocheckpoint = 16384;
 
+-- name: bulk_references
+-- SQLite only: the payable batch and the customer writer insert millions of
+-- rows whose references they make themselves (a line's run, its customer
+-- key's number, a customer's coverage row, all inserted by the same
+-- transaction or before it), so SQLite's check of every foreign key on every
+-- row (a cursor opened and a parent key looked up per reference and row:
+-- about a fifth of a W1M close's CPU) is switched off for their transactions
+-- on their own connections, and back on (row_references) before a
+-- connection goes back to the pool. Every other write, and every delete of a
+-- parent, is still checked row by row. ForeignKeyCheck verifies a whole
+-- ledger (the tests run it on every ledger they write). PostgreSQL checks
+-- these references once per statement (migration 0007).
+PRAGMA foreign_keys = OFF;
+
+-- name: row_references
+-- SQLite only: back to the ledger's default (see bulk_references).
+PRAGMA foreign_keys = ON;
+
+-- name: foreign_key_check
+-- SQLite only: every row whose parent row is missing (table, rowid, parent,
+-- constraint). The table-valued form: the PRAGMA statement, as the first
+-- statement of a new connection, found nothing (SQLite 3.x via go-sqlite3;
+-- TestForeignKeyCheckFindsOrphans).
+SELECT "table", rowid, parent, fkid FROM pragma_foreign_key_check();
+
 -- name: checkpoint_ahead
 -- SQLite only: after a run's final commit, copy what the WAL holds into the
 -- database file on a connection of its own while the reports are written

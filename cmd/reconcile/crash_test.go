@@ -749,6 +749,9 @@ func (e *crashEnv) ledgerState(digests map[int64]string) (newest ledger.Run, pha
 		return newest, "", err
 	}
 	defer store.Close()
+	if err := store.ForeignKeyCheck(ctx); err != nil {
+		return newest, "", err // the bulk writers skip the row-by-row check: none left behind by the kill
+	}
 	runs, err := store.Runs(ctx)
 	if err != nil {
 		return newest, "", err

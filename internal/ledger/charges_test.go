@@ -533,6 +533,25 @@ func BenchmarkPayableInsert(b *testing.B) {
 	cpu.report(b, b.N)
 }
 
+// BenchmarkPayableStream stores a payable stream shaped as the API sends it
+// (lines grouped by customer: 200 customers of 100 lines, not in key order)
+// in one batch per iteration: client CPU per line.
+func BenchmarkPayableStream(b *testing.B) {
+	s := MustOpen(b)
+	var cs []*billing.PayableCharge
+	for c := range 200 {
+		cs = append(cs, customerLines(fmt.Sprintf("cust-%03d", c*37%200), c*100, 100)...)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	cpu := startCPU(b, s)
+	for range b.N {
+		storePayables(b, s, cs)
+	}
+	b.StopTimer()
+	cpu.report(b, b.N*len(cs))
+}
+
 // BenchmarkEachPayable measures reading back (decoding included) in rows/s.
 func BenchmarkEachPayable(b *testing.B) {
 	s := MustOpen(b)

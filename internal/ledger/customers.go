@@ -194,6 +194,10 @@ func (s *Store) customerTx(ctx context.Context, fn func(st *customerStmts) error
 	if _, err := conn.ExecContext(ctx, s.q[qBulkCheckpoint]); err != nil {
 		return fmt.Errorf("checkpoint setting: %w", err)
 	}
+	defer s.restoreReferences(ctx, conn) // before conn.Close
+	if err := s.bulkReferences(ctx, conn); err != nil {
+		return err
+	}
 	if _, err := conn.ExecContext(ctx, s.q[qBeginWrite]); err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
@@ -246,11 +250,17 @@ func (s *Store) prepareCustomerStmts(ctx context.Context, dc any) (*customerStmt
 		return nil, fmt.Errorf("driver connection %T cannot prepare statements", dc)
 	}
 	st := &customerStmts{args: make([]driver.NamedValue, 0, 13)}
+	// SQLite: the transaction skips the row-by-row reference checks
+	// (references.go), so the coverage row checks its customer itself.
+	coverageInsert, coverageCopy := qInsertCoverage, qCopyCoverage
+	if !s.d.postgres() {
+		coverageInsert, coverageCopy = qInsertCoverageListed, qCopyCoverageListed
+	}
 	for _, q := range []struct {
 		dst  *driver.StmtExecContext
 		name string
-	}{{&st.coverage, qInsertCoverage}, {&st.receivable, qInsertReceivable}, {&st.subscription, qInsertSubscription},
-		{&st.copyCoverage, qCopyCoverage}, {&st.copyReceivables, qCopyReceivables}, {&st.copySubscriptions, qCopySubscriptions}} {
+	}{{&st.coverage, coverageInsert}, {&st.receivable, qInsertReceivable}, {&st.subscription, qInsertSubscription},
+		{&st.copyCoverage, coverageCopy}, {&st.copyReceivables, qCopyReceivables}, {&st.copySubscriptions, qCopySubscriptions}} {
 		stmt, err := p.PrepareContext(ctx, s.q[q.name])
 		if err != nil {
 			st.close()
@@ -280,15 +290,19 @@ func (st *customerStmts) close() {
 	}
 }
 
-// exec runs stmt with vals (nil, string or int64 each).
-func (st *customerStmts) exec(ctx context.Context, stmt driver.StmtExecContext, vals ...any) error {
+// exec runs stmt with vals (nil, string or int64 each) and returns the
+// number of rows it changed.
+func (st *customerStmts) exec(ctx context.Context, stmt driver.StmtExecContext, vals ...any) (int64, error) {
 	args := st.args[:0]
 	for i, v := range vals {
 		args = append(args, driver.NamedValue{Ordinal: i + 1, Value: v})
 	}
 	st.args = args
-	_, err := stmt.ExecContext(ctx, args)
-	return err
+	res, err := stmt.ExecContext(ctx, args)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
 }
 
 // saveCustomer writes one customer's rows in the current transaction: rows,
@@ -316,9 +330,11 @@ func (s *Store) saveCustomer(ctx context.Context, st *customerStmts, runID int64
 	if st.pg != nil {
 		// pgcopy.go: written with the transaction's other rows
 		st.copies().coverage.addRows(d.CustomerID, 1, rows.cov.buf)
-	} else if err := st.exec(ectx, st.coverage, runID, d.CustomerID, string(d.Coverage), d.Error,
+	} else if n, err := st.exec(ectx, st.coverage, runID, d.CustomerID, string(d.Coverage), d.Error,
 		string(d.Period.From), string(d.Period.To), d.SubscriptionsError); err != nil {
 		return fmt.Errorf("coverage: %w", err)
+	} else if n != 1 {
+		return errors.New("coverage: the customer is not in the run's customer list (FOREIGN KEY customer_coverage → customers)")
 	}
 	if err := s.stageDone(ctx, stageCoverage); err != nil {
 		return err
@@ -356,7 +372,8 @@ func (s *Store) copyCustomer(ctx context.Context, st *customerStmts, runID int64
 		return fmt.Errorf("copy coverage from run %d: %w", d.CopyFrom, err)
 	}
 	if n, err := res.RowsAffected(); err != nil || n != 1 {
-		return errors.Join(err, fmt.Errorf("copy coverage from run %d: run %d has no data of customer %s", d.CopyFrom, d.CopyFrom, d.CustomerID))
+		return errors.Join(err, fmt.Errorf("copy coverage from run %d: run %d has no data of customer %s, or the customer is not in run %d's customer list",
+			d.CopyFrom, d.CopyFrom, d.CustomerID, runID))
 	}
 	if err := s.stageDone(ctx, stageCoverage); err != nil {
 		return err

@@ -67,7 +67,8 @@
 // that sends each customer's lines together is appended, and each_payable
 // walks payable_customers in key order and each customer's range of lines
 // as stored (a nested loop, still no sort); a foreign key keeps every line's
-// number that of its own key. Digest hashes a run's business data in that
+// number that of its own key (the payable batch numbers the keys itself and
+// skips SQLite's row-by-row check of it: references.go). Digest hashes a run's business data in that
 // order, so the same data fetched twice, in any order, has the same digest.
 // Neither content_hash nor Digest depends on how the detail column is stored:
 // both are computed from the decoded fields (the payable detail is hashed as
@@ -119,7 +120,12 @@
 // of the bulk-loaded tables (payable_charges -> runs, receivable_charges and
 // subscriptions -> customer_coverage) are checked by statement-level triggers
 // (migration 0007: once per COPY, not once per row; SQLSTATE 23503 as a
-// foreign key), the other references by foreign keys.
+// foreign key), the other references by foreign keys. On SQLite the two bulk
+// writers (the payable batch, the customer writer) make those references
+// themselves and insert with SQLite's row-by-row foreign key check switched
+// off on their own connections (references.go); the coverage row still checks
+// that its customer is in the run's list, and every other write and delete
+// is checked row by row.
 //
 // Runs hold a heartbeat lease (lease.go); BeginRun marks abandoned the
 // running runs whose lease expired or whose process (on this host) is gone.

@@ -235,7 +235,13 @@ func (s *Store) newPayableWriter(ctx context.Context, runID int64) (*payableWrit
 		return nil, err
 	}
 	w := &payableWriter{s: s, ctx: ctx, runID: runID, conn: conn}
+	if err := s.bulkReferences(ctx, conn.Conn); err != nil {
+		s.restoreReferences(ctx, conn.Conn)
+		conn.Close()
+		return nil, err
+	}
 	if _, err := conn.ExecContext(ctx, s.q[qBeginWrite]); err != nil {
+		s.restoreReferences(ctx, conn.Conn)
 		conn.Close()
 		return nil, fmt.Errorf("begin: %w", err)
 	}
@@ -509,6 +515,7 @@ func (w *payableWriter) close(committed bool) error {
 		}
 		return nil
 	})
+	w.s.restoreReferences(w.ctx, w.conn.Conn) // nothing left to do if the Raw above discarded it
 	_ = w.conn.Close()
 	return err
 }

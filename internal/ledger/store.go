@@ -104,6 +104,9 @@ const (
 	qBeginWrite               = "begin_write"
 	qBulkCheckpoint           = "bulk_checkpoint"
 	qCheckpointAhead          = "checkpoint_ahead"
+	qBulkReferences           = "bulk_references"
+	qRowReferences            = "row_references"
+	qForeignKeyCheck          = "foreign_key_check"
 	qCommit                   = "commit"
 	qRollback                 = "rollback"
 	qInsertRun                = "insert_run"
@@ -124,6 +127,8 @@ const (
 	qInsertCustomer           = "insert_customer"
 	qListCustomers            = "list_customers"
 	qInsertCoverage           = "insert_coverage"
+	qInsertCoverageListed     = "insert_coverage_listed"
+	qCopyCoverageListed       = "copy_coverage_listed"
 	qListCoverage             = "list_coverage"
 	qInsertSubscription       = "insert_subscription"
 	qListSubscriptions        = "list_subscriptions"
@@ -169,11 +174,11 @@ const (
 
 var statementNames = []string{
 	qCreateSchemaMigrations, qAppliedMigrations, qRecordMigration, qMigrationLock, qMigrationUnlock, qProbeWrite, qSyncFull, qSyncNormal,
-	qBeginWrite, qBulkCheckpoint, qCheckpointAhead, qCommit, qRollback,
+	qBeginWrite, qBulkCheckpoint, qCheckpointAhead, qBulkReferences, qRowReferences, qForeignKeyCheck, qCommit, qRollback,
 	qInsertRun, qFinishRun, qSetRunPeriod, qGetRun, qListRuns, qFindRun,
 	qInsertPayable, qInsertPayableCustomer, qCountPayable, qEachPayableSubTotal, qEachPayable,
 	qInsertReceivable, qCountReceivableAvailable, qEachReceivableAvailable, qEachReceivableAll,
-	qInsertCustomer, qListCustomers, qInsertCoverage, qListCoverage,
+	qInsertCustomer, qListCustomers, qInsertCoverage, qInsertCoverageListed, qCopyCoverageListed, qListCoverage,
 	qInsertSubscription, qListSubscriptions, qEachSubscription,
 	qCopyCoverage, qCopyReceivables, qCopySubscriptions,
 	qSetRunSettings, qPutRunSummary, qListRunSummaries, qColumnExists, qLedgerSize, qVacuum,
@@ -194,6 +199,8 @@ var statementNames = []string{
 // The connection settings, applied to every pooled connection:
 //   - _foreign_keys=on: SQLite does not enforce REFERENCES unless asked, per
 //     connection; every row must belong to a run (and receivables to a customer).
+//     The payable batch and the customer writer switch the row-by-row check
+//     off for their own transactions (references.go).
 //   - _journal_mode=WAL: readers (reports) never block the writer and the writer
 //     never blocks readers; a crash mid-transaction leaves the file consistent.
 //   - _synchronous=NORMAL: in WAL mode a commit does not fsync; commits still

@@ -16,6 +16,8 @@ import (
 	"testing/fstest"
 	"time"
 
+	"github.com/jmoiron/sqlx"
+
 	"github.com/msp-reconcile/reconcile/internal/billing"
 	"github.com/msp-reconcile/reconcile/internal/dbtest"
 	"github.com/msp-reconcile/reconcile/queries"
@@ -63,8 +65,36 @@ func mustOpenPath(tb testing.TB, path string, opts Options) *Store {
 		if err := s.Close(); err != nil {
 			tb.Errorf("Close: %v", err)
 		}
+		checkReferences(tb, s, path)
 	})
 	return s
+}
+
+// checkReferences fails tb if the SQLite ledger at path, as s left it, has a
+// row whose parent is missing: the bulk writers insert without SQLite's
+// row-by-row reference checks (references.go), so every ledger a test wrote
+// is checked whole, closed (tests close their stores too).
+func checkReferences(tb testing.TB, s *Store, path string) {
+	tb.Helper()
+	if s.d.postgres() {
+		return // enforced by the server
+	}
+	if _, err := os.Stat(path); err != nil {
+		return // removed by the test
+	}
+	dsn, err := dataSourceName(path, true)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	db, err := sql.Open("sqlite3", dsn)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer db.Close()
+	ro := &Store{db: sqlx.NewDb(db, "sqlite3"), q: s.q, d: s.d}
+	if err := ro.ForeignKeyCheck(context.Background()); err != nil {
+		tb.Errorf("%s: %v", path, err)
+	}
 }
 
 var t0 = time.Date(2026, 10, 3, 8, 0, 0, 0, time.UTC)

@@ -16,6 +16,28 @@ RESET synchronous_commit;
 -- PostgreSQL checkpoints on its own (see ../schema.sql).
 SELECT 1;
 
+-- name: bulk_references
+-- PostgreSQL checks the bulk writers' references once per statement (0007);
+-- the store never runs this there.
+SELECT 1;
+
+-- name: row_references
+-- See bulk_references.
+SELECT 1;
+
+-- name: insert_coverage_listed
+-- SQLite only: PostgreSQL's customer writer keeps its foreign keys (coverage
+-- rows are COPYed and checked by customer_coverage's foreign key).
+SELECT 1;
+
+-- name: copy_coverage_listed
+-- SQLite only (see insert_coverage_listed): copy_coverage is used here.
+SELECT 1;
+
+-- name: foreign_key_check
+-- PostgreSQL enforces every reference (foreign keys, 0007's triggers): nothing to find.
+SELECT NULL, NULL, NULL, NULL WHERE false;
+
 -- name: checkpoint_ahead
 -- PostgreSQL checkpoints on its own (the store never runs this there).
 SELECT 1;
