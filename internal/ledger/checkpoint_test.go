@@ -48,10 +48,12 @@ func TestCheckpointAheadAfterFinishRun(t *testing.T) {
 	if err := s.FinishRun(ctx, id, billing.RunComplete, RunStats{}, "", time.Now()); err != nil {
 		t.Fatal(err)
 	}
-	// Readers are served while the checkpoint runs.
-	if got := readPayables(t, s, id); len(got) != 200 {
-		t.Fatalf("read %d lines during the checkpoint, want 200", len(got))
-	}
+	// No reader meanwhile: a PASSIVE checkpoint does not copy the frames a
+	// reader may still need, so with one it can stop short and leave the rest
+	// to a later checkpoint (1 to 2 % of the test's runs did when it read
+	// meanwhile, and the database file alone then read as "malformed"; the
+	// ledger with its WAL is whole either way). Readers during a checkpoint:
+	// below.
 	s.ahead.wait()
 	if s.ahead.err != nil {
 		t.Fatalf("background checkpoint: %v", s.ahead.err)
@@ -66,6 +68,19 @@ func TestCheckpointAheadAfterFinishRun(t *testing.T) {
 	}
 	if d1, d2 := mustDigest(t, s, id), mustDigest(t, after, id); d1 != d2 {
 		t.Fatalf("digest of the database file alone = %s, want %s", d2, d1)
+	}
+
+	// Readers are served while the checkpoint runs.
+	id2 := mustPayableRun(t, s, 200, nil)
+	if err := s.FinishRun(ctx, id2, billing.RunComplete, RunStats{}, "", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if got := readPayables(t, s, id2); len(got) != 200 {
+		t.Fatalf("read %d lines during the checkpoint, want 200", len(got))
+	}
+	s.ahead.wait()
+	if s.ahead.err != nil {
+		t.Fatalf("background checkpoint beside a reader: %v", s.ahead.err)
 	}
 
 	// Close waits for a checkpoint in flight (run under -race).
