@@ -26,8 +26,9 @@ import (
 // connection returns to the pool (restoreReferences); a connection on which
 // that fails is discarded. Every other write, and every delete of a parent
 // (runs prune), is still checked row by row. ForeignKeyCheck verifies a whole
-// ledger: the tests run it on every ledger they write. PostgreSQL checks the
-// same references once per statement (migration 0007).
+// ledger: the ledger's and the job's tests run it on every ledger they write,
+// the fault matrix after every fault and the crash test after every kill.
+// PostgreSQL checks the same references once per statement (migration 0007).
 
 // bulkReferences switches SQLite's row-by-row foreign key check off on conn,
 // before a bulk writer begins its transaction (the pragma is a no-op inside
@@ -58,7 +59,7 @@ func (s *Store) restoreReferences(ctx context.Context, conn *sql.Conn) {
 
 // ForeignKeyCheck reads the whole ledger and returns an error listing (up to
 // ten of) the rows whose parent row is missing, nil if there are none. On
-// SQLite it is PRAGMA foreign_key_check (a full scan of every table that has
+// SQLite it is pragma_foreign_key_check (a full scan of every table that has
 // a foreign key); PostgreSQL enforces every reference itself and returns
 // nothing.
 func (s *Store) ForeignKeyCheck(ctx context.Context) error {
