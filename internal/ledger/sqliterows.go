@@ -19,6 +19,10 @@ extern int sqlite3_bind_parameter_count(sqlite3_stmt*);
 extern sqlite3 *sqlite3_db_handle(sqlite3_stmt*);
 extern int sqlite3_extended_errcode(sqlite3*);
 extern const char *sqlite3_errmsg(sqlite3*);
+extern const char *sqlite3_sql(sqlite3_stmt*);
+extern int sqlite3_prepare_v2(sqlite3*, const char*, int, sqlite3_stmt**, const char**);
+extern int sqlite3_finalize(sqlite3_stmt*);
+extern int sqlite3_changes(sqlite3*);
 
 // One bound value: kind 0 NULL, 1 the integer i, 2 the n bytes of text at
 // offset i of the batch's text.
@@ -28,48 +32,124 @@ typedef struct {
 	int32_t n;
 } ledger_val;
 
-// ledger_exec_rows binds and steps nrows rows of ncol values each. The texts
-// are bound SQLITE_STATIC: they stay in text until the statement is reset
-// and its bindings cleared, before ledger_exec_rows returns, so SQLite keeps
-// no pointer to them. On the first failure it stores the row's index in
-// *failed, the extended error code in *ext and the connection's error
-// message in msg (msglen bytes at most, NUL-terminated), and returns the
-// code.
-static int ledger_exec_rows(sqlite3_stmt *st, const ledger_val *v, int ncol, int nrows, const char *text,
-		int *failed, int *ext, char *msg, int msglen) {
+// ledger_bind_row binds one row's ncol values to st's parameters first+1,
+// first+2, ...
+static int ledger_bind_row(sqlite3_stmt *st, const ledger_val *row, int ncol, int first, const char *text) {
 	static const char empty[1] = {0};
 	int rc = 0;
-	for (int r = 0; r < nrows && rc == 0; r++) {
-		const ledger_val *row = v + (size_t)r * ncol;
-		for (int c = 0; c < ncol && rc == 0; c++) {
-			switch (row[c].kind) {
-			case 1:
-				rc = sqlite3_bind_int64(st, c + 1, row[c].i);
-				break;
-			case 2:
-				rc = sqlite3_bind_text(st, c + 1, row[c].n ? text + row[c].i : empty, row[c].n, (void (*)(void*))0);
-				break;
-			default:
-				rc = sqlite3_bind_null(st, c + 1);
+	for (int c = 0; c < ncol && rc == 0; c++) {
+		switch (row[c].kind) {
+		case 1:
+			rc = sqlite3_bind_int64(st, first + c + 1, row[c].i);
+			break;
+		case 2:
+			rc = sqlite3_bind_text(st, first + c + 1, row[c].n ? text + row[c].i : empty, row[c].n, (void (*)(void*))0);
+			break;
+		default:
+			rc = sqlite3_bind_null(st, first + c + 1);
+		}
+	}
+	return rc;
+}
+
+// ledger_fail stores a failure: the row's index, the extended error code
+// and the connection's error message (msglen bytes at most, NUL-terminated).
+static void ledger_fail(sqlite3 *db, int row, int *failed, int *ext, char *msg, int msglen) {
+	*failed = row;
+	*ext = sqlite3_extended_errcode(db);
+	strncpy(msg, sqlite3_errmsg(db), msglen - 1);
+	msg[msglen - 1] = 0;
+}
+
+// ledger_exec_one binds and steps one row of st; 0 or SQLite's error code.
+static int ledger_exec_one(sqlite3_stmt *st, const ledger_val *row, int ncol, const char *text) {
+	int rc = ledger_bind_row(st, row, ncol, 0, text);
+	if (rc == 0) {
+		rc = sqlite3_step(st);
+		if (rc == 101 || rc == 100) { // SQLITE_DONE, SQLITE_ROW
+			rc = 0;
+		}
+	}
+	return rc;
+}
+
+// ledger_exec_rows binds and steps nrows rows of ncol values each: k rows
+// per step of multi (an INSERT OR FAIL of k rows; NULL: none) while k rows
+// are left, the rest one per step of st. The texts are bound SQLITE_STATIC:
+// they stay in text until the statement is reset and its bindings cleared,
+// before ledger_exec_rows returns, so SQLite keeps no pointer to them.
+//
+// On the first failure it stores the failing row's index in *failed, the
+// extended error code in *ext and the connection's error message in msg, and
+// returns the code; the rows before that one are stored. A failed step of
+// multi kept the statement's rows before the failing one (OR FAIL;
+// sqlite3_changes counts them) or none (a trigger's RAISE(ABORT) rolls the
+// statement back and counts 0): the rest of its k rows are stepped one by one
+// through st, so that the failing row fails on its own and is the one
+// reported; should none of them fail so, the statement's own failure is
+// reported, at the first row it did not keep.
+static int ledger_exec_rows(sqlite3_stmt *st, sqlite3_stmt *multi, int k, const ledger_val *v, int ncol, int nrows,
+		const char *text, int *failed, int *ext, char *msg, int msglen) {
+	int rc = 0, r = 0;
+	if (multi != NULL) {
+		while (rc == 0 && nrows - r >= k) {
+			for (int j = 0; j < k && rc == 0; j++) {
+				rc = ledger_bind_row(multi, v + (size_t)(r + j) * ncol, ncol, j * ncol, text);
+			}
+			int stepped = rc == 0;
+			if (stepped) {
+				rc = sqlite3_step(multi);
+				if (rc == 101) { // SQLITE_DONE
+					rc = 0;
+				}
+			}
+			if (rc == 0) {
+				sqlite3_reset(multi);
+				r += k;
+				continue;
+			}
+			sqlite3 *db = sqlite3_db_handle(multi);
+			int kept = stepped ? sqlite3_changes(db) : 0;
+			if (kept < 0 || kept >= k) {
+				kept = 0;
+			}
+			int end = r + k;
+			ledger_fail(db, r + kept, failed, ext, msg, msglen);
+			int mrc = rc;
+			sqlite3_reset(multi);
+			rc = 0;
+			for (r += kept; r < end && rc == 0; r++) {
+				rc = ledger_exec_one(st, v + (size_t)r * ncol, ncol, text);
+				if (rc != 0) {
+					ledger_fail(sqlite3_db_handle(st), r, failed, ext, msg, msglen);
+				}
+				sqlite3_reset(st);
+			}
+			if (rc == 0) {
+				rc = mrc; // *failed, *ext and msg are the statement's
 			}
 		}
-		if (rc == 0) {
-			rc = sqlite3_step(st);
-			if (rc == 101 || rc == 100) { // SQLITE_DONE, SQLITE_ROW
-				rc = 0;
-			}
-		}
+		sqlite3_clear_bindings(multi);
+	}
+	for (; r < nrows && rc == 0; r++) {
+		rc = ledger_exec_one(st, v + (size_t)r * ncol, ncol, text);
 		if (rc != 0) {
-			sqlite3 *db = sqlite3_db_handle(st);
-			*failed = r;
-			*ext = sqlite3_extended_errcode(db);
-			strncpy(msg, sqlite3_errmsg(db), msglen - 1);
-			msg[msglen - 1] = 0;
+			ledger_fail(sqlite3_db_handle(st), r, failed, ext, msg, msglen);
 		}
 		sqlite3_reset(st);
 	}
 	sqlite3_clear_bindings(st);
 	return rc;
+}
+
+// ledger_prepare prepares sql on st's connection; NULL if it cannot.
+static sqlite3_stmt *ledger_prepare(sqlite3_stmt *st, const char *sql) {
+	sqlite3_stmt *out = NULL;
+	if (sqlite3_prepare_v2(sqlite3_db_handle(st), sql, -1, &out, NULL) != 0) {
+		sqlite3_finalize(out);
+		return NULL;
+	}
+	return out;
 }
 */
 import "C"
@@ -77,6 +157,7 @@ import "C"
 import (
 	"database/sql/driver"
 	"fmt"
+	"strings"
 	"sync"
 	"unsafe"
 )
@@ -104,7 +185,45 @@ import (
 type sqliteRows struct {
 	st   *C.sqlite3_stmt
 	ncol int
+	// multi inserts sqliteRowsMulti rows per step (multiRowInsert); nil
+	// when st's statement is not a plain one-row INSERT ... VALUES. Ours,
+	// prepared on st's connection: finalized by free.
+	multi *C.sqlite3_stmt
 	*rowsBuffers
+}
+
+// sqliteRowsMulti is how many rows one step of sqliteRows.multi inserts.
+// One row per statement costs SQLite a statement's start and end per row
+// (the write cursor opened and positioned from the root, the program reset);
+// eight per statement cost ≈ 0.5 µs less per row (BENCHMARKS.md, round
+// sixteen), and more per statement gain little.
+const sqliteRowsMulti = 8
+
+// multiRowInsert turns the one-row "INSERT INTO t (...) VALUES (?, ..., ?)"
+// of ncol parameters into an INSERT OR FAIL of k such rows; false for any
+// other statement. OR FAIL, not the default ABORT: a statement that may
+// abort after inserting some of its rows keeps a journal of every page it
+// changes, which costs more than the rows save; with FAIL a failing row
+// keeps the statement's earlier rows, as one row per statement would have
+// (ledger_exec_rows then finds the failing row one by one). Any failure ends
+// the writer's transaction anyway.
+func multiRowInsert(one string, ncol, k int) (string, bool) {
+	s := strings.TrimSpace(one)
+	for strings.HasPrefix(s, "--") { // the statement's leading comment lines
+		_, rest, _ := strings.Cut(s, "\n")
+		s = strings.TrimSpace(rest)
+	}
+	s = strings.TrimSuffix(s, ";")
+	i := strings.LastIndex(s, "VALUES")
+	if !strings.HasPrefix(s, "INSERT INTO ") || i < 0 || ncol < 1 {
+		return "", false
+	}
+	tuple := strings.TrimSpace(s[i+len("VALUES"):])
+	if strings.ReplaceAll(tuple, " ", "") != "("+strings.TrimSuffix(strings.Repeat("?,", ncol), ",")+")" {
+		return "", false
+	}
+	tuples := strings.TrimSuffix(strings.Repeat(tuple+", ", k), ", ")
+	return "INSERT OR FAIL INTO " + s[len("INSERT INTO "):i] + "VALUES " + tuples, true
 }
 
 // rowsBuffers are a batch's values and texts, in C memory, reused through
@@ -167,7 +286,13 @@ func sqliteRowsFor(stmt any, ncol int) (*sqliteRows, bool) {
 	if !ok || int(C.sqlite3_bind_parameter_count(st)) != ncol {
 		return nil, false
 	}
-	return &sqliteRows{st: st, ncol: ncol, rowsBuffers: getBuffers()}, true
+	r := &sqliteRows{st: st, ncol: ncol, rowsBuffers: getBuffers()}
+	if q, ok := multiRowInsert(C.GoString(C.sqlite3_sql(st)), ncol, sqliteRowsMulti); ok {
+		cq := C.CString(q)
+		r.multi = C.ledger_prepare(st, cq) // nil: one row per step
+		C.free(unsafe.Pointer(cq))
+	}
+	return r, true
 }
 
 // add appends one row (ncol values) to the batch.
@@ -236,7 +361,7 @@ func (r *sqliteRows) exec() (int, error) {
 		return 0, nil
 	}
 	var failed, ext C.int
-	rc := C.ledger_exec_rows(r.st, (*C.ledger_val)(r.cvals), C.int(r.ncol), C.int(n), (*C.char)(r.ctext),
+	rc := C.ledger_exec_rows(r.st, r.multi, sqliteRowsMulti, (*C.ledger_val)(r.cvals), C.int(r.ncol), C.int(n), (*C.char)(r.ctext),
 		&failed, &ext, r.msg, rowsMsgLen)
 	r.vals, r.text = r.vals[:0], r.text[:0]
 	if rc == 0 {
@@ -249,10 +374,19 @@ func (r *sqliteRows) exec() (int, error) {
 // discard empties the batch without executing it.
 func (r *sqliteRows) discard() { r.vals, r.text = r.vals[:0], r.text[:0] }
 
-// free hands the batch's buffers back for reuse; r is not used afterwards.
-// The statement itself is the driver's (closed with it).
+// free finalizes the multi-row statement and hands the batch's buffers back
+// for reuse; r is not used afterwards. The one-row statement is the
+// driver's (closed with it). Call it on the goroutine holding the
+// connection, before the connection closes.
 func (r *sqliteRows) free() {
-	if r == nil || r.rowsBuffers == nil {
+	if r == nil {
+		return
+	}
+	if r.multi != nil {
+		C.sqlite3_finalize(r.multi)
+		r.multi = nil
+	}
+	if r.rowsBuffers == nil {
 		return
 	}
 	putBuffers(r.rowsBuffers)

@@ -34,6 +34,9 @@ func TestSQLiteRowsReachTheStatements(t *testing.T) {
 		if st.fastRecv == nil || st.fastSubs == nil {
 			return fmt.Errorf("customer inserts through the driver (receivables %v, subscriptions %v)", st.fastRecv != nil, st.fastSubs != nil)
 		}
+		if st.fastRecv.multi == nil || st.fastSubs.multi == nil {
+			return fmt.Errorf("customer inserts one row per statement (receivables %v, subscriptions %v)", st.fastRecv.multi != nil, st.fastSubs.multi != nil)
+		}
 		if _, ok := sqliteRowsFor(st.receivable, receivableCols+1); ok {
 			return fmt.Errorf("a statement of %d parameters accepted for %d", receivableCols, receivableCols+1)
 		}
@@ -42,8 +45,13 @@ func TestSQLiteRowsReachTheStatements(t *testing.T) {
 			return err
 		}
 		defer p.Close()
-		if _, ok := sqliteRowsFor(p, payableCols); !ok {
+		r, ok := sqliteRowsFor(p, payableCols)
+		if !ok {
 			return fmt.Errorf("payable insert through the driver")
+		}
+		defer r.free()
+		if r.multi == nil {
+			return fmt.Errorf("payable insert one row per statement")
 		}
 		return nil
 	})
@@ -180,6 +188,90 @@ func TestSQLiteRowsErrorNamesTheRow(t *testing.T) {
 	}
 	if _, nRecv, _ := s.Counts(ctx, id); nRecv != len(recs) {
 		t.Fatalf("%d receivable lines stored, want %d", nRecv, len(recs))
+	}
+}
+
+// Rows go in sqliteRowsMulti per statement (INSERT OR FAIL): a row that
+// fails inside such a statement keeps the rows before it and is the row
+// named, whatever its place; the rows of a batch that is not a multiple of
+// sqliteRowsMulti end one by one; the statement stays usable.
+func TestSQLiteRowsManyPerStatement(t *testing.T) {
+	dbtest.SQLiteOnly(t)
+	s := MustOpen(t)
+	ctx := context.Background()
+	if _, err := s.db.ExecContext(ctx, `CREATE TABLE rows_probe (k INTEGER PRIMARY KEY, v TEXT)`); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := s.db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	count := func() (n int) {
+		if err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM rows_probe`).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	for _, bad := range []int{0, 5, 7, 8, 13, 2*sqliteRowsMulti + 3} { // 19: in the rows left over, one by one
+		if _, err := conn.ExecContext(ctx, `DELETE FROM rows_probe; INSERT INTO rows_probe VALUES (?, 'there first')`, 1000+bad); err != nil {
+			t.Fatal(err)
+		}
+		err := conn.Raw(func(dc any) error {
+			p, err := dc.(driver.ConnPrepareContext).PrepareContext(ctx, `INSERT INTO rows_probe (k, v) VALUES (?, ?)`)
+			if err != nil {
+				return err
+			}
+			defer p.Close()
+			r, ok := sqliteRowsFor(p, 2)
+			if !ok || r.multi == nil {
+				return fmt.Errorf("no statement of %d rows (%v)", sqliteRowsMulti, ok)
+			}
+			defer r.free()
+			n := 2*sqliteRowsMulti + 4
+			for i := range n {
+				if err := r.add([]rowVal{{kind: valInt, i: int64(1000 + i)}, {kind: valText, s: fmt.Sprint("row ", i)}}); err != nil {
+					return err
+				}
+			}
+			failed, err := r.exec()
+			if err == nil || failed != bad || !strings.Contains(err.Error(), "UNIQUE") {
+				return fmt.Errorf("row %d duplicated: failed row %d, %v; want %d and a UNIQUE failure", bad, failed, err, bad)
+			}
+			if got := count(); got != 1+bad {
+				return fmt.Errorf("row %d duplicated: %d rows stored, want the %d before it and the first", bad, got, bad)
+			}
+			// Usable again: the rest, the failing row left out.
+			for i := bad + 1; i < n; i++ {
+				if err := r.add([]rowVal{{kind: valInt, i: int64(1000 + i)}, {kind: valText, s: "again"}}); err != nil {
+					return err
+				}
+			}
+			if failed, err := r.exec(); err != nil {
+				return fmt.Errorf("row %d duplicated, the rest after it: row %d: %v", bad, failed, err)
+			}
+			if got := count(); got != n {
+				return fmt.Errorf("row %d duplicated: %d rows in the end, want %d", bad, got, n)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Error(err)
+		}
+	}
+}
+
+// multiRowInsert takes only a plain one-row INSERT of its parameters.
+func TestMultiRowInsert(t *testing.T) {
+	got, ok := multiRowInsert("-- name: x\n-- what it is\nINSERT INTO t (a, b)\nVALUES (?, ?);\n", 2, 3)
+	if want := "INSERT OR FAIL INTO t (a, b)\nVALUES (?, ?), (?, ?), (?, ?)"; !ok || got != want {
+		t.Errorf("got %q, %v; want %q", got, ok, want)
+	}
+	for _, q := range []string{"INSERT INTO t (a, b) VALUES (?, ?)", "INSERT INTO t (a) SELECT ?", "UPDATE t SET a = ?",
+		"INSERT OR IGNORE INTO t (a) VALUES (?)", "INSERT INTO t (a) VALUES (?, 1)"} {
+		if got, ok := multiRowInsert(q, 1, 3); ok {
+			t.Errorf("%q taken as a one-row INSERT of 1 parameter: %q", q, got)
+		}
 	}
 }
 
