@@ -43,8 +43,8 @@ PRAGMA wal_autocheckpoint = 16384;
 -- key's number, a customer's coverage row, all inserted by the same
 -- transaction or before it), so SQLite's check of every foreign key on every
 -- row (a cursor opened and a parent key looked up per reference and row:
--- ≈ 0.6–0.8 µs of the one writer's CPU per row, about 2 CPU-s of a W1M
--- close; BENCHMARKS.md, round sixteen) is switched off for their transactions
+-- ≈ 0.6–0.8 µs of the one writer's CPU per row in the Go benchmarks, about
+-- 2 CPU-s of a W1M close by estimate; BENCHMARKS.md, round sixteen) is switched off for their transactions
 -- on their own connections, and back on (row_references) before a
 -- connection goes back to the pool. Every other write, and every delete of a
 -- parent, is still checked row by row. ForeignKeyCheck verifies a whole
