@@ -124,11 +124,12 @@ func Close(ctx context.Context, opts CloseOptions) error {
 		fopts.feed = newLiveFeed(opts.Ledger, opts.Reconcile)
 	}
 	if fs := fileSinkOf(opts.Sink); fs != nil && fopts.feed != nil && fs.Detail == xlsx.DetailCSV {
-		// The payable detail file is written while the customers are
-		// fetched, with the fed engine's attribution (sink.go).
+		// The detail files are written while the customers are fetched:
+		// the payable one with the fed engine's attribution, the receivable
+		// one from the customers the fan-out stores (sink.go).
 		feed := fopts.feed
-		fopts.payableCommitted = func(ctx context.Context, runID int64, _ billing.Period) {
-			fs.startEarly(ctx, opts.Ledger, runID, feed.attributor())
+		fopts.payableCommitted = func(ctx context.Context, runID int64, _ billing.Period, customers []billing.Customer) *xlsx.EarlyReceivable {
+			return fs.startEarly(ctx, opts.Ledger, runID, feed.attributor(), customers)
 		}
 		defer fs.stopEarly()
 	}
@@ -206,14 +207,18 @@ func publish(ctx context.Context, store RunReader, run ledger.Run, opts ReportOp
 	return nil
 }
 
-// payableHook is told that a fetch's payable batch committed, with the run
-// and the period it committed (FetchOptions.payableCommitted).
-type payableHook func(ctx context.Context, runID int64, period billing.Period)
+// payableHook is told that a fetch's payable batch committed, with the run,
+// the period it committed and the run's customer list
+// (FetchOptions.payableCommitted). It may return the receivable detail file
+// to write while the customers are fetched: the fan-out gives it every
+// customer it stores, and Finish once all of them are stored.
+type payableHook func(ctx context.Context, runID int64, period billing.Period, customers []billing.Customer) *xlsx.EarlyReceivable
 
-func (h payableHook) call(ctx context.Context, runID int64, period billing.Period) {
+func (h payableHook) call(ctx context.Context, runID int64, period billing.Period, customers []billing.Customer) *xlsx.EarlyReceivable {
 	if h != nil {
-		h(ctx, runID, period)
+		return h(ctx, runID, period, customers)
 	}
+	return nil
 }
 
 // fileSinkOf is the FileSink a close publishes through (also inside a

@@ -11,54 +11,76 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/msp-reconcile/reconcile/internal/billing"
 	"github.com/msp-reconcile/reconcile/internal/job"
 	"github.com/msp-reconcile/reconcile/internal/report/xlsx"
+	"github.com/msp-reconcile/reconcile/internal/sherwebsim"
 )
 
 // A close with CSV detail writes the payable file while it fetches the
-// customers and publishes it: the files are those a report of the stored
-// run writes.
-func TestCloseWritesPayableCSVAhead(t *testing.T) {
-	ctx := context.Background()
-	e := newEnv(t, baseConfig())
-	p := e.sim.DefaultPeriod()
-	var logs bytes.Buffer
-	log := slog.New(slog.NewTextHandler(&logs, nil))
-	closeDir, reportDir := t.TempDir(), t.TempDir()
-	// The workbook is named after the period (known once the payable
-	// lines are committed).
-	sink := &job.FileSink{Dir: closeDir, Detail: xlsx.DetailCSV, Logger: log}
-	err := job.Close(ctx, job.CloseOptions{
-		Ledger: e.store,
-		Client: e.client(t, ctx),
-		Fetch: job.FetchOptions{Date: p.From, BaseURL: "http://simulator.test", ToolVersion: "test", Now: fixedNow,
-			Subscriptions: true, Logger: log},
-		ReportOptions: job.ReportOptions{Sink: sink, Logger: log},
-	})
-	if err != nil {
-		t.Fatalf("close: %v\n%s", err, logs.String())
+// customers, and the receivable file from the customers as it stores them,
+// and publishes both: the files are those a report of the stored run
+// writes, whatever the API's order, retries and faults.
+func TestCloseWritesDetailCSVAhead(t *testing.T) {
+	rows := []struct {
+		name   string
+		faults func(cs []billing.Customer) sherwebsim.Faults
+	}{
+		{"clean", noFault},
+		{"shuffled, some calls failing once", faults(sherwebsim.Faults{Shuffle: true, Random5xx: 0.05})},
+		{"one customer failing, one of another period", func(cs []billing.Customer) sherwebsim.Faults {
+			return sherwebsim.Faults{FailCustomerAlways: []string{cs[3].ID}, PeriodDiffersFor: []string{cs[5].ID}, FailCustomerOnce: []string{cs[7].ID}}
+		}},
 	}
-	if !strings.Contains(logs.String(), "payable_ahead=true") {
-		t.Fatalf("the payable file written ahead was not used:\n%s", logs.String())
-	}
-	runs, err := e.store.Runs(ctx)
-	if err != nil || len(runs) != 1 {
-		t.Fatalf("runs = %v, %v", runs, err)
-	}
-	again := &job.FileSink{Dir: reportDir, Detail: xlsx.DetailCSV}
-	if err := job.Reissue(ctx, job.ReissueOptions{Ledger: e.store, Run: runs[0], ReportOptions: job.ReportOptions{Sink: again}}); err != nil {
-		t.Fatalf("reissue: %v", err)
-	}
-	base := strings.TrimSuffix(job.DefaultWorkbookName(runs[0]), ".xlsx")
-	for _, name := range []string{base + "-payable.csv", base + "-receivable.csv"} {
-		a, errA := os.ReadFile(filepath.Join(closeDir, name))
-		b, errB := os.ReadFile(filepath.Join(reportDir, name))
-		if errA != nil || errB != nil || len(a) == 0 || !bytes.Equal(a, b) {
-			t.Errorf("%s: the close's (%d bytes, %v) differs from the report's (%d bytes, %v)", name, len(a), errA, len(b), errB)
-		}
-	}
-	if got, want := strings.Join(dirNames(t, closeDir), ","), base+"-payable.csv,"+base+"-receivable.csv,"+base+".xlsx"; got != want {
-		t.Errorf("the close's folder holds %q", got)
+	for _, row := range rows {
+		t.Run(row.name, func(t *testing.T) {
+			ctx := context.Background()
+			cfg := baseConfig()
+			cfg.Faults = row.faults(sherwebsim.New(cfg).Customers())
+			e := newEnv(t, cfg)
+			p := e.sim.DefaultPeriod()
+			var logs bytes.Buffer
+			log := slog.New(slog.NewTextHandler(&logs, nil))
+			closeDir, reportDir := t.TempDir(), t.TempDir()
+			// The workbook is named after the period (known once the payable
+			// lines are committed).
+			sink := &job.FileSink{Dir: closeDir, Detail: xlsx.DetailCSV, Logger: log}
+			err := job.Close(ctx, job.CloseOptions{
+				Ledger: e.store,
+				Client: e.client(t, ctx),
+				Fetch: job.FetchOptions{Date: p.From, BaseURL: "http://simulator.test", ToolVersion: "test", Now: fixedNow,
+					Concurrency: 4, Subscriptions: true, Logger: log},
+				ReportOptions: job.ReportOptions{Sink: sink, Logger: log},
+			})
+			if err != nil && !errors.Is(err, job.ErrIncomplete) {
+				t.Fatalf("close: %v\n%s", err, logs.String())
+			}
+			for _, want := range []string{"payable_ahead=true", "receivable_ahead=true"} {
+				if !strings.Contains(logs.String(), want) {
+					t.Fatalf("a file written ahead was not used (no %s):\n%s", want, logs.String())
+				}
+			}
+			runs, err := e.store.Runs(ctx)
+			if err != nil || len(runs) != 1 {
+				t.Fatalf("runs = %v, %v", runs, err)
+			}
+			again := &job.FileSink{Dir: reportDir, Detail: xlsx.DetailCSV}
+			err = job.Reissue(ctx, job.ReissueOptions{Ledger: e.store, Run: runs[0], ReportOptions: job.ReportOptions{Sink: again}})
+			if err != nil && !errors.Is(err, job.ErrIncomplete) {
+				t.Fatalf("reissue: %v", err)
+			}
+			base := strings.TrimSuffix(job.DefaultWorkbookName(runs[0]), ".xlsx")
+			for _, name := range []string{base + "-payable.csv", base + "-receivable.csv"} {
+				a, errA := os.ReadFile(filepath.Join(closeDir, name))
+				b, errB := os.ReadFile(filepath.Join(reportDir, name))
+				if errA != nil || errB != nil || bytes.Count(a, []byte("\n")) < 100 || !bytes.Equal(a, b) {
+					t.Errorf("%s: the close's (%d bytes, %v) differs from the report's (%d bytes, %v)", name, len(a), errA, len(b), errB)
+				}
+			}
+			if got, want := strings.Join(dirNames(t, closeDir), ","), base+"-payable.csv,"+base+"-receivable.csv,"+base+".xlsx"; got != want {
+				t.Errorf("the close's folder holds %q", got)
+			}
+		})
 	}
 }
 

@@ -162,7 +162,7 @@ func fetchInto(ctx context.Context, client Client, store RunWriter, runID int64,
 		return failed, fmt.Errorf("store payable charges for %s: %w", period, err)
 	}
 	feed.payableStored(period)
-	opts.payableCommitted.call(ctx, runID, period)
+	early := opts.payableCommitted.call(ctx, runID, period, customers)
 	log.Info("payable charges stored", "run", runID, "period", period.String())
 	LogStage(log, "payable fetch+store", start, sink.n, "lines")
 
@@ -208,6 +208,17 @@ func fetchInto(ctx context.Context, client Client, store RunWriter, runID int64,
 			}
 		})
 	}
+	if early != nil {
+		// Each customer's lines go to the receivable detail file written
+		// ahead, formatted on the fetcher's goroutine as it stores them.
+		writer.OnSave(func(d *ledger.CustomerData, lines *ledger.EncodedLines) {
+			var each func(func(string, *billing.ReceivableCharge) error) error
+			if lines.Encoded() {
+				each = lines.Each
+			}
+			early.Customer(d.CustomerID, d.Coverage == billing.CoverageAvailable, each)
+		})
+	}
 	total := len(customers)
 	progress.Phase(PhaseCustomers, "customers", int64(total))
 	defer progress.Done()
@@ -249,6 +260,7 @@ func fetchInto(ctx context.Context, client Client, store RunWriter, runID int64,
 	if err := ctx.Err(); err != nil {
 		return failed, err
 	}
+	early.Finish() // every customer is stored
 	LogStage(log, "customers fan-out", start, client.Stats().Calls-callsBefore, "calls",
 		"customers", total, "receivable_lines", recvLines.Load(), "reused", reused.Load())
 	if r := opts.Reuse; r != nil {

@@ -476,13 +476,15 @@ func WriteOutputs(ctx context.Context, rec *Reconciliation, out Outputs) (err er
 		if err := xlsx.WriteWorkbook(ctx, out.Workbook, res, rec.Attributor, rec.Info, d, out.Options); err != nil {
 			return fmt.Errorf("write workbook %s: %w", out.Workbook, err)
 		}
-		// The payable lines of a file written ahead were read before.
+		// The lines of the files written ahead were read before.
 		used, ahead := out.Options.EarlyPayable.Used()
 		d.add(ahead)
+		recvUsed, recvAhead := out.Options.EarlyReceivable.Used()
+		d.add(recvAhead)
 		summary := int64(len(res.Customers) + len(res.Products) + len(res.Mismatches))
 		rows := d.rows.Load()
 		LogStage(out.Logger, "workbook write", start, rows+summary, "rows",
-			"detail_rows", rows, "summary_rows", summary, "payable_ahead", used)
+			"detail_rows", rows, "summary_rows", summary, "payable_ahead", used, "receivable_ahead", recvUsed)
 	}
 	switch {
 	case out.JSON == "-":

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 
 	"github.com/msp-reconcile/reconcile/internal/atomicfile"
+	"github.com/msp-reconcile/reconcile/internal/billing"
 	"github.com/msp-reconcile/reconcile/internal/ledger"
 	"github.com/msp-reconcile/reconcile/internal/report"
 	"github.com/msp-reconcile/reconcile/internal/report/xlsx"
@@ -38,41 +39,47 @@ type FileSink struct {
 	early *earlyDetail
 }
 
-// earlyDetail is the payable detail file of a close written ahead, for the
-// run and attribution it was written with.
+// earlyDetail is the detail files of a close written ahead, for the run and
+// attribution they were written with.
 type earlyDetail struct {
 	runID int64
 	attr  *report.Attributor
 	csv   *xlsx.EarlyPayable
+	recv  *xlsx.EarlyReceivable
 }
 
 // startEarly starts writing the payable CSV file of run runID, whose
 // payable lines store committed, with attribution attr, while the close
-// fetches its customers (xlsx.StartPayableCSV). The workbook's path is
-// known once the period is: the run's is read back from store. Publish
-// takes the file when it is the one of the run it publishes, with the same
-// attribution; stopEarly removes it otherwise.
-func (s *FileSink) startEarly(ctx context.Context, store Ledger, runID int64, attr *report.Attributor) {
+// fetches its customers (xlsx.StartPayableCSV), and the receivable CSV
+// file of the run's customers, which it returns: the fan-out gives it the
+// customers as it stores them (xlsx.StartReceivableCSV). The workbook's
+// path is known once the period is: the run's is read back from store.
+// Publish takes the files when they are the ones of the run it publishes,
+// with the same attribution; stopEarly removes them otherwise.
+func (s *FileSink) startEarly(ctx context.Context, store Ledger, runID int64, attr *report.Attributor, customers []billing.Customer) *xlsx.EarlyReceivable {
 	if s.early != nil || attr == nil || s.Detail != xlsx.DetailCSV {
-		return
+		return nil
 	}
 	out := s.Workbook
 	if out == "" {
 		run, err := store.Run(ctx, runID)
 		if err != nil {
-			return // the workbook stage writes the file
+			return nil // the workbook stage writes the files
 		}
 		out = filepath.Join(s.workbookDir(), DefaultWorkbookName(run))
 	}
 	s.early = &earlyDetail{runID: runID, attr: attr,
-		csv: xlsx.StartPayableCSV(ctx, out, attr, Detail{Store: store, RunID: runID})}
+		csv:  xlsx.StartPayableCSV(ctx, out, attr, Detail{Store: store, RunID: runID}),
+		recv: xlsx.StartReceivableCSV(ctx, out, customers)}
+	return s.early.recv
 }
 
-// stopEarly stops the file written ahead and removes it unless Publish
-// took it.
+// stopEarly stops the files written ahead and removes them unless Publish
+// took them.
 func (s *FileSink) stopEarly() {
 	if s.early != nil {
 		s.early.csv.Close()
+		s.early.recv.Close()
 		s.early = nil
 	}
 }
@@ -159,7 +166,7 @@ func (s *FileSink) Publish(ctx context.Context, rec *Reconciliation) (string, er
 	unused := ""
 	if e := s.early; e != nil {
 		if e.runID == rec.Run.ID && e.attr == rec.Attributor {
-			opts.EarlyPayable = e.csv
+			opts.EarlyPayable, opts.EarlyReceivable = e.csv, e.recv
 		} else {
 			unused = "the reconciliation was not built with the attribution it was written with"
 		}
@@ -174,11 +181,17 @@ func (s *FileSink) Publish(ctx context.Context, rec *Reconciliation) (string, er
 	}); err != nil {
 		return "", err
 	}
+	recvUnused := unused
 	if opts.EarlyPayable != nil {
-		unused = opts.EarlyPayable.Unused()
+		unused, recvUnused = opts.EarlyPayable.Unused(), opts.EarlyReceivable.Unused()
 	}
-	if unused != "" && s.Logger != nil {
-		s.Logger.Info("payable detail written ahead not used: written again", "reason", unused)
+	if s.Logger != nil {
+		if unused != "" {
+			s.Logger.Info("payable detail written ahead not used: written again", "reason", unused)
+		}
+		if recvUnused != "" {
+			s.Logger.Info("receivable detail written ahead not used: written again", "reason", recvUnused)
+		}
 	}
 	return out, nil
 }

@@ -38,6 +38,8 @@ type CustomerWriter struct {
 
 	committed chan []*CustomerData // groups for OnCommit's function, in commit order
 	delivered chan struct{}        // closed when every committed group was delivered
+
+	onSave func(*CustomerData, *EncodedLines) // OnSave's function
 }
 
 // queuedCustomer is a customer's data and its encoded rows (nil when
@@ -74,6 +76,9 @@ func (w *CustomerWriter) Save(d CustomerData) error {
 	}
 	// Encoded before the lock: the callers encode in parallel.
 	q := queuedCustomer{d: &d, rows: w.s.encodeCustomer(w.runID, &d)}
+	if w.onSave != nil {
+		w.onSave(q.d, &EncodedLines{customerID: d.CustomerID, rows: q.rows})
+	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.closed {
@@ -108,6 +113,16 @@ func (w *CustomerWriter) Close() error {
 		return *p
 	}
 	return nil
+}
+
+// OnSave makes Save call fn with each customer's data and its encoded
+// receivable lines (EncodedLines), on Save's goroutine, once they are
+// encoded and before they are queued: fn may read them then, not after it
+// returns, and must not change the data. A customer passed to fn may still
+// fail to be stored (Save's and Close's errors say so). Call it once, before
+// the first Save.
+func (w *CustomerWriter) OnSave(fn func(d *CustomerData, lines *EncodedLines)) {
+	w.onSave = fn
 }
 
 // OnCommit makes the writer call fn with the data of the customers of each

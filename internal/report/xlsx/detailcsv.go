@@ -28,6 +28,7 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -189,11 +190,12 @@ func (c *csvWriter) dec(d decimal.NullDecimal) {
 	}
 }
 
-// record ends the record and writes the buffer once it is large.
+// record ends the record and writes the buffer once it is large (a
+// csvWriter without a writer keeps it all: EarlyReceivable's chunks).
 func (c *csvWriter) record() error {
 	c.buf = append(c.buf, '\r', '\n')
 	c.fields = 0
-	if len(c.buf) >= csvFlushAt {
+	if len(c.buf) >= csvFlushAt && c.w != nil {
 		return c.flush()
 	}
 	return c.err
@@ -216,6 +218,22 @@ func (c *csvWriter) header(cols []column) error {
 	return c.record()
 }
 
+// receivable appends the fields of receivable line c of customer
+// customerID, named name: the Receivable sheet's columns (the record is
+// not ended).
+func (c *csvWriter) receivable(customerID, name string, r *billing.ReceivableCharge) {
+	c.texts(customerID, name, r.ProductName, r.SKU, r.ChargeID, r.ChargeName, r.ChargeType,
+		r.BillingCycleType, string(r.PeriodFrom), string(r.PeriodTo))
+	c.decs(r.Quantity, r.CostPrice, r.CostPriceProrated)
+	if r.Quantity.Valid && r.CostPriceProrated.Valid {
+		c.dec(decimal.NewNullDecimal(r.Amount()))
+	} else {
+		c.dec(decimal.NullDecimal{})
+	}
+	c.text(r.Currency)
+	c.field(csvBool(r.IsProratable))
+}
+
 func csvBool(p *bool) string {
 	switch {
 	case p == nil:
@@ -234,7 +252,7 @@ func WritePayableCSV(ctx context.Context, w io.Writer, res *report.Result, attr 
 	if res == nil || detail == nil {
 		return fmt.Errorf("write payable csv: no result or detail")
 	}
-	_, err := writePayableCSV(ctx, w, customerNames(res), attr, detail, nil)
+	_, err := writePayableCSV(ctx, w, customerNames(res), attr, detail, nil, 0)
 	return err
 }
 
@@ -242,8 +260,9 @@ func WritePayableCSV(ctx context.Context, w io.Writer, res *report.Result, attr 
 // Result (customerNames), and returns the number of lines written. looked,
 // when not nil, receives the ids of the customers whose name was looked up
 // in names because the attribution gave none (the early payable file
-// checks them against the Result: early.go).
-func writePayableCSV(ctx context.Context, w io.Writer, names map[string]string, attr Attributor, detail Detail, looked map[string]struct{}) (int64, error) {
+// checks them against the Result: early.go). yield, when not 0, makes it
+// yield the processor every yield lines (runtime.Gosched: early.go).
+func writePayableCSV(ctx context.Context, w io.Writer, names map[string]string, attr Attributor, detail Detail, looked map[string]struct{}, yield int) (int64, error) {
 	cw := newCSVWriter(w)
 	if err := cw.header(payableColumns); err != nil {
 		return 0, fmt.Errorf("write payable csv header: %w", err)
@@ -257,6 +276,9 @@ func writePayableCSV(ctx context.Context, w io.Writer, names map[string]string, 
 			if err := ctx.Err(); err != nil {
 				return err
 			}
+		}
+		if yield > 0 && n%yield == 0 {
+			runtime.Gosched()
 		}
 		id, name, attribution := attributePayable(attr, names, c)
 		if looked != nil && name == "" && attribution == attributionAttributed {
@@ -311,16 +333,7 @@ func WriteReceivableCSV(ctx context.Context, w io.Writer, res *report.Result, de
 				return err
 			}
 		}
-		cw.texts(customerID, names[customerID], c.ProductName, c.SKU, c.ChargeID, c.ChargeName, c.ChargeType,
-			c.BillingCycleType, string(c.PeriodFrom), string(c.PeriodTo))
-		cw.decs(c.Quantity, c.CostPrice, c.CostPriceProrated)
-		if c.Quantity.Valid && c.CostPriceProrated.Valid {
-			cw.dec(decimal.NewNullDecimal(c.Amount()))
-		} else {
-			cw.dec(decimal.NullDecimal{})
-		}
-		cw.text(c.Currency)
-		cw.field(csvBool(c.IsProratable))
+		cw.receivable(customerID, names[customerID], c)
 		return cw.record()
 	})
 	if err != nil {

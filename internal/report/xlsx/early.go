@@ -33,6 +33,19 @@ import (
 	"github.com/msp-reconcile/reconcile/internal/report"
 )
 
+// earlyYieldEvery is how many lines the payable file written ahead formats
+// between two yields of the processor (runtime.Gosched). The file is
+// written during the customers fan-out, whose length is that of its one
+// customer writer (the SQLite writes of every customer, on one goroutine):
+// each time the writer comes back from SQLite it needs a P, and a
+// goroutine that never blocks, like this one, gives its P up only when the
+// scheduler preempts it, after up to 10 ms. An execution trace of a W1M
+// --detail csv close found the writer waiting for a P 4.7 s of a 15.6 s
+// fan-out. Yielding every 256 lines (≈ 1 ms of formatting; the yield costs
+// well under 1 µs) lets it run as soon as it is ready (BENCHMARKS.md, round
+// seventeen; the fed engine yields after each customer: job/feed.go).
+const earlyYieldEvery = 256
+
 // EarlyPayable is a payable detail CSV file written ahead of the workbook
 // (StartPayableCSV). Close it once the workbook is written (or not): it
 // stops the writer and removes the file unless WriteWorkbook took it.
@@ -73,7 +86,7 @@ func (e *EarlyPayable) write(ctx context.Context, attr Attributor, detail Detail
 	}
 	looked := make(map[string]struct{})
 	f.Direct() // hundreds of MB nobody reads back: see atomicfile.File.Direct
-	lines, err := writePayableCSV(ctx, f, nil, attr, detail, looked)
+	lines, err := writePayableCSV(ctx, f, nil, attr, detail, looked, earlyYieldEvery)
 	if err == nil {
 		err = f.Finish()
 	}

@@ -107,6 +107,10 @@ type WorkbookOptions struct {
 	// writing the file when it is this workbook's (early.go). It stays the
 	// caller's to Close.
 	EarlyPayable *EarlyPayable
+	// EarlyReceivable, with DetailCSV, is the receivable CSV file written
+	// while the customers were fetched (StartReceivableCSV), taken as
+	// EarlyPayable is (earlyreceivable.go).
+	EarlyReceivable *EarlyReceivable
 	// BeforeCommit, when set, is called by WriteWorkbook once the workbook
 	// (and its CSV files) are complete, before any of them is renamed into
 	// place: an error from it aborts them all, and WriteWorkbook returns it

@@ -65,8 +65,15 @@ func WriteWorkbook(ctx context.Context, path string, res *report.Result, attr At
 		opts.csvPayable, opts.csvReceivable = filepath.Base(payPath), filepath.Base(recPath)
 		csvs = []detailCSV{
 			{what: "payable", path: payPath, write: func(ctx context.Context, w io.Writer) error { return WritePayableCSV(ctx, w, res, attr, detail) },
-				early: opts.EarlyPayable, workbook: path, res: res},
-			{what: "receivable", path: recPath, write: func(ctx context.Context, w io.Writer) error { return WriteReceivableCSV(ctx, w, res, detail) }},
+				workbook: path, res: res},
+			{what: "receivable", path: recPath, write: func(ctx context.Context, w io.Writer) error { return WriteReceivableCSV(ctx, w, res, detail) },
+				workbook: path, res: res},
+		}
+		if opts.EarlyPayable != nil {
+			csvs[0].early = opts.EarlyPayable
+		}
+		if opts.EarlyReceivable != nil {
+			csvs[1].early = opts.EarlyReceivable
 		}
 		// The CSV files are written while the workbook (which has no
 		// detail sheet then) is rendered; the first error stops the others.
@@ -151,11 +158,17 @@ type detailCSV struct {
 	what, path string
 	write      func(context.Context, io.Writer) error
 	file       *atomicfile.File // set by finish
-	// early, when set, is this file written ahead (the payable file): it
-	// is taken when it is the file of the workbook at workbook for res.
-	early    *EarlyPayable
+	// early, when set, is this file written ahead (EarlyPayable,
+	// EarlyReceivable): it is taken when it is the file of the workbook at
+	// workbook for res.
+	early    earlyFile
 	workbook string
 	res      *report.Result
+}
+
+// earlyFile is a detail file written ahead of the workbook.
+type earlyFile interface {
+	take(ctx context.Context, workbookPath string, res *report.Result) (*atomicfile.File, error)
 }
 
 // writeDetailCSVs writes the CSV files at the same time, each on a

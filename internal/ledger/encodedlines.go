@@ -1,0 +1,80 @@
+package ledger
+
+import (
+	"database/sql"
+	"fmt"
+
+	"github.com/msp-reconcile/reconcile/internal/billing"
+)
+
+// EncodedLines are one customer's receivable lines as CustomerWriter.Save
+// encoded them for SQLite: the very values its insert binds, which SQLite
+// stores as they are (TEXT columns). Each reads them back as the ledger
+// would once they are committed: in the canonical order of
+// EachReceivableView (the clustered key, then the ties), decoded by the same
+// code from the same texts, so a writer of the receivable detail can format
+// a customer's lines while the fan-out goes on instead of reading the whole
+// run back after it (the detail CSV written ahead, xlsx.EarlyReceivable).
+type EncodedLines struct {
+	customerID string
+	rows       *customerRows
+}
+
+// Encoded reports whether Each can read the lines: false for a customer
+// copied inside the ledger (nothing was encoded) and on PostgreSQL (its rows
+// are COPY data).
+func (l *EncodedLines) Encoded() bool {
+	return l != nil && l.rows != nil && !l.rows.pg
+}
+
+// nullText is the bound value as a column read back: NULL or its text.
+func (v rowVal) nullText() sql.NullString {
+	return sql.NullString{String: v.s, Valid: v.kind == valText}
+}
+
+// Each calls fn for each of the customer's encoded lines, in the order and
+// decoded as EachReceivableView would hand them out once they are stored.
+// The charge and its texts are lent: fn must not keep them once it returns.
+// It fails when the lines are not Encoded.
+func (l *EncodedLines) Each(fn func(customerID string, c *billing.ReceivableCharge) error) error {
+	if !l.Encoded() {
+		return fmt.Errorf("receivable lines of customer %s: not encoded for SQLite", l.customerID)
+	}
+	r := l.rows
+	var (
+		g    tieGroup[receivableLine]
+		free []*billing.ReceivableCharge
+		lc   = newLineCache(true)
+	)
+	emit := func(line receivableLine) error {
+		err := fn(line.customerID, line.c)
+		free = append(free, line.c)
+		return err
+	}
+	// The lines in their table's key order (insertionOrder), as the read
+	// meets them in the customer's range; the values are those of
+	// insert_receivable (receivableValues), read as eachReceivableReused
+	// reads the columns of each_receivable_available.
+	for _, i := range r.recvOrder {
+		v := r.receivableRow(i)
+		var c *billing.ReceivableCharge
+		if n := len(free); n > 0 {
+			c, free = free[n-1], free[:n-1]
+			*c = billing.ReceivableCharge{}
+		} else {
+			c = new(billing.ReceivableCharge)
+		}
+		customerID := v[1].s
+		c.SKU, c.ChargeID, c.ChargeType, c.Currency = v[3].s, v[4].s, v[5].s, v[11].s
+		from, to := v[6].s, v[7].s
+		qty, costPrice, costProrated := v[8].nullText(), v[9].nullText(), v[10].nullText()
+		if err := decodeReceivable(customerID, c, from, to, qty, costPrice, costProrated, v[12].s, lc); err != nil {
+			return fmt.Errorf("read encoded receivable lines: %w", err)
+		}
+		cols := [...]string{customerID, c.SKU, c.ChargeType, from, to, c.Currency, c.ChargeID}
+		if err := g.next(cols[:], tieKey{costProrated, qty, v[13].s}, receivableLine{customerID, c}, emit); err != nil {
+			return err
+		}
+	}
+	return g.flush(emit)
+}
