@@ -69,10 +69,17 @@ func (s *FileSink) startEarly(ctx context.Context, store Ledger, runID int64, at
 		out = filepath.Join(s.workbookDir(), DefaultWorkbookName(run))
 	}
 	s.early = &earlyDetail{runID: runID, attr: attr,
-		csv:  xlsx.StartPayableCSV(ctx, out, attr, Detail{Store: store, RunID: runID}),
-		recv: xlsx.StartReceivableCSV(ctx, out, customers)}
+		csv: xlsx.StartPayableCSV(ctx, out, attr, Detail{Store: store, RunID: runID})}
+	if enc, ok := store.(lineEncoder); ok && enc.EncodesLines() {
+		s.early.recv = xlsx.StartReceivableCSV(ctx, out, customers)
+	}
 	return s.early.recv
 }
+
+// lineEncoder is a ledger whose customer writer hands the lines it stores
+// encoded as the ledger will read them (ledger.EncodedLines): SQLite's.
+// On another the receivable file is written after the fan-out.
+type lineEncoder interface{ EncodesLines() bool }
 
 // stopEarly stops the files written ahead and removes them unless Publish
 // took them.

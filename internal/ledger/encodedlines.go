@@ -20,6 +20,10 @@ type EncodedLines struct {
 	rows       *customerRows
 }
 
+// EncodesLines reports whether the store's customer writer hands OnSave
+// lines that Each can read: on SQLite (PostgreSQL's rows are COPY data).
+func (s *Store) EncodesLines() bool { return !s.d.postgres() }
+
 // Encoded reports whether Each can read the lines: false for a customer
 // copied inside the ledger (nothing was encoded) and on PostgreSQL (its rows
 // are COPY data).

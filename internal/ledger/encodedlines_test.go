@@ -116,6 +116,9 @@ func TestEncodedLinesReadAsStored(t *testing.T) {
 		t.Fatal(err)
 	}
 	sqlite := dbtest.Backend() == dbtest.SQLite
+	if s.EncodesLines() != sqlite {
+		t.Fatalf("EncodesLines = %v on %s", s.EncodesLines(), dbtest.Backend())
+	}
 	lines := 0
 	for _, c := range cs {
 		d := data[c.ID]
