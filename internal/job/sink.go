@@ -170,12 +170,15 @@ func (s *FileSink) Publish(ctx context.Context, rec *Reconciliation) (string, er
 		return "", err
 	}
 	opts := xlsx.WorkbookOptions{TmpDir: filepath.Dir(out), Detail: s.Detail}
-	unused := ""
+	unused, recvUnused := "", ""
 	if e := s.early; e != nil {
 		if e.runID == rec.Run.ID && e.attr == rec.Attributor {
 			opts.EarlyPayable, opts.EarlyReceivable = e.csv, e.recv
 		} else {
 			unused = "the reconciliation was not built with the attribution it was written with"
+			if e.recv != nil {
+				recvUnused = unused
+			}
 		}
 	}
 	if err := WriteOutputs(ctx, rec, Outputs{
@@ -188,7 +191,6 @@ func (s *FileSink) Publish(ctx context.Context, rec *Reconciliation) (string, er
 	}); err != nil {
 		return "", err
 	}
-	recvUnused := unused
 	if opts.EarlyPayable != nil {
 		unused, recvUnused = opts.EarlyPayable.Unused(), opts.EarlyReceivable.Unused()
 	}
