@@ -3,6 +3,7 @@ package ledger
 import (
 	"database/sql"
 	"fmt"
+	"sync"
 
 	"github.com/msp-reconcile/reconcile/internal/billing"
 )
@@ -31,6 +32,12 @@ func (l *EncodedLines) Encoded() bool {
 	return l != nil && l.rows != nil && !l.rows.pg
 }
 
+// encodedCaches keeps the lending line caches of Each between customers
+// (and fetchers): a customer's hundred lines would otherwise make a cache
+// each, and the prices repeat from one customer to the next. What a cache
+// holds (decimals, immutable) is nobody's once Each returns.
+var encodedCaches = sync.Pool{New: func() any { return newLineCache(true) }}
+
 // nullText is the bound value as a column read back: NULL or its text.
 func (v rowVal) nullText() sql.NullString {
 	return sql.NullString{String: v.s, Valid: v.kind == valText}
@@ -45,10 +52,11 @@ func (l *EncodedLines) Each(fn func(customerID string, c *billing.ReceivableChar
 		return fmt.Errorf("receivable lines of customer %s: not encoded for SQLite", l.customerID)
 	}
 	r := l.rows
+	lc := encodedCaches.Get().(*lineCache)
+	defer encodedCaches.Put(lc)
 	var (
 		g    tieGroup[receivableLine]
 		free []*billing.ReceivableCharge
-		lc   = newLineCache(true)
 	)
 	emit := func(line receivableLine) error {
 		err := fn(line.customerID, line.c)

@@ -164,3 +164,27 @@ func TestEncodedLinesStopOnError(t *testing.T) {
 		t.Fatal("Each without rows succeeded")
 	}
 }
+
+// BenchmarkEncodedLinesEach reads a customer's 100 encoded lines, as the
+// receivable file written during the fan-out does for every customer.
+func BenchmarkEncodedLinesEach(b *testing.B) {
+	s := MustOpen(b)
+	if !s.EncodesLines() {
+		b.Skip("encoded lines are SQLite's")
+	}
+	var recv []billing.ReceivableCharge
+	for i := range 100 {
+		recv = append(recv, sampleReceivable(i))
+	}
+	rows := s.encodeCustomer(1, &CustomerData{CustomerID: "cust-1", Coverage: billing.CoverageAvailable, Period: october, Receivables: recv})
+	defer rows.release()
+	lines := &EncodedLines{customerID: "cust-1", rows: rows}
+	n := 0
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := lines.Each(func(string, *billing.ReceivableCharge) error { n++; return nil }); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(n), "ns/line")
+}
