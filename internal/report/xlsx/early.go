@@ -50,19 +50,67 @@ const earlyYieldEvery = 256
 // (StartPayableCSV). Close it once the workbook is written (or not): it
 // stops the writer and removes the file unless WriteWorkbook took it.
 type EarlyPayable struct {
+	earlyState
+	looked map[string]struct{} // customers whose name came from the names; set by the writer
+}
+
+// earlyState is what a detail file written ahead (EarlyPayable,
+// EarlyReceivable) keeps for WriteWorkbook.
+type earlyState struct {
 	workbook string // the workbook's path
 	cancel   context.CancelFunc
 	done     chan struct{}
 
 	// Set by the writer before done is closed.
-	file   *atomicfile.File // finished, not renamed; nil when err is set
-	lines  int64
-	looked map[string]struct{} // customers whose name came from the names
-	err    error
+	file  *atomicfile.File // finished, not renamed; nil when err is set
+	lines int64
+	err   error
 
 	// Set by take, on WriteWorkbook's goroutine.
 	taken  bool
 	unused string
+}
+
+func newEarlyState(ctx context.Context, workbookPath string) (context.Context, earlyState) {
+	ctx, cancel := context.WithCancel(ctx)
+	return ctx, earlyState{workbook: workbookPath, cancel: cancel, done: make(chan struct{})}
+}
+
+// ready waits for the writer (of the what file) and reports whether its
+// file is the finished file of the workbook at workbookPath (unused says
+// why not).
+func (e *earlyState) ready(ctx context.Context, what, workbookPath string) (bool, error) {
+	select {
+	case <-e.done:
+	case <-ctx.Done():
+		return false, fmt.Errorf("wait for the %s csv written ahead: %w", what, ctx.Err())
+	}
+	switch {
+	case e.err != nil:
+		e.unused = e.err.Error()
+		return false, nil
+	case e.workbook != workbookPath:
+		e.unused = fmt.Sprintf("it was written for workbook %s, not %s", e.workbook, workbookPath)
+		return false, nil
+	}
+	return true, nil
+}
+
+func (e *earlyState) used() (bool, int64) {
+	if !e.taken {
+		return false, 0
+	}
+	return true, e.lines
+}
+
+// close stops the writer, waits for it, and removes the file unless
+// WriteWorkbook took it.
+func (e *earlyState) close() {
+	e.cancel()
+	<-e.done
+	if e.file != nil && !e.taken {
+		e.file.Abort()
+	}
 }
 
 // StartPayableCSV starts writing the payable CSV file of the workbook at
@@ -70,8 +118,8 @@ type EarlyPayable struct {
 // its own: into its temp file, finished (synced) but not renamed. ctx
 // stops it; so does Close.
 func StartPayableCSV(ctx context.Context, workbookPath string, attr Attributor, detail Detail) *EarlyPayable {
-	ctx, cancel := context.WithCancel(ctx)
-	e := &EarlyPayable{workbook: workbookPath, cancel: cancel, done: make(chan struct{})}
+	ctx, state := newEarlyState(ctx, workbookPath)
+	e := &EarlyPayable{earlyState: state}
 	go e.write(ctx, attr, detail)
 	return e
 }
@@ -105,18 +153,8 @@ func (e *EarlyPayable) take(ctx context.Context, workbookPath string, res *repor
 	if e == nil {
 		return nil, nil
 	}
-	select {
-	case <-e.done:
-	case <-ctx.Done():
-		return nil, fmt.Errorf("wait for the payable csv written ahead: %w", ctx.Err())
-	}
-	switch {
-	case e.err != nil:
-		e.unused = e.err.Error()
-		return nil, nil
-	case e.workbook != workbookPath:
-		e.unused = fmt.Sprintf("it was written for workbook %s, not %s", e.workbook, workbookPath)
-		return nil, nil
+	if ok, err := e.ready(ctx, "payable", workbookPath); !ok {
+		return nil, err
 	}
 	names := customerNames(res)
 	for id := range e.looked {
@@ -132,10 +170,10 @@ func (e *EarlyPayable) take(ctx context.Context, workbookPath string, res *repor
 // Used reports whether WriteWorkbook took the file, and the number of
 // lines in it.
 func (e *EarlyPayable) Used() (bool, int64) {
-	if e == nil || !e.taken {
+	if e == nil {
 		return false, 0
 	}
-	return true, e.lines
+	return e.used()
 }
 
 // Unused says why WriteWorkbook did not take the file ("" when it took it
@@ -150,12 +188,7 @@ func (e *EarlyPayable) Unused() string {
 // Close stops the writer, waits for it, and removes the file unless
 // WriteWorkbook took it. A nil EarlyPayable is fine.
 func (e *EarlyPayable) Close() {
-	if e == nil {
-		return
-	}
-	e.cancel()
-	<-e.done
-	if e.file != nil && !e.taken {
-		e.file.Abort()
+	if e != nil {
+		e.close()
 	}
 }

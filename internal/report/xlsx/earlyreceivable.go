@@ -50,12 +50,10 @@ const earlyReceivableHold = 32 << 20
 // the workbook is written (or not): it stops the writer and removes the
 // file unless WriteWorkbook took it.
 type EarlyReceivable struct {
-	workbook string
-	ids      []string       // the customers in the file's order (byte order of their ids)
-	names    []string       // their names in the customer list, by position
-	index    map[string]int // each id's position
-	cancel   context.CancelFunc
-	done     chan struct{}
+	earlyState
+	ids   []string       // the customers in the file's order (byte order of their ids)
+	names []string       // their names in the customer list, by position
+	index map[string]int // each id's position
 
 	mu       sync.Mutex
 	cond     sync.Cond          // signalled when a chunk is given or the file is given up
@@ -64,15 +62,6 @@ type EarlyReceivable struct {
 	held     int                // bytes of chunks given and not written yet
 	stop     error              // why the file was given up
 	finished bool               // Finish was called
-
-	// Set by the writer before done is closed.
-	file  *atomicfile.File // finished, not renamed; nil when err is set
-	lines int64
-	err   error
-
-	// Set by take, on WriteWorkbook's goroutine.
-	taken  bool
-	unused string
 }
 
 // receivableChunk is one customer's formatted lines (buf nil: none).
@@ -102,9 +91,8 @@ func (c *receivableChunk) release() {
 // finished (synced) but not renamed once every customer was given. ctx
 // stops it; so does Close.
 func StartReceivableCSV(ctx context.Context, workbookPath string, customers []billing.Customer) *EarlyReceivable {
-	ctx, cancel := context.WithCancel(ctx)
-	e := &EarlyReceivable{workbook: workbookPath, cancel: cancel, done: make(chan struct{}),
-		index: make(map[string]int, len(customers))}
+	ctx, state := newEarlyState(ctx, workbookPath)
+	e := &EarlyReceivable{earlyState: state, index: make(map[string]int, len(customers))}
 	e.cond.L = &e.mu
 	order := make([]int, len(customers))
 	for i := range order {
@@ -306,22 +294,13 @@ func (e *EarlyReceivable) take(ctx context.Context, workbookPath string, res *re
 	if e == nil {
 		return nil, nil
 	}
-	select {
-	case <-e.done:
-	case <-ctx.Done():
-		return nil, fmt.Errorf("wait for the receivable csv written ahead: %w", ctx.Err())
+	if ok, err := e.ready(ctx, "receivable", workbookPath); !ok {
+		return nil, err
 	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	switch {
-	case e.err != nil:
-		e.unused = e.err.Error()
-		return nil, nil
-	case !e.finished:
+	if !e.finished {
 		e.unused = "the fetch did not store every customer"
-		return nil, nil
-	case e.workbook != workbookPath:
-		e.unused = fmt.Sprintf("it was written for workbook %s, not %s", e.workbook, workbookPath)
 		return nil, nil
 	}
 	names := customerNames(res)
@@ -338,10 +317,10 @@ func (e *EarlyReceivable) take(ctx context.Context, workbookPath string, res *re
 // Used reports whether WriteWorkbook took the file, and the number of
 // lines in it.
 func (e *EarlyReceivable) Used() (bool, int64) {
-	if e == nil || !e.taken {
+	if e == nil {
 		return false, 0
 	}
-	return true, e.lines
+	return e.used()
 }
 
 // Unused says why WriteWorkbook did not take the file ("" when it took it
@@ -356,12 +335,7 @@ func (e *EarlyReceivable) Unused() string {
 // Close stops the writer, waits for it, and removes the file unless
 // WriteWorkbook took it. A nil EarlyReceivable is fine.
 func (e *EarlyReceivable) Close() {
-	if e == nil {
-		return
-	}
-	e.cancel()
-	<-e.done
-	if e.file != nil && !e.taken {
-		e.file.Abort()
+	if e != nil {
+		e.close()
 	}
 }
