@@ -3,7 +3,6 @@ package job
 import (
 	"context"
 	"fmt"
-	"runtime"
 	"slices"
 	"sync"
 
@@ -195,10 +194,6 @@ func (f *liveFeed) committed(ds []*ledger.CustomerData) {
 				f.released = true
 			}
 		}
-		// A group of customers is milliseconds of engine work that
-		// would keep the fan-out's customer writer from a P each time it
-		// comes back from SQLite (xlsx/early.go, earlyYieldEvery).
-		runtime.Gosched()
 	}
 }
 

@@ -42,8 +42,8 @@ import (
 // scheduler preempts it, after up to 10 ms. An execution trace of a W1M
 // --detail csv close found the writer waiting for a P 4.7 s of a 15.6 s
 // fan-out. Yielding every 256 lines (≈ 1 ms of formatting; the yield costs
-// well under 1 µs) lets it run as soon as it is ready (BENCHMARKS.md, round
-// seventeen; the fed engine yields after each customer: job/feed.go).
+// well under 1 µs) lets it run sooner (BENCHMARKS.md, "Round seventeen
+// results").
 const earlyYieldEvery = 256
 
 // EarlyPayable is a payable detail CSV file written ahead of the workbook
