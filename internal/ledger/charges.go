@@ -30,31 +30,21 @@ func (s *Store) eachReceivable(ctx context.Context, query string, runID int64, f
 		return err
 	}
 	defer rows.Close()
-	var (
-		customerID, from, to, detail, hash string
-		qty, costPrice, costProrated       sql.NullString
-		g                                  tieGroup[receivableLine]
-	)
-	emit := func(l receivableLine) error { return fn(l.customerID, l.c) }
+	lines := newReceivableLines(nil, false, fn) // the caller keeps the charges
 	for rows.Next() {
-		c := new(billing.ReceivableCharge)
-		qty, costPrice, costProrated = sql.NullString{}, sql.NullString{}, sql.NullString{}
-		if err := rows.Scan(&customerID, &c.SKU, &c.ChargeID, &c.ChargeType, &from, &to,
-			&qty, &costPrice, &costProrated, &c.Currency, &detail, &hash); err != nil {
+		var row storedReceivable
+		if err := rows.Scan(&row.customerID, &row.sku, &row.chargeID, &row.chargeType, &row.from, &row.to,
+			&row.qty, &row.costPrice, &row.costProrated, &row.currency, &row.detail, &row.hash); err != nil {
 			return err
 		}
-		if err := decodeReceivable(customerID, c, from, to, qty, costPrice, costProrated, detail, nil); err != nil {
-			return err
-		}
-		cols := [...]string{customerID, c.SKU, c.ChargeType, from, to, c.Currency, c.ChargeID}
-		if err := g.next(cols[:], tieKey{costProrated, qty, hash}, receivableLine{customerID, c}, emit); err != nil {
-			return err
+		if err := lines.add(&row); err != nil {
+			return unwrapRead(err)
 		}
 	}
 	if err := rows.Err(); err != nil {
 		return err
 	}
-	return g.flush(emit)
+	return lines.flush()
 }
 
 // receivableLine is a receivable line with its customer, waiting in a tieGroup.

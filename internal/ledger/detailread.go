@@ -117,46 +117,26 @@ func (s *Store) EachReceivableView(ctx context.Context, runID int64, fn func(cus
 // eachReceivableReused is EachReceivableTransient, or EachReceivableView
 // when lend (see eachPayableReused).
 func (s *Store) eachReceivableReused(ctx context.Context, runID int64, lend bool, fn func(customerID string, c *billing.ReceivableCharge) error) error {
-	var (
-		g    tieGroup[receivableLine]
-		free []*billing.ReceivableCharge
-		lc   = newLineCache(lend)
-	)
-	emit := func(l receivableLine) error {
-		err := fn(l.customerID, l.c)
-		free = append(free, l.c)
-		return err
-	}
+	lines := newReceivableLines(newLineCache(lend), true, fn)
 	mode := readMode{lend: lend}
 	if lend {
 		mode.batchEnd = func() {
-			g.detach(func(t *tied[receivableLine]) {
+			lines.g.detach(func(t *tied[receivableLine]) {
 				t.key.own()
 				t.line.customerID = strings.Clone(t.line.customerID)
 				ownReceivable(t.line.c)
 			})
 		}
 	}
+	var row storedReceivable
 	err := s.eachStoredMode(ctx, qEachReceivableAvailable, runID, 12, mode, func(v []storedCol) error {
-		var c *billing.ReceivableCharge
-		if n := len(free); n > 0 {
-			c, free = free[n-1], free[:n-1]
-			*c = billing.ReceivableCharge{}
-		} else {
-			c = new(billing.ReceivableCharge)
-		}
-		customerID := v[0].text()
-		c.SKU, c.ChargeID, c.ChargeType, c.Currency = v[1].text(), v[2].text(), v[3].text(), v[9].text()
-		from, to := v[4].text(), v[5].text()
-		qty, costPrice, costProrated := v[6].nullText(), v[7].nullText(), v[8].nullText()
-		if err := decodeReceivable(customerID, c, from, to, qty, costPrice, costProrated, v[10].text(), lc); err != nil {
-			return &readError{err}
-		}
-		cols := [...]string{customerID, c.SKU, c.ChargeType, from, to, c.Currency, c.ChargeID}
-		return g.next(cols[:], tieKey{costProrated, qty, v[11].text()}, receivableLine{customerID, c}, emit)
+		row = storedReceivable{customerID: v[0].text(), sku: v[1].text(), chargeID: v[2].text(), chargeType: v[3].text(),
+			from: v[4].text(), to: v[5].text(), qty: v[6].nullText(), costPrice: v[7].nullText(), costProrated: v[8].nullText(),
+			currency: v[9].text(), detail: v[10].text(), hash: v[11].text()}
+		return lines.add(&row)
 	})
 	if err == nil {
-		err = g.flush(emit)
+		err = lines.flush()
 	}
 	if err = unwrapRead(err); err != nil {
 		// As EachReceivable: every error, fn's included, is wrapped.
@@ -164,6 +144,62 @@ func (s *Store) eachReceivableReused(ctx context.Context, runID int64, lend bool
 	}
 	return nil
 }
+
+// storedReceivable is one stored receivable line: its columns as
+// each_receivable_available selects them.
+type storedReceivable struct {
+	customerID, sku, chargeID, chargeType, from, to string
+	qty, costPrice, costProrated                    sql.NullString
+	currency, detail, hash                          string
+}
+
+// receivableLines turns stored receivable lines, met in the table's key
+// order, into the lines the receivable reads hand out: decoded
+// (decodeReceivable, through lc), the lines equal up to charge_id put in
+// canonical order (ties.go), and, when reuse is set, each charge used again
+// for a later line once fn has returned (the Transient and View reads).
+type receivableLines struct {
+	g     tieGroup[receivableLine]
+	lc    *lineCache
+	reuse bool
+	free  []*billing.ReceivableCharge
+	fn    func(string, *billing.ReceivableCharge) error
+	emit  func(receivableLine) error
+}
+
+func newReceivableLines(lc *lineCache, reuse bool, fn func(string, *billing.ReceivableCharge) error) *receivableLines {
+	l := &receivableLines{lc: lc, reuse: reuse, fn: fn}
+	l.emit = func(line receivableLine) error {
+		err := l.fn(line.customerID, line.c)
+		if l.reuse {
+			l.free = append(l.free, line.c)
+		}
+		return err
+	}
+	return l
+}
+
+// add decodes row and queues its line; a decoding error is a *readError.
+// Its texts are the line's: a reader that lends them detaches the lines it
+// holds before their buffer changes (eachReceivableReused).
+func (l *receivableLines) add(row *storedReceivable) error {
+	var c *billing.ReceivableCharge
+	if n := len(l.free); n > 0 {
+		c, l.free = l.free[n-1], l.free[:n-1]
+		*c = billing.ReceivableCharge{}
+	} else {
+		c = new(billing.ReceivableCharge)
+	}
+	c.SKU, c.ChargeID, c.ChargeType, c.Currency = row.sku, row.chargeID, row.chargeType, row.currency
+	if err := decodeReceivable(row.customerID, c, row.from, row.to, row.qty, row.costPrice, row.costProrated, row.detail, l.lc); err != nil {
+		return &readError{err}
+	}
+	cols := [...]string{row.customerID, c.SKU, c.ChargeType, row.from, row.to, c.Currency, c.ChargeID}
+	return l.g.next(cols[:], tieKey{row.costProrated, row.qty, row.hash}, receivableLine{row.customerID, c}, l.emit)
+}
+
+// flush hands out the lines still queued.
+func (l *receivableLines) flush() error { return l.g.flush(l.emit) }
 
 // decodeReceivable fills c's periods, amounts and detail fields from their
 // stored columns (c's key columns are already set), as eachReceivable does.

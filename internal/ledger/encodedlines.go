@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"database/sql"
+	"errors"
 	"fmt"
 	"sync"
 
@@ -54,39 +55,23 @@ func (l *EncodedLines) Each(fn func(customerID string, c *billing.ReceivableChar
 	r := l.rows
 	lc := encodedCaches.Get().(*lineCache)
 	defer encodedCaches.Put(lc)
-	var (
-		g    tieGroup[receivableLine]
-		free []*billing.ReceivableCharge
-	)
-	emit := func(line receivableLine) error {
-		err := fn(line.customerID, line.c)
-		free = append(free, line.c)
-		return err
-	}
+	lines := newReceivableLines(lc, true, fn)
 	// The lines in their table's key order (insertionOrder), as the read
 	// meets them in the customer's range; the values are those of
-	// insert_receivable (receivableValues), read as eachReceivableReused
-	// reads the columns of each_receivable_available.
+	// insert_receivable (receivableValues) that each_receivable_available
+	// selects.
 	for _, i := range r.recvOrder {
 		v := r.receivableRow(i)
-		var c *billing.ReceivableCharge
-		if n := len(free); n > 0 {
-			c, free = free[n-1], free[:n-1]
-			*c = billing.ReceivableCharge{}
-		} else {
-			c = new(billing.ReceivableCharge)
-		}
-		customerID := v[1].s
-		c.SKU, c.ChargeID, c.ChargeType, c.Currency = v[3].s, v[4].s, v[5].s, v[11].s
-		from, to := v[6].s, v[7].s
-		qty, costPrice, costProrated := v[8].nullText(), v[9].nullText(), v[10].nullText()
-		if err := decodeReceivable(customerID, c, from, to, qty, costPrice, costProrated, v[12].s, lc); err != nil {
-			return fmt.Errorf("read encoded receivable lines: %w", err)
-		}
-		cols := [...]string{customerID, c.SKU, c.ChargeType, from, to, c.Currency, c.ChargeID}
-		if err := g.next(cols[:], tieKey{costProrated, qty, v[13].s}, receivableLine{customerID, c}, emit); err != nil {
+		row := storedReceivable{customerID: v[1].s, sku: v[3].s, chargeID: v[4].s, chargeType: v[5].s,
+			from: v[6].s, to: v[7].s, qty: v[8].nullText(), costPrice: v[9].nullText(), costProrated: v[10].nullText(),
+			currency: v[11].s, detail: v[12].s, hash: v[13].s}
+		if err := lines.add(&row); err != nil {
+			var re *readError
+			if errors.As(err, &re) {
+				return fmt.Errorf("read encoded receivable lines: %w", re.err)
+			}
 			return err
 		}
 	}
-	return g.flush(emit)
+	return lines.flush()
 }
