@@ -2,6 +2,7 @@ package report
 
 import (
 	"runtime"
+	"strconv"
 	"testing"
 )
 
@@ -42,4 +43,54 @@ func BenchmarkEngineMemory(b *testing.B) {
 		b.StartTimer()
 	}
 	b.ReportMetric(perKey, "B/key")
+}
+
+// BenchmarkEngineMemoryLinesPerKey holds the distinct keys fixed (500
+// customers × 100 keys) and feeds every key's payable and receivable line 1,
+// 4 and 16 times, so the lines grow 16-fold while the keys do not. The heap
+// the Reconciler retains per key stays the same: its state grows with the
+// distinct line keys, not with the lines (B/line falls as 1/lines-per-key).
+func BenchmarkEngineMemoryLinesPerKey(b *testing.B) {
+	const customers, perCustomer = 500, 100
+	in, pays, recs := benchEngineDataset(customers, perCustomer)
+	keys := customers * perCustomer
+	for _, n := range []int{1, 4, 16} {
+		b.Run("lines-per-key="+strconv.Itoa(n), func(b *testing.B) {
+			var retained float64
+			lines := 0
+			b.ReportAllocs()
+			for i := 0; i < b.N; i++ {
+				b.StopTimer()
+				var before, after runtime.MemStats
+				runtime.GC()
+				runtime.ReadMemStats(&before)
+				b.StartTimer()
+
+				r := NewReconciler(in, Options{})
+				lines = 0
+				for rep := 0; rep < n; rep++ {
+					for j := range pays {
+						r.AddPayable(&pays[j])
+						lines++
+					}
+					for _, c := range in.Customers {
+						rs := recs[c.ID]
+						for j := range rs {
+							r.AddReceivable(c.ID, &rs[j])
+							lines++
+						}
+					}
+				}
+
+				b.StopTimer()
+				runtime.GC()
+				runtime.ReadMemStats(&after)
+				retained = float64(after.HeapInuse) - float64(before.HeapInuse)
+				runtime.KeepAlive(r)
+				b.StartTimer()
+			}
+			b.ReportMetric(retained/float64(keys), "B/key")
+			b.ReportMetric(retained/float64(lines), "B/line")
+		})
+	}
 }
