@@ -60,6 +60,9 @@ func CopyLedger(ctx context.Context, src, dst *Store) (CopyReport, error) {
 	}
 	err := dst.copyInto(ctx, src, rep.Tables)
 	dst.unlockWrite()
+	if err == nil {
+		err = dst.refreshPlannerStats(ctx) // before verifyCopy reads every run back
+	}
 	if err != nil {
 		return rep, fmt.Errorf("copy ledger %s to %s: %w", src.path, dst.path, err)
 	}

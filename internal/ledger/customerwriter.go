@@ -100,10 +100,14 @@ func (w *CustomerWriter) Save(d CustomerData) error {
 
 // Close commits the queued data, stops the writer, waits until OnCommit's
 // function was called with every committed group, and returns the first
-// write error. Later calls return the same error.
+// write error. Later calls return the same error. On PostgreSQL the first
+// Close of a writer that stored everything then refreshes the planner's
+// statistics of the run's tables (refreshPlannerStats), so the reads that
+// follow are planned for the rows just written.
 func (w *CustomerWriter) Close() error {
 	w.mu.Lock()
-	if !w.closed {
+	first := !w.closed
+	if first {
 		w.closed = true
 		close(w.queue)
 	}
@@ -111,6 +115,11 @@ func (w *CustomerWriter) Close() error {
 	<-w.done
 	if p := w.failure.Load(); p != nil {
 		return *p
+	}
+	if first && w.ctx.Err() == nil {
+		if err := w.s.refreshPlannerStats(w.ctx); err != nil {
+			return fmt.Errorf("run %d: %w", w.runID, err)
+		}
 	}
 	return nil
 }
