@@ -120,7 +120,8 @@
 // of the bulk-loaded tables (payable_charges -> runs, receivable_charges and
 // subscriptions -> customer_coverage) are checked by statement-level triggers
 // (migration 0007: once per COPY, not once per row; SQLSTATE 23503 as a
-// foreign key), the other references by foreign keys. On SQLite the two bulk
+// foreign key; since 0012 each customer of a statement is looked up by the
+// coverage table's primary key), the other references by foreign keys. On SQLite the two bulk
 // writers (the payable batch, the customer writer) make those references
 // themselves and insert with SQLite's row-by-row foreign key check switched
 // off on their own connections (references.go); the coverage row still checks

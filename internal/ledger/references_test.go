@@ -109,6 +109,14 @@ func TestReferencesCheckedPerStatement(t *testing.T) {
 	_, err = s.db.ExecContext(ctx, `INSERT INTO subscriptions (run_id, customer_id, line_no, id, product_name, description, sku,
 		billing_cycle, purchase_date, content_hash) VALUES ($1, 'nobody', 1, 's', 'p', 'd', 'k', 'm', 'x', 'h')`, id)
 	wantFKViolation(t, "subscription INSERT of a customer without coverage", err, "subscriptions", "nobody")
+	// Of several customers without coverage, the first in key order is named.
+	_, err = s.db.ExecContext(ctx, `INSERT INTO receivable_charges (run_id, customer_id, line_no, sku, charge_id, charge_type,
+		period_from, period_to, currency, detail, content_hash) VALUES ($1, 'zz-nobody', 1, 's', 'x', 'c', 'f', 't', 'USD', '{}', 'h'),
+		($1, 'mm-nobody', 2, 's', 'y', 'c', 'f', 't', 'USD', '{}', 'h')`, id)
+	wantFKViolation(t, "receivable INSERT of two customers without coverage", err, "receivable_charges", "mm-nobody")
+	if err != nil && strings.Contains(err.Error(), "zz-nobody") {
+		t.Errorf("receivable INSERT of two customers without coverage: %v, want the first in key order named (mm-nobody)", err)
+	}
 
 	// One orphan among good rows fails the whole statement.
 	_, err = s.db.ExecContext(ctx, `INSERT INTO payable_charges SELECT * FROM payable_charges WHERE run_id = $1
@@ -286,5 +294,71 @@ func TestCustomerWriterFlushesLargeGroups(t *testing.T) {
 	}
 	if digests[0] != digests[1] {
 		t.Fatalf("digest with flushes %s, one by one %s", digests[0], digests[1])
+	}
+}
+
+// The coverage check of the receivable lines and subscriptions looks each
+// customer of a statement up by customer_coverage's primary key (0012): it
+// does not scan the table, which holds every run's customers, so its cost
+// does not grow with the ledger. At 0011 it scanned the table.
+func TestCoverageReferenceUsesPrimaryKey(t *testing.T) {
+	dbtest.PostgresOnly(t)
+	ctx := context.Background()
+	url := dbtest.DB(t)
+	const customers, perCustomer, written = 2000, 100, 64
+	// scans writes a run of customers with coverage rows, then inserts the
+	// receivable lines of 64 of them in one statement and returns the scans
+	// of customer_coverage that statement made.
+	scans := func(s *Store) (seq, idx int64) {
+		t.Helper()
+		id := mustBeginRun(t, s)
+		cs := make([]billing.Customer, customers)
+		for i := range cs {
+			cs[i] = billing.Customer{ID: fmt.Sprintf("c%04d", i)}
+		}
+		if err := s.SaveCustomers(ctx, id, cs); err != nil {
+			t.Fatal(err)
+		}
+		w := s.NewCustomerWriter(ctx, id)
+		for _, c := range cs {
+			if err := w.Save(CustomerData{CustomerID: c.ID, Coverage: billing.CoverageAvailable, Period: october}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.db.ExecContext(ctx, "ANALYZE customer_coverage"); err != nil {
+			t.Fatal(err)
+		}
+		tx, err := s.db.BeginTxx(ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer tx.Rollback()
+		if _, err := tx.ExecContext(ctx, `INSERT INTO receivable_charges (run_id, customer_id, line_no, sku, charge_id,
+			charge_type, period_from, period_to, currency, detail, content_hash)
+			SELECT $1, 'c' || lpad((g / $2)::text, 4, '0'), g, 's', 'x' || g, 'c', 'f', 't', 'USD', '{}', 'h'
+			FROM generate_series(0, $3 - 1) g`, id, perCustomer, written*perCustomer); err != nil {
+			t.Fatal(err)
+		}
+		if err := tx.QueryRowxContext(ctx, `SELECT seq_scan, COALESCE(idx_scan, 0) FROM pg_stat_xact_user_tables
+			WHERE relname = 'customer_coverage'`).Scan(&seq, &idx); err != nil {
+			t.Fatal(err)
+		}
+		return seq, idx
+	}
+
+	old := mustOpenPath(t, url, Options{migrateThrough: "0011_subscription_positional.sql"})
+	if seq, _ := scans(old); seq == 0 {
+		t.Fatal("at 0011 the check did not scan customer_coverage: this test no longer tells the two checks apart")
+	}
+	if err := old.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s := mustOpenPath(t, url, Options{})
+	if seq, idx := scans(s); seq != 0 || idx < written {
+		t.Errorf("the coverage check of %d customers' lines: %d sequential and %d index scans of customer_coverage, want 0 and at least %d",
+			written, seq, idx, written)
 	}
 }
