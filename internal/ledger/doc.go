@@ -121,12 +121,12 @@
 // subscriptions -> customer_coverage) are checked by statement-level triggers
 // (migration 0007: once per COPY, not once per row; SQLSTATE 23503 as a
 // foreign key; since 0012 each customer of a statement is looked up by the
-// coverage table's primary key), the other references by foreign keys. On SQLite the two bulk
-// writers (the payable batch, the customer writer) make those references
-// themselves and insert with SQLite's row-by-row foreign key check switched
-// off on their own connections (references.go); the coverage row still checks
-// that its customer is in the run's list, and every other write and delete
-// is checked row by row.
+// coverage table's primary key), the other references by foreign keys. On
+// SQLite the two bulk writers (the payable batch, the customer writer) make
+// those references themselves and insert with SQLite's row-by-row foreign
+// key check switched off on their own connections (references.go); the
+// coverage row still checks that its customer is in the run's list, and
+// every other write and delete is checked row by row.
 //
 // Runs hold a heartbeat lease (lease.go); BeginRun marks abandoned the
 // running runs whose lease expired or whose process (on this host) is gone.
