@@ -24,26 +24,11 @@ func TestNewRunIsPlannedForItsRows(t *testing.T) {
 	const customers, lines = 200, 20
 	writeRun := func() int64 {
 		id := storePayables(t, s, customerLines("cust-a", 0, 3))
-		cs := make([]billing.Customer, customers)
-		for i := range cs {
-			cs[i] = billing.Customer{ID: fmt.Sprintf("c%04d", i)}
-		}
-		if err := s.SaveCustomers(ctx, id, cs); err != nil {
-			t.Fatal(err)
-		}
-		w := s.NewCustomerWriter(ctx, id)
-		for i, c := range cs {
-			d := CustomerData{CustomerID: c.ID, Coverage: billing.CoverageAvailable, Period: october}
+		storeNumberedCustomers(t, s, id, customers, func(i int, d *CustomerData) {
 			for j := range lines {
 				d.Receivables = append(d.Receivables, sampleReceivable(i*lines+j))
 			}
-			if err := w.Save(d); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if err := w.Close(); err != nil {
-			t.Fatal(err)
-		}
+		})
 		return id
 	}
 	writeRun()
@@ -80,3 +65,31 @@ func TestNewRunIsPlannedForItsRows(t *testing.T) {
 
 // planRows is the estimated row count of an EXPLAIN line.
 var planRows = regexp.MustCompile(` rows=([0-9]+) `)
+
+// storeNumberedCustomers lists n customers c0000, c0001, … in run id and
+// stores each one's coverage (available) through a customer writer, with
+// the rows fill adds (fill may be nil).
+func storeNumberedCustomers(t *testing.T, s *Store, id int64, n int, fill func(i int, d *CustomerData)) {
+	t.Helper()
+	ctx := context.Background()
+	cs := make([]billing.Customer, n)
+	for i := range cs {
+		cs[i] = billing.Customer{ID: fmt.Sprintf("c%04d", i)}
+	}
+	if err := s.SaveCustomers(ctx, id, cs); err != nil {
+		t.Fatal(err)
+	}
+	w := s.NewCustomerWriter(ctx, id)
+	for i, c := range cs {
+		d := CustomerData{CustomerID: c.ID, Coverage: billing.CoverageAvailable, Period: october}
+		if fill != nil {
+			fill(i, &d)
+		}
+		if err := w.Save(d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -312,22 +312,7 @@ func TestCoverageReferenceUsesPrimaryKey(t *testing.T) {
 	scans := func(s *Store) (seq, idx int64) {
 		t.Helper()
 		id := mustBeginRun(t, s)
-		cs := make([]billing.Customer, customers)
-		for i := range cs {
-			cs[i] = billing.Customer{ID: fmt.Sprintf("c%04d", i)}
-		}
-		if err := s.SaveCustomers(ctx, id, cs); err != nil {
-			t.Fatal(err)
-		}
-		w := s.NewCustomerWriter(ctx, id)
-		for _, c := range cs {
-			if err := w.Save(CustomerData{CustomerID: c.ID, Coverage: billing.CoverageAvailable, Period: october}); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if err := w.Close(); err != nil {
-			t.Fatal(err)
-		}
+		storeNumberedCustomers(t, s, id, customers, nil)
 		if _, err := s.db.ExecContext(ctx, "ANALYZE customer_coverage"); err != nil {
 			t.Fatal(err)
 		}
